@@ -1,0 +1,163 @@
+"""Data nodes: the stored values that flow between tasks.
+
+A :class:`DataNode` is what a task output becomes once it exists: a Python value with a global
+``uuid`` and, once recorded in a profile's store, an integer ``pk``. The same node object is
+handed to every consumer, so provenance never copies a value (AiiDA's "no copies" rule).
+
+Inside a ``@task.graph`` body that runs at run time, inputs arrive as data nodes. They behave
+like their values (comparison, arithmetic, ``int()``, iteration, indexing) so that plain Python
+control flow works, while passing one to a task keeps the link to the original node.
+"""
+
+from __future__ import annotations
+
+import operator
+import os
+import time
+import uuid as _uuid
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["DataNode", "new_uuid"]
+
+_last_ms = 0
+_seq = 0
+
+
+def new_uuid() -> str:
+    """Return a time-ordered UUID (version 7 layout) as a string.
+
+    Time-ordered ids keep the store's uuid index append-mostly, which measured ~45 % faster
+    inserts than random uuid4 (shared/design/provenance.md).
+    """
+    global _last_ms, _seq
+    ms = time.time_ns() // 1_000_000
+    if ms <= _last_ms:
+        ms = _last_ms
+        _seq += 1
+    else:
+        _seq = 0
+    _last_ms = ms
+    rand = int.from_bytes(os.urandom(8), "big")
+    value = (
+        (ms & 0xFFFF_FFFF_FFFF) << 80
+        | 0x7 << 76
+        | (_seq & 0xFFF) << 64
+        | 0b10 << 62
+        | (rand & 0x3FFF_FFFF_FFFF_FFFF)
+    )
+    return str(_uuid.UUID(int=value))
+
+
+class DataNode:
+    """A value with identity: ``uuid`` (global), ``pk`` (local to a store) and ``value``.
+
+    ``repr`` follows AiiDA: ``uuid: <uuid> (pk: <pk>) value: <value>``. Equality and ordering
+    compare the wrapped value, so ``node == 30`` holds for a node holding ``30``.
+    """
+
+    __slots__ = ("_pk", "uuid", "value")
+
+    def __init__(self, value: Any, uuid: str | None = None, pk: int | None = None) -> None:
+        self.value = value
+        self.uuid = uuid if uuid is not None else new_uuid()
+        self._pk = pk
+
+    @property
+    def pk(self) -> int | None:
+        """Integer primary key in the profile's store; ``None`` until the node is stored."""
+        return self._pk
+
+    @property
+    def is_stored(self) -> bool:
+        return self._pk is not None
+
+    def __repr__(self) -> str:
+        return f"uuid: {self.uuid} (pk: {self._pk}) value: {self.value}"
+
+    # Value semantics -------------------------------------------------------------------
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, DataNode):
+            other = other.value
+        result = self.value == other
+        if isinstance(result, bool):
+            return result
+        try:  # numpy arrays and friends: element-wise equality collapses to "all equal"
+            return bool(result.all())  # type: ignore[union-attr]
+        except AttributeError:
+            return bool(result)
+
+    def __ne__(self, other: object) -> bool:
+        return not self.__eq__(other)
+
+    def __hash__(self) -> int:
+        return hash(self.value)
+
+    def __bool__(self) -> bool:
+        return bool(self.value)
+
+    def __int__(self) -> int:
+        return int(self.value)
+
+    def __float__(self) -> float:
+        return float(self.value)
+
+    def __index__(self) -> int:
+        return operator.index(self.value)
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __iter__(self) -> Any:
+        return iter(self.value)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self.value
+
+    def __getitem__(self, key: Any) -> Any:
+        return self.value[key]
+
+    __str__ = __repr__  # print(node) and f"{node}" show the node, as AiiDA does
+
+    def __format__(self, spec: str) -> str:
+        return repr(self) if not spec else format(self.value, spec)
+
+    def __array__(self, dtype: Any = None, copy: Any = None) -> Any:
+        import numpy as np
+
+        return np.asarray(self.value, dtype=dtype)
+
+
+def _unwrap(x: Any) -> Any:
+    return x.value if isinstance(x, DataNode) else x
+
+
+def _binary(op: Callable[[Any, Any], Any]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+    def forward(self: DataNode, other: Any) -> Any:
+        return op(self.value, _unwrap(other))
+
+    def reverse(self: DataNode, other: Any) -> Any:
+        return op(_unwrap(other), self.value)
+
+    return forward, reverse
+
+
+for _name, _op in {
+    "add": operator.add,
+    "sub": operator.sub,
+    "mul": operator.mul,
+    "truediv": operator.truediv,
+    "floordiv": operator.floordiv,
+    "mod": operator.mod,
+    "pow": operator.pow,
+    "matmul": operator.matmul,
+}.items():
+    _fwd, _rev = _binary(_op)
+    setattr(DataNode, f"__{_name}__", _fwd)
+    setattr(DataNode, f"__r{_name}__", _rev)
+
+for _name, _op in {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}.items():
+    setattr(DataNode, f"__{_name}__", _binary(_op)[0])
+
+for _name, _op in {"neg": operator.neg, "pos": operator.pos, "abs": operator.abs}.items():
+    setattr(DataNode, f"__{_name}__", lambda self, _op=_op: _op(self.value))

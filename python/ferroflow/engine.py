@@ -1,0 +1,281 @@
+"""Executing a graph: the runner the Rust workers call, and the provenance it records.
+
+The Rust core decides *when* a task runs (counters, queues, failure propagation, cancellation);
+this module decides *what* running it means: resolve its input sockets to data nodes, call the
+function (or, for a graph task, run its body and add the new tasks to the live run), turn the
+return value into output nodes, and record process nodes, data nodes and AiiDA links in the
+store. The runner returns True/False for finished/failed, or the ids of the children a graph
+task must wait for; the core calls it again for that task once they are all terminal.
+"""
+
+from __future__ import annotations
+
+import time
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from . import _core
+from .data import DataNode, new_uuid
+from .errors import (
+    CorePanicError,
+    FerroflowError,
+    RecursionDepthError,
+    TaskInputError,
+    WorkflowFailedError,
+)
+from .graph import Graph, TaskNode, graph_context
+from .graph_body import run_body
+from .outputs import parse_outputs, unwrap
+from .sockets import FutureSocket
+from .store import Store
+
+__all__ = ["ChildTasksFailedError", "Execution", "flatten"]
+
+
+class ChildTasksFailedError(FerroflowError):
+    """A graph task failed because tasks of its expanded graph failed or were skipped."""
+
+
+def flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, DataNode]]:
+    """Leaves of a nested dict of data nodes with AiiDA link labels (``data__number_1``)."""
+    if isinstance(tree, DataNode):
+        yield prefix, tree
+    elif isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from flatten(value, f"{prefix}__{key}" if prefix else str(key))
+
+
+def _walk(outputs: dict[str, Any] | None, path: tuple[str, ...], where: str, producer: str) -> Any:
+    node: Any = outputs
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            raise TaskInputError(
+                f"{where}: task '{producer}' finished without producing output "
+                f"'{'.'.join(path)}'"
+            )
+        node = node[part]
+    return node
+
+
+def resolve(binding: Any, where: str) -> Any:
+    """Input bindings → data nodes (nested dicts for namespaces)."""
+    if isinstance(binding, FutureSocket):
+        producer = binding._task
+        return _walk(producer.outputs, binding._path, where, producer.path)
+    if isinstance(binding, dict):
+        return {k: resolve(v, f"{where}.{k}") for k, v in binding.items()}
+    return binding
+
+
+class Execution:
+    """One run of a top-level graph."""
+
+    def __init__(self, graph: Graph, process_type: str, store: Store) -> None:
+        self.graph = graph
+        self.process_type = process_type
+        self.store = store
+        self.core = _core.Run()
+        self.tasks: dict[int, TaskNode] = {}
+        self.pk = store.new_pk()
+        self.uuid = new_uuid()
+        self.state = "PLANNED"
+        self.graph_pks: dict[int, int] = {id(graph): self.pk}
+
+    # -- set-up ----------------------------------------------------------------------------
+    def _submit(self, graph: Graph) -> list[int]:
+        ids: list[int] = []
+        for task in graph.tasks:
+            deps: list[int] = []
+            for producer in task.producers:
+                if producer.id is None:
+                    raise FerroflowError(
+                        f"task '{task.path}' uses an output of '{producer.path}', which is not "
+                        f"part of this run"
+                    )
+                deps.append(producer.id)
+            task.id = self.core.add_task(task, deps)
+            self.tasks[task.id] = task
+            ids.append(task.id)
+        return ids
+
+    def execute(self, pool: _core.Pool, timeout: float | None) -> None:
+        store = self.store
+        now = time.time()
+        self.state = "RUNNING"
+        store.record_process(
+            self.pk, self.uuid, "work", self.graph.name, self.process_type, "RUNNING", now, None
+        )
+        for label, node in flatten(self.graph.inputs):
+            store.record_data(node)
+            store.record_link(node.pk or 0, self.pk, "INPUT_WORK", label)
+        self._submit(self.graph)
+        try:
+            self.core.execute(pool, self._run_task, timeout)
+        except BaseException:
+            self._conclude(interrupted=True)
+            raise
+        self._conclude(interrupted=False)
+
+    # -- the runner ------------------------------------------------------------------------
+    def _run_task(self, task: TaskNode) -> bool | list[int]:
+        if task.child is not None:
+            return self._finish_graph_task(task)
+        store = self.store
+        task.state = "RUNNING"
+        task.ctime = time.time()
+        task.pk = store.new_pk()
+        task.uuid = new_uuid()
+        is_graph = task.is_graph
+        store.record_process(
+            task.pk, task.uuid, "work" if is_graph else "calc", task.name,
+            task.handle.process_type, "RUNNING", task.ctime, self.pk,
+        )
+        parent_pk = self.graph_pks[id(task.graph)]
+        store.record_link(parent_pk, task.pk, "CALL_WORK" if is_graph else "CALL_CALC", task.name)
+        try:
+            inputs = {
+                name: resolve(b, f"task '{task.path}', input '{name}'")
+                for name, b in task.inputs.items()
+            }
+        except BaseException as exc:
+            return self._fail(task, exc)
+        link = "INPUT_WORK" if is_graph else "INPUT_CALC"
+        for label, node in flatten(inputs):
+            store.record_data(node)
+            store.record_link(node.pk or 0, task.pk, link, label)
+        if is_graph:
+            return self._expand(task, inputs)
+        handle = task.handle
+        kwargs = {name: unwrap(value) for name, value in inputs.items()}
+        extra = kwargs.pop(handle.var_kw, {}) if handle.var_kw else {}
+        try:
+            with graph_context(None):
+                returned = handle.func(**kwargs, **extra)
+            outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)
+        except BaseException as exc:
+            return self._fail(task, exc)
+        for label, node in flatten(outputs):
+            store.record_data(node)
+            store.record_link(task.pk, node.pk or 0, "CREATE", label)
+        return self._succeed(task, outputs)
+
+    def _succeed(self, task: TaskNode, outputs: dict[str, Any]) -> bool:
+        task.outputs = outputs
+        task.state = "FINISHED"
+        task.mtime = time.time()
+        assert task.pk is not None
+        self.store.update_process(task.pk, "FINISHED", task.mtime)
+        return True
+
+    def _fail(self, task: TaskNode, exc: BaseException) -> bool:
+        task.error = exc
+        task.state = "FAILED"
+        task.mtime = time.time()
+        if task.pk is not None:
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            self.store.update_process(task.pk, "FAILED", task.mtime, error=text)
+        return False
+
+    def _expand(self, task: TaskNode, inputs: dict[str, Any]) -> bool | list[int]:
+        handle = task.handle
+        max_depth = getattr(handle, "max_depth", 100)
+        if task.depth + 1 > max_depth:
+            return self._fail(
+                task,
+                RecursionDepthError(
+                    f"graph task '{task.path}' would nest {task.depth + 1} graphs deep, past its "
+                    f"max_depth={max_depth}. Raise @task.graph(max_depth=...) or check the "
+                    f"recursion's stopping condition."
+                ),
+            )
+        child = Graph(task.name, parent=task)
+        child.inputs = inputs
+        assert task.pk is not None
+        self.graph_pks[id(child)] = task.pk
+        try:
+            run_body(handle, child)  # type: ignore[arg-type]
+            task.child = child
+            ids = self._submit(child)
+        except BaseException as exc:
+            task.child = None
+            return self._fail(task, exc)
+        if not ids:
+            return self._finish_graph_task(task)
+        return ids
+
+    def _finish_graph_task(self, task: TaskNode) -> bool:
+        child = task.child
+        assert child is not None and task.pk is not None
+        bad = [t for t in child.tasks if self.core.state(t.id) != "FINISHED"]
+        if bad:
+            listing = ", ".join(f"{t.name} ({self.core.state(t.id)})" for t in bad)
+            return self._fail(
+                task, ChildTasksFailedError(f"graph task '{task.path}' has failed children: {listing}")
+            )
+        try:
+            outputs = resolve(child.outputs, f"graph '{task.path}' outputs")
+        except BaseException as exc:
+            return self._fail(task, exc)
+        for label, node in flatten(outputs):
+            self.store.record_data(node)
+            self.store.record_link(task.pk, node.pk or 0, "RETURN", label)
+        return self._succeed(task, outputs)
+
+    # -- after the run ---------------------------------------------------------------------
+    def _conclude(self, interrupted: bool) -> None:
+        states = self.core.states()
+        panics = dict(self.core.panics())
+        for task_id, task in self.tasks.items():
+            state = states[task_id]
+            if task_id in panics:
+                task.state = "FAILED"
+                task.error = CorePanicError(
+                    f"the core panicked while running task '{task.path}': {panics[task_id]}"
+                )
+            elif state in ("SKIPPED", "CANCELLED") or (state == "FAILED" and task.state != "FAILED"):
+                task.state = state
+            elif state == "FINISHED":
+                task.state = "FINISHED"
+        outputs: dict[str, Any] | None = None
+        if not interrupted:
+            try:
+                outputs = resolve(self.graph.outputs, f"graph '{self.graph.name}' outputs")
+            except FerroflowError:
+                outputs = None
+        if outputs is not None:
+            for label, node in flatten(outputs):
+                self.store.record_data(node)
+                self.store.record_link(self.pk, node.pk or 0, "RETURN", label)
+        self.outputs = outputs
+        all_done = all(t.state == "FINISHED" for t in self.tasks.values())
+        if interrupted:
+            self.state = "CANCELLED"
+        else:
+            self.state = "FINISHED" if all_done and outputs is not None else "FAILED"
+        self.store.update_process(self.pk, self.state, time.time())
+        self.store.flush()
+
+    def failures(self) -> dict[str, BaseException]:
+        """Root-cause failures by task path (graph tasks that failed only because their
+        children did are left out: their children are listed)."""
+        found: dict[str, BaseException] = {}
+        for task_id in sorted(self.tasks):
+            task = self.tasks[task_id]
+            if task.state == "FAILED" and not isinstance(task.error, ChildTasksFailedError):
+                found[task.path] = task.error or FerroflowError("failed")
+        return found
+
+    def raise_failures(self) -> None:
+        failed = self.failures()
+        if not failed and self.state == "FINISHED":
+            return
+        skipped = sum(1 for t in self.tasks.values() if t.state == "SKIPPED")
+        lines = [f"  {path}: {type(err).__name__}: {err}" for path, err in failed.items()]
+        message = (
+            f"{len(failed)} task(s) failed in workflow '{self.graph.name}'"
+            f" ({skipped} dependent task(s) skipped); finished results are stored:\n"
+            + "\n".join(lines)
+        )
+        first = next(iter(failed.values()), None)
+        raise WorkflowFailedError(message, failed) from first

@@ -1,0 +1,69 @@
+"""Exceptions raised by ferroflow. Every message names the task (by path) and the socket.
+
+Build-time mistakes raise as early as possible, at the call inside the graph body, so that a
+wrong workflow never starts; run-time failures are collected and raised once the independent
+work has finished and been stored.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "CorePanicError",
+    "FerroflowError",
+    "FutureUsageError",
+    "GraphContextError",
+    "GraphReturnError",
+    "NotRunError",
+    "RecursionDepthError",
+    "TaskInputError",
+    "TaskOutputError",
+    "WorkflowFailedError",
+]
+
+
+class FerroflowError(Exception):
+    """Base class of every ferroflow error."""
+
+
+class FutureUsageError(FerroflowError, TypeError):
+    """A future output was used as if its value were known at build time (iterated, tested
+    for truth, measured, converted). Move that logic into a ``@task.graph``."""
+
+
+class TaskInputError(FerroflowError, TypeError):
+    """A task was called with an unknown input, without a required input, or with a concrete
+    value of the wrong type."""
+
+
+class GraphReturnError(FerroflowError, TypeError):
+    """A graph body returned something that is not made of sockets (e.g. a value it computed
+    itself, which would bypass provenance)."""
+
+
+class GraphContextError(FerroflowError, RuntimeError):
+    """A task was called outside a graph body, or inside a running task's body."""
+
+
+class TaskOutputError(FerroflowError, ValueError):
+    """A task's return value does not match its declared outputs (the task fails)."""
+
+
+class RecursionDepthError(FerroflowError, RecursionError):
+    """A graph task nested itself deeper than its ``max_depth``."""
+
+
+class NotRunError(FerroflowError, RuntimeError):
+    """Results were asked for before the workflow ran."""
+
+
+class CorePanicError(FerroflowError, RuntimeError):
+    """The Rust core panicked while handling a task (a bug in ferroflow, reported per task)."""
+
+
+class WorkflowFailedError(FerroflowError, RuntimeError):
+    """Raised by ``WorkGraph.run()`` when tasks failed. Independent tasks have finished and
+    every finished result is stored. ``failed`` maps each failed task's path to its error."""
+
+    def __init__(self, message: str, failed: dict[str, BaseException]) -> None:
+        super().__init__(message)
+        self.failed = failed

@@ -1,0 +1,253 @@
+"""The build-time graph: task nodes, their input bindings, and the "current graph" context.
+
+A :class:`Graph` is what one execution of a graph body produces: the top-level one from
+``G.build(...)`` or a child one when a graph task expands at run time. Calling a task handle
+while a graph is current adds a :class:`TaskNode` to it. Input bindings are nested dicts whose
+leaves are :class:`DataNode` (a concrete value, stored on first use) or :class:`FutureSocket`
+(another task's output): the sockets give the dependencies.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+from .data import DataNode
+from .errors import GraphContextError, TaskInputError
+from .sockets import FutureSocket
+from .spec import Leaf, Namespace, SocketSpec, type_matches
+
+if TYPE_CHECKING:
+    from .task import TaskHandle
+
+__all__ = ["Graph", "TaskNode", "bind_inputs", "current_graph", "graph_context"]
+
+_local = threading.local()
+
+
+def _stack() -> list[Graph | None]:
+    stack: list[Graph | None] | None = getattr(_local, "stack", None)
+    if stack is None:
+        stack = []
+        _local.stack = stack
+    return stack
+
+
+def current_graph() -> Graph | None:
+    """The graph that task calls on this thread are added to, if any."""
+    stack = _stack()
+    return stack[-1] if stack else None
+
+
+@contextmanager
+def graph_context(graph: Graph | None) -> Iterator[None]:
+    """Make ``graph`` current on this thread (``None`` marks a running task body)."""
+    stack = _stack()
+    stack.append(graph)
+    try:
+        yield
+    finally:
+        stack.pop()
+
+
+class TaskNode:
+    """One use of a task inside a graph: its handle, name, bindings and, after a run, its
+    state, outputs (nested dict of data nodes) and error."""
+
+    def __init__(self, handle: TaskHandle, graph: Graph, name: str, inputs: dict[str, Any]):
+        self.handle = handle
+        self.graph = graph
+        self.name = name
+        self.inputs = inputs
+        self.id: int | None = None  # id in the core's arena once the run knows the task
+        self.state = "PLANNED"
+        self.outputs: dict[str, Any] | None = None
+        self.error: BaseException | None = None
+        self.pk: int | None = None  # process node pk in the store
+        self.uuid: str | None = None
+        self.child: Graph | None = None  # for graph tasks: the expanded child graph
+        self.ctime: float | None = None
+        self.mtime: float | None = None
+        self.depth = graph.depth
+        self._producers = _producers(inputs)
+
+    @property
+    def path(self) -> str:
+        return f"{self.graph.path}/{self.name}"
+
+    @property
+    def producers(self) -> list[TaskNode]:
+        return self._producers
+
+    @property
+    def is_graph(self) -> bool:
+        return bool(self.handle.is_graph)
+
+    @property
+    def tasks(self) -> dict[str, TaskNode]:
+        """Tasks of the expanded child graph (graph tasks, after they ran)."""
+        return dict(self.child.tasks_by_name) if self.child is not None else {}
+
+    def __repr__(self) -> str:
+        return f"<TaskNode {self.path} state={self.state}>"
+
+
+def _producers(binding: Any) -> list[TaskNode]:
+    found: dict[int, TaskNode] = {}
+
+    def walk(b: Any) -> None:
+        if isinstance(b, FutureSocket):
+            found.setdefault(id(b._task), b._task)
+        elif isinstance(b, dict):
+            for v in b.values():
+                walk(v)
+
+    walk(binding)
+    return list(found.values())
+
+
+class Graph:
+    """Tasks added by one execution of a graph body, plus its inputs and returned sockets."""
+
+    def __init__(self, name: str, parent: TaskNode | None = None) -> None:
+        self.name = name
+        self.parent = parent
+        self.tasks: list[TaskNode] = []
+        self.tasks_by_name: dict[str, TaskNode] = {}
+        self._counts: dict[str, int] = {}
+        self.inputs: dict[str, Any] = {}
+        self.outputs: dict[str, Any] = {}
+        self.depth = 0 if parent is None else parent.depth + 1
+        self.path = name if parent is None else parent.path
+
+    def unique_name(self, base: str) -> str:
+        """``base``, then ``base1``, ``base2``… as WorkGraph names repeated tasks."""
+        name = self.unique_name_preview(base)
+        suffix = name[len(base):]
+        self._counts[base] = (int(suffix) if suffix else 0) + 1
+        return name
+
+    def unique_name_preview(self, base: str) -> str:
+        """The name the next task from ``base`` will get (for error messages)."""
+        n = self._counts.get(base, 0)
+        name = base if n == 0 else f"{base}{n}"
+        while name in self.tasks_by_name:
+            n += 1
+            name = f"{base}{n}"
+        return name
+
+    def add(self, handle: TaskHandle, inputs: dict[str, Any]) -> TaskNode:
+        node = TaskNode(handle, self, self.unique_name(handle.name), inputs)
+        self.tasks.append(node)
+        self.tasks_by_name[node.name] = node
+        return node
+
+
+# ---------------------------------------------------------------------------------------------
+# Binding call arguments to input sockets, with early, precise errors.
+
+
+def _check_leaf(where: str, spec: Leaf, value: Any) -> None:
+    raw = value.value if isinstance(value, DataNode) else value
+    if not type_matches(spec.type, raw):
+        raise TaskInputError(
+            f"{where}: expected {spec.describe()}, got {type(raw).__qualname__} {raw!r}. "
+            f"Pass a value of the declared type or change the annotation."
+        )
+
+
+def _bind_value(where: str, spec: SocketSpec, value: Any) -> Any:
+    """Turn one argument into a binding: sockets stay, data nodes stay, raw values become new
+    (unstored) data nodes; dicts bound to namespaces are bound item by item."""
+    if isinstance(value, FutureSocket):
+        return value
+    if isinstance(spec, Namespace):
+        if isinstance(value, DataNode) and isinstance(value.value, dict):
+            value = value.value  # a whole dict value: one node per key from here on
+        if not isinstance(value, dict):
+            raise TaskInputError(
+                f"{where}: expected a dict for namespace input {spec.describe()}, "
+                f"got {type(value).__qualname__} {value!r}"
+            )
+        bound: dict[str, Any] = {}
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise TaskInputError(f"{where}: namespace keys must be strings, got {key!r}")
+            child = spec.child(key)
+            if child is None:
+                raise TaskInputError(
+                    f"{where}.{key}: unknown input; this namespace accepts "
+                    f"{', '.join(spec.fields) or 'no keys'}"
+                )
+            bound[key] = _bind_value(f"{where}.{key}", child, item)
+        missing = [
+            k for k, s in spec.fields.items()
+            if k not in bound and isinstance(s, Leaf) and s.required
+        ]
+        if missing:
+            raise TaskInputError(f"{where}: missing required input(s) {', '.join(missing)}")
+        return bound
+    assert isinstance(spec, Leaf)
+    if isinstance(value, dict) and any(isinstance(v, (FutureSocket, DataNode)) for v in
+                                       value.values()):
+        # a dict of sockets for a plain input: resolved to a dict value at run time
+        return {k: _bind_value(f"{where}.{k}", Leaf(), v) for k, v in value.items()}
+    _check_leaf(where, spec, value)
+    return value if isinstance(value, DataNode) else DataNode(value)
+
+
+def bind_inputs(
+    task_label: str,
+    func: Any,
+    specs: dict[str, SocketSpec],
+    var_kw: str | None,
+    args: tuple[Any, ...],
+    kwargs: dict[str, Any],
+) -> dict[str, Any]:
+    """Bind a call's arguments to the task's input sockets (see :func:`_bind_value`)."""
+    signature = inspect.signature(func)
+    try:
+        bound = signature.bind(*args, **kwargs)
+    except TypeError as exc:
+        names = [n for n in specs if n != var_kw]
+        unknown = [k for k in kwargs if k not in specs]
+        if unknown and var_kw is None:
+            detail = f"unknown input '{unknown[0]}'"
+        else:
+            missing = [
+                n for n, p in signature.parameters.items()
+                if p.default is inspect.Parameter.empty
+                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
+                and n not in kwargs
+            ][len(args):]
+            detail = f"missing required input '{missing[0]}'" if missing else str(exc)
+        raise TaskInputError(
+            f"task '{task_label}': {detail}. Its inputs are: {', '.join(names) or '<none>'}"
+            + (f" and any keyword (**{var_kw})" if var_kw else "")
+        ) from None
+    bound.apply_defaults()
+    result: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        where = f"task '{task_label}', input '{name}'"
+        if name == var_kw:
+            spec = specs[name]
+            result[name] = _bind_value(where, spec, dict(value))
+        else:
+            result[name] = _bind_value(where, specs[name], value)
+    return result
+
+
+def require_graph(label: str) -> Graph:
+    graph = current_graph()
+    if graph is None:
+        inside_task = bool(_stack())
+        where = "inside the body of a running task" if inside_task else "outside any graph"
+        raise GraphContextError(
+            f"task '{label}' was called {where}. Calling a task adds it to a graph: do it in a "
+            f"@task.graph function (then .build() or call that graph). To run the plain "
+            f"function, call {label}.func(...)."
+        )
+    return graph

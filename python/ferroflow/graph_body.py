@@ -1,0 +1,112 @@
+"""Running a graph body and binding what it returns to the graph's output sockets.
+
+The body runs with concrete inputs (data nodes, dicts of data nodes for namespaces), so Python
+loops and branches over them work; it may only *wire* tasks. What it returns must be made of
+sockets (or unchanged graph inputs): a value computed in the body would have no creator in the
+provenance graph, so it is refused with :class:`GraphReturnError`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .data import DataNode
+from .errors import GraphReturnError
+from .graph import Graph, graph_context
+from .sockets import FutureSocket
+from .spec import Leaf, Namespace, SocketSpec
+
+if TYPE_CHECKING:
+    from .task import GraphHandle
+
+__all__ = ["bind_graph_outputs", "run_body"]
+
+
+def run_body(handle: GraphHandle, graph: Graph) -> None:
+    """Execute ``handle``'s body with ``graph`` current and bind its return value."""
+    kwargs = dict(graph.inputs)
+    extra = kwargs.pop(handle.var_kw, {}) if handle.var_kw else {}
+    with graph_context(graph):
+        returned = handle.func(**kwargs, **extra)
+    graph.outputs = bind_graph_outputs(graph.path, handle.outputs, returned)
+
+
+def _is_socket(value: Any) -> bool:
+    return isinstance(value, (FutureSocket, DataNode))
+
+
+def _refuse(where: str, socket: str, value: Any) -> GraphReturnError:
+    return GraphReturnError(
+        f"graph '{where}', output '{socket}': got the plain value {value!r} "
+        f"({type(value).__qualname__}). A graph body may only return task outputs (sockets) or "
+        f"its own inputs; a value computed in the body would have no provenance. Compute it in "
+        f"a @task and return that task's output instead."
+    )
+
+
+def _bind(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
+    if isinstance(value, FutureSocket):
+        return value
+    if isinstance(spec, Namespace):
+        if isinstance(value, DataNode) and isinstance(value.value, dict):
+            return value
+        if not isinstance(value, dict):
+            raise _refuse(where, path, value)
+        bound: dict[str, Any] = {}
+        for key, item in value.items():
+            child = spec.child(str(key))
+            if child is None:
+                raise GraphReturnError(
+                    f"graph '{where}': returned unknown output '{path}.{key}'; declared: "
+                    f"{', '.join(spec.fields) or '<none>'}. Declare it in the return annotation."
+                )
+            bound[str(key)] = _bind(where, f"{path}.{key}", child, item)
+        return bound
+    if isinstance(value, DataNode):
+        return value
+    if isinstance(value, dict) and value and all(_is_socket(v) for v in value.values()):
+        return {str(k): v for k, v in value.items()}
+    raise _refuse(where, path, value)
+
+
+def bind_graph_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
+    """Map a body's return value onto the declared outputs (WorkGraph's rules):
+    ``None`` → no outputs; one socket → the first declared output; a task's whole outputs
+    namespace → copied by name; a dict → by key; a tuple → by position."""
+    fields = list(spec.fields)
+    if returned is None:
+        required = [k for k, s in spec.fields.items() if not isinstance(s, Leaf) or s.required]
+        if required:
+            raise GraphReturnError(
+                f"graph '{where}' declares output(s) {', '.join(required)} but its body "
+                f"returned None. Return the task outputs that produce them."
+            )
+        return {}
+    if isinstance(returned, FutureSocket) and not returned._path:
+        # a task's whole outputs namespace: copy by name
+        if len(fields) == 1 and spec.dynamic is None and fields[0] not in returned._spec.fields:
+            return {fields[0]: returned}
+        return {name: returned._child(name) for name in fields}
+    if _is_socket(returned):
+        if not fields:
+            raise GraphReturnError(
+                f"graph '{where}' returned {returned!r} but declares no outputs"
+            )
+        return {fields[0]: _bind(where, fields[0], spec.fields[fields[0]], returned)}
+    if isinstance(returned, tuple):
+        if len(returned) != len(fields):
+            raise GraphReturnError(
+                f"graph '{where}' returned {len(returned)} values for {len(fields)} declared "
+                f"outputs ({', '.join(fields)})"
+            )
+        return {
+            name: _bind(where, name, spec.fields[name], value)
+            for name, value in zip(fields, returned)
+        }
+    if isinstance(returned, dict):
+        if fields == ["result"] and spec.dynamic is None and "result" not in returned:
+            return {"result": _bind(where, "result", spec.fields["result"], returned)}
+        bound = _bind(where, "outputs", spec, returned)
+        assert isinstance(bound, dict)
+        return bound
+    raise _refuse(where, fields[0] if fields else "outputs", returned)

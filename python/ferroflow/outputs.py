@@ -1,0 +1,98 @@
+"""Turning a task function's return value into output data nodes (WorkGraph's §1.5 rules).
+
+One declared output (``result``) takes the value as is, or the ``result`` entry of a returned
+dict that has one. Several outputs take a dict by key or a tuple by position; keys beyond the
+fixed fields go to the dynamic part if there is one. Every leaf becomes its own data node, so a
+dynamic namespace yields one stored node per key.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .data import DataNode
+from .errors import TaskOutputError
+from .spec import DEFAULT_OUTPUT, Leaf, Namespace, SocketSpec
+
+__all__ = ["parse_outputs", "unwrap"]
+
+
+def unwrap(binding: Any) -> Any:
+    """Data nodes (possibly nested in dicts) → plain values, for calling a task function."""
+    if isinstance(binding, DataNode):
+        return binding.value
+    if isinstance(binding, dict):
+        return {k: unwrap(v) for k, v in binding.items()}
+    return binding
+
+
+def _node(value: Any) -> DataNode:
+    # A task creates new data: returning an input node yields a new node with its value.
+    return DataNode(value.value if isinstance(value, DataNode) else value)
+
+
+def _fill(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
+    if isinstance(spec, Namespace):
+        if isinstance(value, DataNode):
+            value = value.value
+        if not isinstance(value, dict):
+            raise TaskOutputError(
+                f"{where}: output '{path}' is a namespace {spec.describe()} but the function "
+                f"returned {type(value).__qualname__} {value!r} for it; return a dict"
+            )
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            child = spec.child(str(key))
+            if child is None:
+                raise TaskOutputError(
+                    f"{where}: returned unknown output '{path + '.' if path else ''}{key}'; declared: "
+                    f"{', '.join(spec.fields) or '<none>'} (make the namespace dynamic to "
+                    f"accept any key)"
+                )
+            out[str(key)] = _fill(where, f"{path}.{key}" if path else str(key), child, item)
+        _check_required(where, path, spec, out)
+        return out
+    return _node(value)
+
+
+def _check_required(where: str, path: str, spec: Namespace, out: dict[str, Any]) -> None:
+    missing = [
+        k for k, s in spec.fields.items()
+        if k not in out and (not isinstance(s, Leaf) or s.required)
+    ]
+    if missing:
+        prefix = f"{path}." if path else ""
+        raise TaskOutputError(
+            f"{where}: missing required output(s) "
+            f"{', '.join(prefix + m for m in missing)} in the returned value"
+        )
+
+
+def parse_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
+    """Nested dict of new data nodes for the declared outputs ``spec``."""
+    fields = list(spec.fields)
+    if not fields and spec.dynamic is None:
+        return {}
+    if fields == [DEFAULT_OUTPUT] and spec.dynamic is None:
+        if isinstance(returned, dict) and DEFAULT_OUTPUT in returned:
+            returned = returned[DEFAULT_OUTPUT]
+        return {DEFAULT_OUTPUT: _fill(where, DEFAULT_OUTPUT, spec.fields[DEFAULT_OUTPUT],
+                                      returned)}
+    if isinstance(returned, tuple) and spec.dynamic is None:
+        if len(returned) != len(fields):
+            raise TaskOutputError(
+                f"{where}: returned a tuple of {len(returned)} values for {len(fields)} "
+                f"declared outputs ({', '.join(fields)})"
+            )
+        return {
+            name: _fill(where, name, spec.fields[name], value)
+            for name, value in zip(fields, returned)
+        }
+    if not isinstance(returned, dict):
+        raise TaskOutputError(
+            f"{where}: declares outputs {spec.describe()} but returned "
+            f"{type(returned).__qualname__} {returned!r}; return a dict keyed by output name"
+        )
+    out = _fill(where, "", spec, returned)
+    assert isinstance(out, dict)
+    return out

@@ -1,0 +1,144 @@
+"""Profiles: named directories that hold a provenance store, like AiiDA's ``load_profile()``.
+
+A profile is the directory ``$FERROFLOW_HOME/<name>`` (``FERROFLOW_HOME`` defaults to
+``~/.ferroflow``, the name to ``"default"``). It is created on first use, together with a
+``profile.json`` holding the profile's name and a persistent uuid (32 hex digits, no dashes, as
+AiiDA prints it). The provenance store is ``<dir>/provenance.sqlite``; it is opened the first time
+:attr:`Profile.store` is used, so loading a profile is cheap and building graphs needs no disk
+I/O beyond ``profile.json``.
+
+``load_profile`` returns the same :class:`Profile` object for the same directory, so a process
+never opens one store twice (that would give it two pk counters). The store module's
+:mod:`atexit` hook flushes and closes open stores at interpreter exit.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+import threading
+import uuid as _uuid
+from pathlib import Path
+from typing import Any
+
+from .store import Store
+
+__all__ = [
+    "PROFILE_FILE",
+    "STORE_FILE",
+    "Profile",
+    "ferroflow_home",
+    "get_current_profile",
+    "load_profile",
+]
+
+HOME_ENV = "FERROFLOW_HOME"
+DEFAULT_NAME = "default"
+PROFILE_FILE = "profile.json"
+STORE_FILE = "provenance.sqlite"
+_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
+
+_lock = threading.RLock()
+_profiles: dict[Path, Profile] = {}
+_current: Profile | None = None
+
+
+def ferroflow_home() -> Path:
+    """``$FERROFLOW_HOME`` if set and non-empty, else ``~/.ferroflow`` (read at every call)."""
+    return Path(os.environ.get(HOME_ENV) or "~/.ferroflow").expanduser()
+
+
+class Profile:
+    """A named profile: its directory, its persistent uuid and (lazily) its provenance store."""
+
+    def __init__(self, name: str, uuid: str, path: Path) -> None:
+        self.name = name
+        self.uuid = uuid
+        self.path = path
+        self._store: Store | None = None
+        self._store_lock = threading.Lock()
+
+    @property
+    def store_path(self) -> Path:
+        return self.path / STORE_FILE
+
+    @property
+    def store(self) -> Store:
+        """The profile's provenance store, opened on first use (and again after ``close``)."""
+        with self._store_lock:
+            if self._store is None or self._store.closed:
+                self._store = Store.open(self.store_path)
+            return self._store
+
+    def close(self) -> None:
+        """Flush and close the store if it was opened (it reopens on the next ``.store``)."""
+        with self._store_lock:
+            store, self._store = self._store, None
+        if store is not None:
+            store.close()
+
+    def __repr__(self) -> str:
+        return f"Profile<uuid='{self.uuid}' name='{self.name}'>"
+
+
+def _read_config(path: Path) -> dict[str, Any]:
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+        uuid = config["uuid"]
+        if not isinstance(uuid, str) or not re.fullmatch(r"[0-9a-f]{32}", uuid):
+            raise ValueError(f"'uuid' must be 32 lowercase hex digits, not {uuid!r}")
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise RuntimeError(f"corrupt profile file {path}: {exc}") from exc
+    return dict(config)
+
+
+def _create_config(directory: Path, name: str) -> dict[str, Any]:
+    """Write ``profile.json`` atomically unless another process got there first."""
+    config = {"name": name, "uuid": _uuid.uuid4().hex}
+    target = directory / PROFILE_FILE
+    fd, tmp = tempfile.mkstemp(prefix=".profile-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(config, handle, indent=2)
+            handle.write("\n")
+        try:
+            os.link(tmp, target)  # fails if the file exists: the first writer wins
+        except FileExistsError:
+            return _read_config(target)
+    finally:
+        os.unlink(tmp)
+    return config
+
+
+def load_profile(name: str | None = None) -> Profile:
+    """Load (creating if missing) the profile ``name`` and make it the current profile."""
+    global _current
+    name = DEFAULT_NAME if name is None else name
+    if not _NAME.fullmatch(name):
+        raise ValueError(
+            f"invalid profile name {name!r}: use letters, digits, '_', '.' and '-' "
+            "(not starting with '.' or '-')"
+        )
+    directory = (ferroflow_home() / name).resolve()
+    with _lock:
+        profile = _profiles.get(directory)
+        if profile is None:
+            directory.mkdir(parents=True, exist_ok=True)
+            config_path = directory / PROFILE_FILE
+            config = (
+                _read_config(config_path)
+                if config_path.exists()
+                else _create_config(directory, name)
+            )
+            profile = Profile(name, config["uuid"], directory)
+            _profiles[directory] = profile
+        _current = profile
+        return profile
+
+
+def get_current_profile() -> Profile:
+    """The profile loaded last, loading the default profile if none was loaded yet."""
+    with _lock:
+        return _current if _current is not None else load_profile()

@@ -1,0 +1,110 @@
+"""Future sockets: placeholders for task outputs that do not exist yet at build time.
+
+Calling a task inside a graph body returns the namespace socket of its outputs. Attribute and
+item access walk into it (``.result``, ``.data``, ``["a.b"]``); anything that needs the value
+itself (iteration, truth, length, conversion) raises :class:`FutureUsageError` with a hint,
+instead of WorkGraph's silent empty loop.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from .errors import FutureUsageError
+from .spec import Namespace, SocketSpec
+
+if TYPE_CHECKING:
+    from .graph import TaskNode
+
+__all__ = ["FutureSocket"]
+
+_VALUE_METHODS = frozenset({"items", "keys", "values", "get", "copy", "pop", "update"})
+
+
+class FutureSocket:
+    """An output socket of a task that has not run: ``task`` plus a ``path`` into its outputs."""
+
+    __slots__ = ("_path", "_spec", "_task")
+
+    def __init__(self, task: TaskNode, path: tuple[str, ...], spec: SocketSpec) -> None:
+        self._task = task
+        self._path = path
+        self._spec = spec
+
+    @property
+    def _name(self) -> str:
+        return self._path[-1] if self._path else "outputs"
+
+    @property
+    def _label(self) -> str:
+        """``task.socket.path`` for messages."""
+        return ".".join((self._task.name, *self._path)) if self._path else self._task.name
+
+    def _child(self, name: str) -> FutureSocket:
+        spec = self._spec
+        if not isinstance(spec, Namespace):
+            raise AttributeError(
+                f"output '{self._label}' of task '{self._task.path}' is a single value and has "
+                f"no sub-socket '{name}'"
+            )
+        child = spec.child(name)
+        if child is None:
+            available = ", ".join(spec.fields) or "<none>"
+            raise AttributeError(
+                f"task '{self._task.path}' has no output '{'.'.join((*self._path, name))}'. "
+                f"Available: {available}. If '{name}' should exist, declare it in the return "
+                f"annotation (namespace(...) or dynamic(...))."
+            )
+        return FutureSocket(self._task, (*self._path, name), child)
+
+    def __getattr__(self, name: str) -> FutureSocket:
+        if name.startswith("__") or name in FutureSocket.__slots__:
+            raise AttributeError(name)
+        if name in _VALUE_METHODS:
+            self._refuse(f".{name}()")
+        return self._child(name)
+
+    def __getitem__(self, key: str) -> FutureSocket:
+        if not isinstance(key, str):
+            self._refuse(f"indexing with {key!r}")
+        socket = self
+        for part in key.split("."):
+            socket = socket._child(part)
+        return socket
+
+    def _refuse(self, what: str) -> NoReturn:
+        raise FutureUsageError(
+            f"{what} on the future output '{self._label}' of task '{self._task.path}': its value "
+            f"does not exist while the graph is being built. Move this code into a @task.graph "
+            f"function that takes '{self._name}' as an input; its body runs when the value is "
+            f"known."
+        )
+
+    def __iter__(self) -> NoReturn:
+        self._refuse("iterating")
+
+    def __len__(self) -> NoReturn:
+        self._refuse("len()")
+
+    def __bool__(self) -> NoReturn:
+        self._refuse("truth testing (if/while/and/or)")
+
+    def __int__(self) -> NoReturn:
+        self._refuse("int()")
+
+    def __float__(self) -> NoReturn:
+        self._refuse("float()")
+
+    def __index__(self) -> NoReturn:
+        self._refuse("using as an index")
+
+    def __contains__(self, item: Any) -> NoReturn:
+        self._refuse("'in'")
+
+    def __array__(self, *args: Any, **kwargs: Any) -> NoReturn:
+        self._refuse("numpy conversion")
+
+    __hash__ = object.__hash__
+
+    def __repr__(self) -> str:
+        return f"<FutureSocket {self._label}>"

@@ -1,0 +1,38 @@
+"""Embedded SQLite provenance store: AiiDA-style nodes and links, written in batches.
+
+* :class:`Store` - open/record/flush/close and the reading entry points (``store.py``)
+* :class:`StoredNode`, :class:`Link` - read-only views of stored rows (``reading.py``)
+* value codecs (``values.py``), the background writer (``writer.py``), the schema (``schema.py``)
+"""
+
+from .errors import (
+    AmbiguousNodeError,
+    NodeNotFoundError,
+    SchemaVersionError,
+    StoreClosedError,
+    StoreError,
+    StoreWriteError,
+)
+from .reading import DATA_PROVENANCE, LINK_TYPES, Link, StoredNode
+from .schema import SCHEMA_VERSION, STATE_CODES
+from .store import Store
+from .values import UnserialisableValue
+
+STATES: tuple[str, ...] = tuple(STATE_CODES)
+
+__all__ = [
+    "DATA_PROVENANCE",
+    "LINK_TYPES",
+    "SCHEMA_VERSION",
+    "STATES",
+    "AmbiguousNodeError",
+    "Link",
+    "NodeNotFoundError",
+    "SchemaVersionError",
+    "Store",
+    "StoreClosedError",
+    "StoreError",
+    "StoreWriteError",
+    "StoredNode",
+    "UnserialisableValue",
+]

@@ -1,0 +1,421 @@
+"""Reading the provenance store: :class:`StoredNode` and the queries behind it.
+
+Reads go through their own read-only SQLite connection, so they never contend with the writer
+thread's transaction (WAL lets readers and one writer work at the same time). The connection is
+shared by all threads of the process behind a lock; reads are short, so that is no bottleneck.
+
+Before each read the store calls ``sync`` (``Store._sync``), which flushes queued rows when any
+are pending: a run's nodes are visible as soon as the run returns, at the price of one commit
+when something is still queued (nothing when the queue is empty).
+
+Traversals (:meth:`StoredNode.ancestors`, :meth:`StoredNode.descendants`) are one recursive CTE
+each. By default they follow only the *data provenance* links ``INPUT_CALC`` and ``CREATE``, as
+AiiDA's ``with_ancestors``/``with_descendants`` do: that plane is a DAG and answers "what was this
+computed from" / "what was computed from this". Pass ``link_types=LINK_TYPES`` to walk the
+logical plane (``INPUT_WORK``, ``RETURN``, ``CALL_*``) too; the CTE deduplicates, so its cycles
+(a workflow returning its own input) terminate.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import string
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+from .errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
+from .schema import KIND_NAMES, LINK_CODES, LINK_NAMES, STATE_NAMES
+from .values import BYTES, NPY, UnserialisableValue, decode, npy_summary, shorten
+
+__all__ = ["DATA_PROVENANCE", "LINK_TYPES", "Link", "Reader", "StoredNode"]
+
+#: Every link type, in schema order.
+LINK_TYPES: tuple[str, ...] = tuple(LINK_CODES)
+#: The links that form AiiDA's data-provenance DAG; the default for traversals.
+DATA_PROVENANCE: tuple[str, ...] = ("INPUT_CALC", "CREATE")
+
+_COLUMNS = "pk, uuid, kind, type, label, state, error, run_pk, ctime, mtime, codec, blob_id"
+_N_COLUMNS = 12
+_CHUNK = 500  # parameters per IN (...) list, well below SQLite's limit
+_HEX = frozenset(string.hexdigits.lower())
+_UNSET: Any = object()
+
+
+class Link(NamedTuple):
+    """One stored link: ``src --type/label--> dst``."""
+
+    src: int
+    dst: int
+    type: str
+    label: str
+
+
+def _codes(link_types: Iterable[str] | None, default: Sequence[str]) -> list[int]:
+    names = default if link_types is None else list(link_types)
+    try:
+        return [LINK_CODES[name] for name in names]
+    except KeyError as exc:
+        raise ValueError(
+            f"unknown link type {exc.args[0]!r}; expected one of {LINK_TYPES}"
+        ) from None
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+class Reader:
+    """The read connection and every query the reading API needs."""
+
+    def __init__(self, path: Path, sync: Callable[[], None]) -> None:
+        self.path = path
+        self._sync = sync
+        self._lock = threading.Lock()
+        self._conn: sqlite3.Connection | None = sqlite3.connect(
+            path.as_uri() + "?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+        )
+
+    def close(self) -> None:
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def abandon(self) -> None:
+        """Forked child: drop the parent's connection without closing it (it is not ours)."""
+        self._lock = threading.Lock()
+        self._conn = None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Run one read statement (after syncing pending writes) and return all rows."""
+        self._sync()
+        with self._lock:
+            if self._conn is None:
+                raise StoreClosedError(f"provenance store {self.path} is closed")
+            return self._conn.execute(sql, params).fetchall()
+
+    def _make(self, row: Sequence[Any]) -> StoredNode:
+        return StoredNode(self, row)
+
+    # -- nodes --------------------------------------------------------------------------------
+    def node(self, pk: int) -> StoredNode:
+        rows = self.query(f"SELECT {_COLUMNS} FROM node WHERE pk = ?", (pk,))
+        if not rows:
+            raise NodeNotFoundError(f"no node with pk={pk} in {self.path}")
+        return self._make(rows[0])
+
+    def node_by_uuid(self, text: str) -> StoredNode:
+        """Exact uuid (with or without dashes) or a unique prefix of its hex digits."""
+        digits = text.strip().lower().replace("-", "")
+        if not digits or len(digits) > 32 or not set(digits) <= _HEX:
+            raise NodeNotFoundError(f"{text!r} is neither a pk nor a uuid (prefix)")
+        if len(digits) == 32:
+            rows = self.query(
+                f"SELECT {_COLUMNS} FROM node WHERE uuid = ?", (bytes.fromhex(digits),)
+            )
+        else:
+            shift = 4 * (32 - len(digits))
+            low = int(digits, 16) << shift
+            high = (int(digits, 16) + 1) << shift
+            params: list[Any] = [low.to_bytes(16, "big")]
+            sql = f"SELECT {_COLUMNS} FROM node WHERE uuid >= ?"
+            if high < 1 << 128:
+                sql += " AND uuid < ?"
+                params.append(high.to_bytes(16, "big"))
+            rows = self.query(sql + " LIMIT 2", params)
+            if len(rows) > 1:
+                raise AmbiguousNodeError(f"uuid prefix {text!r} matches more than one node")
+        if not rows:
+            raise NodeNotFoundError(f"no node with uuid {text!r} in {self.path}")
+        return self._make(rows[0])
+
+    def nodes(self, pks: Iterable[int]) -> dict[int, StoredNode]:
+        """The stored nodes among ``pks``, keyed by pk (unknown pks are left out)."""
+        wanted = list(dict.fromkeys(pks))
+        found: dict[int, StoredNode] = {}
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({_marks(len(chunk))})"
+            for row in self.query(sql, chunk):
+                found[row[0]] = self._make(row)
+        return found
+
+    def runs(self) -> list[StoredNode]:
+        sql = (
+            f"SELECT {_COLUMNS} FROM node WHERE kind = 2 AND run_pk = pk"
+            " ORDER BY ctime DESC, pk DESC"
+        )
+        return [self._make(row) for row in self.query(sql)]
+
+    def value(self, pk: int) -> Any:
+        rows = self.query(
+            "SELECT n.codec, n.value, b.data FROM node n LEFT JOIN blob b ON b.id = n.blob_id"
+            " WHERE n.pk = ?",
+            (pk,),
+        )
+        if not rows or rows[0][0] is None:
+            return None
+        codec, inline, blob = rows[0]
+        return decode(codec, blob if inline is None else inline)
+
+    def blob_head(self, blob_id: int, size: int) -> tuple[str, int, bytes]:
+        """Codec, total size and the first ``size`` bytes of a blob, without reading it all."""
+        self._sync()
+        with self._lock:
+            conn = self._conn
+            if conn is None:
+                raise StoreClosedError(f"provenance store {self.path} is closed")
+            row = conn.execute("SELECT codec, size FROM blob WHERE id = ?", (blob_id,)).fetchone()
+            if row is None:
+                raise NodeNotFoundError(f"no blob with id={blob_id} in {self.path}")
+            if hasattr(conn, "blobopen"):  # Python >= 3.11: incremental I/O reads only the head
+                with conn.blobopen("blob", "data", blob_id, readonly=True) as handle:
+                    head = handle.read(size)
+            else:  # substr() makes SQLite load the whole value; acceptable on old Pythons
+                sql = "SELECT substr(data, 1, ?) FROM blob WHERE id = ?"
+                head = bytes(conn.execute(sql, (size, blob_id)).fetchone()[0])
+        return row[0], row[1], head
+
+    # -- links --------------------------------------------------------------------------------
+    def neighbours(
+        self, pk: int, incoming: bool, link_types: Iterable[str] | None = None
+    ) -> list[tuple[str, str, StoredNode]]:
+        """``(link_type, label, node)`` for the links into (or out of) ``pk``."""
+        codes = _codes(link_types, LINK_TYPES)
+        near, far = ("dst", "src") if incoming else ("src", "dst")
+        columns = ", ".join(f"n.{c.strip()}" for c in _COLUMNS.split(","))
+        sql = (
+            f"SELECT l.type, l.label, {columns} FROM link l JOIN node n ON n.pk = l.{far}"
+            f" WHERE l.{near} = ? AND l.type IN ({_marks(len(codes))}) ORDER BY l.type, n.pk"
+        )
+        return [
+            (LINK_NAMES[row[0]], row[1], self._make(row[2:]))
+            for row in self.query(sql, [pk, *codes])
+        ]
+
+    def links(
+        self, pks: Iterable[int], incoming: bool, link_types: Iterable[str] | None = None
+    ) -> list[Link]:
+        """Every link into (``incoming``) or out of the nodes ``pks``, of the given types."""
+        codes = _codes(link_types, LINK_TYPES)
+        near = "dst" if incoming else "src"
+        wanted = list(dict.fromkeys(pks))
+        out: list[Link] = []
+        for start in range(0, len(wanted), _CHUNK):
+            chunk = wanted[start : start + _CHUNK]
+            sql = (
+                f"SELECT src, dst, type, label FROM link WHERE {near} IN ({_marks(len(chunk))})"
+                f" AND type IN ({_marks(len(codes))}) ORDER BY type, src, dst"
+            )
+            out.extend(
+                Link(src, dst, LINK_NAMES[code], label)
+                for src, dst, code, label in self.query(sql, [*chunk, *codes])
+            )
+        return out
+
+    def traverse(
+        self,
+        pk: int,
+        backwards: bool,
+        link_types: Iterable[str] | None = None,
+        max_depth: int | None = None,
+    ) -> list[StoredNode]:
+        """Ancestors (``backwards``) or descendants of ``pk`` through ``link_types``, by pk."""
+        codes = _codes(link_types, DATA_PROVENANCE)
+        near, far = ("dst", "src") if backwards else ("src", "dst")
+        types = f"type IN ({_marks(len(codes))})"
+        if max_depth is None:
+            walk = (
+                f"WITH RECURSIVE walk(pk) AS ("
+                f" SELECT {far} FROM link WHERE {near} = ? AND {types}"
+                f" UNION SELECT l.{far} FROM link l JOIN walk w ON l.{near} = w.pk WHERE l.{types})"
+            )
+            params: list[Any] = [pk, *codes, *codes]
+        else:
+            if max_depth < 1:
+                return []
+            walk = (
+                f"WITH RECURSIVE walk(pk, depth) AS ("
+                f" SELECT {far}, 1 FROM link WHERE {near} = ? AND {types}"
+                f" UNION SELECT l.{far}, w.depth + 1 FROM link l JOIN walk w ON l.{near} = w.pk"
+                f" WHERE l.{types} AND w.depth < ?)"
+            )
+            params = [pk, *codes, *codes, max_depth]
+        sql = f"{walk} SELECT {_COLUMNS} FROM node WHERE pk IN (SELECT pk FROM walk) AND pk != ?"
+        return [self._make(row) for row in self.query(sql + " ORDER BY pk", [*params, pk])]
+
+
+class StoredNode:
+    """A read-only view of one stored node (data, task run or graph run).
+
+    Scalar fields are read with the node; ``value`` and the link properties are queried when
+    first used (``value`` is then cached). Two ``StoredNode`` objects are equal when they have
+    the same uuid.
+    """
+
+    __slots__ = (
+        "_reader",
+        "_value",
+        "blob_id",
+        "codec",
+        "ctime",
+        "error",
+        "kind",
+        "label",
+        "mtime",
+        "pk",
+        "run_pk",
+        "state",
+        "type",
+        "uuid",
+    )
+
+    _reader: Reader
+    _value: Any
+    pk: int
+    uuid: str
+    kind: str
+    type: str
+    label: str | None
+    state: str | None
+    error: str | None
+    run_pk: int | None
+    ctime: float
+    mtime: float | None
+    codec: str | None
+    blob_id: int | None
+
+    def __init__(self, reader: Reader, row: Sequence[Any]) -> None:
+        pk, uuid, kind, type_, label, state, error, run_pk, ctime, mtime, codec, blob_id = row
+        uuid_hex = bytes(uuid).hex()
+        text = "-".join(
+            (uuid_hex[:8], uuid_hex[8:12], uuid_hex[12:16], uuid_hex[16:20], uuid_hex[20:])
+        )
+        fields = {
+            "_reader": reader,
+            "_value": _UNSET,
+            "pk": pk,
+            "uuid": text,
+            "kind": KIND_NAMES[kind],
+            "type": type_,
+            "label": label,
+            "state": None if state is None else STATE_NAMES[state],
+            "error": error,
+            "run_pk": run_pk,
+            "ctime": ctime,
+            "mtime": mtime,
+            "codec": codec,
+            "blob_id": blob_id,
+        }
+        for name, value in fields.items():
+            object.__setattr__(self, name, value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        raise AttributeError(f"StoredNode is read-only (cannot set {name!r})")
+
+    # -- identity -----------------------------------------------------------------------------
+    @property
+    def is_data(self) -> bool:
+        return self.kind == "data"
+
+    @property
+    def is_process(self) -> bool:
+        return self.kind != "data"
+
+    @property
+    def process_type(self) -> str | None:
+        """What ran (the task's qualified name); ``None`` for data nodes."""
+        return None if self.kind == "data" else self.type
+
+    @property
+    def value(self) -> Any:
+        """The stored value (deserialised on first access); ``None`` for process nodes."""
+        if self.kind != "data":
+            return None
+        if self._value is _UNSET:
+            object.__setattr__(self, "_value", self._reader.value(self.pk))
+        return self._value
+
+    def value_summary(self, limit: int = 40) -> str:
+        """A short text for the value, cheap even for large blobs (used by graph rendering)."""
+        if self.kind != "data":
+            return ""
+        if self.blob_id is None:
+            value = self.value
+            text = value if isinstance(value, str) else repr(value)
+            return shorten(text, limit)
+        codec, size, head = self._reader.blob_head(self.blob_id, 4096)
+        if codec == NPY:
+            return npy_summary(head) or f"ndarray ({size} bytes)"
+        if codec == BYTES:
+            return f"bytes[{size}]"
+        return f"{self.type} ({size} bytes)"
+
+    @property
+    def unserialisable(self) -> UnserialisableValue | None:
+        """The placeholder if the value could not be serialised when stored, else ``None``."""
+        value = self.value if self.codec == "unserialisable" else None
+        return value if isinstance(value, UnserialisableValue) else None
+
+    # -- links --------------------------------------------------------------------------------
+    @property
+    def inputs(self) -> list[tuple[str, str, StoredNode]]:
+        """Incoming links as ``(link_type, label, source node)``."""
+        return self._reader.neighbours(self.pk, incoming=True)
+
+    @property
+    def outputs(self) -> list[tuple[str, str, StoredNode]]:
+        """Outgoing links as ``(link_type, label, target node)``."""
+        return self._reader.neighbours(self.pk, incoming=False)
+
+    @property
+    def creator(self) -> StoredNode | None:
+        """The task run that created this data node (``CREATE``), if any."""
+        found = self._reader.neighbours(self.pk, incoming=True, link_types=("CREATE",))
+        return found[0][2] if found else None
+
+    @property
+    def caller(self) -> StoredNode | None:
+        """The graph run that called this process (``CALL_CALC``/``CALL_WORK``), if any."""
+        found = self._reader.neighbours(self.pk, True, ("CALL_CALC", "CALL_WORK"))
+        return found[0][2] if found else None
+
+    @property
+    def called(self) -> list[StoredNode]:
+        """The processes this graph run called, in pk order."""
+        found = self._reader.neighbours(self.pk, False, ("CALL_CALC", "CALL_WORK"))
+        return sorted((node for _, _, node in found), key=lambda node: node.pk)
+
+    @property
+    def run(self) -> StoredNode | None:
+        """The top-level graph run this process belongs to (``None`` for data nodes)."""
+        return None if self.run_pk is None else self._reader.node(self.run_pk)
+
+    def ancestors(
+        self, link_types: Iterable[str] | None = None, max_depth: int | None = None
+    ) -> list[StoredNode]:
+        """Nodes this one derives from, by pk (data-provenance links unless ``link_types``)."""
+        return self._reader.traverse(self.pk, True, link_types, max_depth)
+
+    def descendants(
+        self, link_types: Iterable[str] | None = None, max_depth: int | None = None
+    ) -> list[StoredNode]:
+        """Nodes derived from this one, by pk (data-provenance links unless ``link_types``)."""
+        return self._reader.traverse(self.pk, False, link_types, max_depth)
+
+    # -- dunder -------------------------------------------------------------------------------
+    def __repr__(self) -> str:
+        if self.kind == "data":
+            return f"uuid: {self.uuid} (pk: {self.pk}) value: {self.value}"
+        name = "TaskRun" if self.kind == "calc" else "GraphRun"
+        return f"<{name} pk={self.pk} label={self.label!r} state={self.state}>"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, StoredNode):
+            return NotImplemented
+        return self.uuid == other.uuid
+
+    def __hash__(self) -> int:
+        return hash(self.uuid)

@@ -1,0 +1,184 @@
+"""SQLite schema of the provenance store, and the integer codes used in it.
+
+The layout follows shared/design/provenance.md §6: one ``node`` table for data and process nodes,
+a ``link`` table ``WITHOUT ROWID`` whose primary key ``(dst, type, label, src)`` serves incoming
+lookups and enforces AiiDA's "unique triple" rule, a content-addressed ``blob`` table for large
+values, and a ``meta`` table holding the schema version.
+
+Choices worth knowing:
+
+* **uuids are 16-byte BLOBs**, not 36-character TEXT. The uuid index is the largest secondary
+  index in the file; 16 bytes instead of 36 roughly halves it, and ``data.new_uuid`` produces
+  time-ordered (UUIDv7) values so inserts stay append-mostly. The views ``node_view`` and
+  ``link_view`` show the familiar text forms for people using the ``sqlite3`` shell.
+* **kind, state and link type are small integers** (the codes below), again for row size; the
+  views translate them.
+* **Foreign keys are declared for documentation only** (``PRAGMA foreign_keys`` stays off): the
+  writer inserts a batch's nodes before its links, and the engine checks AiiDA's link rules
+  before it records anything.
+* ``hash`` and ``cached_from`` are reserved for the caching design of provenance.md §6; nothing
+  writes them yet.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from .errors import SchemaVersionError
+
+__all__ = [
+    "KIND_CODES",
+    "KIND_NAMES",
+    "LINK_CODES",
+    "LINK_NAMES",
+    "SCHEMA_VERSION",
+    "STATE_CODES",
+    "STATE_NAMES",
+    "configure_connection",
+    "initialise",
+]
+
+#: Bumped whenever the layout changes; a store written by a newer layout is refused.
+SCHEMA_VERSION = 1
+
+KIND_CODES: dict[str, int] = {"data": 0, "calc": 1, "work": 2}
+KIND_NAMES: dict[int, str] = {code: name for name, code in KIND_CODES.items()}
+
+STATE_CODES: dict[str, int] = {
+    "PLANNED": 0,
+    "RUNNING": 1,
+    "FINISHED": 2,
+    "FAILED": 3,
+    "SKIPPED": 4,
+    "CANCELLED": 5,
+}
+STATE_NAMES: dict[int, str] = {code: name for name, code in STATE_CODES.items()}
+
+LINK_CODES: dict[str, int] = {
+    "INPUT_CALC": 0,
+    "INPUT_WORK": 1,
+    "CREATE": 2,
+    "RETURN": 3,
+    "CALL_CALC": 4,
+    "CALL_WORK": 5,
+}
+LINK_NAMES: dict[int, str] = {code: name for name, code in LINK_CODES.items()}
+
+
+def _case(column: str, names: dict[int, str]) -> str:
+    whens = " ".join(f"WHEN {code} THEN '{name}'" for code, name in names.items())
+    return f"CASE {column} {whens} END"
+
+
+def _uuid_text(column: str) -> str:
+    h = f"lower(hex({column}))"
+    parts = [(1, 8), (9, 4), (13, 4), (17, 4), (21, 12)]
+    return " || '-' || ".join(f"substr({h}, {start}, {length})" for start, length in parts)
+
+
+_DDL = f"""
+CREATE TABLE IF NOT EXISTS meta(
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS blob(
+    id     INTEGER PRIMARY KEY,
+    digest BLOB NOT NULL UNIQUE,      -- blake2b-256 over codec and payload
+    size   INTEGER NOT NULL,
+    codec  TEXT NOT NULL,
+    data   BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS node(
+    pk          INTEGER PRIMARY KEY,  -- rowid alias; what users type
+    uuid        BLOB NOT NULL UNIQUE, -- 16 bytes, time-ordered
+    kind        INTEGER NOT NULL,     -- 0 data, 1 calc (task run), 2 work (graph run)
+    type        TEXT NOT NULL,        -- python type of a value / process_type of a process
+    label       TEXT,
+    state       INTEGER,              -- STATE_CODES; NULL for data
+    error       TEXT,
+    run_pk      INTEGER,              -- top-level graph run (its own pk for that run)
+    ctime       REAL NOT NULL,
+    mtime       REAL,
+    codec       TEXT,                 -- value codec (data only)
+    value       BLOB,                 -- small values inline (JSON text or pickle bytes)
+    blob_id     INTEGER REFERENCES blob(id),
+    hash        BLOB,                 -- reserved: cache key
+    cached_from INTEGER REFERENCES node(pk)
+);
+
+CREATE TABLE IF NOT EXISTS link(
+    src   INTEGER NOT NULL,
+    dst   INTEGER NOT NULL,
+    type  INTEGER NOT NULL,           -- LINK_CODES
+    label TEXT NOT NULL,
+    PRIMARY KEY (dst, type, label, src)
+) WITHOUT ROWID;
+
+CREATE INDEX IF NOT EXISTS link_src ON link(src, type);
+CREATE INDEX IF NOT EXISTS node_run ON node(run_pk, kind);
+CREATE INDEX IF NOT EXISTS node_hash ON node(hash) WHERE hash IS NOT NULL;
+CREATE INDEX IF NOT EXISTS node_toplevel ON node(ctime) WHERE kind = 2 AND run_pk = pk;
+
+CREATE VIEW IF NOT EXISTS node_view AS
+SELECT pk, {_uuid_text("uuid")} AS uuid, {_case("kind", KIND_NAMES)} AS kind, type, label,
+       {_case("state", STATE_NAMES)} AS state, error, run_pk, ctime, mtime, codec,
+       CASE WHEN codec = 'json' AND blob_id IS NULL THEN value END AS json_value, blob_id
+FROM node;
+
+CREATE VIEW IF NOT EXISTS link_view AS
+SELECT src, dst, {_case("type", LINK_NAMES)} AS type, label FROM link;
+"""
+
+
+def configure_connection(conn: sqlite3.Connection, durability: str) -> None:
+    """Apply the per-connection pragmas (WAL is persistent, the others are not)."""
+    if durability not in ("normal", "full"):
+        raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
+    conn.execute("PRAGMA busy_timeout = 30000")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute(f"PRAGMA synchronous = {durability.upper()}")
+    conn.execute("PRAGMA temp_store = MEMORY")
+    conn.execute("PRAGMA cache_size = -65536")
+
+
+def _statements(script: str) -> list[str]:
+    """Split a script into statements (``executescript`` would commit our transaction)."""
+    statements: list[str] = []
+    pending = ""
+    for line in script.splitlines(keepends=True):
+        pending += line
+        if sqlite3.complete_statement(pending):
+            statements.append(pending)
+            pending = ""
+    if pending.strip():
+        raise ValueError(f"incomplete SQL statement: {pending!r}")
+    return statements
+
+
+def initialise(conn: sqlite3.Connection) -> None:
+    """Create the tables if missing and check the schema version of an existing file."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        has_meta = conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'"
+        ).fetchone()
+        if has_meta:
+            row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            found = int(row[0]) if row else None
+            if found != SCHEMA_VERSION:
+                raise SchemaVersionError(
+                    f"provenance store has schema version {found}, this ferroflow reads "
+                    f"version {SCHEMA_VERSION}"
+                )
+        for statement in _statements(_DDL):
+            conn.execute(statement)
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            (str(SCHEMA_VERSION),),
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise

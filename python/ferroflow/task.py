@@ -1,0 +1,151 @@
+"""``@task`` and ``@task.graph``: turn plain functions into task handles.
+
+Calling a handle inside a graph body adds a node to the current graph and returns the future
+namespace of its outputs; the function itself runs later, on the engine's workers. A graph
+handle's ``build(...)`` runs its body now, with concrete inputs, and returns a ``WorkGraph``.
+Called inside another graph body, a graph handle becomes a graph task whose body runs at run
+time and adds its tasks to the live run (dynamic expansion).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
+
+from .graph import Graph, bind_inputs, require_graph
+from .sockets import FutureSocket
+from .spec import Namespace, SocketSpec, input_specs, output_spec
+
+if TYPE_CHECKING:
+    from .workgraph import WorkGraph
+
+__all__ = ["GraphHandle", "TaskHandle", "task"]
+
+
+class TaskHandle:
+    """A function turned into a task. ``handle(...)`` in a graph body adds a task node."""
+
+    is_graph = False
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        outputs: Namespace | None = None,
+    ) -> None:
+        self.func = func
+        self.name = name or func.__name__
+        self.inputs: dict[str, SocketSpec]
+        self.inputs, self.var_kw = input_specs(func)
+        self.outputs: Namespace = outputs if outputs is not None else output_spec(func)
+        self.process_type = f"{func.__module__}.{func.__qualname__}"
+        functools.update_wrapper(self, func)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> FutureSocket:
+        graph = require_graph(self.name)
+        where = f"{graph.path}/{graph.unique_name_preview(self.name)}"
+        bindings = bind_inputs(where, self.func, self.inputs, self.var_kw, args, kwargs)
+        node = graph.add(self, bindings)
+        return FutureSocket(node, (), self.outputs)
+
+    def __repr__(self) -> str:
+        kind = "GraphHandle" if self.is_graph else "TaskHandle"
+        return f"<{kind} {self.name}>"
+
+
+class GraphHandle(TaskHandle):
+    """A ``@task.graph`` function: its body only wires tasks together."""
+
+    is_graph = True
+
+    def __init__(
+        self,
+        func: Callable[..., Any],
+        *,
+        name: str | None = None,
+        outputs: Namespace | None = None,
+        max_depth: int = 100,
+        max_number_jobs: int | None = None,
+    ) -> None:
+        super().__init__(func, name=name, outputs=outputs)
+        self.max_depth = max_depth
+        self.max_number_jobs = max_number_jobs
+
+    def build(self, *args: Any, **kwargs: Any) -> WorkGraph:
+        """Run the body now with these inputs and return the resulting ``WorkGraph``."""
+        from .graph_body import run_body
+        from .workgraph import WorkGraph
+
+        graph = Graph(self.name)
+        graph.inputs = bind_inputs(self.name, self.func, self.inputs, self.var_kw, args, kwargs)
+        run_body(self, graph)
+        return WorkGraph(graph, self)
+
+    def run(self, *args: Any, **kwargs: Any) -> WorkGraph:
+        """``build(*args, **kwargs)`` then ``run()``; returns the finished ``WorkGraph``."""
+        wg = self.build(*args, **kwargs)
+        wg.run()
+        return wg
+
+
+class _TaskDecorator:
+    """``@task``, ``@task(...)``, ``@task.graph`` and ``@task.graph(...)``."""
+
+    @overload
+    def __call__(self, func: Callable[..., Any], /) -> TaskHandle: ...
+
+    @overload
+    def __call__(
+        self, func: None = None, /, *, name: str | None = None, outputs: Namespace | None = None
+    ) -> Callable[[Callable[..., Any]], TaskHandle]: ...
+
+    def __call__(
+        self,
+        func: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        outputs: Namespace | None = None,
+    ) -> TaskHandle | Callable[[Callable[..., Any]], TaskHandle]:
+        if func is not None:
+            return TaskHandle(func, name=name, outputs=outputs)
+        return lambda f: TaskHandle(f, name=name, outputs=outputs)
+
+    @overload
+    def graph(self, func: Callable[..., Any], /) -> GraphHandle: ...
+
+    @overload
+    def graph(
+        self,
+        func: None = None,
+        /,
+        *,
+        name: str | None = None,
+        outputs: Namespace | None = None,
+        max_depth: int = 100,
+        max_number_jobs: int | None = None,
+    ) -> Callable[[Callable[..., Any]], GraphHandle]: ...
+
+    def graph(
+        self,
+        func: Callable[..., Any] | None = None,
+        /,
+        *,
+        name: str | None = None,
+        outputs: Namespace | None = None,
+        max_depth: int = 100,
+        max_number_jobs: int | None = None,
+    ) -> GraphHandle | Callable[[Callable[..., Any]], GraphHandle]:
+        def make(f: Callable[..., Any]) -> GraphHandle:
+            return GraphHandle(
+                f, name=name, outputs=outputs, max_depth=max_depth,
+                max_number_jobs=max_number_jobs,
+            )
+
+        return make(func) if func is not None else make
+
+
+task = _TaskDecorator()
+

@@ -1,0 +1,117 @@
+"""Read-only views of a graph's sockets and tasks after (or before) a run.
+
+``wg.outputs.squares`` is a :class:`ResultSocket`: iterate it for the items of a dynamic
+namespace (in insertion order), read ``.value`` on a leaf for its stored data node.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+from .data import DataNode
+from .errors import NotRunError
+from .graph import TaskNode
+
+__all__ = ["ResultSocket", "TaskView"]
+
+
+class ResultSocket:
+    """A socket of a finished (or not yet run) graph or task."""
+
+    __slots__ = ("_get", "_name", "_owner", "_path")
+
+    def __init__(
+        self, owner: str, path: tuple[str, ...], get: Callable[[], dict[str, Any] | None]
+    ) -> None:
+        self._owner = owner
+        self._path = path
+        self._get = get
+        self._name = path[-1] if path else "outputs"
+
+    def _resolve(self) -> Any:
+        tree = self._get()
+        if tree is None:
+            raise NotRunError(
+                f"'{self._owner}' has no outputs yet: it has not run (or it failed). "
+                f"Call wg.run() first."
+            )
+        node: Any = tree
+        for part in self._path:
+            if not isinstance(node, dict) or part not in node:
+                raise AttributeError(
+                    f"'{self._owner}' has no output '{'.'.join(self._path)}'"
+                )
+            node = node[part]
+        return node
+
+    @property
+    def value(self) -> Any:
+        """The data node of a leaf socket (a dict of nodes for a namespace)."""
+        return self._resolve()
+
+    def __getattr__(self, name: str) -> ResultSocket:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, key: str) -> ResultSocket:
+        return ResultSocket(self._owner, (*self._path, *key.split(".")), self._get)
+
+    def __iter__(self) -> Iterator[ResultSocket]:
+        node = self._resolve()
+        if not isinstance(node, dict):
+            raise TypeError(f"output '{'.'.join(self._path)}' is a single value, not a namespace")
+        return iter([self[k] for k in node])
+
+    def __len__(self) -> int:
+        node = self._resolve()
+        return len(node) if isinstance(node, dict) else 1
+
+    def __dir__(self) -> list[str]:
+        try:
+            node = self._resolve()
+        except (NotRunError, AttributeError):
+            return []
+        return list(node) if isinstance(node, dict) else []
+
+    def __repr__(self) -> str:
+        try:
+            node = self._resolve()
+        except (NotRunError, AttributeError):
+            return f"<ResultSocket {'.'.join(self._path) or 'outputs'} (no value yet)>"
+        if isinstance(node, DataNode):
+            return f"<ResultSocket {self._name}: {node!r}>"
+        return f"<ResultSocket {'.'.join(self._path) or 'outputs'}: {list(node)}>"
+
+
+class TaskView(Mapping[str, TaskNode]):
+    """``wg.tasks``: task nodes by name (``wg.tasks["square1"].state``)."""
+
+    def __init__(self, tasks: Mapping[str, TaskNode]) -> None:
+        self._tasks = tasks
+
+    def __getitem__(self, name: str) -> TaskNode:
+        try:
+            return self._tasks[name]
+        except KeyError:
+            raise KeyError(
+                f"no task named {name!r}; tasks: {', '.join(self._tasks) or '<none>'}"
+            ) from None
+
+    def __getattr__(self, name: str) -> TaskNode:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._tasks)
+
+    def __len__(self) -> int:
+        return len(self._tasks)
+
+    def __repr__(self) -> str:
+        return "TaskView(" + ", ".join(f"{n}={t.state}" for n, t in self._tasks.items()) + ")"

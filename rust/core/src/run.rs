@@ -1,0 +1,492 @@
+//! One live execution of a task graph: the arena of task records and the readiness logic.
+//!
+//! Readiness is decentralised: whichever thread finishes a task decrements its successors'
+//! counters and collects those that reach zero, so the pool can run them on the same thread.
+//! The only lock is a per-task successor list, held for a push or for sealing; it resolves the
+//! race between "an edge is added to a predecessor" (dynamic expansion) and "that predecessor
+//! completes": completion first sets the terminal state, then seals the list under its lock,
+//! so `add_task` either registers the edge before the seal or sees the terminal state after it.
+
+use crate::arena::Arena;
+use crate::ids::{Dep, DepKind, Edge, TaskId, MAX_TASKS};
+use crate::state::{Outcome, State};
+use crate::sync::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Lock};
+use std::fmt;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
+
+struct Successors {
+    sealed: bool,
+    edges: Vec<Edge>,
+}
+
+/// The per-task record: about 48 bytes plus the payload (checked by a test).
+pub(crate) struct TaskRecord<P> {
+    payload: P,
+    /// Unfinished predecessors, plus one "guard" held while the task is being wired up.
+    unfinished: AtomicU32,
+    state: AtomicU8,
+    successors: Lock<Successors>,
+}
+
+/// Errors from misuse of the core API (bad ids); they never leave the run inconsistent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CoreError {
+    UnknownTask(u32),
+    ForwardDependency { task: u32, on: u32 },
+    TooManyTasks,
+    NotSuspendable(u32),
+}
+
+impl fmt::Display for CoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CoreError::UnknownTask(id) => write!(f, "unknown task id {id}"),
+            CoreError::ForwardDependency { task, on } => {
+                write!(f, "task {task} cannot depend on task {on}, which does not exist yet")
+            }
+            CoreError::TooManyTasks => write!(f, "a run holds at most {MAX_TASKS} tasks"),
+            CoreError::NotSuspendable(id) => write!(f, "task {id} is not running"),
+        }
+    }
+}
+
+impl std::error::Error for CoreError {}
+
+/// Per-state totals of a run, for progress displays and invariant checks.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub total: usize,
+    pub finished: usize,
+    pub failed: usize,
+    pub skipped: usize,
+    pub cancelled: usize,
+}
+
+/// A live run: tasks may be added at any time until every task is terminal.
+pub struct Run<P> {
+    tasks: Arena<TaskRecord<P>>,
+    /// Tasks not yet in a terminal state. The run is complete when this reaches zero.
+    remaining: AtomicUsize,
+    /// Tasks between a successful `start` and their `complete`.
+    running: AtomicUsize,
+    cancelled: AtomicBool,
+    finished: AtomicUsize,
+    failed: AtomicUsize,
+    skipped: AtomicUsize,
+    cancelled_tasks: AtomicUsize,
+}
+
+impl<P> Default for Run<P> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<P> Run<P> {
+    pub fn new() -> Self {
+        Self {
+            tasks: Arena::new(),
+            remaining: AtomicUsize::new(0),
+            running: AtomicUsize::new(0),
+            cancelled: AtomicBool::new(false),
+            finished: AtomicUsize::new(0),
+            failed: AtomicUsize::new(0),
+            skipped: AtomicUsize::new(0),
+            cancelled_tasks: AtomicUsize::new(0),
+        }
+    }
+
+    fn record(&self, id: TaskId) -> Result<&TaskRecord<P>, CoreError> {
+        self.tasks.get(id.index()).ok_or(CoreError::UnknownTask(id.0))
+    }
+
+    /// The record of a task id that came from the core itself (a queue or an edge).
+    fn known(&self, id: TaskId) -> &TaskRecord<P> {
+        match self.tasks.get(id.index()) {
+            Some(record) => record,
+            None => unreachable!("task id {} came from the core but is not in the arena", id.0),
+        }
+    }
+
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.tasks.len() == 0
+    }
+
+    pub fn payload(&self, id: TaskId) -> Result<&P, CoreError> {
+        self.record(id).map(|r| &r.payload)
+    }
+
+    pub fn state(&self, id: TaskId) -> Result<State, CoreError> {
+        self.record(id).map(|r| State::from_u8(r.state.load(Acquire)))
+    }
+
+    /// Tasks not yet terminal; zero means the run is complete.
+    pub fn remaining(&self) -> usize {
+        self.remaining.load(SeqCst)
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.remaining() == 0
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(SeqCst)
+    }
+
+    pub fn counts(&self) -> Counts {
+        Counts {
+            total: self.tasks.len(),
+            finished: self.finished.load(Relaxed),
+            failed: self.failed.load(Relaxed),
+            skipped: self.skipped.load(Relaxed),
+            cancelled: self.cancelled_tasks.load(Relaxed),
+        }
+    }
+
+    /// Add a task whose predecessors are `deps` (all already in the run). Tasks that become
+    /// ready are appended to `ready`. A task with a data dependency on a task that already
+    /// failed, was skipped or cancelled is skipped at once.
+    pub fn add_task(
+        &self,
+        payload: P,
+        deps: &[Dep],
+        ready: &mut Vec<TaskId>,
+    ) -> Result<TaskId, CoreError> {
+        let next = self.tasks.len();
+        if next >= MAX_TASKS as usize {
+            return Err(CoreError::TooManyTasks);
+        }
+        for dep in deps {
+            if dep.on.index() >= next {
+                // Validated before anything is written, so an error leaves no trace.
+                self.record(dep.on)?;
+                return Err(CoreError::ForwardDependency { task: next as u32, on: dep.on.0 });
+            }
+        }
+        let index = self.tasks.push(TaskRecord {
+            payload,
+            unfinished: AtomicU32::new(1),
+            state: AtomicU8::new(State::Waiting as u8),
+            successors: Lock::new(Successors { sealed: false, edges: Vec::new() }),
+        });
+        let id = TaskId(index as u32);
+        self.remaining.fetch_add(1, SeqCst);
+        let me = self.known(id);
+        let mut doomed = false;
+        for dep in deps {
+            let pred = self.known(dep.on);
+            let mut succ = pred.successors.lock();
+            if succ.sealed {
+                // Sealed means terminal: the state was stored before the seal.
+                let st = State::from_u8(pred.state.load(Acquire));
+                if dep.kind == DepKind::Data && st != State::Finished {
+                    doomed = true;
+                }
+            } else {
+                me.unfinished.fetch_add(1, AcqRel);
+                succ.edges.push(Edge::new(id, dep.kind));
+            }
+        }
+        if self.is_cancelled() {
+            self.try_cancel(id);
+        } else if doomed {
+            self.skip_from(id, ready);
+        } else {
+            self.release_one(id, ready);
+        }
+        Ok(id)
+    }
+
+    /// Decrement `id`'s counter; if it reaches zero and the task waits, make it ready.
+    fn release_one(&self, id: TaskId, ready: &mut Vec<TaskId>) {
+        let record = self.known(id);
+        if record.unfinished.fetch_sub(1, AcqRel) == 1 {
+            let from_waiting = record
+                .state
+                .compare_exchange(State::Waiting as u8, State::Ready as u8, AcqRel, Acquire)
+                .is_ok();
+            let from_suspended = !from_waiting
+                && record
+                    .state
+                    .compare_exchange(State::Suspended as u8, State::Ready as u8, AcqRel, Acquire)
+                    .is_ok();
+            if from_waiting || from_suspended {
+                ready.push(id);
+            }
+        }
+    }
+
+    /// Claim a ready task for execution. Returns false if it is not ready (stale queue entry,
+    /// cancelled run), in which case the caller must not execute it.
+    pub fn start(&self, id: TaskId) -> bool {
+        // Count first, then check the flag: `cancel` sets the flag, then reads `running`, so
+        // either we see the flag or the canceller sees us (both SeqCst).
+        self.running.fetch_add(1, SeqCst);
+        let claimed = !self.is_cancelled()
+            && match self.tasks.get(id.index()) {
+                Some(r) => r
+                    .state
+                    .compare_exchange(State::Ready as u8, State::Running as u8, AcqRel, Acquire)
+                    .is_ok(),
+                None => false,
+            };
+        if !claimed {
+            self.running.fetch_sub(1, SeqCst);
+        }
+        claimed
+    }
+
+    /// Tasks currently executing (claimed by `start`, not yet completed).
+    pub fn running(&self) -> usize {
+        self.running.load(SeqCst)
+    }
+
+    /// Report the outcome of a task claimed with [`Run::start`].
+    pub fn complete(
+        &self,
+        id: TaskId,
+        outcome: Outcome,
+        ready: &mut Vec<TaskId>,
+    ) -> Result<(), CoreError> {
+        let record = self.record(id)?;
+        if State::from_u8(record.state.load(Acquire)) != State::Running {
+            return Err(CoreError::NotSuspendable(id.0));
+        }
+        if let Outcome::Suspend(children) = &outcome {
+            for child in children {
+                self.record(*child)?;
+            }
+        }
+        match outcome {
+            Outcome::Finished => self.terminate(id, State::Finished, ready),
+            Outcome::Failed => self.terminate(id, State::Failed, ready),
+            Outcome::Suspend(children) => {
+                record.unfinished.store(1, Release);
+                record.state.store(State::Suspended as u8, Release);
+                for child in children {
+                    let child_record = self.known(child);
+                    let mut succ = child_record.successors.lock();
+                    if !succ.sealed {
+                        record.unfinished.fetch_add(1, AcqRel);
+                        succ.edges.push(Edge::new(id, DepKind::Await));
+                    }
+                }
+                self.release_one(id, ready);
+            }
+        }
+        // Last: a canceller that waits for `running() == 0` and then calls `cancel_pending`
+        // must find this task already out of `Running` (a suspended task would otherwise be
+        // skipped by `cancel_pending` and left non-terminal for ever).
+        self.running.fetch_sub(1, SeqCst);
+        Ok(())
+    }
+
+    /// Move `id` to a terminal state and propagate to its successors.
+    fn terminate(&self, id: TaskId, state: State, ready: &mut Vec<TaskId>) {
+        self.known(id).state.store(state as u8, Release);
+        self.after_terminal(id, state, ready);
+    }
+
+    fn bump(&self, state: State) {
+        let counter = match state {
+            State::Finished => &self.finished,
+            State::Failed => &self.failed,
+            State::Skipped => &self.skipped,
+            _ => &self.cancelled_tasks,
+        };
+        counter.fetch_add(1, Relaxed);
+    }
+
+    /// Seal the successor list of a task that just became terminal and notify every successor.
+    /// Skips cascade through an explicit stack, so deep chains cannot overflow the thread stack.
+    fn after_terminal(&self, id: TaskId, state: State, ready: &mut Vec<TaskId>) {
+        let mut stack = vec![(id, state)];
+        while let Some((current, st)) = stack.pop() {
+            self.bump(st);
+            let edges = {
+                let mut succ = self.known(current).successors.lock();
+                succ.sealed = true;
+                std::mem::take(&mut succ.edges)
+            };
+            for edge in edges {
+                let to = edge.to();
+                if st == State::Finished || edge.is_await() {
+                    self.release_one(to, ready);
+                } else {
+                    // Dependents of a cancelled task are cancelled too, not "skipped".
+                    let cascade =
+                        if st == State::Cancelled { State::Cancelled } else { State::Skipped };
+                    if self.mark(to, State::Waiting, cascade) {
+                        stack.push((to, cascade));
+                    }
+                }
+            }
+            // Last: the run must not look complete before this task's successors are handled.
+            self.remaining.fetch_sub(1, SeqCst);
+        }
+    }
+
+    fn mark(&self, id: TaskId, from: State, to: State) -> bool {
+        self.known(id).state.compare_exchange(from as u8, to as u8, AcqRel, Acquire).is_ok()
+    }
+
+    fn skip_from(&self, id: TaskId, ready: &mut Vec<TaskId>) {
+        if self.mark(id, State::Waiting, State::Skipped) {
+            self.after_terminal(id, State::Skipped, ready);
+        }
+    }
+
+    fn try_cancel(&self, id: TaskId) {
+        let record = self.known(id);
+        loop {
+            let current = State::from_u8(record.state.load(Acquire));
+            if current.is_terminal() || current == State::Running {
+                return;
+            }
+            if record
+                .state
+                .compare_exchange(current as u8, State::Cancelled as u8, AcqRel, Acquire)
+                .is_ok()
+            {
+                let mut sink = Vec::new();
+                self.after_terminal(id, State::Cancelled, &mut sink);
+                return;
+            }
+        }
+    }
+
+    /// Stop the run: no task starts after this returns. Tasks already running finish and report
+    /// normally; call [`Run::cancel_pending`] once they have, to make every other task terminal.
+    pub fn cancel(&self) {
+        self.cancelled.store(true, SeqCst);
+    }
+
+    /// After [`Run::cancel`] and once no task is running: mark every non-terminal task
+    /// `Cancelled`, completing the run.
+    pub fn cancel_pending(&self) {
+        for index in 0..self.tasks.len() {
+            self.try_cancel(TaskId(index as u32));
+        }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn task_record_stays_small() {
+        // 8-byte payload (a pointer, as in the Python binding): the engine state per task must
+        // stay far below the 1 KiB budget; 64 bytes leaves room for growth.
+        assert!(std::mem::size_of::<TaskRecord<usize>>() <= 64);
+    }
+
+    fn run_to_end(run: &Run<u32>, mut ready: Vec<TaskId>, fail: &[u32]) -> Vec<u32> {
+        let mut order = Vec::new();
+        while let Some(id) = ready.pop() {
+            assert!(run.start(id));
+            order.push(id.0);
+            let outcome = if fail.contains(&id.0) { Outcome::Failed } else { Outcome::Finished };
+            run.complete(id, outcome, &mut ready).unwrap();
+        }
+        order
+    }
+
+    #[test]
+    fn diamond_runs_in_dependency_order() {
+        let run = Run::new();
+        let mut ready = Vec::new();
+        let a = run.add_task(0, &[], &mut ready).unwrap();
+        let b = run.add_task(1, &[Dep::data(a)], &mut ready).unwrap();
+        let c = run.add_task(2, &[Dep::data(a)], &mut ready).unwrap();
+        let d = run.add_task(3, &[Dep::data(b), Dep::data(c)], &mut ready).unwrap();
+        assert_eq!(ready, vec![a]);
+        let order = run_to_end(&run, ready, &[]);
+        assert_eq!(order.len(), 4);
+        assert_eq!(order[0], 0);
+        assert_eq!(order[3], d.0);
+        assert!(run.is_complete());
+        assert_eq!(run.counts().finished, 4);
+    }
+
+    #[test]
+    fn failure_skips_descendants_only() {
+        let run = Run::new();
+        let mut ready = Vec::new();
+        let a = run.add_task(0, &[], &mut ready).unwrap();
+        let b = run.add_task(1, &[Dep::data(a)], &mut ready).unwrap();
+        let c = run.add_task(2, &[], &mut ready).unwrap();
+        let d = run.add_task(3, &[Dep::data(b), Dep::data(c)], &mut ready).unwrap();
+        run_to_end(&run, ready, &[0]);
+        assert_eq!(run.state(a).unwrap(), State::Failed);
+        assert_eq!(run.state(b).unwrap(), State::Skipped);
+        assert_eq!(run.state(c).unwrap(), State::Finished);
+        assert_eq!(run.state(d).unwrap(), State::Skipped);
+        assert!(run.is_complete());
+        let counts = run.counts();
+        assert_eq!((counts.finished, counts.failed, counts.skipped), (1, 1, 2));
+    }
+
+    #[test]
+    fn late_edges_to_terminal_tasks() {
+        let run = Run::new();
+        let mut ready = Vec::new();
+        let a = run.add_task(0, &[], &mut ready).unwrap();
+        let bad = run.add_task(1, &[], &mut ready).unwrap();
+        run_to_end(&run, ready, &[1]);
+        let mut ready = Vec::new();
+        let ok = run.add_task(2, &[Dep::data(a)], &mut ready).unwrap();
+        assert_eq!(ready, vec![ok], "an edge to a finished task is already satisfied");
+        let doomed = run.add_task(3, &[Dep::data(bad)], &mut ready).unwrap();
+        assert_eq!(run.state(doomed).unwrap(), State::Skipped);
+        let waits = run.add_task(4, &[Dep::await_(bad)], &mut ready).unwrap();
+        assert_eq!(ready, vec![ok, waits], "await edges ignore failure");
+    }
+
+    #[test]
+    fn suspend_resumes_after_children() {
+        let run = Run::new();
+        let mut ready = Vec::new();
+        let g = run.add_task(0, &[], &mut ready).unwrap();
+        let after = run.add_task(9, &[Dep::data(g)], &mut ready).unwrap();
+        assert_eq!(ready.pop(), Some(g));
+        assert!(run.start(g));
+        let c1 = run.add_task(1, &[], &mut ready).unwrap();
+        let c2 = run.add_task(2, &[Dep::data(c1)], &mut ready).unwrap();
+        run.complete(g, Outcome::Suspend(vec![c1, c2]), &mut ready).unwrap();
+        assert_eq!(run.state(g).unwrap(), State::Suspended);
+        assert_eq!(ready, vec![c1]);
+        let order = run_to_end(&run, ready, &[]);
+        assert_eq!(order, vec![c1.0, c2.0, g.0, after.0]);
+        assert!(run.is_complete());
+    }
+
+    #[test]
+    fn bad_ids_are_errors_not_panics() {
+        let run: Run<u32> = Run::new();
+        let mut ready = Vec::new();
+        assert_eq!(
+            run.add_task(0, &[Dep::data(TaskId(5))], &mut ready),
+            Err(CoreError::UnknownTask(5))
+        );
+        assert!(run.is_empty(), "a rejected task leaves nothing behind");
+        assert!(run.state(TaskId(0)).is_err());
+    }
+
+    #[test]
+    fn cancel_makes_everything_terminal() {
+        let run = Run::new();
+        let mut ready = Vec::new();
+        let a = run.add_task(0, &[], &mut ready).unwrap();
+        let _b = run.add_task(1, &[Dep::data(a)], &mut ready).unwrap();
+        run.cancel();
+        assert!(!run.start(a));
+        run.cancel_pending();
+        assert!(run.is_complete());
+        assert_eq!(run.counts().cancelled, 2);
+    }
+}

@@ -1,0 +1,311 @@
+//! `ferroflow._core`: the thin PyO3 layer over `ferroflow-core`.
+//!
+//! Python owns the API, sockets and provenance; this module only exposes the scheduler:
+//! [`PyPool`] (persistent worker threads, each attached to the interpreter once for its whole
+//! life) and [`PyRun`] (a live task graph whose payloads are Python objects). Rules kept here:
+//! never block while attached (every wait is inside `Python::detach`), never call Python while
+//! detached, and drop Python objects only while attached.
+
+use ferroflow_core::{Dep, Executor, Job, Outcome, Pool, Run, RunJob, TaskId, ThreadHook};
+use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
+use pyo3::prelude::*;
+use pyo3::types::PyBool;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long the waiting thread stays detached before it checks for Ctrl-C.
+const POLL: Duration = Duration::from_millis(20);
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    match m.lock() {
+        Ok(g) => g,
+        Err(poisoned) => poisoned.into_inner(),
+    }
+}
+
+/// Each worker attaches once (creating its persistent thread state) and detaches at once; the
+/// per-task attach inside `execute` then reuses that state (~50 ns instead of ~7.6 µs).
+fn python_thread_hook() -> ThreadHook {
+    Arc::new(|body: Box<dyn FnOnce() + Send>| {
+        let mut body = Some(body);
+        let attached = Python::try_attach(|py| {
+            if let Some(b) = body.take() {
+                py.detach(b);
+            }
+        });
+        if attached.is_none() {
+            if let Some(b) = body.take() {
+                b();
+            }
+        }
+    })
+}
+
+/// A persistent pool of worker threads. Reuse one across runs.
+#[pyclass(name = "Pool", module = "ferroflow._core", frozen)]
+struct PyPool {
+    inner: Arc<Pool>,
+}
+
+#[pymethods]
+impl PyPool {
+    #[new]
+    #[pyo3(signature = (workers))]
+    fn new(py: Python<'_>, workers: usize) -> PyResult<Self> {
+        if workers == 0 {
+            return Err(PyValueError::new_err("a pool needs at least one worker"));
+        }
+        let pool = py
+            .detach(|| Pool::new(workers, python_thread_hook()))
+            .map_err(|e| PyRuntimeError::new_err(format!("cannot start worker threads: {e}")))?;
+        Ok(Self { inner: Arc::new(pool) })
+    }
+
+    /// Number of worker threads.
+    #[getter]
+    fn size(&self) -> usize {
+        self.inner.size()
+    }
+
+    /// Stop and join the workers (idempotent). Joining happens detached.
+    fn shutdown(&self, py: Python<'_>) {
+        let pool = self.inner.clone();
+        py.detach(move || pool.shutdown());
+    }
+}
+
+/// Errors a run collected from its executor: Python exceptions escaping the runner and panics.
+#[derive(Default)]
+struct Failures {
+    runner_error: Option<PyErr>,
+    panics: Vec<(u32, String)>,
+}
+
+struct PyExecutor {
+    runner: Py<PyAny>,
+    failures: Arc<Mutex<Failures>>,
+}
+
+impl PyExecutor {
+    fn interpret(result: &Bound<'_, PyAny>) -> PyResult<Outcome> {
+        if result.is_none() {
+            return Ok(Outcome::Finished);
+        }
+        if result.is_instance_of::<PyBool>() {
+            let ok: bool = result.extract()?;
+            return Ok(if ok { Outcome::Finished } else { Outcome::Failed });
+        }
+        let children: Vec<u32> = result.extract()?;
+        Ok(Outcome::Suspend(children.into_iter().map(TaskId).collect()))
+    }
+}
+
+impl Executor<Py<PyAny>> for PyExecutor {
+    fn execute(&self, _run: &Run<Py<PyAny>>, _id: TaskId, payload: &Py<PyAny>) -> Outcome {
+        Python::attach(|py| {
+            let outcome = self
+                .runner
+                .bind(py)
+                .call1((payload.bind(py),))
+                .and_then(|result| Self::interpret(&result));
+            match outcome {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    let mut failures = lock(&self.failures);
+                    if failures.runner_error.is_none() {
+                        failures.runner_error = Some(err);
+                    }
+                    Outcome::Failed
+                }
+            }
+        })
+    }
+
+    fn on_panic(&self, id: TaskId, message: String) {
+        lock(&self.failures).panics.push((id.0, message));
+    }
+}
+
+/// Where ready tasks go while the run executes (set by `execute`, cleared after).
+struct Active {
+    pool: Arc<Pool>,
+    epoch: u32,
+}
+
+/// A live task graph. Payloads are arbitrary Python objects handed to the runner.
+#[pyclass(name = "Run", module = "ferroflow._core", frozen)]
+struct PyRun {
+    inner: Arc<Run<Py<PyAny>>>,
+    /// Tasks that became ready before `execute` installed the run in a pool.
+    pending: Mutex<Vec<TaskId>>,
+    active: Mutex<Option<Active>>,
+    panics: Mutex<Vec<(u32, String)>>,
+}
+
+impl PyRun {
+    fn schedule(&self, ready: Vec<TaskId>) {
+        if ready.is_empty() {
+            return;
+        }
+        let active = lock(&self.active);
+        match active.as_ref() {
+            Some(a) => a.pool.inject(a.epoch, &ready),
+            None => lock(&self.pending).extend(ready),
+        }
+    }
+
+    fn stop(&self, py: Python<'_>) {
+        let run = self.inner.clone();
+        run.cancel();
+        py.detach(|| {
+            while run.running() > 0 {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            run.cancel_pending();
+        });
+    }
+}
+
+#[pymethods]
+impl PyRun {
+    #[new]
+    fn new() -> Self {
+        Self {
+            inner: Arc::new(Run::new()),
+            pending: Mutex::new(Vec::new()),
+            active: Mutex::new(None),
+            panics: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Add a task that depends on the tasks `deps` (ids returned earlier). Returns its id.
+    /// Safe to call while the run executes (dynamic expansion).
+    #[pyo3(signature = (payload, deps = Vec::new()))]
+    fn add_task(&self, payload: Py<PyAny>, deps: Vec<u32>) -> PyResult<u32> {
+        let deps: Vec<Dep> = deps.into_iter().map(|d| Dep::data(TaskId(d))).collect();
+        let mut ready = Vec::new();
+        let id = self
+            .inner
+            .add_task(payload, &deps, &mut ready)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        self.schedule(ready);
+        Ok(id.0)
+    }
+
+    /// Number of tasks in the run.
+    fn __len__(&self) -> usize {
+        self.inner.len()
+    }
+
+    /// The state name of a task: WAITING, READY, RUNNING, SUSPENDED, FINISHED, FAILED,
+    /// SKIPPED or CANCELLED.
+    fn state(&self, id: u32) -> PyResult<&'static str> {
+        self.inner
+            .state(TaskId(id))
+            .map(|s| s.name())
+            .map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
+    /// State names of every task, indexed by id.
+    fn states(&self) -> Vec<&'static str> {
+        (0..self.inner.len() as u32)
+            .map(|i| self.inner.state(TaskId(i)).map(|s| s.name()).unwrap_or("UNKNOWN"))
+            .collect()
+    }
+
+    /// Totals per terminal state plus `total` and `remaining`.
+    fn counts(&self) -> std::collections::HashMap<&'static str, usize> {
+        let c = self.inner.counts();
+        [
+            ("total", c.total),
+            ("finished", c.finished),
+            ("failed", c.failed),
+            ("skipped", c.skipped),
+            ("cancelled", c.cancelled),
+            ("remaining", self.inner.remaining()),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    /// Panics caught while executing tasks, as (task id, message).
+    fn panics(&self) -> Vec<(u32, String)> {
+        lock(&self.panics).clone()
+    }
+
+    /// Execute every task on `pool`, calling `runner(payload)` for each on a worker thread.
+    /// The runner returns None/True (finished), False (failed) or a list of task ids added with
+    /// `add_task` that the task must wait for (it is then called again once they are all done).
+    ///
+    /// Ctrl-C (or `timeout` seconds) cancels the run: no task starts afterwards, running ones
+    /// finish, every other task becomes CANCELLED, and KeyboardInterrupt (TimeoutError) is raised.
+    #[pyo3(signature = (pool, runner, timeout = None))]
+    fn execute(
+        &self,
+        py: Python<'_>,
+        pool: &Bound<'_, PyPool>,
+        runner: Py<PyAny>,
+        timeout: Option<f64>,
+    ) -> PyResult<()> {
+        let pool = pool.get().inner.clone();
+        let failures = Arc::new(Mutex::new(Failures::default()));
+        let job: Arc<dyn Job> = Arc::new(RunJob {
+            run: self.inner.clone(),
+            executor: PyExecutor { runner, failures: failures.clone() },
+        });
+        let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
+        let ready = std::mem::take(&mut *lock(&self.pending));
+        {
+            let mut active = lock(&self.active);
+            let epoch = pool.start(job, &ready).map_err(|_| {
+                PyRuntimeError::new_err("this pool is already executing another run")
+            })?;
+            *active = Some(Active { pool: pool.clone(), epoch });
+        }
+        let mut interrupted: Option<PyErr> = None;
+        loop {
+            let p = pool.clone();
+            if py.detach(move || p.wait(POLL)) {
+                break;
+            }
+            if let Err(err) = py.check_signals() {
+                interrupted = Some(err);
+            } else if deadline.is_some_and(|d| Instant::now() >= d) {
+                interrupted = Some(PyTimeoutError::new_err(format!(
+                    "run cancelled after its timeout of {:.3} s",
+                    timeout.unwrap_or(0.0)
+                )));
+            }
+            if interrupted.is_some() || self.inner.is_cancelled() {
+                self.stop(py);
+                break;
+            }
+        }
+        *lock(&self.active) = None;
+        let p = pool.clone();
+        let job = py.detach(move || p.finish());
+        drop(job); // attached: the executor's Python objects are released here
+        let mut failures = std::mem::take(&mut *lock(&failures));
+        lock(&self.panics).append(&mut failures.panics);
+        if let Some(err) = interrupted {
+            return Err(err);
+        }
+        if let Some(err) = failures.runner_error {
+            return Err(err);
+        }
+        Ok(())
+    }
+
+    /// Cancel the run from another thread (the executing call then returns).
+    fn cancel(&self) {
+        self.inner.cancel();
+    }
+}
+
+#[pymodule]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyPool>()?;
+    m.add_class::<PyRun>()?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}
