@@ -82,13 +82,16 @@ class WorkGraph:
         max_workers: int | None = None,
         timeout: float | None = None,
         raise_on_error: bool = True,
+        provenance: bool = True,
     ) -> dict[str, Any]:
         """Execute the graph on a pool of worker threads and record its provenance.
 
         Returns the outputs as a nested dict of data nodes. If tasks fail, their dependents are
         skipped, independent tasks finish and are stored, and then :class:`WorkflowFailedError`
-        is raised naming every failed task (unless ``raise_on_error=False``). Ctrl-C or
-        ``timeout`` cancel the run; finished results are stored either way.
+        is raised naming every failed task (unless ``raise_on_error=False``: then the outputs
+        that were produced are returned, as WorkGraph does, and ``wg.outputs`` holds them).
+        Ctrl-C or ``timeout`` cancel the run; finished results are stored either way.
+        ``provenance=False`` records nothing (data nodes keep ``pk=None``).
         """
         if self._execution is not None:
             raise FerroflowError(
@@ -97,8 +100,14 @@ class WorkGraph:
             )
         from .profile import get_current_profile
 
-        store = (profile or get_current_profile()).store
-        self._store = store
+        store: Any
+        if provenance:
+            store = (profile or get_current_profile()).store
+            self._store = store
+        else:
+            from .store.null import NullStore
+
+            store = NullStore()
         execution = Execution(self._graph, self._handle.process_type, store)
         self._execution = execution
         with lease_pool(max_workers) as pool:
@@ -114,8 +123,8 @@ class WorkGraph:
         """AiiDA-style provenance picture of this run (a ``graphviz.Digraph``)."""
         if self._execution is None or self._store is None:
             raise NotRunError(
-                f"WorkGraph '{self.name}' has not run yet, so it has no provenance: call "
-                f"wg.run() first"
+                f"WorkGraph '{self.name}' has no provenance: it has not run yet (call wg.run()) "
+                f"or ran with provenance=False"
             )
         from .provenance_graph import build_provenance_graph
 

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# Install everything the tests need, then run every test: Rust (fmt, clippy, unit tests,
+# proptest, loom models) and Python (ruff, stub check, pytest incl. hypothesis).
+# This is README's second set-up command, and .ci/run runs exactly this file.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+step() { printf '\n== %s\n' "$*"; }
+
+step "system packages (graphviz renders the provenance pictures)"
+if ! command -v dot >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
+    else
+        echo "graphviz 'dot' is missing and cannot be installed here (needs root + apt)" >&2
+        exit 1
+    fi
+fi
+
+step "Rust: format and lints"
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --quiet -- -D warnings
+
+step "Rust: core unit tests and proptest"
+cargo test -p ferroflow-core --quiet
+
+step "Rust: loom models of the racy spots"
+RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
+    cargo test -p ferroflow-core --test loom --release --quiet
+
+step "Python: build the wheel (what users install) and install it with the test extras"
+python3 -m venv .venv
+.venv/bin/python -m pip install --quiet --upgrade pip
+rm -rf dist
+.venv/bin/python -m pip wheel --quiet --no-deps --wheel-dir dist .
+wheel="$(ls dist/ferroflow-*.whl)"
+.venv/bin/python -m pip install --quiet --force-reinstall "${wheel}[test]"
+
+step "Python: lint, format, typed stub of the compiled module"
+.venv/bin/ruff check python tests examples benches
+.venv/bin/ruff format --check python tests examples benches
+.venv/bin/python -m mypy.stubtest ferroflow._core
+
+step "Python: tests (pytest exits non-zero when it collects nothing)"
+# `python/` is not on sys.path, so this imports the installed wheel, not the source tree.
+.venv/bin/python -m pytest -q -p no:cacheprovider
