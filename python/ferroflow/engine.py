@@ -68,6 +68,21 @@ def resolve(binding: Any, where: str) -> Any:
     return binding
 
 
+def resolve_available(binding: Any) -> Any:
+    """Like :func:`resolve`, but leaves out the outputs that failed or skipped producers never
+    made (``None`` for a socket that has no value)."""
+    if isinstance(binding, FutureSocket):
+        producer = binding._task
+        try:
+            return _walk(producer.outputs, binding._path, "", producer.path)
+        except TaskInputError:
+            return None
+    if isinstance(binding, dict):
+        found = {k: resolve_available(v) for k, v in binding.items()}
+        return {k: v for k, v in found.items() if v is not None}
+    return binding
+
+
 class Execution:
     """One run of a top-level graph."""
 
@@ -238,11 +253,14 @@ class Execution:
             elif state == "FINISHED":
                 task.state = "FINISHED"
         outputs: dict[str, Any] | None = None
+        complete = False
         if not interrupted:
             try:
                 outputs = resolve(self.graph.outputs, f"graph '{self.graph.name}' outputs")
+                complete = True
             except FerroflowError:
-                outputs = None
+                # as WorkGraph does, keep the outputs that exist (their producers finished)
+                outputs = resolve_available(self.graph.outputs)
         if outputs is not None:
             for label, node in flatten(outputs):
                 self.store.record_data(node)
@@ -252,7 +270,7 @@ class Execution:
         if interrupted:
             self.state = "CANCELLED"
         else:
-            self.state = "FINISHED" if all_done and outputs is not None else "FAILED"
+            self.state = "FINISHED" if all_done and complete else "FAILED"
         self.store.update_process(self.pk, self.state, time.time())
         self.store.flush()
 

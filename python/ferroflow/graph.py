@@ -119,7 +119,7 @@ class Graph:
         self.tasks_by_name: dict[str, TaskNode] = {}
         self._counts: dict[str, int] = {}
         self.inputs: dict[str, Any] = {}
-        self.outputs: dict[str, Any] = {}
+        self.outputs: dict[str, Any] | FutureSocket = {}  # a socket: a whole namespace
         self.depth = 0 if parent is None else parent.depth + 1
         self.path = name if parent is None else parent.path
 
@@ -150,6 +150,11 @@ class Graph:
 # Binding call arguments to input sockets, with early, precise errors.
 
 
+def _where(task: str, path: str) -> str:
+    """``task 'G/square', input 'data.a'`` for messages."""
+    return f"task '{task}', input '{path}'"
+
+
 def _check_leaf(where: str, spec: Leaf, value: Any) -> None:
     raw = value.value if isinstance(value, DataNode) else value
     if not type_matches(spec.type, raw):
@@ -159,9 +164,11 @@ def _check_leaf(where: str, spec: Leaf, value: Any) -> None:
         )
 
 
-def _bind_value(where: str, spec: SocketSpec, value: Any) -> Any:
+def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
     """Turn one argument into a binding: sockets stay, data nodes stay, raw values become new
-    (unstored) data nodes; dicts bound to namespaces are bound item by item."""
+    (unstored) data nodes; dicts bound to namespaces are bound item by item. ``task`` and the
+    dotted socket ``path`` name the input in error messages."""
+    where = _where(task, path)
     if isinstance(value, FutureSocket):
         return value
     if isinstance(spec, Namespace):
@@ -170,31 +177,37 @@ def _bind_value(where: str, spec: SocketSpec, value: Any) -> Any:
         if not isinstance(value, dict):
             raise TaskInputError(
                 f"{where}: expected a dict for namespace input {spec.describe()}, "
-                f"got {type(value).__qualname__} {value!r}"
+                f"got {type(value).__qualname__} {value!r}. Pass a dict with one entry per "
+                f"key (or another task's namespace output)."
             )
         bound: dict[str, Any] = {}
         for key, item in value.items():
             if not isinstance(key, str):
-                raise TaskInputError(f"{where}: namespace keys must be strings, got {key!r}")
+                raise TaskInputError(
+                    f"{where}: namespace keys must be strings, got {key!r}; use str keys"
+                )
             child = spec.child(key)
             if child is None:
                 raise TaskInputError(
-                    f"{where}.{key}: unknown input; this namespace accepts "
-                    f"{', '.join(spec.fields) or 'no keys'}"
+                    f"{_where(task, f'{path}.{key}')}: unknown input; this namespace accepts "
+                    f"{', '.join(spec.fields) or 'no keys'}. Remove it, or make the namespace "
+                    f"dynamic(...) to accept any key."
                 )
-            bound[key] = _bind_value(f"{where}.{key}", child, item)
+            bound[key] = _bind_value(task, f"{path}.{key}", child, item)
         missing = [
             k for k, s in spec.fields.items()
             if k not in bound and isinstance(s, Leaf) and s.required
         ]
         if missing:
-            raise TaskInputError(f"{where}: missing required input(s) {', '.join(missing)}")
+            raise TaskInputError(
+                f"{where}: missing required input(s) {', '.join(missing)}; add them to the dict"
+            )
         return bound
     assert isinstance(spec, Leaf)
     if isinstance(value, dict) and any(isinstance(v, (FutureSocket, DataNode)) for v in
                                        value.values()):
         # a dict of sockets for a plain input: resolved to a dict value at run time
-        return {k: _bind_value(f"{where}.{k}", Leaf(), v) for k, v in value.items()}
+        return {k: _bind_value(task, f"{path}.{k}", Leaf(), v) for k, v in value.items()}
     _check_leaf(where, spec, value)
     return value if isinstance(value, DataNode) else DataNode(value)
 
@@ -215,7 +228,7 @@ def bind_inputs(
         names = [n for n in specs if n != var_kw]
         unknown = [k for k in kwargs if k not in specs]
         if unknown and var_kw is None:
-            detail = f"unknown input '{unknown[0]}'"
+            detail = f"unknown input '{unknown[0]}' (check its spelling)"
         else:
             missing = [
                 n for n, p in signature.parameters.items()
@@ -223,7 +236,10 @@ def bind_inputs(
                 and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
                 and n not in kwargs
             ][len(args):]
-            detail = f"missing required input '{missing[0]}'" if missing else str(exc)
+            detail = (
+                f"missing required input '{missing[0]}' (pass {missing[0]}=...)"
+                if missing else str(exc)
+            )
         raise TaskInputError(
             f"task '{task_label}': {detail}. Its inputs are: {', '.join(names) or '<none>'}"
             + (f" and any keyword (**{var_kw})" if var_kw else "")
@@ -231,12 +247,10 @@ def bind_inputs(
     bound.apply_defaults()
     result: dict[str, Any] = {}
     for name, value in bound.arguments.items():
-        where = f"task '{task_label}', input '{name}'"
         if name == var_kw:
-            spec = specs[name]
-            result[name] = _bind_value(where, spec, dict(value))
+            result[name] = _bind_value(task_label, name, specs[name], dict(value))
         else:
-            result[name] = _bind_value(where, specs[name], value)
+            result[name] = _bind_value(task_label, name, specs[name], value)
     return result
 
 

@@ -35,6 +35,10 @@ def _is_socket(value: Any) -> bool:
     return isinstance(value, (FutureSocket, DataNode))
 
 
+def _join(path: str, key: Any) -> str:
+    return f"{path}.{key}" if path else str(key)
+
+
 def _refuse(where: str, socket: str, value: Any) -> GraphReturnError:
     return GraphReturnError(
         f"graph '{where}', output '{socket}': got the plain value {value!r} "
@@ -57,10 +61,10 @@ def _bind(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
             child = spec.child(str(key))
             if child is None:
                 raise GraphReturnError(
-                    f"graph '{where}': returned unknown output '{path}.{key}'; declared: "
+                    f"graph '{where}': returned unknown output '{_join(path, key)}'; declared: "
                     f"{', '.join(spec.fields) or '<none>'}. Declare it in the return annotation."
                 )
-            bound[str(key)] = _bind(where, f"{path}.{key}", child, item)
+            bound[str(key)] = _bind(where, _join(path, key), child, item)
         return bound
     if isinstance(value, DataNode):
         return value
@@ -69,10 +73,13 @@ def _bind(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
     raise _refuse(where, path, value)
 
 
-def bind_graph_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
+def bind_graph_outputs(
+    where: str, spec: Namespace, returned: Any
+) -> dict[str, Any] | FutureSocket:
     """Map a body's return value onto the declared outputs (WorkGraph's rules):
     ``None`` → no outputs; one socket → the first declared output; a task's whole outputs
-    namespace → copied by name; a dict → by key; a tuple → by position."""
+    namespace → copied by name (taken whole if the outputs are dynamic); a dict → by key; a
+    tuple → by position."""
     fields = list(spec.fields)
     if returned is None:
         required = [k for k, s in spec.fields.items() if not isinstance(s, Leaf) or s.required]
@@ -82,6 +89,14 @@ def bind_graph_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, 
                 f"returned None. Return the task outputs that produce them."
             )
         return {}
+    if (
+        isinstance(returned, FutureSocket)
+        and isinstance(returned._spec, Namespace)
+        and spec.dynamic is not None
+        and (not returned._path or not fields)
+    ):
+        # a dynamic graph output takes a whole namespace: its keys are known only at run time
+        return returned
     if isinstance(returned, FutureSocket) and not returned._path:
         # a task's whole outputs namespace: copy by name
         if len(fields) == 1 and spec.dynamic is None and fields[0] not in returned._spec.fields:
@@ -101,12 +116,12 @@ def bind_graph_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, 
             )
         return {
             name: _bind(where, name, spec.fields[name], value)
-            for name, value in zip(fields, returned)
+            for name, value in zip(fields, returned, strict=True)
         }
     if isinstance(returned, dict):
         if fields == ["result"] and spec.dynamic is None and "result" not in returned:
             return {"result": _bind(where, "result", spec.fields["result"], returned)}
-        bound = _bind(where, "outputs", spec, returned)
+        bound = _bind(where, "", spec, returned)
         assert isinstance(bound, dict)
         return bound
     raise _refuse(where, fields[0] if fields else "outputs", returned)

@@ -64,7 +64,8 @@ def _check_required(where: str, path: str, spec: Namespace, out: dict[str, Any])
         prefix = f"{path}." if path else ""
         raise TaskOutputError(
             f"{where}: missing required output(s) "
-            f"{', '.join(prefix + m for m in missing)} in the returned value"
+            f"{', '.join(prefix + m for m in missing)} in the returned value; return them, "
+            f"or declare them optional as namespace(name=(type, default))"
         )
 
 

@@ -2,8 +2,8 @@
 
 Calling a task inside a graph body returns the namespace socket of its outputs. Attribute and
 item access walk into it (``.result``, ``.data``, ``["a.b"]``); anything that needs the value
-itself (iteration, truth, length, conversion) raises :class:`FutureUsageError` with a hint,
-instead of WorkGraph's silent empty loop.
+itself (iteration, truth, length, conversion, comparison, arithmetic) raises
+:class:`FutureUsageError` with a hint, instead of WorkGraph's silent empty loop.
 """
 
 from __future__ import annotations
@@ -104,7 +104,42 @@ class FutureSocket:
     def __array__(self, *args: Any, **kwargs: Any) -> NoReturn:
         self._refuse("numpy conversion")
 
-    __hash__ = object.__hash__
+    # Comparisons and arithmetic would silently give ``False`` or a TypeError without a hint
+    # (WorkGraph turns them into hidden operator tasks): refuse them like the rest.
+    def __eq__(self, other: object) -> NoReturn:  # type: ignore[override]
+        self._refuse("comparing with (==)")
+
+    def __ne__(self, other: object) -> NoReturn:  # type: ignore[override]
+        self._refuse("comparing with (!=)")
+
+    __hash__ = object.__hash__  # identity: sockets can still be dict keys and set members
+
+    def __abs__(self) -> NoReturn:
+        self._refuse("abs()")
+
+    def __neg__(self) -> NoReturn:
+        self._refuse("arithmetic (-)")
+
+    def __pos__(self) -> NoReturn:
+        self._refuse("arithmetic (+)")
 
     def __repr__(self) -> str:
         return f"<FutureSocket {self._label}>"
+
+
+def _refusing(what: str) -> Any:
+    def refuse(self: FutureSocket, other: Any) -> NoReturn:
+        self._refuse(what)
+
+    return refuse
+
+
+for _op, _symbol in {
+    "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
+    "add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%",
+    "pow": "**", "matmul": "@", "and": "&", "or": "|", "xor": "^",
+}.items():
+    _kind = "comparing with" if _op in ("lt", "le", "gt", "ge") else "arithmetic"
+    setattr(FutureSocket, f"__{_op}__", _refusing(f"{_kind} ({_symbol})"))
+    if _kind == "arithmetic":
+        setattr(FutureSocket, f"__r{_op}__", _refusing(f"{_kind} ({_symbol})"))

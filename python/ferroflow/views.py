@@ -33,14 +33,16 @@ class ResultSocket:
         tree = self._get()
         if tree is None:
             raise NotRunError(
-                f"'{self._owner}' has no outputs yet: it has not run (or it failed). "
+                f"'{self._owner}' has no outputs yet: it has not run (or it was cancelled). "
                 f"Call wg.run() first."
             )
         node: Any = tree
         for part in self._path:
             if not isinstance(node, dict) or part not in node:
+                present = ", ".join(node) if isinstance(node, dict) else "<none>"
                 raise AttributeError(
-                    f"'{self._owner}' has no output '{'.'.join(self._path)}'"
+                    f"'{self._owner}' has no output '{'.'.join(self._path)}' (present: "
+                    f"{present or '<none>'}); outputs of failed or skipped tasks are missing"
                 )
             node = node[part]
         return node
@@ -53,6 +55,10 @@ class ResultSocket:
     def __getattr__(self, name: str) -> ResultSocket:
         if name.startswith("__"):
             raise AttributeError(name)
+        if name == "value":
+            # the property raised AttributeError (a missing output): raise it, do not treat
+            # "value" as the name of a sub-socket
+            self._resolve()
         return self[name]
 
     def __getitem__(self, key: str) -> ResultSocket:

@@ -88,7 +88,8 @@ impl<T> Drop for Arena<T> {
                 continue;
             }
             let cap = bucket_len(bucket);
-            let start = (1usize << (bucket as u32 + FIRST_BUCKET_SHIFT)) - (1 << FIRST_BUCKET_SHIFT);
+            let start =
+                (1usize << (bucket as u32 + FIRST_BUCKET_SHIFT)) - (1 << FIRST_BUCKET_SHIFT);
             let live = len.saturating_sub(start).min(cap);
             // SAFETY: the bucket was allocated as a boxed slice of `cap` entries by `push`, and
             // exactly the first `live` entries were initialised.

@@ -23,7 +23,22 @@ use std::time::Duration;
 /// Runs one task of a run. Implemented by the Python binding (and by tests with plain closures).
 pub trait Executor<P>: Send + Sync {
     fn execute(&self, run: &Run<P>, id: TaskId, payload: &P) -> Outcome;
-    /// Called when `execute` panicked; the task is then reported as failed.
+    /// What the pool calls; the default forwards to `execute`. `ready` collects the tasks made
+    /// ready during the call (pass it to [`Run::add_task`] when a task expands the run): the
+    /// pool queues them on this worker's deque once the call returns, even if it panicked. An
+    /// executor that adds tasks from inside a task, and has no other route to the pool (such
+    /// as [`Pool::inject`]), overrides this method; the pool then never calls its `execute`.
+    fn execute_into(
+        &self,
+        run: &Run<P>,
+        id: TaskId,
+        payload: &P,
+        ready: &mut Vec<TaskId>,
+    ) -> Outcome {
+        let _ = ready;
+        self.execute(run, id, payload)
+    }
+    /// Called when the execution panicked; the task is then reported as failed.
     fn on_panic(&self, _id: TaskId, _message: String) {}
 }
 
@@ -56,8 +71,8 @@ impl<P: Send + Sync, E: Executor<P>> Job for RunJob<P, E> {
         }
         let outcome = match self.run.payload(id) {
             Ok(payload) => {
-                match catch_unwind(AssertUnwindSafe(|| self.executor.execute(&self.run, id, payload)))
-                {
+                let call = || self.executor.execute_into(&self.run, id, payload, ready);
+                match catch_unwind(AssertUnwindSafe(call)) {
                     Ok(outcome) => outcome,
                     Err(panic) => {
                         self.executor.on_panic(id, panic_message(panic.as_ref()));

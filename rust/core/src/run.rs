@@ -10,7 +10,7 @@
 use crate::arena::Arena;
 use crate::ids::{Dep, DepKind, Edge, TaskId, MAX_TASKS};
 use crate::state::{Outcome, State};
-use crate::sync::{AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Lock};
+use crate::sync::{store_load_fence, AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Lock};
 use std::fmt;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
@@ -226,6 +226,7 @@ impl<P> Run<P> {
         // Count first, then check the flag: `cancel` sets the flag, then reads `running`, so
         // either we see the flag or the canceller sees us (both SeqCst).
         self.running.fetch_add(1, SeqCst);
+        store_load_fence();
         let claimed = !self.is_cancelled()
             && match self.tasks.get(id.index()) {
                 Some(r) => r
@@ -363,6 +364,7 @@ impl<P> Run<P> {
     /// normally; call [`Run::cancel_pending`] once they have, to make every other task terminal.
     pub fn cancel(&self) {
         self.cancelled.store(true, SeqCst);
+        store_load_fence();
     }
 
     /// After [`Run::cancel`] and once no task is running: mark every non-terminal task

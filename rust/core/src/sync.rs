@@ -41,3 +41,15 @@ impl<T> Lock<T> {
         }
     }
 }
+
+/// Sits between a SeqCst write of one atomic and a SeqCst read of another where the core
+/// relies on the store-load ("Dekker") guarantee of SeqCst accesses: `Run::cancel` (flag, then
+/// `running`) against `Run::start` (`running`, then flag). C11 already gives that guarantee to
+/// SeqCst accesses, so outside loom this is nothing. Loom models SeqCst accesses as AcqRel
+/// (loom#180, a documented false-alarm source) but does model `fence(SeqCst)`, so the models
+/// get the fence that states the same ordering.
+#[inline(always)]
+pub(crate) fn store_load_fence() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(std::sync::atomic::Ordering::SeqCst);
+}
