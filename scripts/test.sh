@@ -25,7 +25,7 @@ cargo test -p ferroflow-core --quiet
 
 step "Rust: loom models of the racy spots"
 RUSTFLAGS="--cfg loom" CARGO_TARGET_DIR=target/loom \
-    cargo test -p ferroflow-core --test loom --release --quiet
+    cargo test -p ferroflow-core --test loom --profile loom --quiet
 
 step "Python: build the wheel (what users install) and install it with the test extras"
 python3 -m venv .venv

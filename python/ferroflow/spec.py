@@ -197,6 +197,8 @@ def type_matches(tp: Any, value: Any) -> bool:
     the check exists to catch obvious mistakes early, not to be a type checker."""
     if tp is Any or tp is inspect.Parameter.empty:
         return True
+    if type(tp) is type and isinstance(value, tp):  # fast path: plain classes
+        return True
     origin = typing.get_origin(tp)
     if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
         return any(type_matches(arg, value) for arg in typing.get_args(tp))

@@ -145,6 +145,16 @@ impl Shared {
         if let Some(entry) = local.pop() {
             return Some(entry);
         }
+        let stolen = self.steal(local, index);
+        if stolen.is_some() && !local.is_empty() {
+            // A batch brought surplus: wake one more sleeper, which may steal from us in turn,
+            // so a wide expansion fans out over every worker instead of just two.
+            self.announce(false);
+        }
+        stolen
+    }
+
+    fn steal(&self, local: &Worker<u64>, index: usize) -> Option<u64> {
         loop {
             match self.injector.steal_batch_and_pop(local) {
                 Steal::Success(entry) => return Some(entry),

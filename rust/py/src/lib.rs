@@ -10,6 +10,7 @@ use ferroflow_core::{Dep, Executor, Job, Outcome, Pool, Run, RunJob, TaskId, Thr
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
+use std::cell::RefCell;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -100,7 +101,43 @@ impl PyExecutor {
     }
 }
 
+thread_local! {
+    /// While a worker executes a task: (address of its run, tasks that became ready because
+    /// the task called `Run.add_task`). They go to this worker's own deque afterwards instead
+    /// of the global injector, so an expansion wakes no thread per added task.
+    static SINK: RefCell<Option<(usize, Vec<TaskId>)>> = const { RefCell::new(None) };
+}
+
+fn run_key<P>(run: &Run<P>) -> usize {
+    run as *const Run<P> as usize
+}
+
+/// Moves what the task made ready into the pool's `ready` vector, also when the call unwinds.
+struct SinkGuard<'a> {
+    ready: &'a mut Vec<TaskId>,
+}
+
+impl Drop for SinkGuard<'_> {
+    fn drop(&mut self) {
+        if let Some((_, made)) = SINK.with(|s| s.borrow_mut().take()) {
+            self.ready.extend(made);
+        }
+    }
+}
+
 impl Executor<Py<PyAny>> for PyExecutor {
+    fn execute_into(
+        &self,
+        run: &Run<Py<PyAny>>,
+        id: TaskId,
+        payload: &Py<PyAny>,
+        ready: &mut Vec<TaskId>,
+    ) -> Outcome {
+        SINK.with(|s| *s.borrow_mut() = Some((run_key(run), Vec::new())));
+        let _guard = SinkGuard { ready };
+        self.execute(run, id, payload)
+    }
+
     fn execute(&self, _run: &Run<Py<PyAny>>, _id: TaskId, payload: &Py<PyAny>) -> Outcome {
         Python::attach(|py| {
             let outcome = self
@@ -147,6 +184,15 @@ impl PyRun {
         if ready.is_empty() {
             return;
         }
+        let key = run_key(&self.inner);
+        let ready = SINK.with(|s| match s.borrow_mut().as_mut() {
+            Some((k, made)) if *k == key => {
+                made.extend(ready);
+                None
+            }
+            _ => Some(ready),
+        });
+        let Some(ready) = ready else { return };
         let active = lock(&self.active);
         match active.as_ref() {
             Some(a) => a.pool.inject(a.epoch, &ready),
