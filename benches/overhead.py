@@ -22,7 +22,7 @@ from typing import Any
 
 os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
 
-from ferroflow import task  # noqa: E402
+from ferroflow import task
 
 
 def noop_body(x: int) -> int:
@@ -57,7 +57,9 @@ def plain_loop(n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def ferroflow_cost(graph: Any, n: int, provenance: bool, workers: int | None) -> tuple[float, float]:
+def ferroflow_cost(
+    graph: Any, n: int, provenance: bool, workers: int | None
+) -> tuple[float, float]:
     """(build+run, run only) seconds per task."""
     gc.collect()
     t0 = time.perf_counter()

@@ -28,8 +28,9 @@ def _duration(node: StoredNode) -> str:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) if rows else len(h)
-              for i, h in enumerate(headers)]
+    widths = [
+        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
+    ]
     fmt = "  ".join(f"{{:<{w}}}" for w in widths)
     lines = [fmt.format(*headers).rstrip(), fmt.format(*("-" * w for w in widths))]
     lines += [fmt.format(*r).rstrip() for r in rows]
@@ -45,7 +46,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     wg = ParallelSquare.build(data)
     wg.run(max_workers=args.workers)
     print("\nResults:")
-    for original_value, result_node in zip(data.values(), wg.outputs.squares):
+    for original_value, result_node in zip(data.values(), wg.outputs.squares, strict=True):
         print(f"{original_value}² = {result_node.value}")
     wg = ScatterGatherSquare.build(args.n)
     wg.run(max_workers=args.workers)

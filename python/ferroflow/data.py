@@ -46,13 +46,7 @@ def new_uuid() -> str:
         _seq = 0
     _last_ms = ms
     rand = _rng.getrandbits(62)
-    value = (
-        (ms & 0xFFFF_FFFF_FFFF) << 80
-        | 0x7 << 76
-        | (_seq & 0xFFF) << 64
-        | 0b10 << 62
-        | rand
-    )
+    value = (ms & 0xFFFF_FFFF_FFFF) << 80 | 0x7 << 76 | (_seq & 0xFFF) << 64 | 0b10 << 62 | rand
     h = f"{value:032x}"
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
@@ -179,7 +173,12 @@ for _name, _op in {
     setattr(DataNode, f"__{_name}__", _fwd)
     setattr(DataNode, f"__r{_name}__", _rev)
 
-for _name, _op in {"lt": operator.lt, "le": operator.le, "gt": operator.gt, "ge": operator.ge}.items():
+for _name, _op in {
+    "lt": operator.lt,
+    "le": operator.le,
+    "gt": operator.gt,
+    "ge": operator.ge,
+}.items():
     setattr(DataNode, f"__{_name}__", _binary(_op)[0])
 
 for _name, _op in {"neg": operator.neg, "pos": operator.pos, "abs": operator.abs}.items():

@@ -28,7 +28,7 @@ def generate_numbers(n: int) -> t.Annotated[dict[str, int], namespace(data=dynam
 
 
 @task.graph
-def ParallelSquare(  # noqa: N802 - the how-to's name
+def ParallelSquare(
     data: t.Annotated[dict[str, int], dynamic(int)],
 ) -> t.Annotated[dict, namespace(squares=dynamic(int))]:  # type: ignore[type-arg]
     """Applies the square task to each number in the input data in parallel."""
@@ -45,7 +45,7 @@ def gather_and_sum(data: t.Annotated[dict, dynamic(int)]) -> int:  # type: ignor
 
 
 @task.graph
-def ScatterGatherSquare(n: int) -> int:  # noqa: N802 - the how-to's name
+def ScatterGatherSquare(n: int) -> int:
     """Generate numbers, square them in parallel, and sum the squares."""
     data = generate_numbers(n=n).data
     squares = ParallelSquare(data=data).squares

@@ -126,7 +126,7 @@ class Graph:
     def unique_name(self, base: str) -> str:
         """``base``, then ``base1``, ``base2``… as WorkGraph names repeated tasks."""
         name = self.unique_name_preview(base)
-        suffix = name[len(base):]
+        suffix = name[len(base) :]
         self._counts[base] = (int(suffix) if suffix else 0) + 1
         return name
 
@@ -195,7 +195,8 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
                 )
             bound[key] = _bind_value(task, f"{path}.{key}", child, item)
         missing = [
-            k for k, s in spec.fields.items()
+            k
+            for k, s in spec.fields.items()
             if k not in bound and isinstance(s, Leaf) and s.required
         ]
         if missing:
@@ -204,8 +205,9 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
             )
         return bound
     assert isinstance(spec, Leaf)
-    if isinstance(value, dict) and any(isinstance(v, (FutureSocket, DataNode)) for v in
-                                       value.values()):
+    if isinstance(value, dict) and any(
+        isinstance(v, (FutureSocket, DataNode)) for v in value.values()
+    ):
         # a dict of sockets for a plain input: resolved to a dict value at run time
         return {k: _bind_value(task, f"{path}.{k}", Leaf(), v) for k, v in value.items()}
     _check_leaf(where, spec, value)
@@ -257,14 +259,16 @@ def bind_inputs(
             detail = f"unknown input '{unknown[0]}' (check its spelling)"
         else:
             missing = [
-                n for n, p in signature.parameters.items()
+                n
+                for n, p in signature.parameters.items()
                 if p.default is inspect.Parameter.empty
                 and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
                 and n not in kwargs
-            ][len(args):]
+            ][len(args) :]
             detail = (
                 f"missing required input '{missing[0]}' (pass {missing[0]}=...)"
-                if missing else str(exc)
+                if missing
+                else str(exc)
             )
         raise TaskInputError(
             f"task '{task_label}': {detail}. Its inputs are: {', '.join(names) or '<none>'}"

@@ -73,9 +73,7 @@ def _bind(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
     raise _refuse(where, path, value)
 
 
-def bind_graph_outputs(
-    where: str, spec: Namespace, returned: Any
-) -> dict[str, Any] | FutureSocket:
+def bind_graph_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any] | FutureSocket:
     """Map a body's return value onto the declared outputs (WorkGraph's rules):
     ``None`` → no outputs; one socket → the first declared output; a task's whole outputs
     namespace → copied by name (taken whole if the outputs are dynamic); a dict → by key; a
@@ -104,9 +102,7 @@ def bind_graph_outputs(
         return {name: returned._child(name) for name in fields}
     if _is_socket(returned):
         if not fields:
-            raise GraphReturnError(
-                f"graph '{where}' returned {returned!r} but declares no outputs"
-            )
+            raise GraphReturnError(f"graph '{where}' returned {returned!r} but declares no outputs")
         return {fields[0]: _bind(where, fields[0], spec.fields[fields[0]], returned)}
     if isinstance(returned, tuple):
         if len(returned) != len(fields):

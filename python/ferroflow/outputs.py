@@ -43,13 +43,14 @@ def _fill(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
         out: dict[str, Any] = {}
         for key, item in value.items():
             child = spec.child(str(key))
+            socket = f"{path}.{key}" if path else str(key)
             if child is None:
                 raise TaskOutputError(
-                    f"{where}: returned unknown output '{path + '.' if path else ''}{key}'; declared: "
+                    f"{where}: returned unknown output '{socket}'; declared: "
                     f"{', '.join(spec.fields) or '<none>'} (make the namespace dynamic to "
                     f"accept any key)"
                 )
-            out[str(key)] = _fill(where, f"{path}.{key}" if path else str(key), child, item)
+            out[str(key)] = _fill(where, socket, child, item)
         _check_required(where, path, spec, out)
         return out
     return _node(value)
@@ -57,7 +58,8 @@ def _fill(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
 
 def _check_required(where: str, path: str, spec: Namespace, out: dict[str, Any]) -> None:
     missing = [
-        k for k, s in spec.fields.items()
+        k
+        for k, s in spec.fields.items()
         if k not in out and (not isinstance(s, Leaf) or s.required)
     ]
     if missing:
@@ -77,8 +79,7 @@ def parse_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
     if fields == [DEFAULT_OUTPUT] and spec.dynamic is None:
         if isinstance(returned, dict) and DEFAULT_OUTPUT in returned:
             returned = returned[DEFAULT_OUTPUT]
-        return {DEFAULT_OUTPUT: _fill(where, DEFAULT_OUTPUT, spec.fields[DEFAULT_OUTPUT],
-                                      returned)}
+        return {DEFAULT_OUTPUT: _fill(where, DEFAULT_OUTPUT, spec.fields[DEFAULT_OUTPUT], returned)}
     if isinstance(returned, tuple) and spec.dynamic is None:
         if len(returned) != len(fields):
             raise TaskOutputError(
@@ -87,7 +88,7 @@ def parse_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
             )
         return {
             name: _fill(where, name, spec.fields[name], value)
-            for name, value in zip(fields, returned)
+            for name, value in zip(fields, returned, strict=True)
         }
     if not isinstance(returned, dict):
         raise TaskOutputError(

@@ -135,9 +135,21 @@ def _refusing(what: str) -> Any:
 
 
 for _op, _symbol in {
-    "lt": "<", "le": "<=", "gt": ">", "ge": ">=",
-    "add": "+", "sub": "-", "mul": "*", "truediv": "/", "floordiv": "//", "mod": "%",
-    "pow": "**", "matmul": "@", "and": "&", "or": "|", "xor": "^",
+    "lt": "<",
+    "le": "<=",
+    "gt": ">",
+    "ge": ">=",
+    "add": "+",
+    "sub": "-",
+    "mul": "*",
+    "truediv": "/",
+    "floordiv": "//",
+    "mod": "%",
+    "pow": "**",
+    "matmul": "@",
+    "and": "&",
+    "or": "|",
+    "xor": "^",
 }.items():
     _kind = "comparing with" if _op in ("lt", "le", "gt", "ge") else "arithmetic"
     setattr(FutureSocket, f"__{_op}__", _refusing(f"{_kind} ({_symbol})"))

@@ -140,7 +140,10 @@ class _TaskDecorator:
     ) -> GraphHandle | Callable[[Callable[..., Any]], GraphHandle]:
         def make(f: Callable[..., Any]) -> GraphHandle:
             return GraphHandle(
-                f, name=name, outputs=outputs, max_depth=max_depth,
+                f,
+                name=name,
+                outputs=outputs,
+                max_depth=max_depth,
                 max_number_jobs=max_number_jobs,
             )
 
@@ -148,4 +151,3 @@ class _TaskDecorator:
 
 
 task = _TaskDecorator()
-

@@ -129,7 +129,9 @@ class WorkGraph:
         from .provenance_graph import build_provenance_graph
 
         return build_provenance_graph(
-            self._store, self._execution.pk, ancestor_depth=ancestor_depth,
+            self._store,
+            self._execution.pk,
+            ancestor_depth=ancestor_depth,
             descendant_depth=descendant_depth,
         )
 
@@ -137,7 +139,7 @@ class WorkGraph:
         """The workflow (tasks and data links) as Graphviz DOT text, states shown after a run."""
         lines = [
             f'digraph "{self.name}" {{',
-            "  rankdir=LR; node [shape=box, style=\"rounded,filled\", fontname=Helvetica];",
+            '  rankdir=LR; node [shape=box, style="rounded,filled", fontname=Helvetica];',
         ]
 
         def emit(graph: Graph, indent: str) -> None:
