@@ -4,8 +4,9 @@ The Rust core decides *when* a task runs (counters, queues, failure propagation,
 this module decides *what* running it means: resolve its input sockets to data nodes, call the
 function (or, for a graph task, run its body and add the new tasks to the live run), turn the
 return value into output nodes, and record process nodes, data nodes and AiiDA links in the
-store. The runner returns True/False for finished/failed, or the ids of the children a graph
-task must wait for; the core calls it again for that task once they are all terminal.
+store. The runner returns True/False for finished/failed, or the ids of the tasks a graph
+task must wait for (its children, plus any outer task whose output its body returned); the core
+calls it again for that task once they are all terminal.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from .errors import (
     TaskInputError,
     WorkflowFailedError,
 )
-from .graph import Graph, TaskNode, graph_context
+from .graph import Graph, TaskNode, _producers, graph_context
 from .graph_body import run_body
 from .outputs import parse_outputs, unwrap
 from .sockets import FutureSocket
@@ -34,7 +35,8 @@ __all__ = ["ChildTasksFailedError", "Execution", "flatten"]
 
 
 class ChildTasksFailedError(FerroflowError):
-    """A graph task failed because tasks of its expanded graph failed or were skipped."""
+    """A graph task failed because tasks of its expanded graph, or tasks whose outputs its body
+    returned, failed or were skipped."""
 
 
 def flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, DataNode]]:
@@ -51,8 +53,7 @@ def _walk(outputs: dict[str, Any] | None, path: tuple[str, ...], where: str, pro
     for part in path:
         if not isinstance(node, dict) or part not in node:
             raise TaskInputError(
-                f"{where}: task '{producer}' finished without producing output "
-                f"'{'.'.join(path)}'"
+                f"{where}: task '{producer}' finished without producing output '{'.'.join(path)}'"
             )
         node = node[part]
     return node
@@ -81,6 +82,14 @@ def resolve_available(binding: Any) -> Any:
         found = {k: resolve_available(v) for k, v in binding.items()}
         return {k: v for k, v in found.items() if v is not None}
     return binding
+
+
+_TERMINAL = frozenset({"FINISHED", "FAILED", "SKIPPED", "CANCELLED"})
+
+
+def _returned_outer(child: Graph) -> list[TaskNode]:
+    """Tasks outside ``child`` whose outputs its body returned."""
+    return [t for t in _producers(child.outputs) if t.graph is not child]
 
 
 class Execution:
@@ -143,8 +152,14 @@ class Execution:
         task.uuid = new_uuid()
         is_graph = task.is_graph
         store.record_process(
-            task.pk, task.uuid, "work" if is_graph else "calc", task.name,
-            task.handle.process_type, "RUNNING", task.ctime, self.pk,
+            task.pk,
+            task.uuid,
+            "work" if is_graph else "calc",
+            task.name,
+            task.handle.process_type,
+            "RUNNING",
+            task.ctime,
+            self.pk,
         )
         parent_pk = self.graph_pks[id(task.graph)]
         store.record_link(parent_pk, task.pk, "CALL_WORK" if is_graph else "CALL_CALC", task.name)
@@ -210,14 +225,46 @@ class Execution:
         self.graph_pks[id(child)] = task.pk
         try:
             run_body(handle, child)  # type: ignore[arg-type]
+            self._refuse_cycles(task, child)
             task.child = child
             ids = self._submit(child)
         except BaseException as exc:
             task.child = None
             return self._fail(task, exc)
+        # A body may return outputs of tasks outside its expansion (futures it closed over):
+        # the graph task finishes only once those are terminal too.
+        ids.extend(t.id for t in _returned_outer(child) if t.id is not None)
         if not ids:
             return self._finish_graph_task(task)
         return ids
+
+    def _refuse_cycles(self, task: TaskNode, child: Graph) -> None:
+        """Raise if ``child`` uses (or returns) the output of an outer task that waits, through
+        data links or enclosing graphs, for ``task`` itself: neither could ever finish."""
+        stack = [(p, p) for t in child.tasks for p in t.producers if p.graph is not child]
+        stack += [(p, p) for p in _returned_outer(child)]
+        seen: set[int] = set()
+        while stack:
+            origin, node = stack.pop()
+            if node is task:
+                what = (
+                    "its own output"
+                    if origin is task
+                    else f"the output of '{origin.path}', which waits for it to finish (it "
+                    f"encloses the graph task or depends on it)"
+                )
+                raise FerroflowError(
+                    f"graph task '{task.path}' uses {what}: the run could never finish"
+                )
+            # (a task another worker's expansion has not submitted yet has no id: not terminal)
+            done = node.id is not None and self.core.state(node.id) in _TERMINAL
+            if done or id(node) in seen:
+                continue
+            seen.add(id(node))
+            stack += [(origin, p) for p in node.producers]
+            if node.child is not None:
+                stack += [(origin, t) for t in node.child.tasks]
+                stack += [(origin, t) for t in _returned_outer(node.child)]
 
     def _finish_graph_task(self, task: TaskNode) -> bool:
         child = task.child
@@ -226,7 +273,18 @@ class Execution:
         if bad:
             listing = ", ".join(f"{t.name} ({self.core.state(t.id)})" for t in bad)
             return self._fail(
-                task, ChildTasksFailedError(f"graph task '{task.path}' has failed children: {listing}")
+                task,
+                ChildTasksFailedError(f"graph task '{task.path}' has failed children: {listing}"),
+            )
+        bad = [t for t in _returned_outer(child) if self.core.state(t.id) != "FINISHED"]
+        if bad:
+            listing = ", ".join(f"{t.path} ({self.core.state(t.id)})" for t in bad)
+            return self._fail(
+                task,
+                ChildTasksFailedError(
+                    f"graph task '{task.path}' returns outputs of tasks that did not finish: "
+                    f"{listing}"
+                ),
             )
         try:
             outputs = resolve(child.outputs, f"graph '{task.path}' outputs")
@@ -248,7 +306,9 @@ class Execution:
                 task.error = CorePanicError(
                     f"the core panicked while running task '{task.path}': {panics[task_id]}"
                 )
-            elif state in ("SKIPPED", "CANCELLED") or (state == "FAILED" and task.state != "FAILED"):
+            elif state in ("SKIPPED", "CANCELLED") or (
+                state == "FAILED" and task.state != "FAILED"
+            ):
                 task.state = state
             elif state == "FINISHED":
                 task.state = "FINISHED"
