@@ -31,8 +31,6 @@ from ferroflow.store.values import INLINE_LIMIT, decode, encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-PYTHON_DIR = Path(__file__).resolve().parents[1] / "python"
-
 
 class Point:
     """A custom class: stored with the pickle codec."""
@@ -368,8 +366,8 @@ def test_atexit_flushes_an_unclosed_store(tmp_path: Path) -> None:
         f"s = Store.open({str(path)!r}, commit_interval=60)\n"
         "print(s.record_data(DataNode('bye')))\n"
     )
-    env = {**os.environ, "PYTHONPATH": str(PYTHON_DIR)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True)
+    # The subprocess imports ferroflow the way the tests do (the installed package).
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
     with Store.open(path) as store:
         assert store.load_node(int(out.stdout)).value == "bye"

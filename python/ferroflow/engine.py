@@ -25,7 +25,7 @@ from .errors import (
     TaskInputError,
     WorkflowFailedError,
 )
-from .graph import Graph, TaskNode, _producers, graph_context
+from .graph import Graph, TaskNode, _producers, context_stack
 from .graph_body import run_body
 from .outputs import parse_outputs, unwrap
 from .sockets import FutureSocket
@@ -145,49 +145,76 @@ class Execution:
     def _run_task(self, task: TaskNode) -> bool | list[int]:
         if task.child is not None:
             return self._finish_graph_task(task)
+        handle = task.handle
+        is_graph = handle.is_graph
         store = self.store
+        pk = task.pk = store.new_pk()
         task.state = "RUNNING"
-        task.ctime = time.time()
-        task.pk = store.new_pk()
+        now = task.ctime = time.time()
         task.uuid = new_uuid()
-        is_graph = task.is_graph
         store.record_process(
-            task.pk,
+            pk,
             task.uuid,
             "work" if is_graph else "calc",
             task.name,
-            task.handle.process_type,
+            handle.process_type,
             "RUNNING",
-            task.ctime,
+            now,
             self.pk,
         )
-        parent_pk = self.graph_pks[id(task.graph)]
-        store.record_link(parent_pk, task.pk, "CALL_WORK" if is_graph else "CALL_CALC", task.name)
+        store.record_link(
+            self.graph_pks[id(task.graph)], pk, "CALL_WORK" if is_graph else "CALL_CALC", task.name
+        )
+        # Hot path: inputs are mostly single data nodes or single sockets; labels for error
+        # messages and nested namespaces take the general (slower) route only when needed.
+        link = "INPUT_WORK" if is_graph else "INPUT_CALC"
+        inputs: dict[str, Any] = {}
         try:
-            inputs = {
-                name: resolve(b, f"task '{task.path}', input '{name}'")
-                for name, b in task.inputs.items()
-            }
+            for name, binding in task.inputs.items():
+                if type(binding) is DataNode:
+                    node = binding
+                elif type(binding) is FutureSocket and len(binding._path) == 1:
+                    outputs = binding._task.outputs
+                    key = binding._path[0]
+                    node = outputs[key] if outputs is not None and key in outputs else None
+                    if node is None:
+                        node = resolve(binding, f"task '{task.path}', input '{name}'")
+                else:
+                    node = resolve(binding, f"task '{task.path}', input '{name}'")
+                inputs[name] = node
+                if type(node) is DataNode:
+                    store.record_data(node)
+                    store.record_link(node._pk or 0, pk, link, name)
+                else:
+                    for label, leaf in flatten(node, name):
+                        store.record_data(leaf)
+                        store.record_link(leaf._pk or 0, pk, link, label)
         except BaseException as exc:
             return self._fail(task, exc)
-        link = "INPUT_WORK" if is_graph else "INPUT_CALC"
-        for label, node in flatten(inputs):
-            store.record_data(node)
-            store.record_link(node.pk or 0, task.pk, link, label)
         if is_graph:
             return self._expand(task, inputs)
-        handle = task.handle
-        kwargs = {name: unwrap(value) for name, value in inputs.items()}
-        extra = kwargs.pop(handle.var_kw, {}) if handle.var_kw else {}
+        kwargs = {
+            name: node.value if type(node) is DataNode else unwrap(node)
+            for name, node in inputs.items()
+        }
+        if handle.var_kw:
+            kwargs.update(kwargs.pop(handle.var_kw, {}))
+        stack = context_stack()
+        stack.append(None)  # a task body is no graph: calling tasks there is an error
         try:
-            with graph_context(None):
-                returned = handle.func(**kwargs, **extra)
-            outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)
+            returned = handle.func(**kwargs)
+            kind = type(returned)
+            if handle.single_output is not None and kind is not dict and kind is not DataNode:
+                outputs = {handle.single_output: DataNode(returned)}
+            else:
+                outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)
         except BaseException as exc:
             return self._fail(task, exc)
+        finally:
+            stack.pop()
         for label, node in flatten(outputs):
             store.record_data(node)
-            store.record_link(task.pk, node.pk or 0, "CREATE", label)
+            store.record_link(pk, node._pk or 0, "CREATE", label)
         return self._succeed(task, outputs)
 
     def _succeed(self, task: TaskNode, outputs: dict[str, Any]) -> bool:

@@ -28,6 +28,11 @@ __all__ = ["Graph", "TaskNode", "bind_inputs", "current_graph", "graph_context"]
 _local = threading.local()
 
 
+def context_stack() -> list[Graph | None]:
+    """This thread's stack of current graphs (``None`` entries mark running task bodies)."""
+    return _stack()
+
+
 def _stack() -> list[Graph | None]:
     stack: list[Graph | None] | None = getattr(_local, "stack", None)
     if stack is None:

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from .graph import Graph, bind_inputs, require_graph
 from .sockets import FutureSocket
-from .spec import Namespace, SocketSpec, input_specs, output_spec
+from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
 
 if TYPE_CHECKING:
     from .workgraph import WorkGraph
@@ -41,6 +41,14 @@ class TaskHandle:
         self.inputs, self.var_kw = input_specs(func)
         self.outputs: Namespace = outputs if outputs is not None else output_spec(func)
         self.process_type = f"{func.__module__}.{func.__qualname__}"
+        # The common case "one leaf output": the engine wraps the return value directly.
+        fields = self.outputs.fields
+        only = next(iter(fields), None)
+        self.single_output: str | None = (
+            only
+            if len(fields) == 1 and self.outputs.dynamic is None and isinstance(fields[only], Leaf)
+            else None
+        )
         functools.update_wrapper(self, func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> FutureSocket:
