@@ -35,6 +35,12 @@ rm -rf dist
 wheel="$(ls dist/ferroflow-*.whl)"
 .venv/bin/python -m pip install --quiet --force-reinstall "${wheel}[test]"
 
+step "the wheel runs the demo from the fresh environment (what README's first command does)"
+demo_home="$(mktemp -d)"
+FERROFLOW_HOME="$demo_home" .venv/bin/ferroflow demo | tee "$demo_home/demo.txt"
+grep -q "^Aggregated Result: uuid: .* value: 30$" "$demo_home/demo.txt"
+rm -rf "$demo_home"
+
 step "Python: lint, format, typed stub of the compiled module"
 .venv/bin/ruff check python tests examples benches
 .venv/bin/ruff format --check python tests examples benches

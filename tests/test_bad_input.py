@@ -22,6 +22,7 @@ from ferroflow import (
     GraphReturnError,
     NotRunError,
     RecursionDepthError,
+    RunTimeoutError,
     TaskInputError,
     TaskOutputError,
     WorkflowFailedError,
@@ -613,9 +614,15 @@ def slow(x: int) -> int:
 
 def test_cancelled_run_states() -> None:
     wg = graph_with(lambda n: slow(x=slow(x=n).result).result).build(1)
-    with pytest.raises(TimeoutError):
+    with pytest.raises(RunTimeoutError) as info:
         wg.run(timeout=0.05)
+    assert isinstance(info.value, TimeoutError)
+    assert_mentions(info.value, f"'{wg.name}'", "timeout")
     assert wg.state == "CANCELLED"
+    # the body that was running when the timeout hit finished, and its result is stored
+    first = wg.tasks["slow"]
+    assert first.state == "FINISHED"
+    assert load_node(first.outputs["result"].pk).value == 1
     assert {node.state for node in wg.all_tasks()} <= STATES - {"PLANNED", "RUNNING"}
     assert wg.tasks["slow1"].state == "CANCELLED"
     with pytest.raises(NotRunError):

@@ -15,6 +15,7 @@ __all__ = [
     "GraphReturnError",
     "NotRunError",
     "RecursionDepthError",
+    "RunTimeoutError",
     "TaskInputError",
     "TaskOutputError",
     "WorkflowFailedError",
@@ -54,6 +55,11 @@ class RecursionDepthError(FerroflowError, RecursionError):
 
 class NotRunError(FerroflowError, RuntimeError):
     """Results were asked for before the workflow ran."""
+
+
+class RunTimeoutError(FerroflowError, TimeoutError):
+    """``run(timeout=...)`` expired: no task started afterwards, running bodies finished, every
+    other task is CANCELLED, and every finished result is stored."""
 
 
 class CorePanicError(FerroflowError, RuntimeError):

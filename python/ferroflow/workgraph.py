@@ -7,7 +7,7 @@ import shutil
 from typing import TYPE_CHECKING, Any
 
 from .engine import Execution
-from .errors import FerroflowError, NotRunError
+from .errors import FerroflowError, NotRunError, RunTimeoutError
 from .graph import Graph, TaskNode
 from .pools import lease_pool
 from .views import ResultSocket, TaskView
@@ -111,7 +111,13 @@ class WorkGraph:
         execution = Execution(self._graph, self._handle.process_type, store)
         self._execution = execution
         with lease_pool(max_workers) as pool:
-            execution.execute(pool, timeout)
+            try:
+                execution.execute(pool, timeout)
+            except TimeoutError as exc:
+                raise RunTimeoutError(
+                    f"WorkGraph '{self.name}' was cancelled after its timeout of {timeout} s; "
+                    f"finished results are stored (run pk {self.pk})"
+                ) from exc
         if raise_on_error:
             execution.raise_failures()
         return execution.outputs or {}

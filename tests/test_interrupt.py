@@ -1,0 +1,74 @@
+"""Ctrl-C stops a run: no new task starts, finished results stay stored, KeyboardInterrupt
+reaches the caller. Checked on a real subprocess receiving SIGINT mid-run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+from ferroflow.store import Store
+
+SCRIPT = textwrap.dedent(
+    """
+    import sys, time
+    from ferroflow import task
+
+    @task
+    def slow(x: int) -> int:
+        time.sleep(0.02)
+        return x
+
+    @task.graph
+    def many(n: int) -> None:
+        for i in range(n):
+            slow(x=i)
+
+    wg = many.build(2000)
+    print("start", flush=True)
+    try:
+        wg.run(max_workers=2)
+    except KeyboardInterrupt:
+        finished = sum(t.state == "FINISHED" for t in wg.all_tasks())
+        cancelled = sum(t.state == "CANCELLED" for t in wg.all_tasks())
+        print("interrupted", wg.pk, finished, cancelled, wg.state, flush=True)
+        sys.exit(3)
+    print("not interrupted", flush=True)
+    """
+)
+
+
+def test_sigint_cancels_the_run_and_keeps_finished_results(tmp_path: Path) -> None:
+    env = {**os.environ, "FERROFLOW_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", SCRIPT], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "start"
+    # wait until some tasks have finished: their rows reach the store within 200 ms
+    store_file = tmp_path / "default" / "provenance.sqlite"
+    deadline = time.monotonic() + 20
+    while not store_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)  # a hang detector, not a speed assertion
+    assert proc.returncode == 3, out
+    word, pk, finished, cancelled, state = out.split()
+    assert word == "interrupted"
+    assert state == "CANCELLED"
+    assert 0 < int(finished) < 2000
+    assert int(finished) + int(cancelled) == 2000
+    with Store.open(store_file) as store:
+        run = store.load_node(int(pk))
+        assert run.state == "CANCELLED"
+        stored = [node for node in run.called if node.state == "FINISHED"]
+        assert len(stored) == int(finished)
+        for node in stored:  # every finished task has its output node and CREATE link
+            assert [label for link_type, label, _ in node.outputs if link_type == "CREATE"] == [
+                "result"
+            ]
