@@ -109,6 +109,9 @@ class Execution:
     # -- set-up ----------------------------------------------------------------------------
     def _submit(self, graph: Graph) -> list[int]:
         ids: list[int] = []
+        # max_number_jobs: one core limit per graph instance, as in WorkGraph (nested graphs
+        # have their own); every task of the graph counts, graph tasks included.
+        limit = self.core.add_limit(graph.max_number_jobs) if graph.max_number_jobs else None
         for task in graph.tasks:
             deps: list[int] = []
             for producer in task.producers:
@@ -118,7 +121,7 @@ class Execution:
                         f"part of this run"
                     )
                 deps.append(producer.id)
-            task.id = self.core.add_task(task, deps)
+            task.id = self.core.add_task(task, deps, limit)
             self.tasks[task.id] = task
             ids.append(task.id)
         return ids
@@ -247,6 +250,7 @@ class Execution:
                 ),
             )
         child = Graph(task.name, parent=task)
+        child.max_number_jobs = getattr(handle, "max_number_jobs", None)
         child.inputs = inputs
         assert task.pk is not None
         self.graph_pks[id(child)] = task.pk

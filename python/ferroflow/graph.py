@@ -127,6 +127,7 @@ class Graph:
         self.outputs: dict[str, Any] | FutureSocket = {}  # a socket: a whole namespace
         self.depth = 0 if parent is None else parent.depth + 1
         self.path = name if parent is None else parent.path
+        self.max_number_jobs: int | None = None  # cap on this graph's tasks running at once
 
     def unique_name(self, base: str) -> str:
         """``base``, then ``base1``, ``base2``… as WorkGraph names repeated tasks."""

@@ -83,6 +83,7 @@ class WorkGraph:
         timeout: float | None = None,
         raise_on_error: bool = True,
         provenance: bool = True,
+        max_number_jobs: int | None = None,
     ) -> dict[str, Any]:
         """Execute the graph on a pool of worker threads and record its provenance.
 
@@ -92,6 +93,8 @@ class WorkGraph:
         that were produced are returned, as WorkGraph does, and ``wg.outputs`` holds them).
         Ctrl-C or ``timeout`` cancel the run; finished results are stored either way.
         ``provenance=False`` records nothing (data nodes keep ``pk=None``).
+        ``max_number_jobs`` (default: ``wg.max_number_jobs``, from ``@task.graph``) caps how
+        many of this graph's tasks run at once; nested graphs use their own decorator's cap.
         """
         if self._execution is not None:
             raise FerroflowError(
@@ -108,6 +111,10 @@ class WorkGraph:
             from .store.null import NullStore
 
             store = NullStore()
+        cap = max_number_jobs if max_number_jobs is not None else self.max_number_jobs
+        if cap is not None and cap < 1:
+            raise ValueError(f"max_number_jobs must be at least 1, got {cap}")
+        self._graph.max_number_jobs = cap
         execution = Execution(self._graph, self._handle.process_type, store)
         self._execution = execution
         with lease_pool(max_workers) as pool:

@@ -20,5 +20,5 @@ mod sync;
 pub use ids::{Dep, DepKind, TaskId, MAX_TASKS};
 #[cfg(not(loom))]
 pub use pool::{plain_hook, run_blocking, Executor, Job, Pool, PoolBusy, RunJob, ThreadHook};
-pub use run::{CoreError, Counts, Run};
+pub use run::{CoreError, Counts, LimitId, Run};
 pub use state::{Outcome, State};

@@ -11,6 +11,7 @@ use crate::arena::Arena;
 use crate::ids::{Dep, DepKind, Edge, TaskId, MAX_TASKS};
 use crate::state::{Outcome, State};
 use crate::sync::{store_load_fence, AtomicBool, AtomicU32, AtomicU8, AtomicUsize, Lock};
+use std::collections::VecDeque;
 use std::fmt;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release, SeqCst};
 
@@ -19,13 +20,34 @@ struct Successors {
     edges: Vec<Edge>,
 }
 
-/// The per-task record: about 48 bytes plus the payload (checked by a test).
+/// The per-task record: about 56 bytes plus the payload (checked by a test).
 pub(crate) struct TaskRecord<P> {
     payload: P,
     /// Unfinished predecessors, plus one "guard" held while the task is being wired up.
     unfinished: AtomicU32,
+    /// Index + 1 of the concurrency limit this task counts against (0: none).
+    limit: u32,
     state: AtomicU8,
+    /// The task holds one of its limit's slots (from admission until it is terminal; a
+    /// suspended graph task keeps its slot while its children run).
+    holds_slot: AtomicBool,
     successors: Lock<Successors>,
+}
+
+/// Id of a concurrency limit created with [`Run::add_limit`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct LimitId(pub u32);
+
+struct LimitState {
+    running: u32,
+    parked: VecDeque<TaskId>,
+}
+
+/// At most `cap` of the tasks in this limit hold a slot at once; ready tasks over the cap wait
+/// in `parked` (still `Ready`) and get a slot handed over when a holder becomes terminal.
+struct Limit {
+    cap: u32,
+    state: Lock<LimitState>,
 }
 
 /// Errors from misuse of the core API (bad ids); they never leave the run inconsistent.
@@ -35,6 +57,7 @@ pub enum CoreError {
     ForwardDependency { task: u32, on: u32 },
     TooManyTasks,
     NotSuspendable(u32),
+    UnknownLimit(u32),
 }
 
 impl fmt::Display for CoreError {
@@ -46,6 +69,7 @@ impl fmt::Display for CoreError {
             }
             CoreError::TooManyTasks => write!(f, "a run holds at most {MAX_TASKS} tasks"),
             CoreError::NotSuspendable(id) => write!(f, "task {id} is not running"),
+            CoreError::UnknownLimit(id) => write!(f, "unknown concurrency limit {id}"),
         }
     }
 }
@@ -65,6 +89,7 @@ pub struct Counts {
 /// A live run: tasks may be added at any time until every task is terminal.
 pub struct Run<P> {
     tasks: Arena<TaskRecord<P>>,
+    limits: Arena<Limit>,
     /// Tasks not yet in a terminal state. The run is complete when this reaches zero.
     remaining: AtomicUsize,
     /// Tasks between a successful `start` and their `complete`.
@@ -86,6 +111,7 @@ impl<P> Run<P> {
     pub fn new() -> Self {
         Self {
             tasks: Arena::new(),
+            limits: Arena::new(),
             remaining: AtomicUsize::new(0),
             running: AtomicUsize::new(0),
             cancelled: AtomicBool::new(false),
@@ -147,6 +173,16 @@ impl<P> Run<P> {
         }
     }
 
+    /// Create a concurrency limit: at most `cap` (≥ 1) of the tasks added with it run at once
+    /// (WorkGraph's `max_number_jobs`, one limit per graph instance).
+    pub fn add_limit(&self, cap: u32) -> LimitId {
+        let index = self.limits.push(Limit {
+            cap: cap.max(1),
+            state: Lock::new(LimitState { running: 0, parked: VecDeque::new() }),
+        });
+        LimitId(index as u32)
+    }
+
     /// Add a task whose predecessors are `deps` (all already in the run). Tasks that become
     /// ready are appended to `ready`. A task with a data dependency on a task that already
     /// failed, was skipped or cancelled is skipped at once.
@@ -156,6 +192,22 @@ impl<P> Run<P> {
         deps: &[Dep],
         ready: &mut Vec<TaskId>,
     ) -> Result<TaskId, CoreError> {
+        self.add_task_limited(payload, deps, None, ready)
+    }
+
+    /// [`Run::add_task`] for a task that counts against the concurrency limit `limit`.
+    pub fn add_task_limited(
+        &self,
+        payload: P,
+        deps: &[Dep],
+        limit: Option<LimitId>,
+        ready: &mut Vec<TaskId>,
+    ) -> Result<TaskId, CoreError> {
+        if let Some(l) = limit {
+            if self.limits.get(l.0 as usize).is_none() {
+                return Err(CoreError::UnknownLimit(l.0));
+            }
+        }
         let next = self.tasks.len();
         if next >= MAX_TASKS as usize {
             return Err(CoreError::TooManyTasks);
@@ -170,7 +222,9 @@ impl<P> Run<P> {
         let index = self.tasks.push(TaskRecord {
             payload,
             unfinished: AtomicU32::new(1),
+            limit: limit.map_or(0, |l| l.0 + 1),
             state: AtomicU8::new(State::Waiting as u8),
+            holds_slot: AtomicBool::new(false),
             successors: Lock::new(Successors { sealed: false, edges: Vec::new() }),
         });
         let id = TaskId(index as u32);
@@ -229,16 +283,66 @@ impl<P> Run<P> {
         store_load_fence();
         let claimed = !self.is_cancelled()
             && match self.tasks.get(id.index()) {
-                Some(r) => r
-                    .state
-                    .compare_exchange(State::Ready as u8, State::Running as u8, AcqRel, Acquire)
-                    .is_ok(),
+                Some(r) => {
+                    r.state.load(Acquire) == State::Ready as u8
+                        && self.admit(r, id)
+                        && r.state
+                            .compare_exchange(
+                                State::Ready as u8,
+                                State::Running as u8,
+                                AcqRel,
+                                Acquire,
+                            )
+                            .is_ok()
+                }
                 None => false,
             };
         if !claimed {
             self.running.fetch_sub(1, SeqCst);
         }
         claimed
+    }
+
+    /// Give the task a slot of its limit, or park it (it stays `Ready`) until a slot is
+    /// handed over by [`Run::release_slot`]. Tasks without a limit are always admitted.
+    fn admit(&self, record: &TaskRecord<P>, id: TaskId) -> bool {
+        if record.limit == 0 || record.holds_slot.load(Acquire) {
+            return true;
+        }
+        let limit = self.known_limit(record.limit);
+        let mut state = limit.state.lock();
+        if state.running < limit.cap {
+            state.running += 1;
+            record.holds_slot.store(true, Release);
+            true
+        } else {
+            state.parked.push_back(id);
+            false
+        }
+    }
+
+    /// A slot holder became terminal: hand its slot to the oldest parked task (made ready
+    /// again here), or free it.
+    fn release_slot(&self, record: &TaskRecord<P>, ready: &mut Vec<TaskId>) {
+        if record.limit == 0 || !record.holds_slot.swap(false, AcqRel) {
+            return;
+        }
+        let limit = self.known_limit(record.limit);
+        let mut state = limit.state.lock();
+        match state.parked.pop_front() {
+            Some(next) => {
+                self.known(next).holds_slot.store(true, Release);
+                ready.push(next);
+            }
+            None => state.running -= 1,
+        }
+    }
+
+    fn known_limit(&self, tagged: u32) -> &Limit {
+        match self.limits.get(tagged as usize - 1) {
+            Some(limit) => limit,
+            None => unreachable!("limit {} was validated when its task was added", tagged - 1),
+        }
     }
 
     /// Tasks currently executing (claimed by `start`, not yet completed).
@@ -288,7 +392,9 @@ impl<P> Run<P> {
 
     /// Move `id` to a terminal state and propagate to its successors.
     fn terminate(&self, id: TaskId, state: State, ready: &mut Vec<TaskId>) {
-        self.known(id).state.store(state as u8, Release);
+        let record = self.known(id);
+        record.state.store(state as u8, Release);
+        self.release_slot(record, ready);
         self.after_terminal(id, state, ready);
     }
 
@@ -477,6 +583,56 @@ mod tests {
         );
         assert!(run.is_empty(), "a rejected task leaves nothing behind");
         assert!(run.state(TaskId(0)).is_err());
+    }
+
+    #[test]
+    fn a_limit_caps_running_tasks_and_hands_slots_over() {
+        let run = Run::new();
+        let mut ready = Vec::new();
+        let cap = run.add_limit(2);
+        let ids: Vec<TaskId> =
+            (0..5).map(|i| run.add_task_limited(i, &[], Some(cap), &mut ready).unwrap()).collect();
+        let free = run.add_task(9, &[], &mut ready).unwrap();
+        let started: Vec<TaskId> = ready.drain(..).filter(|id| run.start(*id)).collect();
+        assert_eq!(started, vec![ids[0], ids[1], free], "two slots, the unlimited task runs");
+        assert_eq!(run.running(), 3);
+        // finishing a holder hands its slot to the oldest parked task
+        run.complete(ids[0], Outcome::Finished, &mut ready).unwrap();
+        assert_eq!(ready, vec![ids[2]]);
+        assert!(run.start(ids[2]));
+        ready.clear();
+        // a suspended holder keeps its slot while its children run
+        let child = run.add_task(7, &[], &mut ready).unwrap();
+        run.complete(ids[1], Outcome::Suspend(vec![child]), &mut ready).unwrap();
+        assert_eq!(ready, vec![child]);
+        ready.clear();
+        assert!(run.start(child));
+        run.complete(child, Outcome::Finished, &mut ready).unwrap();
+        assert_eq!(ready, vec![ids[1]], "the suspended task resumes without a new slot");
+        assert!(run.start(ids[1]));
+        ready.clear();
+        for id in [ids[1], ids[2], free] {
+            run.complete(id, Outcome::Finished, &mut ready).unwrap();
+        }
+        let rest: Vec<TaskId> = std::mem::take(&mut ready);
+        assert_eq!(rest, vec![ids[3], ids[4]]);
+        for id in rest {
+            assert!(run.start(id));
+            run.complete(id, Outcome::Finished, &mut ready).unwrap();
+        }
+        assert!(run.is_complete());
+        assert_eq!(run.counts().finished, 7);
+    }
+
+    #[test]
+    fn unknown_limit_is_an_error() {
+        let run: Run<u32> = Run::new();
+        let mut ready = Vec::new();
+        assert_eq!(
+            run.add_task_limited(0, &[], Some(LimitId(3)), &mut ready),
+            Err(CoreError::UnknownLimit(3))
+        );
+        assert!(run.is_empty());
     }
 
     #[test]

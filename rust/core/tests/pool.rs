@@ -506,3 +506,63 @@ fn inject_from_outside_while_running() {
     assert_eq!(ran.load(SeqCst), 999);
     assert_eq!(ids.len(), 999);
 }
+
+/// Counts overlapping bodies per limit group and spins a little so that overlaps can happen.
+struct Overlap {
+    now: Vec<AtomicU32>,
+    peak: Vec<AtomicU32>,
+    ran: AtomicU32,
+}
+
+struct OverlapExec(Arc<Overlap>);
+
+impl Executor<usize> for OverlapExec {
+    fn execute(&self, _run: &Run<usize>, _id: TaskId, group: &usize) -> Outcome {
+        let this = &self.0;
+        let now = this.now[*group].fetch_add(1, SeqCst) + 1;
+        this.peak[*group].fetch_max(now, SeqCst);
+        let until = Instant::now() + Duration::from_micros(200);
+        while Instant::now() < until {
+            std::hint::spin_loop();
+        }
+        this.now[*group].fetch_sub(1, SeqCst);
+        this.ran.fetch_add(1, SeqCst);
+        Outcome::Finished
+    }
+}
+
+#[test]
+fn limits_cap_overlapping_tasks_per_group_under_stealing() {
+    for pool in pools() {
+        let run = Arc::new(Run::new());
+        let caps = [1u32, 2];
+        let limits: Vec<_> = caps.iter().map(|c| run.add_limit(*c)).collect();
+        let mut ready = Vec::new();
+        let mut total = 0;
+        // two capped groups plus an unlimited one (group 2), with some chains between them
+        let mut last = None;
+        for i in 0..120usize {
+            let group = i % 3;
+            let deps: Vec<Dep> = match (i % 7 == 0, last) {
+                (true, Some(prev)) => vec![Dep::data(prev)],
+                _ => Vec::new(),
+            };
+            let limit = limits.get(group).copied();
+            let id = run.add_task_limited(group, &deps, limit, &mut ready).unwrap();
+            last = Some(id);
+            total += 1;
+        }
+        let overlap = Arc::new(Overlap {
+            now: (0..3).map(|_| AtomicU32::new(0)).collect(),
+            peak: (0..3).map(|_| AtomicU32::new(0)).collect(),
+            ran: AtomicU32::new(0),
+        });
+        run_blocking(&pool, run.clone(), OverlapExec(overlap.clone()), &ready);
+        assert!(run.is_complete());
+        assert_eq!(overlap.ran.load(SeqCst), total);
+        for (group, cap) in caps.iter().enumerate() {
+            let peak = overlap.peak[group].load(SeqCst);
+            assert!(peak >= 1 && peak <= *cap, "group {group}: peak {peak} > cap {cap}");
+        }
+    }
+}

@@ -6,7 +6,7 @@
 //! never block while attached (every wait is inside `Python::detach`), never call Python while
 //! detached, and drop Python objects only while attached.
 
-use ferroflow_core::{Dep, Executor, Job, Outcome, Pool, Run, RunJob, TaskId, ThreadHook};
+use ferroflow_core::{Dep, Executor, Job, LimitId, Outcome, Pool, Run, RunJob, TaskId, ThreadHook};
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::PyBool;
@@ -224,15 +224,24 @@ impl PyRun {
         }
     }
 
-    /// Add a task that depends on the tasks `deps` (ids returned earlier). Returns its id.
-    /// Safe to call while the run executes (dynamic expansion).
-    #[pyo3(signature = (payload, deps = Vec::new()))]
-    fn add_task(&self, payload: Py<PyAny>, deps: Vec<u32>) -> PyResult<u32> {
+    /// Create a concurrency limit: at most `cap` tasks added with `limit=` this id run at once.
+    fn add_limit(&self, cap: u32) -> PyResult<u32> {
+        if cap == 0 {
+            return Err(PyValueError::new_err("a concurrency limit must be at least 1"));
+        }
+        Ok(self.inner.add_limit(cap).0)
+    }
+
+    /// Add a task that depends on the tasks `deps` (ids returned earlier), optionally counted
+    /// against a concurrency limit. Returns its id. Safe to call while the run executes
+    /// (dynamic expansion).
+    #[pyo3(signature = (payload, deps = Vec::new(), limit = None))]
+    fn add_task(&self, payload: Py<PyAny>, deps: Vec<u32>, limit: Option<u32>) -> PyResult<u32> {
         let deps: Vec<Dep> = deps.into_iter().map(|d| Dep::data(TaskId(d))).collect();
         let mut ready = Vec::new();
         let id = self
             .inner
-            .add_task(payload, &deps, &mut ready)
+            .add_task_limited(payload, &deps, limit.map(LimitId), &mut ready)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
         self.schedule(ready);
         Ok(id.0)
