@@ -333,16 +333,19 @@ class Execution:
         for task_id, task in self.tasks.items():
             state = states[task_id]
             if task_id in panics:
-                task.state = "FAILED"
                 task.error = CorePanicError(
                     f"the core panicked while running task '{task.path}': {panics[task_id]}"
                 )
-            elif state in ("SKIPPED", "CANCELLED") or (
-                state == "FAILED" and task.state != "FAILED"
-            ):
+                state = "FAILED"
+            elif state == "FINISHED" or state == task.state:
                 task.state = state
-            elif state == "FINISHED":
-                task.state = "FINISHED"
+                continue
+            # The core decided this state (skipped, cancelled, or failed by a panic): a task
+            # that had started (a graph task suspended at cancel time) gets its row updated too.
+            if task.pk is not None and task.state == "RUNNING":
+                error = str(task.error) if task.error is not None else None
+                self.store.update_process(task.pk, state, time.time(), error=error)
+            task.state = state
         outputs: dict[str, Any] | None = None
         complete = False
         if not interrupted:
