@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import ferroflow.profile as profile_module
@@ -14,16 +13,10 @@ from ferroflow.profile import get_current_profile, load_profile
 from ferroflow.store import Store
 
 
-@pytest.fixture(autouse=True)
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A private FERROFLOW_HOME and a clean module state; closes stores opened by the test."""
-    root = tmp_path / "ffhome"
-    monkeypatch.setenv("FERROFLOW_HOME", str(root))
-    monkeypatch.setattr(profile_module, "_profiles", {})
-    monkeypatch.setattr(profile_module, "_current", None)
-    yield root
-    for profile in list(profile_module._profiles.values()):
-        profile.close()
+@pytest.fixture
+def home(ferroflow_home: Path) -> Path:
+    """The private FERROFLOW_HOME set up for every test by ``conftest.ferroflow_home``."""
+    return ferroflow_home
 
 
 def forget_loaded_profiles(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -612,7 +612,6 @@ def test_path_with_uri_characters(tmp_path: Path) -> None:
     assert path.exists()
 
 
-@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
 def test_forked_child_cannot_use_the_parents_store(store: Store) -> None:
     before = data(store, "parent")
     with warnings.catch_warnings():

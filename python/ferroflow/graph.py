@@ -129,15 +129,9 @@ class Graph:
         self.path = name if parent is None else parent.path
         self.max_number_jobs: int | None = None  # cap on this graph's tasks running at once
 
-    def unique_name(self, base: str) -> str:
-        """``base``, then ``base1``, ``base2``… as WorkGraph names repeated tasks."""
-        name = self.unique_name_preview(base)
-        suffix = name[len(base) :]
-        self._counts[base] = (int(suffix) if suffix else 0) + 1
-        return name
-
-    def unique_name_preview(self, base: str) -> str:
-        """The name the next task from ``base`` will get (for error messages)."""
+    def next_name(self, base: str) -> str:
+        """The name the next task from ``base`` gets: ``base``, then ``base1``, ``base2``…
+        as WorkGraph names repeated tasks."""
         n = self._counts.get(base, 0)
         name = base if n == 0 else f"{base}{n}"
         while name in self.tasks_by_name:
@@ -145,10 +139,14 @@ class Graph:
             name = f"{base}{n}"
         return name
 
-    def add(self, handle: TaskHandle, inputs: dict[str, Any]) -> TaskNode:
-        node = TaskNode(handle, self, self.unique_name(handle.name), inputs)
+    def add(self, handle: TaskHandle, inputs: dict[str, Any], name: str) -> TaskNode:
+        """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
+        binding errors can name the task)."""
+        suffix = name[len(handle.name) :]
+        self._counts[handle.name] = (int(suffix) if suffix.isdigit() else 0) + 1
+        node = TaskNode(handle, self, name, inputs)
         self.tasks.append(node)
-        self.tasks_by_name[node.name] = node
+        self.tasks_by_name[name] = node
         return node
 
 

@@ -53,9 +53,10 @@ class TaskHandle:
 
     def __call__(self, *args: Any, **kwargs: Any) -> FutureSocket:
         graph = require_graph(self.name)
-        where = f"{graph.path}/{graph.unique_name_preview(self.name)}"
+        name = graph.next_name(self.name)
+        where = f"{graph.path}/{name}"
         bindings = bind_inputs(where, self.func, self.inputs, self.var_kw, args, kwargs)
-        node = graph.add(self, bindings)
+        node = graph.add(self, bindings, name)
         return FutureSocket(node, (), self.outputs)
 
     def __repr__(self) -> str:
