@@ -1,11 +1,25 @@
 """Type stubs for the compiled scheduler module (checked by ``mypy.stubtest``)."""
 
 from collections.abc import Callable, Sequence
-from typing import final
+from typing import Any, final
 
-__all__ = ["Pool", "Run", "__version__"]
+__all__ = ["Pool", "Results", "Run", "__version__", "after_fork", "in_worker", "new_uuid"]
 
 __version__: str
+
+def new_uuid() -> str: ...
+def after_fork() -> None: ...
+def in_worker() -> bool: ...
+
+# (value, output uuid bytes, process uuid bytes, ctime, mtime)
+_Done = tuple[Any, bytes, bytes, float, float]
+_FastContext = tuple[
+    Callable[[int, BaseException, float], bool],
+    Callable[[int, Any], Any],
+    type,
+    list[Any] | None,
+    int,
+]
 
 @final
 class Pool:
@@ -25,6 +39,19 @@ class Run:
     def add_task(
         self, payload: object, deps: Sequence[int] = ..., limit: int | None = None
     ) -> int: ...
+    def add_fast(
+        self,
+        func: Callable[..., Any],
+        kwnames: tuple[str, ...],
+        args: Sequence[Any],
+        sources: Sequence[int],
+        input_pks: Sequence[int],
+        pks: tuple[int, int, int],
+        labels: tuple[str, str, str],
+        limit: int | None = None,
+    ) -> int: ...
+    def fast_done(self, id: int) -> _Done | None: ...
+    def results(self) -> Results: ...
     def __len__(self) -> int: ...
     def state(self, id: int) -> str: ...
     def states(self) -> list[str]: ...
@@ -35,5 +62,13 @@ class Run:
         pool: Pool,
         runner: Callable[[object], bool | None | list[int]],
         timeout: float | None = None,
+        fast: _FastContext | None = None,
     ) -> None: ...
     def cancel(self) -> None: ...
+
+@final
+class Results:
+    """The fast-lane results of a run, detached from it."""
+
+    def fast_done(self, id: int) -> _Done | None: ...
+    def __len__(self) -> int: ...

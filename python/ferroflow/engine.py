@@ -7,10 +7,18 @@ return value into output nodes, and record process nodes, data nodes and AiiDA l
 store. The runner returns True/False for finished/failed, or the ids of the tasks a graph
 task must wait for (its children, plus any outer task whose output its body returned); the core
 calls it again for that task once they are all terminal.
+
+Most tasks never reach this runner: a calc task with one output whose inputs are all constants
+or the single outputs of other such tasks goes to the core's *fast lane* (``add_fast``), which
+calls the function and queues its provenance in Rust (see ``rust/py/src/fast.rs``). Only its
+unusual moments come back here: an exception (:meth:`Execution._fast_fail`) or a returned dict
+or data node (:meth:`Execution._fast_odd`). ``FERROFLOW_FAST_LANE=0`` turns the lane off, so
+tests can compare both lanes.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import traceback
 from collections.abc import Iterator
@@ -30,6 +38,7 @@ from .graph_body import run_body
 from .outputs import parse_outputs, unwrap
 from .sockets import FutureSocket
 from .store import Store
+from .store.null import NullStore
 
 __all__ = ["ChildTasksFailedError", "Execution", "flatten"]
 
@@ -105,6 +114,11 @@ class Execution:
         self.uuid = new_uuid()
         self.state = "PLANNED"
         self.graph_pks: dict[int, int] = {id(graph): self.pk}
+        self.recording = not isinstance(store, NullStore)
+        self.fast_lane = os.environ.get("FERROFLOW_FAST_LANE", "1") != "0"
+        # Fast-lane task nodes read their results through this box: the live run while it
+        # executes, the run's detached results afterwards (so nodes never keep the run alive).
+        self._fast_box: list[Any] = [self.core]
 
     # -- set-up ----------------------------------------------------------------------------
     def _submit(self, graph: Graph) -> list[int]:
@@ -121,10 +135,83 @@ class Execution:
                         f"part of this run"
                     )
                 deps.append(producer.id)
-            task.id = self.core.add_task(task, deps, limit)
+            fast = self._fast_args(task) if self.fast_lane else None
+            if fast is None:
+                task.id = self.core.add_task(task, deps, limit)
+            else:
+                task.id = self.core.add_fast(*fast, limit)
             self.tasks[task.id] = task
             ids.append(task.id)
         return ids
+
+    def _fast_args(self, task: TaskNode) -> tuple[Any, ...] | None:
+        """``add_fast`` arguments if ``task`` fits the fast lane, else None: a calc task with
+        one leaf output and no ``**kwargs``, each input a data node or the single output of a
+        fast task of this run."""
+        handle = task.handle
+        out = handle.single_output
+        if out is None or handle.is_graph or handle.var_kw:
+            return None
+        store = self.store
+        recording = self.recording
+        box = self._fast_box
+        args: list[Any] = []
+        sources: list[int] = []
+        pks: list[int] = []
+        for binding in task.inputs.values():
+            kind = type(binding)
+            if kind is DataNode:
+                args.append(binding.value)
+                sources.append(-1)
+                pks.append(store.record_data(binding) if recording else -1)
+            elif kind is FutureSocket:
+                producer = binding._task
+                if producer._fast is not box or binding._path != (producer.handle.single_output,):
+                    return None
+                args.append(None)
+                sources.append(producer.id)
+                pks.append(-1)
+            else:
+                return None
+        task._fast = box
+        pk = task.pk = store.new_pk()
+        if recording:
+            out_pk = task._out_pk = store.new_pk()
+            caller = self.graph_pks[id(task.graph)]
+        else:
+            out_pk = caller = -1
+        labels = (task.name, handle.process_type, out)
+        return (handle.func, tuple(task.inputs), args, sources, pks, (pk, out_pk, caller), labels)
+
+    def _fast_fail(self, task_id: int, exc: BaseException, ctime: float) -> bool:
+        """A fast-lane task raised: record it as the general runner would, then fail it."""
+        task = self.tasks[task_id]
+        task.ctime = ctime
+        task.uuid = new_uuid()
+        if self.recording:
+            assert task.pk is not None
+            store = self.store
+            store.record_process(
+                task.pk, task.uuid, "calc", task.name, task.handle.process_type, "RUNNING",
+                ctime, self.pk,
+            )  # fmt: skip
+            store.record_link(self.graph_pks[id(task.graph)], task.pk, "CALL_CALC", task.name)
+            for name, binding in task.inputs.items():
+                node = (
+                    binding
+                    if type(binding) is DataNode
+                    else binding._task.outputs[binding._path[0]]
+                )
+                store.record_link(store.record_data(node), task.pk, "INPUT_CALC", name)
+        return self._fail(task, exc)
+
+    def _fast_odd(self, task_id: int, returned: Any) -> Any:
+        """A fast-lane task returned a dict or a data node: the output value WorkGraph's rules
+        give (raises :class:`TaskOutputError` like the general runner)."""
+        task = self.tasks[task_id]
+        handle = task.handle
+        outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)
+        return outputs[handle.single_output].value
 
     def execute(self, pool: _core.Pool, timeout: float | None) -> None:
         store = self.store
@@ -137,8 +224,10 @@ class Execution:
             store.record_data(node)
             store.record_link(node.pk or 0, self.pk, "INPUT_WORK", label)
         self._submit(self.graph)
+        queue = store._writer.queue if self.recording else None  # type: ignore[attr-defined]
+        fast = (self._fast_fail, self._fast_odd, DataNode, queue, self.pk)
         try:
-            self.core.execute(pool, self._run_task, timeout)
+            self.core.execute(pool, self._run_task, timeout, fast)
         except BaseException:
             self._conclude(interrupted=True)
             raise
@@ -328,6 +417,7 @@ class Execution:
 
     # -- after the run ---------------------------------------------------------------------
     def _conclude(self, interrupted: bool) -> None:
+        self._fast_box[0] = self.core.results()
         states = self.core.states()
         panics = dict(self.core.panics())
         for task_id, task in self.tasks.items():
@@ -340,6 +430,8 @@ class Execution:
             elif state == "FINISHED" or state == task.state:
                 task.state = state
                 continue
+            if task._fast is not None and task.state == "PLANNED":
+                task.pk = task._out_pk = None  # pks reserved at submit; it never started
             # The core decided this state (skipped, cancelled, or failed by a panic): a task
             # that had started (a graph task suspended at cancel time) gets its row updated too.
             if task.pk is not None and task.state == "RUNNING":

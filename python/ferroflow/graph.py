@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from . import _core
 from .data import DataNode
 from .errors import GraphContextError, TaskInputError
 from .sockets import FutureSocket
@@ -58,9 +59,43 @@ def graph_context(graph: Graph | None) -> Iterator[None]:
         stack.pop()
 
 
+_materialise_lock = threading.Lock()
+
+
+def _uuid_text(raw: bytes) -> str:
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
 class TaskNode:
     """One use of a task inside a graph: its handle, name, bindings and, after a run, its
-    state, outputs (nested dict of data nodes) and error."""
+    state, outputs (nested dict of data nodes) and error.
+
+    A task the core ran in its fast lane keeps its result in the core until somebody asks:
+    ``outputs``, ``uuid``, ``ctime`` and ``mtime`` are then made once from ``_fast`` (the run,
+    later its detached results) and ``_out_pk`` (the output node's pk). A million-task scatter
+    so never builds a million output dicts nobody reads.
+    """
+
+    __slots__ = (
+        "_ctime",
+        "_fast",
+        "_mtime",
+        "_out_pk",
+        "_outputs",
+        "_producers",
+        "_uuid",
+        "child",
+        "depth",
+        "error",
+        "graph",
+        "handle",
+        "id",
+        "inputs",
+        "name",
+        "pk",
+        "state",
+    )
 
     def __init__(self, handle: TaskHandle, graph: Graph, name: str, inputs: dict[str, Any]):
         self.handle = handle
@@ -69,15 +104,76 @@ class TaskNode:
         self.inputs = inputs
         self.id: int | None = None  # id in the core's arena once the run knows the task
         self.state = "PLANNED"
-        self.outputs: dict[str, Any] | None = None
+        self._outputs: dict[str, Any] | None = None
         self.error: BaseException | None = None
         self.pk: int | None = None  # process node pk in the store
-        self.uuid: str | None = None
+        self._uuid: str | None = None
         self.child: Graph | None = None  # for graph tasks: the expanded child graph
-        self.ctime: float | None = None
-        self.mtime: float | None = None
+        self._ctime: float | None = None
+        self._mtime: float | None = None
         self.depth = graph.depth
         self._producers = _producers(inputs)
+        self._fast: list[Any] | None = None  # [run or results] for fast-lane tasks
+        self._out_pk: int | None = None
+
+    def _materialise(self) -> bool:
+        """Fetch a fast-lane task's result from the core (once); False if it has none."""
+        box = self._fast
+        if box is None:
+            return False
+        done = box[0].fast_done(self.id)
+        if done is None:
+            return False
+        value, out_uuid, uuid, ctime, mtime = done
+        with _materialise_lock:  # one DataNode per output, even if two threads ask at once
+            if self._outputs is None:
+                node = DataNode(value, _uuid_text(out_uuid), self._out_pk)
+                self._outputs = {self.handle.single_output: node}
+                self._uuid = _uuid_text(uuid)
+                self._ctime = ctime
+                self._mtime = mtime
+        return True
+
+    @property
+    def outputs(self) -> dict[str, Any] | None:
+        """Output data nodes by socket name (nested for namespaces); None before it ran."""
+        if self._outputs is None and self._fast is not None:
+            self._materialise()
+        return self._outputs
+
+    @outputs.setter
+    def outputs(self, value: dict[str, Any] | None) -> None:
+        self._outputs = value
+
+    @property
+    def uuid(self) -> str | None:
+        if self._uuid is None and self._fast is not None:
+            self._materialise()
+        return self._uuid
+
+    @uuid.setter
+    def uuid(self, value: str | None) -> None:
+        self._uuid = value
+
+    @property
+    def ctime(self) -> float | None:
+        if self._ctime is None and self._fast is not None:
+            self._materialise()
+        return self._ctime
+
+    @ctime.setter
+    def ctime(self, value: float | None) -> None:
+        self._ctime = value
+
+    @property
+    def mtime(self) -> float | None:
+        if self._mtime is None and self._fast is not None:
+            self._materialise()
+        return self._mtime
+
+    @mtime.setter
+    def mtime(self, value: float | None) -> None:
+        self._mtime = value
 
     @property
     def path(self) -> str:
@@ -101,16 +197,22 @@ class TaskNode:
 
 
 def _producers(binding: Any) -> list[TaskNode]:
+    """Distinct tasks whose outputs ``binding`` (a socket or nested dict) uses, in order."""
+    if isinstance(binding, FutureSocket):
+        return [binding._task]
     found: dict[int, TaskNode] = {}
-
-    def walk(b: Any) -> None:
-        if isinstance(b, FutureSocket):
-            found.setdefault(id(b._task), b._task)
-        elif isinstance(b, dict):
-            for v in b.values():
-                walk(v)
-
-    walk(binding)
+    stack = [binding] if isinstance(binding, dict) else []
+    while stack:
+        for b in stack.pop().values():
+            kind = type(b)
+            if kind is FutureSocket:
+                found.setdefault(id(b._task), b._task)
+            elif kind is DataNode:
+                continue
+            elif isinstance(b, FutureSocket):
+                found.setdefault(id(b._task), b._task)
+            elif isinstance(b, dict):
+                stack.append(b)
     return list(found.values())
 
 
@@ -129,21 +231,20 @@ class Graph:
         self.path = name if parent is None else parent.path
         self.max_number_jobs: int | None = None  # cap on this graph's tasks running at once
 
-    def next_name(self, base: str) -> str:
+    def next_name(self, base: str) -> tuple[str, int]:
         """The name the next task from ``base`` gets: ``base``, then ``base1``, ``base2``…
-        as WorkGraph names repeated tasks."""
+        as WorkGraph names repeated tasks; plus the counter value to pass to :meth:`add`."""
         n = self._counts.get(base, 0)
         name = base if n == 0 else f"{base}{n}"
         while name in self.tasks_by_name:
             n += 1
             name = f"{base}{n}"
-        return name
+        return name, n
 
-    def add(self, handle: TaskHandle, inputs: dict[str, Any], name: str) -> TaskNode:
+    def add(self, handle: TaskHandle, inputs: dict[str, Any], name: str, n: int) -> TaskNode:
         """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
         binding errors can name the task)."""
-        suffix = name[len(handle.name) :]
-        self._counts[handle.name] = (int(suffix) if suffix.isdigit() else 0) + 1
+        self._counts[handle.name] = n + 1
         node = TaskNode(handle, self, name, inputs)
         self.tasks.append(node)
         self.tasks_by_name[name] = node
@@ -172,6 +273,15 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
     """Turn one argument into a binding: sockets stay, data nodes stay, raw values become new
     (unstored) data nodes; dicts bound to namespaces are bound item by item. ``task`` and the
     dotted socket ``path`` name the input in error messages."""
+    kind = type(value)
+    if kind is FutureSocket:
+        return value
+    if type(spec) is Leaf and kind is not dict:
+        # Hot path: one plain value (or node) for one leaf input.
+        raw = value.value if kind is DataNode else value
+        if not type_matches(spec.type, raw):
+            _check_leaf(_where(task, path), spec, value)  # raises with the full message
+        return value if kind is DataNode else DataNode(value)
     where = _where(task, path)
     if isinstance(value, FutureSocket):
         return value
@@ -291,7 +401,8 @@ def bind_inputs(
 def require_graph(label: str) -> Graph:
     graph = current_graph()
     if graph is None:
-        inside_task = bool(_stack())
+        # (fast-lane task bodies run on a worker thread with an empty graph stack)
+        inside_task = bool(_stack()) or _core.in_worker()
         where = "inside the body of a running task" if inside_task else "outside any graph"
         raise GraphContextError(
             f"task '{label}' was called {where}. Calling a task adds it to a graph: do it in a "

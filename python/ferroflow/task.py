@@ -13,6 +13,7 @@ import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
+from .gc_tuning import relaxed_gc
 from .graph import Graph, bind_inputs, require_graph
 from .sockets import FutureSocket
 from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
@@ -53,10 +54,10 @@ class TaskHandle:
 
     def __call__(self, *args: Any, **kwargs: Any) -> FutureSocket:
         graph = require_graph(self.name)
-        name = graph.next_name(self.name)
+        name, n = graph.next_name(self.name)
         where = f"{graph.path}/{name}"
         bindings = bind_inputs(where, self.func, self.inputs, self.var_kw, args, kwargs)
-        node = graph.add(self, bindings, name)
+        node = graph.add(self, bindings, name, n)
         return FutureSocket(node, (), self.outputs)
 
     def __repr__(self) -> str:
@@ -89,7 +90,8 @@ class GraphHandle(TaskHandle):
 
         graph = Graph(self.name)
         graph.inputs = bind_inputs(self.name, self.func, self.inputs, self.var_kw, args, kwargs)
-        run_body(self, graph)
+        with relaxed_gc():
+            run_body(self, graph)
         return WorkGraph(graph, self)
 
     def run(self, *args: Any, **kwargs: Any) -> WorkGraph:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from .engine import Execution
 from .errors import FerroflowError, NotRunError, RunTimeoutError
+from .gc_tuning import relaxed_gc
 from .graph import Graph, TaskNode
 from .pools import lease_pool
 from .views import ResultSocket, TaskView
@@ -117,7 +118,7 @@ class WorkGraph:
         self._graph.max_number_jobs = cap
         execution = Execution(self._graph, self._handle.process_type, store)
         self._execution = execution
-        with lease_pool(max_workers) as pool:
+        with lease_pool(max_workers) as pool, relaxed_gc():
             try:
                 execution.execute(pool, timeout)
             except TimeoutError as exc:

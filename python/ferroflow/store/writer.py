@@ -34,7 +34,7 @@ from typing import Any
 from .errors import StoreWriteError
 from .values import UNSERIALISABLE, digest, encode, type_name
 
-__all__ = ["OP_DATA", "OP_FLUSH", "OP_LINK", "OP_PROCESS", "OP_UPDATE", "BatchWriter"]
+__all__ = ["OP_CALC", "OP_DATA", "OP_FLUSH", "OP_LINK", "OP_PROCESS", "OP_UPDATE", "BatchWriter"]
 
 log = logging.getLogger("ferroflow.store")
 
@@ -44,6 +44,11 @@ OP_PROCESS = 1  # (OP_PROCESS, pk, uuid, kind, label, process_type, state, ctime
 OP_UPDATE = 2  # (OP_UPDATE, state, mtime, error, pk)
 OP_LINK = 3  # (OP_LINK, src, dst, type, label)
 OP_FLUSH = 4  # (OP_FLUSH, threading.Event)
+# A whole finished fast-lane task, queued by the Rust workers (rust/py/src/fast.rs):
+# (OP_CALC, pk, uuid16, label, process_type, ctime, mtime, run_pk, caller_pk, input_labels,
+#  input_pks, out_pk, out_uuid16, value, out_label) -> a FINISHED calc node, its output data
+# node, and its CALL_CALC, INPUT_CALC and CREATE links.
+OP_CALC = 5
 
 _NODE_SQL = (
     "INSERT INTO node(pk, uuid, kind, type, label, state, error, run_pk, ctime, mtime,"
@@ -56,6 +61,9 @@ _BLOB_SQL = "INSERT OR IGNORE INTO blob(digest, size, codec, data) VALUES (?, ?,
 _BLOB_ID_SQL = "SELECT id FROM blob WHERE digest = ?"
 
 _DATA_KIND = 0
+_CALC_KIND = 1
+_FINISHED = 2
+_INPUT_CALC, _CREATE, _CALL_CALC = 0, 2, 4
 _BLOB_COLUMN = 12  # index of blob_id in a node row; holds the digest until the blob is written
 
 Row = tuple[Any, ...]
@@ -199,7 +207,9 @@ class BatchWriter:
         for row in rows:
             op = row[0]
             try:
-                if op == OP_LINK:
+                if op == OP_CALC:
+                    self._calc_rows(row, batch)
+                elif op == OP_LINK:
                     batch.links.append(row[1:])
                 elif op == OP_DATA:
                     batch.nodes.append(self._data_row(row[1], row[2], batch.blobs))
@@ -234,12 +244,33 @@ class BatchWriter:
                 self._fail(_describe(row), exc)
         return batch
 
+    @classmethod
+    def _calc_rows(cls, row: Row, batch: _Batch) -> None:
+        (_, pk, uuid, label, process_type, ctime, mtime, run_pk, caller_pk, names, sources,
+         out_pk, out_uuid, value, out_label) = row  # fmt: skip
+        data = cls._value_row(out_pk, out_uuid, value, ctime, batch.blobs)
+        batch.nodes.append(
+            (pk, uuid, _CALC_KIND, process_type, label, _FINISHED, None, run_pk, ctime, mtime,
+             None, None, None)
+        )  # fmt: skip
+        batch.nodes.append(data)
+        links = batch.links
+        links.append((caller_pk, pk, _CALL_CALC, label))
+        for src, name in zip(sources, names, strict=True):
+            links.append((src, pk, _INPUT_CALC, name))
+        links.append((pk, out_pk, _CREATE, out_label))
+
+    @classmethod
+    def _data_row(cls, node: Any, ctime: float, blobs: dict[bytes, tuple[str, bytes]]) -> Row:
+        return cls._value_row(node._pk, _uuid_bytes(node.uuid), node.value, ctime, blobs)
+
     @staticmethod
-    def _data_row(node: Any, ctime: float, blobs: dict[bytes, tuple[str, bytes]]) -> Row:
-        value = node.value
+    def _value_row(
+        pk: int, uuid: bytes, value: Any, ctime: float, blobs: dict[bytes, tuple[str, bytes]]
+    ) -> Row:
         encoded = encode(value)
         if encoded.codec == UNSERIALISABLE:
-            log.warning("value of data node pk=%s is not serialisable; stored its repr", node._pk)
+            log.warning("value of data node pk=%s is not serialisable; stored its repr", pk)
         inline: str | bytes | None = None
         key: bytes | None = None
         if encoded.blob:
@@ -250,7 +281,7 @@ class BatchWriter:
         else:
             inline = encoded.payload
         return (
-            node._pk, _uuid_bytes(node.uuid), _DATA_KIND, type_name(value), None, None, None,
+            pk, uuid, _DATA_KIND, type_name(value), None, None, None,
             None, ctime, None, encoded.codec, inline, key,
         )  # fmt: skip
 
@@ -336,4 +367,6 @@ def _describe(row: Row) -> str:
         return f"update of pk={row[4]}"
     if op == OP_LINK:
         return f"link {row[1]}->{row[2]}"
+    if op == OP_CALC:
+        return f"task run '{row[3]}' pk={row[1]} and its output pk={row[11]}"
     return f"queued row {row!r}"

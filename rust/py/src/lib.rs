@@ -6,11 +6,15 @@
 //! never block while attached (every wait is inside `Python::detach`), never call Python while
 //! detached, and drop Python objects only while attached.
 
+mod fast;
+mod uuid7;
+
+use fast::{Arg, FastContext, FastSpec, FastTask, Payload};
 use ferroflow_core::{Dep, Executor, Job, LimitId, Outcome, Pool, Run, RunJob, TaskId, ThreadHook};
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::prelude::*;
-use pyo3::types::PyBool;
-use std::cell::RefCell;
+use pyo3::types::{PyBool, PyBytes, PyList, PyString, PyTuple};
+use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -28,6 +32,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// per-task attach inside `execute` then reuses that state (~50 ns instead of ~7.6 µs).
 fn python_thread_hook() -> ThreadHook {
     Arc::new(|body: Box<dyn FnOnce() + Send>| {
+        IN_WORKER.with(|w| w.set(true));
         let mut body = Some(body);
         let attached = Python::try_attach(|py| {
             if let Some(b) = body.take() {
@@ -85,6 +90,7 @@ struct Failures {
 struct PyExecutor {
     runner: Py<PyAny>,
     failures: Arc<Mutex<Failures>>,
+    fast: Option<FastContext>,
 }
 
 impl PyExecutor {
@@ -102,6 +108,8 @@ impl PyExecutor {
 }
 
 thread_local! {
+    /// True on the pool's worker threads (Python asks, to word errors about task calls).
+    static IN_WORKER: Cell<bool> = const { Cell::new(false) };
     /// While a worker executes a task: (address of its run, tasks that became ready because
     /// the task called `Run.add_task`). They go to this worker's own deque afterwards instead
     /// of the global injector, so an expansion wakes no thread per added task.
@@ -125,26 +133,35 @@ impl Drop for SinkGuard<'_> {
     }
 }
 
-impl Executor<Py<PyAny>> for PyExecutor {
+impl Executor<Payload> for PyExecutor {
     fn execute_into(
         &self,
-        run: &Run<Py<PyAny>>,
+        run: &Run<Payload>,
         id: TaskId,
-        payload: &Py<PyAny>,
+        payload: &Payload,
         ready: &mut Vec<TaskId>,
     ) -> Outcome {
-        SINK.with(|s| *s.borrow_mut() = Some((run_key(run), Vec::new())));
-        let _guard = SinkGuard { ready };
+        if let Payload::Slow(_) = payload {
+            SINK.with(|s| *s.borrow_mut() = Some((run_key(run), Vec::new())));
+            let _guard = SinkGuard { ready };
+            return self.execute(run, id, payload);
+        }
         self.execute(run, id, payload)
     }
 
-    fn execute(&self, _run: &Run<Py<PyAny>>, _id: TaskId, payload: &Py<PyAny>) -> Outcome {
+    fn execute(&self, run: &Run<Payload>, id: TaskId, payload: &Payload) -> Outcome {
         Python::attach(|py| {
-            let outcome = self
-                .runner
-                .bind(py)
-                .call1((payload.bind(py),))
-                .and_then(|result| Self::interpret(&result));
+            let outcome = match (payload, &self.fast) {
+                (Payload::Slow(node), _) => self
+                    .runner
+                    .bind(py)
+                    .call1((node.bind(py),))
+                    .and_then(|result| Self::interpret(&result)),
+                (Payload::Fast(task), Some(ctx)) => fast::execute(py, run, id, task, ctx),
+                (Payload::Fast(_), None) => {
+                    Err(PyRuntimeError::new_err("internal error: fast task without a context"))
+                }
+            };
             match outcome {
                 Ok(outcome) => outcome,
                 Err(err) => {
@@ -172,7 +189,7 @@ struct Active {
 /// A live task graph. Payloads are arbitrary Python objects handed to the runner.
 #[pyclass(name = "Run", module = "ferroflow._core", frozen)]
 struct PyRun {
-    inner: Arc<Run<Py<PyAny>>>,
+    inner: Arc<Run<Payload>>,
     /// Tasks that became ready before `execute` installed the run in a pool.
     pending: Mutex<Vec<TaskId>>,
     active: Mutex<Option<Active>>,
@@ -180,6 +197,17 @@ struct PyRun {
 }
 
 impl PyRun {
+    fn add(&self, payload: Payload, deps: Vec<u32>, limit: Option<u32>) -> PyResult<u32> {
+        let deps: Vec<Dep> = deps.into_iter().map(|d| Dep::data(TaskId(d))).collect();
+        let mut ready = Vec::new();
+        let id = self
+            .inner
+            .add_task_limited(payload, &deps, limit.map(LimitId), &mut ready)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        self.schedule(ready);
+        Ok(id.0)
+    }
+
     fn schedule(&self, ready: Vec<TaskId>) {
         if ready.is_empty() {
             return;
@@ -237,14 +265,93 @@ impl PyRun {
     /// (dynamic expansion).
     #[pyo3(signature = (payload, deps = Vec::new(), limit = None))]
     fn add_task(&self, payload: Py<PyAny>, deps: Vec<u32>, limit: Option<u32>) -> PyResult<u32> {
-        let deps: Vec<Dep> = deps.into_iter().map(|d| Dep::data(TaskId(d))).collect();
-        let mut ready = Vec::new();
-        let id = self
-            .inner
-            .add_task_limited(payload, &deps, limit.map(LimitId), &mut ready)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        self.schedule(ready);
-        Ok(id.0)
+        self.add(Payload::Slow(payload), deps, limit)
+    }
+
+    /// Add a task for the fast lane: `func(**{kwnames[i]: arg_i})` where `args[i]` is a
+    /// constant value (`sources[i] == -1`, its data node's pk in `pks[i]`) or the single output
+    /// of the fast task `sources[i]`. `pks` = (process pk, output pk, caller pk), -1 without
+    /// provenance; `labels` = (task name, process type, output name).
+    #[allow(clippy::too_many_arguments)]
+    #[pyo3(signature = (func, kwnames, args, sources, input_pks, pks, labels, limit = None))]
+    fn add_fast(
+        &self,
+        func: Py<PyAny>,
+        kwnames: Py<PyTuple>,
+        args: Vec<Py<PyAny>>,
+        sources: Vec<i64>,
+        input_pks: Vec<i64>,
+        pks: (i64, i64, i64),
+        labels: (Py<PyString>, Py<PyString>, Py<PyString>),
+        limit: Option<u32>,
+    ) -> PyResult<u32> {
+        let n = args.len();
+        if sources.len() != n || input_pks.len() != n {
+            return Err(PyValueError::new_err("args, sources and input_pks differ in length"));
+        }
+        let mut deps = Vec::new();
+        let mut spec_args = Vec::with_capacity(n);
+        for ((value, source), pk) in args.into_iter().zip(sources).zip(input_pks) {
+            if source < 0 {
+                spec_args.push(Arg::Const { value, pk });
+            } else {
+                let id = TaskId(source as u32);
+                match self.inner.payload(id) {
+                    Ok(Payload::Fast(_)) => {}
+                    _ => {
+                        return Err(PyValueError::new_err(format!(
+                            "input source {source} is not a fast task of this run"
+                        )))
+                    }
+                }
+                deps.push(id.0);
+                spec_args.push(Arg::From(id));
+            }
+        }
+        let (pk, out_pk, caller_pk) = pks;
+        let (label, process_type, out_label) = labels;
+        let task = FastTask::new(FastSpec {
+            func,
+            kwnames,
+            args: spec_args,
+            label,
+            process_type,
+            out_label,
+            pk,
+            out_pk,
+            caller_pk,
+        });
+        self.add(Payload::Fast(Box::new(task)), deps, limit)
+    }
+
+    /// The result of a finished fast task: (value, output uuid, process uuid, ctime, mtime)
+    /// with uuids as 16 bytes; None while it has none.
+    fn fast_done<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Option<DoneTuple<'py>>> {
+        match self.inner.payload(TaskId(id)) {
+            Ok(Payload::Fast(task)) => Ok(task.done().map(|d| done_tuple(py, d))),
+            Ok(Payload::Slow(_)) => Ok(None),
+            Err(e) => Err(PyValueError::new_err(e.to_string())),
+        }
+    }
+
+    /// The fast tasks' results copied out of the run (which holds the Python task nodes of
+    /// the general lane): task nodes may keep these alive without keeping the run alive.
+    fn results(&self, py: Python<'_>) -> PyResults {
+        let n = self.inner.len();
+        let mut done = Vec::with_capacity(n);
+        for i in 0..n as u32 {
+            done.push(match self.inner.payload(TaskId(i)) {
+                Ok(Payload::Fast(task)) => task.done().map(|d| fast::Done {
+                    value: d.value.clone_ref(py),
+                    uuid: d.uuid,
+                    out_uuid: d.out_uuid,
+                    ctime: d.ctime,
+                    mtime: d.mtime,
+                }),
+                _ => None,
+            });
+        }
+        PyResults { done }
     }
 
     /// Number of tasks in the run.
@@ -294,19 +401,33 @@ impl PyRun {
     ///
     /// Ctrl-C (or `timeout` seconds) cancels the run: no task starts afterwards, running ones
     /// finish, every other task becomes CANCELLED, and KeyboardInterrupt (TimeoutError) is raised.
-    #[pyo3(signature = (pool, runner, timeout = None))]
+    ///
+    /// `fast` = (fail, odd, DataNode, queue or None, run pk) drives the fast lane (tasks added
+    /// with `add_fast`): `fail(node, exc, ctime)` records a failure and returns False,
+    /// `odd(node, returned)` turns a returned dict or data node into the output value, and each
+    /// finished fast task appends one provenance entry to `queue` when it is a list.
+    #[allow(clippy::type_complexity)]
+    #[pyo3(signature = (pool, runner, timeout = None, fast = None))]
     fn execute(
         &self,
         py: Python<'_>,
         pool: &Bound<'_, PyPool>,
         runner: Py<PyAny>,
         timeout: Option<f64>,
+        fast: Option<(Py<PyAny>, Py<PyAny>, Py<PyAny>, Option<Py<PyList>>, i64)>,
     ) -> PyResult<()> {
         let pool = pool.get().inner.clone();
         let failures = Arc::new(Mutex::new(Failures::default()));
+        let fast = fast.map(|(fail, odd, data_node_type, queue, run_pk)| FastContext {
+            fail,
+            odd,
+            data_node_type,
+            queue,
+            run_pk,
+        });
         let job: Arc<dyn Job> = Arc::new(RunJob {
             run: self.inner.clone(),
-            executor: PyExecutor { runner, failures: failures.clone() },
+            executor: PyExecutor { runner, failures: failures.clone(), fast },
         });
         let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
         let ready = std::mem::take(&mut *lock(&self.pending));
@@ -357,10 +478,71 @@ impl PyRun {
     }
 }
 
+type DoneTuple<'py> = (Py<PyAny>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, f64, f64);
+
+fn done_tuple<'py>(py: Python<'py>, d: &fast::Done) -> DoneTuple<'py> {
+    (
+        d.value.clone_ref(py),
+        PyBytes::new(py, &d.out_uuid),
+        PyBytes::new(py, &d.uuid),
+        d.ctime,
+        d.mtime,
+    )
+}
+
+/// Results of a run's fast tasks, detached from the run (see `Run.results`).
+#[pyclass(name = "Results", module = "ferroflow._core", frozen)]
+struct PyResults {
+    done: Vec<Option<fast::Done>>,
+}
+
+#[pymethods]
+impl PyResults {
+    /// Like `Run.fast_done`.
+    fn fast_done<'py>(&self, py: Python<'py>, id: u32) -> Option<DoneTuple<'py>> {
+        self.done.get(id as usize).and_then(|d| d.as_ref()).map(|d| done_tuple(py, d))
+    }
+
+    fn __len__(&self) -> usize {
+        self.done.len()
+    }
+}
+
+/// A new time-ordered uuid (version 7 layout) as the canonical 36-character text.
+#[pyfunction]
+fn new_uuid() -> String {
+    let b = uuid7::uuid7();
+    let mut out = String::with_capacity(36);
+    for (i, byte) in b.iter().enumerate() {
+        if matches!(i, 4 | 6 | 8 | 10) {
+            out.push('-');
+        }
+        out.push(char::from_digit(u32::from(byte >> 4), 16).unwrap_or('0'));
+        out.push(char::from_digit(u32::from(byte & 0xF), 16).unwrap_or('0'));
+    }
+    out
+}
+
+/// Reseed the uuid generators in a forked child (registered with `os.register_at_fork`).
+#[pyfunction]
+fn after_fork() {
+    uuid7::after_fork();
+}
+
+/// True when called on one of the pools' worker threads.
+#[pyfunction]
+fn in_worker() -> bool {
+    IN_WORKER.with(|w| w.get())
+}
+
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPool>()?;
     m.add_class::<PyRun>()?;
+    m.add_class::<PyResults>()?;
+    m.add_function(wrap_pyfunction!(in_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(new_uuid, m)?)?;
+    m.add_function(wrap_pyfunction!(after_fork, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,0 +1,239 @@
+//! The fast lane: calc tasks whose inputs are constants or the single output of another fast
+//! task run without any Python-level engine code.
+//!
+//! Most tasks in a big graph are exactly that (a scatter of `f(x=i)`, a chain of `f(x=prev)`),
+//! and for them the Python runner's bookkeeping (resolving bindings, wrapping results in data
+//! nodes, queuing provenance rows) cost ~10× the call itself. Here a worker gathers the argument
+//! objects by pointer, calls the function once through vectorcall with the keyword names
+//! prepared at submit time, and keeps the returned object in the task's [`Done`] slot, where
+//! consumers read it. With provenance on, it appends one compact entry per task to the store's
+//! write queue; the Python writer turns it into rows off the hot path. Everything unusual (an
+//! exception, a returned dict or data node) is handed to Python hooks, so the semantics stay
+//! those of the general runner.
+
+use crate::uuid7::uuid7;
+use ferroflow_core::{Outcome, Run, TaskId};
+use pyo3::ffi;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
+use std::sync::OnceLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What the core stores per task.
+pub(crate) enum Payload {
+    /// A task the Python runner executes (graph tasks, namespaces, anything unusual).
+    Slow(Py<PyAny>),
+    /// A task the fast lane executes.
+    Fast(Box<FastTask>),
+}
+
+/// One keyword argument of a fast task.
+pub(crate) enum Arg {
+    /// A value known at submit time, with the pk of its data node (-1 without provenance).
+    Const { value: Py<PyAny>, pk: i64 },
+    /// The single output of another fast task.
+    From(TaskId),
+}
+
+/// A fast task: everything needed to call it and record it. It holds no reference to the
+/// Python task node (hooks get the task id), so a run never keeps its graph alive in a cycle
+/// the garbage collector cannot see.
+pub(crate) struct FastTask {
+    func: Py<PyAny>,
+    /// Keyword names, one per argument, in argument order (also the INPUT_CALC link labels).
+    kwnames: Py<PyTuple>,
+    args: Box<[Arg]>,
+    /// Task name (process label), process type and output socket name, for provenance.
+    label: Py<PyString>,
+    process_type: Py<PyString>,
+    out_label: Py<PyString>,
+    /// Process pk, pk of the output data node, pk of the calling graph run (-1: no provenance).
+    pk: i64,
+    out_pk: i64,
+    caller_pk: i64,
+    done: OnceLock<Done>,
+}
+
+/// The result of a finished fast task.
+pub(crate) struct Done {
+    pub value: Py<PyAny>,
+    pub uuid: [u8; 16],
+    pub out_uuid: [u8; 16],
+    pub ctime: f64,
+    pub mtime: f64,
+}
+
+pub(crate) struct FastSpec {
+    pub func: Py<PyAny>,
+    pub kwnames: Py<PyTuple>,
+    pub args: Vec<Arg>,
+    pub label: Py<PyString>,
+    pub process_type: Py<PyString>,
+    pub out_label: Py<PyString>,
+    pub pk: i64,
+    pub out_pk: i64,
+    pub caller_pk: i64,
+}
+
+impl FastTask {
+    pub(crate) fn new(spec: FastSpec) -> Self {
+        Self {
+            func: spec.func,
+            kwnames: spec.kwnames,
+            args: spec.args.into_boxed_slice(),
+            label: spec.label,
+            process_type: spec.process_type,
+            out_label: spec.out_label,
+            pk: spec.pk,
+            out_pk: spec.out_pk,
+            caller_pk: spec.caller_pk,
+            done: OnceLock::new(),
+        }
+    }
+
+    pub(crate) fn done(&self) -> Option<&Done> {
+        self.done.get()
+    }
+}
+
+/// Per-run context of the fast lane, set by `Run.execute`.
+pub(crate) struct FastContext {
+    /// `fail(id, exc, ctime) -> False` records a failed fast task the general way.
+    pub fail: Py<PyAny>,
+    /// `odd(id, returned) -> value` turns a returned dict or data node into the output value
+    /// (or raises, which fails the task).
+    pub odd: Py<PyAny>,
+    pub data_node_type: Py<PyAny>,
+    /// The store writer's queue (a list) and the run's pk; `None` without provenance.
+    pub queue: Option<Py<PyList>>,
+    pub run_pk: i64,
+}
+
+/// Code of a fast-lane entry in the store writer's queue (see `store/writer.py`).
+pub(crate) const OP_CALC: i64 = 5;
+
+fn now() -> f64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Most tasks have few inputs: keep the argument vector on the stack.
+const INLINE_ARGS: usize = 8;
+
+/// Execute a fast task. Called attached, on a worker.
+pub(crate) fn execute(
+    py: Python<'_>,
+    run: &Run<Payload>,
+    id: TaskId,
+    task: &FastTask,
+    ctx: &FastContext,
+) -> PyResult<Outcome> {
+    let ctime = now();
+    let n = task.args.len();
+    // Slot 0 is scratch space that PY_VECTORCALL_ARGUMENTS_OFFSET lets the callee use.
+    let mut inline = [std::ptr::null_mut::<ffi::PyObject>(); INLINE_ARGS + 1];
+    let mut heap = Vec::new();
+    let slots: &mut [*mut ffi::PyObject] = if n < INLINE_ARGS {
+        &mut inline[..n + 1]
+    } else {
+        heap.resize(n + 1, std::ptr::null_mut());
+        &mut heap
+    };
+    for (slot, arg) in slots[1..].iter_mut().zip(task.args.iter()) {
+        *slot = match arg {
+            Arg::Const { value, .. } => value.as_ptr(),
+            Arg::From(id) => match producer(run, *id) {
+                Some(done) => done.value.as_ptr(),
+                None => {
+                    return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
+                        "internal error: the producer (task id {}) of a fast task's input has \
+                         no result",
+                        id.0
+                    )))
+                }
+            },
+        };
+    }
+    // SAFETY: attached; `slots[1..]` holds `n` borrowed references kept alive by the run (the
+    // constants and the producers' `Done` values outlive this call); `kwnames` is a tuple of
+    // `n` str objects; nargsf says 0 positional arguments and allows use of slot 0.
+    let returned = unsafe {
+        let raw = ffi::PyObject_Vectorcall(
+            task.func.as_ptr(),
+            slots.as_ptr().add(1),
+            ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
+            task.kwnames.as_ptr(),
+        );
+        Bound::from_owned_ptr_or_err(py, raw)
+    };
+    let value = match returned {
+        Ok(v) if v.is_instance_of::<PyDict>() || v.is_instance(ctx.data_node_type.bind(py))? => {
+            ctx.odd.bind(py).call1((id.0, v))
+        }
+        other => other,
+    };
+    let value = match value {
+        Ok(v) => v,
+        Err(err) => {
+            let ok = ctx.fail.bind(py).call1((id.0, err.value(py), ctime))?;
+            return Ok(if ok.is_truthy()? { Outcome::Finished } else { Outcome::Failed });
+        }
+    };
+    let done =
+        Done { value: value.unbind(), uuid: uuid7(), out_uuid: uuid7(), ctime, mtime: now() };
+    if let Some(queue) = &ctx.queue {
+        record(py, run, task, &done, queue.bind(py), ctx.run_pk)?;
+    }
+    let _ = task.done.set(done);
+    Ok(Outcome::Finished)
+}
+
+fn producer(run: &Run<Payload>, id: TaskId) -> Option<&Done> {
+    match run.payload(id) {
+        Ok(Payload::Fast(p)) => p.done(),
+        _ => None,
+    }
+}
+
+/// Queue the whole provenance of a finished fast task as one entry:
+/// `(OP_CALC, pk, uuid, label, process_type, ctime, mtime, run_pk, caller_pk, kwnames,
+///   input_pks, out_pk, out_uuid, value, out_label)`.
+fn record(
+    py: Python<'_>,
+    run: &Run<Payload>,
+    task: &FastTask,
+    done: &Done,
+    queue: &Bound<'_, PyList>,
+    run_pk: i64,
+) -> PyResult<()> {
+    let mut pks = Vec::with_capacity(task.args.len());
+    for arg in task.args.iter() {
+        pks.push(match arg {
+            Arg::Const { pk, .. } => *pk,
+            Arg::From(id) => match run.payload(*id) {
+                Ok(Payload::Fast(p)) => p.out_pk,
+                _ => -1,
+            },
+        });
+    }
+    let entry = PyTuple::new(
+        py,
+        [
+            OP_CALC.into_pyobject(py)?.into_any(),
+            task.pk.into_pyobject(py)?.into_any(),
+            PyBytes::new(py, &done.uuid).into_any(),
+            task.label.bind(py).clone().into_any(),
+            task.process_type.bind(py).clone().into_any(),
+            PyFloat::new(py, done.ctime).into_any(),
+            PyFloat::new(py, done.mtime).into_any(),
+            run_pk.into_pyobject(py)?.into_any(),
+            task.caller_pk.into_pyobject(py)?.into_any(),
+            task.kwnames.bind(py).clone().into_any(),
+            PyTuple::new(py, pks)?.into_any(),
+            task.out_pk.into_pyobject(py)?.into_any(),
+            PyBytes::new(py, &done.out_uuid).into_any(),
+            done.value.bind(py).clone(),
+            task.out_label.bind(py).clone().into_any(),
+        ],
+    )?;
+    queue.append(entry)
+}

@@ -1,0 +1,221 @@
+"""The core's fast lane (rust/py/src/fast.rs) against the general Python runner.
+
+Tasks with one output, no ``**kwargs`` and inputs that are constants or other fast tasks'
+outputs run in Rust; everything else in Python. Both lanes must give the same results, the
+same failures and the same stored provenance.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections import Counter
+from collections.abc import Iterator
+from typing import Annotated, Any
+
+import pytest
+from ferroflow import (
+    DataNode,
+    GraphContextError,
+    WorkflowFailedError,
+    get_current_profile,
+    namespace,
+    task,
+)
+from ferroflow.workgraph import WorkGraph
+
+
+@task
+def inc(x: int) -> int:
+    return x + 1
+
+
+@task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@task
+def as_dict(x: int) -> int:
+    return {"result": x * 10}  # type: ignore[return-value]
+
+
+@task
+def as_node(x: int) -> int:
+    return DataNode(x * 100)  # type: ignore[return-value]
+
+
+@task
+def fails_on_three(x: int) -> int:
+    if x == 3:
+        raise ValueError(f"three is bad (x={x})")
+    return x
+
+
+@task
+def split(x: int) -> Annotated[dict, namespace(lo=int, hi=int)]:
+    return {"lo": x, "hi": x + 1}
+
+
+@task
+def calls_a_task(x: int) -> int:
+    return inc(x=x)  # type: ignore[return-value]
+
+
+@task.graph
+def nested(x: int) -> Any:
+    return inc(x=inc(x=x).result).result
+
+
+@task.graph
+def mixed(n: int) -> Any:
+    total = inc(x=0).result
+    for i in range(n):
+        a = inc(x=i).result
+        b = as_dict(x=a).result
+        c = as_node(x=b).result
+        parts = split(x=c)  # two outputs: general lane
+        d = add(x=parts.lo, y=parts.hi).result  # inputs from a general-lane task
+        e = nested(x=d).result  # a graph task consuming a fast output
+        total = add(x=total, y=e).result
+    return total
+
+
+@task.graph
+def with_failure(n: int) -> Any:
+    outs = [fails_on_three(x=i).result for i in range(n)]
+    return {"after": inc(x=outs[3]).result, "fine": inc(x=outs[0]).result}
+
+
+def _run(monkeypatch: pytest.MonkeyPatch, fast: bool, wg_factory: Any) -> WorkGraph:
+    monkeypatch.setenv("FERROFLOW_FAST_LANE", "1" if fast else "0")
+    wg = wg_factory()
+    wg.run(raise_on_error=False)
+    return wg
+
+
+def _provenance(run_pk: int) -> tuple[Counter[Any], Counter[Any]]:
+    """Nodes and links of a run, with pks replaced by a description, for comparison."""
+    store = get_current_profile().store
+    store.flush()
+    reader = store._reader
+    rows = reader.query("SELECT pk, kind, type, label, state FROM node WHERE run_pk = ?", (run_pk,))
+    nodes = {pk: (kind, type_, label, state) for pk, kind, type_, label, state in rows}
+    links = reader.query(
+        "SELECT src, dst, type, label FROM link WHERE dst IN (SELECT pk FROM node WHERE "
+        "run_pk = ?) OR src IN (SELECT pk FROM node WHERE run_pk = ?)",
+        (run_pk, run_pk),
+    )
+    described: Counter[Any] = Counter()
+    data: dict[int, Any] = {}
+    for src, dst, type_, label in links:
+        for pk in (src, dst):
+            if pk not in nodes:
+                node = store.load_node(pk)
+                data[pk] = ("data", node.type, repr(node.value))
+        describe = lambda pk: nodes.get(pk) or data[pk]  # noqa: E731
+        described[(describe(src), type_, label, describe(dst))] += 1
+    return Counter(nodes.values()), described
+
+
+def test_fast_lane_is_used_for_eligible_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
+    wg = _run(monkeypatch, True, lambda: mixed.build(2))
+    lanes = {t.path: t._fast is not None for t in wg.all_tasks()}
+    assert lanes["mixed/inc"] and lanes["mixed/as_dict"] and lanes["mixed/as_node"]
+    assert not lanes["mixed/split"] and not lanes["mixed/nested"]
+    assert not lanes["mixed/add"], "inputs from a general-lane task take the general lane"
+    off = _run(monkeypatch, False, lambda: mixed.build(2))
+    assert not any(t._fast is not None for t in off.all_tasks())
+
+
+def test_both_lanes_give_the_same_results_and_provenance(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = _run(monkeypatch, True, lambda: mixed.build(3))
+    slow = _run(monkeypatch, False, lambda: mixed.build(3))
+    assert fast.state == slow.state == "FINISHED"
+    assert fast.outputs.result.value == slow.outputs.result.value
+    by_path = {t.path: t for t in slow.all_tasks()}
+    for t in fast.all_tasks():
+        other = by_path[t.path]
+        assert t.state == other.state == "FINISHED", t.path
+        assert {k: v.value for k, v in (t.outputs or {}).items() if isinstance(v, DataNode)} == {
+            k: v.value for k, v in (other.outputs or {}).items() if isinstance(v, DataNode)
+        }, t.path
+        assert t.ctime is not None and t.mtime is not None and t.ctime <= t.mtime
+        assert uuid.UUID(t.uuid).version == 7
+    assert fast.pk is not None and slow.pk is not None
+    assert _provenance(fast.pk) == _provenance(slow.pk)
+
+
+def test_a_fast_output_is_one_node_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
+    wg = _run(monkeypatch, True, lambda: mixed.build(1))
+    tasks = {t.path: t for t in wg.all_tasks()}
+    made = tasks["mixed/as_node"].outputs["result"]
+    assert made is tasks["mixed/as_node"].outputs["result"], "materialised once"
+    assert made.value == 1000 and made.pk is not None
+    stored = get_current_profile().store.load_node(made.pk)
+    assert stored.uuid == made.uuid and stored.value == 1000
+    assert stored.creator is not None and stored.creator.pk == tasks["mixed/as_node"].pk
+    # the general-lane consumer linked the very same node as its input
+    split_inputs = {
+        label: node.pk
+        for label, link, node in stored_inputs(tasks["mixed/split"].pk)
+        if link == "INPUT_CALC"
+    }
+    assert split_inputs == {"x": made.pk}
+
+
+def stored_inputs(pk: int | None) -> Iterator[tuple[str, str, Any]]:
+    assert pk is not None
+    node = get_current_profile().store.load_node(pk)
+    for link_type, label, other in node.inputs:
+        yield label, link_type, other
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "general"])
+def test_failure_in_either_lane(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    monkeypatch.setenv("FERROFLOW_FAST_LANE", "1" if fast else "0")
+    wg = with_failure.build(5)
+    with pytest.raises(WorkflowFailedError, match=r"fails_on_three3: ValueError: three is bad"):
+        wg.run()
+    tasks = {t.name: t for t in wg.all_tasks()}
+    assert tasks["fails_on_three3"].state == "FAILED"
+    assert isinstance(tasks["fails_on_three3"].error, ValueError)
+    assert tasks["inc"].state == "SKIPPED", "the failed task's consumer is skipped"
+    assert tasks["inc1"].state == "FINISHED" and tasks["inc1"].outputs["result"].value == 1
+    failed = get_current_profile().store.load_node(tasks["fails_on_three3"].pk)
+    assert failed.state == "FAILED" and "three is bad" in (failed.error or "")
+    inputs = [(label, t, n.value) for t, label, n in failed.inputs if t == "INPUT_CALC"]
+    assert inputs == [("x", "INPUT_CALC", 3)]
+    assert failed.caller is not None and failed.caller.pk == wg.pk
+    assert failed.outputs == []
+
+
+def test_calling_a_task_inside_a_fast_task_body_is_refused() -> None:
+    @task.graph
+    def g() -> Any:
+        return calls_a_task(x=1).result
+
+    wg = g.build()
+    with pytest.raises(WorkflowFailedError) as info:
+        wg.run()
+    (error,) = info.value.failed.values()
+    assert isinstance(error, GraphContextError)
+    assert re.search(r"inside the body of a running task", str(error))
+
+
+def test_wrong_output_shape_fails_like_the_general_lane(monkeypatch: pytest.MonkeyPatch) -> None:
+    @task
+    def two(x: int) -> Annotated[dict, namespace(a=int, b=int)]:
+        return {"a": x}  # missing 'b'
+
+    @task.graph
+    def g() -> Any:
+        return two(x=1).a
+
+    messages = []
+    for fast in (True, False):
+        monkeypatch.setenv("FERROFLOW_FAST_LANE", "1" if fast else "0")
+        with pytest.raises(WorkflowFailedError) as info:
+            g.build().run()
+        messages.append(str(info.value))
+    assert messages[0] == messages[1] and "missing required output(s) b" in messages[0]
