@@ -3,7 +3,16 @@
 from collections.abc import Callable, Sequence
 from typing import Any, final
 
-__all__ = ["Pool", "Results", "Run", "__version__", "after_fork", "in_worker", "new_uuid"]
+__all__ = [
+    "Pool",
+    "Results",
+    "Run",
+    "SqlWriter",
+    "__version__",
+    "after_fork",
+    "in_worker",
+    "new_uuid",
+]
 
 __version__: str
 
@@ -18,6 +27,8 @@ _FastContext = tuple[
     Callable[[int, Any], Any],
     type,
     list[Any] | None,
+    int,
+    Callable[[], None] | None,
     int,
 ]
 
@@ -72,3 +83,19 @@ class Results:
 
     def fast_done(self, id: int) -> _Done | None: ...
     def __len__(self) -> int: ...
+
+@final
+class SqlWriter:
+    """The store writer's SQL half (see ``store/writer.py``)."""
+
+    def __new__(
+        cls,
+        library: str,
+        path: str,
+        synchronous: str,
+        encode: Callable[[Any], Any],
+        type_name: Callable[[Any], str],
+        digest: Callable[[str, bytes], bytes],
+    ) -> SqlWriter: ...
+    def write(self, rows: list[Any]) -> tuple[list[Any], list[tuple[str, str, str]]]: ...
+    def close(self) -> None: ...

@@ -224,8 +224,14 @@ class Execution:
             store.record_data(node)
             store.record_link(node.pk or 0, self.pk, "INPUT_WORK", label)
         self._submit(self.graph)
-        queue = store._writer.queue if self.recording else None  # type: ignore[attr-defined]
-        fast = (self._fast_fail, self._fast_odd, DataNode, queue, self.pk)
+        if self.recording:
+            queue = store._writer.queue  # type: ignore[attr-defined]
+            throttle = getattr(store, "throttle", None)
+            # one fast-lane entry expands to ~6 rows
+            limit = max(getattr(store, "queue_limit", 10_000) // 6, 1)
+        else:
+            queue, throttle, limit = None, None, 0
+        fast = (self._fast_fail, self._fast_odd, DataNode, queue, self.pk, throttle, limit)
         try:
             self.core.execute(pool, self._run_task, timeout, fast)
         except BaseException:

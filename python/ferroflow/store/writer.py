@@ -17,6 +17,12 @@ Why a thread and a plain list:
   call sits before the marker in the queue, so once the writer has committed the batch holding the
   marker, all of those rows are on disk. This is correct with any number of threads recording and
   flushing at once, and needs no counter on the hot path.
+* The SQL itself runs in Rust (``ferroflow._core.SqlWriter``): it reads the drained rows out of
+  their tuples while attached, then writes the transaction *detached*, through the same SQLite
+  library Python's ``sqlite3`` loaded (two copies of SQLite in one process would corrupt files).
+  ``executemany`` re-takes the GIL for every row, and with busy workers that hand-off cost more
+  than SQLite. Where the library cannot be found (no ``/proc/self/maps``) or
+  ``FERROFLOW_PY_WRITER=1`` is set, the pure-Python path below does the same work.
 * The thread never dies silently. A failing batch is rolled back and replayed row by row, so the
   good rows still land; each bad row's error is kept and raised (as :class:`StoreWriteError`) from
   the next ``flush()``/``close()``. Should the thread be gone anyway, ``flush()`` drains the queue
@@ -26,11 +32,13 @@ Why a thread and a plain list:
 from __future__ import annotations
 
 import logging
+import os
 import sqlite3
 import threading
 import uuid as _uuid
 from typing import Any
 
+from .. import _core
 from .errors import StoreWriteError
 from .values import UNSERIALISABLE, digest, encode, type_name
 
@@ -69,6 +77,44 @@ _BLOB_COLUMN = 12  # index of blob_id in a node row; holds the digest until the 
 Row = tuple[Any, ...]
 
 
+def _sqlite_library() -> str | None:
+    """Path of the SQLite library this process loaded for Python's ``sqlite3``, if known."""
+    if os.environ.get("FERROFLOW_PY_WRITER") == "1":
+        return None
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
+            for line in maps:
+                path = line.rstrip("\n").split(maxsplit=5)[-1]
+                if "/libsqlite3" in path and os.path.exists(path):
+                    return path
+    except OSError:
+        pass
+    return None
+
+
+def _sql_writer(conn: sqlite3.Connection) -> Any:
+    """A Rust ``SqlWriter`` on the same file and durability as ``conn``, or None."""
+    library = _sqlite_library()
+    if library is None:
+        return None
+    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
+    if not path:
+        return None  # an in-memory database: only this connection can see it
+    synchronous = "FULL" if conn.execute("PRAGMA synchronous").fetchone()[0] >= 2 else "NORMAL"
+    try:
+        return _core.SqlWriter(library, path, synchronous, encode, type_name, digest)
+    except RuntimeError as exc:
+        log.warning("store writer falls back to Python's sqlite3: %s", exc)
+        return None
+
+
+def _sql_error(message: str) -> sqlite3.Error:
+    """The ``sqlite3`` exception Python's module would have raised for ``message``."""
+    if "constraint failed" in message:
+        return sqlite3.IntegrityError(message)
+    return sqlite3.DatabaseError(message)
+
+
 class _Batch:
     """The rows of one drain, converted to SQL parameter tuples."""
 
@@ -100,6 +146,7 @@ class BatchWriter:
         self._stopped = False
         self._drain_lock = threading.Lock()  # one drain at a time (thread or fallback)
         self._errors: list[tuple[str, BaseException]] = []
+        self._sql = _sql_writer(conn)
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -129,6 +176,8 @@ class BatchWriter:
         with self._drain_lock:
             self._drain_locked()  # rows appended while the thread was exiting
             self._stopped = True
+        if self._sql is not None:
+            self._sql.close()  # checkpoints too
         try:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:  # another process may hold a read snapshot
@@ -184,6 +233,9 @@ class BatchWriter:
             return
         rows = queue[:n]
         del queue[:n]  # appends made meanwhile land after the prefix and stay queued
+        if self._sql is not None:
+            self._write_in_rust(rows)
+            return
         batch = self._convert(rows)
         try:
             if batch and self._stopped:
@@ -192,6 +244,23 @@ class BatchWriter:
                 self._commit(batch)
         finally:
             for marker in batch.markers:
+                marker.set()
+
+    def _write_in_rust(self, rows: list[Row]) -> None:
+        markers: list[threading.Event] = []
+        try:
+            if self._stopped:
+                markers = [row[1] for row in rows if row[0] == OP_FLUSH]
+                if len(markers) < len(rows):
+                    self._fail("store closed", RuntimeError("rows recorded after close() dropped"))
+                return
+            markers, errors = self._sql.write(rows)
+            for what, kind, message in errors:
+                self._fail(
+                    what, _sql_error(message) if kind == "sqlite" else _row_error(kind, message)
+                )
+        finally:
+            for marker in markers:
                 marker.set()
 
     def _fail(self, what: str, exc: BaseException) -> None:
@@ -339,6 +408,21 @@ class BatchWriter:
                 conn.execute("ROLLBACK")
             n = len(batch.nodes) + len(batch.updates) + len(batch.links)
             self._fail(f"batch of {n} rows lost", exc)
+
+
+_ROW_ERRORS: dict[str, type[Exception]] = {
+    "ValueError": ValueError,
+    "TypeError": TypeError,
+    "OverflowError": OverflowError,
+    "AttributeError": AttributeError,
+    "RuntimeError": RuntimeError,
+}
+
+
+def _row_error(kind: str, message: str) -> Exception:
+    """The exception for a row the Rust writer could not read (``kind``: its type name)."""
+    cls = _ROW_ERRORS.get(kind)
+    return cls(message) if cls is not None else RuntimeError(f"{kind}: {message}")
 
 
 def _with_blob_id(row: Row, ids: dict[bytes, int]) -> Row:

@@ -107,6 +107,11 @@ pub(crate) struct FastContext {
     /// The store writer's queue (a list) and the run's pk; `None` without provenance.
     pub queue: Option<Py<PyList>>,
     pub run_pk: i64,
+    /// Backpressure: above `queue_limit` queued entries a worker calls `throttle()` (the
+    /// store's, which waits for the writer), so a crash never loses more than about one
+    /// commit interval of finished work.
+    pub throttle: Option<Py<PyAny>>,
+    pub queue_limit: usize,
 }
 
 /// Code of a fast-lane entry in the store writer's queue (see `store/writer.py`).
@@ -181,7 +186,13 @@ pub(crate) fn execute(
     let done =
         Done { value: value.unbind(), uuid: uuid7(), out_uuid: uuid7(), ctime, mtime: now() };
     if let Some(queue) = &ctx.queue {
-        record(py, run, task, &done, queue.bind(py), ctx.run_pk)?;
+        let queue = queue.bind(py);
+        record(py, run, task, &done, queue, ctx.run_pk)?;
+        if queue.len() > ctx.queue_limit {
+            if let Some(throttle) = &ctx.throttle {
+                throttle.bind(py).call0()?;
+            }
+        }
     }
     let _ = task.done.set(done);
     Ok(Outcome::Finished)

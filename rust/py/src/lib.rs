@@ -7,6 +7,8 @@
 //! detached, and drop Python objects only while attached.
 
 mod fast;
+mod sql_writer;
+mod sqlite;
 mod uuid7;
 
 use fast::{Arg, FastContext, FastSpec, FastTask, Payload};
@@ -402,10 +404,11 @@ impl PyRun {
     /// Ctrl-C (or `timeout` seconds) cancels the run: no task starts afterwards, running ones
     /// finish, every other task becomes CANCELLED, and KeyboardInterrupt (TimeoutError) is raised.
     ///
-    /// `fast` = (fail, odd, DataNode, queue or None, run pk) drives the fast lane (tasks added
-    /// with `add_fast`): `fail(node, exc, ctime)` records a failure and returns False,
-    /// `odd(node, returned)` turns a returned dict or data node into the output value, and each
-    /// finished fast task appends one provenance entry to `queue` when it is a list.
+    /// `fast` = (fail, odd, DataNode, queue or None, run pk, throttle or None, queue limit)
+    /// drives the fast lane (tasks added with `add_fast`): `fail(id, exc, ctime)` records a
+    /// failure and returns False, `odd(id, returned)` turns a returned dict or data node into
+    /// the output value, and each finished fast task appends one provenance entry to `queue`
+    /// when it is a list, calling `throttle()` when more than `queue limit` entries wait.
     #[allow(clippy::type_complexity)]
     #[pyo3(signature = (pool, runner, timeout = None, fast = None))]
     fn execute(
@@ -414,16 +417,12 @@ impl PyRun {
         pool: &Bound<'_, PyPool>,
         runner: Py<PyAny>,
         timeout: Option<f64>,
-        fast: Option<(Py<PyAny>, Py<PyAny>, Py<PyAny>, Option<Py<PyList>>, i64)>,
+        fast: Option<FastArgs>,
     ) -> PyResult<()> {
         let pool = pool.get().inner.clone();
         let failures = Arc::new(Mutex::new(Failures::default()));
-        let fast = fast.map(|(fail, odd, data_node_type, queue, run_pk)| FastContext {
-            fail,
-            odd,
-            data_node_type,
-            queue,
-            run_pk,
+        let fast = fast.map(|(fail, odd, data_node_type, queue, run_pk, throttle, queue_limit)| {
+            FastContext { fail, odd, data_node_type, queue, run_pk, throttle, queue_limit }
         });
         let job: Arc<dyn Job> = Arc::new(RunJob {
             run: self.inner.clone(),
@@ -477,6 +476,10 @@ impl PyRun {
         self.inner.cancel();
     }
 }
+
+/// What `Run.execute` takes as its `fast` argument (see there).
+type FastArgs =
+    (Py<PyAny>, Py<PyAny>, Py<PyAny>, Option<Py<PyList>>, i64, Option<Py<PyAny>>, usize);
 
 type DoneTuple<'py> = (Py<PyAny>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, f64, f64);
 
@@ -540,6 +543,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPool>()?;
     m.add_class::<PyRun>()?;
     m.add_class::<PyResults>()?;
+    m.add_class::<sql_writer::SqlWriter>()?;
     m.add_function(wrap_pyfunction!(in_worker, m)?)?;
     m.add_function(wrap_pyfunction!(new_uuid, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork, m)?)?;

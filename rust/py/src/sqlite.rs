@@ -1,0 +1,262 @@
+//! The few SQLite C functions the store writer needs, bound at run time to the very library
+//! Python's `sqlite3` module already loaded.
+//!
+//! Why not rusqlite: two copies of SQLite in one process corrupt databases (each keeps its own
+//! table of POSIX locks, and closing a file in one drops the other's locks; see "How To Corrupt
+//! An SQLite Database File", §2.2.1). The store reads through Python's `sqlite3`, so the writer
+//! must use the same library instance: Python finds its path in `/proc/self/maps` and we
+//! `dlopen` it (the loader hands back the already loaded copy). Where that is not possible the
+//! Python writer is used instead.
+
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
+use std::ptr;
+
+#[allow(non_camel_case_types)]
+type sqlite3 = c_void;
+#[allow(non_camel_case_types)]
+type sqlite3_stmt = c_void;
+
+pub(crate) const SQLITE_OK: c_int = 0;
+pub(crate) const SQLITE_ROW: c_int = 100;
+pub(crate) const SQLITE_DONE: c_int = 101;
+const SQLITE_OPEN_READWRITE: c_int = 0x2;
+const SQLITE_OPEN_NOMUTEX: c_int = 0x8000;
+const RTLD_NOW: c_int = 2;
+/// `SQLITE_TRANSIENT`: SQLite copies bound text and blobs.
+const TRANSIENT: isize = -1;
+
+extern "C" {
+    fn dlopen(filename: *const c_char, flag: c_int) -> *mut c_void;
+    fn dlsym(handle: *mut c_void, symbol: *const c_char) -> *mut c_void;
+}
+
+type Destructor = isize;
+
+/// Function pointers into the loaded library.
+pub(crate) struct Api {
+    open_v2: unsafe extern "C" fn(*const c_char, *mut *mut sqlite3, c_int, *const c_char) -> c_int,
+    close_v2: unsafe extern "C" fn(*mut sqlite3) -> c_int,
+    exec: unsafe extern "C" fn(
+        *mut sqlite3,
+        *const c_char,
+        *const c_void,
+        *mut c_void,
+        *mut *mut c_char,
+    ) -> c_int,
+    errmsg: unsafe extern "C" fn(*mut sqlite3) -> *const c_char,
+    prepare_v2: unsafe extern "C" fn(
+        *mut sqlite3,
+        *const c_char,
+        c_int,
+        *mut *mut sqlite3_stmt,
+        *mut *const c_char,
+    ) -> c_int,
+    step: unsafe extern "C" fn(*mut sqlite3_stmt) -> c_int,
+    reset: unsafe extern "C" fn(*mut sqlite3_stmt) -> c_int,
+    finalize: unsafe extern "C" fn(*mut sqlite3_stmt) -> c_int,
+    bind_int64: unsafe extern "C" fn(*mut sqlite3_stmt, c_int, i64) -> c_int,
+    bind_double: unsafe extern "C" fn(*mut sqlite3_stmt, c_int, f64) -> c_int,
+    bind_null: unsafe extern "C" fn(*mut sqlite3_stmt, c_int) -> c_int,
+    bind_text:
+        unsafe extern "C" fn(*mut sqlite3_stmt, c_int, *const c_char, c_int, Destructor) -> c_int,
+    bind_blob:
+        unsafe extern "C" fn(*mut sqlite3_stmt, c_int, *const c_void, c_int, Destructor) -> c_int,
+    column_int64: unsafe extern "C" fn(*mut sqlite3_stmt, c_int) -> i64,
+    busy_timeout: unsafe extern "C" fn(*mut sqlite3, c_int) -> c_int,
+    get_autocommit: unsafe extern "C" fn(*mut sqlite3) -> c_int,
+}
+
+macro_rules! sym {
+    ($lib:expr, $name:literal) => {{
+        let name = concat!($name, "\0");
+        // SAFETY: dlsym with a NUL-terminated name; the pointer is checked for null and cast
+        // to the documented signature of that SQLite function.
+        let p = unsafe { dlsym($lib, name.as_ptr().cast()) };
+        if p.is_null() {
+            return Err(format!("{} lacks {}", "the SQLite library", $name));
+        }
+        #[allow(clippy::missing_transmute_annotations)]
+        unsafe {
+            std::mem::transmute::<*mut c_void, _>(p)
+        }
+    }};
+}
+
+impl Api {
+    pub(crate) fn load(path: &str) -> Result<Api, String> {
+        let c = CString::new(path).map_err(|e| e.to_string())?;
+        // SAFETY: plain dlopen of a shared library path; the handle is never closed (the
+        // library stays loaded for the life of the process, as Python's copy does).
+        let lib = unsafe { dlopen(c.as_ptr(), RTLD_NOW) };
+        if lib.is_null() {
+            return Err(format!("cannot dlopen {path}"));
+        }
+        Ok(Api {
+            open_v2: sym!(lib, "sqlite3_open_v2"),
+            close_v2: sym!(lib, "sqlite3_close_v2"),
+            exec: sym!(lib, "sqlite3_exec"),
+            errmsg: sym!(lib, "sqlite3_errmsg"),
+            prepare_v2: sym!(lib, "sqlite3_prepare_v2"),
+            step: sym!(lib, "sqlite3_step"),
+            reset: sym!(lib, "sqlite3_reset"),
+            finalize: sym!(lib, "sqlite3_finalize"),
+            bind_int64: sym!(lib, "sqlite3_bind_int64"),
+            bind_double: sym!(lib, "sqlite3_bind_double"),
+            bind_null: sym!(lib, "sqlite3_bind_null"),
+            bind_text: sym!(lib, "sqlite3_bind_text"),
+            bind_blob: sym!(lib, "sqlite3_bind_blob"),
+            column_int64: sym!(lib, "sqlite3_column_int64"),
+            busy_timeout: sym!(lib, "sqlite3_busy_timeout"),
+            get_autocommit: sym!(lib, "sqlite3_get_autocommit"),
+        })
+    }
+}
+
+/// One open connection (used by one thread at a time: the store's writer thread).
+pub(crate) struct Conn {
+    api: Api,
+    db: *mut sqlite3,
+}
+
+// SAFETY: the connection is opened NOMUTEX and only ever used behind the writer's Mutex.
+unsafe impl Send for Conn {}
+
+/// A prepared statement; finalized on drop.
+pub(crate) struct Stmt<'c> {
+    conn: &'c Conn,
+    raw: *mut sqlite3_stmt,
+}
+
+/// A parameter value.
+pub(crate) enum Val<'a> {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(&'a str),
+    Blob(&'a [u8]),
+}
+
+impl Conn {
+    pub(crate) fn open(api: Api, path: &str) -> Result<Conn, String> {
+        let c = CString::new(path).map_err(|e| e.to_string())?;
+        let mut db = ptr::null_mut();
+        // SAFETY: valid NUL-terminated path and out-pointer; the handle is closed on drop.
+        let rc = unsafe {
+            (api.open_v2)(
+                c.as_ptr(),
+                &mut db,
+                SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX,
+                ptr::null(),
+            )
+        };
+        let conn = Conn { api, db };
+        if rc != SQLITE_OK {
+            return Err(format!("cannot open {path}: {}", conn.error()));
+        }
+        // SAFETY: valid handle.
+        unsafe { (conn.api.busy_timeout)(conn.db, 30_000) };
+        Ok(conn)
+    }
+
+    pub(crate) fn error(&self) -> String {
+        if self.db.is_null() {
+            return "out of memory".into();
+        }
+        // SAFETY: errmsg returns a NUL-terminated string owned by the connection.
+        unsafe { CStr::from_ptr((self.api.errmsg)(self.db)) }.to_string_lossy().into_owned()
+    }
+
+    pub(crate) fn exec(&self, sql: &str) -> Result<(), String> {
+        let c = CString::new(sql).map_err(|e| e.to_string())?;
+        // SAFETY: valid handle and statement text; no callback.
+        let rc = unsafe {
+            (self.api.exec)(self.db, c.as_ptr(), ptr::null(), ptr::null_mut(), ptr::null_mut())
+        };
+        if rc == SQLITE_OK {
+            Ok(())
+        } else {
+            Err(self.error())
+        }
+    }
+
+    pub(crate) fn in_transaction(&self) -> bool {
+        // SAFETY: valid handle.
+        unsafe { (self.api.get_autocommit)(self.db) == 0 }
+    }
+
+    pub(crate) fn prepare(&self, sql: &str) -> Result<Stmt<'_>, String> {
+        let c = CString::new(sql).map_err(|e| e.to_string())?;
+        let mut raw = ptr::null_mut();
+        // SAFETY: valid handle, statement text and out-pointer.
+        let rc =
+            unsafe { (self.api.prepare_v2)(self.db, c.as_ptr(), -1, &mut raw, ptr::null_mut()) };
+        if rc != SQLITE_OK {
+            return Err(self.error());
+        }
+        Ok(Stmt { conn: self, raw })
+    }
+}
+
+impl Drop for Conn {
+    fn drop(&mut self) {
+        if !self.db.is_null() {
+            // SAFETY: every statement borrowed this connection and was finalized first.
+            unsafe { (self.api.close_v2)(self.db) };
+        }
+    }
+}
+
+impl Stmt<'_> {
+    /// Bind `params` (1-based positions), step once, reset. Returns the first column of a
+    /// returned row, if any.
+    pub(crate) fn run(&mut self, params: &[Val<'_>]) -> Result<Option<i64>, String> {
+        let api = &self.conn.api;
+        for (i, p) in params.iter().enumerate() {
+            let at = i as c_int + 1;
+            // SAFETY: valid statement; text/blob pointers are valid for the given lengths and
+            // SQLITE_TRANSIENT makes SQLite copy them before returning.
+            let rc = unsafe {
+                match p {
+                    Val::Null => (api.bind_null)(self.raw, at),
+                    Val::Int(v) => (api.bind_int64)(self.raw, at, *v),
+                    Val::Real(v) => (api.bind_double)(self.raw, at, *v),
+                    Val::Text(s) => (api.bind_text)(
+                        self.raw,
+                        at,
+                        s.as_ptr().cast(),
+                        s.len() as c_int,
+                        TRANSIENT,
+                    ),
+                    Val::Blob(b) => (api.bind_blob)(
+                        self.raw,
+                        at,
+                        b.as_ptr().cast(),
+                        b.len() as c_int,
+                        TRANSIENT,
+                    ),
+                }
+            };
+            if rc != SQLITE_OK {
+                return Err(self.conn.error());
+            }
+        }
+        // SAFETY: valid, fully bound statement.
+        let rc = unsafe { (api.step)(self.raw) };
+        let out = match rc {
+            SQLITE_DONE => Ok(None),
+            // SAFETY: a row is available.
+            SQLITE_ROW => Ok(Some(unsafe { (api.column_int64)(self.raw, 0) })),
+            _ => Err(self.conn.error()),
+        };
+        // SAFETY: valid statement.
+        unsafe { (api.reset)(self.raw) };
+        out
+    }
+}
+
+impl Drop for Stmt<'_> {
+    fn drop(&mut self) {
+        // SAFETY: valid statement, finalized once.
+        unsafe { (self.conn.api.finalize)(self.raw) };
+    }
+}
