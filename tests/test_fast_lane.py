@@ -219,3 +219,49 @@ def test_wrong_output_shape_fails_like_the_general_lane(monkeypatch: pytest.Monk
             g.build().run()
         messages.append(str(info.value))
     assert messages[0] == messages[1] and "missing required output(s) b" in messages[0]
+
+
+class _Unpicklable:
+    """Instances of a class defined in a function body cannot be pickled; this one refuses."""
+
+    def __reduce__(self) -> Any:
+        raise TypeError("this object refuses to be pickled")
+
+    def __repr__(self) -> str:
+        return "<unpicklable>"
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "general"])
+def test_unserialisable_value_names_task_and_socket(
+    monkeypatch: pytest.MonkeyPatch, fast: bool
+) -> None:
+    from ferroflow import ValueNotStoredError
+
+    @task
+    def make(x: int) -> Any:
+        return _Unpicklable()
+
+    @task.graph
+    def g() -> Any:
+        inc(x=1)
+        return make(x=2).result
+
+    monkeypatch.setenv("FERROFLOW_FAST_LANE", "1" if fast else "0")
+    wg = g.build()
+    with pytest.raises(ValueNotStoredError, match=r"task 'g/make', output 'result'") as info:
+        wg.run()
+    assert "refuses to be pickled" in str(info.value)
+    assert list(info.value.values) == ["task 'g/make', output 'result'"]
+    # the run completed and everything else is stored
+    assert wg.state == "FINISHED"
+    tasks = {t.name: t for t in wg.all_tasks()}
+    stored = get_current_profile().store.load_node(tasks["inc"].outputs["result"].pk)
+    assert stored.value == 2
+    kept = get_current_profile().store.load_node(tasks["make"].outputs["result"].pk)
+    assert kept.codec == "unserialisable" and kept.value.repr == "<unpicklable>"
+    # raise_on_error=False: no exception, the explanation is on the execution
+    wg2 = g.build()
+    wg2.run(raise_on_error=False)
+    assert wg2._execution is not None and list(wg2._execution.unstored) == [
+        "task 'g/make', output 'result'"
+    ]

@@ -34,6 +34,7 @@ from .errors import (
     RunTimeoutError,
     TaskInputError,
     TaskOutputError,
+    ValueNotStoredError,
     WorkflowFailedError,
 )
 from .profile import Profile, get_current_profile, load_profile
@@ -69,6 +70,7 @@ __all__ = [
     "TaskHandle",
     "TaskInputError",
     "TaskOutputError",
+    "ValueNotStoredError",
     "WorkGraph",
     "WorkflowFailedError",
     "__version__",

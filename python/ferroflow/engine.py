@@ -31,6 +31,7 @@ from .errors import (
     FerroflowError,
     RecursionDepthError,
     TaskInputError,
+    ValueNotStoredError,
     WorkflowFailedError,
 )
 from .graph import Graph, TaskNode, _producers, context_stack
@@ -119,6 +120,8 @@ class Execution:
         # Fast-lane task nodes read their results through this box: the live run while it
         # executes, the run's detached results afterwards (so nodes never keep the run alive).
         self._fast_box: list[Any] = [self.core]
+        #: "task 'path', output 'socket'" -> why its value is stored only as its repr
+        self.unstored: dict[str, str] = {}
 
     # -- set-up ----------------------------------------------------------------------------
     def _submit(self, graph: Graph) -> list[int]:
@@ -215,6 +218,8 @@ class Execution:
 
     def execute(self, pool: _core.Pool, timeout: float | None) -> None:
         store = self.store
+        writer = getattr(store, "_writer", None)
+        seen_unserialisable = len(writer.unserialisable) if writer is not None else 0
         now = time.time()
         self.state = "RUNNING"
         store.record_process(
@@ -238,6 +243,25 @@ class Execution:
             self._conclude(interrupted=True)
             raise
         self._conclude(interrupted=False)
+        if writer is not None and len(writer.unserialisable) > seen_unserialisable:
+            self._explain_unstored(set(writer.unserialisable[seen_unserialisable:]))
+
+    def _explain_unstored(self, pks: set[int]) -> None:
+        """Name the task and socket of each of this run's values stored only as a repr."""
+        where: dict[int, str] = {}
+        for task in self.tasks.values():
+            if task._out_pk in pks:
+                where[task._out_pk] = f"task '{task.path}', output '{task.handle.single_output}'"
+            elif task._outputs is not None:
+                for label, node in flatten(task._outputs):
+                    if node._pk in pks:
+                        where.setdefault(node._pk, f"task '{task.path}', output '{label}'")
+        for label, node in flatten(self.graph.inputs):
+            if node._pk in pks:
+                where.setdefault(node._pk, f"graph '{self.graph.name}', input '{label}'")
+        for pk, place in sorted(where.items()):
+            value = self.store.load_node(pk).value
+            self.unstored[place] = f"{getattr(value, 'type', '?')}: {getattr(value, 'error', '')}"
 
     # -- the runner ------------------------------------------------------------------------
     def _run_task(self, task: TaskNode) -> bool | list[int]:
@@ -479,6 +503,15 @@ class Execution:
     def raise_failures(self) -> None:
         failed = self.failures()
         if not failed and self.state == "FINISHED":
+            if self.unstored:
+                lines = [f"  {place}: {why}" for place, why in self.unstored.items()]
+                raise ValueNotStoredError(
+                    f"workflow '{self.graph.name}' finished, but {len(lines)} value(s) could "
+                    f"not be serialised for the provenance store and are stored only as their "
+                    f"repr (make them picklable, or return plain data / numpy arrays); every "
+                    f"result is in memory and every other value is stored:\n" + "\n".join(lines),
+                    dict(self.unstored),
+                )
             return
         skipped = sum(1 for t in self.tasks.values() if t.state == "SKIPPED")
         lines = [f"  {path}: {type(err).__name__}: {err}" for path, err in failed.items()]

@@ -49,6 +49,17 @@ class TaskOutputError(FerroflowError, ValueError):
     """A task's return value does not match its declared outputs (the task fails)."""
 
 
+class ValueNotStoredError(FerroflowError, ValueError):
+    """Raised by ``WorkGraph.run()`` after a run in which some output values could not be
+    serialised for the store (they are stored as their ``repr``). The run itself completed:
+    every result is in memory and every other value is stored. ``values`` maps
+    ``"task 'path', output 'socket'"`` to the reason."""
+
+    def __init__(self, message: str, values: dict[str, str]) -> None:
+        super().__init__(message)
+        self.values = values
+
+
 class RecursionDepthError(FerroflowError, RecursionError):
     """A graph task nested itself deeper than its ``max_depth``."""
 

@@ -147,6 +147,9 @@ class BatchWriter:
         self._drain_lock = threading.Lock()  # one drain at a time (thread or fallback)
         self._errors: list[tuple[str, BaseException]] = []
         self._sql = _sql_writer(conn)
+        #: pks of data nodes written as the repr of a value that could not be serialised, in
+        #: write order (the engine reports those of its run, naming task and socket).
+        self.unserialisable: list[int] = []
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -237,6 +240,9 @@ class BatchWriter:
             self._write_in_rust(rows)
             return
         batch = self._convert(rows)
+        self.unserialisable.extend(
+            row[0] for row in batch.nodes if row[2] == _DATA_KIND and row[10] == UNSERIALISABLE
+        )
         try:
             if batch and self._stopped:
                 self._fail("store closed", RuntimeError("rows recorded after close() dropped"))
@@ -254,7 +260,8 @@ class BatchWriter:
                 if len(markers) < len(rows):
                     self._fail("store closed", RuntimeError("rows recorded after close() dropped"))
                 return
-            markers, errors = self._sql.write(rows)
+            markers, errors, unserialisable = self._sql.write(rows)
+            self.unserialisable.extend(unserialisable)
             for what, kind, message in errors:
                 self._fail(
                     what, _sql_error(message) if kind == "sqlite" else _row_error(kind, message)

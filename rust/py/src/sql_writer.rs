@@ -86,6 +86,8 @@ struct Batch {
     blob_index: HashMap<Vec<u8>, usize>,
     /// pk -> index in `nodes` of a process inserted in this batch (its update folds in).
     new_process: HashMap<i64, usize>,
+    /// pks of data nodes whose value could only be stored as its repr.
+    unserialisable: Vec<i64>,
 }
 
 impl Batch {
@@ -174,6 +176,9 @@ impl Codec {
         batch: &mut Batch,
     ) -> PyResult<NodeRow> {
         let (type_, codec, inline, blob) = self.value(py, value, batch)?;
+        if codec == "unserialisable" {
+            batch.unserialisable.push(pk);
+        }
         Ok(NodeRow {
             pk,
             uuid,
@@ -508,13 +513,14 @@ impl SqlWriter {
     }
 
     /// Write the drained queue `rows` in one transaction. Returns (flush markers found among
-    /// the rows, [(row description, error kind, message)] for rows that could not be written;
-    /// the kind is "sqlite" for SQLite's errors, else the Python exception's type name).
+    /// the rows, [(row description, error kind, message)] for rows that could not be written,
+    /// pks of data nodes stored as the repr of an unserialisable value); the error kind is
+    /// "sqlite" for SQLite's errors, else the Python exception's type name.
     fn write<'py>(
         &self,
         py: Python<'py>,
         rows: &Bound<'py, PyList>,
-    ) -> PyResult<(Bound<'py, PyList>, Vec<RowError>)> {
+    ) -> PyResult<(Bound<'py, PyList>, Vec<RowError>, Vec<i64>)> {
         let markers = PyList::empty(py);
         let mut errors = Vec::new();
         let mut batch = Batch::default();
@@ -530,13 +536,14 @@ impl SqlWriter {
                 errors.push((describe(py, &row), kind, err.value(py).to_string()));
             }
         }
+        let unserialisable = std::mem::take(&mut batch.unserialisable);
         if batch.len() > 0 {
             // The connection moves to the detached closure and back (one writer thread uses it).
             let taken = self.conn.lock().ok().and_then(|mut g| g.take());
             let Some(conn) = taken else {
                 let what = "store closed".to_string();
                 errors.push((what, "RuntimeError".into(), "rows recorded after close()".into()));
-                return Ok((markers, errors));
+                return Ok((markers, errors, unserialisable));
             };
             let (conn, written) = py.detach(move || {
                 let written = commit(&conn, &batch);
@@ -547,7 +554,7 @@ impl SqlWriter {
             }
             errors.extend(written.into_iter().map(|(what, e)| (what, "sqlite".to_string(), e)));
         }
-        Ok((markers, errors))
+        Ok((markers, errors, unserialisable))
     }
 
     /// Checkpoint the WAL into the database (best effort) and close the connection.
