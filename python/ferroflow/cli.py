@@ -1,19 +1,35 @@
-"""The ``ferroflow`` command line: run the demo and look at stored runs and nodes.
+"""The ``ferroflow`` command line: run the demo, look at stored runs and nodes, draw, export,
+import and query provenance.
 
-Plain ``argparse`` and plain-text tables, so the CLI needs nothing beyond the package.
+Plain ``argparse`` and plain-text tables, so the CLI needs nothing beyond the package (SVG/PNG
+pictures need the ``graphviz`` package and Graphviz's ``dot``). Every command takes
+``--profile NAME`` (before or after the command name). Errors the user can fix (an unknown
+pk, a bad format, a file that is not an export) print ``error: …`` and exit with status 1
+instead of a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sqlite3
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
 
 from .profile import load_profile
-from .store import NodeNotFoundError, StoredNode
+from .store import Store, StoredNode, StoreError
 
-__all__ = ["main"]
+__all__ = ["build_parser", "main"]
+
+_GRAPH_FORMATS = ("dot", "svg", "png")
+_SUFFIX_FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
+
+
+class CommandError(Exception):
+    """A problem to report as ``error: <message>`` with exit status 1."""
 
 
 def _when(ts: float | None) -> str:
@@ -24,6 +40,8 @@ def _duration(node: StoredNode) -> str:
     if node.ctime is None or node.mtime is None:
         return "-"
     seconds = node.mtime - node.ctime
+    if seconds < 1e-3:
+        return f"{seconds * 1e6:.0f} µs"
     return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
 
 
@@ -37,6 +55,24 @@ def _table(rows: list[list[str]], headers: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _store(args: argparse.Namespace) -> Store:
+    return load_profile(args.profile).store
+
+
+def _load(key_text: str, args: argparse.Namespace) -> StoredNode:
+    key: int | str = int(key_text) if key_text.isdigit() else key_text
+    return _store(args).load_node(key)
+
+
+def _run(key_text: str, args: argparse.Namespace) -> StoredNode:
+    node = _load(key_text, args)
+    if node.kind != "work" or node.run_pk != node.pk:
+        hint = f" (it belongs to run {node.run_pk})" if node.run_pk is not None else ""
+        raise CommandError(f"{key_text} is a {node.kind} node, not a top-level run{hint}")
+    return node
+
+
+# -- demo, runs, node --------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import ParallelSquare, ScatterGatherSquare
 
@@ -60,8 +96,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    store = load_profile(args.profile).store
-    runs = store.runs()[: args.limit]
+    runs = _store(args).runs()[: args.limit]
     rows = [[str(r.pk), r.label or "", r.state or "", _when(r.ctime), _duration(r)] for r in runs]
     print(_table(rows, ["pk", "graph", "state", "started", "duration"]))
     return 0
@@ -70,24 +105,16 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 def _tree(node: StoredNode, indent: str, lines: list[str]) -> None:
     kind = "graph" if node.kind == "work" else "task"
     lines.append(f"{indent}{node.label} [{kind} pk={node.pk}] {node.state} {_duration(node)}")
+    if node.state == "FAILED" and node.error and node.error.strip():
+        lines.append(f"{indent}  ! {node.error.strip().splitlines()[-1]}")
     for child in node.called:
         _tree(child, indent + "  ", lines)
 
 
-def _load(store_pk: str, args: argparse.Namespace) -> StoredNode | None:
-    store = load_profile(args.profile).store
-    key: int | str = int(store_pk) if store_pk.isdigit() else store_pk
-    try:
-        return store.load_node(key)
-    except NodeNotFoundError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return None
-
-
 def cmd_runs_show(args: argparse.Namespace) -> int:
     node = _load(args.run, args)
-    if node is None:
-        return 1
+    if node.is_data:
+        raise CommandError(f"{args.run} is a data node; `ferroflow node show {args.run}`")
     lines: list[str] = []
     _tree(node, "", lines)
     print("\n".join(lines))
@@ -96,8 +123,6 @@ def cmd_runs_show(args: argparse.Namespace) -> int:
 
 def cmd_node_show(args: argparse.Namespace) -> int:
     node = _load(args.node, args)
-    if node is None:
-        return 1
     print(f"pk       {node.pk}\nuuid     {node.uuid}\nkind     {node.kind}\ntype     {node.type}")
     print(f"label    {node.label or '-'}\nctime    {_when(node.ctime)}")
     if node.is_data:
@@ -114,38 +139,226 @@ def cmd_node_show(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- graph, export, import, query ----------------------------------------------------------------
+def _write_output(data: bytes, output: str) -> None:
+    if output == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        Path(output).write_bytes(data)
+        print(f"wrote {output}", file=sys.stderr)
+
+
+def cmd_graph(args: argparse.Namespace) -> int:
+    from .export.dot import node_graph, render
+
+    fmt = args.format
+    if fmt is None:
+        suffix = Path(args.output).suffix.lower() if args.output not in (None, "-") else ""
+        fmt = _SUFFIX_FORMATS.get(suffix, "svg")
+    node = _load(args.node, args)
+    graph = node_graph(_store(args), node.pk, args.ancestors, args.descendants)
+    data = graph.source.encode("utf-8") if fmt == "dot" else render(graph, fmt)
+    _write_output(data, args.output or f"provenance-{node.pk}.{fmt}")
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from .export import export_run
+
+    run = _run(args.run, args)
+    store = _store(args)
+    output = args.output
+    if args.format == "ro-crate":
+        output = output or f"run-{run.pk}-ro-crate"
+        if output == "-":
+            raise CommandError("ro-crate writes a directory or a .zip, not standard output")
+        counts = export_run(store, run.pk, "ro-crate", output, license=args.license)
+        print(
+            f"wrote {output}: {counts['CreateAction']} actions, {counts['values']} values "
+            f"({counts['files']} as files)",
+            file=sys.stderr,
+        )
+        return 0
+    if args.license is not None:
+        raise CommandError("--license applies to --format ro-crate only")
+    if output in (None, "-"):
+        export_run(store, run.pk, args.format, None)
+    else:
+        export_run(store, run.pk, args.format, output)
+        print(f"wrote {output}", file=sys.stderr)
+    return 0
+
+
+def cmd_import(args: argparse.Namespace) -> int:
+    from .export import import_run
+
+    profile = load_profile(args.profile)
+    result = import_run(profile.store, args.file, trust=args.trust)
+    print(
+        f"imported run pk {result.run_pk} into profile '{profile.name}': {result.created} new "
+        f"nodes, {result.skipped} already present, {result.links} new links"
+    )
+    if result.untrusted:
+        print(
+            f"{result.untrusted} pickled value(s) kept untrusted: reading them raises "
+            "UntrustedValueError (import with --trust only files you trust)"
+        )
+    return 0
+
+
+def cmd_query(args: argparse.Namespace) -> int:
+    from .query import find_nodes
+
+    nodes = find_nodes(
+        _store(args),
+        task=args.task,
+        kind=args.kind,
+        state=args.state,
+        run=args.run,
+        since=args.since,
+        until=args.until,
+        limit=args.limit,
+        newest_first=args.newest_first,
+    )
+    rows = []
+    for node in nodes:
+        name = node.label or node.type if node.is_process else node.type
+        detail = node.value_summary(40) if node.is_data else _duration(node)
+        rows.append([str(node.pk), node.kind, name, node.state or "", _when(node.ctime), detail])
+    print(_table(rows, ["pk", "kind", "name", "state", "created", "duration/value"]))
+    return 0
+
+
+# -- parser ----------------------------------------------------------------------------------------
 def build_parser() -> argparse.ArgumentParser:
+    # Each subcommand also accepts --profile; SUPPRESS keeps it from resetting the global one.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--profile", default=argparse.SUPPRESS, help="profile name (default: 'default')"
+    )
     parser = argparse.ArgumentParser(
         prog="ferroflow", description="Run workflows and inspect their provenance."
     )
     parser.add_argument("--profile", default=None, help="profile name (default: 'default')")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the scatter-gather how-to on the default store")
+    def add(group: Any, name: str, text: str) -> argparse.ArgumentParser:
+        parser: argparse.ArgumentParser = group.add_parser(
+            name, help=text, description=text, parents=[common]
+        )
+        return parser
+
+    demo = add(sub, "demo", "run the scatter-gather how-to on the profile's store")
     demo.add_argument("-n", type=int, default=4, help="how many numbers to square (default 4)")
     demo.add_argument("--workers", type=int, default=None, help="worker threads")
     demo.set_defaults(func=cmd_demo)
 
-    runs = sub.add_parser("runs", help="list and show stored runs")
-    runs_sub = runs.add_subparsers(dest="runs_command", required=True)
-    runs_list = runs_sub.add_parser("list", help="top-level runs, newest first")
-    runs_list.add_argument("--limit", type=int, default=20)
+    runs = add(sub, "runs", "list and show stored runs")
+    runs_sub = runs.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
+    runs_list = add(runs_sub, "list", "top-level runs, newest first")
+    runs_list.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
     runs_list.set_defaults(func=cmd_runs_list)
-    runs_show = runs_sub.add_parser("show", help="tree of a run's graphs and tasks")
+    runs_show = add(runs_sub, "show", "tree of a run's graphs and tasks, states and durations")
     runs_show.add_argument("run", help="pk or uuid of a graph run")
     runs_show.set_defaults(func=cmd_runs_show)
 
-    node = sub.add_parser("node", help="show stored nodes")
-    node_sub = node.add_subparsers(dest="node_command", required=True)
-    node_show = node_sub.add_parser("show", help="a node with its links")
-    node_show.add_argument("node", help="pk or uuid")
+    node = add(sub, "node", "show stored nodes")
+    node_sub = node.add_subparsers(dest="node_command", required=True, metavar="SUBCOMMAND")
+    node_show = add(node_sub, "show", "a node with its value or state and its links")
+    node_show.add_argument("node", help="pk or uuid (or a unique uuid prefix)")
     node_show.set_defaults(func=cmd_node_show)
+
+    graph = add(sub, "graph", "draw the provenance around a node (DOT, SVG or PNG)")
+    graph.add_argument("node", help="pk or uuid of any node")
+    graph.add_argument(
+        "-a",
+        "--ancestors",
+        type=int,
+        default=None,
+        metavar="N",
+        help="levels upstream to draw (default: all; 0: none)",
+    )
+    graph.add_argument(
+        "-d",
+        "--descendants",
+        type=int,
+        default=None,
+        metavar="N",
+        help="levels downstream to draw (default: all; 0: none)",
+    )
+    graph.add_argument(
+        "-f",
+        "--format",
+        choices=_GRAPH_FORMATS,
+        default=None,
+        help="output format (default: from the -o suffix, else svg)",
+    )
+    graph.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="output file, '-' for stdout (default: provenance-PK.FMT)",
+    )
+    graph.set_defaults(func=cmd_graph)
+
+    from .export import FORMATS
+
+    export = add(sub, "export", "export a run as JSON, PROV-JSON, RO-Crate, DOT, SVG or Mermaid")
+    export.add_argument("run", help="pk or uuid of a top-level graph run")
+    export.add_argument("-f", "--format", choices=FORMATS, default="json", help="default: json")
+    export.add_argument(
+        "-o",
+        "--output",
+        default=None,
+        help="output path ('-' or none: stdout; ro-crate: a directory or a .zip, "
+        "default run-PK-ro-crate)",
+    )
+    export.add_argument("--license", default=None, help="ro-crate: URL of the crate's license")
+    export.set_defaults(func=cmd_export)
+
+    imp = add(sub, "import", "import a JSON export (keeps uuids; pickles stay untrusted)")
+    imp.add_argument("file", help="a file written by `ferroflow export --format json`")
+    imp.add_argument(
+        "--trust",
+        action="store_true",
+        help="trust the file's pickled values (unpickling can run code: only files you trust)",
+    )
+    imp.set_defaults(func=cmd_import)
+
+    query = add(sub, "query", "find nodes by task, kind, state, run and time")
+    query.add_argument("--task", help="task name, label or qualified name (globs: 'sq*')")
+    query.add_argument("--kind", choices=("data", "calc", "work", "task", "graph"))
+    query.add_argument("--state", help="PLANNED, RUNNING, FINISHED, FAILED, SKIPPED, CANCELLED")
+    query.add_argument("--run", help="pk or uuid of a top-level run")
+    query.add_argument("--since", help="created at or after: ISO time, Unix seconds or 2h, 3d…")
+    query.add_argument("--until", help="created before (same forms as --since)")
+    query.add_argument("--limit", type=int, default=50, help="at most this many (default 50)")
+    query.add_argument("--newest-first", action="store_true", help="newest nodes first")
+    query.set_defaults(func=cmd_query)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return int(args.func(args))
+    try:
+        return int(args.func(args))
+    except BrokenPipeError:  # `ferroflow export … | head`: the reader left; not an error
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush stays quiet
+        return 0
+    except (CommandError, StoreError, ValueError, RuntimeError, OSError, sqlite3.Error) as exc:
+        # NodeNotFoundError is a StoreError; ImportFormatError and bad filters are ValueErrors;
+        # a missing `dot` is a RuntimeError, a missing graphviz package an ImportError (OSError
+        # covers files that cannot be read or written, FileExistsError included).
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except ImportError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
 
 
 if __name__ == "__main__":

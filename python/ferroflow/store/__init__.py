@@ -12,6 +12,7 @@ from .errors import (
     StoreClosedError,
     StoreError,
     StoreWriteError,
+    UntrustedValueError,
 )
 from .reading import DATA_PROVENANCE, LINK_TYPES, Link, StoredNode
 from .schema import SCHEMA_VERSION, STATE_CODES
@@ -35,4 +36,5 @@ __all__ = [
     "StoreWriteError",
     "StoredNode",
     "UnserialisableValue",
+    "UntrustedValueError",
 ]

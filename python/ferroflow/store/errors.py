@@ -11,9 +11,11 @@ __all__ = [
     "AmbiguousNodeError",
     "NodeNotFoundError",
     "SchemaVersionError",
+    "StoreBusyError",
     "StoreClosedError",
     "StoreError",
     "StoreWriteError",
+    "UntrustedValueError",
 ]
 
 
@@ -50,3 +52,17 @@ class StoreWriteError(StoreError):
 
 class SchemaVersionError(StoreError):
     """The file was written with a different, incompatible schema version."""
+
+
+class StoreBusyError(StoreError):
+    """Another connection (usually another process) held the file's write lock for longer than
+    the busy timeout, so pks could not be reserved. Nothing was written or corrupted; retry, or
+    find the process that keeps a long write transaction open."""
+
+
+class UntrustedValueError(StoreError, ValueError):
+    """A value stored as an untrusted pickle (imported without ``trust=True``) was read.
+
+    Unpickling runs code chosen by whoever made the payload, so such values are kept as bytes and
+    refused on reading; see :mod:`ferroflow.store.values` (codec ``pickle-untrusted``).
+    """

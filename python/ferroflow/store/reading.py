@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 from .errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
 from .schema import KIND_NAMES, LINK_CODES, LINK_NAMES, STATE_NAMES
-from .values import BYTES, NPY, UnserialisableValue, decode, npy_summary, shorten
+from .values import BYTES, NPY, PICKLE_UNTRUSTED, UnserialisableValue, decode, npy_summary, shorten
 
 __all__ = ["DATA_PROVENANCE", "LINK_TYPES", "Link", "Reader", "StoredNode"]
 
@@ -141,6 +141,25 @@ class Reader:
             for row in self.query(sql, chunk):
                 found[row[0]] = self._make(row)
         return found
+
+    def select(
+        self,
+        where: str = "1",
+        params: Sequence[Any] = (),
+        order_by: str = "pk",
+        limit: int | None = None,
+    ) -> list[StoredNode]:
+        """Nodes matching an SQL ``where`` clause over the ``node`` table, as :class:`StoredNode`.
+
+        For :mod:`ferroflow.query`, which builds the clause from validated arguments (values
+        always go through ``params``, never into the text).
+        """
+        sql = f"SELECT {_COLUMNS} FROM node WHERE {where} ORDER BY {order_by}"
+        args = list(params)
+        if limit is not None:
+            sql += " LIMIT ?"
+            args.append(limit)
+        return [self._make(row) for row in self.query(sql, args)]
 
     def runs(self) -> list[StoredNode]:
         sql = (
@@ -342,6 +361,8 @@ class StoredNode:
         """A short text for the value, cheap even for large blobs (used by graph rendering)."""
         if self.kind != "data":
             return ""
+        if self.codec == PICKLE_UNTRUSTED:  # never unpickled, not even for a summary
+            return shorten(f"<untrusted pickle: {self.type}>", limit)
         if self.blob_id is None:
             value = self.value
             text = value if isinstance(value, str) else repr(value)

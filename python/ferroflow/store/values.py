@@ -19,6 +19,14 @@ A value becomes ``(codec, payload)``; the codec says how to read the payload bac
 ``pickle``
     Everything else that :mod:`pickle` accepts. Reading unpickles, which can run arbitrary code:
     that is fine for a store you wrote yourself, not for one received from somebody else.
+``pickle-untrusted``
+    A ``pickle`` payload that came from outside this store: ``ferroflow import`` of a file made by
+    somebody else, without ``trust=True``. The bytes are kept unchanged (so a later trusted import
+    or an export carries them on), but :func:`decode` refuses them with
+    :class:`~ferroflow.store.errors.UntrustedValueError` instead of unpickling: unpickling runs
+    whatever code the payload names. A distinct codec string, not a schema column, so the mark
+    travels with the payload everywhere the codec does (node rows, blob rows and their digests,
+    exports) and every reader that does not know it fails closed ("unknown codec").
 ``unserialisable``
     A value that even pickle refused. The writer must not die on it, so it stores a JSON record
     ``{"type", "repr", "error"}`` and reading returns an :class:`UnserialisableValue` that carries
@@ -38,9 +46,12 @@ import pickle
 import sys
 from typing import Any, NamedTuple
 
+from .errors import UntrustedValueError
+
 __all__ = [
     "CODECS",
     "INLINE_LIMIT",
+    "PICKLE_UNTRUSTED",
     "Encoded",
     "UnserialisableValue",
     "decode",
@@ -58,8 +69,9 @@ JSON = "json"
 NPY = "npy"
 BYTES = "bytes"
 PICKLE = "pickle"
+PICKLE_UNTRUSTED = "pickle-untrusted"  # 16 bytes: the longest blake2b ``person`` allowed
 UNSERIALISABLE = "unserialisable"
-CODECS = (JSON, NPY, BYTES, PICKLE, UNSERIALISABLE)
+CODECS = (JSON, NPY, BYTES, PICKLE, PICKLE_UNTRUSTED, UNSERIALISABLE)
 
 _TAG = "__ff__"
 _PICKLE_PROTOCOL = 5
@@ -203,7 +215,10 @@ def _unserialisable(value: Any, exc: BaseException) -> Encoded:
 
 
 def decode(codec: str, payload: str | bytes) -> Any:
-    """Inverse of :func:`encode`. ``pickle`` payloads are unpickled: trust your own store only."""
+    """Inverse of :func:`encode`. ``pickle`` payloads are unpickled: trust your own store only.
+
+    ``pickle-untrusted`` payloads are never unpickled: :class:`UntrustedValueError`.
+    """
     if codec == JSON:
         text = payload if isinstance(payload, str) else bytes(payload).decode("ascii")
         return json.loads(text, object_hook=_from_json)
@@ -215,6 +230,13 @@ def decode(codec: str, payload: str | bytes) -> Any:
         return bytes(payload)  # type: ignore[arg-type]
     if codec == PICKLE:
         return pickle.loads(payload)  # type: ignore[arg-type]
+    if codec == PICKLE_UNTRUSTED:
+        raise UntrustedValueError(
+            "this value is a pickle imported from another store without trust; unpickling it "
+            "could run arbitrary code, so ferroflow refuses. If you trust where the file came "
+            "from, import it again with trust=True (`ferroflow import --trust FILE`) into a "
+            "profile that does not hold it yet"
+        )
     if codec == UNSERIALISABLE:
         text = payload if isinstance(payload, str) else bytes(payload).decode("utf-8")
         record = json.loads(text)

@@ -1,0 +1,109 @@
+"""Exports of a stored run, and the import of ferroflow's own format.
+
+One small module per format, all reading a run through one consistent, streamed snapshot
+(:mod:`.selection`), so they agree with each other and scale with the run:
+
+========== ============================== ==========================================
+format     module                         what it is for
+========== ============================== ==========================================
+json       :mod:`.native`                 lossless dump; ``import`` reads it back
+prov-json  :mod:`.provjson`               W3C PROV (provenance.md §2 mapping)
+ro-crate   :mod:`.rocrate`                Workflow Run RO-Crate, Provenance Run Crate 0.5
+dot, svg   :mod:`.dot`                    AiiDA-style picture (Graphviz)
+mermaid    :mod:`.mermaid`                picture as text, for READMEs and notebooks
+========== ============================== ==========================================
+
+:func:`export_run` picks the module by format name; :func:`import_run` (:mod:`.importer`)
+loads a ``json`` export into another store, keeping uuids, and never unpickles untrusted
+payloads.
+
+Example::
+
+    from ferroflow import load_profile
+    from ferroflow.export import export_run, import_run
+
+    store = load_profile().store
+    run_pk = store.runs()[0].pk
+    export_run(store, run_pk, "json", "run.json")
+    export_run(store, run_pk, "ro-crate", "run-crate.zip")
+    import_run(load_profile("archive").store, "run.json")   # pickles stay untrusted
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+from pathlib import Path
+from typing import IO, Any, TextIO, cast
+
+from ..store import Store
+from .importer import ImportFormatError, ImportResult, import_run
+
+__all__ = ["FORMATS", "ImportFormatError", "ImportResult", "export_run", "import_run"]
+
+#: Format names accepted by :func:`export_run` (and ``ferroflow export --format``).
+FORMATS = ("json", "prov-json", "ro-crate", "dot", "svg", "mermaid")
+
+
+def export_run(
+    store: Store,
+    run_pk: int,
+    fmt: str,
+    out: str | os.PathLike[str] | IO[Any] | None = None,
+    license: str | None = None,
+) -> dict[str, int]:
+    """Export the top-level run ``run_pk`` of ``store`` as ``fmt`` (one of :data:`FORMATS`).
+
+    ``out`` is a path, an open file (text for the text formats, binary for ``svg``), or
+    ``None`` for standard output; ``ro-crate`` needs a path (a directory, or a ``.zip``) and
+    takes an optional ``license`` URL. Returns counts of what was written (format-specific).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
+    if fmt == "ro-crate":
+        from .rocrate import write_ro_crate
+
+        if out is None or not isinstance(out, (str, os.PathLike)):
+            raise ValueError("the ro-crate format writes a directory or a .zip: give a path")
+        return write_ro_crate(store, run_pk, out, license=license)
+    if fmt in ("dot", "svg"):
+        from .dot import render, run_graph
+
+        graph = run_graph(store, run_pk)
+        data = graph.source.encode("utf-8") if fmt == "dot" else render(graph, "svg")
+        _write_bytes(out, data)
+        return {"bytes": len(data)}
+    from .mermaid import write_mermaid
+    from .native import write_native
+    from .provjson import write_prov_json
+
+    writer = {"json": write_native, "prov-json": write_prov_json, "mermaid": write_mermaid}[fmt]
+    if out is None:
+        return writer(store, run_pk, sys.stdout)
+    if isinstance(out, (str, os.PathLike)):
+        path = Path(out)
+        partial = path.with_name(path.name + ".partial")
+        try:
+            with open(partial, "w", encoding="utf-8") as fp:
+                counts = writer(store, run_pk, fp)
+            os.replace(partial, path)  # no half-written file under the real name
+        finally:
+            partial.unlink(missing_ok=True)
+        return counts
+    if isinstance(out, (io.RawIOBase, io.BufferedIOBase)):
+        raise TypeError(f"the {fmt} format is text: give a text file, not a binary one")
+    return writer(store, run_pk, cast(TextIO, out))
+
+
+def _write_bytes(out: str | os.PathLike[str] | IO[Any] | None, data: bytes) -> None:
+    if out is None:
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    elif isinstance(out, (str, os.PathLike)):
+        Path(out).write_bytes(data)
+    elif isinstance(out, io.TextIOBase):
+        out.write(data.decode("utf-8"))
+    else:
+        out.write(data)

@@ -1,0 +1,100 @@
+"""DOT / SVG / PNG pictures of stored provenance, in AiiDA's visual language.
+
+Two entry points, both returning a ``graphviz.Digraph`` built by (or styled like)
+:func:`ferroflow.provenance_graph.build_provenance_graph`:
+
+* :func:`run_graph` — a whole top-level run, nothing upstream of it (``export --format dot``);
+* :func:`node_graph` — the neighbourhood of any node (``ferroflow graph PK``). For a process
+  it is ``build_provenance_graph`` with the depth limits (what the process did, and upstream
+  creators for ``ancestor_depth`` generations); for a data node, which has no calls to follow,
+  it is the data-provenance DAG (``INPUT_CALC``/``CREATE``) around it: ``ancestor_depth`` link
+  hops back (what it was computed from) and ``descendant_depth`` hops forward (what was
+  computed from it). The focus node gets a bold border.
+
+:func:`render` turns a graph into SVG or PNG bytes with Graphviz's ``dot`` and says how to get
+it when it is missing. DOT text needs only the Python ``graphviz`` package.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from ..provenance_graph import (
+    EDGE_STYLES,
+    _dot_text,
+    _import_graphviz,
+    _node_attrs,
+    build_provenance_graph,
+)
+from ..store import DATA_PROVENANCE, Store, StoredNode
+
+if TYPE_CHECKING:
+    import graphviz  # type: ignore[import-untyped, unused-ignore]
+
+__all__ = ["RENDER_FORMATS", "node_graph", "render", "run_graph"]
+
+#: Formats :func:`render` produces with ``dot``.
+RENDER_FORMATS = ("svg", "png")
+
+
+def run_graph(store: Store, run_pk: int) -> graphviz.Digraph:
+    """The picture of the top-level run ``run_pk``: its processes and their inputs/outputs."""
+    root = store.load_node(run_pk)
+    if root.kind != "work" or root.run_pk != root.pk:
+        raise ValueError(f"pk {run_pk} is a {root.kind} node, not a top-level graph run")
+    return build_provenance_graph(store, run_pk, ancestor_depth=0)
+
+
+def node_graph(
+    store: Store,
+    pk: int,
+    ancestor_depth: int | None = None,
+    descendant_depth: int | None = None,
+) -> graphviz.Digraph:
+    """The provenance around node ``pk`` (see the module docstring); ``None`` = no limit."""
+    focus = store.load_node(pk)
+    if focus.is_process:
+        graph = build_provenance_graph(store, pk, ancestor_depth, descendant_depth)
+    else:
+        graph = _data_graph(store, focus, ancestor_depth, descendant_depth)
+    graph.node(f"N{focus.pk}", penwidth="3", color="black")  # DOT merges repeated attributes
+    return graph
+
+
+def _data_graph(
+    store: Store, focus: StoredNode, ancestor_depth: int | None, descendant_depth: int | None
+) -> Any:
+    gv = _import_graphviz()
+    nodes: dict[int, StoredNode] = {focus.pk: focus}
+    if ancestor_depth != 0:
+        nodes.update((n.pk, n) for n in focus.ancestors(max_depth=ancestor_depth))
+    if descendant_depth != 0:
+        nodes.update((n.pk, n) for n in focus.descendants(max_depth=descendant_depth))
+    graph = gv.Digraph(name=f"provenance_{focus.pk}")
+    for pk in sorted(nodes):
+        graph.node(f"N{pk}", **_node_attrs(nodes[pk]))
+    links = store.incoming(list(nodes), DATA_PROVENANCE)
+    for link in sorted(links, key=lambda link: (link.src, link.dst, link.type, link.label)):
+        if link.src in nodes:
+            graph.edge(
+                f"N{link.src}",
+                f"N{link.dst}",
+                label=f"{link.type}\\n{_dot_text(link.label)}",
+                style=EDGE_STYLES[link.type],
+                color="black",
+            )
+    return graph
+
+
+def render(graph: graphviz.Digraph, fmt: str) -> bytes:
+    """``graph`` laid out by ``dot`` as ``svg`` or ``png`` bytes."""
+    if fmt not in RENDER_FORMATS:
+        raise ValueError(f"cannot render {fmt!r}; expected one of {RENDER_FORMATS}")
+    gv = _import_graphviz()
+    try:
+        return bytes(graph.pipe(format=fmt))
+    except gv.ExecutableNotFound as exc:
+        raise RuntimeError(
+            f"rendering {fmt.upper()} needs Graphviz's 'dot' program on PATH (e.g. "
+            "`apt-get install graphviz`); DOT text (format 'dot') works without it"
+        ) from exc

@@ -1,0 +1,252 @@
+"""W3C PROV-JSON of a run, written directly (no ``prov`` package needed to export).
+
+The mapping is provenance.md §2's table, so a run reads in PROV the way CWLProv runs do:
+
+====================  ==========================================================================
+ferroflow             PROV
+====================  ==========================================================================
+data node             ``entity`` ``ffn:<uuid>``: ``prov:type ff:Data``, ``prov:label``
+                      (``Int (12)``), ``ff:pythonType``, ``ff:codec``, ``ff:pk``; ``ff:value``
+                      for small inline JSON values (scalars as themselves, others as JSON text)
+task run (calc)       ``activity`` ``ffn:<uuid>``: ``prov:type ff:TaskRun``, start/end times,
+                      ``prov:label`` (task name), ``ff:processType``, ``ff:state``, ``ff:error``
+graph run (work)      ``activity`` with ``prov:type ff:GraphRun``
+task function         ``entity`` ``ffplan:<qualified name>`` with ``prov:type prov:Plan``, the
+                      plan of ``wasAssociatedWith(run, ff:ferroflow, plan)``
+ferroflow             ``agent`` ``ff:ferroflow``, ``prov:type prov:SoftwareAgent``
+INPUT_CALC/INPUT_WORK ``used(run, data)`` with ``prov:role ff:<socket>``
+CREATE                ``wasGeneratedBy(data, run)`` with the role and the data's ctime; a
+                      datum has at most one creator, so every entity has ≤ 1 generation
+RETURN                ``wasInfluencedBy(data, graph run)`` with ``prov:type ff:Return`` and the
+                      role, **not** a second ``wasGeneratedBy`` (PROV allows one generation)
+CALL_CALC/CALL_WORK   ``wasStartedBy(child, -, parent)``: the caller started the child (no
+                      trigger entity), at the child's ctime
+====================  ==========================================================================
+
+``wasDerivedFrom(output, input)`` is left out: it is implied by used + wasGeneratedBy and would
+multiply the file size by the fan-in. Relations get blank ids (``_:u1``, ``_:g1``, …).
+
+Sections are written one after another, each from its own pk-ordered stream, so memory does not
+grow with the run. Render or convert the file with the ``prov`` package
+(``ProvDocument.deserialize(path, format="json")``, then ``get_provn()``, ``serialize(format=
+"rdf")``, ``prov.dot.prov_to_dot``).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Any, TextIO
+
+from ..provenance_graph import data_class_name
+from ..store import Store
+from ..store.values import JSON, decode
+from .jsonstream import Container
+from .selection import NodeRow, RunSelection, iso_time
+
+__all__ = ["FF_NS", "NODE_NS", "PLAN_NS", "write_prov_json"]
+
+#: Namespace of ferroflow's PROV vocabulary (types, attributes, roles).
+FF_NS = "urn:ferroflow:"
+#: Nodes are named by uuid: ``ffn:<uuid>`` is the URN ``urn:uuid:<uuid>``.
+NODE_NS = "urn:uuid:"
+#: Task and graph functions (plans), by qualified name.
+PLAN_NS = "urn:ferroflow:task:"
+
+_PREFIXES = {"ff": FF_NS, "ffn": NODE_NS, "ffplan": PLAN_NS}
+_AGENT = "ff:ferroflow"
+_INLINE_VALUE = 200  # characters of JSON text kept as ff:value
+_SAFE_LOCAL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?<!\.)")
+_MAX_EXACT_INT = 2**53
+
+
+def _qname(text: str) -> dict[str, str]:
+    return {"$": text, "type": "prov:QUALIFIED_NAME"}
+
+
+def _local(text: str) -> str:
+    """``text`` as a PROV local name: characters outside ``[A-Za-z0-9_.-]`` percent-encoded."""
+    if _SAFE_LOCAL.fullmatch(text):
+        return text
+    out = "".join(ch if ch.isascii() and (ch.isalnum() or ch in "_-.") else _pct(ch) for ch in text)
+    if out.endswith("."):
+        out = out[:-1] + "%2E"
+    return out
+
+
+def _pct(ch: str) -> str:
+    return "".join(f"%{byte:02X}" for byte in ch.encode("utf-8"))
+
+
+def _role(label: str) -> dict[str, str] | str:
+    """``ff:<socket>`` as a qualified name (socket labels are identifiers); text otherwise."""
+    return _qname(f"ff:{label}") if _SAFE_LOCAL.fullmatch(label) else label
+
+
+def _node_id(node_uuid: str) -> str:
+    return f"ffn:{node_uuid}"
+
+
+def _plan_id(process_type: str) -> str:
+    return f"ffplan:{_local(process_type)}"
+
+
+def _value(sel: RunSelection, node: NodeRow) -> Any:
+    """The ``ff:value`` attribute for small inline JSON values, else ``None``."""
+    if node.codec != JSON or node.blob_id is not None or node.inline is None:
+        return None
+    text = node.inline if isinstance(node.inline, str) else bytes(node.inline).decode("ascii")
+    if len(text) > _INLINE_VALUE:
+        return None
+    value = decode(JSON, text)
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int) and abs(value) < _MAX_EXACT_INT:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return text  # containers, huge ints, nan/inf: the stored JSON text
+
+
+def _entity(sel: RunSelection, node: NodeRow) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "prov:type": _qname("ff:Data"),
+        "prov:label": f"{data_class_name(node.type)} ({node.pk})",
+        "ff:pythonType": node.type,
+        "ff:pk": node.pk,
+    }
+    if node.codec is not None:
+        attrs["ff:codec"] = node.codec
+    value = _value(sel, node)
+    if value is not None:
+        attrs["ff:value"] = value
+    return attrs
+
+
+def _activity(node: NodeRow) -> dict[str, Any]:
+    attrs: dict[str, Any] = {
+        "prov:startTime": iso_time(node.ctime),
+        "prov:type": _qname("ff:TaskRun" if node.kind == "calc" else "ff:GraphRun"),
+        "prov:label": node.label or node.type,
+        "ff:processType": node.type,
+        "ff:pk": node.pk,
+    }
+    if node.mtime is not None:
+        attrs["prov:endTime"] = iso_time(node.mtime)
+    if node.state is not None:
+        attrs["ff:state"] = node.state
+    if node.error:
+        attrs["ff:error"] = node.error
+    return attrs
+
+
+def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
+    """Write the run ``run_pk`` as PROV-JSON to ``fp``; returns counts per record type."""
+    from .. import __version__
+
+    counts: dict[str, int] = {}
+    with RunSelection(store, run_pk) as sel:
+        top = Container(fp)
+        top.add(_PREFIXES, "prefix")
+
+        section = top.open("entity")
+        n = 0
+        for node in sel.nodes(("data",)):
+            section.add(_entity(sel, node), _node_id(node.uuid))
+            n += 1
+        types_sql = "SELECT n.type FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind != 0"
+        for process_type in sorted({row[0] for row in sel.rows(types_sql)}):
+            plan = {"prov:type": _qname("prov:Plan"), "prov:label": process_type}
+            section.add(plan, _plan_id(process_type))
+            n += 1
+        section.close()
+        counts["entity"] = n
+
+        section = top.open("activity")
+        n = 0
+        for node in sel.nodes(("calc", "work")):
+            section.add(_activity(node), _node_id(node.uuid))
+            n += 1
+        section.close()
+        counts["activity"] = n
+
+        section = top.open("agent")
+        agent = {
+            "prov:type": _qname("prov:SoftwareAgent"),
+            "prov:label": f"ferroflow {__version__}",
+            "ff:version": __version__,
+        }
+        section.add(agent, _AGENT)
+        section.close()
+        counts["agent"] = 1
+
+        section = top.open("used")
+        n = 0
+        for link in sel.links(("INPUT_CALC", "INPUT_WORK"), order="dst"):
+            n += 1
+            record: dict[str, Any] = {
+                "prov:activity": _node_id(link.dst_uuid),
+                "prov:entity": _node_id(link.src_uuid),
+                "prov:role": _role(link.label),
+            }
+            section.add(record, f"_:u{n}")
+        section.close()
+        counts["used"] = n
+
+        section = top.open("wasGeneratedBy")
+        n = 0
+        for link in sel.links(("CREATE",), order="dst"):
+            n += 1
+            record = {
+                "prov:entity": _node_id(link.dst_uuid),
+                "prov:activity": _node_id(link.src_uuid),
+                "prov:time": iso_time(link.dst_ctime),  # a value is stored as it is made
+                "prov:role": _role(link.label),
+            }
+            section.add(record, f"_:g{n}")
+        section.close()
+        counts["wasGeneratedBy"] = n
+
+        section = top.open("wasInfluencedBy")
+        n = 0
+        for link in sel.links(("RETURN",), order="dst"):
+            n += 1
+            record = {
+                "prov:influencee": _node_id(link.dst_uuid),
+                "prov:influencer": _node_id(link.src_uuid),
+                "prov:type": _qname("ff:Return"),
+                "prov:role": _role(link.label),
+            }
+            section.add(record, f"_:r{n}")
+        section.close()
+        counts["wasInfluencedBy"] = n
+
+        section = top.open("wasStartedBy")
+        n = 0
+        for link in sel.links(("CALL_CALC", "CALL_WORK"), order="dst"):
+            n += 1
+            record = {
+                "prov:activity": _node_id(link.dst_uuid),
+                "prov:starter": _node_id(link.src_uuid),
+                "prov:time": iso_time(link.dst_ctime),
+            }
+            section.add(record, f"_:s{n}")
+        section.close()
+        counts["wasStartedBy"] = n
+
+        section = top.open("wasAssociatedWith")
+        n = 0
+        for node in sel.nodes(("calc", "work")):
+            n += 1
+            record = {
+                "prov:activity": _node_id(node.uuid),
+                "prov:agent": _AGENT,
+                "prov:plan": _plan_id(node.type),
+            }
+            section.add(record, f"_:a{n}")
+        section.close()
+        counts["wasAssociatedWith"] = n
+
+        top.close()
+        fp.write("\n")
+    return counts

@@ -1,0 +1,365 @@
+"""One run's nodes and links, read as a consistent snapshot, in streams.
+
+Every exporter reads through a :class:`RunSelection` instead of :class:`~ferroflow.store.StoredNode`
+objects, for three reasons:
+
+* **Consistency.** It opens its own read-only connection and holds one read transaction for the
+  whole export, so a run that is still being written (or a second run landing meanwhile) cannot
+  make the nodes and the links of one file disagree.
+* **Streaming.** Rows come from SQLite cursors, in pk order, a few hundred at a time; nothing
+  is loaded whole. Exporters that need per-node link lists (RO-Crate, PROV) read them from a
+  second cursor sorted the same way and walk both together (:func:`groups`), so a run of a
+  million nodes costs one pass per stream and memory proportional to one node's links.
+* **Bounded SQL.** The members of the run are computed once into a temporary table
+  ``ff_sel(pk)`` (temp tables live in memory and are allowed on a read-only connection): the
+  run's process nodes (``run_pk`` is the top-level run; the ``node_run`` index), the data they
+  used (``INPUT_*`` into them; the link primary key) and the data they created or returned
+  (``CREATE``/``RETURN`` out of them; the ``link_src`` index). Data nodes are reached through
+  links because their ``run_pk`` may be ``NULL`` (a run's inputs, or values of earlier runs).
+
+Only links whose two ends are both members are exported: a value made by an earlier run is
+exported as an input of this run, without its creator.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import sqlite3
+from collections.abc import Iterable, Iterator
+from types import TracebackType
+from typing import Any, Generic, NamedTuple, TypeVar
+
+from ..store import NodeNotFoundError, Store
+from ..store.schema import KIND_NAMES, LINK_CODES, LINK_NAMES, STATE_NAMES
+from ..store.values import (
+    BYTES,
+    JSON,
+    NPY,
+    PICKLE,
+    PICKLE_UNTRUSTED,
+    UNSERIALISABLE,
+    decode,
+    npy_summary,
+    shorten,
+)
+
+__all__ = [
+    "Adjacent",
+    "Joined",
+    "LinkRow",
+    "NodeRow",
+    "RunSelection",
+    "groups",
+    "iso_time",
+    "uuid_text",
+]
+
+_FETCH = 512  # rows per cursor fetch
+
+_NODE_COLUMNS = (
+    "n.pk, n.uuid, n.kind, n.type, n.label, n.state, n.error, n.run_pk, n.ctime, n.mtime,"
+    " n.codec, n.value, n.blob_id, n.hash, n.cached_from"
+)
+
+
+class NodeRow(NamedTuple):
+    """One node row, with codes turned into names and the uuid into its text form.
+
+    ``inline`` is the payload stored in the node row (``str`` for JSON text, ``bytes`` for a
+    small pickle); ``blob_id`` points at the blob table otherwise (read it with
+    :meth:`RunSelection.payload`).
+    """
+
+    pk: int
+    uuid: str
+    kind: str
+    type: str
+    label: str | None
+    state: str | None
+    error: str | None
+    run_pk: int | None
+    ctime: float
+    mtime: float | None
+    codec: str | None
+    inline: str | bytes | None
+    blob_id: int | None
+    hash: bytes | None
+    cached_from: int | None
+
+
+class Adjacent(NamedTuple):
+    """A member's link to another member, seen from the member (``pk``): the link's type and
+    label and the other end's pk, uuid, type, codec and blob id."""
+
+    pk: int
+    link_type: str
+    label: str
+    other_pk: int
+    other_uuid: str
+    other_type: str
+    other_codec: str | None
+    other_blob_id: int | None
+
+
+class LinkRow(NamedTuple):
+    """One link between members, with both ends' uuids and the target's ctime."""
+
+    src: int
+    dst: int
+    type: str
+    label: str
+    src_uuid: str
+    dst_uuid: str
+    dst_ctime: float
+
+
+def uuid_text(raw: bytes) -> str:
+    """``01a2…-…`` from the 16 stored bytes."""
+    h = bytes(raw).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def iso_time(ts: float | None) -> str | None:
+    """ISO 8601 in UTC with microseconds (``2026-11-26T17:38:00.123456+00:00``)."""
+    if ts is None:
+        return None
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.timezone.utc).isoformat()
+
+
+def _node_row(row: tuple[Any, ...]) -> NodeRow:
+    pk, uuid, kind, type_, label, state, error, run_pk, ctime, mtime, codec, inline, *rest = row
+    blob_id, hash_, cached_from = rest
+    return NodeRow(
+        pk,
+        uuid_text(uuid),
+        KIND_NAMES[kind],
+        type_,
+        label,
+        None if state is None else STATE_NAMES[state],
+        error,
+        run_pk,
+        ctime,
+        mtime,
+        codec,
+        inline,
+        blob_id,
+        None if hash_ is None else bytes(hash_),
+        cached_from,
+    )
+
+
+def _stream(cursor: sqlite3.Cursor) -> Iterator[tuple[Any, ...]]:
+    while True:
+        rows = cursor.fetchmany(_FETCH)
+        if not rows:
+            return
+        yield from rows
+
+
+R = TypeVar("R", bound=tuple[Any, ...])
+
+
+def groups(rows: Iterable[R]) -> Iterator[tuple[Any, list[R]]]:
+    """``(key, rows)`` for consecutive rows sharing ``row[0]`` (rows sorted by it)."""
+    key: Any = None
+    bucket: list[R] = []
+    for row in rows:
+        if not bucket or row[0] != key:
+            if bucket:
+                yield key, bucket
+            key, bucket = row[0], []
+        bucket.append(row)
+    if bucket:
+        yield key, bucket
+
+
+class Joined(Generic[R]):
+    """Walks a grouped stream alongside a pk-ordered node stream: ``take(pk)`` returns the rows
+    for ``pk`` (or ``[]``), skipping groups of smaller keys. Both streams must ascend, so the
+    walk reads each row once: a merge join, with one group in memory at a time."""
+
+    def __init__(self, rows: Iterable[R]) -> None:
+        self._groups = groups(rows)
+        self._head: tuple[Any, list[R]] | None = next(self._groups, None)
+
+    def take(self, pk: int) -> list[R]:
+        while self._head is not None and self._head[0] < pk:
+            self._head = next(self._groups, None)
+        if self._head is not None and self._head[0] == pk:
+            rows = self._head[1]
+            self._head = next(self._groups, None)
+            return rows
+        return []
+
+
+class RunSelection:
+    """A read-only snapshot of one top-level run: its nodes and the links among them.
+
+    Use as a context manager. Raises :class:`~ferroflow.store.NodeNotFoundError` for an unknown
+    pk and :class:`ValueError` for a node that is not a top-level graph run.
+    """
+
+    def __init__(self, store: Store, run_pk: int) -> None:
+        store.flush()  # everything recorded so far is in the file before the snapshot starts
+        self.path = store.path
+        conn = sqlite3.connect(self.path.as_uri() + "?mode=ro", uri=True, isolation_level=None)
+        try:
+            conn.execute("PRAGMA busy_timeout = 30000")
+            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("BEGIN")  # one read snapshot for every stream of this export
+            row = conn.execute(
+                f"SELECT {_NODE_COLUMNS} FROM node n WHERE n.pk = ?", (run_pk,)
+            ).fetchone()
+            if row is None:
+                raise NodeNotFoundError(f"no node with pk={run_pk} in {self.path}")
+            root = _node_row(row)
+            if root.kind != "work" or root.run_pk != root.pk:
+                where = f" (it belongs to run {root.run_pk})" if root.run_pk is not None else ""
+                raise ValueError(
+                    f"pk {run_pk} is a {root.kind} node, not a top-level graph run{where}; "
+                    "`ferroflow runs list` shows the runs"
+                )
+            self._fill(conn, run_pk)
+        except BaseException:
+            conn.close()
+            raise
+        self.conn = conn
+        self.root = root
+
+    @staticmethod
+    def _fill(conn: sqlite3.Connection, run_pk: int) -> None:
+        inputs = (LINK_CODES["INPUT_CALC"], LINK_CODES["INPUT_WORK"])
+        outputs = (LINK_CODES["CREATE"], LINK_CODES["RETURN"])
+        conn.execute("CREATE TEMP TABLE ff_sel(pk INTEGER PRIMARY KEY)")
+        conn.execute("INSERT INTO ff_sel SELECT pk FROM node WHERE run_pk = ?", (run_pk,))
+        conn.execute(
+            "INSERT OR IGNORE INTO ff_sel SELECT l.src FROM node p JOIN link l ON l.dst = p.pk"
+            " WHERE p.run_pk = ? AND p.kind != 0 AND l.type IN (?, ?)",
+            (run_pk, *inputs),
+        )
+        conn.execute(
+            "INSERT OR IGNORE INTO ff_sel SELECT l.dst FROM node p JOIN link l ON l.src = p.pk"
+            " WHERE p.run_pk = ? AND p.kind != 0 AND l.type IN (?, ?)",
+            (run_pk, *outputs),
+        )
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    def close(self) -> None:
+        self.conn.close()
+
+    def __enter__(self) -> RunSelection:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    # -- streams ------------------------------------------------------------------------------
+    def rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple[Any, ...]]:
+        """Any read over the snapshot (``ff_sel`` holds the member pks), streamed."""
+        return _stream(self.conn.execute(sql, tuple(params)))
+
+    def nodes(self, kinds: Iterable[str] = ("data", "calc", "work")) -> Iterator[NodeRow]:
+        """Member nodes of the given kinds, by pk."""
+        codes = {name: code for code, name in KIND_NAMES.items()}
+        wanted = [codes[kind] for kind in kinds]
+        sql = (
+            f"SELECT {_NODE_COLUMNS} FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
+            f" WHERE n.kind IN ({', '.join('?' * len(wanted))}) ORDER BY s.pk"
+        )
+        return (_node_row(row) for row in self.rows(sql, wanted))
+
+    def links(
+        self, link_types: Iterable[str] | None = None, order: str = "src"
+    ) -> Iterator[LinkRow]:
+        """Links between members, of the given types (all by default).
+
+        ``order`` ``"src"`` groups them by source pk, ``"dst"`` by target pk, ascending (within
+        a group: by type, then the index's order), for :class:`Joined` walks. Every join is a
+        ``CROSS JOIN``, which fixes SQLite's loop order: over the run's members in pk order,
+        probing the link index for each. So the rows stream out already ordered (no sort of the
+        whole result) and no link of other runs is read.
+        """
+        codes = [LINK_CODES[name] for name in (link_types or LINK_CODES)]
+        if order not in ("src", "dst"):
+            raise ValueError(f"order must be 'src' or 'dst', not {order!r}")
+        other = "dst" if order == "src" else "src"
+        sql = (
+            f"SELECT l.src, l.dst, l.type, l.label, ns.uuid, nd.uuid, nd.ctime FROM ff_sel a"
+            f" CROSS JOIN link l ON l.{order} = a.pk AND l.type IN ({', '.join('?' * len(codes))})"
+            f" CROSS JOIN ff_sel b ON b.pk = l.{other}"
+            f" CROSS JOIN node ns ON ns.pk = l.src CROSS JOIN node nd ON nd.pk = l.dst"
+            " ORDER BY a.pk"
+        )
+        for src, dst, code, label, su, du, dst_ctime in self.rows(sql, codes):
+            yield LinkRow(
+                src, dst, LINK_NAMES[code], label, uuid_text(su), uuid_text(du), dst_ctime
+            )
+
+    def adjacent(self, side: str, link_types: Iterable[str]) -> Iterator[Adjacent]:
+        """For each member in pk order, its links of ``link_types`` to other members: out of it
+        (``side="src"``) or into it (``side="dst"``). Streams like :meth:`links`."""
+        if side not in ("src", "dst"):
+            raise ValueError(f"side must be 'src' or 'dst', not {side!r}")
+        other = "dst" if side == "src" else "src"
+        codes = [LINK_CODES[name] for name in link_types]
+        sql = (
+            f"SELECT a.pk, l.type, l.label, o.pk, o.uuid, o.type, o.codec, o.blob_id FROM ff_sel a"
+            f" CROSS JOIN link l ON l.{side} = a.pk AND l.type IN ({', '.join('?' * len(codes))})"
+            f" CROSS JOIN ff_sel b ON b.pk = l.{other} CROSS JOIN node o ON o.pk = l.{other}"
+            " ORDER BY a.pk"
+        )
+        for pk, code, label, other_pk, raw, type_, codec, blob_id in self.rows(sql, codes):
+            yield Adjacent(
+                pk, LINK_NAMES[code], label, other_pk, uuid_text(raw), type_, codec, blob_id
+            )
+
+    def uuid_of(self, pk: int | None) -> str | None:
+        """The uuid of any node of the file (``None`` for ``None`` or an unknown pk)."""
+        if pk is None:
+            return None
+        row = self.conn.execute("SELECT uuid FROM node WHERE pk = ?", (pk,)).fetchone()
+        return None if row is None else uuid_text(row[0])
+
+    # -- values -------------------------------------------------------------------------------
+    def payload(self, node: NodeRow) -> str | bytes | None:
+        """The stored payload of a data node: inline text/bytes, or the blob's bytes."""
+        if node.blob_id is None:
+            return node.inline
+        row = self.conn.execute("SELECT data FROM blob WHERE id = ?", (node.blob_id,)).fetchone()
+        if row is None:
+            raise NodeNotFoundError(f"blob {node.blob_id} of node pk={node.pk} is missing")
+        return bytes(row[0])
+
+    def blob_size(self, node: NodeRow) -> int | None:
+        if node.blob_id is None:
+            return None
+        row = self.conn.execute("SELECT size FROM blob WHERE id = ?", (node.blob_id,)).fetchone()
+        return None if row is None else int(row[0])
+
+    def summary(self, node: NodeRow, limit: int = 40) -> str:
+        """A short text for a data node's value; never unpickles, reads only a blob's head."""
+        codec = node.codec
+        if codec == JSON and node.blob_id is None and node.inline is not None:
+            value = decode(JSON, node.inline)
+            return shorten(value if isinstance(value, str) else repr(value), limit)
+        if codec in (PICKLE, PICKLE_UNTRUSTED) and node.blob_id is None:
+            size = len(node.inline or b"")
+            word = "untrusted pickle" if codec == PICKLE_UNTRUSTED else "pickle"
+            return shorten(f"{node.type} ({word}, {size} bytes)", limit)
+        if node.blob_id is not None:
+            size = self.blob_size(node) or 0
+            if codec == NPY:
+                sql = "SELECT substr(data, 1, 4096) FROM blob WHERE id = ?"
+                head = bytes(self.conn.execute(sql, (node.blob_id,)).fetchone()[0])
+                return shorten(npy_summary(head) or f"ndarray ({size} bytes)", limit)
+            if codec == BYTES:
+                return f"bytes[{size}]"
+            return shorten(f"{node.type} ({size} bytes)", limit)
+        if codec == UNSERIALISABLE and node.inline is not None:  # a JSON record
+            return shorten(repr(decode(codec, node.inline)), limit)
+        return "" if codec is None else f"{node.type} ({codec})"

@@ -1,0 +1,165 @@
+"""Workflows and helpers shared by the export, import, query and CLI tests.
+
+``Mixed`` stores one value of every codec the store knows (npy array, bytes, tagged JSON
+tuple, JSON large enough for the blob table, a pickled object, a NaN float, text that needs
+escaping) and ends with a failing task, so every branch of every exporter has something to do.
+``Evil`` pickles to a call of ``open(path, "w")``: unpickling it creates ``path``, which is how
+the tests see whether anything unpickled a payload.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import typing as t
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from ferroflow import namespace, task
+from ferroflow.demo import ScatterGatherSquare
+from ferroflow.store import Store
+
+ARRAY_N = 3
+TEXT = 'say "hi" <b>#1'
+
+
+class Point:
+    """A value that is not JSON: stored pickled."""
+
+    def __init__(self, x: int, y: int) -> None:
+        self.x, self.y = x, y
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Point) and (self.x, self.y) == (other.x, other.y)
+
+    def __hash__(self) -> int:
+        return hash((self.x, self.y))
+
+
+class Evil:
+    """Pickles to ``open(path, "w")``: unpickling creates the marker file."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (open, (str(self.path), "w"))
+
+
+MixedOutputs = t.Annotated[
+    dict,  # type: ignore[type-arg]
+    namespace(array=np.ndarray, blob=bytes, pair=tuple, big=list, point=Point, nan=float, text=str),
+]
+
+
+@task
+def make(n: int) -> MixedOutputs:
+    return {
+        "array": np.arange(n, dtype=float),
+        "blob": b"\x00\xff" * n,
+        "pair": (n, "x"),
+        "big": list(range(2000)),
+        "point": Point(n, -n),
+        "nan": float("nan"),
+        "text": TEXT,
+    }
+
+
+@task
+def norm(array: np.ndarray, point: Point) -> float:
+    return float(array.sum()) + point.x
+
+
+@task
+def boom(x: float) -> float:
+    raise ValueError("negative input")
+
+
+@task.graph
+def Mixed(n: int) -> t.Annotated[dict, namespace(total=float, pair=tuple, failed=float)]:  # type: ignore[type-arg]
+    made = make(n=n)
+    total = norm(array=made.array, point=made.point).result
+    return {"total": total, "pair": made.pair, "failed": boom(x=total).result}
+
+
+@task
+def poison(path: str) -> Evil:
+    return Evil(Path(path))
+
+
+@task.graph
+def Poisoned(path: str) -> int:  # type: ignore[empty-body]
+    return poison(path=path).result
+
+
+def run_howto(n: int = 4) -> int:
+    """The how-to's scatter-gather on the current profile; the run's pk."""
+    wg = ScatterGatherSquare.build(n)
+    wg.run()
+    assert wg.outputs.result.value == sum(i * i for i in range(1, n + 1))
+    assert wg.pk is not None
+    return wg.pk
+
+
+def run_mixed() -> int:
+    wg = Mixed.build(ARRAY_N)
+    wg.run(raise_on_error=False)
+    assert wg.pk is not None
+    return wg.pk
+
+
+def howto_counts(n: int) -> dict[str, int]:
+    """Nodes and links the how-to stores for ``n`` numbers (counted by hand from the graph)."""
+    processes = 4 + n  # ScatterGatherSquare, generate_numbers, ParallelSquare, gather, n squares
+    data = 1 + n + n + 1  # n, the numbers, the squares, the sum
+    links = {
+        "INPUT_WORK": 1 + n,  # n into the run; the numbers into ParallelSquare
+        "INPUT_CALC": 1 + n + n,  # n into generate; a number into each square; squares to gather
+        "CREATE": n + n + 1,
+        "RETURN": 1 + n,
+        "CALL_CALC": 2 + n,
+        "CALL_WORK": 1,
+    }
+    return {"processes": processes, "data": data, "nodes": processes + data, **links}
+
+
+def members(store: Store, run_pk: int) -> dict[str, dict[str, Any]]:
+    """Every node of a run, by uuid, straight from the SQLite file (independent of the code
+    under test): the run's processes and the data linked to them."""
+    store.flush()
+    conn = sqlite3.connect(store.path)
+    try:
+        sql = """
+        WITH procs AS (SELECT pk FROM node WHERE run_pk = ? AND kind != 0),
+        sel AS (
+            SELECT pk FROM procs
+            UNION SELECT l.src FROM link l JOIN procs p ON l.dst = p.pk WHERE l.type IN (0, 1)
+            UNION SELECT l.dst FROM link l JOIN procs p ON l.src = p.pk WHERE l.type IN (2, 3)
+        )
+        SELECT v.uuid, v.pk, v.kind, v.type, v.label, v.state, v.error, v.ctime, v.mtime,
+               v.codec, v.blob_id FROM node_view v JOIN sel ON sel.pk = v.pk
+        """
+        keys = ("pk", "kind", "type", "label", "state", "error", "ctime", "mtime", "codec")
+        return {
+            row[0]: dict(zip(keys, row[1:10], strict=True)) | {"blob": row[10] is not None}
+            for row in conn.execute(sql, (run_pk,))
+        }
+    finally:
+        conn.close()
+
+
+def link_set(store: Store, run_pk: int) -> set[tuple[str, str, str, str]]:
+    """``(src uuid, dst uuid, type, label)`` of every link between members of the run."""
+    names = {0: "INPUT_CALC", 1: "INPUT_WORK", 2: "CREATE", 3: "RETURN", 4: "CALL_CALC"}
+    names[5] = "CALL_WORK"
+    uuids = {info["pk"]: uuid for uuid, info in members(store, run_pk).items()}
+    conn = sqlite3.connect(store.path)
+    try:
+        rows = conn.execute("SELECT src, dst, type, label FROM link").fetchall()
+    finally:
+        conn.close()
+    return {
+        (uuids[src], uuids[dst], names[code], label)
+        for src, dst, code, label in rows
+        if src in uuids and dst in uuids
+    }
