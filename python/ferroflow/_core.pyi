@@ -50,17 +50,18 @@ class Run:
     def add_task(
         self, payload: object, deps: Sequence[int] = ..., limit: int | None = None
     ) -> int: ...
-    def add_fast(
+    def submit(
         self,
-        func: Callable[..., Any],
-        kwnames: tuple[str, ...],
-        args: Sequence[Any],
-        sources: Sequence[int],
-        input_pks: Sequence[int],
-        pks: tuple[int, int, int],
-        labels: tuple[str, str, str],
+        tasks: list[Any],
+        registry: dict[int, Any],
+        fast_box: list[Any] | None,
+        store: Any,
+        recording: bool,
+        caller_pk: int,
+        data_node: type,
+        future_socket: type,
         limit: int | None = None,
-    ) -> int: ...
+    ) -> list[int]: ...
     def fast_done(self, id: int) -> _Done | None: ...
     def results(self) -> Results: ...
     def __len__(self) -> int: ...

@@ -125,66 +125,35 @@ class Execution:
 
     # -- set-up ----------------------------------------------------------------------------
     def _submit(self, graph: Graph) -> list[int]:
-        ids: list[int] = []
+        """Add ``graph``'s tasks to the core, each in its lane (``rust/py/src/submit.rs``): a
+        calc task with one leaf output, no ``**kwargs``, and inputs that are data nodes or the
+        single outputs of fast tasks of this run takes the fast lane (its pks are reserved and
+        its constant inputs recorded now); every other task the general lane, depending on its
+        producers."""
         # max_number_jobs: one core limit per graph instance, as in WorkGraph (nested graphs
         # have their own); every task of the graph counts, graph tasks included.
         limit = self.core.add_limit(graph.max_number_jobs) if graph.max_number_jobs else None
-        for task in graph.tasks:
-            deps: list[int] = []
-            for producer in task.producers:
-                if producer.id is None:
-                    raise FerroflowError(
-                        f"task '{task.path}' uses an output of '{producer.path}', which is not "
-                        f"part of this run"
-                    )
-                deps.append(producer.id)
-            fast = self._fast_args(task) if self.fast_lane else None
-            if fast is None:
-                task.id = self.core.add_task(task, deps, limit)
-            else:
-                task.id = self.core.add_fast(*fast, limit)
-            self.tasks[task.id] = task
-            ids.append(task.id)
-        return ids
-
-    def _fast_args(self, task: TaskNode) -> tuple[Any, ...] | None:
-        """``add_fast`` arguments if ``task`` fits the fast lane, else None: a calc task with
-        one leaf output and no ``**kwargs``, each input a data node or the single output of a
-        fast task of this run."""
-        handle = task.handle
-        out = handle.single_output
-        if out is None or handle.is_graph or handle.var_kw:
-            return None
-        store = self.store
-        recording = self.recording
-        box = self._fast_box
-        args: list[Any] = []
-        sources: list[int] = []
-        pks: list[int] = []
-        for binding in task.inputs.values():
-            kind = type(binding)
-            if kind is DataNode:
-                args.append(binding.value)
-                sources.append(-1)
-                pks.append(store.record_data(binding) if recording else -1)
-            elif kind is FutureSocket:
-                producer = binding._task
-                if producer._fast is not box or binding._path != (producer.handle.single_output,):
-                    return None
-                args.append(None)
-                sources.append(producer.id)
-                pks.append(-1)
-            else:
-                return None
-        task._fast = box
-        pk = task.pk = store.new_pk()
-        if recording:
-            out_pk = task._out_pk = store.new_pk()
-            caller = self.graph_pks[id(task.graph)]
-        else:
-            out_pk = caller = -1
-        labels = (task.name, handle.process_type, out)
-        return (handle.func, tuple(task.inputs), args, sources, pks, (pk, out_pk, caller), labels)
+        try:
+            return self.core.submit(
+                graph.tasks,
+                self.tasks,
+                self._fast_box if self.fast_lane else None,
+                self.store,
+                self.recording,
+                self.graph_pks[id(graph)],
+                DataNode,
+                FutureSocket,
+                limit,
+            )
+        except LookupError as exc:
+            pair = exc.args[0] if exc.args else None
+            if not (isinstance(pair, tuple) and len(pair) == 2):
+                raise
+            task, producer = pair
+            raise FerroflowError(
+                f"task '{task.path}' uses an output of '{producer.path}', which is not part of "
+                f"this run"
+            ) from None
 
     def _fast_fail(self, task_id: int, exc: BaseException, ctime: float) -> bool:
         """A fast-lane task raised: record it as the general runner would, then fail it."""

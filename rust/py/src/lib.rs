@@ -9,13 +9,15 @@
 mod fast;
 mod sql_writer;
 mod sqlite;
+mod submit;
 mod uuid7;
 
-use fast::{Arg, FastContext, FastSpec, FastTask, Payload};
+use fast::{FastContext, FastTask, Payload};
 use ferroflow_core::{Dep, Executor, Job, LimitId, Outcome, Pool, Run, RunJob, TaskId, ThreadHook};
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
+use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyType};
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -270,60 +272,49 @@ impl PyRun {
         self.add(Payload::Slow(payload), deps, limit)
     }
 
-    /// Add a task for the fast lane: `func(**{kwnames[i]: arg_i})` where `args[i]` is a
-    /// constant value (`sources[i] == -1`, its data node's pk in `pks[i]`) or the single output
-    /// of the fast task `sources[i]`. `pks` = (process pk, output pk, caller pk), -1 without
-    /// provenance; `labels` = (task name, process type, output name).
+    /// Add the task nodes `tasks` (a graph's, in order) to the run, each in its lane (see
+    /// `submit.rs`), counted against `limit`; set each node's `id` and register it in
+    /// `registry` (id -> node). `fast_box` None turns the fast lane off. Returns the ids. A
+    /// task whose producer has no id raises `LookupError((task, producer))`.
     #[allow(clippy::too_many_arguments)]
-    #[pyo3(signature = (func, kwnames, args, sources, input_pks, pks, labels, limit = None))]
-    fn add_fast(
+    #[pyo3(signature = (tasks, registry, fast_box, store, recording, caller_pk, data_node, future_socket, limit = None))]
+    fn submit<'py>(
         &self,
-        func: Py<PyAny>,
-        kwnames: Py<PyTuple>,
-        args: Vec<Py<PyAny>>,
-        sources: Vec<i64>,
-        input_pks: Vec<i64>,
-        pks: (i64, i64, i64),
-        labels: (Py<PyString>, Py<PyString>, Py<PyString>),
+        py: Python<'py>,
+        tasks: &Bound<'py, PyList>,
+        registry: &Bound<'py, PyDict>,
+        fast_box: Option<Bound<'py, PyAny>>,
+        store: &Bound<'py, PyAny>,
+        recording: bool,
+        caller_pk: i64,
+        data_node: &Bound<'py, PyType>,
+        future_socket: &Bound<'py, PyType>,
         limit: Option<u32>,
-    ) -> PyResult<u32> {
-        let n = args.len();
-        if sources.len() != n || input_pks.len() != n {
-            return Err(PyValueError::new_err("args, sources and input_pks differ in length"));
-        }
-        let mut deps = Vec::new();
-        let mut spec_args = Vec::with_capacity(n);
-        for ((value, source), pk) in args.into_iter().zip(sources).zip(input_pks) {
-            if source < 0 {
-                spec_args.push(Arg::Const { value, pk });
-            } else {
-                let id = TaskId(source as u32);
-                match self.inner.payload(id) {
-                    Ok(Payload::Fast(_)) => {}
-                    _ => {
-                        return Err(PyValueError::new_err(format!(
-                            "input source {source} is not a fast task of this run"
-                        )))
-                    }
-                }
-                deps.push(id.0);
-                spec_args.push(Arg::From(id));
-            }
-        }
-        let (pk, out_pk, caller_pk) = pks;
-        let (label, process_type, out_label) = labels;
-        let task = FastTask::new(FastSpec {
-            func,
-            kwnames,
-            args: spec_args,
-            label,
-            process_type,
-            out_label,
-            pk,
-            out_pk,
+    ) -> PyResult<Vec<u32>> {
+        let lanes = submit::Lanes {
+            fast_box: fast_box.as_ref(),
+            store,
+            recording,
             caller_pk,
-        });
-        self.add(Payload::Fast(Box::new(task)), deps, limit)
+            data_node,
+            future_socket,
+        };
+        let mut ids = Vec::with_capacity(tasks.len());
+        for task in tasks.iter() {
+            let id = match submit::fast_spec(py, &task, &lanes)? {
+                Some((spec, deps)) => {
+                    self.add(Payload::Fast(Box::new(FastTask::new(spec))), deps, limit)?
+                }
+                None => {
+                    let deps = submit::producer_ids(py, &task)?;
+                    self.add(Payload::Slow(task.clone().unbind()), deps, limit)?
+                }
+            };
+            task.setattr(intern!(py, "id"), id)?;
+            registry.set_item(id, &task)?;
+            ids.push(id);
+        }
+        Ok(ids)
     }
 
     /// The result of a finished fast task: (value, output uuid, process uuid, ctime, mtime)

@@ -1,0 +1,115 @@
+//! Submitting a graph's task nodes: choosing each task's lane and wiring its dependencies.
+//!
+//! This was a Python loop (`Execution._submit`); at ~1.8 µs per task it cost five times what
+//! executing a fast-lane task does. The rules are unchanged (see `engine.py`): a calc task with
+//! one leaf output, no `**kwargs`, and inputs that are data nodes or the single output of a fast
+//! task of this run goes to the fast lane; every other task to the general lane with its
+//! producers' ids as dependencies.
+
+use crate::fast::{Arg, FastSpec};
+use pyo3::exceptions::PyLookupError;
+use pyo3::intern;
+use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+
+/// What `Run.submit` needs besides the tasks.
+pub(crate) struct Lanes<'a, 'py> {
+    /// The box fast tasks read results through; None: the fast lane is off.
+    pub fast_box: Option<&'a Bound<'py, PyAny>>,
+    /// The store (`new_pk`, `record_data`); provenance is recorded when `recording`.
+    pub store: &'a Bound<'py, PyAny>,
+    pub recording: bool,
+    pub caller_pk: i64,
+    pub data_node: &'a Bound<'py, PyType>,
+    pub future_socket: &'a Bound<'py, PyType>,
+}
+
+/// The fast-lane spec of `task` plus its dependencies, or None if it takes the general lane.
+/// Sets the task node's `_fast`, `pk` and `_out_pk` when it takes the fast lane.
+pub(crate) fn fast_spec<'py>(
+    py: Python<'py>,
+    task: &Bound<'py, PyAny>,
+    lanes: &Lanes<'_, 'py>,
+) -> PyResult<Option<(FastSpec, Vec<u32>)>> {
+    let Some(fast_box) = lanes.fast_box else { return Ok(None) };
+    let handle = task.getattr(intern!(py, "handle"))?;
+    let out = handle.getattr(intern!(py, "single_output"))?;
+    if out.is_none()
+        || handle.getattr(intern!(py, "is_graph"))?.is_truthy()?
+        || !handle.getattr(intern!(py, "var_kw"))?.is_none()
+    {
+        return Ok(None);
+    }
+    let inputs = task.getattr(intern!(py, "inputs"))?;
+    let inputs = inputs.cast::<PyDict>()?;
+    let mut names = Vec::with_capacity(inputs.len());
+    let mut args = Vec::with_capacity(inputs.len());
+    let mut deps = Vec::new();
+    for (name, binding) in inputs.iter() {
+        let kind = binding.get_type();
+        if kind.is(lanes.data_node) {
+            let pk = if lanes.recording {
+                lanes.store.call_method1(intern!(py, "record_data"), (&binding,))?.extract()?
+            } else {
+                -1
+            };
+            args.push(Arg::Const { value: binding.getattr(intern!(py, "value"))?.unbind(), pk });
+        } else if kind.is(lanes.future_socket) {
+            let producer = binding.getattr(intern!(py, "_task"))?;
+            if !producer.getattr(intern!(py, "_fast"))?.is(fast_box) {
+                return Ok(None);
+            }
+            let path = binding.getattr(intern!(py, "_path"))?;
+            let path = path.cast::<PyTuple>()?;
+            let wanted =
+                producer.getattr(intern!(py, "handle"))?.getattr(intern!(py, "single_output"))?;
+            if path.len() != 1 || !path.get_item(0)?.eq(&wanted)? {
+                return Ok(None);
+            }
+            let id: u32 = producer.getattr(intern!(py, "id"))?.extract()?;
+            deps.push(id);
+            args.push(Arg::From(ferroflow_core::TaskId(id)));
+        } else {
+            return Ok(None);
+        }
+        names.push(name);
+    }
+    let new_pk = || -> PyResult<i64> { lanes.store.call_method0(intern!(py, "new_pk"))?.extract() };
+    let pk = new_pk()?;
+    let out_pk = if lanes.recording { new_pk()? } else { -1 };
+    task.setattr(intern!(py, "_fast"), fast_box)?;
+    task.setattr(intern!(py, "pk"), pk)?;
+    if lanes.recording {
+        task.setattr(intern!(py, "_out_pk"), out_pk)?;
+    }
+    let spec = FastSpec {
+        func: handle.getattr(intern!(py, "func"))?.unbind(),
+        kwnames: PyTuple::new(py, names)?.unbind(),
+        args,
+        label: task.getattr(intern!(py, "name"))?.cast_into::<PyString>()?.unbind(),
+        process_type: handle
+            .getattr(intern!(py, "process_type"))?
+            .cast_into::<PyString>()?
+            .unbind(),
+        out_label: out.cast_into::<PyString>()?.unbind(),
+        pk: if lanes.recording { pk } else { -1 },
+        out_pk,
+        caller_pk: if lanes.recording { lanes.caller_pk } else { -1 },
+    };
+    Ok(Some((spec, deps)))
+}
+
+/// The general lane's dependencies of `task`: the ids of its producers. A producer without an
+/// id is not part of this run: `LookupError((task, producer))` for Python to word.
+pub(crate) fn producer_ids<'py>(py: Python<'py>, task: &Bound<'py, PyAny>) -> PyResult<Vec<u32>> {
+    let producers = task.getattr(intern!(py, "_producers"))?;
+    let mut deps = Vec::new();
+    for producer in producers.try_iter()? {
+        let producer = producer?;
+        match producer.getattr(intern!(py, "id"))?.extract::<Option<u32>>()? {
+            Some(id) => deps.push(id),
+            None => return Err(PyLookupError::new_err((task.clone().unbind(), producer.unbind()))),
+        }
+    }
+    Ok(deps)
+}
