@@ -265,3 +265,27 @@ def test_unserialisable_value_names_task_and_socket(
     assert wg2._execution is not None and list(wg2._execution.unstored) == [
         "task 'g/make', output 'result'"
     ]
+
+
+def test_an_output_of_another_graph_is_refused_naming_both_tasks() -> None:
+    from ferroflow import FerroflowError
+
+    captured: dict[str, Any] = {}
+
+    @task.graph
+    def first() -> Any:
+        captured["socket"] = inc(x=1).result
+        return captured["socket"]
+
+    @task.graph
+    def second() -> Any:
+        return add(x=captured["socket"], y=1).result
+
+    first.build()  # built, never run: its task has no id in any run
+    wg = second.build()
+    with pytest.raises(
+        FerroflowError,
+        match=r"task 'second/add' uses an output of 'first/inc', "
+        r"which is not part of this run",
+    ):
+        wg.run()

@@ -146,10 +146,9 @@ class Execution:
                 limit,
             )
         except LookupError as exc:
-            pair = exc.args[0] if exc.args else None
-            if not (isinstance(pair, tuple) and len(pair) == 2):
+            if len(exc.args) != 2 or not isinstance(exc.args[0], TaskNode):
                 raise
-            task, producer = pair
+            task, producer = exc.args
             raise FerroflowError(
                 f"task '{task.path}' uses an output of '{producer.path}', which is not part of "
                 f"this run"
