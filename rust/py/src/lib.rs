@@ -17,7 +17,7 @@ use ferroflow_core::{Dep, Executor, Job, LimitId, Outcome, Pool, Run, RunJob, Ta
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyType};
+use pyo3::types::{PyBool, PyBytes, PyDict, PyList, PyString, PyType};
 use std::cell::{Cell, RefCell};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -300,8 +300,9 @@ impl PyRun {
             future_socket,
         };
         let mut ids = Vec::with_capacity(tasks.len());
+        let mut kwnames = None;
         for task in tasks.iter() {
-            let id = match submit::fast_spec(py, &task, &lanes)? {
+            let id = match submit::fast_spec(py, &task, &lanes, &mut kwnames)? {
                 Some((spec, deps)) => {
                     self.add(Payload::Fast(Box::new(FastTask::new(spec))), deps, limit)?
                 }
@@ -362,9 +363,13 @@ impl PyRun {
     }
 
     /// State names of every task, indexed by id.
-    fn states(&self) -> Vec<&'static str> {
+    /// (Interned strings: a million-task run makes one list, not a million new strs.)
+    fn states<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyString>> {
         (0..self.inner.len() as u32)
-            .map(|i| self.inner.state(TaskId(i)).map(|s| s.name()).unwrap_or("UNKNOWN"))
+            .map(|i| {
+                let name = self.inner.state(TaskId(i)).map(|s| s.name()).unwrap_or("UNKNOWN");
+                PyString::intern(py, name)
+            })
             .collect()
     }
 
