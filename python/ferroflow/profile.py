@@ -8,8 +8,15 @@ AiiDA prints it). The provenance store is ``<dir>/provenance.sqlite``; it is ope
 I/O beyond ``profile.json``.
 
 ``load_profile`` returns the same :class:`Profile` object for the same directory, so a process
-never opens one store twice (that would give it two pk counters). The store module's
-:mod:`atexit` hook flushes and closes open stores at interpreter exit.
+opens its store once. The store module's :mod:`atexit` hook flushes and closes open stores at
+interpreter exit.
+
+Store settings live in ``profile.json`` too, so every process using the profile applies them:
+``"durability"`` (``"normal"``, the default: committed rows survive a crash of the process;
+``"full"``: SQLite ``synchronous=FULL``, they also survive power loss, at the price of an fsync
+per commit) and ``"commit_interval"`` (seconds between the writer's batches, default 0.2). Set
+them with :meth:`Profile.configure`; a key that is absent means its default, and the file of a
+profile created without them stays ``{"name": ..., "uuid": ...}``.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 from .store import Store
 
 __all__ = [
+    "DURABILITIES",
     "PROFILE_FILE",
     "STORE_FILE",
     "Profile",
@@ -38,6 +46,9 @@ HOME_ENV = "FERROFLOW_HOME"
 DEFAULT_NAME = "default"
 PROFILE_FILE = "profile.json"
 STORE_FILE = "provenance.sqlite"
+DURABILITIES = ("normal", "full")
+DEFAULT_DURABILITY = "normal"
+DEFAULT_COMMIT_INTERVAL = 0.2
 _NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*")
 
 _lock = threading.RLock()
@@ -53,10 +64,21 @@ def ferroflow_home() -> Path:
 class Profile:
     """A named profile: its directory, its persistent uuid and (lazily) its provenance store."""
 
-    def __init__(self, name: str, uuid: str, path: Path) -> None:
+    def __init__(
+        self,
+        name: str,
+        uuid: str,
+        path: Path,
+        durability: str = DEFAULT_DURABILITY,
+        commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+    ) -> None:
         self.name = name
         self.uuid = uuid
         self.path = path
+        #: ``"normal"`` or ``"full"``: see the module docstring; set with :meth:`configure`.
+        self.durability = durability
+        #: Seconds between the store writer's batches; set with :meth:`configure`.
+        self.commit_interval = commit_interval
         self._store: Store | None = None
         self._store_lock = threading.Lock()
 
@@ -69,8 +91,36 @@ class Profile:
         """The profile's provenance store, opened on first use (and again after ``close``)."""
         with self._store_lock:
             if self._store is None or self._store.closed:
-                self._store = Store.open(self.store_path)
+                self._store = Store.open(
+                    self.store_path,
+                    commit_interval=self.commit_interval,
+                    durability=self.durability,
+                )
             return self._store
+
+    def configure(
+        self, *, durability: str | None = None, commit_interval: float | None = None
+    ) -> None:
+        """Change the store settings and save them in ``profile.json`` for every later process.
+
+        ``durability="full"`` makes every commit synchronous (survives power loss, not only a
+        crash of the process). If this process has the store open, it is flushed and closed so
+        that the next use reopens it with the new settings.
+        """
+        updates: dict[str, Any] = {}
+        if durability is not None:
+            updates["durability"] = durability
+        if commit_interval is not None:
+            updates["commit_interval"] = commit_interval
+        _check_settings(updates, f"Profile '{self.name}'.configure()", ValueError)
+        with _lock:
+            config_path = self.path / PROFILE_FILE
+            config = _read_config(config_path)
+            config.update(updates)
+            _write_config(self.path, config)
+            self.durability = config.get("durability", DEFAULT_DURABILITY)
+            self.commit_interval = config.get("commit_interval", DEFAULT_COMMIT_INTERVAL)
+        self.close()
 
     def close(self) -> None:
         """Flush and close the store if it was opened (it reopens on the next ``.store``)."""
@@ -83,6 +133,16 @@ class Profile:
         return f"Profile<uuid='{self.uuid}' name='{self.name}'>"
 
 
+def _check_settings(config: dict[str, Any], where: str, error: type[Exception]) -> None:
+    """Raise ``error`` for an invalid ``durability`` or ``commit_interval`` in ``config``."""
+    durability = config.get("durability", DEFAULT_DURABILITY)
+    if durability not in DURABILITIES:
+        raise error(f"{where}: 'durability' must be one of {DURABILITIES}, not {durability!r}")
+    interval = config.get("commit_interval", DEFAULT_COMMIT_INTERVAL)
+    if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
+        raise error(f"{where}: 'commit_interval' must be a number of seconds > 0, not {interval!r}")
+
+
 def _read_config(path: Path) -> dict[str, Any]:
     try:
         config = json.loads(path.read_text(encoding="utf-8"))
@@ -91,7 +151,21 @@ def _read_config(path: Path) -> dict[str, Any]:
             raise ValueError(f"'uuid' must be 32 lowercase hex digits, not {uuid!r}")
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise RuntimeError(f"corrupt profile file {path}: {exc}") from exc
+    _check_settings(config, f"corrupt profile file {path}", RuntimeError)
     return dict(config)
+
+
+def _write_config(directory: Path, config: dict[str, Any]) -> None:
+    """Replace ``profile.json`` atomically (readers see the old or the new file, never half)."""
+    fd, tmp = tempfile.mkstemp(prefix=".profile-", suffix=".json", dir=directory)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(config, handle, indent=2)
+            handle.write("\n")
+        os.replace(tmp, directory / PROFILE_FILE)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def _create_config(directory: Path, name: str) -> dict[str, Any]:
@@ -132,7 +206,13 @@ def load_profile(name: str | None = None) -> Profile:
                 if config_path.exists()
                 else _create_config(directory, name)
             )
-            profile = Profile(name, config["uuid"], directory)
+            profile = Profile(
+                name,
+                config["uuid"],
+                directory,
+                durability=config.get("durability", DEFAULT_DURABILITY),
+                commit_interval=config.get("commit_interval", DEFAULT_COMMIT_INTERVAL),
+            )
             _profiles[directory] = profile
         _current = profile
         return profile

@@ -3,7 +3,7 @@
 The layout follows shared/design/provenance.md §6: one ``node`` table for data and process nodes,
 a ``link`` table ``WITHOUT ROWID`` whose primary key ``(dst, type, label, src)`` serves incoming
 lookups and enforces AiiDA's "unique triple" rule, a content-addressed ``blob`` table for large
-values, and a ``meta`` table holding the schema version.
+values, and a ``meta`` table holding the schema version and the pk counter.
 
 Choices worth knowing:
 
@@ -16,6 +16,13 @@ Choices worth knowing:
 * **Foreign keys are declared for documentation only** (``PRAGMA foreign_keys`` stays off): the
   writer inserts a batch's nodes before its links, and the engine checks AiiDA's link rules
   before it records anything.
+* **pks come from a counter row** (``meta`` key ``next_pk``): a store reserves a block of
+  consecutive pks with :func:`reserve_pks` (one ``BEGIN IMMEDIATE`` transaction, so two
+  processes writing one file never get the same pk) and hands them out from memory. A
+  reservation also takes ``max(pk) + 1`` into account, so a file without the row (written by an
+  older ferroflow, which seeded an in-memory counter from ``max(pk) + 1``) or a row lagging
+  behind the nodes can never produce a duplicate. The row is an additive key of the unchanged
+  version-1 layout: older readers ignore it, which is why ``SCHEMA_VERSION`` stays 1.
 * ``hash`` and ``cached_from`` are reserved for the caching design of provenance.md §6; nothing
   writes them yet.
 """
@@ -31,11 +38,14 @@ __all__ = [
     "KIND_NAMES",
     "LINK_CODES",
     "LINK_NAMES",
+    "PK_COUNTER",
     "SCHEMA_VERSION",
     "STATE_CODES",
     "STATE_NAMES",
     "configure_connection",
     "initialise",
+    "release_pks",
+    "reserve_pks",
 ]
 
 #: Bumped whenever the layout changes; a store written by a newer layout is refused.
@@ -63,6 +73,9 @@ LINK_CODES: dict[str, int] = {
     "CALL_WORK": 5,
 }
 LINK_NAMES: dict[int, str] = {code: name for name, code in LINK_CODES.items()}
+
+#: ``meta`` key of the pk counter: the first pk no store has reserved yet.
+PK_COUNTER = "next_pk"
 
 
 def _case(column: str, names: dict[int, str]) -> str:
@@ -178,7 +191,56 @@ def initialise(conn: sqlite3.Connection) -> None:
             "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
+        # A file from before the counter existed gets it seeded from its nodes.
+        conn.execute(
+            "INSERT OR IGNORE INTO meta(key, value)"
+            " SELECT ?, CAST(coalesce(max(pk), 0) + 1 AS TEXT) FROM node",
+            (PK_COUNTER,),
+        )
         conn.execute("COMMIT")
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+
+
+def reserve_pks(conn: sqlite3.Connection, n: int) -> int:
+    """Reserve ``n`` consecutive pks for the caller and return the first.
+
+    One ``BEGIN IMMEDIATE`` transaction: SQLite's write lock serialises reservations of every
+    connection and process, so no two callers ever get overlapping ranges. The range starts at
+    ``max(counter, max(pk) + 1)`` (``max(pk)`` on the rowid is one B-tree descent), so pks written
+    without the counter (older ferroflow) are never handed out again. ``conn`` must be in
+    autocommit mode (``isolation_level=None``) and not inside a transaction.
+    """
+    if n < 1:
+        raise ValueError(f"cannot reserve {n} pks")
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        row = conn.execute("SELECT value FROM meta WHERE key = ?", (PK_COUNTER,)).fetchone()
+        top = conn.execute("SELECT max(pk) FROM node").fetchone()[0]
+        first = max(int(row[0]) if row else 1, (top or 0) + 1)
+        conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (PK_COUNTER, str(first + n))
+        )
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return first
+
+
+def release_pks(conn: sqlite3.Connection, start: int, stop: int) -> bool:
+    """Give back the unused pks ``[start, stop)`` if nobody reserved any after them.
+
+    A compare-and-set on the counter (one atomic statement): it moves back to ``start`` only if it
+    still equals ``stop``, i.e. ``[start, stop)`` is the tail of the reserved range. Returns
+    whether it did. Keeps pks small for the common "one process at a time" use; when another
+    process reserved meanwhile the range simply stays a gap.
+    """
+    if not start < stop:
+        return False
+    cursor = conn.execute(
+        "UPDATE meta SET value = ? WHERE key = ? AND value = ?", (str(start), PK_COUNTER, str(stop))
+    )
+    return cursor.rowcount == 1

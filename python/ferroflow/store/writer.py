@@ -182,6 +182,9 @@ class BatchWriter:
         if self._sql is not None:
             self._sql.close()  # checkpoints too
         try:
+            # Best effort and never waiting: with the 30 s busy timeout a reader's snapshot in
+            # another process would stall close() and every other writer behind it.
+            self._conn.execute("PRAGMA busy_timeout = 0")
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
         except sqlite3.Error as exc:  # another process may hold a read snapshot
             log.debug("wal checkpoint at close failed: %s", exc)

@@ -562,6 +562,8 @@ impl SqlWriter {
         let conn = self.conn.lock().ok().and_then(|mut g| g.take());
         if let Some(conn) = conn {
             py.detach(move || {
+                // never wait for another process's readers (see writer.py's stop())
+                let _ = conn.exec("PRAGMA busy_timeout = 0");
                 let _ = conn.exec("PRAGMA wal_checkpoint(TRUNCATE)");
                 drop(conn);
             });

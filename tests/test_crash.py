@@ -1,0 +1,333 @@
+"""Crash safety of the provenance store: SIGKILL a writing process at random moments, then check.
+
+A child process (this file run as a script) runs a long campaign (78,001 small tasks, ~5 s on the
+2-core VM, so the kill lands mid-run where only the writer's periodic commits save anything), with
+graph tasks nested three deep, full provenance, in its own ``FERROFLOW_HOME`` and the default
+``commit_interval`` (0.2 s). Every leaf task appends ``"x time"`` to a side file with one
+``write(2)`` per line just before it returns, so the parent knows which tasks had finished when.
+The parent kills the child with SIGKILL after a random delay, several times (each time a new child
+writes to the same profile), and after each kill checks the store:
+
+* SQLite's ``integrity_check`` and ``foreign_key_check`` pass, and ferroflow's ``Store`` opens it;
+* AiiDA's link rules hold, checked in SQL: link types match the kinds of their ends, no link
+  points to a missing node, one creator per datum, one caller per process, unique labels;
+* every process stored FINISHED is complete: a finished calc has its ``CALL_CALC`` link and all
+  its ``INPUT_CALC`` links (for ``total``: the sum of its stored inputs equals its stored
+  result, so a missing input would show) and its ``CREATE`` links; a finished graph task has its
+  caller, its ``INPUT_WORK`` links and a ``RETURN`` whose value is the sum it must be, and all
+  the processes it called are finished;
+* nothing is missing that finished more than :data:`MARGIN` seconds before the kill.
+
+Finally a last child runs a campaign to completion in the same profile: it must succeed (a pk
+collision would raise ``StoreWriteError``), and its pks are all above every pk written before.
+
+The margin: a row is committed by the writer's next wake-up (``commit_interval`` = 0.2 s) plus
+the time to convert and commit that batch; the store's backpressure (``Store.throttle``) keeps
+batches small when the workers outrun the writer (without it the writer fell seconds behind
+and this test failed). On the 2-core development VM the oldest missing task had finished at most
+0.04 s before the kill (fast lane), 0.15 s with ``FERROFLOW_FAST_LANE=0``, and 0.52 s with that
+and a CPU hog on both cores. MARGIN is 0.2 s + 1.0 s of slack for loaded CI machines. The child
+is killed 0.15-0.3 s after it is ready (before its first batch commits: integrity only) once,
+and MARGIN + 0.3-1.2 s after it three times, in random order (the seed is in the messages).
+Run time: 15-25 s on the 2-core VM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+import typing as t
+from collections import defaultdict
+from pathlib import Path
+
+from ferroflow import dynamic, load_profile, task
+from ferroflow.store import Store
+
+COMMIT_INTERVAL = 0.2  # the default the child's profile uses
+MARGIN = COMMIT_INTERVAL + 1.0
+LEAVES = 64  # per block (78 tasks: 64 leaves, 7 totals, 7 graph tasks)
+LONG = 1000  # blocks in a killed child's campaign: 78,001 tasks, ~5 s on the 2-core VM
+SHORT = 40  # blocks in the last child's campaign
+DEPTH = 2  # block → block → block → leaves: graph tasks nested three deep under the run
+
+# -- the child's workflow --------------------------------------------------------------------------
+
+_log_fd: int | None = None
+
+
+@task
+def leaf(x: int) -> int:
+    if _log_fd is not None:
+        os.write(_log_fd, f"{x} {time.time():.6f}\n".encode())
+    return x
+
+
+@task
+def total(values: t.Annotated[dict, dynamic(int)]) -> int:
+    return sum(values.values())
+
+
+@task.graph
+def block(base: int, n: int, depth: int) -> int:
+    if depth == 0:
+        return total(values={f"v{i}": leaf(x=base + i).result for i in range(n)}).result
+    half = n // 2
+    a = block(base=base, n=half, depth=depth - 1).result
+    b = block(base=base + half, n=n - half, depth=depth - 1).result
+    return total(values={"a": a, "b": b}).result
+
+
+@task.graph
+def campaign(base: int, blocks: int, n: int) -> int:
+    parts = {f"b{k}": block(base=base + k * n, n=n, depth=DEPTH).result for k in range(int(blocks))}
+    return total(values=parts).result
+
+
+def child_main(log_path: str, child_id: int, runs: int, blocks: int) -> None:
+    """Run campaigns of ``blocks`` blocks (``runs`` of them, or until killed when 0) on the
+    current profile."""
+    global _log_fd
+    _log_fd = os.open(log_path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    load_profile()
+    print("ready", flush=True)
+    run = 0
+    while runs == 0 or run < runs:
+        base = child_id * 10**9 + run * 10**7
+        wg = campaign.build(base, blocks, LEAVES)
+        wg.run(max_workers=2)
+        assert wg.outputs.result.value == sum(range(base, base + blocks * LEAVES))
+        print(json.dumps({"run_pk": wg.pk}), flush=True)
+        run += 1
+
+
+# -- checks --------------------------------------------------------------------------------------
+
+# kinds: 0 data, 1 calc, 2 work; link types: 0 INPUT_CALC 1 INPUT_WORK 2 CREATE 3 RETURN
+# 4 CALL_CALC 5 CALL_WORK; states: 1 RUNNING 2 FINISHED
+LINK_RULES = {
+    "link from a missing node": "SELECT * FROM link WHERE src NOT IN (SELECT pk FROM node)",
+    "link to a missing node": "SELECT * FROM link WHERE dst NOT IN (SELECT pk FROM node)",
+    "link of a wrong kind": """
+        SELECT l.* FROM link l JOIN node s ON s.pk = l.src JOIN node d ON d.pk = l.dst
+        WHERE (s.kind, d.kind) != (CASE l.type WHEN 0 THEN 0 WHEN 1 THEN 0 WHEN 2 THEN 1
+                                               WHEN 3 THEN 2 ELSE 2 END,
+                                   CASE l.type WHEN 0 THEN 1 WHEN 1 THEN 2 WHEN 2 THEN 0
+                                               WHEN 3 THEN 0 WHEN 4 THEN 1 WHEN 5 THEN 2 END)""",
+    "unknown link type": "SELECT * FROM link WHERE type NOT BETWEEN 0 AND 5",
+    "self link": "SELECT * FROM link WHERE src = dst",
+    "datum with two creators": (
+        "SELECT dst FROM link WHERE type = 2 GROUP BY dst HAVING count(*) > 1"
+    ),
+    "process with two callers": (
+        "SELECT dst FROM link WHERE type IN (4, 5) GROUP BY dst HAVING count(*) > 1"
+    ),
+    "two inputs with one label": (
+        "SELECT dst, label FROM link WHERE type IN (0, 1) GROUP BY dst, type, label"
+        " HAVING count(*) > 1"
+    ),
+    "two outputs with one label": (
+        "SELECT src, label FROM link WHERE type IN (2, 3) GROUP BY src, type, label"
+        " HAVING count(*) > 1"
+    ),
+    "top-level run with a caller": """
+        SELECT n.pk FROM node n JOIN link l ON l.dst = n.pk AND l.type IN (4, 5)
+        WHERE n.kind = 2 AND n.run_pk = n.pk""",
+    "finished process without a caller": """
+        SELECT pk FROM node WHERE kind IN (1, 2) AND state = 2 AND run_pk != pk
+        AND pk NOT IN (SELECT dst FROM link WHERE type IN (4, 5))""",
+    "finished calc without outputs": """
+        SELECT pk FROM node WHERE kind = 1 AND state = 2
+        AND pk NOT IN (SELECT src FROM link WHERE type = 2)""",
+    "finished graph without a result": """
+        SELECT pk FROM node WHERE kind = 2 AND state = 2
+        AND pk NOT IN (SELECT src FROM link WHERE type = 3 AND label = 'result')""",
+    "finished graph calling an unfinished process": """
+        SELECT p.pk, c.pk FROM link l JOIN node p ON p.pk = l.src JOIN node c ON c.pk = l.dst
+        WHERE l.type IN (4, 5) AND p.state = 2 AND c.state != 2""",
+    "process of a missing run": """
+        SELECT n.pk FROM node n LEFT JOIN node r ON r.pk = n.run_pk
+        WHERE n.kind IN (1, 2) AND (r.pk IS NULL OR r.kind != 2 OR r.run_pk != r.pk)""",
+    "data node with a state or process without one": """
+        SELECT pk FROM node WHERE (kind = 0) != (state IS NULL) OR kind NOT IN (0, 1, 2)""",
+    "node in an unexpected state": "SELECT pk FROM node WHERE state NOT IN (1, 2)",
+}
+
+
+def ints(conn: sqlite3.Connection, sql: str) -> dict[int, dict[str, int]]:
+    """``{process pk: {label: int value}}`` from rows ``(process pk, label, json value)``."""
+    found: dict[int, dict[str, int]] = defaultdict(dict)
+    for pk, label, value in conn.execute(sql):
+        found[pk][label] = json.loads(value)
+    return found
+
+
+def links_of(conn: sqlite3.Connection, types: str, kind: str, near: str, far: str) -> str:
+    """SQL for ``(process pk, label, value)`` of the finished processes' data links."""
+    return (
+        f"SELECT p.pk, l.label, d.value FROM node p JOIN link l ON l.{near} = p.pk"
+        f" JOIN node d ON d.pk = l.{far}"
+        f" WHERE p.state = 2 AND p.type LIKE '%.{kind}' AND l.type IN ({types})"
+    )
+
+
+def check_store(path: Path, logs: list[tuple[Path, float | None]]) -> dict[str, int]:
+    """Every check of the module docstring, given each child's side file and kill time (None:
+    it ran to completion); returns counts for the caller's sanity checks."""
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        for rule, sql in LINK_RULES.items():
+            bad = conn.execute(sql).fetchall()
+            assert not bad, f"{rule}: {bad[:5]}"
+        calls = dict(
+            conn.execute(
+                "SELECT p.pk, count(l.dst) FROM node p LEFT JOIN link l ON l.src = p.pk"
+                " AND l.type IN (4, 5) WHERE p.state = 2 AND p.type LIKE '%.block' GROUP BY p.pk"
+            ).fetchall()
+        )
+        leaf_in = ints(conn, links_of(conn, "0", "leaf", "dst", "src"))
+        leaf_out = ints(conn, links_of(conn, "2", "leaf", "src", "dst"))
+        total_in = ints(conn, links_of(conn, "0", "total", "dst", "src"))
+        total_out = ints(conn, links_of(conn, "2", "total", "src", "dst"))
+        block_in = ints(conn, links_of(conn, "1", "block", "dst", "src"))
+        block_out = ints(conn, links_of(conn, "3", "block", "src", "dst"))
+        counts = {
+            f"kind {kind}": n
+            for kind, n in conn.execute("SELECT kind, count(*) FROM node GROUP BY kind")
+        }
+    # finished leaves: input x, output result = x
+    assert leaf_in.keys() == leaf_out.keys()
+    for pk, inputs in leaf_in.items():
+        assert inputs == {"x": leaf_out[pk]["result"]}, pk
+    # finished totals: all inputs there (their sum is the stored result)
+    assert total_in.keys() == total_out.keys()
+    for pk, inputs in total_in.items():
+        assert sum(inputs.values()) == total_out[pk]["result"], (pk, inputs, total_out[pk])
+    # finished graph tasks: their inputs, their result, their calls
+    assert block_in.keys() == block_out.keys() == calls.keys()
+    for pk, inputs in block_in.items():
+        assert inputs.keys() == {"base", "n", "depth"}, (pk, inputs)
+        base, n, depth = inputs["base"], inputs["n"], inputs["depth"]
+        assert block_out[pk] == {"result": sum(range(base, base + n))}, pk
+        assert calls[pk] == (n + 1 if depth == 0 else 3), pk
+    # nothing that finished well before the kill is missing
+    stored = {values["result"] for values in leaf_out.values()}
+    logged: dict[int, float] = {}
+    must: set[int] = set()
+    lag = 0.0
+    for log, t_kill in logs:
+        mine: set[int] = set()
+        for line in log.read_text().splitlines():
+            x, _, when = line.partition(" ")
+            logged[int(x)] = float(when)
+            mine.add(int(x))
+            if t_kill is None or float(when) < t_kill - MARGIN:
+                must.add(int(x))
+        missing = must - stored
+        assert not missing, (
+            f"{log.name}: {len(missing)} tasks finished more than {MARGIN} s before the kill are "
+            f"not stored; the oldest {(t_kill or 0) - min(logged[x] for x in missing):.2f} s"
+        )
+        late = [logged[x] for x in mine - stored]
+        if t_kill is not None and late:
+            lag = max(lag, t_kill - min(late))
+    assert stored <= logged.keys(), "stored leaves that never ran"
+    with Store.open(path) as store:  # ferroflow opens it and reads it
+        runs = store.runs()
+        if leaf_out:
+            node = store.load_node(min(leaf_out))
+            assert node.state == "FINISHED" and node.caller is not None
+            assert [(kind, label, n.value) for kind, label, n in node.outputs] == [
+                ("CREATE", "result", leaf_out[node.pk]["result"])
+            ]
+    return {
+        "checked": len(must),
+        "finished leaves": len(stored),
+        "runs": len(runs),
+        "oldest missing, ms before the kill": round(lag * 1000),
+        **counts,
+    }
+
+
+def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path) -> None:
+    seed = int.from_bytes(os.urandom(4), "big")
+    rng = random.Random(seed)
+    delays = [rng.uniform(0.15, 0.3)] + [rng.uniform(MARGIN + 0.3, MARGIN + 1.2) for _ in range(3)]
+    rng.shuffle(delays)
+    env = {**os.environ, "FERROFLOW_HOME": str(tmp_path / "home"), "FERROFLOW_WORKERS": "2"}
+    store_path = tmp_path / "home" / "default" / "provenance.sqlite"
+    logs: list[tuple[Path, float | None]] = []
+    checked = 0  # tasks whose presence was required
+
+    def start(child_id: int, runs: int, blocks: int) -> subprocess.Popen[str]:
+        log = tmp_path / f"leaves-{child_id}.txt"
+        logs.append((log, None))
+        with open(log.with_suffix(".err"), "w") as err:  # a file: a full pipe would block it
+            proc = subprocess.Popen(
+                [sys.executable, __file__, str(log), str(child_id), str(runs), str(blocks)],
+                env=env,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+            )
+        assert proc.stdout is not None
+        ready = proc.stdout.readline()
+        if ready != "ready\n":
+            proc.kill()
+            proc.communicate()
+            raise AssertionError(f"child did not start: {ready!r} {stderr(child_id)}")
+        return proc
+
+    def stderr(child_id: int) -> str:
+        return (tmp_path / f"leaves-{child_id}.err").read_text()
+
+    for child_id, delay in enumerate(delays, 1):
+        proc = start(child_id, runs=0, blocks=LONG)
+        time.sleep(delay)
+        t_kill = time.time()
+        proc.send_signal(signal.SIGKILL)
+        proc.communicate()
+        info = f"seed {seed}, kill {child_id} after {delay:.2f} s"
+        assert proc.returncode == -signal.SIGKILL, f"{info}: child died early: {stderr(child_id)}"
+        logs[-1] = (logs[-1][0], t_kill)
+        counts = check_store(store_path, logs)
+        print(info, counts)
+        checked = counts["checked"]  # over all the kills so far
+
+    assert checked > 500, "the completeness check was vacuous"  # ~30,000 on the 2-core VM
+    before = sqlite3.connect(store_path)
+    with before:
+        max_pk_before = before.execute("SELECT max(pk) FROM node").fetchone()[0]
+        nodes_before = before.execute("SELECT count(*) FROM node").fetchone()[0]
+    before.close()
+    proc = start(len(delays) + 1, runs=1, blocks=SHORT)
+    try:
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        proc.kill()  # (a no-op once it has exited)
+    assert proc.returncode == 0, stderr(len(delays) + 1)
+    run_pk = json.loads(out.splitlines()[-1])["run_pk"]
+    counts = check_store(store_path, logs)  # everything of the last run is stored
+    with sqlite3.connect(store_path) as conn:
+        run_pks = [pk for (pk,) in conn.execute("SELECT pk FROM node WHERE run_pk = ?", (run_pk,))]
+        states = conn.execute(
+            "SELECT state, count(*) FROM node WHERE run_pk = ? GROUP BY state", (run_pk,)
+        ).fetchall()
+        nodes_after = conn.execute("SELECT count(*) FROM node").fetchone()[0]
+    conn.close()
+    tasks = SHORT * (LEAVES + 14) + 1  # the blocks' tasks and the top total
+    assert states == [(2, tasks + 1)]  # every task and the run itself FINISHED
+    assert min(run_pks) > max_pk_before
+    assert counts["runs"] >= len(delays)  # an early kill may precede its run's first commit
+    # each task's output (one per task) plus the leaves' inputs and the graphs' literal inputs
+    assert nodes_after > nodes_before + 2 * tasks
+
+
+if __name__ == "__main__":
+    child_main(sys.argv[1], *map(int, sys.argv[2:]))
