@@ -152,9 +152,16 @@ def build_provenance_graph(
         frontier = [node.pk for node in inputs if node.is_data]
 
     graph = gv.Digraph(name=f"provenance_{root.pk}")
+    draw(graph, nodes, edges)
+    return graph
+
+
+def draw(graph: Any, nodes: dict[int, StoredNode], links: Iterable[Link]) -> None:
+    """Add ``nodes`` (AiiDA shapes) and the ``links`` between them to a graphviz graph, in a
+    stable order so the same provenance always gives the same DOT text."""
     for pk in sorted(nodes):
         graph.node(f"N{pk}", **_node_attrs(nodes[pk]))
-    for link in sorted(edges, key=lambda link: (link.src, link.dst, link.type, link.label)):
+    for link in sorted(links, key=lambda link: (link.src, link.dst, link.type, link.label)):
         if link.src in nodes and link.dst in nodes:
             graph.edge(
                 f"N{link.src}",
@@ -163,4 +170,3 @@ def build_provenance_graph(
                 style=EDGE_STYLES[link.type],
                 color="black",
             )
-    return graph

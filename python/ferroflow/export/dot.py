@@ -19,13 +19,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..provenance_graph import (
-    EDGE_STYLES,
-    _dot_text,
-    _import_graphviz,
-    _node_attrs,
-    build_provenance_graph,
-)
+from ..provenance_graph import _import_graphviz, build_provenance_graph, draw
 from ..store import DATA_PROVENANCE, Store, StoredNode
 
 if TYPE_CHECKING:
@@ -71,18 +65,7 @@ def _data_graph(
     if descendant_depth != 0:
         nodes.update((n.pk, n) for n in focus.descendants(max_depth=descendant_depth))
     graph = gv.Digraph(name=f"provenance_{focus.pk}")
-    for pk in sorted(nodes):
-        graph.node(f"N{pk}", **_node_attrs(nodes[pk]))
-    links = store.incoming(list(nodes), DATA_PROVENANCE)
-    for link in sorted(links, key=lambda link: (link.src, link.dst, link.type, link.label)):
-        if link.src in nodes:
-            graph.edge(
-                f"N{link.src}",
-                f"N{link.dst}",
-                label=f"{link.type}\\n{_dot_text(link.label)}",
-                style=EDGE_STYLES[link.type],
-                color="black",
-            )
+    draw(graph, nodes, store.incoming(list(nodes), DATA_PROVENANCE))
     return graph
 
 

@@ -34,15 +34,14 @@ grow with the run. Render or convert the file with the ``prov`` package
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any, TextIO
 
 from ..provenance_graph import data_class_name
 from ..store import Store
-from ..store.values import JSON, decode
+from ..store.values import JSON
 from .jsonstream import Container
-from .selection import NodeRow, RunSelection, iso_time
+from .selection import NodeRow, RunSelection, iso_time, json_scalar
 
 __all__ = ["FF_NS", "NODE_NS", "PLAN_NS", "write_prov_json"]
 
@@ -57,7 +56,6 @@ _PREFIXES = {"ff": FF_NS, "ffn": NODE_NS, "ffplan": PLAN_NS}
 _AGENT = "ff:ferroflow"
 _INLINE_VALUE = 200  # characters of JSON text kept as ff:value
 _SAFE_LOCAL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?<!\.)")
-_MAX_EXACT_INT = 2**53
 
 
 def _qname(text: str) -> dict[str, str]:
@@ -98,14 +96,7 @@ def _value(sel: RunSelection, node: NodeRow) -> Any:
     text = node.inline if isinstance(node.inline, str) else bytes(node.inline).decode("ascii")
     if len(text) > _INLINE_VALUE:
         return None
-    value = decode(JSON, text)
-    if isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int) and abs(value) < _MAX_EXACT_INT:
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return value
-    return text  # containers, huge ints, nan/inf: the stored JSON text
+    return json_scalar(text)
 
 
 def _entity(sel: RunSelection, node: NodeRow) -> dict[str, Any]:

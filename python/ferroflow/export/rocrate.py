@@ -49,7 +49,6 @@ memory.
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 import re
 import shutil
@@ -66,7 +65,7 @@ from urllib.parse import quote
 from ..store import Store
 from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED, UNSERIALISABLE, decode
 from .jsonstream import Container
-from .selection import Joined, NodeRow, RunSelection
+from .selection import Joined, NodeRow, RunSelection, json_scalar
 from .selection import uuid_text as _uuid
 
 __all__ = ["CONTEXT", "PROFILES", "write_ro_crate"]
@@ -94,7 +93,6 @@ _FILE_EXT = {NPY: ".npy", BYTES: ".bin", PICKLE: ".pkl", PICKLE_UNTRUSTED: ".pkl
 _MEDIA = {JSON: "application/json", "py": "text/x-python"}
 _SCALARS = {"int": "Integer", "float": "Float", "bool": "Boolean", "str": "Text"}
 _MAX_VALUE_TEXT = 1000
-_MAX_EXACT_INT = 2**53
 _INPUT, _OUTPUT = "in", "out"
 
 
@@ -349,14 +347,7 @@ def _inline_value(node: NodeRow) -> Any:
     text = node.inline if isinstance(node.inline, str) else bytes(node.inline or b"").decode()
     if node.codec == UNSERIALISABLE:
         return repr(decode(UNSERIALISABLE, text))[:_MAX_VALUE_TEXT]
-    value = decode(JSON, text)
-    if isinstance(value, (bool, str)):
-        return value
-    if isinstance(value, int) and abs(value) < _MAX_EXACT_INT:
-        return value
-    if isinstance(value, float) and math.isfinite(value):
-        return value
-    return text
+    return json_scalar(text)
 
 
 def _action(

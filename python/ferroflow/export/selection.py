@@ -24,6 +24,7 @@ exported as an input of this run, without its creator.
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import sqlite3
 from collections.abc import Iterable, Iterator
 from types import TracebackType
@@ -363,3 +364,20 @@ class RunSelection:
         if codec == UNSERIALISABLE and node.inline is not None:  # a JSON record
             return shorten(repr(decode(codec, node.inline)), limit)
         return "" if codec is None else f"{node.type} ({codec})"
+
+
+#: Integers beyond this lose precision in JSON readers that use doubles (JavaScript, jq).
+MAX_EXACT_INT = 2**53
+
+
+def json_scalar(text: str) -> Any:
+    """A stored JSON value as a plain JSON scalar where readers take it exactly (bool, str,
+    ints below 2**53, finite floats); containers, huge ints and nan/inf stay the stored text."""
+    value = decode(JSON, text)
+    if isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, int) and abs(value) < MAX_EXACT_INT:
+        return value
+    if isinstance(value, float) and math.isfinite(value):
+        return value
+    return text
