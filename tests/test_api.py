@@ -374,3 +374,23 @@ def test_repr_html_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(graphviz.Source, "pipe", broken)
     monkeypatch.setattr(shutil, "which", lambda name: "/usr/bin/dot")
     assert "<pre>" in wg._repr_html_()
+
+
+def test_missing_optional_output_returned_by_the_graph_is_named() -> None:
+    from ferroflow import WorkflowFailedError
+
+    @task
+    def maybe(x: int) -> t.Annotated[dict, namespace(a=int, b=(int, 0))]:
+        return {"a": x}  # 'b' is optional and not produced
+
+    @task.graph
+    def g() -> t.Any:
+        return maybe(x=1).b
+
+    wg = g.build()
+    with pytest.raises(WorkflowFailedError, match=r"every task finished, but its outputs") as info:
+        wg.run()
+    assert "finished without producing output 'b'" in str(info.value)
+    assert info.value.failed == {}
+    assert wg.state == "FAILED"
+    assert {tk.name: tk.state for tk in wg.all_tasks()} == {"maybe": "FINISHED"}

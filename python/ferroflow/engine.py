@@ -122,6 +122,8 @@ class Execution:
         self._fast_box: list[Any] = [self.core]
         #: "task 'path', output 'socket'" -> why its value is stored only as its repr
         self.unstored: dict[str, str] = {}
+        #: why the graph's outputs could not all be resolved, when every task finished
+        self.output_error: FerroflowError | None = None
 
     # -- set-up ----------------------------------------------------------------------------
     def _submit(self, graph: Graph) -> list[int]:
@@ -442,8 +444,9 @@ class Execution:
             try:
                 outputs = resolve(self.graph.outputs, f"graph '{self.graph.name}' outputs")
                 complete = True
-            except FerroflowError:
+            except FerroflowError as exc:
                 # as WorkGraph does, keep the outputs that exist (their producers finished)
+                self.output_error = exc
                 outputs = resolve_available(self.graph.outputs)
         if outputs is not None:
             for label, node in flatten(outputs):
@@ -481,6 +484,12 @@ class Execution:
                     dict(self.unstored),
                 )
             return
+        if not failed and self.output_error is not None:
+            raise WorkflowFailedError(
+                f"workflow '{self.graph.name}': every task finished, but its outputs could not "
+                f"be made: {self.output_error}",
+                {},
+            ) from self.output_error
         skipped = sum(1 for t in self.tasks.values() if t.state == "SKIPPED")
         lines = [f"  {path}: {type(err).__name__}: {err}" for path, err in failed.items()]
         message = (
