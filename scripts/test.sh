@@ -6,12 +6,21 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 step() { printf '\n== %s\n' "$*"; }
 
-step "system packages (graphviz renders the provenance pictures)"
+step "system packages (graphviz renders the provenance pictures; headless chromium tests the HTML views)"
 if ! command -v dot >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
         apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null
     else
         echo "graphviz 'dot' is missing and cannot be installed here (needs root + apt)" >&2
+        exit 1
+    fi
+fi
+if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1 \
+    && ! command -v google-chrome >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+    else
+        echo "chromium is missing and cannot be installed here (needs root + apt)" >&2
         exit 1
     fi
 fi

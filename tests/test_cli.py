@@ -23,6 +23,7 @@ COMMANDS = [
     ["node"],
     ["node", "show"],
     ["graph"],
+    ["view"],
     ["export"],
     ["import"],
     ["query"],

@@ -1,5 +1,5 @@
-"""The ``ferroflow`` command line: run the demo, look at stored runs and nodes, draw, export,
-import and query provenance.
+"""The ``ferroflow`` command line: run the demo, look at stored runs and nodes, draw, view,
+export, import and query provenance.
 
 Plain ``argparse`` and plain-text tables, so the CLI needs nothing beyond the package (SVG/PNG
 pictures need the ``graphviz`` package and Graphviz's ``dot``). Every command takes
@@ -191,6 +191,18 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_view(args: argparse.Namespace) -> int:
+    from .export.view import run_page
+    from .html_view import page_html
+
+    run = _run(args.run, args)
+    if args.max_tasks < 0:
+        raise CommandError(f"--max-tasks must be at least 0, got {args.max_tasks}")
+    page = page_html(run_page(_store(args), run.pk, max_tasks=args.max_tasks))
+    _write_output(page.encode("utf-8"), args.output or f"run-{run.pk}.html")
+    return 0
+
+
 def cmd_import(args: argparse.Namespace) -> int:
     from .export import import_run
 
@@ -317,6 +329,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--license", default=None, help="ro-crate: URL of the crate's license")
     export.set_defaults(func=cmd_export)
+
+    from .html_view import MAX_TASKS
+
+    view = add(sub, "view", "write an interactive HTML page of a run (opens offline)")
+    view.add_argument("run", help="pk or uuid of a top-level graph run")
+    view.add_argument(
+        "-o", "--output", default=None, help="output file, '-' for stdout (default: run-PK.html)"
+    )
+    view.add_argument(
+        "--max-tasks",
+        type=int,
+        default=MAX_TASKS,
+        metavar="N",
+        help=f"embed at most N tasks, top levels first (default {MAX_TASKS})",
+    )
+    view.set_defaults(func=cmd_view)
 
     imp = add(sub, "import", "import a JSON export (keeps uuids; pickles stay untrusted)")
     imp.add_argument("file", help="a file written by `ferroflow export --format json`")

@@ -319,6 +319,20 @@ class RunSelection:
                 pk, LINK_NAMES[code], label, other_pk, uuid_text(raw), type_, codec, blob_id
             )
 
+    def nodes_by_pk(self, pks: Iterable[int]) -> dict[int, NodeRow]:
+        """Nodes of the file with these pks (members or not; unknown pks are left out), read
+        in chunks of a few hundred, for readers that pick nodes instead of streaming them all."""
+        wanted = sorted(set(pks))
+        found: dict[int, NodeRow] = {}
+        for start in range(0, len(wanted), _FETCH):
+            chunk = wanted[start : start + _FETCH]
+            marks = ", ".join("?" * len(chunk))
+            sql = f"SELECT {_NODE_COLUMNS} FROM node n WHERE n.pk IN ({marks})"
+            for row in self.conn.execute(sql, chunk):
+                node = _node_row(row)
+                found[node.pk] = node
+        return found
+
     def uuid_of(self, pk: int | None) -> str | None:
         """The uuid of any node of the file (``None`` for ``None`` or an unknown pk)."""
         if pk is None:
