@@ -21,6 +21,7 @@ ferroflow runs the graph in parallel and records the provenance of every value::
 from __future__ import annotations
 
 from importlib.metadata import PackageNotFoundError, version
+from typing import TYPE_CHECKING
 
 from .data import DataNode
 from .errors import (
@@ -43,13 +44,16 @@ from .spec import dynamic, namespace
 from .task import GraphHandle, TaskHandle, task
 from .workgraph import WorkGraph
 
+if TYPE_CHECKING:
+    from .store import StoredNode
+
 try:
     __version__ = version("ferroflow")
 except PackageNotFoundError:  # pragma: no cover - running from a source tree
     __version__ = "0.0.0"
 
 
-def load_node(pk_or_uuid: int | str):  # type: ignore[no-untyped-def]
+def load_node(pk_or_uuid: int | str) -> StoredNode:
     """Load a stored node (data, task run or graph run) from the current profile."""
     return get_current_profile().store.load_node(pk_or_uuid)
 

@@ -85,7 +85,7 @@ class DataNode:
         if isinstance(result, bool):
             return result
         try:  # numpy arrays and friends: element-wise equality collapses to "all equal"
-            return bool(result.all())  # type: ignore[union-attr]
+            return bool(result.all())
         except AttributeError:
             return bool(result)
 
@@ -166,5 +166,5 @@ for _name, _op in {
 }.items():
     setattr(DataNode, f"__{_name}__", _binary(_op)[0])
 
-for _name, _op in {"neg": operator.neg, "pos": operator.pos, "abs": operator.abs}.items():
-    setattr(DataNode, f"__{_name}__", lambda self, _op=_op: _op(self.value))
+for _name, _unary in {"neg": operator.neg, "pos": operator.pos, "abs": operator.abs}.items():
+    setattr(DataNode, f"__{_name}__", lambda self, _op=_unary: _op(self.value))

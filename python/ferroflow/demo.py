@@ -22,8 +22,11 @@ def square(x: int) -> int:
 
 
 @task
-def generate_numbers(n: int) -> t.Annotated[dict[str, int], namespace(data=dynamic(int))]:
+def generate_numbers(
+    n: int,
+) -> t.Annotated[dict[str, dict[str, int]], namespace(data=dynamic(int))]:
     """Generate a dictionary of numbers from 1 to n."""
+    # (the how-to annotates dict[str, int]; the dict it returns holds a dict, as typed here)
     return {"data": {f"number_{i + 1}": i + 1 for i in range(n)}}
 
 

@@ -14,6 +14,11 @@ calls the function and queues its provenance in Rust (see ``rust/py/src/fast.rs`
 unusual moments come back here: an exception (:meth:`Execution._fast_fail`) or a returned dict
 or data node (:meth:`Execution._fast_odd`). ``FERROFLOW_FAST_LANE=0`` turns the lane off, so
 tests can compare both lanes.
+
+With a Dask executor (``executors/dask.py``) every task takes the general runner: graph tasks
+run here as always, and a calc task's function is handed to the cluster after its inputs are
+recorded; the runner returns ``"pending"`` and the result comes back through
+:meth:`Execution._finish_call` / :meth:`Execution._fail`, the same code a local call ends in.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ import os
 import time
 import traceback
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import _core
 from .data import DataNode, new_uuid
@@ -40,6 +45,9 @@ from .outputs import parse_outputs, unwrap
 from .sockets import FutureSocket
 from .store import Store
 from .store.null import NullStore
+
+if TYPE_CHECKING:
+    from .executors.dask import DaskExecutor
 
 __all__ = ["ChildTasksFailedError", "Execution", "flatten"]
 
@@ -105,7 +113,13 @@ def _returned_outer(child: Graph) -> list[TaskNode]:
 class Execution:
     """One run of a top-level graph."""
 
-    def __init__(self, graph: Graph, process_type: str, store: Store) -> None:
+    def __init__(
+        self,
+        graph: Graph,
+        process_type: str,
+        store: Store,
+        executor: DaskExecutor | None = None,
+    ) -> None:
         self.graph = graph
         self.process_type = process_type
         self.store = store
@@ -116,7 +130,9 @@ class Execution:
         self.state = "PLANNED"
         self.graph_pks: dict[int, int] = {id(graph): self.pk}
         self.recording = not isinstance(store, NullStore)
-        self.fast_lane = os.environ.get("FERROFLOW_FAST_LANE", "1") != "0"
+        # Tasks on Dask take the general runner: the fast lane calls functions in this process.
+        self.fast_lane = executor is None and os.environ.get("FERROFLOW_FAST_LANE", "1") != "0"
+        self.remote = executor.session(self) if executor is not None else None
         # Fast-lane task nodes read their results through this box: the live run while it
         # executes, the run's detached results afterwards (so nodes never keep the run alive).
         self._fast_box: list[Any] = [self.core]
@@ -184,7 +200,9 @@ class Execution:
         task = self.tasks[task_id]
         handle = task.handle
         outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)
-        return outputs[handle.single_output].value
+        key = handle.single_output
+        assert key is not None  # a fast-lane task has exactly one leaf output
+        return outputs[key].value
 
     def execute(self, pool: _core.Pool, timeout: float | None) -> None:
         store = self.store
@@ -200,18 +218,33 @@ class Execution:
             store.record_link(node.pk or 0, self.pk, "INPUT_WORK", label)
         self._submit(self.graph)
         if self.recording:
-            queue = store._writer.queue  # type: ignore[attr-defined]
+            queue = store._writer.queue
             throttle = getattr(store, "throttle", None)
             # one fast-lane entry expands to ~6 rows
             limit = max(getattr(store, "queue_limit", 10_000) // 6, 1)
         else:
             queue, throttle, limit = None, None, 0
         fast = (self._fast_fail, self._fast_odd, DataNode, queue, self.pk, throttle, limit)
+        remote = self.remote
+        if remote is not None:
+            remote.start()
         try:
-            self.core.execute(pool, self._run_task, timeout, fast)
+            self.core.execute(
+                pool,
+                self._run_task,
+                timeout,
+                fast,
+                on_cancel=remote.cancel if remote is not None else None,
+            )
         except BaseException:
+            if remote is not None:
+                remote.close()
+                self.remote = None  # the session refers back to this execution
             self._conclude(interrupted=True)
             raise
+        if remote is not None:
+            remote.close()
+            self.remote = None
         self._conclude(interrupted=False)
         if writer is not None and len(writer.unserialisable) > seen_unserialisable:
             self._explain_unstored(set(writer.unserialisable[seen_unserialisable:]))
@@ -234,7 +267,7 @@ class Execution:
             self.unstored[place] = f"{getattr(value, 'type', '?')}: {getattr(value, 'error', '')}"
 
     # -- the runner ------------------------------------------------------------------------
-    def _run_task(self, task: TaskNode) -> bool | list[int]:
+    def _run_task(self, task: TaskNode) -> bool | list[int] | str:
         if task.child is not None:
             return self._finish_graph_task(task)
         handle = task.handle
@@ -261,6 +294,7 @@ class Execution:
         # messages and nested namespaces take the general (slower) route only when needed.
         link = "INPUT_WORK" if is_graph else "INPUT_CALC"
         inputs: dict[str, Any] = {}
+        node: Any  # a data node, or a nested dict of them for a namespace input
         try:
             for name, binding in task.inputs.items():
                 if type(binding) is DataNode:
@@ -285,6 +319,8 @@ class Execution:
             return self._fail(task, exc)
         if is_graph:
             return self._expand(task, inputs)
+        if self.remote is not None:
+            return self.remote.submit(task, inputs)  # "pending": the cluster calls the function
         kwargs = {
             name: node.value if type(node) is DataNode else unwrap(node)
             for name, node in inputs.items()
@@ -295,18 +331,30 @@ class Execution:
         stack.append(None)  # a task body is no graph: calling tasks there is an error
         try:
             returned = handle.func(**kwargs)
-            kind = type(returned)
+        except BaseException as exc:
+            return self._fail(task, exc)
+        finally:
+            stack.pop()
+        return self._finish_call(task, returned)
+
+    def _finish_call(self, task: TaskNode, returned: Any) -> bool:
+        """A calc task's function returned ``returned`` (here, or on a Dask worker): make its
+        output nodes, record them with their CREATE links, and finish the task (or fail it if
+        the value does not fit the declared outputs)."""
+        handle = task.handle
+        kind = type(returned)
+        try:
             if handle.single_output is not None and kind is not dict and kind is not DataNode:
                 outputs = {handle.single_output: DataNode(returned)}
             else:
                 outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)
         except BaseException as exc:
             return self._fail(task, exc)
-        finally:
-            stack.pop()
+        store = self.store
+        pk = task.pk
         for label, node in flatten(outputs):
             store.record_data(node)
-            store.record_link(pk, node._pk or 0, "CREATE", label)
+            store.record_link(pk, node._pk or 0, "CREATE", label)  # type: ignore[arg-type]
         return self._succeed(task, outputs)
 
     def _succeed(self, task: TaskNode, outputs: dict[str, Any]) -> bool:
@@ -386,19 +434,23 @@ class Execution:
                 stack += [(origin, t) for t in node.child.tasks]
                 stack += [(origin, t) for t in _returned_outer(node.child)]
 
+    def _state(self, task: TaskNode) -> str:
+        """The core's state of ``task``; PLANNED if it was never added to the run."""
+        return self.core.state(task.id) if task.id is not None else "PLANNED"
+
     def _finish_graph_task(self, task: TaskNode) -> bool:
         child = task.child
         assert child is not None and task.pk is not None
-        bad = [t for t in child.tasks if self.core.state(t.id) != "FINISHED"]
+        bad = [t for t in child.tasks if self._state(t) != "FINISHED"]
         if bad:
-            listing = ", ".join(f"{t.name} ({self.core.state(t.id)})" for t in bad)
+            listing = ", ".join(f"{t.name} ({self._state(t)})" for t in bad)
             return self._fail(
                 task,
                 ChildTasksFailedError(f"graph task '{task.path}' has failed children: {listing}"),
             )
-        bad = [t for t in _returned_outer(child) if self.core.state(t.id) != "FINISHED"]
+        bad = [t for t in _returned_outer(child) if self._state(t) != "FINISHED"]
         if bad:
-            listing = ", ".join(f"{t.path} ({self.core.state(t.id)})" for t in bad)
+            listing = ", ".join(f"{t.path} ({self._state(t)})" for t in bad)
             return self._fail(
                 task,
                 ChildTasksFailedError(

@@ -111,7 +111,7 @@ class TaskNode:
         self.child: Graph | None = None  # for graph tasks: the expanded child graph
         self._ctime: float | None = None
         self._mtime: float | None = None
-        self.depth = graph.depth
+        self.depth: int = graph.depth
         self._producers = _producers(inputs)
         self._fast: list[Any] | None = None  # [run or results] for fast-lane tasks
         self._out_pk: int | None = None
@@ -125,10 +125,12 @@ class TaskNode:
         if done is None:
             return False
         value, out_uuid, uuid, ctime, mtime = done
+        key = self.handle.single_output
+        assert key is not None  # a fast-lane task has exactly one leaf output
         with _materialise_lock:  # one DataNode per output, even if two threads ask at once
             if self._outputs is None:
                 node = DataNode(value, _uuid_text(out_uuid), self._out_pk)
-                self._outputs = {self.handle.single_output: node}
+                self._outputs = {key: node}
                 self._uuid = _uuid_text(uuid)
                 self._ctime = ctime
                 self._mtime = mtime
@@ -367,7 +369,7 @@ def bind_inputs(
     try:
         bound = signature.bind(*args, **kwargs)
     except TypeError as exc:
-        names = [n for n in specs if n != var_kw]
+        listed = [n for n in specs if n != var_kw]
         unknown = [k for k in kwargs if k not in specs]
         if unknown and var_kw is None:
             detail = f"unknown input '{unknown[0]}' (check its spelling)"
@@ -385,7 +387,7 @@ def bind_inputs(
                 else str(exc)
             )
         raise TaskInputError(
-            f"task '{task_label}': {detail}. Its inputs are: {', '.join(names) or '<none>'}"
+            f"task '{task_label}': {detail}. Its inputs are: {', '.join(listed) or '<none>'}"
             + (f" and any keyword (**{var_kw})" if var_kw else "")
         ) from None
     bound.apply_defaults()

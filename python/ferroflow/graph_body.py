@@ -97,7 +97,9 @@ def bind_graph_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, 
         return returned
     if isinstance(returned, FutureSocket) and not returned._path:
         # a task's whole outputs namespace: copy by name
-        if len(fields) == 1 and spec.dynamic is None and fields[0] not in returned._spec.fields:
+        outputs = returned._spec
+        assert isinstance(outputs, Namespace)  # a task's outputs (path ()) are a namespace
+        if len(fields) == 1 and spec.dynamic is None and fields[0] not in outputs.fields:
             return {fields[0]: returned}
         return {name: returned._child(name) for name in fields}
     if _is_socket(returned):

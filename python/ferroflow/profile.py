@@ -17,6 +17,10 @@ Store settings live in ``profile.json`` too, so every process using the profile 
 per commit) and ``"commit_interval"`` (seconds between the writer's batches, default 0.2). Set
 them with :meth:`Profile.configure`; a key that is absent means its default, and the file of a
 profile created without them stays ``{"name": ..., "uuid": ...}``.
+
+So does ``"executor"``: where runs on this profile execute their tasks when ``run()`` names no
+executor and ``$FERROFLOW_EXECUTOR`` is unset: ``"local"`` (the default) or a Dask scheduler
+address such as ``"tcp://host:8786"`` (see :mod:`ferroflow.executors`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import uuid as _uuid
 from pathlib import Path
 from typing import Any
 
+from .executors import check_executor_text
 from .store import Store
 
 __all__ = [
@@ -71,6 +76,7 @@ class Profile:
         path: Path,
         durability: str = DEFAULT_DURABILITY,
         commit_interval: float = DEFAULT_COMMIT_INTERVAL,
+        executor: str | None = None,
     ) -> None:
         self.name = name
         self.uuid = uuid
@@ -79,6 +85,8 @@ class Profile:
         self.durability = durability
         #: Seconds between the store writer's batches; set with :meth:`configure`.
         self.commit_interval = commit_interval
+        #: Default executor of runs on this profile (None: local); set with :meth:`configure`.
+        self.executor = executor
         self._store: Store | None = None
         self._store_lock = threading.Lock()
 
@@ -99,28 +107,39 @@ class Profile:
             return self._store
 
     def configure(
-        self, *, durability: str | None = None, commit_interval: float | None = None
+        self,
+        *,
+        durability: str | None = None,
+        commit_interval: float | None = None,
+        executor: str | None = None,
     ) -> None:
-        """Change the store settings and save them in ``profile.json`` for every later process.
+        """Change the settings and save them in ``profile.json`` for every later process.
 
         ``durability="full"`` makes every commit synchronous (survives power loss, not only a
         crash of the process). If this process has the store open, it is flushed and closed so
-        that the next use reopens it with the new settings.
+        that the next use reopens it with the new settings. ``executor="tcp://host:8786"``
+        runs this profile's workflows on that Dask cluster by default (``"local"`` undoes it).
         """
         updates: dict[str, Any] = {}
         if durability is not None:
             updates["durability"] = durability
         if commit_interval is not None:
             updates["commit_interval"] = commit_interval
+        if executor is not None:
+            updates["executor"] = executor
         _check_settings(updates, f"Profile '{self.name}'.configure()", ValueError)
         with _lock:
             config_path = self.path / PROFILE_FILE
             config = _read_config(config_path)
             config.update(updates)
+            if config.get("executor", "").strip().lower() == "local":
+                del config["executor"]  # the default: the file stays as if never set
             _write_config(self.path, config)
             self.durability = config.get("durability", DEFAULT_DURABILITY)
             self.commit_interval = config.get("commit_interval", DEFAULT_COMMIT_INTERVAL)
-        self.close()
+            self.executor = config.get("executor")
+        if not updates or set(updates) != {"executor"}:
+            self.close()  # the store settings changed (the executor is read at each run)
 
     def close(self) -> None:
         """Flush and close the store if it was opened (it reopens on the next ``.store``)."""
@@ -141,6 +160,11 @@ def _check_settings(config: dict[str, Any], where: str, error: type[Exception]) 
     interval = config.get("commit_interval", DEFAULT_COMMIT_INTERVAL)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
         raise error(f"{where}: 'commit_interval' must be a number of seconds > 0, not {interval!r}")
+    if "executor" in config:
+        try:
+            check_executor_text(config["executor"], where)
+        except ValueError as exc:
+            raise error(str(exc)) from None
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -212,6 +236,7 @@ def load_profile(name: str | None = None) -> Profile:
                 directory,
                 durability=config.get("durability", DEFAULT_DURABILITY),
                 commit_interval=config.get("commit_interval", DEFAULT_COMMIT_INTERVAL),
+                executor=config.get("executor"),
             )
             _profiles[directory] = profile
         _current = profile

@@ -57,14 +57,19 @@ class FutureSocket:
             )
         return FutureSocket(self._task, (*self._path, name), child)
 
-    def __getattr__(self, name: str) -> FutureSocket:
+    # ``.result``, ``.data``, ``["a.b"]`` are typed ``Any``: a future stands in for a value of
+    # the output's declared type, so it can be passed to any task input and returned from a
+    # graph body annotated ``-> int`` (the how-to's style) without a type error (under
+    # ``--strict``, turn off warn_return_any for graph-body modules, as pyproject.toml does for
+    # the examples). At run time they return a FutureSocket.
+    def __getattr__(self, name: str) -> Any:
         if name.startswith("__") or name in FutureSocket.__slots__:
             raise AttributeError(name)
         if name in _VALUE_METHODS:
             self._refuse(f".{name}()")
         return self._child(name)
 
-    def __getitem__(self, key: str) -> FutureSocket:
+    def __getitem__(self, key: str) -> Any:
         if not isinstance(key, str):
             self._refuse(f"indexing with {key!r}")
         socket = self
@@ -106,10 +111,10 @@ class FutureSocket:
 
     # Comparisons and arithmetic would silently give ``False`` or a TypeError without a hint
     # (WorkGraph turns them into hidden operator tasks): refuse them like the rest.
-    def __eq__(self, other: object) -> NoReturn:  # type: ignore[override]
+    def __eq__(self, other: object) -> NoReturn:
         self._refuse("comparing with (==)")
 
-    def __ne__(self, other: object) -> NoReturn:  # type: ignore[override]
+    def __ne__(self, other: object) -> NoReturn:
         self._refuse("comparing with (!=)")
 
     __hash__ = object.__hash__  # identity: sockets can still be dict keys and set members

@@ -47,7 +47,10 @@ class TaskHandle:
         only = next(iter(fields), None)
         self.single_output: str | None = (
             only
-            if len(fields) == 1 and self.outputs.dynamic is None and isinstance(fields[only], Leaf)
+            if only is not None
+            and len(fields) == 1
+            and self.outputs.dynamic is None
+            and isinstance(fields[only], Leaf)
             else None
         )
         functools.update_wrapper(self, func)

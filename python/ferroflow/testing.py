@@ -311,6 +311,7 @@ def dag_specs(
 @st.composite
 def workflows(
     draw: Any,
+    /,
     *,
     max_params: int = 3,
     **dag_options: Any,

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import html
+import os
 import shutil
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine import Execution
 from .errors import FerroflowError, NotRunError, RunTimeoutError
 from .gc_tuning import relaxed_gc
 from .graph import Graph, TaskNode
+from .html_view import MAX_TASKS, STATE_COLOURS, count_states, counts_text
 from .pools import lease_pool
+from .progress import show_progress
 from .views import ResultSocket, TaskView
 
 if TYPE_CHECKING:
@@ -22,14 +26,9 @@ if TYPE_CHECKING:
 
 __all__ = ["WorkGraph"]
 
-_STATE_COLOURS = {
-    "PLANNED": "#dddddd",
-    "RUNNING": "#f2c46d",
-    "FINISHED": "#8cd499",
-    "FAILED": "#de707f",
-    "SKIPPED": "#bbbbbb",
-    "CANCELLED": "#999999",
-}
+#: Above this many tasks the Jupyter picture is a summary, not a ``dot`` layout (slow there);
+#: ``wg.to_html(path)`` draws any size.
+_DRAW_LIMIT = 1000
 
 
 class WorkGraph:
@@ -56,7 +55,9 @@ class WorkGraph:
 
     @property
     def outputs(self) -> ResultSocket:
-        return ResultSocket(self.name, (), lambda: self._execution and self._execution.outputs)
+        return ResultSocket(
+            self.name, (), lambda: self._execution.outputs if self._execution is not None else None
+        )
 
     @property
     def state(self) -> str:
@@ -85,6 +86,8 @@ class WorkGraph:
         raise_on_error: bool = True,
         provenance: bool = True,
         max_number_jobs: int | None = None,
+        progress: bool | None = None,
+        executor: Any = None,
     ) -> dict[str, Any]:
         """Execute the graph on a pool of worker threads and record its provenance.
 
@@ -96,31 +99,44 @@ class WorkGraph:
         ``provenance=False`` records nothing (data nodes keep ``pk=None``).
         ``max_number_jobs`` (default: ``wg.max_number_jobs``, from ``@task.graph``) caps how
         many of this graph's tasks run at once; nested graphs use their own decorator's cap.
+        ``progress``: show tasks done / failed / left, rate and ETA on standard error while it
+        runs (``None``: on a terminal, for runs over 0.5 s, unless ``$FERROFLOW_PROGRESS=0``;
+        ``True``: always; ``False``: never; see :mod:`ferroflow.progress`).
+        ``executor``: where task functions run: ``"local"`` (the worker threads), a
+        ``distributed.Client``, a Dask scheduler address (``"tcp://host:8786"``) or a
+        :class:`ferroflow.executors.DaskExecutor`; by default ``$FERROFLOW_EXECUTOR``, else the
+        profile's ``executor`` setting, else local (see :mod:`ferroflow.executors`). On Dask,
+        graph-task bodies and provenance stay in this process and ``max_workers`` threads
+        submit the tasks.
         """
         if self._execution is not None:
             raise FerroflowError(
                 f"WorkGraph '{self.name}' has already run (pk {self.pk}); build a new one with "
                 f"{self._handle.name}.build(...)"
             )
+        from .executors import resolve_executor
         from .profile import get_current_profile
 
         store: Any
         if provenance:
-            store = (profile or get_current_profile()).store
+            profile = profile or get_current_profile()
+            store = profile.store
             self._store = store
         else:
             from .store.null import NullStore
 
             store = NullStore()
+        remote = resolve_executor(executor, profile.executor if profile is not None else None)
         cap = max_number_jobs if max_number_jobs is not None else self.max_number_jobs
         if cap is not None and cap < 1:
             raise ValueError(f"max_number_jobs must be at least 1, got {cap}")
         self._graph.max_number_jobs = cap
-        execution = Execution(self._graph, self._handle.process_type, store)
+        execution = Execution(self._graph, self._handle.process_type, store, remote)
         self._execution = execution
         with lease_pool(max_workers) as pool, relaxed_gc():
             try:
-                execution.execute(pool, timeout)
+                with show_progress(execution.core.counts, self.name, progress):
+                    execution.execute(pool, timeout)
             except TimeoutError as exc:
                 raise RunTimeoutError(
                     f"WorkGraph '{self.name}' was cancelled after its timeout of {timeout} s; "
@@ -150,20 +166,27 @@ class WorkGraph:
         )
 
     def to_dot(self) -> str:
-        """The workflow (tasks and data links) as Graphviz DOT text, states shown after a run."""
+        """The workflow (tasks and data links) as Graphviz DOT text, states shown after a run:
+        tasks filled by state, nested graphs as clusters outlined by state, and the title
+        counting tasks per state (``fan_out (FINISHED)`` / ``finished: 3``)."""
+        title = f"{self.name} ({self.state})\\n{counts_text(count_states(self._states()))}"
         lines = [
             f'digraph "{self.name}" {{',
             '  rankdir=LR; node [shape=box, style="rounded,filled", fontname=Helvetica];',
+            f'  label="{title}"; labelloc=t; fontname=Helvetica;',
         ]
 
         def emit(graph: Graph, indent: str) -> None:
             for t in graph.tasks:
-                colour = _STATE_COLOURS.get(t.state, "#dddddd")
+                colour = STATE_COLOURS.get(t.state, "#dddddd")
                 ident = f"t{id(t)}"
                 label = f"{t.name}\\n{t.state}"
                 if t.child is not None and t.child.tasks:
                     lines.append(f'{indent}subgraph "cluster_{ident}" {{')
-                    lines.append(f'{indent}  label="{t.name} ({t.state})"; style=dashed;')
+                    lines.append(
+                        f'{indent}  label="{t.name} ({t.state})"; style=dashed; '
+                        f'color="{colour}"; penwidth=2;'
+                    )
                     emit(t.child, indent + "  ")
                     lines.append(f"{indent}}}")
                 lines.append(f'{indent}"{ident}" [label="{label}", fillcolor="{colour}"];')
@@ -174,8 +197,11 @@ class WorkGraph:
         lines.append("}")
         return "\n".join(lines)
 
+    def _states(self) -> list[str]:
+        return [t.state for t in self.all_tasks()]
+
     def _svg(self) -> str | None:
-        if shutil.which("dot") is None:
+        if shutil.which("dot") is None or len(self.all_tasks()) > _DRAW_LIMIT:
             return None
         try:
             import graphviz
@@ -190,14 +216,40 @@ class WorkGraph:
         return self._svg()
 
     def _repr_html_(self) -> str:
-        svg = self._svg()
-        counts: dict[str, int] = {}
-        for t in self.all_tasks():
-            counts[t.state] = counts.get(t.state, 0) + 1
-        summary = ", ".join(f"{k.lower()}: {v}" for k, v in sorted(counts.items()))
-        head = f"<b>WorkGraph {html.escape(self.name)}</b> ({html.escape(self.state)}; {summary})"
-        body = svg if svg is not None else f"<pre>{html.escape(self.to_dot())}</pre>"
+        counts = count_states(self._states())
+        swatches = ", ".join(
+            f'<span style="background:{STATE_COLOURS.get(state, "#dddddd")}; padding:0 4px">'
+            f"{state.lower()}: {n}</span>"
+            for state, n in counts.items()
+        )
+        head = f"<b>WorkGraph {html.escape(self.name)}</b> ({html.escape(self.state)}; {swatches})"
+        total = sum(counts.values())
+        if total > _DRAW_LIMIT:
+            body = (
+                f"<i>{total} tasks: too many to draw here; "
+                f"<code>wg.to_html('graph.html')</code> writes an interactive page.</i>"
+            )
+        else:
+            svg = self._svg()
+            body = svg if svg is not None else f"<pre>{html.escape(self.to_dot())}</pre>"
         return f"<div>{head}<br/>{body}</div>"
+
+    def to_html(
+        self, path: str | os.PathLike[str] | None = None, *, max_tasks: int = MAX_TASKS
+    ) -> str:
+        """A self-contained interactive page of the graph (see :mod:`ferroflow.html_view`):
+        pan and zoom, nested graphs that open and close, and a click on a task shows its
+        inputs, outputs, state, times and error. Opens offline; needs no Graphviz.
+
+        Writes it to ``path`` if given; returns the HTML either way. At most ``max_tasks``
+        tasks are embedded (top levels first), values only as short summaries.
+        """
+        from .html_view import page_html, workgraph_page
+
+        page = page_html(workgraph_page(self, max_tasks))
+        if path is not None:
+            Path(path).write_text(page, encoding="utf-8")
+        return page
 
     def __repr__(self) -> str:
         return f"<WorkGraph {self.name} state={self.state} tasks={len(self._graph.tasks)}>"

@@ -321,6 +321,14 @@ impl Pool {
         self.shared.announce(true);
     }
 
+    /// Wake the thread blocked in [`Pool::wait`] so that it checks for completion now: for a
+    /// run whose last task was completed outside the workers ([`Outcome::Pending`] tasks
+    /// completed by another thread), which no worker notices.
+    pub fn notify_waiters(&self) {
+        let _guard = self.shared.done_lock.lock();
+        self.shared.done_cv.notify_all();
+    }
+
     /// Wait up to `timeout` for the installed job to complete. Call it detached from Python.
     pub fn wait(&self, timeout: Duration) -> bool {
         let complete = || self.shared.current.read().as_ref().is_none_or(|job| job.is_complete());

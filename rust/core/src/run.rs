@@ -54,9 +54,13 @@ struct Limit {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CoreError {
     UnknownTask(u32),
-    ForwardDependency { task: u32, on: u32 },
+    ForwardDependency {
+        task: u32,
+        on: u32,
+    },
     TooManyTasks,
-    NotSuspendable(u32),
+    /// `complete` for a task that is not running (never started, or already completed).
+    NotRunning(u32),
     UnknownLimit(u32),
 }
 
@@ -68,7 +72,7 @@ impl fmt::Display for CoreError {
                 write!(f, "task {task} cannot depend on task {on}, which does not exist yet")
             }
             CoreError::TooManyTasks => write!(f, "a run holds at most {MAX_TASKS} tasks"),
-            CoreError::NotSuspendable(id) => write!(f, "task {id} is not running"),
+            CoreError::NotRunning(id) => write!(f, "task {id} is not running"),
             CoreError::UnknownLimit(id) => write!(f, "unknown concurrency limit {id}"),
         }
     }
@@ -351,6 +355,12 @@ impl<P> Run<P> {
     }
 
     /// Report the outcome of a task claimed with [`Run::start`].
+    ///
+    /// [`Outcome::Pending`] changes nothing: the task stays `Running` (and counted) until a
+    /// later call, from any thread, reports its final outcome (external completion: a task
+    /// running on a cluster). The move out of `Running` is a compare-and-swap, so of two
+    /// threads completing the same task exactly one succeeds; the other gets
+    /// [`CoreError::NotRunning`] and changes nothing.
     pub fn complete(
         &self,
         id: TaskId,
@@ -358,20 +368,44 @@ impl<P> Run<P> {
         ready: &mut Vec<TaskId>,
     ) -> Result<(), CoreError> {
         let record = self.record(id)?;
-        if State::from_u8(record.state.load(Acquire)) != State::Running {
-            return Err(CoreError::NotSuspendable(id.0));
-        }
-        if let Outcome::Suspend(children) = &outcome {
-            for child in children {
-                self.record(*child)?;
+        let current = State::from_u8(record.state.load(Acquire));
+        let target = match &outcome {
+            Outcome::Pending => {
+                // A result that arrived before the executor returned has already moved the
+                // task on: that is fine. A task that never started is misuse.
+                return if current == State::Running || current.is_terminal() {
+                    Ok(())
+                } else {
+                    Err(CoreError::NotRunning(id.0))
+                };
             }
+            Outcome::Finished => State::Finished,
+            Outcome::Failed => State::Failed,
+            Outcome::Cancelled => State::Cancelled,
+            Outcome::Suspend(children) => {
+                for child in children {
+                    self.record(*child)?;
+                }
+                State::Suspended
+            }
+        };
+        if current != State::Running {
+            return Err(CoreError::NotRunning(id.0));
+        }
+        if target == State::Suspended {
+            // Before the state changes: nothing releases a running task, so the guard can go
+            // in first; a losing `complete` below leaves it on a task that is already terminal.
+            record.unfinished.store(1, Release);
+        }
+        if record
+            .state
+            .compare_exchange(State::Running as u8, target as u8, AcqRel, Acquire)
+            .is_err()
+        {
+            return Err(CoreError::NotRunning(id.0));
         }
         match outcome {
-            Outcome::Finished => self.terminate(id, State::Finished, ready),
-            Outcome::Failed => self.terminate(id, State::Failed, ready),
             Outcome::Suspend(children) => {
-                record.unfinished.store(1, Release);
-                record.state.store(State::Suspended as u8, Release);
                 for child in children {
                     let child_record = self.known(child);
                     let mut succ = child_record.successors.lock();
@@ -382,20 +416,16 @@ impl<P> Run<P> {
                 }
                 self.release_one(id, ready);
             }
+            _ => {
+                self.release_slot(record, ready);
+                self.after_terminal(id, target, ready);
+            }
         }
         // Last: a canceller that waits for `running() == 0` and then calls `cancel_pending`
         // must find this task already out of `Running` (a suspended task would otherwise be
         // skipped by `cancel_pending` and left non-terminal for ever).
         self.running.fetch_sub(1, SeqCst);
         Ok(())
-    }
-
-    /// Move `id` to a terminal state and propagate to its successors.
-    fn terminate(&self, id: TaskId, state: State, ready: &mut Vec<TaskId>) {
-        let record = self.known(id);
-        record.state.store(state as u8, Release);
-        self.release_slot(record, ready);
-        self.after_terminal(id, state, ready);
     }
 
     fn bump(&self, state: State) {
@@ -467,7 +497,8 @@ impl<P> Run<P> {
     }
 
     /// Stop the run: no task starts after this returns. Tasks already running finish and report
-    /// normally; call [`Run::cancel_pending`] once they have, to make every other task terminal.
+    /// normally (an executor abandons the ones pending elsewhere with [`Outcome::Cancelled`]);
+    /// call [`Run::cancel_pending`] once they have, to make every other task terminal.
     pub fn cancel(&self) {
         self.cancelled.store(true, SeqCst);
         store_load_fence();
@@ -633,6 +664,71 @@ mod tests {
             Err(CoreError::UnknownLimit(3))
         );
         assert!(run.is_empty());
+    }
+
+    #[test]
+    fn pending_tasks_stay_running_until_completed_from_outside() {
+        let run = Run::new();
+        let mut ready = Vec::new();
+        let a = run.add_task(0, &[], &mut ready).unwrap();
+        let b = run.add_task(1, &[Dep::data(a)], &mut ready).unwrap();
+        assert!(run.start(a));
+        run.complete(a, Outcome::Pending, &mut ready).unwrap();
+        assert_eq!(run.state(a).unwrap(), State::Running);
+        assert_eq!(run.running(), 1, "a pending task counts as running");
+        assert_eq!(ready, vec![a], "nothing new is ready");
+        ready.clear();
+        // the result arrives later, on whatever thread learnt it
+        run.complete(a, Outcome::Finished, &mut ready).unwrap();
+        assert_eq!(ready, vec![b]);
+        assert_eq!(run.running(), 0);
+        // a result that arrives before the executor reported Pending is fine too
+        assert!(run.start(b));
+        run.complete(b, Outcome::Failed, &mut ready).unwrap();
+        run.complete(b, Outcome::Pending, &mut ready).unwrap();
+        assert_eq!(run.state(b).unwrap(), State::Failed);
+        assert!(run.is_complete());
+    }
+
+    #[test]
+    fn a_task_completes_once() {
+        let run = Run::new();
+        let mut ready = Vec::new();
+        let a = run.add_task(0, &[], &mut ready).unwrap();
+        let waiting = run.add_task(1, &[Dep::data(a)], &mut ready).unwrap();
+        assert_eq!(
+            run.complete(waiting, Outcome::Pending, &mut ready),
+            Err(CoreError::NotRunning(waiting.0)),
+            "pending before it started is misuse"
+        );
+        assert!(run.start(a));
+        run.complete(a, Outcome::Finished, &mut ready).unwrap();
+        for again in [Outcome::Finished, Outcome::Failed, Outcome::Cancelled] {
+            assert_eq!(run.complete(a, again, &mut ready), Err(CoreError::NotRunning(a.0)));
+        }
+        assert_eq!(run.counts().finished, 1);
+        assert_eq!(run.running(), 0, "no double decrement");
+    }
+
+    #[test]
+    fn abandoning_a_pending_task_cancels_its_dependents() {
+        let run = Run::new();
+        let mut ready = Vec::new();
+        let a = run.add_task(0, &[], &mut ready).unwrap();
+        let b = run.add_task(1, &[Dep::data(a)], &mut ready).unwrap();
+        let c = run.add_task(2, &[Dep::data(b)], &mut ready).unwrap();
+        assert!(run.start(a));
+        run.complete(a, Outcome::Pending, &mut ready).unwrap();
+        run.cancel();
+        assert_eq!(run.running(), 1, "the canceller waits for it ...");
+        run.complete(a, Outcome::Cancelled, &mut ready).unwrap(); // ... or abandons it
+        assert_eq!(run.running(), 0);
+        run.cancel_pending();
+        for id in [a, b, c] {
+            assert_eq!(run.state(id).unwrap(), State::Cancelled);
+        }
+        assert!(run.is_complete());
+        assert_eq!(run.counts().cancelled, 3);
     }
 
     #[test]

@@ -7,6 +7,7 @@
 ///    |                                             |
 ///    +--a data predecessor did not finish--> Skipped   +--expanded--> Suspended --children done--> Ready
 /// any non-terminal state --run cancelled--> Cancelled
+/// Running (pending elsewhere) --abandoned--> Cancelled
 /// ```
 #[repr(u8)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -61,4 +62,11 @@ pub enum Outcome {
     /// The task added children to the live run and must be resumed once all of these are
     /// terminal (dynamic expansion of a graph task). The core calls the executor again then.
     Suspend(Vec<crate::TaskId>),
+    /// The task was handed to something outside the pool (a Dask cluster) and has no result
+    /// yet. It stays `Running`, and counted in [`crate::Run::running`], until whoever learns
+    /// the result calls [`crate::Run::complete`] again with the final outcome, from any thread.
+    Pending,
+    /// The task's execution was abandoned (its run was cancelled while it was pending
+    /// elsewhere): it becomes `Cancelled`, and so do its data dependents.
+    Cancelled,
 }

@@ -253,3 +253,91 @@ fn suspend_races_with_child_completion() {
         assert_eq!((c.finished, c.failed), (1, 1));
     });
 }
+
+/// (f) External completion: the result of a task handed to a cluster arrives on another thread
+/// while the worker is still reporting `Outcome::Pending`. Either order leaves the task
+/// finished, its successor ready exactly once, and `running` back at zero (no double count).
+#[test]
+fn external_completion_races_with_pending_report() {
+    loom::model(|| {
+        let run = Arc::new(Run::new());
+        let mut ready = Vec::new();
+        let t = run.add_task(0u32, &[], &mut ready).unwrap();
+        let s = run.add_task(1, &[Dep::data(t)], &mut ready).unwrap();
+        assert!(run.start(t));
+
+        let worker = {
+            let run = run.clone();
+            thread::spawn(move || {
+                let mut ready = Vec::new();
+                run.complete(t, Outcome::Pending, &mut ready).unwrap();
+                ready
+            })
+        };
+        let resolver = {
+            let run = run.clone();
+            thread::spawn(move || {
+                let mut ready = Vec::new();
+                run.complete(t, Outcome::Finished, &mut ready).unwrap();
+                ready
+            })
+        };
+        let mut all = worker.join().unwrap();
+        all.extend(resolver.join().unwrap());
+        assert_eq!(all, vec![s]);
+        assert_eq!(run.running(), 0);
+        let mut ready = Vec::new();
+        assert!(run.start(s));
+        run.complete(s, Outcome::Finished, &mut ready).unwrap();
+        assert_complete(&run);
+    });
+}
+
+/// (g) Ctrl-C while a task is pending elsewhere: the canceller abandons it
+/// (`Outcome::Cancelled`) while its result arrives on another thread. Exactly one of the two
+/// completions wins; the canceller's wait for `running() == 0` ends; the run completes.
+#[test]
+fn abandon_races_with_external_completion() {
+    loom::model(|| {
+        let run = Arc::new(Run::new());
+        let mut ready = Vec::new();
+        let t = run.add_task(0u32, &[], &mut ready).unwrap();
+        let s = run.add_task(1, &[Dep::data(t)], &mut ready).unwrap();
+        assert!(run.start(t));
+        run.complete(t, Outcome::Pending, &mut ready).unwrap();
+
+        let resolver = {
+            let run = run.clone();
+            thread::spawn(move || {
+                let mut ready = Vec::new();
+                let won = run.complete(t, Outcome::Finished, &mut ready).is_ok();
+                if won {
+                    assert_eq!(ready, vec![s]);
+                } else {
+                    assert!(ready.is_empty());
+                }
+                won
+            })
+        };
+        let canceller = {
+            let run = run.clone();
+            thread::spawn(move || {
+                run.cancel();
+                let mut sink = Vec::new();
+                let won = run.complete(t, Outcome::Cancelled, &mut sink).is_ok();
+                while run.running() > 0 {
+                    thread::yield_now();
+                }
+                run.cancel_pending();
+                won
+            })
+        };
+        let resolved = resolver.join().unwrap();
+        let abandoned = canceller.join().unwrap();
+        assert!(resolved != abandoned, "exactly one completion wins");
+        let want = if resolved { State::Finished } else { State::Cancelled };
+        assert_eq!(run.state(t).unwrap(), want);
+        assert_eq!(run.state(s).unwrap(), State::Cancelled);
+        assert_complete(&run);
+    });
+}

@@ -566,3 +566,109 @@ fn limits_cap_overlapping_tasks_per_group_under_stealing() {
         }
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// External completion: tasks handed to "a cluster" (another thread) that completes them later.
+
+/// Hands every task whose id is odd to the `remote` channel and reports `Outcome::Pending`;
+/// runs the others itself.
+struct Offloader {
+    stamps: Arc<Stamps>,
+    dag: Arc<Dag>,
+    remote: Mutex<std::sync::mpsc::Sender<TaskId>>,
+}
+
+impl Executor<u32> for Offloader {
+    fn execute(&self, _run: &Run<u32>, id: TaskId, _payload: &u32) -> Outcome {
+        self.stamps.enter(id);
+        if id.0 % 2 == 1 {
+            self.remote.lock().unwrap().send(id).unwrap();
+            return Outcome::Pending;
+        }
+        spin(self.dag.work[id.index()]);
+        self.stamps.leave(id);
+        if self.dag.fails[id.index()] {
+            Outcome::Failed
+        } else {
+            Outcome::Finished
+        }
+    }
+}
+
+/// The "cluster": completes offloaded tasks in batches, out of order, queueing what they make
+/// ready on the pool as `Run.resolve` does in the binding.
+fn remote_completer(
+    pool: Arc<Pool>,
+    run: Arc<Run<u32>>,
+    stamps: Arc<Stamps>,
+    dag: Arc<Dag>,
+    epoch: u32,
+    incoming: std::sync::mpsc::Receiver<TaskId>,
+) {
+    let mut batch: Vec<TaskId> = Vec::new();
+    while let Ok(first) = incoming.recv() {
+        batch.push(first);
+        batch.extend(incoming.try_iter());
+        batch.reverse();
+        let mut ready = Vec::new();
+        for id in batch.drain(..) {
+            spin(dag.work[id.index()]);
+            stamps.leave(id);
+            let outcome = if dag.fails[id.index()] { Outcome::Failed } else { Outcome::Finished };
+            run.complete(id, outcome, &mut ready).unwrap();
+        }
+        pool.inject(epoch, &ready);
+        if run.is_complete() {
+            pool.notify_waiters();
+        }
+    }
+}
+
+#[test]
+fn pending_tasks_completed_from_another_thread() {
+    let mut runner = TestRunner::new(Config { cases: 32, ..Config::default() });
+    let pools: Vec<Arc<Pool>> = pools().into_iter().map(Arc::new).collect();
+    runner
+        .run(&(dag(60), 0..pools.len()), |(dag, p)| {
+            let pool = pools[p].clone();
+            let dag = Arc::new(dag);
+            let n = dag.deps.len();
+            let run = Arc::new(Run::new());
+            let mut ready = Vec::new();
+            for (j, deps) in dag.deps.iter().enumerate() {
+                let deps: Vec<Dep> = deps.iter().map(|&d| Dep::data(TaskId(d as u32))).collect();
+                run.add_task(j as u32, &deps, &mut ready).unwrap();
+            }
+            let stamps = Stamps::new(n);
+            let (send, recv) = std::sync::mpsc::channel();
+            let executor =
+                Offloader { stamps: stamps.clone(), dag: dag.clone(), remote: Mutex::new(send) };
+            let job: Arc<dyn Job> = Arc::new(RunJob { run: run.clone(), executor });
+            let epoch = pool.start(job, &ready).expect("idle pool");
+            let completer = {
+                let (pool, run, stamps, dag) =
+                    (pool.clone(), run.clone(), stamps.clone(), dag.clone());
+                std::thread::spawn(move || remote_completer(pool, run, stamps, dag, epoch, recv))
+            };
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !pool.wait(Duration::from_secs(1)) {
+                assert!(Instant::now() < deadline, "the run never completed");
+            }
+            drop(pool.finish()); // drops the executor, so its sender: the completer ends
+            completer.join().unwrap();
+
+            assert_eq!(run.running(), 0);
+            let want = reference_states(&dag);
+            for (j, &want) in want.iter().enumerate() {
+                prop_assert_eq!(run.state(TaskId(j as u32)).unwrap(), want, "task {}", j);
+                prop_assert_eq!(stamps.runs(j), u32::from(want != State::Skipped));
+                if want != State::Skipped {
+                    for &d in &dag.deps[j] {
+                        prop_assert!(stamps.start(j) > stamps.end(d), "{} before input {}", j, d);
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}

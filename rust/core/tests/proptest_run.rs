@@ -7,6 +7,10 @@
 //! executed a second time. The engine is driven single-threaded through `start`/`complete` in
 //! a random ready order; the reference evaluates the same specification recursively in index
 //! order, expanding inline.
+//!
+//! With `offload`, the driver also plays an executor that hands some tasks to "a cluster": the
+//! execution reports `Outcome::Pending`, and the final outcome is reported later, interleaved
+//! at random with other tasks (external completion).
 #![cfg(not(loom))]
 
 use ferroflow_core::{Dep, DepKind, Outcome, Run, State, TaskId};
@@ -188,12 +192,22 @@ struct Driver<'a> {
     meta: Vec<Meta<'a>>,
     ready: Vec<TaskId>,
     rng: u64,
+    /// Hand about half of the leaf executions to "the cluster" (`Outcome::Pending`).
+    offload: bool,
+    /// Offloaded tasks and the outcome the cluster will report for them.
+    pending: Vec<(TaskId, Outcome)>,
 }
 
 impl<'a> Driver<'a> {
     fn new(case: &'a Case) -> Self {
-        let mut driver =
-            Driver { run: Run::new(), meta: Vec::new(), ready: Vec::new(), rng: case.seed | 1 };
+        let mut driver = Driver {
+            run: Run::new(),
+            meta: Vec::new(),
+            ready: Vec::new(),
+            rng: case.seed | 1,
+            offload: false,
+            pending: Vec::new(),
+        };
         for (j, node) in case.nodes.iter().enumerate() {
             let deps: Vec<Dep> = static_deps(&case.nodes, j)
                 .into_iter()
@@ -314,10 +328,27 @@ impl<'a> Driver<'a> {
     }
 
     fn step(&mut self) -> bool {
+        let resolve_now =
+            !self.pending.is_empty() && (self.ready.is_empty() || self.next_random() % 3 == 0);
+        if resolve_now {
+            let i = (self.next_random() % self.pending.len() as u64) as usize;
+            let (id, outcome) = self.pending.swap_remove(i);
+            assert_eq!(self.run.state(id).unwrap(), State::Running, "pending means running");
+            self.complete(id, outcome);
+            return true;
+        }
         match self.pick() {
             Some(id) => {
                 self.claim(id);
                 let outcome = self.body(id);
+                let leaf = matches!(outcome, Outcome::Finished | Outcome::Failed);
+                if self.offload && leaf && self.next_random() % 2 == 0 {
+                    let running = self.run.running();
+                    self.complete(id, Outcome::Pending);
+                    assert_eq!(self.run.running(), running, "still counted as running");
+                    self.pending.push((id, outcome));
+                    return true;
+                }
                 self.complete(id, outcome);
                 true
             }
@@ -351,10 +382,12 @@ impl<'a> Driver<'a> {
     }
 }
 
-fn run_to_completion(case: &Case) -> Result<(), TestCaseError> {
+fn run_to_completion(case: &Case, offload: bool) -> Result<(), TestCaseError> {
     let expected = reference(&case.nodes);
     let mut driver = Driver::new(case);
+    driver.offload = offload;
     while driver.step() {}
+    prop_assert!(driver.pending.is_empty());
     driver.assert_counts_add_up();
 
     let mut got = BTreeMap::new();
@@ -390,8 +423,9 @@ fn cancel_at() -> impl Strategy<Value = CancelAt> {
     )
 }
 
-fn run_with_cancel(case: &Case, at: CancelAt) -> Result<(), TestCaseError> {
+fn run_with_cancel(case: &Case, at: CancelAt, offload: bool) -> Result<(), TestCaseError> {
     let mut driver = Driver::new(case);
+    driver.offload = offload;
     for _ in 0..at.after {
         if !driver.step() {
             break;
@@ -418,12 +452,19 @@ fn run_with_cancel(case: &Case, at: CancelAt) -> Result<(), TestCaseError> {
     // The running task reports after the cancel; if it expands now, its children are
     // cancelled on arrival.
     if let Some(id) = in_flight {
-        prop_assert_eq!(driver.run.running(), 1);
+        prop_assert_eq!(driver.run.running(), 1 + driver.pending.len());
         let outcome = match outcome {
             Some(outcome) => outcome,
             None => driver.body(id),
         };
         driver.complete(id, outcome);
+    }
+    // Tasks pending on "the cluster" are abandoned, as the binding does on Ctrl-C.
+    let abandoned: Vec<TaskId> = driver.pending.drain(..).map(|(id, _)| id).collect();
+    prop_assert_eq!(driver.run.running(), abandoned.len());
+    for &id in &abandoned {
+        driver.complete(id, Outcome::Cancelled);
+        prop_assert_eq!(driver.run.state(id).unwrap(), State::Cancelled);
     }
     prop_assert_eq!(driver.run.running(), 0);
     driver.run.cancel_pending();
@@ -463,9 +504,12 @@ fn run_with_cancel(case: &Case, at: CancelAt) -> Result<(), TestCaseError> {
                 prop_assert!(cause, "{:?} skipped without a failed or skipped input", id);
             }
             State::Cancelled => {
-                // Only a suspended task has run (once) and is then cancelled.
+                // Only a suspended task has run (once) and is then cancelled, or a task that
+                // was abandoned while pending elsewhere.
                 prop_assert!(
-                    meta.executions == 0 || (meta.executions == 1 && meta.expand.is_some())
+                    meta.executions == 0
+                        || (meta.executions == 1 && meta.expand.is_some())
+                        || abandoned.contains(&id)
                 );
             }
             other => prop_assert!(false, "{:?} ends {:?}", id, other),
@@ -485,11 +529,21 @@ proptest! {
 
     #[test]
     fn run_matches_sequential_reference(case in case()) {
-        run_to_completion(&case)?;
+        run_to_completion(&case, false)?;
+    }
+
+    #[test]
+    fn external_completion_matches_sequential_reference(case in case()) {
+        run_to_completion(&case, true)?;
     }
 
     #[test]
     fn cancellation_leaves_every_task_terminal(case in case(), at in cancel_at()) {
-        run_with_cancel(&case, at)?;
+        run_with_cancel(&case, at, false)?;
+    }
+
+    #[test]
+    fn cancellation_with_tasks_pending_elsewhere(case in case(), at in cancel_at()) {
+        run_with_cancel(&case, at, true)?;
     }
 }

@@ -25,6 +25,14 @@ use std::time::{Duration, Instant};
 /// How long the waiting thread stays detached before it checks for Ctrl-C.
 const POLL: Duration = Duration::from_millis(20);
 
+/// What a runner returns for a task it handed to another executor (a Dask cluster): the task
+/// stays RUNNING until `Run.resolve` / `Run.resolve_many` report its outcome.
+const PENDING: &str = "pending";
+
+/// While a cancelled run still has tasks pending elsewhere, `on_cancel` is called again after
+/// this long (a runner may hand a task over just after the previous call).
+const CANCEL_RETRY: Duration = Duration::from_millis(10);
+
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     match m.lock() {
         Ok(g) => g,
@@ -105,6 +113,14 @@ impl PyExecutor {
         if result.is_instance_of::<PyBool>() {
             let ok: bool = result.extract()?;
             return Ok(if ok { Outcome::Finished } else { Outcome::Failed });
+        }
+        if let Ok(text) = result.cast::<PyString>() {
+            if text.to_cow()? == PENDING {
+                return Ok(Outcome::Pending);
+            }
+            return Err(PyValueError::new_err(format!(
+                "a runner returns None, a bool, a list of task ids or {PENDING:?}, not {text}"
+            )));
         }
         let children: Vec<u32> = result.extract()?;
         Ok(Outcome::Suspend(children.into_iter().map(TaskId).collect()))
@@ -232,15 +248,55 @@ impl PyRun {
         }
     }
 
-    fn stop(&self, py: Python<'_>) {
+    /// Cancel, let running bodies finish, mark the rest CANCELLED. Tasks pending elsewhere count
+    /// as running: `on_cancel()` is asked to abandon them (`Run.abandon`), and asked again every
+    /// `CANCEL_RETRY` while any task still runs.
+    fn stop(&self, py: Python<'_>, on_cancel: Option<&Py<PyAny>>) {
         let run = self.inner.clone();
         run.cancel();
+        if let Some(callback) = on_cancel {
+            loop {
+                if let Err(err) = callback.bind(py).call0() {
+                    err.write_unraisable(py, Some(callback.bind(py)));
+                }
+                let r = run.clone();
+                let idle = py.detach(move || {
+                    let until = Instant::now() + CANCEL_RETRY;
+                    while r.running() > 0 && Instant::now() < until {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                    r.running() == 0
+                });
+                if idle {
+                    break;
+                }
+            }
+        }
         py.detach(|| {
             while run.running() > 0 {
                 std::thread::sleep(Duration::from_millis(1));
             }
             run.cancel_pending();
         });
+    }
+
+    /// Complete tasks that were pending elsewhere and queue what they make ready; wake the
+    /// thread waiting in `execute` if that was the run's last task (no worker will notice).
+    fn complete_external(&self, outcomes: impl IntoIterator<Item = (u32, Outcome)>) -> usize {
+        let mut ready = Vec::new();
+        let mut applied = 0;
+        for (id, outcome) in outcomes {
+            if self.inner.complete(TaskId(id), outcome, &mut ready).is_ok() {
+                applied += 1;
+            }
+        }
+        self.schedule(ready);
+        if self.inner.is_complete() {
+            if let Some(active) = lock(&self.active).as_ref() {
+                active.pool.notify_waiters();
+            }
+        }
+        applied
     }
 }
 
@@ -383,6 +439,7 @@ impl PyRun {
             ("skipped", c.skipped),
             ("cancelled", c.cancelled),
             ("remaining", self.inner.remaining()),
+            ("running", self.inner.running()),
         ]
         .into_iter()
         .collect()
@@ -405,8 +462,13 @@ impl PyRun {
     /// failure and returns False, `odd(id, returned)` turns a returned dict or data node into
     /// the output value, and each finished fast task appends one provenance entry to `queue`
     /// when it is a list, calling `throttle()` when more than `queue limit` entries wait.
+    ///
+    /// The runner may also return "pending" for a task it handed elsewhere (a Dask cluster):
+    /// the task stays RUNNING until `resolve`/`resolve_many` report it. On cancellation
+    /// `on_cancel()` is then called (attached, repeatedly while such tasks remain) to abandon
+    /// them with `abandon`, instead of waiting for their results.
     #[allow(clippy::type_complexity)]
-    #[pyo3(signature = (pool, runner, timeout = None, fast = None))]
+    #[pyo3(signature = (pool, runner, timeout = None, fast = None, on_cancel = None))]
     fn execute(
         &self,
         py: Python<'_>,
@@ -414,6 +476,7 @@ impl PyRun {
         runner: Py<PyAny>,
         timeout: Option<f64>,
         fast: Option<FastArgs>,
+        on_cancel: Option<Py<PyAny>>,
     ) -> PyResult<()> {
         let pool = pool.get().inner.clone();
         let failures = Arc::new(Mutex::new(Failures::default()));
@@ -448,7 +511,7 @@ impl PyRun {
                 )));
             }
             if interrupted.is_some() || self.inner.is_cancelled() {
-                self.stop(py);
+                self.stop(py, on_cancel.as_ref());
                 break;
             }
         }
@@ -470,6 +533,36 @@ impl PyRun {
     /// Cancel the run from another thread (the executing call then returns).
     fn cancel(&self) {
         self.inner.cancel();
+    }
+
+    /// True once the run was cancelled (Ctrl-C, timeout or `cancel`).
+    #[getter]
+    fn cancelled(&self) -> bool {
+        self.inner.is_cancelled()
+    }
+
+    /// The outcome of a task whose runner returned "pending": True finished, False failed.
+    /// Call it from any thread once its result is known (and its outputs are set); tasks it
+    /// makes ready are queued on the pool. Returns False if the task was no longer running
+    /// (already resolved, or abandoned because the run was cancelled).
+    fn resolve(&self, id: u32, ok: bool) -> bool {
+        let outcome = if ok { Outcome::Finished } else { Outcome::Failed };
+        self.complete_external([(id, outcome)]) == 1
+    }
+
+    /// `resolve` for many tasks at once, as (id, ok) pairs; returns how many were applied.
+    fn resolve_many(&self, outcomes: Vec<(u32, bool)>) -> usize {
+        self.complete_external(
+            outcomes
+                .into_iter()
+                .map(|(id, ok)| (id, if ok { Outcome::Finished } else { Outcome::Failed })),
+        )
+    }
+
+    /// Give up on tasks pending elsewhere (the run was cancelled): each becomes CANCELLED,
+    /// and so do its data dependents. Returns how many were still running.
+    fn abandon(&self, ids: Vec<u32>) -> usize {
+        self.complete_external(ids.into_iter().map(|id| (id, Outcome::Cancelled)))
     }
 }
 

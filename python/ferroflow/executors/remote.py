@@ -1,0 +1,152 @@
+"""What runs on a Dask worker: a chunk of task calls, each failure caught and sent back as data.
+
+One Dask task runs :func:`run_calls` on a :class:`Calls` chunk of one or more ferroflow task
+calls. Why a chunk function rather than submitting each task function directly:
+
+* **Tiny tasks.** Dask's own cost per task (scheduler transitions, messages, a future on the
+  client) is a few hundred microseconds; a chunk of many calls pays it once
+  (``DaskExecutor(chunk_size=...)``).
+* **Failures are per call, not per chunk.** Each call's exception is caught here and returned
+  with its traceback (``tblib``, which Dask itself uses), so one failing call neither fails its
+  chunk-mates nor turns into a Dask-level error; the client re-raises it with the remote frames,
+  and ferroflow's failure rules (dependents SKIPPED) apply as for a local task. A Dask-level error
+  (a worker killed too often, an argument that cannot be unpickled) fails the whole chunk.
+* **Values from other tasks stay on the cluster.** A keyword argument may be a :class:`Ref` to
+  one of the chunk's *dependencies* (Dask futures passed as the ``deps`` argument, which Dask
+  resolves on the worker): a large output of an earlier task, or a large constant scattered
+  once, is then moved between workers by Dask instead of being re-sent from the client.
+
+``Calls`` is opaque to Dask on purpose: Dask walks lists and dicts in task arguments looking for
+futures, which would cost time for large keyword dicts and could misread user values.
+
+This module is imported on the workers (``ferroflow`` must be installed there, as any library
+whose functions the tasks use).
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from ..errors import FerroflowError
+from ..graph import context_stack
+
+__all__ = ["Calls", "Ref", "RemoteTaskError", "run_calls"]
+
+#: One call's result: ``(True, value)``, or ``(False, exception, traceback dict or None, text)``.
+Outcome = tuple[Any, ...]
+
+
+class RemoteTaskError(FerroflowError):
+    """Stands in for an exception raised on a worker that could not be sent back (it does not
+    pickle); its message is the original's type and text, its cause the remote traceback."""
+
+
+class Ref:
+    """A keyword argument whose value is dependency ``slot`` of the chunk: the value itself
+    (``index`` None: a scattered constant) or call ``index``'s value in that dependency's chunk
+    result (an output of an earlier task)."""
+
+    __slots__ = ("index", "slot")
+
+    def __init__(self, slot: int, index: int | None) -> None:
+        self.slot = slot
+        self.index = index
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Ref, (self.slot, self.index)
+
+    def __repr__(self) -> str:
+        return f"Ref({self.slot}, {self.index})"
+
+
+class Calls:
+    """A chunk of calls ``(function, kwargs, has_refs)``, opaque to Dask's argument parsing."""
+
+    __slots__ = ("calls",)
+
+    def __init__(self, calls: list[tuple[Callable[..., Any], dict[str, Any], bool]]) -> None:
+        self.calls = calls
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return Calls, (self.calls,)
+
+    def __len__(self) -> int:
+        return len(self.calls)
+
+
+def _fill(value: Any, deps: Sequence[Any]) -> Any:
+    if type(value) is Ref:
+        dep = deps[value.slot]
+        return dep if value.index is None else dep[value.index][1]
+    if type(value) is dict:
+        return {k: _fill(v, deps) for k, v in value.items()}
+    return value
+
+
+def failure(exc: BaseException, skip_frames: int = 0) -> Outcome:
+    """``(False, exc, traceback dict, text)`` for an exception, made safe to send back."""
+    tb = exc.__traceback__
+    for _ in range(skip_frames):
+        if tb is not None and tb.tb_next is not None:
+            tb = tb.tb_next
+    text = "".join(traceback.format_exception(type(exc), exc, tb))
+    try:
+        from tblib import Traceback
+
+        tb_dict = Traceback(tb).to_dict() if tb is not None else None
+    except Exception:  # tblib comes with distributed; without it the text still travels
+        tb_dict = None
+    try:  # as Dask will send it: pickle, or cloudpickle for classes defined in __main__
+        import cloudpickle
+
+        cloudpickle.loads(cloudpickle.dumps(exc))
+    except Exception:  # e.g. an __init__ whose arguments differ from exc.args
+        exc = RemoteTaskError(f"{type(exc).__qualname__}: {exc}")
+    exc.__traceback__ = None
+    return (False, exc, tb_dict, text)
+
+
+def run_calls(chunk: Calls, deps: Sequence[Any] = ()) -> list[Outcome]:
+    """Run every call of ``chunk`` (on a Dask worker) and return one outcome per call.
+
+    A task body is no graph: calling a task inside it raises ``GraphContextError``, as locally.
+    """
+    stack = context_stack()
+    stack.append(None)
+    out: list[Outcome] = []
+    try:
+        for func, kwargs, has_refs in chunk.calls:
+            try:
+                if has_refs:
+                    kwargs = {k: _fill(v, deps) for k, v in kwargs.items()}
+                out.append((True, func(**kwargs)))
+            except BaseException as exc:
+                out.append(failure(exc, skip_frames=1))  # this frame is no part of the task
+    finally:
+        stack.pop()
+    return out
+
+
+def restore(outcome: Outcome) -> BaseException:
+    """The exception of a failed outcome, carrying the remote traceback (``tblib``) or, without
+    it, the remote traceback text as its cause (as ``concurrent.futures`` does)."""
+    exc: BaseException = outcome[1]
+    tb_dict, text = outcome[2], outcome[3]
+    if tb_dict is not None:
+        try:
+            from tblib import Traceback
+
+            return exc.with_traceback(Traceback.from_dict(tb_dict).as_traceback())
+        except Exception:
+            pass
+    exc.__cause__ = RemoteTraceback(text)
+    return exc
+
+
+class RemoteTraceback(Exception):
+    """The text of a traceback that happened on a worker."""
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.args[0]}"""'
