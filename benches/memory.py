@@ -18,20 +18,7 @@ import tempfile
 
 os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
 
-from ferroflow import task
-
-
-def noop_body(x: int) -> int:
-    return x
-
-
-noop = task(noop_body)
-
-
-@task.graph
-def scatter(n: int) -> None:
-    for i in range(n):
-        noop(x=i)
+from workloads import scatter
 
 
 def rss() -> int:

@@ -22,28 +22,7 @@ from typing import Any
 
 os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
 
-from ferroflow import task
-
-
-def noop_body(x: int) -> int:
-    return x
-
-
-noop = task(noop_body)
-
-
-@task.graph
-def scatter(n: int) -> None:
-    for i in range(n):
-        noop(x=i)
-
-
-@task.graph
-def chain(n: int) -> Any:
-    x = noop(x=0).result
-    for _ in range(n - 1):
-        x = noop(x=x).result
-    return x
+from workloads import chain, noop_body, scatter
 
 
 def best_of(repeat: int, fn: Callable[[], float]) -> float:

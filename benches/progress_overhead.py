@@ -33,21 +33,8 @@ import time
 os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
 
 import ferroflow.progress
-from ferroflow import task
 from ferroflow.progress import ProgressDisplay, choose_mode
-
-
-def noop_body(x: int) -> int:
-    return x
-
-
-noop = task(noop_body)
-
-
-@task.graph
-def scatter(n: int) -> None:
-    for i in range(n):
-        noop(x=i)
+from workloads import scatter
 
 
 class _NullTerminal(io.StringIO):

@@ -31,10 +31,10 @@ from pathlib import Path
 
 os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
 
-from ferroflow import task
 from ferroflow.data import DataNode, new_uuid
 from ferroflow.profile import load_profile
 from ferroflow.store import Store
+from workloads import scatter
 
 ROWS_PER_TASK = 6  # 3 nodes + 3 links
 NODES_PER_TASK = 3
@@ -75,19 +75,6 @@ def store_throughput(n: int, durability: str, directory: Path) -> tuple[float, f
     conn.close()
     assert nodes == NODES_PER_TASK * n + 1 and links == (ROWS_PER_TASK - NODES_PER_TASK) * n
     return t1 - t0, t2 - t0
-
-
-def noop_body(x: int) -> int:
-    return x
-
-
-noop = task(noop_body)
-
-
-@task.graph
-def scatter(n: int) -> None:
-    for i in range(n):
-        noop(x=i)
 
 
 def rows_in(path: Path) -> int:
