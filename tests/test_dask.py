@@ -451,6 +451,26 @@ def test_dag_suite_on_dask(client: Any, dag_profile: Profile, workflow: Workflow
 # -- last: a worker dies mid-run ---------------------------------------------------------------
 
 
+def test_retries_on_dask_are_announced_not_silently_dropped(
+    client: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from ferroflow import task as make_task
+
+    @make_task(retries=2)
+    def once(x: int) -> int:
+        return x + 1
+
+    @task.graph
+    def g() -> Any:
+        return once(x=1).result
+
+    wg = g.build()
+    with caplog.at_level("WARNING", logger="ferroflow.executors.dask"):
+        wg.run(executor=client)
+    assert wg.outputs.result.value == 2
+    assert "retries and timeout are not applied on Dask" in caplog.text
+
+
 def test_a_killed_worker_loses_no_result(client: Any) -> None:
     victim = min(client.run(os.getpid).values())
     wg = naps.build(12, 0.3)

@@ -35,6 +35,7 @@ from .errors import (
     RunTimeoutError,
     TaskInputError,
     TaskOutputError,
+    TaskTimeoutError,
     ValueNotStoredError,
     WorkflowFailedError,
 )
@@ -74,6 +75,7 @@ __all__ = [
     "TaskHandle",
     "TaskInputError",
     "TaskOutputError",
+    "TaskTimeoutError",
     "ValueNotStoredError",
     "WorkGraph",
     "WorkflowFailedError",

@@ -24,6 +24,7 @@ recorded; the runner returns ``"pending"`` and the result comes back through
 from __future__ import annotations
 
 import os
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -36,6 +37,7 @@ from .errors import (
     FerroflowError,
     RecursionDepthError,
     TaskInputError,
+    TaskTimeoutError,
     ValueNotStoredError,
     WorkflowFailedError,
 )
@@ -102,6 +104,38 @@ def resolve_available(binding: Any) -> Any:
     return binding
 
 
+def _call_with_deadline(task: TaskNode, timeout: float, kwargs: dict[str, Any]) -> Any:
+    """Call ``task``'s function on a helper thread and wait at most ``timeout`` seconds (the
+    wait releases the GIL). Past it, raise :class:`TaskTimeoutError`: a thread cannot be
+    killed, so the call finishes in the background and its result is discarded."""
+    done = threading.Event()
+    box: list[tuple[bool, Any]] = []
+    func = task.handle.func
+
+    def body() -> None:
+        stack = context_stack()
+        stack.append(None)  # a task body is no graph: calling tasks there is an error
+        try:
+            box.append((True, func(**kwargs)))
+        except BaseException as exc:
+            box.append((False, exc))
+        finally:
+            stack.pop()
+            done.set()
+
+    threading.Thread(target=body, name=f"ferroflow {task.path}", daemon=True).start()
+    if not done.wait(timeout):
+        raise TaskTimeoutError(
+            f"task '{task.path}' ran past its timeout of {timeout:g} s and was failed; its "
+            f"result will be discarded (the thread running it cannot be stopped and finishes "
+            f"in the background)"
+        )
+    ok, value = box[0]
+    if ok:
+        return value
+    raise value
+
+
 _TERMINAL = frozenset({"FINISHED", "FAILED", "SKIPPED", "CANCELLED"})
 
 
@@ -153,7 +187,7 @@ class Execution:
         limit = self.core.add_limit(graph.max_number_jobs) if graph.max_number_jobs else None
         try:
             return self.core.submit(
-                graph.tasks,
+                graph.submit_order(),
                 self.tasks,
                 self._fast_box if self.fast_lane else None,
                 self.store,
@@ -327,6 +361,8 @@ class Execution:
         }
         if handle.var_kw:
             kwargs.update(kwargs.pop(handle.var_kw, {}))
+        if handle.needs_runner:
+            return self._call_with_retries(task, inputs, kwargs)
         stack = context_stack()
         stack.append(None)  # a task body is no graph: calling tasks there is an error
         try:
@@ -336,6 +372,54 @@ class Execution:
         finally:
             stack.pop()
         return self._finish_call(task, returned)
+
+    def _call_with_retries(
+        self, task: TaskNode, inputs: dict[str, Any], kwargs: dict[str, Any]
+    ) -> bool:
+        """Call a task with ``@task(retries=..., timeout=...)``. Each attempt is its own
+        process node, called (``CALL_CALC``) by the same caller with the same input links: the
+        first is labelled ``name``, attempt k ``name_attempt<k>``. A failed attempt is stored
+        FAILED with its error; the task's node (``task.pk``) is the last attempt."""
+        handle = task.handle
+        attempt = 1
+        while True:
+            try:
+                if handle.timeout is None:
+                    stack = context_stack()
+                    stack.append(None)
+                    try:
+                        returned = handle.func(**kwargs)
+                    finally:
+                        stack.pop()
+                else:
+                    returned = _call_with_deadline(task, handle.timeout, kwargs)
+            except BaseException as exc:
+                if attempt > handle.retries or not isinstance(exc, handle.retry_on):
+                    return self._fail(task, exc)
+                assert task.pk is not None
+                text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+                self.store.update_process(task.pk, "FAILED", time.time(), error=text)
+                if handle.backoff:
+                    time.sleep(handle.backoff)
+                attempt += 1
+                self._start_attempt(task, inputs, f"{task.name}_attempt{attempt}")
+                continue
+            return self._finish_call(task, returned)
+
+    def _start_attempt(self, task: TaskNode, inputs: dict[str, Any], label: str) -> None:
+        """A new process node for another attempt of ``task``, linked like the first."""
+        store = self.store
+        pk = task.pk = store.new_pk()
+        now = task.ctime = time.time()
+        task.uuid = new_uuid()
+        handle = task.handle
+        store.record_process(
+            pk, task.uuid, "calc", label, handle.process_type, "RUNNING", now, self.pk
+        )
+        store.record_link(self.graph_pks[id(task.graph)], pk, "CALL_CALC", label)
+        for name, node in inputs.items():
+            for link_label, leaf in flatten(node, name):
+                store.record_link(leaf._pk or 0, pk, "INPUT_CALC", link_label)
 
     def _finish_call(self, task: TaskNode, returned: Any) -> bool:
         """A calc task's function returned ``returned`` (here, or on a Dask worker): make its

@@ -18,6 +18,7 @@ __all__ = [
     "RunTimeoutError",
     "TaskInputError",
     "TaskOutputError",
+    "TaskTimeoutError",
     "WorkflowFailedError",
 ]
 
@@ -47,6 +48,12 @@ class GraphContextError(FerroflowError, RuntimeError):
 
 class TaskOutputError(FerroflowError, ValueError):
     """A task's return value does not match its declared outputs (the task fails)."""
+
+
+class TaskTimeoutError(FerroflowError, TimeoutError):
+    """A task attempt ran longer than its ``@task(timeout=...)``: the task failed (or, with
+    retries, the attempt did) and its dependents are skipped. The thread running it cannot be
+    stopped: it finishes in the background and its result is discarded."""
 
 
 class ValueNotStoredError(FerroflowError, ValueError):

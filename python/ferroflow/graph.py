@@ -78,6 +78,7 @@ class TaskNode:
     """
 
     __slots__ = (
+        "_after",
         "_ctime",
         "_fast",
         "_mtime",
@@ -113,6 +114,7 @@ class TaskNode:
         self._mtime: float | None = None
         self.depth: int = graph.depth
         self._producers = _producers(inputs)
+        self._after: list[TaskNode] | None = None  # ordering-only producers (``a >> b``)
         self._fast: list[Any] | None = None  # [run or results] for fast-lane tasks
         self._out_pk: int | None = None
 
@@ -232,6 +234,28 @@ class Graph:
         self.depth = 0 if parent is None else parent.depth + 1
         self.path = name if parent is None else parent.path
         self.max_number_jobs: int | None = None  # cap on this graph's tasks running at once
+        self.reordered = False  # ``>>`` was used: a task may wait for a later one
+
+    def submit_order(self) -> list[TaskNode]:
+        """The tasks, each after the tasks of this graph it waits for (creation order unless
+        ``>>`` / ``<<`` made a task wait for a later one; cycles are refused when made)."""
+        if not self.reordered:
+            return self.tasks
+        done: set[int] = set()
+        order: list[TaskNode] = []
+        for root in self.tasks:
+            stack = [(root, False)]
+            while stack:
+                node, expanded = stack.pop()
+                if expanded:
+                    order.append(node)
+                    continue
+                if id(node) in done:
+                    continue
+                done.add(id(node))
+                stack.append((node, True))
+                stack += [(p, False) for p in reversed(node._producers) if p.graph is self]
+        return order
 
     def next_name(self, base: str) -> tuple[str, int]:
         """The name the next task from ``base`` gets: ``base``, then ``base1``, ``base2``…

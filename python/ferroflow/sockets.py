@@ -8,15 +8,17 @@ itself (iteration, truth, length, conversion, comparison, arithmetic) raises
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
-from .errors import FutureUsageError
+from .errors import FerroflowError, FutureUsageError
 from .spec import Namespace, SocketSpec
 
 if TYPE_CHECKING:
     from .graph import TaskNode
 
-__all__ = ["FutureSocket"]
+__all__ = ["FutureSocket", "wait_on"]
+
+_T = TypeVar("_T")
 
 _VALUE_METHODS = frozenset({"items", "keys", "values", "get", "copy", "pop", "update"})
 
@@ -130,6 +132,75 @@ class FutureSocket:
 
     def __repr__(self) -> str:
         return f"<FutureSocket {self._label}>"
+
+    # Ordering without data (WorkGraph's ``>>`` / ``<<``): ``a >> b`` and ``b << a`` make the
+    # task of ``b`` wait for the task of ``a``; both return the right-hand side, so
+    # ``a >> b >> c`` chains. Either side may be a list or tuple of sockets.
+    def __rshift__(self, other: _T) -> _T:
+        for later in _sockets(other, ">>"):
+            wait_on(later._task, self._task)
+        return other
+
+    def __rrshift__(self, other: Any) -> FutureSocket:
+        for earlier in _sockets(other, ">>"):
+            wait_on(self._task, earlier._task)
+        return self
+
+    def __lshift__(self, other: _T) -> _T:
+        for earlier in _sockets(other, "<<"):
+            wait_on(self._task, earlier._task)
+        return other
+
+    def __rlshift__(self, other: Any) -> FutureSocket:
+        for later in _sockets(other, "<<"):
+            wait_on(later._task, self._task)
+        return self
+
+
+def _sockets(value: Any, op: str) -> list[FutureSocket]:
+    """The sockets of one side of ``>>`` / ``<<``: a socket, or a list or tuple of them."""
+    items = list(value) if isinstance(value, (list, tuple)) else [value]
+    for item in items:
+        if not isinstance(item, FutureSocket):
+            raise FutureUsageError(
+                f"'{op}' orders tasks: both sides must be task outputs (the value a task call "
+                f"returns in a graph body, or one of its sockets), or lists of them; got "
+                f"{type(item).__qualname__} {item!r}"
+            )
+    return items
+
+
+def wait_on(task: TaskNode, before: TaskNode) -> None:
+    """Make ``task`` wait for ``before`` to finish (no data flows); if ``before`` fails or is
+    skipped, ``task`` is skipped, as for a data dependency. Refuses cycles."""
+    if task is before:
+        raise FerroflowError(f"task '{task.path}' cannot wait for itself ('>>' / '<<')")
+    if task.id is not None:
+        raise FerroflowError(
+            f"task '{task.path}' cannot wait for '{before.path}': it is already part of the "
+            f"running workflow; order tasks in the graph body that creates the waiting task"
+        )
+    # A cycle: ``before`` already waits (through data or ordering) for ``task``.
+    stack = [before]
+    seen: set[int] = set()
+    while stack:
+        node = stack.pop()
+        if node is task:
+            raise FerroflowError(
+                f"ordering '{before.path}' >> '{task.path}' would make a cycle: "
+                f"'{before.path}' already waits for '{task.path}', so neither could run"
+            )
+        if id(node) in seen or node.id is not None:  # submitted tasks cannot wait for it
+            continue
+        seen.add(id(node))
+        stack.extend(node._producers)
+    if any(p is before for p in task._producers):
+        return
+    task._producers.append(before)
+    task.graph.reordered = True  # ``before`` may come later in the graph: sort at submit
+    if task._after is None:
+        task._after = []
+    task._after.append(before)
 
 
 def _refusing(what: str) -> Any:

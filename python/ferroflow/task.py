@@ -28,6 +28,8 @@ class TaskHandle:
     """A function turned into a task. ``handle(...)`` in a graph body adds a task node."""
 
     is_graph = False
+    #: True when the task needs the general runner (retries or a timeout): no fast lane
+    needs_runner = False
 
     def __init__(
         self,
@@ -35,9 +37,34 @@ class TaskHandle:
         *,
         name: str | None = None,
         outputs: Namespace | None = None,
+        retries: int = 0,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        backoff: float = 0.0,
+        timeout: float | None = None,
     ) -> None:
         self.func = func
         self.name = name or func.__name__
+        label = f"task '{self.name}'"
+        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
+            raise ValueError(f"{label}: retries must be an int >= 0, got {retries!r}")
+        on = retry_on if isinstance(retry_on, tuple) else (retry_on,)
+        if not on or not all(isinstance(e, type) and issubclass(e, BaseException) for e in on):
+            raise TypeError(
+                f"{label}: retry_on must be an exception class or a tuple of them, got {retry_on!r}"
+            )
+        if not isinstance(backoff, (int, float)) or backoff < 0:
+            raise ValueError(f"{label}: backoff must be a number of seconds >= 0, got {backoff!r}")
+        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
+            raise ValueError(f"{label}: timeout must be a number of seconds > 0, got {timeout!r}")
+        #: how many times a failed call is retried (so at most ``retries + 1`` attempts)
+        self.retries = retries
+        #: the exceptions that are retried; others fail the task at once
+        self.retry_on: tuple[type[BaseException], ...] = on
+        #: seconds to wait between attempts
+        self.backoff = float(backoff)
+        #: seconds one attempt may run before it fails with TaskTimeoutError
+        self.timeout: float | None = None if timeout is None else float(timeout)
+        self.needs_runner = retries > 0 or timeout is not None
         self.inputs: dict[str, SocketSpec]
         self.inputs, self.var_kw = input_specs(func)
         self.outputs: Namespace = outputs if outputs is not None else output_spec(func)
@@ -112,7 +139,16 @@ class _TaskDecorator:
 
     @overload
     def __call__(
-        self, func: None = None, /, *, name: str | None = None, outputs: Namespace | None = None
+        self,
+        func: None = None,
+        /,
+        *,
+        name: str | None = None,
+        outputs: Namespace | None = None,
+        retries: int = 0,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        backoff: float = 0.0,
+        timeout: float | None = None,
     ) -> Callable[[Callable[..., Any]], TaskHandle]: ...
 
     def __call__(
@@ -122,10 +158,28 @@ class _TaskDecorator:
         *,
         name: str | None = None,
         outputs: Namespace | None = None,
+        retries: int = 0,
+        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
+        backoff: float = 0.0,
+        timeout: float | None = None,
     ) -> TaskHandle | Callable[[Callable[..., Any]], TaskHandle]:
-        if func is not None:
-            return TaskHandle(func, name=name, outputs=outputs)
-        return lambda f: TaskHandle(f, name=name, outputs=outputs)
+        """``retries``: retry a call that raised one of ``retry_on`` (default: any Exception)
+        up to this many times, ``backoff`` seconds apart; every attempt is its own process
+        node. ``timeout``: fail an attempt that runs longer than this many seconds with
+        :class:`~ferroflow.errors.TaskTimeoutError` (its result is discarded)."""
+
+        def make(f: Callable[..., Any]) -> TaskHandle:
+            return TaskHandle(
+                f,
+                name=name,
+                outputs=outputs,
+                retries=retries,
+                retry_on=retry_on,
+                backoff=backoff,
+                timeout=timeout,
+            )
+
+        return make(func) if func is not None else make
 
     @overload
     def graph(self, func: Callable[..., Any], /) -> GraphHandle: ...

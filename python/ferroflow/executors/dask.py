@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import threading
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
@@ -59,6 +60,8 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
 from ..data import DataNode
 from ..errors import FerroflowError
 from .remote import Calls, Ref, restore, run_calls
+
+log = logging.getLogger("ferroflow.executors.dask")
 
 if TYPE_CHECKING:
     from ..engine import Execution
@@ -210,6 +213,7 @@ class DaskSession:
         self.core = execution.core
         self._lock = threading.Lock()
         self._pending: dict[int, _Entry] = {}
+        self._warned: set[str] = set()  # task names told "retries/timeout not applied"
         self._to_send: SimpleQueue[_Entry | None] = SimpleQueue()
         self._done: SimpleQueue[_Done | None] = SimpleQueue()
         #: id(data node) -> (node, future, index): values kept on the cluster for consumers
@@ -277,6 +281,13 @@ class DaskSession:
         of them); the runner returns what this returns: ``"pending"``, or False if the call
         could not even be prepared (a large input that could not be scattered)."""
         handle = task.handle
+        if getattr(handle, "needs_runner", False) and handle.name not in self._warned:
+            self._warned.add(handle.name)
+            log.warning(
+                "task '%s': retries and timeout are not applied on Dask yet; each call runs "
+                "once, without a deadline",
+                task.path,
+            )
         refs = [False]
         try:
             kwargs = {

@@ -2,9 +2,10 @@
 //!
 //! This was a Python loop (`Execution._submit`); at ~1.8 µs per task it cost five times what
 //! executing a fast-lane task does. The rules are unchanged (see `engine.py`): a calc task with
-//! one leaf output, no `**kwargs`, and inputs that are data nodes or the single output of a fast
-//! task of this run goes to the fast lane; every other task to the general lane with its
-//! producers' ids as dependencies.
+//! one leaf output, no `**kwargs`, no retries or timeout (`handle.needs_runner`), no ordering-only
+//! dependencies (`a >> b`: `task._after`), and inputs that are data nodes or the single output of
+//! a fast task of this run goes to the fast lane; every other task to the general lane with its
+//! producers' ids (data and ordering) as dependencies.
 
 use crate::fast::{Arg, FastSpec};
 use pyo3::exceptions::PyLookupError;
@@ -40,6 +41,8 @@ pub(crate) fn fast_spec<'py>(
     if out.is_none()
         || handle.getattr(intern!(py, "is_graph"))?.is_truthy()?
         || !handle.getattr(intern!(py, "var_kw"))?.is_none()
+        || handle.getattr(intern!(py, "needs_runner"))?.is_truthy()?
+        || !task.getattr(intern!(py, "_after"))?.is_none()
     {
         return Ok(None);
     }
