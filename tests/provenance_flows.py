@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import sqlite3
 import typing as t
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ferroflow import namespace, task
+from ferroflow import get_current_profile, namespace, task
 from ferroflow.demo import ScatterGatherSquare
 from ferroflow.store import Store
 
@@ -163,3 +164,28 @@ def link_set(store: Store, run_pk: int) -> set[tuple[str, str, str, str]]:
         for src, dst, code, label in rows
         if src in uuids and dst in uuids
     }
+
+
+def run_provenance(run_pk: int) -> tuple[Counter[Any], Counter[Any]]:
+    """Nodes and links of a run with pks replaced by descriptions: equal for two runs that
+    stored the same provenance (the fast lane vs the general runner, Dask vs local)."""
+    store = get_current_profile().store
+    store.flush()
+    reader = store._reader
+    rows = reader.query("SELECT pk, kind, type, label, state FROM node WHERE run_pk = ?", (run_pk,))
+    nodes = {pk: (kind, type_, label, state) for pk, kind, type_, label, state in rows}
+    links = reader.query(
+        "SELECT src, dst, type, label FROM link WHERE dst IN (SELECT pk FROM node WHERE "
+        "run_pk = ?) OR src IN (SELECT pk FROM node WHERE run_pk = ?)",
+        (run_pk, run_pk),
+    )
+    described: Counter[Any] = Counter()
+    data: dict[int, Any] = {}
+    for src, dst, type_, label in links:
+        for pk in (src, dst):
+            if pk not in nodes:
+                node = store.load_node(pk)
+                data[pk] = ("data", node.type, repr(node.value))
+        describe = lambda pk: nodes.get(pk) or data[pk]  # noqa: E731
+        described[(describe(src), type_, label, describe(dst))] += 1
+    return Counter(nodes.values()), described

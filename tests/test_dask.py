@@ -38,6 +38,7 @@ from ferroflow.demo import ScatterGatherSquare
 from ferroflow.testing import Workflow, evaluate, workflows
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from provenance_flows import run_provenance
 
 distributed = pytest.importorskip("distributed", reason="dask[distributed] is the 'dask' extra")
 from ferroflow.executors import DaskExecutor  # noqa: E402
@@ -171,31 +172,6 @@ def arrays(n: int, scale: np.ndarray) -> Any:  # type: ignore[type-arg]
 # -- helpers -----------------------------------------------------------------------------------
 
 
-def _provenance(run_pk: int) -> tuple[Counter[Any], Counter[Any]]:
-    """Nodes and links of a run, with pks replaced by a description, for comparison
-    (as in test_fast_lane.py)."""
-    store = get_current_profile().store
-    store.flush()
-    reader = store._reader
-    rows = reader.query("SELECT pk, kind, type, label, state FROM node WHERE run_pk = ?", (run_pk,))
-    nodes = {pk: (kind, type_, label, state) for pk, kind, type_, label, state in rows}
-    links = reader.query(
-        "SELECT src, dst, type, label FROM link WHERE dst IN (SELECT pk FROM node WHERE "
-        "run_pk = ?) OR src IN (SELECT pk FROM node WHERE run_pk = ?)",
-        (run_pk, run_pk),
-    )
-    described: Counter[Any] = Counter()
-    data: dict[int, Any] = {}
-    for src, dst, type_, label in links:
-        for pk in (src, dst):
-            if pk not in nodes:
-                node = store.load_node(pk)
-                data[pk] = ("data", node.type, repr(node.value))
-        describe = lambda pk: nodes.get(pk) or data[pk]  # noqa: E731
-        described[(describe(src), type_, label, describe(dst))] += 1
-    return Counter(nodes.values()), described
-
-
 def _states(wg: Any) -> dict[str, str]:
     return {t.path: t.state for t in wg.all_tasks()}
 
@@ -289,7 +265,7 @@ def test_provenance_equals_a_local_run(client: Any, chunk_size: int) -> None:
         assert t.state == other.state == "FINISHED", t.path
         assert t.ctime is not None and t.mtime is not None and t.ctime <= t.mtime
     assert remote.pk is not None and local.pk is not None
-    assert _provenance(remote.pk) == _provenance(local.pk)
+    assert run_provenance(remote.pk) == run_provenance(local.pk)
 
 
 def test_a_failing_task_carries_its_remote_traceback(client: Any) -> None:
@@ -314,7 +290,7 @@ def test_a_failing_task_carries_its_remote_traceback(client: Any) -> None:
         local.run()
     assert _states(local) == _states(wg)
     assert local.pk is not None and wg.pk is not None
-    assert _provenance(local.pk) == _provenance(wg.pk)
+    assert run_provenance(local.pk) == run_provenance(wg.pk)
 
 
 def test_calling_a_task_inside_a_task_body_fails_as_locally(client: Any) -> None:
@@ -409,7 +385,7 @@ def test_chunks_of_tiny_tasks(client: Any) -> None:
     local = ScatterGatherSquare.build(60)
     local.run()
     assert wg.pk is not None and local.pk is not None
-    assert _provenance(wg.pk) == _provenance(local.pk)
+    assert run_provenance(wg.pk) == run_provenance(local.pk)
 
 
 # -- the DAG property suite, on Dask -----------------------------------------------------------

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections import Counter
 from collections.abc import Iterator
 from typing import Annotated, Any
 
@@ -23,6 +22,7 @@ from ferroflow import (
     task,
 )
 from ferroflow.workgraph import WorkGraph
+from provenance_flows import run_provenance
 
 
 @task
@@ -94,30 +94,6 @@ def _run(monkeypatch: pytest.MonkeyPatch, fast: bool, wg_factory: Any) -> WorkGr
     return wg
 
 
-def _provenance(run_pk: int) -> tuple[Counter[Any], Counter[Any]]:
-    """Nodes and links of a run, with pks replaced by a description, for comparison."""
-    store = get_current_profile().store
-    store.flush()
-    reader = store._reader
-    rows = reader.query("SELECT pk, kind, type, label, state FROM node WHERE run_pk = ?", (run_pk,))
-    nodes = {pk: (kind, type_, label, state) for pk, kind, type_, label, state in rows}
-    links = reader.query(
-        "SELECT src, dst, type, label FROM link WHERE dst IN (SELECT pk FROM node WHERE "
-        "run_pk = ?) OR src IN (SELECT pk FROM node WHERE run_pk = ?)",
-        (run_pk, run_pk),
-    )
-    described: Counter[Any] = Counter()
-    data: dict[int, Any] = {}
-    for src, dst, type_, label in links:
-        for pk in (src, dst):
-            if pk not in nodes:
-                node = store.load_node(pk)
-                data[pk] = ("data", node.type, repr(node.value))
-        describe = lambda pk: nodes.get(pk) or data[pk]  # noqa: E731
-        described[(describe(src), type_, label, describe(dst))] += 1
-    return Counter(nodes.values()), described
-
-
 def test_fast_lane_is_used_for_eligible_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     wg = _run(monkeypatch, True, lambda: mixed.build(2))
     lanes = {t.path: t._fast is not None for t in wg.all_tasks()}
@@ -128,7 +104,9 @@ def test_fast_lane_is_used_for_eligible_tasks(monkeypatch: pytest.MonkeyPatch) -
     assert not any(t._fast is not None for t in off.all_tasks())
 
 
-def test_both_lanes_give_the_same_results_and_provenance(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_both_lanes_give_the_same_results_andrun_provenance(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     fast = _run(monkeypatch, True, lambda: mixed.build(3))
     slow = _run(monkeypatch, False, lambda: mixed.build(3))
     assert fast.state == slow.state == "FINISHED"
@@ -143,7 +121,7 @@ def test_both_lanes_give_the_same_results_and_provenance(monkeypatch: pytest.Mon
         assert t.ctime is not None and t.mtime is not None and t.ctime <= t.mtime
         assert uuid.UUID(t.uuid).version == 7
     assert fast.pk is not None and slow.pk is not None
-    assert _provenance(fast.pk) == _provenance(slow.pk)
+    assert run_provenance(fast.pk) == run_provenance(slow.pk)
 
 
 def test_a_fast_output_is_one_node_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
