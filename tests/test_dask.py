@@ -19,6 +19,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any
 
+import distributed  # the 'dask' extra, part of the 'test' extra: missing means failing
 import ferroflow.profile as profile_module
 import numpy as np
 import pytest
@@ -35,14 +36,12 @@ from ferroflow import (
     task,
 )
 from ferroflow.demo import ScatterGatherSquare
+from ferroflow.executors import DaskExecutor
+from ferroflow.executors import dask as dask_executor
 from ferroflow.testing import Workflow, evaluate, workflows
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from provenance_flows import run_provenance
-
-distributed = pytest.importorskip("distributed", reason="dask[distributed] is the 'dask' extra")
-from ferroflow.executors import DaskExecutor  # noqa: E402
-from ferroflow.executors import dask as dask_executor  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -174,7 +174,6 @@ def test_plain_terminal_line_is_rewritten_in_place(monkeypatch: pytest.MonkeyPat
 
 
 def test_rich_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
-    pytest.importorskip("rich")
     monkeypatch.setattr(progress_module, "DELAY", 0.0)
     monkeypatch.setattr(progress_module, "INTERVAL", 0.02)
     stream = FakeTerminal()
