@@ -9,11 +9,11 @@ task must wait for (its children, plus any outer task whose output its body retu
 calls it again for that task once they are all terminal.
 
 Most tasks never reach this runner: a calc task with one output whose inputs are all constants
-or the single outputs of other such tasks goes to the core's *fast lane* (``add_fast``), which
-calls the function and queues its provenance in Rust (see ``rust/py/src/fast.rs``). Only its
-unusual moments come back here: an exception (:meth:`Execution._fast_fail`) or a returned dict
-or data node (:meth:`Execution._fast_odd`). ``FERROFLOW_FAST_LANE=0`` turns the lane off, so
-tests can compare both lanes.
+or the single outputs of other such tasks goes to the core's *fast lane* (``Run.submit`` picks
+the lane), which calls the function and queues its provenance in Rust (see
+``rust/py/src/fast.rs``). Only its unusual moments come back here: an exception
+(:meth:`Execution._fast_fail`) or a returned dict or data node (:meth:`Execution._fast_odd`).
+``FERROFLOW_FAST_LANE=0`` turns the lane off, so tests can compare both lanes.
 
 With a Dask executor (``executors/dask.py``) every task takes the general runner: graph tasks
 run here as always, and a calc task's function is handed to the cluster after its inputs are

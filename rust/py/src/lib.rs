@@ -458,7 +458,7 @@ impl PyRun {
     /// finish, every other task becomes CANCELLED, and KeyboardInterrupt (TimeoutError) is raised.
     ///
     /// `fast` = (fail, odd, DataNode, queue or None, run pk, throttle or None, queue limit)
-    /// drives the fast lane (tasks added with `add_fast`): `fail(id, exc, ctime)` records a
+    /// drives the fast lane (tasks `submit` put there): `fail(id, exc, ctime)` records a
     /// failure and returns False, `odd(id, returned)` turns a returned dict or data node into
     /// the output value, and each finished fast task appends one provenance entry to `queue`
     /// when it is a list, calling `throttle()` when more than `queue limit` entries wait.
