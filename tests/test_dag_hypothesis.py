@@ -333,6 +333,37 @@ def test_order_by_logical_clock(profile: Profile, workflow: Workflow, n: int) ->
         assert engine_producers <= set(r.producers)
 
 
+@settings(max_examples=20, deadline=None)
+@given(workflows(raising=True), workers)
+def test_restart_reruns_exactly_what_did_not_finish(
+    profile: Profile, workflow: Workflow, n: int
+) -> None:
+    """``WorkGraph.load(run)``: graph bodies and failed tasks run again, no finished calc task
+    does (its stored result is reused), and the outcome equals the reference."""
+    ref = evaluate(workflow)
+    wg = run(workflow, profile, n)
+    assert wg.pk is not None
+    _events.clear()
+    again = WorkGraph.load(wg.pk, profile=profile, graph=dag)
+    assert stamps()[2] == Counter({ROOT_TAG: 1}), "load builds the top-level body, once"
+    _events.clear()
+    again.run(profile=profile, max_workers=n, raise_on_error=False)
+    rerun = {
+        tag: 1
+        for tag, r in ref.tasks.items()
+        if r.state != "SKIPPED" and r.kind in ("graph", "raise")
+    }
+    assert stamps()[2] == Counter(rerun)
+    tasks = by_tag(again)
+    assert set(tasks) == set(ref.tasks)
+    for tag, t in tasks.items():
+        assert t.state == ref.tasks[tag].state, tag
+        if t.state == "FINISHED":
+            assert t.outputs is not None and t.outputs["result"].value == ref.tasks[tag].value
+    reused = {tag for tag, r in ref.tasks.items() if r.state == "FINISHED" and r.kind != "graph"}
+    assert set(again.cached_tasks) == {tasks[tag].path for tag in reused}
+
+
 @EXAMPLES
 @given(workflows(), workers)
 def test_each_task_body_runs_exactly_once(profile: Profile, workflow: Workflow, n: int) -> None:

@@ -426,26 +426,6 @@ def test_dag_suite_on_dask(client: Any, dag_profile: Profile, workflow: Workflow
 # -- last: a worker dies mid-run ---------------------------------------------------------------
 
 
-def test_retries_on_dask_are_announced_not_silently_dropped(
-    client: Any, caplog: pytest.LogCaptureFixture
-) -> None:
-    from ferroflow import task as make_task
-
-    @make_task(retries=2)
-    def once(x: int) -> int:
-        return x + 1
-
-    @task.graph
-    def g() -> Any:
-        return once(x=1).result
-
-    wg = g.build()
-    with caplog.at_level("WARNING", logger="ferroflow.executors.dask"):
-        wg.run(executor=client)
-    assert wg.outputs.result.value == 2
-    assert "retries and timeout are not applied on Dask" in caplog.text
-
-
 def test_a_killed_worker_loses_no_result(client: Any) -> None:
     victim = min(client.run(os.getpid).values())
     wg = naps.build(12, 0.3)
@@ -459,3 +439,23 @@ def test_a_killed_worker_loses_no_result(client: Any) -> None:
     assert set(_states(wg).values()) == {"FINISHED"}
     assert victim not in client.run(os.getpid).values(), "the worker did die mid-run"
     client.wait_for_workers(2, timeout=60)
+
+
+def test_caching_and_restart_on_dask(client: Any) -> None:
+    """The cache lookup happens in the client before a call is sent: a hit is never submitted
+    (``_from_cache`` returns before ``remote.submit``), and a restart reuses what finished."""
+
+    @task.graph
+    def g(n: int) -> int:
+        parts = {f"p{i}": inc(x=i) for i in range(n)}
+        return total(**{k: v.result for k, v in parts.items()}, bad=fails_on_three(x=n).result)
+
+    first = g.build(3)
+    first.run(executor=client, cache=True, raise_on_error=False)
+    assert first.state == "FAILED"  # fails_on_three(3): total is skipped
+    again = g.build(3)
+    again.run(executor=client, cache=True, raise_on_error=False)
+    assert sorted(again.cached_tasks) == ["g/inc", "g/inc1", "g/inc2"]
+    restarted = first.restart(executor=client, raise_on_error=False)
+    assert sorted(restarted.cached_tasks) == ["g/inc", "g/inc1", "g/inc2"]
+    assert restarted.tasks.fails_on_three.state == "FAILED"  # ran again, failed again

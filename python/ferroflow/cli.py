@@ -1,5 +1,5 @@
 """The ``ferroflow`` command line: run the demo, look at stored runs and nodes, draw, view,
-export, import and query provenance.
+export, import and query provenance, explain cache keys and restart runs.
 
 Plain ``argparse`` and plain-text tables, so the CLI needs nothing beyond the package (SVG/PNG
 pictures need the ``graphviz`` package and Graphviz's ``dot``). Every command takes
@@ -15,10 +15,12 @@ import os
 import sqlite3
 import sys
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .errors import FerroflowError
 from .profile import load_profile
 from .store import Store, StoredNode, StoreError
 
@@ -104,7 +106,9 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 def _tree(node: StoredNode, indent: str, lines: list[str]) -> None:
     kind = "graph" if node.kind == "work" else "task"
-    lines.append(f"{indent}{node.label} [{kind} pk={node.pk}] {node.state} {_duration(node)}")
+    origin = node.cached_from if kind == "task" else None
+    hit = f" (cached from pk {origin})" if origin is not None else ""
+    lines.append(f"{indent}{node.label} [{kind} pk={node.pk}] {node.state} {_duration(node)}{hit}")
     if node.state == "FAILED" and node.error and node.error.strip():
         lines.append(f"{indent}  ! {node.error.strip().splitlines()[-1]}")
     for child in node.called:
@@ -137,6 +141,43 @@ def cmd_node_show(args: argparse.Namespace) -> int:
             for link_type, label, other in links:
                 print(f"  {link_type:<11} {label:<28} pk={other.pk} {other.label or other.type}")
     return 0
+
+
+# -- cache, restart ------------------------------------------------------------------------------
+def cmd_cache_why(args: argparse.Namespace) -> int:
+    from .cache_why import explain_key
+
+    sys.path.insert(0, os.getcwd())  # to compare with the current source of the project's tasks
+    node = _load(args.node, args)
+    print("\n".join(explain_key(_store(args), node.pk).lines()))
+    return 0
+
+
+def cmd_restart(args: argparse.Namespace) -> int:
+    from .workgraph import WorkGraph
+
+    sys.path.insert(0, os.getcwd())  # as `python -m` does: graphs of the current project import
+    profile = load_profile(args.profile)
+    run = _run(args.run, args)
+    graph = None
+    if args.graph is not None:
+        from .restart import import_object
+        from .task import GraphHandle
+
+        graph = import_object(args.graph)
+        if not isinstance(graph, GraphHandle):
+            raise CommandError(f"--graph {args.graph}: no @task.graph function by that name")
+    wg = WorkGraph.load(run.pk, profile=profile, graph=graph)
+    wg.run(max_workers=args.workers, raise_on_error=False)
+    states = Counter(t.state for t in wg.all_tasks() if not t.is_graph)
+    reused = len(wg.cached_tasks)
+    ran = states["FINISHED"] + states["FAILED"] - reused
+    rest = ", ".join(f"{n} {state.lower()}" for state, n in states.items() if state != "FINISHED")
+    print(
+        f"restarted run {run.pk} as run {wg.pk}: {wg.state}; {reused} of {states.total()} "
+        f"task(s) reused stored results, {ran} ran" + (f" ({rest})" if rest else "")
+    )
+    return 0 if wg.state == "FINISHED" else 1
 
 
 # -- graph, export, import, query ----------------------------------------------------------------
@@ -282,6 +323,24 @@ def build_parser() -> argparse.ArgumentParser:
     node_show.add_argument("node", help="pk or uuid (or a unique uuid prefix)")
     node_show.set_defaults(func=cmd_node_show)
 
+    cache = add(sub, "cache", "explain cache keys")
+    cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="SUBCOMMAND")
+    cache_why = add(cache_sub, "why", "what went into a task run's cache key")
+    cache_why.add_argument("node", help="pk or uuid of a task run")
+    cache_why.set_defaults(func=cmd_cache_why)
+
+    restart = add(sub, "restart", "run a failed or interrupted run again, reusing what finished")
+    restart.add_argument("run", help="pk or uuid of a top-level graph run")
+    restart.add_argument("--workers", type=int, default=None, help="worker threads")
+    restart.add_argument(
+        "--graph",
+        default=None,
+        metavar="MODULE.NAME",
+        help="the graph function, when the run's own name cannot be imported (a run started "
+        "from a script is named __main__.NAME: give the script's module name instead)",
+    )
+    restart.set_defaults(func=cmd_restart)
+
     graph = add(sub, "graph", "draw the provenance around a node (DOT, SVG or PNG)")
     graph.add_argument("node", help="pk or uuid of any node")
     graph.add_argument(
@@ -376,7 +435,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush stays quiet
         return 0
-    except (CommandError, StoreError, ValueError, RuntimeError, OSError, sqlite3.Error) as exc:
+    except (
+        CommandError,
+        StoreError,
+        FerroflowError,
+        ValueError,
+        RuntimeError,
+        OSError,
+        sqlite3.Error,
+    ) as exc:
         # NodeNotFoundError is a StoreError; ImportFormatError and bad filters are ValueErrors;
         # a missing `dot` is a RuntimeError, a missing graphviz package an ImportError (OSError
         # covers files that cannot be read or written, FileExistsError included).

@@ -23,6 +23,7 @@ recorded; the runner returns ``"pending"`` and the result comes back through
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -31,11 +32,13 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 from . import _core
+from .async_tasks import AsyncTasks
 from .data import DataNode, new_uuid
 from .errors import (
     CorePanicError,
     FerroflowError,
     RecursionDepthError,
+    RetryCancelledError,
     TaskInputError,
     TaskTimeoutError,
     ValueNotStoredError,
@@ -52,6 +55,8 @@ if TYPE_CHECKING:
     from .executors.dask import DaskExecutor
 
 __all__ = ["ChildTasksFailedError", "Execution", "flatten"]
+
+log = logging.getLogger("ferroflow")
 
 
 class ChildTasksFailedError(FerroflowError):
@@ -139,6 +144,18 @@ def _call_with_deadline(task: TaskNode, timeout: float, kwargs: dict[str, Any]) 
 _TERMINAL = frozenset({"FINISHED", "FAILED", "SKIPPED", "CANCELLED"})
 
 
+def _unflatten(created: list[tuple[str, Any]], single: str | None) -> dict[str, Any]:
+    """Output nodes, nested by namespace, from stored ``(CREATE link label, value)`` pairs."""
+    outputs: dict[str, Any] = {}
+    for label, value in created:
+        parts = [label] if label == single else label.split("__")
+        where = outputs
+        for part in parts[:-1]:
+            where = where.setdefault(part, {})
+        where[parts[-1]] = DataNode(value)
+    return outputs
+
+
 def _returned_outer(child: Graph) -> list[TaskNode]:
     """Tasks outside ``child`` whose outputs its body returned."""
     return [t for t in _producers(child.outputs) if t.graph is not child]
@@ -153,6 +170,7 @@ class Execution:
         process_type: str,
         store: Store,
         executor: DaskExecutor | None = None,
+        cache: bool = False,
     ) -> None:
         self.graph = graph
         self.process_type = process_type
@@ -164,9 +182,24 @@ class Execution:
         self.state = "PLANNED"
         self.graph_pks: dict[int, int] = {id(graph): self.pk}
         self.recording = not isinstance(store, NullStore)
+        #: run(cache=True) or a restart: every calc task without @task(cache=False) looks up
+        #: its cache key first (and so takes the general runner, not the fast lane)
+        self.cache_all = cache and self.recording
+        #: tasks whose results were reused from the store (cache hits), in completion order
+        self.cache_hits: list[TaskNode] = []
+        self._keys: dict[int, bytes] = {}  # task id -> cache key (missed, so it ran)
+        self._code_recorded: set[int] = set()  # id() of handles whose code digest is stored
+        # set by the core's cancel callback: a task waiting to retry gives up at once
+        self._cancelled = threading.Event()
         # Tasks on Dask take the general runner: the fast lane calls functions in this process.
-        self.fast_lane = executor is None and os.environ.get("FERROFLOW_FAST_LANE", "1") != "0"
+        self.fast_lane = (
+            executor is None
+            and not self.cache_all
+            and os.environ.get("FERROFLOW_FAST_LANE", "1") != "0"
+        )
         self.remote = executor.session(self) if executor is not None else None
+        # @task async def: the run's event loop thread, started by its first async task
+        self._async_tasks = AsyncTasks(self)
         # Fast-lane task nodes read their results through this box: the live run while it
         # executes, the run's detached results afterwards (so nodes never keep the run alive).
         self._fast_box: list[Any] = [self.core]
@@ -185,6 +218,8 @@ class Execution:
         # max_number_jobs: one core limit per graph instance, as in WorkGraph (nested graphs
         # have their own); every task of the graph counts, graph tasks included.
         limit = self.core.add_limit(graph.max_number_jobs) if graph.max_number_jobs else None
+        if self.recording:
+            self._record_code(graph)
         try:
             return self.core.submit(
                 graph.submit_order(),
@@ -205,6 +240,18 @@ class Execution:
                 f"task '{task.path}' uses an output of '{producer.path}', which is not part of "
                 f"this run"
             ) from None
+
+    def _record_code(self, graph: Graph) -> None:
+        """Store the code digest of each task function ``graph`` uses (once per run), so that
+        a restart can compute the cache keys of this run's tasks (:mod:`ferroflow.restart`)."""
+        seen = self._code_recorded
+        new = {id(h): h for h in {t.handle for t in graph.tasks} if id(h) not in seen}
+        for key, handle in new.items():
+            seen.add(key)
+            if not handle.is_graph:
+                from .caching import code_digest
+
+                self.store.record_code(self.pk, handle.process_type, code_digest(handle))
 
     def _fast_fail(self, task_id: int, exc: BaseException, ctime: float) -> bool:
         """A fast-lane task raised: record it as the general runner would, then fail it."""
@@ -263,25 +310,30 @@ class Execution:
         if remote is not None:
             remote.start()
         try:
-            self.core.execute(
-                pool,
-                self._run_task,
-                timeout,
-                fast,
-                on_cancel=remote.cancel if remote is not None else None,
-            )
+            self.core.execute(pool, self._run_task, timeout, fast, on_cancel=self._on_cancel)
         except BaseException:
             if remote is not None:
                 remote.close()
                 self.remote = None  # the session refers back to this execution
+            self._async_tasks.close()  # cancels what is left on the loop, joins its thread
             self._conclude(interrupted=True)
             raise
         if remote is not None:
             remote.close()
             self.remote = None
+        self._async_tasks.close()
         self._conclude(interrupted=False)
         if writer is not None and len(writer.unserialisable) > seen_unserialisable:
             self._explain_unstored(set(writer.unserialisable[seen_unserialisable:]))
+
+    def _on_cancel(self) -> None:
+        """The core cancelled the run (Ctrl-C, timeout): tasks waiting to retry stop waiting,
+        and calls pending on Dask are abandoned."""
+        self._cancelled.set()
+        remote = self.remote
+        if remote is not None:
+            remote.cancel()
+        self._async_tasks.cancel()  # abandon async tasks pending on the event loop
 
     def _explain_unstored(self, pks: set[int]) -> None:
         """Name the task and socket of each of this run's values stored only as a repr."""
@@ -353,7 +405,11 @@ class Execution:
             return self._fail(task, exc)
         if is_graph:
             return self._expand(task, inputs)
-        if self.remote is not None:
+        if handle.cache or (self.cache_all and handle.cache is None):
+            reused = self._from_cache(task, inputs)
+            if reused is not None:
+                return reused
+        if self.remote is not None and not handle.is_async:  # async tasks run on the loop here
             return self.remote.submit(task, inputs)  # "pending": the cluster calls the function
         kwargs = {
             name: node.value if type(node) is DataNode else unwrap(node)
@@ -361,6 +417,8 @@ class Execution:
         }
         if handle.var_kw:
             kwargs.update(kwargs.pop(handle.var_kw, {}))
+        if handle.is_async:  # "pending": the run's event loop awaits it (async_tasks.py)
+            return self._async_tasks.submit(task, inputs, kwargs)
         if handle.needs_runner:
             return self._call_with_retries(task, inputs, kwargs)
         stack = context_stack()
@@ -376,12 +434,15 @@ class Execution:
     def _call_with_retries(
         self, task: TaskNode, inputs: dict[str, Any], kwargs: dict[str, Any]
     ) -> bool:
-        """Call a task with ``@task(retries=..., timeout=...)``. Each attempt is its own
-        process node, called (``CALL_CALC``) by the same caller with the same input links: the
-        first is labelled ``name``, attempt k ``name_attempt<k>``. A failed attempt is stored
-        FAILED with its error; the task's node (``task.pk``) is the last attempt."""
+        """Call a task with ``@task(retries=..., timeout=..., error_handlers=...)``. Each
+        attempt is its own process node, called (``CALL_CALC``) by the same caller with the
+        input links it got: the first is labelled ``name``, attempt k ``name_attempt<k>``. A
+        failed attempt is stored FAILED with its error; the task's node (``task.pk``) is the
+        last attempt. An error handler may change inputs before the next attempt
+        (:mod:`ferroflow.error_handlers`); a cancelled run stops waiting for the next one."""
         handle = task.handle
         attempt = 1
+        used: dict[str, int] = {}  # error handler name -> times it changed inputs
         while True:
             try:
                 if handle.timeout is None:
@@ -394,17 +455,70 @@ class Execution:
                 else:
                     returned = _call_with_deadline(task, handle.timeout, kwargs)
             except BaseException as exc:
-                if attempt > handle.retries or not isinstance(exc, handle.retry_on):
+                try:
+                    changes = self._next_attempt(task, exc, attempt, used, kwargs)
+                except BaseException as handler_exc:
+                    return self._fail(task, handler_exc)
+                if changes is None:
                     return self._fail(task, exc)
                 assert task.pk is not None
                 text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
                 self.store.update_process(task.pk, "FAILED", time.time(), error=text)
-                if handle.backoff:
-                    time.sleep(handle.backoff)
+                if handle.backoff and self._cancelled.wait(handle.backoff):
+                    pass  # cancelled while waiting: checked below
+                if self._cancelled.is_set() or self.core.cancelled:
+                    return self._fail(
+                        task,
+                        RetryCancelledError(
+                            f"task '{task.path}': the run was cancelled before attempt "
+                            f"{attempt + 1}; attempt {attempt} failed with "
+                            f"{type(exc).__name__}: {exc}"
+                        ),
+                    )
                 attempt += 1
+                for name, value in changes.items():
+                    node = DataNode(value)
+                    inputs[name] = node
+                    kwargs[name] = value
                 self._start_attempt(task, inputs, f"{task.name}_attempt{attempt}")
                 continue
             return self._finish_call(task, returned)
+
+    def _next_attempt(
+        self,
+        task: TaskNode,
+        exc: BaseException,
+        attempt: int,
+        used: dict[str, int],
+        kwargs: dict[str, Any],
+    ) -> dict[str, Any] | None:
+        """Whether attempt ``attempt`` of ``task``, which raised ``exc``, gets another try, and
+        with which changed inputs (``{}``: unchanged); None: the task fails. Error handlers are
+        asked first (in order), then ``retries``/``retry_on``."""
+        handle = task.handle
+        for h in handle.error_handlers:
+            if not isinstance(exc, h.exceptions) or used.get(h.name, 0) >= h.max_retries:
+                continue
+            changes = h.handler(exc, dict(kwargs), **h.kwargs)
+            if changes is None:
+                continue
+            if not isinstance(changes, dict):
+                raise TypeError(
+                    f"task '{task.path}': error handler '{h.name}' must return a dict of "
+                    f"inputs to change or None, got {type(changes).__name__}"
+                )
+            unknown = [k for k in changes if k not in handle.inputs or k == handle.var_kw]
+            if unknown:
+                raise TaskInputError(
+                    f"task '{task.path}': error handler '{h.name}' changed unknown input(s) "
+                    f"{unknown or sorted(changes)}; the task's inputs are {sorted(handle.inputs)}"
+                )
+            used[h.name] = used.get(h.name, 0) + 1
+            return dict(changes)
+        retried = attempt - 1 - sum(used.values())  # attempts the plain retries paid for
+        if retried < handle.retries and isinstance(exc, handle.retry_on):
+            return {}
+        return None
 
     def _start_attempt(self, task: TaskNode, inputs: dict[str, Any], label: str) -> None:
         """A new process node for another attempt of ``task``, linked like the first."""
@@ -417,9 +531,61 @@ class Execution:
             pk, task.uuid, "calc", label, handle.process_type, "RUNNING", now, self.pk
         )
         store.record_link(self.graph_pks[id(task.graph)], pk, "CALL_CALC", label)
+        key = self._keys.get(task.id) if task.id is not None else None
+        if key is not None:
+            store.mark_cache(pk, key)  # the key of the task's original inputs
         for name, node in inputs.items():
             for link_label, leaf in flatten(node, name):
+                store.record_data(leaf)  # a value an error handler changed is a new node
                 store.record_link(leaf._pk or 0, pk, "INPUT_CALC", link_label)
+
+    def _from_cache(self, task: TaskNode, inputs: dict[str, Any]) -> bool | None:
+        """Reuse the results of an earlier FINISHED run of the same function and code on the
+        same input values (:mod:`ferroflow.caching`), if the store has one: the task's process
+        node is marked ``cached_from`` that run and gets new output nodes holding the stored
+        values (AiiDA's "one creator" rule; blobs are content-addressed, so a large value is
+        not stored twice). Returns the task's outcome on a hit; None on a miss (the key is
+        stored with the node, so later runs can hit this one) or when the task has no key."""
+        if not self.recording:
+            return None
+        from .caching import UncacheableError, code_digest, key_recipe
+        from .store.values import UnserialisableValue
+
+        handle = task.handle
+        store = self.store
+        pk = task.pk
+        assert pk is not None
+        try:
+            leaves = [
+                (label, leaf.value) for n, v in inputs.items() for label, leaf in flatten(v, n)
+            ]
+            key = key_recipe(handle.process_type, code_digest(handle), leaves).key
+        except UncacheableError as exc:
+            log.info("task '%s' runs without caching: %s", task.path, exc)
+            return None
+        original = store.find_cached(key)
+        if original is not None:
+            try:
+                created = store.created_values(original)
+            except Exception as exc:  # e.g. an imported pickle this store does not trust
+                log.info(
+                    "task '%s': cached results of pk %s unreadable: %s", task.path, original, exc
+                )
+                created = None
+            if created is not None and not any(type(v) is UnserialisableValue for _, v in created):
+                outputs = _unflatten(created, handle.single_output)
+                store.mark_cache(pk, key, original)
+                for label, node in flatten(outputs):
+                    store.record_data(node)
+                    store.record_link(pk, node._pk or 0, "CREATE", label)
+                task.cached_from = original
+                self.cache_hits.append(task)
+                return self._succeed(task, outputs)
+        store.mark_cache(pk, key, None)
+        if handle.needs_runner:
+            assert task.id is not None
+            self._keys[task.id] = key  # a retry's attempt node carries the key too
+        return None
 
     def _finish_call(self, task: TaskNode, returned: Any) -> bool:
         """A calc task's function returned ``returned`` (here, or on a Dask worker): make its
@@ -563,6 +729,12 @@ class Execution:
                     f"the core panicked while running task '{task.path}': {panics[task_id]}"
                 )
                 state = "FAILED"
+            elif state == "FAILED" and isinstance(task.error, RetryCancelledError):
+                state = "CANCELLED"  # it was waiting for its next attempt when the run stopped
+                assert task.pk is not None
+                self.store.update_process(task.pk, state, time.time(), error=str(task.error))
+                task.state = state
+                continue
             elif state == "FINISHED" or state == task.state:
                 task.state = state
                 continue

@@ -15,6 +15,7 @@ __all__ = [
     "GraphReturnError",
     "NotRunError",
     "RecursionDepthError",
+    "RetryCancelledError",
     "RunTimeoutError",
     "TaskInputError",
     "TaskOutputError",
@@ -52,8 +53,14 @@ class TaskOutputError(FerroflowError, ValueError):
 
 class TaskTimeoutError(FerroflowError, TimeoutError):
     """A task attempt ran longer than its ``@task(timeout=...)``: the task failed (or, with
-    retries, the attempt did) and its dependents are skipped. The thread running it cannot be
-    stopped: it finishes in the background and its result is discarded."""
+    retries, the attempt did) and its dependents are skipped. A thread running a sync body
+    cannot be stopped: it finishes in the background and its result is discarded; an async
+    body is cancelled."""
+
+
+class RetryCancelledError(FerroflowError):
+    """A task's attempt failed and the run was cancelled (Ctrl-C, ``run(timeout=)``) while it
+    waited for its next attempt: no further attempt was made, and the task is CANCELLED."""
 
 
 class ValueNotStoredError(FerroflowError, ValueError):

@@ -86,6 +86,7 @@ class TaskNode:
         "_outputs",
         "_producers",
         "_uuid",
+        "cached_from",
         "child",
         "depth",
         "error",
@@ -117,6 +118,8 @@ class TaskNode:
         self._after: list[TaskNode] | None = None  # ordering-only producers (``a >> b``)
         self._fast: list[Any] | None = None  # [run or results] for fast-lane tasks
         self._out_pk: int | None = None
+        #: pk of the task run whose stored results this one reused (a cache hit), else None
+        self.cached_from: int | None = None
 
     def _materialise(self) -> bool:
         """Fetch a fast-lane task's result from the core (once); False if it has none."""

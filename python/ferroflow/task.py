@@ -10,9 +10,11 @@ time and adds its tasks to the live run (dynamic expansion).
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import inspect
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, overload
 
+from .error_handlers import parse_error_handlers
 from .gc_tuning import relaxed_gc
 from .graph import Graph, bind_inputs, require_graph
 from .sockets import FutureSocket
@@ -30,6 +32,8 @@ class TaskHandle:
     is_graph = False
     #: True when the task needs the general runner (retries or a timeout): no fast lane
     needs_runner = False
+    #: True for an ``async def`` function: awaited on the run's event loop (``async_tasks.py``)
+    is_async = False
 
     def __init__(
         self,
@@ -41,6 +45,9 @@ class TaskHandle:
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
         backoff: float = 0.0,
         timeout: float | None = None,
+        error_handlers: Mapping[str, Any] | None = None,
+        cache: bool | None = None,
+        version: str | int | None = None,
     ) -> None:
         self.func = func
         self.name = name or func.__name__
@@ -64,7 +71,26 @@ class TaskHandle:
         self.backoff = float(backoff)
         #: seconds one attempt may run before it fails with TaskTimeoutError
         self.timeout: float | None = None if timeout is None else float(timeout)
-        self.needs_runner = retries > 0 or timeout is not None
+        #: error handlers that may change the inputs before another attempt
+        self.error_handlers = parse_error_handlers(label, error_handlers)
+        if cache is not None and not isinstance(cache, bool):
+            raise TypeError(f"{label}: cache must be True, False or None, got {cache!r}")
+        #: True: always reuse a stored result with the same cache key; False: never (e.g. a
+        #: task that reads a clock or a random source); None: as the run says (run(cache=...))
+        self.cache = cache
+        if version is not None and not isinstance(version, (str, int)):
+            raise TypeError(f"{label}: version must be a str or int, got {version!r}")
+        #: replaces the source text in the cache key (bump it when a helper the task calls
+        #: changed, or keep it when only comments changed)
+        self.version = version
+        self.needs_runner = (
+            retries > 0 or timeout is not None or bool(self.error_handlers) or cache is True
+        )
+        if inspect.isasyncgenfunction(func):
+            raise TypeError(f"{label}: an async generator function cannot be a task")
+        if inspect.iscoroutinefunction(func):
+            self.is_async = True
+            self.needs_runner = True  # never the fast lane, which calls functions in Rust
         self.inputs: dict[str, SocketSpec]
         self.inputs, self.var_kw = input_specs(func)
         self.outputs: Namespace = outputs if outputs is not None else output_spec(func)
@@ -109,6 +135,12 @@ class GraphHandle(TaskHandle):
         max_depth: int = 100,
         max_number_jobs: int | None = None,
     ) -> None:
+        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
+            raise TypeError(
+                f"@task.graph '{name or func.__name__}' ({func.__module__}.{func.__qualname__}) "
+                f"is an async function: a graph body only wires tasks together and runs "
+                f"synchronously. Make it a plain def and await in @task async def tasks."
+            )
         super().__init__(func, name=name, outputs=outputs)
         self.max_depth = max_depth
         self.max_number_jobs = max_number_jobs
@@ -149,6 +181,9 @@ class _TaskDecorator:
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
         backoff: float = 0.0,
         timeout: float | None = None,
+        error_handlers: Mapping[str, Any] | None = None,
+        cache: bool | None = None,
+        version: str | int | None = None,
     ) -> Callable[[Callable[..., Any]], TaskHandle]: ...
 
     def __call__(
@@ -162,11 +197,19 @@ class _TaskDecorator:
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
         backoff: float = 0.0,
         timeout: float | None = None,
+        error_handlers: Mapping[str, Any] | None = None,
+        cache: bool | None = None,
+        version: str | int | None = None,
     ) -> TaskHandle | Callable[[Callable[..., Any]], TaskHandle]:
         """``retries``: retry a call that raised one of ``retry_on`` (default: any Exception)
         up to this many times, ``backoff`` seconds apart; every attempt is its own process
         node. ``timeout``: fail an attempt that runs longer than this many seconds with
-        :class:`~ferroflow.errors.TaskTimeoutError` (its result is discarded)."""
+        :class:`~ferroflow.errors.TaskTimeoutError` (its result is discarded).
+        ``error_handlers``: WorkGraph-style handlers that change the inputs before another
+        attempt (see :mod:`ferroflow.error_handlers`). ``cache``: reuse the stored results of
+        an earlier run with the same function, source and input values (True), never (False),
+        or as ``run(cache=...)`` says (None; see :mod:`ferroflow.caching`); ``version``
+        replaces the source text in the cache key."""
 
         def make(f: Callable[..., Any]) -> TaskHandle:
             return TaskHandle(
@@ -177,6 +220,9 @@ class _TaskDecorator:
                 retry_on=retry_on,
                 backoff=backoff,
                 timeout=timeout,
+                error_handlers=error_handlers,
+                cache=cache,
+                version=version,
             )
 
         return make(func) if func is not None else make

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     import graphviz
 
     from .profile import Profile
-    from .store import Store
+    from .store import Store, StoredNode
     from .task import GraphHandle
 
 __all__ = ["WorkGraph"]
@@ -39,7 +39,65 @@ class WorkGraph:
         self._handle = handle
         self._execution: Execution | None = None
         self._store: Store | None = None
+        self._profile: Profile | None = None
+        #: pk of the stored run this WorkGraph restarts (``WorkGraph.load``), else None
+        self.restart_of: int | None = None
         self.max_number_jobs = handle.max_number_jobs
+
+    @classmethod
+    def load(
+        cls,
+        run: int | str | StoredNode,
+        *,
+        profile: Profile | None = None,
+        graph: GraphHandle | None = None,
+    ) -> WorkGraph:
+        """Rebuild a stored run (pk, uuid or node) for a restart: its graph function (imported
+        by name, or ``graph``) built with the run's stored inputs. ``run()`` on the result
+        reuses the stored results of every task run that finished (by cache key) and runs the
+        rest: failed, skipped, cancelled, interrupted (even by SIGKILL), or changed since (the
+        function's source or inputs). See :mod:`ferroflow.restart`."""
+        from .profile import get_current_profile
+        from .restart import find_graph, stored_inputs
+        from .store import StoredNode
+
+        profile = profile or get_current_profile()
+        store = profile.store
+        node = run if isinstance(run, StoredNode) else store.load_node(run)
+        if node.kind != "work" or node.run_pk != node.pk:
+            raise FerroflowError(
+                f"node pk {node.pk} is not a graph run (a {node.kind} node"
+                f"{'' if node.kind == 'data' else ' inside run ' + str(node.run_pk)}); "
+                f"pass the pk of a top-level run (ferroflow runs list)"
+            )
+        handle = graph if graph is not None else find_graph(node.type)
+        wg = handle.build(**stored_inputs(store, node, handle))
+        wg.restart_of = node.pk
+        wg._profile = profile
+        return wg
+
+    def restart(self, **run_options: Any) -> WorkGraph:
+        """Run this graph again in the same profile, reusing every task run of this one that
+        finished; returns the new, finished WorkGraph (``run_options`` as for :meth:`run`).
+        For a run that failed, was cancelled, or whose process was killed (then use
+        ``WorkGraph.load(pk)`` in a new process)."""
+        if self._execution is None:
+            raise NotRunError(f"WorkGraph '{self.name}' has not run: there is nothing to restart")
+        if self._store is None:
+            raise NotRunError(
+                f"WorkGraph '{self.name}' ran with provenance=False: nothing was stored to "
+                f"restart from"
+            )
+        new = WorkGraph.load(self._execution.pk, profile=self._profile, graph=self._handle)
+        new.run(**run_options)
+        return new
+
+    @property
+    def cached_tasks(self) -> list[str]:
+        """Paths of the tasks whose stored results were reused (cache hits) in this run."""
+        if self._execution is None:
+            return []
+        return [t.path for t in self._execution.cache_hits]
 
     @property
     def name(self) -> str:
@@ -88,6 +146,7 @@ class WorkGraph:
         max_number_jobs: int | None = None,
         progress: bool | None = None,
         executor: Any = None,
+        cache: bool = False,
     ) -> dict[str, Any]:
         """Execute the graph on a pool of worker threads and record its provenance.
 
@@ -108,6 +167,11 @@ class WorkGraph:
         profile's ``executor`` setting, else local (see :mod:`ferroflow.executors`). On Dask,
         graph-task bodies and provenance stay in this process and ``max_workers`` threads
         submit the tasks.
+        ``cache``: every calc task (except those with ``@task(cache=False)``) first looks for
+        a finished run of the same function, source and input values in the store and reuses
+        its results instead of running (``wg.cached_tasks`` lists them; see
+        :mod:`ferroflow.caching`). Tasks with ``@task(cache=True)`` do so in every run. A
+        WorkGraph from :meth:`load` (a restart) always runs with caching on.
         """
         if self._execution is not None:
             raise FerroflowError(
@@ -118,10 +182,23 @@ class WorkGraph:
         from .profile import get_current_profile
 
         store: Any
+        if self.restart_of is not None and not provenance:
+            raise ValueError(
+                f"WorkGraph '{self.name}' restarts run {self.restart_of}: it needs "
+                f"the provenance store, so provenance=False is not possible"
+            )
+        if cache and not provenance:
+            raise ValueError("run(cache=True) reuses stored results: it needs provenance=True")
         if provenance:
-            profile = profile or get_current_profile()
+            profile = profile or self._profile or get_current_profile()
             store = profile.store
             self._store = store
+            self._profile = profile
+            if self.restart_of is not None:
+                from .restart import fill_cache_keys
+
+                fill_cache_keys(store, self.restart_of)
+                cache = True
         else:
             from .store.null import NullStore
 
@@ -131,7 +208,7 @@ class WorkGraph:
         if cap is not None and cap < 1:
             raise ValueError(f"max_number_jobs must be at least 1, got {cap}")
         self._graph.max_number_jobs = cap
-        execution = Execution(self._graph, self._handle.process_type, store, remote)
+        execution = Execution(self._graph, self._handle.process_type, store, remote, cache=cache)
         self._execution = execution
         with lease_pool(max_workers) as pool, relaxed_gc():
             try:

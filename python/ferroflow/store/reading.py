@@ -96,6 +96,20 @@ class Reader:
                 raise StoreClosedError(f"provenance store {self.path} is closed")
             return self._conn.execute(sql, params).fetchall()
 
+    def query_committed(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        """Like :meth:`query` without syncing: sees only what the writer has committed."""
+        with self._lock:
+            if self._conn is None:
+                raise StoreClosedError(f"provenance store {self.path} is closed")
+            return self._conn.execute(sql, params).fetchall()
+
+    @staticmethod
+    def decode_row(codec: str | None, inline: Any, blob: Any) -> Any:
+        """The value of a node row's ``codec``, inline ``value`` and blob ``data``."""
+        if codec is None:
+            return None
+        return decode(codec, blob if inline is None else inline)
+
     def _make(self, row: Sequence[Any]) -> StoredNode:
         return StoredNode(self, row)
 
@@ -174,10 +188,9 @@ class Reader:
             " WHERE n.pk = ?",
             (pk,),
         )
-        if not rows or rows[0][0] is None:
+        if not rows:
             return None
-        codec, inline, blob = rows[0]
-        return decode(codec, blob if inline is None else inline)
+        return self.decode_row(*rows[0])
 
     def blob_head(self, blob_id: int, size: int) -> tuple[str, int, bytes]:
         """Codec, total size and the first ``size`` bytes of a blob, without reading it all."""
@@ -379,6 +392,12 @@ class StoredNode:
         """The placeholder if the value could not be serialised when stored, else ``None``."""
         value = self.value if self.codec == "unserialisable" else None
         return value if isinstance(value, UnserialisableValue) else None
+
+    @property
+    def cached_from(self) -> int | None:
+        """For a task run that was a cache hit: the pk of the run whose results it reused."""
+        rows = self._reader.query("SELECT cached_from FROM node WHERE pk = ?", (self.pk,))
+        return rows[0][0] if rows else None
 
     # -- links --------------------------------------------------------------------------------
     @property

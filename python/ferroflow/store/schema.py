@@ -23,8 +23,12 @@ Choices worth knowing:
   older ferroflow, which seeded an in-memory counter from ``max(pk) + 1``) or a row lagging
   behind the nodes can never produce a duplicate. The row is an additive key of the unchanged
   version-1 layout: older readers ignore it, which is why ``SCHEMA_VERSION`` stays 1.
-* ``hash`` and ``cached_from`` are reserved for the caching design of provenance.md §6; nothing
-  writes them yet.
+* ``hash`` of a task-run node is its **cache key** (:mod:`ferroflow.caching`), written when the
+  task ran with caching on or when a restart computed it; ``cached_from`` is the pk of the node
+  whose results a cache hit reused. The ``code`` table keeps the code digest of every task
+  function a run used, so the keys of a run recorded *without* caching can be computed later
+  (restart). Both are additive (``CREATE TABLE IF NOT EXISTS``, columns that existed from the
+  start), which is why ``SCHEMA_VERSION`` stays 1.
 """
 
 from __future__ import annotations
@@ -120,6 +124,13 @@ CREATE TABLE IF NOT EXISTS node(
     hash        BLOB,                 -- reserved: cache key
     cached_from INTEGER REFERENCES node(pk)
 );
+
+CREATE TABLE IF NOT EXISTS code(
+    run_pk INTEGER NOT NULL,          -- a top-level graph run
+    type   TEXT NOT NULL,             -- process_type of a task function it ran
+    digest BLOB NOT NULL,             -- its code digest (source or declared version)
+    PRIMARY KEY (run_pk, type)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS link(
     src   INTEGER NOT NULL,

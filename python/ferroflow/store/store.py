@@ -62,7 +62,7 @@ from .schema import (
     release_pks,
     reserve_pks,
 )
-from .writer import OP_DATA, OP_LINK, OP_PROCESS, OP_UPDATE, BatchWriter
+from .writer import OP_DATA, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE, BatchWriter
 
 if TYPE_CHECKING:
     from ..data import DataNode
@@ -72,6 +72,17 @@ __all__ = ["Store"]
 log = logging.getLogger("ferroflow.store")
 
 _PROCESS_KINDS = {name: code for name, code in KIND_CODES.items() if name != "data"}
+
+_MARK_SQL = "UPDATE node SET hash = ?, cached_from = ? WHERE pk = ?"
+_CODE_SQL = "INSERT OR IGNORE INTO code(run_pk, type, digest) VALUES (?, ?, ?)"
+_FIND_SQL = (
+    "SELECT coalesce(cached_from, pk) FROM node WHERE hash = ? AND kind = 1 AND state = 2"
+    " ORDER BY cached_from IS NOT NULL, pk LIMIT 1"
+)
+_CREATED_SQL = (
+    "SELECT l.label, n.codec, n.value, b.data FROM link l JOIN node n ON n.pk = l.dst"
+    " LEFT JOIN blob b ON b.id = n.blob_id WHERE l.src = ? AND l.type = ? ORDER BY l.label"
+)
 
 _open_stores: dict[Path, Store] = {}
 _open_lock = threading.Lock()
@@ -282,6 +293,30 @@ class Store:
         except KeyError:
             raise _bad("link type", link_type, LINK_CODES) from None
         self._append((OP_LINK, src_pk, dst_pk, code, label))
+
+    # -- caching (see ferroflow.caching and ferroflow.restart) ---------------------------------
+    def mark_cache(self, pk: int, key: bytes, cached_from: int | None = None) -> None:
+        """Queue the cache key of task run ``pk`` and, for a cache hit, the pk it reused."""
+        self._append((OP_SQL, _MARK_SQL, (key, cached_from, pk)))
+
+    def record_code(self, run_pk: int, process_type: str, digest: bytes) -> None:
+        """Queue the code digest of a task function run ``run_pk`` used."""
+        self._append((OP_SQL, _CODE_SQL, (run_pk, process_type, digest)))
+
+    def find_cached(self, key: bytes) -> int | None:
+        """The pk of a FINISHED task run with cache key ``key`` (the original of a chain of
+        hits), or None. Reads committed rows only: no flush, so a lookup never waits for the
+        writer (the runs it can hit have ended, and a run flushes when it ends)."""
+        rows = self._reader.query_committed(_FIND_SQL, (key,))
+        return int(rows[0][0]) if rows else None
+
+    def created_values(self, pk: int) -> list[tuple[str, Any]]:
+        """``(label, value)`` of every output task run ``pk`` created (committed rows)."""
+        rows = self._reader.query_committed(_CREATED_SQL, (pk, LINK_CODES["CREATE"]))
+        return [
+            (label, self._reader.decode_row(codec, inline, blob))
+            for label, codec, inline, blob in rows
+        ]
 
     def throttle(self) -> None:
         """Backpressure: wait until the writer has committed everything queued so far (write

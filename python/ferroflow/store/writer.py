@@ -42,7 +42,16 @@ from .. import _core
 from .errors import StoreWriteError
 from .values import UNSERIALISABLE, digest, encode, type_name
 
-__all__ = ["OP_CALC", "OP_DATA", "OP_FLUSH", "OP_LINK", "OP_PROCESS", "OP_UPDATE", "BatchWriter"]
+__all__ = [
+    "OP_CALC",
+    "OP_DATA",
+    "OP_FLUSH",
+    "OP_LINK",
+    "OP_PROCESS",
+    "OP_SQL",
+    "OP_UPDATE",
+    "BatchWriter",
+]
 
 log = logging.getLogger("ferroflow.store")
 
@@ -57,6 +66,10 @@ OP_FLUSH = 4  # (OP_FLUSH, threading.Event)
 #  input_pks, out_pk, out_uuid16, value, out_label) -> a FINISHED calc node, its output data
 # node, and its CALL_CALC, INPUT_CALC and CREATE links.
 OP_CALC = 5
+# A statement with parameters (None, int, float, str or bytes), run after the batch's nodes,
+# updates and links in the same transaction: rare rows such as cache marks (``node.hash``,
+# ``cached_from``) and the code digests of a run (``code`` table), so they need no op of their own.
+OP_SQL = 6  # (OP_SQL, sql, params: tuple)
 
 _NODE_SQL = (
     "INSERT INTO node(pk, uuid, kind, type, label, state, error, run_pk, ctime, mtime,"
@@ -118,17 +131,18 @@ def _sql_error(message: str) -> sqlite3.Error:
 class _Batch:
     """The rows of one drain, converted to SQL parameter tuples."""
 
-    __slots__ = ("blobs", "links", "markers", "nodes", "updates")
+    __slots__ = ("blobs", "links", "markers", "nodes", "statements", "updates")
 
     def __init__(self) -> None:
         self.nodes: list[Row] = []
         self.updates: list[Row] = []
         self.links: list[Row] = []
+        self.statements: list[tuple[str, Row]] = []
         self.blobs: dict[bytes, tuple[str, bytes]] = {}
         self.markers: list[threading.Event] = []
 
     def __bool__(self) -> bool:
-        return bool(self.nodes or self.updates or self.links)
+        return bool(self.nodes or self.updates or self.links or self.statements)
 
 
 class BatchWriter:
@@ -315,6 +329,8 @@ class BatchWriter:
                             mtime,
                             *node[10:],
                         )
+                elif op == OP_SQL:
+                    batch.statements.append((row[1], tuple(row[2])))
                 elif op == OP_FLUSH:
                     batch.markers.append(row[1])
                 else:
@@ -374,6 +390,8 @@ class BatchWriter:
             conn.executemany(_NODE_SQL, [_with_blob_id(row, ids) for row in batch.nodes])
             conn.executemany(_UPDATE_SQL, batch.updates)
             conn.executemany(_LINK_SQL, batch.links)
+            for sql, params in batch.statements:
+                conn.execute(sql, params)
             conn.execute("COMMIT")
         except Exception:
             if conn.in_transaction:
@@ -412,6 +430,11 @@ class BatchWriter:
                     conn.execute(_LINK_SQL, row)
                 except Exception as exc:
                     self._fail(f"link {row[0]}->{row[1]}", exc)
+            for sql, params in batch.statements:
+                try:
+                    conn.execute(sql, params)
+                except Exception as exc:
+                    self._fail(f"statement {sql}", exc)
             conn.execute("COMMIT")
         except Exception as exc:
             if conn.in_transaction:
@@ -463,4 +486,6 @@ def _describe(row: Row) -> str:
         return f"link {row[1]}->{row[2]}"
     if op == OP_CALC:
         return f"task run '{row[3]}' pk={row[1]} and its output pk={row[11]}"
+    if op == OP_SQL:
+        return f"statement {row[1]}"
     return f"queued row {row!r}"

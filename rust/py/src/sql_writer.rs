@@ -20,6 +20,7 @@ const OP_UPDATE: i64 = 2;
 const OP_LINK: i64 = 3;
 const OP_FLUSH: i64 = 4;
 const OP_CALC: i64 = 5;
+const OP_SQL: i64 = 6;
 
 const DATA_KIND: i64 = 0;
 const CALC_KIND: i64 = 1;
@@ -71,6 +72,53 @@ struct LinkRow {
     label: String,
 }
 
+/// An owned statement parameter (`OP_SQL` rows: cache marks, code digests).
+enum Owned {
+    Null,
+    Int(i64),
+    Real(f64),
+    Text(String),
+    Blob(Vec<u8>),
+}
+
+impl Owned {
+    fn val(&self) -> Val<'_> {
+        match self {
+            Owned::Null => Val::Null,
+            Owned::Int(v) => Val::Int(*v),
+            Owned::Real(v) => Val::Real(*v),
+            Owned::Text(s) => Val::Text(s),
+            Owned::Blob(b) => Val::Blob(b),
+        }
+    }
+
+    fn from_py(obj: &Bound<'_, PyAny>) -> PyResult<Owned> {
+        if obj.is_none() {
+            Ok(Owned::Null)
+        } else if let Ok(b) = obj.cast::<PyBytes>() {
+            Ok(Owned::Blob(b.as_bytes().to_vec()))
+        } else if let Ok(s) = obj.cast::<PyString>() {
+            Ok(Owned::Text(s.to_str()?.to_owned()))
+        } else if obj.is_instance_of::<PyInt>() {
+            Ok(Owned::Int(obj.extract()?))
+        } else {
+            Ok(Owned::Real(obj.extract()?))
+        }
+    }
+}
+
+/// A statement queued as `(OP_SQL, sql, params)`: run after the batch's nodes and links.
+struct SqlRow {
+    sql: String,
+    params: Vec<Owned>,
+}
+
+impl SqlRow {
+    fn params(&self) -> Vec<Val<'_>> {
+        self.params.iter().map(Owned::val).collect()
+    }
+}
+
 struct Blob {
     digest: Vec<u8>,
     codec: String,
@@ -82,6 +130,7 @@ struct Batch {
     nodes: Vec<NodeRow>,
     updates: Vec<UpdateRow>,
     links: Vec<LinkRow>,
+    statements: Vec<SqlRow>,
     blobs: Vec<Blob>,
     blob_index: HashMap<Vec<u8>, usize>,
     /// pk -> index in `nodes` of a process inserted in this batch (its update folds in).
@@ -92,7 +141,7 @@ struct Batch {
 
 impl Batch {
     fn len(&self) -> usize {
-        self.nodes.len() + self.updates.len() + self.links.len()
+        self.nodes.len() + self.updates.len() + self.links.len() + self.statements.len()
     }
 }
 
@@ -254,6 +303,14 @@ impl Codec {
                 }
             }
             OP_CALC => self.add_calc(py, row, batch)?,
+            OP_SQL => {
+                let params = row.get_item(2)?;
+                let params = params.cast::<PyTuple>()?;
+                batch.statements.push(SqlRow {
+                    sql: row.get_item(1)?.extract()?,
+                    params: params.iter().map(|p| Owned::from_py(&p)).collect::<PyResult<_>>()?,
+                });
+            }
             _ => return Err(PyValueError::new_err(format!("unknown queued row op {op}"))),
         }
         Ok(())
@@ -325,6 +382,7 @@ fn describe(py: Python<'_>, row: &Bound<'_, PyTuple>) -> String {
         OP_UPDATE => format!("update of pk={}", item(4)),
         OP_LINK => format!("link {}->{}", item(1), item(2)),
         OP_CALC => format!("task run '{}' pk={} and its output pk={}", item(3), item(1), item(11)),
+        OP_SQL => format!("statement {}", item(1)),
         _ => format!("queued row {row}"),
     }
 }
@@ -424,6 +482,16 @@ fn commit_all(conn: &Conn, batch: &Batch) -> Result<(), String> {
         links.run(&[Val::Int(l.src), Val::Int(l.dst), Val::Int(l.type_), Val::Text(&l.label)])?;
     }
     drop((nodes, updates, links));
+    let mut prepared = HashMap::new();
+    for row in &batch.statements {
+        if !prepared.contains_key(row.sql.as_str()) {
+            prepared.insert(row.sql.as_str(), conn.prepare(&row.sql)?);
+        }
+        if let Some(stmt) = prepared.get_mut(row.sql.as_str()) {
+            stmt.run(&row.params())?;
+        }
+    }
+    drop(prepared);
     conn.exec("COMMIT")
 }
 
@@ -461,6 +529,13 @@ fn commit_row_by_row(conn: &Conn, batch: &Batch) -> Vec<(String, String)> {
             }
         }
         drop((nodes, updates, links));
+        for row in &batch.statements {
+            if let Err(e) =
+                conn.prepare(&row.sql).and_then(|mut s| s.run(&row.params()).map(|_| ()))
+            {
+                errors.push((format!("statement {}", row.sql), e));
+            }
+        }
         conn.exec("COMMIT")
     })();
     if let Err(e) = result {

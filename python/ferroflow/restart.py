@@ -1,0 +1,149 @@
+"""Restarting a stored run: rebuild its graph and run it again, reusing what finished.
+
+``WorkGraph.load(run)`` imports the run's graph function by its ``process_type`` (or takes the
+one passed as ``graph=``), rebuilds the graph with the run's stored inputs (the same data nodes,
+so the new run's INPUT_WORK links point at them), and marks the new WorkGraph as a restart. Its
+``run()`` then
+
+1. computes the cache keys of the old run's FINISHED task runs that have none (a run recorded
+   without caching, or killed): from their stored input values and the code digests the run
+   recorded in the ``code`` table (:func:`fill_cache_keys`), and
+2. runs with caching on (``run(cache=True)``): every calc task whose key matches a finished
+   task run reuses its stored outputs (a new task-run node ``cached_from`` the old one), every
+   other task (failed, skipped, cancelled, never started, or whose code or inputs changed)
+   runs. Graph tasks always re-run their bodies (they are cheap and rebuild the nesting).
+
+This is AiiDA's "clone on cache hit" rather than WorkGraph's "same pks": the old run stays an
+immutable record (also of a crash), and the new one is complete on its own. A task with
+``@task(cache=False)`` (a clock, a random source) always runs again.
+
+Works for a run killed with SIGKILL: everything the writer committed before the kill is there
+(at most about one commit interval is lost), and tasks left RUNNING by the kill simply run.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import TYPE_CHECKING, Any
+
+from .caching import KeyRecipe, UncacheableError, value_digest
+from .data import DataNode
+from .errors import FerroflowError
+
+if TYPE_CHECKING:
+    from .store import Store, StoredNode
+    from .task import GraphHandle
+
+__all__ = ["fill_cache_keys", "find_graph", "import_object", "stored_inputs"]
+
+_CHUNK = 500
+
+_MISSING_KEYS_SQL = (
+    "SELECT n.pk, n.type, c.digest FROM node n"
+    " JOIN code c ON c.run_pk = n.run_pk AND c.type = n.type"
+    " WHERE n.run_pk = ? AND n.kind = 1 AND n.state = 2 AND n.hash IS NULL"
+)
+_INPUTS_SQL = (
+    "SELECT l.dst, l.label, l.src FROM link l JOIN node n ON n.pk = l.dst"
+    " WHERE n.run_pk = ? AND n.kind = 1 AND n.state = 2 AND n.hash IS NULL AND l.type = 0"
+)
+
+
+def import_object(qualified: str) -> Any:
+    """The object a ``module.qualname`` names (a task or graph function), or None when it
+    cannot be imported by that name (functions defined inside functions). ``__main__.name``
+    is looked up in this process's ``__main__`` (a script or notebook restarting its own run);
+    a new process has another ``__main__``, where it is usually missing."""
+    parts = qualified.split(".")
+    if "<locals>" in parts:
+        return None
+    # a qualname may hold dots (a function defined in a class): try the longest module first
+    for cut in range(len(parts) - 1, 0, -1):
+        name = ".".join(parts[:cut])
+        try:
+            found: Any = sys.modules[name] if name == "__main__" else importlib.import_module(name)
+        except (ImportError, KeyError):
+            continue
+        for attr in parts[cut:]:
+            found = getattr(found, attr, None)
+        return found
+    return None
+
+
+def find_graph(process_type: str) -> GraphHandle:
+    """The ``@task.graph`` function named by a run's process_type (``module.qualname``)."""
+    from .task import GraphHandle
+
+    found = import_object(process_type)
+    if not isinstance(found, GraphHandle):
+        raise FerroflowError(
+            f"cannot find the graph function '{process_type}' of the run to restart (it must "
+            f"be importable by that name: functions defined inside other functions are not, "
+            f"nor those of another process's __main__ script): pass it, e.g. "
+            f"WorkGraph.load(run, graph=my_graph) or ferroflow restart RUN --graph module.name"
+        )
+    return found
+
+
+def stored_inputs(store: Store, run: StoredNode, handle: GraphHandle) -> dict[str, Any]:
+    """The run's inputs as keyword arguments of ``handle.build``: the stored data nodes
+    themselves (same pk and uuid), nested again for namespaces and ``**kwargs``."""
+    kwargs: dict[str, Any] = {}
+    for link_type, label, node in run.inputs:
+        if link_type != "INPUT_WORK":
+            continue
+        data = DataNode(node.value, node.uuid, node.pk)
+        if label in handle.inputs:
+            kwargs[label] = data
+            continue
+        parts = label.split("__")
+        if parts[0] == handle.var_kw:
+            parts = parts[1:]
+        where = kwargs
+        for part in parts[:-1]:
+            where = where.setdefault(part, {})
+        where[parts[-1]] = data
+    return kwargs
+
+
+def fill_cache_keys(store: Store, run_pk: int) -> int:
+    """Compute and store the cache keys of run ``run_pk``'s FINISHED task runs that have none;
+    returns how many got one. A task run whose code digest was not recorded (a store written
+    by an older ferroflow) or whose input has no digest keeps none, and so runs again."""
+    reader = store._reader
+    tasks = {
+        pk: (ptype, digest) for pk, ptype, digest in reader.query(_MISSING_KEYS_SQL, (run_pk,))
+    }
+    if not tasks:
+        return 0
+    inputs: dict[int, list[tuple[str, int]]] = {}
+    for dst, label, src in reader.query(_INPUTS_SQL, (run_pk,)):
+        inputs.setdefault(dst, []).append((label, src))
+    digests: dict[int, bytes | None] = {}
+    wanted = sorted({src for links in inputs.values() for _, src in links})
+    for start in range(0, len(wanted), _CHUNK):
+        chunk = wanted[start : start + _CHUNK]
+        sql = (
+            "SELECT n.pk, n.codec, n.value, b.data FROM node n"
+            " LEFT JOIN blob b ON b.id = n.blob_id"
+            f" WHERE n.pk IN ({', '.join('?' * len(chunk))})"
+        )
+        for pk, codec, inline, blob in reader.query(sql, chunk):
+            try:
+                digests[pk] = value_digest(reader.decode_row(codec, inline, blob))
+            except (UncacheableError, FerroflowError, ValueError, TypeError):
+                digests[pk] = None
+    filled = 0
+    for pk, (process_type, code) in tasks.items():
+        pairs: list[tuple[str, bytes]] = []
+        for label, src in inputs.get(pk, []):
+            digest = digests.get(src)
+            if digest is None:
+                break
+            pairs.append((label, digest))
+        else:
+            store.mark_cache(pk, KeyRecipe(process_type, code, sorted(pairs)).key)
+            filled += 1
+    store.flush()
+    return filled
