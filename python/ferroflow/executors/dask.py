@@ -37,14 +37,44 @@ to ``distributed.scheduler.allowed-failures`` times, then the chunk's tasks fail
 ``KilledWorker``). Cancellation (Ctrl-C, ``timeout``): the core calls :meth:`DaskSession.cancel`,
 which abandons every pending task (``Run.abandon``: CANCELLED, like local tasks that never
 started) and cancels their Dask futures instead of waiting for them.
+
+Retries, timeouts and error handlers (``@task(retries=, retry_on=, backoff=, timeout=,
+error_handlers=)``) follow the local runner's rules (``Execution._call_with_retries``), the
+waiting done here instead of by a worker:
+
+* Such a task is sent alone in its Dask task (never in a chunk with others), so that a retry
+  reruns nobody else. Every attempt is its own process node (``Execution._start_attempt``:
+  ``name``, ``name_attempt2``, ...); a failed attempt's node is stored FAILED with its remote
+  traceback and the last attempt's outputs are used.
+* Whether a failed call is tried again is ``Execution._next_attempt``'s answer for its
+  exception, restored with its remote traceback (:func:`remote.restore`): error handlers, then
+  ``isinstance(exc, retry_on)``. An exception that could not be sent back arrives as
+  :class:`remote.RemoteTaskError` and is retried only if ``retry_on`` covers it
+  (``Exception``, the default, does; ``retry_on=ValueError`` does not). Dask-level errors
+  (``KilledWorker``, a cancellation nobody here asked for, an argument that does not pickle)
+  are not the call raising and are not retried.
+* ``backoff``: the next attempt is submitted by a timer on the client's event loop, so no
+  thread waits; meanwhile the task stays RUNNING in the core and registered here, so a cancel
+  finds it: no further attempt is submitted and the task fails with
+  :class:`RetryCancelledError`, which the end of the run turns into CANCELLED (its last
+  attempt's node too), exactly as for a local task cancelled while it waits to retry.
+* ``timeout``: a deadline kept here, per attempt, counted from when the call *starts on a
+  worker* (the worker logs one Dask event, topic :data:`remote.ATTEMPT_STARTED`, that the
+  client subscribes to), so time spent queued on a busy cluster does not count; only if the
+  subscription cannot be made it counts from the hand-off to Dask. Past it the attempt fails
+  with :class:`TaskTimeoutError` (retried if it matches ``retry_on``, as locally; else the
+  dependents are SKIPPED), its Dask future is cancelled and a late result is discarded. As with
+  a local thread, a call already running on a worker cannot be stopped: it finishes there.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import logging
 import threading
+import time
+import traceback
+import weakref
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
 from typing import TYPE_CHECKING, Any
@@ -58,10 +88,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
     ) from exc
 
 from ..data import DataNode
-from ..errors import FerroflowError
-from .remote import Calls, Ref, restore, run_calls
-
-log = logging.getLogger("ferroflow.executors.dask")
+from ..errors import FerroflowError, RetryCancelledError, TaskTimeoutError
+from ..outputs import unwrap
+from .remote import ATTEMPT_STARTED, Calls, Ref, restore, run_calls
 
 if TYPE_CHECKING:
     from ..engine import Execution
@@ -76,6 +105,33 @@ _SMALL = frozenset({int, float, bool, complex, type(None)})
 
 _clients: dict[str, distributed.Client] = {}
 _clients_lock = threading.Lock()
+
+#: Sessions by run token, for the attempt-started events (one subscription per client).
+_sessions: dict[str, DaskSession] = {}
+_listening: weakref.WeakSet[distributed.Client] = weakref.WeakSet()
+
+
+def _on_attempt_started(event: tuple[float, Any]) -> None:
+    """A worker started a timed attempt (on the client's event loop): arm its deadline."""
+    try:
+        run, task_id, attempt = event[1]
+    except (TypeError, ValueError):  # not ours
+        return
+    session = _sessions.get(run)
+    if session is not None:
+        session._arm(task_id, attempt)
+
+
+def _listen(client: distributed.Client) -> bool:
+    """Subscribe ``client`` to the attempt-started events, once; False if it cannot be."""
+    with _clients_lock:
+        if client not in _listening:
+            try:
+                client.subscribe_topic(ATTEMPT_STARTED, _on_attempt_started)
+            except Exception:
+                return False
+            _listening.add(client)
+    return True
 
 
 def client_for(address: str) -> distributed.Client:
@@ -157,9 +213,29 @@ class _OnCluster:
 
 
 class _Entry:
-    """One calc task handed to Dask: its call, then the chunk future and position in it."""
+    """One calc task handed to Dask: its call, then the chunk future and position in it.
 
-    __slots__ = ("func", "future", "has_refs", "id", "index", "kwargs", "task")
+    A task with retries, a timeout or error handlers also keeps its resolved ``inputs`` (for
+    the next attempt's node), its ``attempt`` number, ``waiting`` (True between a failed attempt
+    and the next one), ``error`` (the last failed attempt's), ``used`` (error handler name ->
+    times it changed inputs) and ``armed`` (the last attempt whose deadline runs; touched on the
+    event loop only)."""
+
+    __slots__ = (
+        "armed",
+        "attempt",
+        "error",
+        "func",
+        "future",
+        "has_refs",
+        "id",
+        "index",
+        "inputs",
+        "kwargs",
+        "task",
+        "used",
+        "waiting",
+    )
 
     def __init__(
         self,
@@ -168,6 +244,7 @@ class _Entry:
         func: Callable[..., Any],
         kwargs: dict[str, Any],
         has_refs: bool,
+        inputs: dict[str, Any] | None = None,
     ) -> None:
         self.task = task
         self.id = id
@@ -176,10 +253,28 @@ class _Entry:
         self.has_refs = has_refs
         self.future: distributed.Future[Any] | None = None
         self.index = 0
+        self.inputs = inputs
+        self.attempt = 1
+        self.waiting = False
+        self.armed = 0
+        self.error: BaseException | None = None
+        self.used: dict[str, int] = {}
 
 
-#: A chunk future, its entries, and its result (a list of outcomes) or why there is none.
-_Done = tuple[distributed.Future[Any], list[_Entry], Any]
+class _Wake:
+    """A timer's item on the collect queue: attempt ``attempt``'s deadline passed
+    (``deadline``), or the backoff after it is over (not ``deadline``)."""
+
+    __slots__ = ("attempt", "deadline")
+
+    def __init__(self, deadline: bool, attempt: int) -> None:
+        self.deadline = deadline
+        self.attempt = attempt
+
+
+#: A chunk future, its entries, and its result (a list of outcomes) or why there is none; or
+#: (None, [entry], _Wake) from a timer.
+_Done = tuple[distributed.Future[Any] | None, list[_Entry], Any]
 
 
 def _place(value: Any, deps: list[Any], slots: dict[Any, int]) -> Any:
@@ -213,7 +308,9 @@ class DaskSession:
         self.core = execution.core
         self._lock = threading.Lock()
         self._pending: dict[int, _Entry] = {}
-        self._warned: set[str] = set()  # task names told "retries/timeout not applied"
+        #: attempt-started events arrive (None: not asked yet; False: deadlines from hand-off)
+        self._listening: bool | None = None
+        self._timers: list[object] = []  # the event loop's timer handles; touched there only
         self._to_send: SimpleQueue[_Entry | None] = SimpleQueue()
         self._done: SimpleQueue[_Done | None] = SimpleQueue()
         #: id(data node) -> (node, future, index): values kept on the cluster for consumers
@@ -244,11 +341,14 @@ class DaskSession:
         self._more = None
         for _ in range(_FETCHERS):
             self._loop.add_callback(self._fetch_loop)
+        _sessions[self._run] = self
 
     def close(self) -> None:
         """Stop both threads and release the futures kept for the run (the run is over)."""
         self._stopping = True
+        _sessions.pop(self._run, None)
         self._loop.add_callback(self._wake_fetcher)
+        self._loop.add_callback(self._drop_timers)
         self._to_send.put(None)
         self._done.put(None)
         for thread in self._threads:
@@ -258,12 +358,18 @@ class DaskSession:
 
     def cancel(self) -> None:
         """The run was cancelled: abandon every task pending on Dask (the core marks them
-        CANCELLED) and cancel their futures. Called by the core, repeatedly while any remain."""
+        CANCELLED) and cancel their futures. Called by the core, repeatedly while any remain.
+        A task waiting between attempts gets none: it fails with RetryCancelledError, which
+        the end of the run turns into CANCELLED, as for a local task."""
         with self._lock:
             entries = list(self._pending.values())
             self._pending.clear()
         if not entries:
             return
+        waiting = [e for e in entries if e.waiting]  # between attempts: no further one
+        if waiting:
+            entries = [e for e in entries if not e.waiting]
+            self.core.resolve_many([(e.id, self._retry_cancelled(e)) for e in waiting])
         self.core.abandon([e.id for e in entries])
         futures = list({e.future.key: e.future for e in entries if e.future is not None}.values())
         loop = self.client.loop
@@ -281,13 +387,6 @@ class DaskSession:
         of them); the runner returns what this returns: ``"pending"``, or False if the call
         could not even be prepared (a large input that could not be scattered)."""
         handle = task.handle
-        if getattr(handle, "needs_runner", False) and handle.name not in self._warned:
-            self._warned.add(handle.name)
-            log.warning(
-                "task '%s': retries and timeout are not applied on Dask yet; each call runs "
-                "once, without a deadline",
-                task.path,
-            )
         refs = [False]
         try:
             kwargs = {
@@ -299,7 +398,10 @@ class DaskSession:
         if handle.var_kw:
             kwargs.update(kwargs.pop(handle.var_kw, {}))
         assert task.id is not None
-        entry = _Entry(task, task.id, handle.func, kwargs, refs[0])
+        retried = handle.retries > 0 or handle.timeout is not None or bool(handle.error_handlers)
+        entry = _Entry(task, task.id, handle.func, kwargs, refs[0], inputs if retried else None)
+        if handle.timeout is not None and self._listening is None:
+            self._listening = _listen(self.client)
         with self._lock:
             self._pending[entry.id] = entry
         self._to_send.put(entry)
@@ -354,10 +456,17 @@ class DaskSession:
     def _send(self, batch: list[_Entry]) -> None:
         pending = self._pending
         live = [e for e in batch if e.id in pending]  # abandoned ones are dropped
+        # a task with retries or a timeout goes alone, so that a retry reruns nobody else
+        solo = [e for e in live if e.inputs is not None]
+        if solo:
+            live = [e for e in live if e.inputs is None]
         size = self.chunk_size
         if size > 1:  # at least two chunks per worker thread, or chunks would idle workers
             size = max(1, min(size, -(-len(live) // (2 * self._threads_on_cluster))))
         chunks = [live[i : i + size] for i in range(0, len(live), size)]
+        chunks += [[e] for e in solo]
+        if not chunks:
+            return
         payloads: list[Calls] = []
         deps: list[list[Any]] = []
         keys: list[str] = []
@@ -372,12 +481,17 @@ class DaskSession:
                 )
                 for e in chunk
             ]
-            payloads.append(Calls(calls))
-            deps.append(chunk_deps)
             first = chunk[0]
-            keys.append(f"{first.task.handle.name}-{self._run}-{first.id}")
-        if not chunks:
-            return
+            key = f"{first.task.handle.name}-{self._run}-{first.id}"
+            started = None
+            if first.inputs is not None:
+                if first.attempt > 1:  # a new key: the failed attempt's may still be known
+                    key = f"{key}-{first.attempt}"
+                if self._listening and first.task.handle.timeout is not None:
+                    started = [self._run, first.id, first.attempt]
+            payloads.append(Calls(calls, started))
+            deps.append(chunk_deps)
+            keys.append(key)
         futures: list[distributed.Future[Any] | None]
         try:
             futures = list(self.client.map(run_calls, payloads, deps, key=keys, pure=False))
@@ -393,17 +507,182 @@ class DaskSession:
                     futures.append(None)
                     self._fail_entries(chunk, exc)
         sent = []
-        for future, chunk in zip(futures, chunks, strict=True):
-            if future is None:
-                continue
-            for i, entry in enumerate(chunk):
-                entry.future = future
-                entry.index = i
-            self._chunks[future.key] = chunk
-            sent.append(future)
+        dead = []
+        with self._lock:  # a chunk abandoned meanwhile is cancelled: cancel() saw no future
+            for future, chunk in zip(futures, chunks, strict=True):
+                if future is None:
+                    continue
+                alive = False
+                for i, entry in enumerate(chunk):
+                    entry.future = future
+                    entry.index = i
+                    alive = alive or pending.get(entry.id) is entry
+                if not alive:
+                    dead.append(future)
+                self._chunks[future.key] = chunk
+                sent.append(future)
         if sent:
             self._sent.update(sent)
             self._loop.add_callback(self._wake_fetcher)
+        if dead:
+            self._loop.add_callback(self._cancel_futures, dead)
+        if solo and not self._listening:  # no start events: deadlines run from the hand-off
+            for entry in solo:
+                if entry.future is not None and entry.task.handle.timeout is not None:
+                    self._loop.add_callback(self._arm, entry.id, entry.attempt)
+
+    # -- retries and deadlines ---------------------------------------------------------------
+    def _arm(self, task_id: int, attempt: int) -> None:
+        """Start attempt ``attempt``'s deadline (on the event loop, once per attempt)."""
+        entry = self._pending.get(task_id)
+        timeout = entry.task.handle.timeout if entry is not None else None
+        if (
+            entry is None
+            or timeout is None
+            or entry.attempt != attempt
+            or entry.waiting
+            or entry.armed >= attempt
+            or self._stopping
+        ):
+            return
+        entry.armed = attempt
+        self._timers.append(
+            self._loop.call_later(timeout, self._done.put, (None, [entry], _Wake(True, attempt)))
+        )
+
+    def _later(self, delay: float, entry: _Entry, wake: _Wake) -> None:
+        """Put ``(None, [entry], wake)`` on the collect queue in ``delay`` seconds."""
+
+        def schedule() -> None:
+            if not self._stopping:
+                self._timers.append(
+                    self._loop.call_later(delay, self._done.put, (None, [entry], wake))
+                )
+
+        self._loop.add_callback(schedule)
+
+    def _drop_timers(self) -> None:
+        timers, self._timers = self._timers, []
+        for handle in timers:
+            self._loop.remove_timeout(handle)
+
+    def _release(self, entry: _Entry) -> bool:
+        """Register a claimed entry again (it waits for another attempt or is sent again);
+        False if the run was cancelled meanwhile: then no further attempt is made."""
+        with self._lock:
+            if self.core.cancelled:
+                return False
+            self._pending[entry.id] = entry
+            return True
+
+    def _attempt_failed(
+        self, entry: _Entry, exc: BaseException, resolved: list[tuple[int, bool]]
+    ) -> None:
+        """A claimed attempt raised ``exc`` (or timed out): as the local runner does
+        (``Execution._call_with_retries``), ask ``Execution._next_attempt`` (error handlers,
+        then ``retries``/``retry_on``) whether and with which inputs it is tried again; if so
+        store this attempt FAILED and submit the next one after ``backoff`` (a timer on the
+        event loop), else fail the task."""
+        task = entry.task
+        handle = task.handle
+        inputs = entry.inputs
+        if inputs is None:
+            resolved.append((entry.id, self._fail(entry, exc)))
+            return
+        kwargs = {
+            name: node.value if type(node) is DataNode else unwrap(node)
+            for name, node in inputs.items()
+        }
+        if handle.var_kw:
+            kwargs.update(kwargs.pop(handle.var_kw, {}))
+        try:
+            changes = self.execution._next_attempt(task, exc, entry.attempt, entry.used, kwargs)
+            if changes is None:
+                resolved.append((entry.id, self._fail(entry, exc)))
+                return
+            assert task.pk is not None
+            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+            self.execution.store.update_process(task.pk, "FAILED", time.time(), error=text)
+        except BaseException as other:  # an error handler raised, or the store is closed
+            resolved.append((entry.id, self._fail(entry, other)))
+            return
+        for name, value in changes.items():  # inputs an error handler changed
+            inputs[name] = DataNode(value)
+            entry.kwargs[name] = value
+        entry.error = exc
+        entry.waiting = True
+        entry.future = None
+        if handle.backoff <= 0:
+            self._resubmit(entry, resolved)
+        elif self._release(entry):
+            self._later(handle.backoff, entry, _Wake(False, entry.attempt))
+        else:
+            resolved.append((entry.id, self._retry_cancelled(entry)))
+
+    def _retry_cancelled(self, entry: _Entry) -> bool:
+        """The run was cancelled while ``entry`` waited for its next attempt: none is made and
+        the task fails with :class:`RetryCancelledError`, which the end of the run turns into
+        CANCELLED, as for a local task (``Execution._conclude``)."""
+        task = entry.task
+        exc = entry.error
+        return self._fail(
+            entry,
+            RetryCancelledError(
+                f"task '{task.path}': the run was cancelled before attempt {entry.attempt + 1}; "
+                f"attempt {entry.attempt} failed with {type(exc).__name__}: {exc}"
+            ),
+        )
+
+    def _resubmit(self, entry: _Entry, resolved: list[tuple[int, bool]]) -> None:
+        """Start and send the next attempt of a claimed, waiting entry (unless the run was
+        cancelled)."""
+        if self.core.cancelled:
+            resolved.append((entry.id, self._retry_cancelled(entry)))
+            return
+        task = entry.task
+        entry.attempt += 1
+        entry.waiting = False
+        assert entry.inputs is not None
+        try:
+            self.execution._start_attempt(task, entry.inputs, f"{task.name}_attempt{entry.attempt}")
+        except BaseException as exc:
+            resolved.append((entry.id, self._fail(entry, exc)))
+            return
+        if self._release(entry):
+            self._to_send.put(entry)
+        else:  # cancelled meanwhile: the new attempt's RUNNING node becomes CANCELLED
+            self.core.abandon([entry.id])
+
+    def _woken(self, entry: _Entry, wake: _Wake, resolved: list[tuple[int, bool]]) -> None:
+        """A timer fired: a deadline passed, or a backoff is over (stale ones are ignored)."""
+        with self._lock:
+            # a deadline is for a running attempt, a backoff's end for a waiting one
+            waits = not wake.deadline
+            mine = (
+                self._pending.get(entry.id) is entry
+                and entry.attempt == wake.attempt
+                and entry.waiting == waits
+            )
+            if mine:
+                del self._pending[entry.id]
+        if not mine:
+            return
+        if not wake.deadline:
+            self._resubmit(entry, resolved)
+            return
+        future, entry.future = entry.future, None
+        if future is not None:  # release it; a result that still comes is not claimed
+            self._loop.add_callback(self._cancel_futures, [future])
+        task = entry.task
+        self._attempt_failed(
+            entry,
+            TaskTimeoutError(
+                f"task '{task.path}' ran past its timeout of {task.handle.timeout:g} s on Dask "
+                f"and was failed; its result will be discarded (its Dask future is cancelled, "
+                f"but a call already running on a worker cannot be stopped and finishes there)"
+            ),
+            resolved,
+        )
 
     # -- fetching, on the client's event loop ------------------------------------------------
     def _wake_fetcher(self) -> None:
@@ -478,15 +757,24 @@ class DaskSession:
         resolved: list[tuple[int, bool]] = []
         try:
             for future, chunk, result in items:
-                mine = self._claim(chunk)
+                if future is None:  # a timer: a deadline passed or a backoff is over
+                    self._woken(chunk[0], result, resolved)
+                    continue
+                mine = self._claim(chunk, future)
                 if not mine:
                     continue
-                if isinstance(result, BaseException):
+                if isinstance(result, BaseException):  # Dask-level: not retried
                     error = self._error_of(future, result)
                     resolved += [(e.id, self._fail(e, error)) for e in mine]
                     continue
                 for entry in mine:
-                    resolved.append((entry.id, self._finish(entry, result[entry.index])))
+                    outcome = result[entry.index]
+                    if outcome[0]:
+                        resolved.append((entry.id, self._finish(entry, outcome[1])))
+                    elif entry.inputs is None:
+                        resolved.append((entry.id, self._fail(entry, restore(outcome))))
+                    else:
+                        self._attempt_failed(entry, restore(outcome), resolved)
         finally:  # whatever happened, what was claimed is reported
             if resolved:
                 self.core.resolve_many(resolved)
@@ -502,18 +790,22 @@ class DaskSession:
             )
         return exc
 
-    def _claim(self, chunk: list[_Entry]) -> list[_Entry]:
-        """The entries of ``chunk`` this thread now owns (not abandoned, not yet reported)."""
+    def _claim(
+        self, chunk: list[_Entry], future: distributed.Future[Any] | None = None
+    ) -> list[_Entry]:
+        """The entries of ``chunk`` this thread now owns (not abandoned, not yet reported);
+        with ``future``, only those whose current attempt it is (a late result of an attempt
+        that timed out is not)."""
         pending = self._pending
         with self._lock:
-            return [e for e in chunk if pending.pop(e.id, None) is not None]
+            if future is None:
+                return [e for e in chunk if pending.pop(e.id, None) is not None]
+            return [e for e in chunk if e.future is future and pending.pop(e.id, None) is not None]
 
-    def _finish(self, entry: _Entry, outcome: tuple[Any, ...]) -> bool:
-        """Record a claimed task's outcome as the local runner does; True if it finished."""
+    def _finish(self, entry: _Entry, value: Any) -> bool:
+        """Record a claimed task's return value as the local runner does; True if it
+        finished."""
         task = entry.task
-        if not outcome[0]:
-            return self._fail(entry, restore(outcome))
-        value = outcome[1]
         try:
             ok = self.execution._finish_call(task, value)
         except BaseException as exc:

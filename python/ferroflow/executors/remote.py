@@ -16,6 +16,10 @@ calls. Why a chunk function rather than submitting each task function directly:
   resolves on the worker): a large output of an earlier task, or a large constant scattered
   once, is then moved between workers by Dask instead of being re-sent from the client.
 
+A chunk holding one call with a ``timeout`` carries a ``started`` token: the worker logs it
+as a Dask event (topic :data:`ATTEMPT_STARTED`) when the call starts, so that the client counts
+the attempt's deadline from its start on a worker, not from its hand-off to Dask.
+
 ``Calls`` is opaque to Dask on purpose: Dask walks lists and dicts in task arguments looking for
 futures, which would cost time for large keyword dicts and could misread user values.
 
@@ -32,7 +36,10 @@ from typing import Any
 from ..errors import FerroflowError
 from ..graph import context_stack
 
-__all__ = ["Calls", "Ref", "RemoteTaskError", "run_calls"]
+__all__ = ["ATTEMPT_STARTED", "Calls", "Ref", "RemoteTaskError", "run_calls"]
+
+#: The Dask event topic on which a worker reports the start of a timed call.
+ATTEMPT_STARTED = "ferroflow-attempt-started"
 
 #: One call's result: ``(True, value)``, or ``(False, exception, traceback dict or None, text)``.
 Outcome = tuple[Any, ...]
@@ -62,15 +69,21 @@ class Ref:
 
 
 class Calls:
-    """A chunk of calls ``(function, kwargs, has_refs)``, opaque to Dask's argument parsing."""
+    """A chunk of calls ``(function, kwargs, has_refs)``, opaque to Dask's argument parsing;
+    ``started``: a token to report (:data:`ATTEMPT_STARTED`) when the chunk starts, or None."""
 
-    __slots__ = ("calls",)
+    __slots__ = ("calls", "started")
 
-    def __init__(self, calls: list[tuple[Callable[..., Any], dict[str, Any], bool]]) -> None:
+    def __init__(
+        self,
+        calls: list[tuple[Callable[..., Any], dict[str, Any], bool]],
+        started: Any = None,
+    ) -> None:
         self.calls = calls
+        self.started = started
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return Calls, (self.calls,)
+        return Calls, (self.calls, self.started)
 
     def __len__(self) -> int:
         return len(self.calls)
@@ -113,6 +126,8 @@ def run_calls(chunk: Calls, deps: Sequence[Any] = ()) -> list[Outcome]:
 
     A task body is no graph: calling a task inside it raises ``GraphContextError``, as locally.
     """
+    if chunk.started is not None:
+        _report_start(chunk.started)
     stack = context_stack()
     stack.append(None)
     out: list[Outcome] = []
@@ -127,6 +142,16 @@ def run_calls(chunk: Calls, deps: Sequence[Any] = ()) -> list[Outcome]:
     finally:
         stack.pop()
     return out
+
+
+def _report_start(token: Any) -> None:
+    """Tell the client (through the scheduler) that a timed call starts now."""
+    try:
+        from distributed import get_worker
+
+        get_worker().log_event(ATTEMPT_STARTED, token)
+    except Exception:  # not on a Dask worker: nobody waits for it
+        pass
 
 
 def restore(outcome: Outcome) -> BaseException:

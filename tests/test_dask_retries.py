@@ -1,0 +1,313 @@
+"""Retries and timeouts on a Dask cluster (``@task(retries=, timeout=)`` with
+``wg.run(executor=client)``, issue 8): the local runner's rules, every attempt stored.
+
+Attempts may run in other processes, so the tasks count their calls in a file (``tmp_path``)
+instead of a module-level counter.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import distributed
+import pytest
+from ferroflow import (
+    RunTimeoutError,
+    TaskTimeoutError,
+    WorkflowFailedError,
+    get_current_profile,
+    load_node,
+    task,
+)
+from ferroflow.executors import DaskExecutor
+from ferroflow.executors import dask as dask_executor
+from ferroflow.executors.remote import RemoteTaskError
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    client = distributed.Client(cluster)
+    yield client
+    dask_executor.close_clients()
+    client.close()
+    cluster.close()
+
+
+def _bump(counter: str) -> int:
+    """Count a call in the file ``counter`` (attempts of one task never overlap)."""
+    path = Path(counter)
+    n = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(n))
+    return n
+
+
+def _count(counter: Path) -> int:
+    return int(counter.read_text()) if counter.exists() else 0
+
+
+# -- tasks -------------------------------------------------------------------------------------
+
+
+@task(retries=3, retry_on=ConnectionError)
+def flaky(counter: str, x: int) -> int:
+    n = _bump(counter)
+    if n < 3:
+        raise ConnectionError(f"attempt {n}: the cluster dropped the connection")
+    return x * 10
+
+
+@task
+def counted(counter: str, x: int) -> int:
+    _bump(counter)
+    return x
+
+
+@task(retries=3, retry_on=(ConnectionError, TimeoutError))
+def picky(counter: str) -> int:
+    _bump(counter)
+    raise KeyError("not a transient failure")
+
+
+@task
+def plus_one(x: float) -> float:
+    return x + 1
+
+
+@task(timeout=0.5)
+def sleepy(seconds: float) -> float:
+    time.sleep(seconds)
+    return seconds
+
+
+@task
+def quick(x: int) -> int:
+    time.sleep(0.05)
+    return x
+
+
+@task(timeout=0.5, retries=2, retry_on=TaskTimeoutError)
+def slow_then_fast(counter: str) -> int:
+    n = _bump(counter)
+    if n == 1:
+        time.sleep(1.5)
+    return n
+
+
+@task(timeout=0.6)
+def brief(x: int) -> int:
+    time.sleep(0.05)
+    return x
+
+
+@task(retries=2, backoff=1.5)
+def always_fails(counter: str) -> int:
+    n = _bump(counter)
+    raise OSError(f"failure {n}")
+
+
+class Unpicklable(Exception):
+    def __init__(self, code: int, why: str) -> None:  # args differ: pickle cannot rebuild it
+        super().__init__(f"{why} ({code})")
+
+
+@task(retries=1, retry_on=ValueError)
+def odd_error_not_retried(counter: str) -> int:
+    _bump(counter)
+    raise Unpicklable(7, "odd")
+
+
+@task(retries=1)
+def odd_error_retried(counter: str) -> int:
+    _bump(counter)
+    raise Unpicklable(7, "odd")
+
+
+# -- helpers -----------------------------------------------------------------------------------
+
+
+def _attempts(wg: Any, name: str) -> list[Any]:
+    return [n for n in load_node(wg.pk).called if n.type.endswith(f".{name}")]
+
+
+# -- retries -----------------------------------------------------------------------------------
+
+
+def test_flaky_task_succeeds_on_its_third_attempt_alone_in_its_chunk(
+    client: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    flaky_calls = tmp_path / "flaky"
+    others = [tmp_path / f"counted{i}" for i in range(6)]
+
+    @task.graph
+    def g(x: int) -> int:
+        for i, path in enumerate(others):
+            counted(counter=str(path), x=i)
+        return plus_one(x=flaky(counter=str(flaky_calls), x=x).result).result
+
+    wg = g.build(x=4)
+    with caplog.at_level("WARNING", logger="ferroflow"):
+        wg.run(executor=DaskExecutor(client, chunk_size=8))
+    assert "not applied on Dask" not in caplog.text
+    assert _count(flaky_calls) == 3
+    assert [_count(p) for p in others] == [1] * 6, "chunk-mates are not rerun by a retry"
+    assert wg.outputs.result.value == 41
+    assert wg.tasks.flaky.state == "FINISHED" and wg.tasks.plus_one.state == "FINISHED"
+
+    run = load_node(wg.pk)
+    attempts = _attempts(wg, "flaky")
+    assert [n.label for n in attempts] == ["flaky", "flaky_attempt2", "flaky_attempt3"]
+    assert [n.state for n in attempts] == ["FAILED", "FAILED", "FINISHED"]
+    for i, attempt in enumerate(attempts[:2], 1):
+        error = attempt.error or ""
+        assert f"attempt {i}: the cluster dropped" in error and "ConnectionError" in error
+        assert "Traceback" in error and "in flaky" in error, "the remote traceback is stored"
+    assert attempts[2].error is None
+    for attempt in attempts:
+        assert attempt.caller == run
+        ins = sorted((label, src.value) for lt, label, src in attempt.inputs if lt == "INPUT_CALC")
+        assert ins == [("counter", str(flaky_calls)), ("x", 4)]
+    assert wg.tasks.flaky.pk == attempts[2].pk
+    assert [(lt, label) for lt, label, _ in attempts[2].outputs if lt == "CREATE"] == [
+        ("CREATE", "result")
+    ]
+
+
+def test_exception_not_in_retry_on_fails_at_once(client: Any, tmp_path: Path) -> None:
+    calls = tmp_path / "picky"
+
+    @task.graph
+    def g() -> int:
+        return plus_one(x=picky(counter=str(calls)).result).result
+
+    wg = g.build()
+    with pytest.raises(WorkflowFailedError, match="KeyError") as info:
+        wg.run(executor=client)
+    assert _count(calls) == 1
+    assert isinstance(info.value.failed["g/picky"], KeyError)
+    assert wg.tasks.plus_one.state == "SKIPPED"
+    assert [(n.label, n.state) for n in _attempts(wg, "picky")] == [("picky", "FAILED")]
+
+
+def test_an_exception_that_does_not_pickle_is_retried_only_if_retry_on_covers_it(
+    client: Any, tmp_path: Path
+) -> None:
+    not_retried, retried = tmp_path / "no", tmp_path / "yes"
+
+    @task.graph
+    def g() -> None:
+        odd_error_not_retried(counter=str(not_retried))
+        odd_error_retried(counter=str(retried))
+
+    wg = g.build()
+    with pytest.raises(WorkflowFailedError) as info:
+        wg.run(executor=client)
+    assert _count(not_retried) == 1, "retry_on=ValueError does not cover RemoteTaskError"
+    assert _count(retried) == 2, "retry_on=Exception (the default) does"
+    for error in info.value.failed.values():
+        assert isinstance(error, RemoteTaskError) and "Unpicklable: odd (7)" in str(error)
+
+
+# -- timeouts ----------------------------------------------------------------------------------
+
+
+def test_task_over_its_timeout_fails_while_independent_tasks_finish(client: Any) -> None:
+    @task.graph
+    def g() -> float:
+        late = plus_one(x=sleepy(seconds=2.0).result)
+        for i in range(4):
+            quick(x=i)
+        return late.result
+
+    wg = g.build()
+    with pytest.raises(WorkflowFailedError, match="1 task") as info:
+        wg.run(executor=client)
+    timed_out = wg.tasks.sleepy
+    assert timed_out.mtime - timed_out.ctime < 1.9, "failed before the 2 s call could end"
+    error = info.value.failed["g/sleepy"]
+    assert isinstance(error, TaskTimeoutError)
+    assert "'g/sleepy'" in str(error) and "timeout of 0.5 s" in str(error)
+    assert wg.tasks.sleepy.state == "FAILED" and wg.tasks.sleepy.outputs is None
+    assert wg.tasks.plus_one.state == "SKIPPED"
+    assert all(wg.tasks[f"quick{i or ''}"].state == "FINISHED" for i in range(4))
+    stored = load_node(wg.tasks.sleepy.pk)
+    assert stored.state == "FAILED" and "TaskTimeoutError" in (stored.error or "")
+
+
+def test_a_timed_out_attempt_is_retried_and_its_late_result_discarded(
+    client: Any, tmp_path: Path
+) -> None:
+    calls = tmp_path / "slow"
+
+    @task.graph
+    def g() -> int:
+        return slow_then_fast(counter=str(calls)).result
+
+    wg = g.build()
+    wg.run(executor=client)
+    assert wg.outputs.result.value == 2
+    attempts = _attempts(wg, "slow_then_fast")
+    assert [(n.label, n.state) for n in attempts] == [
+        ("slow_then_fast", "FAILED"),
+        ("slow_then_fast_attempt2", "FINISHED"),
+    ]
+    assert "TaskTimeoutError" in (attempts[0].error or "")
+    time.sleep(1.2)  # the first call ends on its worker; its result went nowhere
+    assert wg.outputs.result.value == 2 and _count(calls) == 2
+
+
+def test_the_deadline_counts_from_the_start_on_a_worker_not_time_queued(client: Any) -> None:
+    # both worker threads are busy for a second: the timed call waits in Dask's queue longer
+    # than its timeout, then runs well within it
+    busy = client.map(time.sleep, [1.0, 1.0], pure=False)
+    time.sleep(0.2)  # both have started
+
+    @task.graph
+    def g() -> int:
+        return brief(x=3).result
+
+    wg = g.build()
+    start = time.perf_counter()
+    wg.run(executor=client)
+    assert time.perf_counter() - start > 0.6, "the call did wait for a free worker"
+    assert wg.outputs.result.value == 3
+    distributed.wait(busy)
+
+
+# -- cancellation ------------------------------------------------------------------------------
+
+
+def test_run_cancelled_during_a_backoff_makes_no_further_attempt(
+    client: Any, tmp_path: Path
+) -> None:
+    calls = tmp_path / "always"
+
+    @task.graph
+    def g() -> Any:
+        return plus_one(x=always_fails(counter=str(calls)).result).result
+
+    wg = g.build()
+    start = time.perf_counter()
+    with pytest.raises(RunTimeoutError):
+        wg.run(executor=client, timeout=0.8)  # attempt 1 fails at once, then 1.5 s of backoff
+    elapsed = time.perf_counter() - start
+    assert elapsed < 30, "sanity: the run did not wait for its retries"
+    assert _count(calls) == 1
+    time.sleep(2.0)  # past the backoff: nothing was submitted
+    assert _count(calls) == 1
+
+    assert wg.state == "CANCELLED"
+    assert wg.tasks.always_fails.state == "CANCELLED"
+    assert wg.tasks.plus_one.state in ("SKIPPED", "CANCELLED")
+    attempts = _attempts(wg, "always_fails")
+    assert [n.label for n in attempts] == ["always_fails"], "no node for an attempt never made"
+    assert attempts[0].state == "CANCELLED"
+    assert "cancelled before attempt 2" in (attempts[0].error or "")
+    store = get_current_profile().store
+    assert store.load_node(wg.pk).state == "CANCELLED"
+    assert not [n for n in load_node(wg.pk).called if n.state == "RUNNING"]
