@@ -27,6 +27,9 @@ COMMANDS = [
     ["export"],
     ["import"],
     ["query"],
+    ["restart"],
+    ["cache"],
+    ["cache", "why"],
 ]
 
 
@@ -252,3 +255,29 @@ def test_python_dash_m_is_the_same_cli(cli: CLI, runs: dict[str, str]) -> None:
         check=True,
     )
     assert proc.stdout == cli("runs", "list").stdout
+
+
+def test_restart_and_cache_why(tmp_path: Path) -> None:
+    """``restart`` reruns a stored run reusing every finished task (the demo's graphs import
+    by name), ``runs show`` marks the hits, ``cache why`` explains one, ``node show`` too."""
+    cli = CLI(tmp_path / "home")
+    cli("demo", "-n", "3")
+    lines = cli("runs", "list").stdout.splitlines()[2:]
+    old = next(line.split()[0] for line in lines if line.split()[1] == "ScatterGatherSquare")
+    out = cli("restart", old).stdout
+    found = re.search(rf"restarted run {old} as run (\d+): FINISHED; (\d+) of (\d+) task", out)
+    assert found is not None, out
+    new, reused, total = found.groups()
+    assert reused == total and int(total) == 1 + 3 + 1  # generate, 3 squares, sum: all reused
+    assert out.rstrip().endswith("task(s) reused stored results, 0 ran")
+    tree = cli("runs", "show", new).stdout
+    hit = re.search(r"square1 \[task pk=(\d+)\] FINISHED .* \(cached from pk (\d+)\)", tree)
+    assert hit is not None, tree
+    why = cli("cache", "why", hit.group(1)).stdout
+    assert "function   ferroflow.demo.square" in why and "current source: same" in why
+    assert "matches the stored key" in why and f"results of task run pk {hit.group(2)}" in why
+    assert f"reused the results of pk {hit.group(2)}" in cli("node", "show", hit.group(1)).stdout
+    refused = cli("restart", hit.group(1), ok=False)
+    assert refused.returncode == 1 and "not a top-level run" in refused.stderr
+    unknown = cli("restart", old, "--graph", "ferroflow.demo.nothing", ok=False)
+    assert unknown.returncode == 1 and "no @task.graph function" in unknown.stderr

@@ -133,6 +133,11 @@ def cmd_node_show(args: argparse.Namespace) -> int:
         print(f"value    {node.value_summary(200)}")
     else:
         print(f"state    {node.state}\nduration {_duration(node)}")
+        if node.kind == "calc" and node.cached_from is not None:
+            print(
+                f"cached   reused the results of pk {node.cached_from} "
+                f"(ferroflow cache why {node.pk})"
+            )
         if node.error:
             print("error:\n" + node.error)
     for title, links in (("inputs", node.inputs), ("outputs", node.outputs)):
