@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import ferroflow.profile as profile_module
 import pytest
@@ -21,3 +22,20 @@ def ferroflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield home
     for profile in list(profile_module._profiles.values()):
         profile.close()
+
+
+@pytest.fixture(scope="module")
+def client() -> Iterator[Any]:
+    """A Dask ``LocalCluster`` of two single-threaded worker processes and its client, one per
+    test module that asks for it (tests/test_dask.py, tests/test_dask_retries.py)."""
+    import distributed  # the 'dask' extra, part of the 'test' extra
+    from ferroflow.executors import dask as dask_executor
+
+    cluster = distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
+    client = distributed.Client(cluster)
+    yield client
+    dask_executor.close_clients()  # the ones made for addresses, before their scheduler stops
+    client.close()
+    cluster.close()

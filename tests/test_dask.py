@@ -43,19 +43,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from provenance_flows import run_provenance
 
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    )
-    client = distributed.Client(cluster)
-    yield client
-    dask_executor.close_clients()  # the ones made for addresses, before their scheduler stops
-    client.close()
-    cluster.close()
-
-
 # -- tasks -------------------------------------------------------------------------------------
 
 

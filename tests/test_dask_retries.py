@@ -8,7 +8,6 @@ instead of a module-level counter.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,20 +22,7 @@ from ferroflow import (
     task,
 )
 from ferroflow.executors import DaskExecutor
-from ferroflow.executors import dask as dask_executor
 from ferroflow.executors.remote import RemoteTaskError
-
-
-@pytest.fixture(scope="module")
-def client() -> Iterator[Any]:
-    cluster = distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
-    )
-    client = distributed.Client(cluster)
-    yield client
-    dask_executor.close_clients()
-    client.close()
-    cluster.close()
 
 
 def _bump(counter: str) -> int:

@@ -34,11 +34,10 @@ import inspect
 import marshal
 import pickle
 import struct
+import sys
 import textwrap
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
-
-import numpy as np
 
 from .errors import FerroflowError
 
@@ -91,13 +90,14 @@ def value_digest(value: Any) -> bytes:
         return _h(b"dict(", *pairs)
     if kind is set or kind is frozenset:
         return _h(b"set(" if kind is set else b"frozenset(", *sorted(map(value_digest, value)))
-    if kind is np.ndarray and value.dtype != object:
-        shape = ",".join(map(str, value.shape)).encode()
-        return _h(
-            b"ndarray", value.dtype.str.encode(), shape, np.ascontiguousarray(value).tobytes()
-        )
-    if isinstance(value, np.generic) and not isinstance(value, np.object_):
-        return _h(b"npscalar", value.dtype.str.encode(), value.tobytes())
+    np = sys.modules.get("numpy")  # not imported: the value cannot be an array (no import cost)
+    if np is not None:
+        if kind is np.ndarray and value.dtype != object:
+            shape = ",".join(map(str, value.shape)).encode()
+            data = np.ascontiguousarray(value).tobytes()
+            return _h(b"ndarray", value.dtype.str.encode(), shape, data)
+        if isinstance(value, np.generic) and not isinstance(value, np.object_):
+            return _h(b"npscalar", value.dtype.str.encode(), value.tobytes())
     from .store.values import UnserialisableValue, type_name
 
     if kind is UnserialisableValue:

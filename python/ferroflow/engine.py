@@ -33,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import _core
 from .async_tasks import AsyncTasks
+from .caching import UncacheableError, code_digest, key_recipe
 from .data import DataNode, new_uuid
 from .errors import (
     CorePanicError,
@@ -50,6 +51,7 @@ from .outputs import parse_outputs, unwrap
 from .sockets import FutureSocket
 from .store import Store
 from .store.null import NullStore
+from .store.values import UnserialisableValue
 
 if TYPE_CHECKING:
     from .executors.dask import DaskExecutor
@@ -249,8 +251,6 @@ class Execution:
         for key, handle in new.items():
             seen.add(key)
             if not handle.is_graph:
-                from .caching import code_digest
-
                 self.store.record_code(self.pk, handle.process_type, code_digest(handle))
 
     def _fast_fail(self, task_id: int, exc: BaseException, ctime: float) -> bool:
@@ -548,9 +548,6 @@ class Execution:
         stored with the node, so later runs can hit this one) or when the task has no key."""
         if not self.recording:
             return None
-        from .caching import UncacheableError, code_digest, key_recipe
-        from .store.values import UnserialisableValue
-
         handle = task.handle
         store = self.store
         pk = task.pk
