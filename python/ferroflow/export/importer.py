@@ -3,10 +3,21 @@
 Rules, and why:
 
 * **uuids are identity.** A node whose uuid the store already holds is skipped (the stored row
-  wins), so importing a file twice, or two files sharing nodes, never duplicates anything;
-  links are inserted with ``INSERT OR IGNORE`` for the same reason. New nodes get fresh pks
-  from :meth:`Store.new_pk`, the store's own allocator, so they never collide with rows the
-  engine writes.
+  wins; only its missing cache columns are filled in, see below), so importing a file twice, or
+  two files sharing nodes, never duplicates anything; links are inserted with ``INSERT OR
+  IGNORE`` for the same reason. New nodes get fresh pks from :meth:`Store.new_pk`, the store's
+  own allocator, so they never collide with rows the engine writes.
+* **Caching and restart survive the move.** A node's ``hash`` (cache key) is stored as it is;
+  its ``cached_from`` (a uuid in the file) becomes the pk of that node in *this* store, found
+  among the file's nodes or the store's. If the store does not hold that uuid (the run that was
+  reused was not imported, or not yet), ``cached_from`` is stored as ``NULL``, never as a
+  guessed pk: the node then looks like an original task run, and its own ``hash`` still serves
+  cache hits (a hit has output nodes of its own). The file's ``"code"`` rows are stored for the
+  run's pk in this store (``INSERT OR IGNORE``: no duplicates). For nodes the store already
+  holds, only a missing (``NULL``) ``hash`` or ``cached_from`` is filled in from the file, so
+  importing a file again after importing the run it reused links the two, and a newer export of
+  a run imported from an older file (without these fields) completes it. Files without ``hash``,
+  ``cached_from`` or ``"code"`` (older exports) import as runs without them.
 * **Nothing is unpickled, ever, unless asked.** Without ``trust=True`` a ``pickle`` payload is
   stored as ``pickle-untrusted``: same bytes, but :func:`ferroflow.store.values.decode` refuses
   it with :class:`~ferroflow.store.UntrustedValueError`, so reading the imported node's
@@ -14,11 +25,12 @@ Rules, and why:
   JSON and base64. ``trust=True`` stores such payloads as plain ``pickle`` (and lifts the mark
   from ``pickle-untrusted`` payloads in the file). ``npy`` payloads are safe either way (read
   with ``allow_pickle=False``).
-* **All or nothing.** The file is parsed and checked completely first; then the rows are
-  written through a separate SQLite connection in one ``BEGIN IMMEDIATE`` transaction, after
-  ``store.flush()``. The store's background writer has its own connection; SQLite serialises
-  the two (the writer waits on its busy timeout while the import commits). pks are allocated
-  *before* the transaction, because allocating may itself need the file's write lock.
+* **All or nothing.** The file is parsed and checked completely first; then the rows (nodes,
+  links, code rows, filled-in cache columns) are written through a separate SQLite connection in
+  one ``BEGIN IMMEDIATE`` transaction, after ``store.flush()``. The store's background writer
+  has its own connection; SQLite serialises the two (the writer waits on its busy timeout while
+  the import commits). pks are allocated *before* the transaction, because allocating may itself
+  need the file's write lock.
 """
 
 from __future__ import annotations
@@ -71,6 +83,10 @@ class ImportResult:
     links: int = 0
     untrusted: int = 0
     pks: dict[str, int] = field(default_factory=dict)
+    #: rows added to the ``code`` table (0 when the store had them, or the file has none)
+    code: int = 0
+    #: nodes the store already held whose missing ``hash`` or ``cached_from`` the file filled
+    filled: int = 0
 
 
 @dataclass
@@ -224,6 +240,31 @@ def _links(records: Any) -> Iterator[tuple[str, str, int, str]]:
         yield src, dst, LINK_CODES[link_type], label
 
 
+def _code(records: Any) -> list[tuple[str, bytes]]:
+    """The file's ``"code"`` rows as ``(process_type, digest)``; a missing member is none."""
+    if records is None:
+        return []
+    if not isinstance(records, list):
+        raise ImportFormatError("'code' must be a list")
+    rows: list[tuple[str, bytes]] = []
+    for index, record in enumerate(records):
+        where = f"code row #{index}"
+        if not isinstance(record, dict):
+            raise ImportFormatError(f"{where}: expected an object")
+        type_ = record.get("type")
+        if not isinstance(type_, str) or not type_:
+            raise ImportFormatError(f"{where}: 'type' must be a non-empty string")
+        text = record.get("digest")
+        try:
+            code_digest = bytes.fromhex(text) if isinstance(text, str) else b""
+        except ValueError:
+            code_digest = b""
+        if not code_digest:
+            raise ImportFormatError(f"{where} ({type_}): 'digest' must be non-empty hex")
+        rows.append((type_, code_digest))
+    return rows
+
+
 def _existing(conn: sqlite3.Connection, uuids: Sequence[bytes]) -> dict[bytes, int]:
     found: dict[bytes, int] = {}
     for start in range(0, len(uuids), _CHUNK):
@@ -267,6 +308,7 @@ def import_run(
         raise ImportFormatError("'nodes' must be a list")
     nodes = [_node(record, index, trust) for index, record in enumerate(records)]
     links = list(_links(document.get("links", [])))
+    code_rows = _code(document.get("code"))
     run_text = _uuid(document.get("run"), "'run'")[1]
 
     store.flush()  # rows the engine queued are on disk before we look for existing uuids
@@ -278,7 +320,7 @@ def import_run(
         planned = {node.text: store.new_pk() for node in nodes if node.uuid not in existing}
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result = _write(conn, nodes, links, run_text, planned)
+            result = _write(conn, nodes, links, code_rows, run_text, planned)
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -292,6 +334,7 @@ def _write(
     conn: sqlite3.Connection,
     nodes: list[_Node],
     links: list[tuple[str, str, int, str]],
+    code_rows: list[tuple[str, bytes]],
     run_text: str,
     planned: dict[str, int],
 ) -> ImportResult:
@@ -347,5 +390,25 @@ def _write(
             (resolve(src, where), resolve(dst, where), code, label),
         )
         result.links += cursor.rowcount  # 0 when the store had the link already
+    added = {node.text for node in new}
+    for node in nodes:  # nodes the store had: fill in only what it lacks
+        if node.text in added or (node.hash is None and node.cached_from is None):
+            continue
+        pk = pks[node.text]
+        cached_from = resolve(node.cached_from)
+        changed = 0
+        if node.hash is not None:
+            sql = "UPDATE node SET hash = ? WHERE pk = ? AND hash IS NULL"
+            changed += conn.execute(sql, (node.hash, pk)).rowcount
+        if cached_from is not None:
+            sql = "UPDATE node SET cached_from = ? WHERE pk = ? AND cached_from IS NULL"
+            changed += conn.execute(sql, (cached_from, pk)).rowcount
+        result.filled += changed > 0
+    for process_type, code_digest in code_rows:
+        cursor = conn.execute(
+            "INSERT OR IGNORE INTO code(run_pk, type, digest) VALUES (?, ?, ?)",
+            (result.run_pk, process_type, code_digest),
+        )
+        result.code += cursor.rowcount
     result.pks = pks
     return result

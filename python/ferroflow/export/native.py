@@ -4,6 +4,7 @@ Layout (one node or link per line)::
 
     {"format": "ferroflow-run", "version": 1, "ferroflow": "0.1.0",
      "exported": "2026-…+00:00", "run": "<uuid of the graph run>",
+     "code": [{"type": "ferroflow.demo.square", "digest": "<hex>"}, …],
      "nodes": [
       {"uuid": "…", "pk": 12, "kind": "data", "type": "int", "label": null, "state": null,
        "error": null, "run": null, "ctime": 1795714986.11456, "mtime": null, "hash": null,
@@ -18,6 +19,16 @@ Why this shape:
 * **Everything the store holds, nothing it derives.** Each node carries every column of its
   row; references between rows (``run``, ``cached_from``, link ends) are **uuids**, because
   pks only mean something inside one file and an import allocates new ones.
+* **What caching and restart need travels too.** A task run's ``hash`` (its cache key, hex)
+  and ``cached_from`` (the uuid of the task run a cache hit reused, written even when that
+  node is not part of this file) are node columns; ``"code"`` holds the run's rows of the
+  ``code`` table (the code digest of every task function it ran, hex), from which a restart
+  computes the keys of task runs recorded without caching. So an imported run gives cache hits and
+  restarts in its new store as it did in the old one.
+* **Additive changes keep the version.** ``"code"`` (and the ``hash``/``cached_from`` members)
+  may be missing: files written before they existed still import, as runs without keys or
+  code rows. A reader ignores members it does not know, so ``VERSION`` stays 1; it is bumped
+  only for a change an old reader would misread.
 * **Values as stored, not as Python objects.** ``json`` payloads (and ``unserialisable``
   records) are embedded as JSON under ``"value"`` (``"value_json"``, the stored text, when the
   text holds ``NaN``/``Infinity``, which strict JSON cannot carry); binary payloads (``npy``,
@@ -120,6 +131,10 @@ def write_native(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
         top.add(__version__, "ferroflow")
         top.add(iso_time(time.time()), "exported")
         top.add(sel.root.uuid, "run")
+        code = top.open("code", array=True)
+        for process_type, digest in sel.code():
+            code.add({"type": process_type, "digest": digest.hex()})
+        code.close()
         nodes = top.open("nodes", array=True)
         n_nodes = 0
         for node in sel.nodes():

@@ -340,6 +340,12 @@ class RunSelection:
         row = self.conn.execute("SELECT uuid FROM node WHERE pk = ?", (pk,)).fetchone()
         return None if row is None else uuid_text(row[0])
 
+    def code(self) -> list[tuple[str, bytes]]:
+        """``(process_type, code digest)`` of every task function the run used (its rows of
+        the store's ``code`` table, what a restart computes missing cache keys from), by type."""
+        sql = "SELECT type, digest FROM code WHERE run_pk = ? ORDER BY type"
+        return [(type_, bytes(digest)) for type_, digest in self.rows(sql, (self.root.pk,))]
+
     # -- values -------------------------------------------------------------------------------
     def payload(self, node: NodeRow) -> str | bytes | None:
         """The stored payload of a data node: inline text/bytes, or the blob's bytes."""
