@@ -172,3 +172,4 @@ def test_cancel_while_waiting_to_retry_stops_at_once() -> None:
     stored = load_node(node.pk)
     assert stored.state == "CANCELLED" and "cancelled before attempt 2" in (stored.error or "")
     assert load_node(wg.pk).state == "CANCELLED"
+    assert wg.tasks.quick1.state == "CANCELLED"  # its dependent: cancelled, not skipped

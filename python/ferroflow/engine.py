@@ -144,6 +144,9 @@ def _call_with_deadline(task: TaskNode, timeout: float, kwargs: dict[str, Any]) 
 
 
 _TERMINAL = frozenset({"FINISHED", "FAILED", "SKIPPED", "CANCELLED"})
+#: What the runner returns for a task given up on because the run was cancelled (the core's
+#: ``Outcome::Cancelled``): one that was waiting for its next attempt.
+CANCELLED = "cancelled"
 
 
 def _unflatten(created: list[tuple[str, Any]], single: str | None) -> dict[str, Any]:
@@ -433,7 +436,7 @@ class Execution:
 
     def _call_with_retries(
         self, task: TaskNode, inputs: dict[str, Any], kwargs: dict[str, Any]
-    ) -> bool:
+    ) -> bool | str:
         """Call a task with ``@task(retries=..., timeout=..., error_handlers=...)``. Each
         attempt is its own process node, called (``CALL_CALC``) by the same caller with the
         input links it got: the first is labelled ``name``, attempt k ``name_attempt<k>``. A
@@ -467,7 +470,7 @@ class Execution:
                 if handle.backoff and self._cancelled.wait(handle.backoff):
                     pass  # cancelled while waiting: checked below
                 if self._cancelled.is_set() or self.core.cancelled:
-                    return self._fail(
+                    return self._cancel(
                         task,
                         RetryCancelledError(
                             f"task '{task.path}': the run was cancelled before attempt "
@@ -621,6 +624,16 @@ class Execution:
             self.store.update_process(task.pk, "FAILED", task.mtime, error=text)
         return False
 
+    def _cancel(self, task: TaskNode, exc: RetryCancelledError) -> str:
+        """``task`` was waiting for its next attempt when the run was cancelled: it makes none
+        and is CANCELLED (the runner's ``"cancelled"``), its last failure kept in ``exc``."""
+        task.error = exc
+        task.state = "CANCELLED"
+        task.mtime = time.time()
+        if task.pk is not None:
+            self.store.update_process(task.pk, "CANCELLED", task.mtime, error=str(exc))
+        return CANCELLED
+
     def _expand(self, task: TaskNode, inputs: dict[str, Any]) -> bool | list[int]:
         handle = task.handle
         max_depth = getattr(handle, "max_depth", 100)
@@ -726,12 +739,6 @@ class Execution:
                     f"the core panicked while running task '{task.path}': {panics[task_id]}"
                 )
                 state = "FAILED"
-            elif state == "FAILED" and isinstance(task.error, RetryCancelledError):
-                state = "CANCELLED"  # it was waiting for its next attempt when the run stopped
-                assert task.pk is not None
-                self.store.update_process(task.pk, state, time.time(), error=str(task.error))
-                task.state = state
-                continue
             elif state == "FINISHED" or state == task.state:
                 task.state = state
                 continue

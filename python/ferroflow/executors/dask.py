@@ -55,9 +55,9 @@ waiting done here instead of by a worker:
   are not the call raising and are not retried.
 * ``backoff``: the next attempt is submitted by a timer on the client's event loop, so no
   thread waits; meanwhile the task stays RUNNING in the core and registered here, so a cancel
-  finds it: no further attempt is submitted and the task fails with
-  :class:`RetryCancelledError`, which the end of the run turns into CANCELLED (its last
-  attempt's node too), exactly as for a local task cancelled while it waits to retry.
+  finds it: no further attempt is submitted and the task is CANCELLED with a
+  :class:`RetryCancelledError` (its last attempt's node too), exactly as for a local task
+  cancelled while it waits to retry.
 * ``timeout``: a deadline kept here, per attempt, counted from when the call *starts on a
   worker* (the worker logs one Dask event, topic :data:`remote.ATTEMPT_STARTED`, that the
   client subscribes to), so time spent queued on a busy cluster does not count; only if the
@@ -359,8 +359,8 @@ class DaskSession:
     def cancel(self) -> None:
         """The run was cancelled: abandon every task pending on Dask (the core marks them
         CANCELLED) and cancel their futures. Called by the core, repeatedly while any remain.
-        A task waiting between attempts gets none: it fails with RetryCancelledError, which
-        the end of the run turns into CANCELLED, as for a local task."""
+        A task waiting between attempts gets none: it is CANCELLED with a RetryCancelledError,
+        as for a local task."""
         with self._lock:
             entries = list(self._pending.values())
             self._pending.clear()
@@ -369,7 +369,9 @@ class DaskSession:
         waiting = [e for e in entries if e.waiting]  # between attempts: no further one
         if waiting:
             entries = [e for e in entries if not e.waiting]
-            self.core.resolve_many([(e.id, self._retry_cancelled(e)) for e in waiting])
+            for e in waiting:
+                self._retry_cancelled(e)
+            self.core.abandon([e.id for e in waiting])
         self.core.abandon([e.id for e in entries])
         futures = list({e.future.key: e.future for e in entries if e.future is not None}.values())
         loop = self.client.loop
@@ -617,27 +619,31 @@ class DaskSession:
         elif self._release(entry):
             self._later(handle.backoff, entry, _Wake(False, entry.attempt))
         else:
-            resolved.append((entry.id, self._retry_cancelled(entry)))
+            self._retry_cancelled(entry)
+            self.core.abandon([entry.id])
 
-    def _retry_cancelled(self, entry: _Entry) -> bool:
+    def _retry_cancelled(self, entry: _Entry) -> None:
         """The run was cancelled while ``entry`` waited for its next attempt: none is made and
-        the task fails with :class:`RetryCancelledError`, which the end of the run turns into
-        CANCELLED, as for a local task (``Execution._conclude``)."""
+        the task is recorded CANCELLED with a :class:`RetryCancelledError`, as for a local task
+        (``Execution._cancel``); the caller abandons it in the core (CANCELLED there too)."""
         task = entry.task
         exc = entry.error
-        return self._fail(
-            entry,
-            RetryCancelledError(
-                f"task '{task.path}': the run was cancelled before attempt {entry.attempt + 1}; "
-                f"attempt {entry.attempt} failed with {type(exc).__name__}: {exc}"
-            ),
-        )
+        with contextlib.suppress(BaseException):  # the store may be closed: cancelled anyway
+            self.execution._cancel(
+                task,
+                RetryCancelledError(
+                    f"task '{task.path}': the run was cancelled before attempt "
+                    f"{entry.attempt + 1}; attempt {entry.attempt} failed with "
+                    f"{type(exc).__name__}: {exc}"
+                ),
+            )
 
     def _resubmit(self, entry: _Entry, resolved: list[tuple[int, bool]]) -> None:
         """Start and send the next attempt of a claimed, waiting entry (unless the run was
         cancelled)."""
         if self.core.cancelled:
-            resolved.append((entry.id, self._retry_cancelled(entry)))
+            self._retry_cancelled(entry)
+            self.core.abandon([entry.id])
             return
         task = entry.task
         entry.attempt += 1

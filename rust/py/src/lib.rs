@@ -29,6 +29,10 @@ const POLL: Duration = Duration::from_millis(20);
 /// stays RUNNING until `Run.resolve` / `Run.resolve_many` report its outcome.
 const PENDING: &str = "pending";
 
+/// What a runner returns for a task it gave up on because the run was cancelled (a task that
+/// was waiting for its next attempt): the task becomes CANCELLED, as if it had never started.
+const CANCELLED: &str = "cancelled";
+
 /// While a cancelled run still has tasks pending elsewhere, `on_cancel` is called again after
 /// this long (a runner may hand a task over just after the previous call).
 const CANCEL_RETRY: Duration = Duration::from_millis(10);
@@ -115,12 +119,15 @@ impl PyExecutor {
             return Ok(if ok { Outcome::Finished } else { Outcome::Failed });
         }
         if let Ok(text) = result.cast::<PyString>() {
-            if text.to_cow()? == PENDING {
-                return Ok(Outcome::Pending);
-            }
-            return Err(PyValueError::new_err(format!(
-                "a runner returns None, a bool, a list of task ids or {PENDING:?}, not {text}"
-            )));
+            let text = text.to_cow()?;
+            return match text.as_ref() {
+                PENDING => Ok(Outcome::Pending),
+                CANCELLED => Ok(Outcome::Cancelled),
+                _ => Err(PyValueError::new_err(format!(
+                    "a runner returns None, a bool, a list of task ids, {PENDING:?} or \
+                     {CANCELLED:?}, not {text:?}"
+                ))),
+            };
         }
         let children: Vec<u32> = result.extract()?;
         Ok(Outcome::Suspend(children.into_iter().map(TaskId).collect()))
@@ -466,7 +473,8 @@ impl PyRun {
     /// The runner may also return "pending" for a task it handed elsewhere (a Dask cluster):
     /// the task stays RUNNING until `resolve`/`resolve_many` report it. On cancellation
     /// `on_cancel()` is then called (attached, repeatedly while such tasks remain) to abandon
-    /// them with `abandon`, instead of waiting for their results.
+    /// them with `abandon`, instead of waiting for their results. It returns "cancelled" for a
+    /// task it gave up on because the run was cancelled (one waiting for a retry): CANCELLED.
     #[allow(clippy::type_complexity)]
     #[pyo3(signature = (pool, runner, timeout = None, fast = None, on_cancel = None))]
     fn execute(
