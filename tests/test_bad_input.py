@@ -33,7 +33,7 @@ from ferroflow import (
     task,
 )
 
-STATES = {"PLANNED", "RUNNING", "FINISHED", "FAILED", "SKIPPED", "CANCELLED"}
+STATES = {"PLANNED", "RUNNING", "FINISHED", "FAILED", "SKIPPED", "CANCELLED", "KILLED"}
 
 
 @task

@@ -109,7 +109,7 @@ def child_main(log_path: str, child_id: int, runs: int, blocks: int) -> None:
 # -- checks --------------------------------------------------------------------------------------
 
 # kinds: 0 data, 1 calc, 2 work; link types: 0 INPUT_CALC 1 INPUT_WORK 2 CREATE 3 RETURN
-# 4 CALL_CALC 5 CALL_WORK; states: 1 RUNNING 2 FINISHED
+# 4 CALL_CALC 5 CALL_WORK; states: 1 RUNNING 2 FINISHED 6 KILLED
 LINK_RULES = {
     "link from a missing node": "SELECT * FROM link WHERE src NOT IN (SELECT pk FROM node)",
     "link to a missing node": "SELECT * FROM link WHERE dst NOT IN (SELECT pk FROM node)",
@@ -155,7 +155,15 @@ LINK_RULES = {
         WHERE n.kind IN (1, 2) AND (r.pk IS NULL OR r.kind != 2 OR r.run_pk != r.pk)""",
     "data node with a state or process without one": """
         SELECT pk FROM node WHERE (kind = 0) != (state IS NULL) OR kind NOT IN (0, 1, 2)""",
-    "node in an unexpected state": "SELECT pk FROM node WHERE state NOT IN (1, 2)",
+    "node in an unexpected state": "SELECT pk FROM node WHERE state NOT IN (1, 2, 6)",
+    # 6 KILLED: set by the next process that opens the store, for the runs of a dead one
+    "KILLED node in a run that was not killed": """
+        SELECT n.pk FROM node n JOIN node r ON r.pk = n.run_pk WHERE n.state = 6 AND r.state != 6""",
+    "run in progress without its owner row": """
+        SELECT pk FROM node WHERE kind = 2 AND run_pk = pk AND state = 1
+        AND pk NOT IN (SELECT run_pk FROM run_owner)""",
+    "finished run still owned": """
+        SELECT o.run_pk FROM run_owner o JOIN node n ON n.pk = o.run_pk WHERE n.state != 1""",
 }
 
 
@@ -323,6 +331,15 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path) -> 
     conn.close()
     tasks = SHORT * (LEAVES + 14) + 1  # the blocks' tasks and the top total
     assert states == [(2, tasks + 1)]  # every task and the run itself FINISHED
+    with sqlite3.connect(store_path) as conn:
+        (left_running,) = conn.execute("SELECT count(*) FROM node WHERE state = 1").fetchone()
+        (killed,) = conn.execute(
+            "SELECT count(*) FROM node WHERE kind = 2 AND run_pk = pk AND state = 6"
+        ).fetchone()
+    conn.close()
+    # the last child reaped every run of the killed ones when it opened the store
+    assert left_running == 0
+    assert killed == counts["runs"] - 1
     assert min(run_pks) > max_pk_before
     assert counts["runs"] >= len(delays)  # an early kill may precede its run's first commit
     # each task's output (one per task) plus the leaves' inputs and the graphs' literal inputs

@@ -136,6 +136,11 @@ def test_a_sigkilled_run_restarts_without_re_executing_finished_tasks(
             time.sleep(0.01)
         time.sleep(0.5)  # past the writer's commit interval: most finished tasks are on disk
         assert child.poll() is None, "the child finished before it could be killed"
+        store = get_current_profile().store
+        (live,) = store.runs()
+        assert live.state == "RUNNING" and store.reap_dead_runs() == []
+        with pytest.raises(FerroflowError, match=rf"still running \(pid {child.pid} on this host"):
+            WorkGraph.load(live.pk)  # restarting a live run would run its tasks twice
         child.send_signal(signal.SIGKILL)
         child.wait(30)
     finally:
@@ -146,9 +151,17 @@ def test_a_sigkilled_run_restarts_without_re_executing_finished_tasks(
             child.stdout.close()
     executed_before = set(_side(side))
     assert 0 < len(executed_before) < shards * n
-    store = get_current_profile().store
-    run = store.runs()[0]
-    assert run.state == "RUNNING"  # killed: nobody marked it
+    # the store was open before the kill: reaping happens at the next open, or on demand
+    assert store.reap_dead_runs() == [live.pk]
+    run = store.load_node(live.pk)
+    assert run.state == "KILLED" and f"pid {child.pid} " in (run.error or "")
+    states = Counter(
+        state
+        for (state,) in store._reader.query(
+            "SELECT state FROM node WHERE run_pk = ? AND kind != 0", (run.pk,)
+        )
+    )
+    assert not states.keys() & {0, 1}  # nothing left PLANNED or RUNNING
     finished = {
         int(row[0])
         for row in store._reader.query(

@@ -422,7 +422,9 @@ def build_parser() -> argparse.ArgumentParser:
     query = add(sub, "query", "find nodes by task, kind, state, run and time")
     query.add_argument("--task", help="task name, label or qualified name (globs: 'sq*')")
     query.add_argument("--kind", choices=("data", "calc", "work", "task", "graph"))
-    query.add_argument("--state", help="PLANNED, RUNNING, FINISHED, FAILED, SKIPPED, CANCELLED")
+    query.add_argument(
+        "--state", help="PLANNED, RUNNING, FINISHED, FAILED, SKIPPED, CANCELLED, KILLED"
+    )
     query.add_argument("--run", help="pk or uuid of a top-level run")
     query.add_argument("--since", help="created at or after: ISO time, Unix seconds or 2h, 3d…")
     query.add_argument("--until", help="created before (same forms as --since)")

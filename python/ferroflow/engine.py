@@ -294,6 +294,9 @@ class Execution:
         seen_unserialisable = len(writer.unserialisable) if writer is not None else 0
         now = time.time()
         self.state = "RUNNING"
+        # Claimed before the node is queued, so a committed run node always has its owner row
+        # (a run whose process dies is then shown KILLED, not RUNNING for ever).
+        store.claim_run(self.pk)
         store.record_process(
             self.pk, self.uuid, "work", self.graph.name, self.process_type, "RUNNING", now, None
         )
@@ -771,6 +774,7 @@ class Execution:
         else:
             self.state = "FINISHED" if all_done and complete else "FAILED"
         self.store.update_process(self.pk, self.state, time.time())
+        self.store.release_run(self.pk)
         self.store.flush()
 
     def failures(self) -> dict[str, BaseException]:

@@ -76,9 +76,10 @@ STATE_COLOURS = {
     "FAILED": "#de707f",
     "SKIPPED": "#bbbbbb",
     "CANCELLED": "#999999",
+    "KILLED": "#b0517a",
 }
 #: The order states are listed in summaries: outcomes first, then what is still pending.
-STATE_ORDER = ("FINISHED", "FAILED", "SKIPPED", "CANCELLED", "RUNNING", "PLANNED")
+STATE_ORDER = ("FINISHED", "FAILED", "SKIPPED", "CANCELLED", "KILLED", "RUNNING", "PLANNED")
 
 MAX_TASKS = 5000  #: tasks embedded in one page (the rest are counted, not shown)
 MAX_PORTS = 50  #: inputs and outputs listed per task

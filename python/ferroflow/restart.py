@@ -18,13 +18,17 @@ immutable record (also of a crash), and the new one is complete on its own. A ta
 ``@task(cache=False)`` (a clock, a random source) always runs again.
 
 Works for a run killed with SIGKILL: everything the writer committed before the kill is there
-(at most about one commit interval is lost), and tasks left RUNNING by the kill simply run.
+(at most about one commit interval is lost), the run and the tasks it was running are marked
+KILLED (:mod:`ferroflow.store.owners`), and those tasks simply run again. A run whose process is
+still alive on this host is refused (restarting it would run its tasks twice); for a run owned
+by another host, which cannot be asked, a warning says so and the restart goes on.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from .caching import KeyRecipe, UncacheableError, value_digest
@@ -35,9 +39,30 @@ if TYPE_CHECKING:
     from .store import Store, StoredNode
     from .task import GraphHandle
 
-__all__ = ["fill_cache_keys", "find_graph", "import_object", "stored_inputs"]
+__all__ = ["check_not_running", "fill_cache_keys", "find_graph", "import_object", "stored_inputs"]
 
 _CHUNK = 500
+
+
+def check_not_running(store: Store, run_pk: int) -> None:
+    """Refuse to restart a run that a live process on this host is still running; warn for one
+    claimed by a process on another host (call after :meth:`Store.reap_dead_runs`)."""
+    owner = store.run_owner(run_pk)
+    if owner is None:
+        return
+    host, pid, alive = owner
+    if alive:
+        raise FerroflowError(
+            f"run {run_pk} is still running (pid {pid} on this host): restarting it now would "
+            f"run its tasks twice; wait for it to end or stop it first"
+        )
+    if alive is None:
+        warnings.warn(
+            f"run {run_pk} is claimed by pid {pid} on host {host!r}, which this process cannot "
+            f"check: if it is still running there, its tasks will run twice",
+            stacklevel=3,
+        )
+
 
 _MISSING_KEYS_SQL = (
     "SELECT n.pk, n.type, c.digest FROM node n"

@@ -58,18 +58,20 @@ class WorkGraph:
         rest: failed, skipped, cancelled, interrupted (even by SIGKILL), or changed since (the
         function's source or inputs). See :mod:`ferroflow.restart`."""
         from .profile import get_current_profile
-        from .restart import find_graph, stored_inputs
+        from .restart import check_not_running, find_graph, stored_inputs
         from .store import StoredNode
 
         profile = profile or get_current_profile()
         store = profile.store
-        node = run if isinstance(run, StoredNode) else store.load_node(run)
+        store.reap_dead_runs()  # a run whose process died since the store opened: KILLED
+        node = store.load_node(run.pk if isinstance(run, StoredNode) else run)
         if node.kind != "work" or node.run_pk != node.pk:
             raise FerroflowError(
                 f"node pk {node.pk} is not a graph run (a {node.kind} node"
                 f"{'' if node.kind == 'data' else ' inside run ' + str(node.run_pk)}); "
                 f"pass the pk of a top-level run (ferroflow runs list)"
             )
+        check_not_running(store, node.pk)
         handle = graph if graph is not None else find_graph(node.type)
         wg = handle.build(**stored_inputs(store, node, handle))
         wg.restart_of = node.pk

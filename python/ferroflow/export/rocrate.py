@@ -86,6 +86,7 @@ _STATUS = {
     "FINISHED": "http://schema.org/CompletedActionStatus",
     "FAILED": "http://schema.org/FailedActionStatus",
     "CANCELLED": "http://schema.org/FailedActionStatus",
+    "KILLED": "http://schema.org/FailedActionStatus",
     "RUNNING": "http://schema.org/ActiveActionStatus",
     "PLANNED": "http://schema.org/PotentialActionStatus",
 }

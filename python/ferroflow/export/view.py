@@ -158,7 +158,7 @@ def run_page(store: Store, run_pk: int, max_tasks: int = MAX_TASKS) -> Page:
             found[state] = found.get(state, 0) + n
     counts = ordered_counts(found)
     notes = []
-    if root.state in ("FAILED", "CANCELLED"):
+    if root.state in ("FAILED", "CANCELLED", "KILLED"):
         notes.append("Skipped and cancelled tasks are not stored, so this page does not show them.")
     return builder.page(
         where=f"run pk {root.pk} in {store.path}",

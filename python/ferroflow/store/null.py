@@ -31,5 +31,11 @@ class NullStore:
     def record_link(self, *args: object, **kwargs: object) -> None:
         return None
 
+    def claim_run(self, run_pk: int) -> None:
+        return None
+
+    def release_run(self, run_pk: int) -> None:
+        return None
+
     def flush(self) -> None:
         return None

@@ -29,6 +29,9 @@ Choices worth knowing:
   function a run used, so the keys of a run recorded *without* caching can be computed later
   (restart). Both are additive (``CREATE TABLE IF NOT EXISTS``, columns that existed from the
   start), which is why ``SCHEMA_VERSION`` stays 1.
+* ``run_owner`` holds the process of each run *in progress* (:mod:`ferroflow.store.owners`), so
+  a run whose process died can be shown ``KILLED`` (state 6, added later: the views are rebuilt
+  when a file's views predate it). Also additive.
 """
 
 from __future__ import annotations
@@ -65,6 +68,7 @@ STATE_CODES: dict[str, int] = {
     "FAILED": 3,
     "SKIPPED": 4,
     "CANCELLED": 5,
+    "KILLED": 6,  # the process running it died (see ferroflow.store.owners)
 }
 STATE_NAMES: dict[int, str] = {code: name for name, code in STATE_CODES.items()}
 
@@ -132,6 +136,13 @@ CREATE TABLE IF NOT EXISTS code(
     PRIMARY KEY (run_pk, type)
 ) WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS run_owner(
+    run_pk INTEGER PRIMARY KEY,       -- a top-level graph run in progress
+    host   TEXT NOT NULL,             -- socket.gethostname() of the process running it
+    pid    INTEGER NOT NULL,
+    token  TEXT NOT NULL              -- boot id and process start time: tells a reused pid
+);
+
 CREATE TABLE IF NOT EXISTS link(
     src   INTEGER NOT NULL,
     dst   INTEGER NOT NULL,
@@ -196,6 +207,9 @@ def initialise(conn: sqlite3.Connection) -> None:
                     f"provenance store has schema version {found}, this ferroflow reads "
                     f"version {SCHEMA_VERSION}"
                 )
+        view = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'node_view'").fetchone()
+        if view is not None and "'KILLED'" not in view[0]:
+            conn.execute("DROP VIEW node_view")  # it predates a state code; recreated below
         for statement in _statements(_DDL):
             conn.execute(statement)
         conn.execute(

@@ -51,6 +51,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
+from . import owners
 from .errors import StoreBusyError, StoreClosedError, StoreError
 from .reading import Link, Reader, StoredNode
 from .schema import (
@@ -182,6 +183,10 @@ class Store:
         except BaseException:
             writer.stop()
             raise
+        try:
+            self.reap_dead_runs()
+        except sqlite3.Error as exc:  # never keep a store from opening
+            log.warning("%s: could not check for runs whose process died: %s", path, exc)
 
     @classmethod
     def open(
@@ -302,6 +307,47 @@ class Store:
     def record_code(self, run_pk: int, process_type: str, digest: bytes) -> None:
         """Queue the code digest of a task function run ``run_pk`` used."""
         self._append((OP_SQL, _CODE_SQL, (run_pk, process_type, digest)))
+
+    # -- run owners (see ferroflow.store.owners) ----------------------------------------------
+    def claim_run(self, run_pk: int) -> None:
+        """Queue this process as the owner of top-level run ``run_pk``. Call it *before* the
+        run's node is recorded: the writer commits in queue order, so a committed run node then
+        always has its owner row."""
+        self._append((OP_SQL, owners.CLAIM_SQL, (run_pk, *owners.this_process())))
+
+    def release_run(self, run_pk: int) -> None:
+        """Queue the end of run ``run_pk``'s ownership (its end state is recorded)."""
+        self._append((OP_SQL, owners.RELEASE_SQL, (run_pk,)))
+
+    def run_owner(self, run_pk: int) -> tuple[str, int, bool | None] | None:
+        """``(host, pid, alive)`` of the process running ``run_pk`` per committed rows, or None
+        when no process claims it (it ended, was reaped, or predates owners)."""
+        rows = self._reader.query_committed(
+            "SELECT host, pid, token FROM run_owner WHERE run_pk = ?", (run_pk,)
+        )
+        if not rows:
+            return None
+        host, pid, token = rows[0]
+        return host, pid, owners.alive(host, pid, token)
+
+    def reap_dead_runs(self) -> list[int]:
+        """Mark ``KILLED`` every run of this host whose process died, and its nodes still
+        PLANNED or RUNNING; return their pks (committed when this returns)."""
+        rows = self._reader.query_committed("SELECT run_pk, host, pid, token FROM run_owner")
+        dead = [row for row in rows if owners.alive(*row[1:]) is False]
+        if not dead:
+            return []
+        now = time.time()
+        for run_pk, host, pid, _ in dead:
+            error = owners.KILLED_ERROR.format(pid=pid, host=host)
+            params = (STATE_CODES["KILLED"], now, error, run_pk)
+            self._append((OP_SQL, owners.REAP_SQL, params))
+            self._append((OP_SQL, owners.RELEASE_SQL, (run_pk,)))
+        self.flush()
+        log.warning(
+            "%s: marked KILLED runs %s (their process died)", self.path, [r[0] for r in dead]
+        )
+        return [row[0] for row in dead]
 
     def find_cached(self, key: bytes) -> int | None:
         """The pk of a FINISHED task run with cache key ``key`` (the original of a chain of

@@ -1,0 +1,101 @@
+"""Which process is running a run, so a run whose process died is shown KILLED, not RUNNING.
+
+A run killed by SIGKILL, the OOM killer or a power cut cannot record its own end: its node and
+the task nodes that were running stay RUNNING for ever, and ``ferroflow runs list`` would keep
+saying so. AiiDA has the same problem with a dead daemon worker and leaves the process
+"running". ferroflow keeps one ``run_owner`` row per run *in progress*: queued just before the
+run node (the writer commits in queue order, so a committed run node always has its row) and
+deleted just after its end state, so the table only ever holds live runs and runs whose
+process died (it stays tiny and a scan of it is free).
+
+Whenever a store is opened, and before a restart, the rows of this host are checked: a run
+whose process no longer exists — or whose pid now belongs to a newer process, told apart by
+the process start time in ``/proc`` and the boot id — is *reaped*: its run node and every
+node of it still PLANNED or RUNNING become ``KILLED`` with an error naming the process, and
+its owner row goes. Rows of other hosts are left alone (there is no way to ask them); the
+restart of such a run says so in a warning. Reaping goes through the store's writer like any
+other row change (the generic ``OP_SQL`` operation), so nothing writes behind its back.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from functools import cache
+
+__all__ = [
+    "CLAIM_SQL",
+    "KILLED_ERROR",
+    "REAP_SQL",
+    "RELEASE_SQL",
+    "alive",
+    "this_process",
+]
+
+CLAIM_SQL = "INSERT OR REPLACE INTO run_owner(run_pk, host, pid, token) VALUES (?, ?, ?, ?)"
+RELEASE_SQL = "DELETE FROM run_owner WHERE run_pk = ?"
+#: Parameters: KILLED code, mtime, error text, run pk.
+REAP_SQL = (
+    "UPDATE node SET state = ?, mtime = ?, error = coalesce(error, ?)"
+    " WHERE run_pk = ? AND state IN (0, 1)"
+)
+KILLED_ERROR = "the process running it (pid {pid} on {host}) ended before the run did"
+
+
+def _boot_id() -> str:
+    try:
+        with open("/proc/sys/kernel/random/boot_id") as f:
+            return f.read().strip()
+    except OSError:
+        return ""
+
+
+def _start_time(pid: int) -> str | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux), ``""`` where
+    ``/proc`` does not tell, None if the process does not exist."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            stat = f.read()
+    except FileNotFoundError:
+        return None
+    except OSError:
+        return ""
+    # the command name (field 2) is in parentheses and may hold spaces: split after it
+    return stat.rsplit(")", 1)[1].split()[19]
+
+
+def _token(pid: int) -> str | None:
+    start = _start_time(pid)
+    return None if start is None else f"{_boot_id()}:{start}"
+
+
+@cache
+def _host() -> str:
+    return socket.gethostname()
+
+
+def this_process() -> tuple[str, int, str]:
+    """``(host, pid, token)`` of this process, as stored in its runs' owner rows. Computed at
+    each call: a forked child is a different process."""
+    pid = os.getpid()
+    return _host(), pid, _token(pid) or ""
+
+
+def alive(host: str, pid: int, token: str) -> bool | None:
+    """Whether the owner process still runs: True, False, or None when it is on another host."""
+    if host != _host():
+        return None
+    if pid == os.getpid():
+        return token == (_token(pid) or "")
+    if os.path.isdir("/proc/self"):
+        now = _token(pid)
+        if now is None:
+            return False
+        return not token or now == token  # a different start time: the pid was reused
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
