@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, overload
+from typing import TYPE_CHECKING, Any, TypedDict, overload
 
 from .error_handlers import parse_error_handlers
 from .gc_tuning import relaxed_gc
@@ -21,9 +21,49 @@ from .sockets import FutureSocket
 from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
 
 if TYPE_CHECKING:
+    # Only for type checkers (mypy and pyright ship it): ``typing.Unpack`` for ``**kwargs`` is
+    # Python 3.11+ (PEP 692 is 3.12), and typing_extensions is no runtime dependency.
+    from typing_extensions import Unpack
+
     from .workgraph import WorkGraph
 
 __all__ = ["GraphHandle", "TaskHandle", "task"]
+
+
+class _HandleOptions(TypedDict, total=False):
+    name: str | None
+    outputs: Namespace | None
+
+
+class TaskOptions(_HandleOptions, total=False):
+    """The keyword options of ``@task(...)`` (documented there), passed on to
+    :class:`TaskHandle`, whose signature has their defaults."""
+
+    retries: int
+    retry_on: type[BaseException] | tuple[type[BaseException], ...]
+    backoff: float
+    timeout: float | None
+    error_handlers: Mapping[str, Any] | None
+    cache: bool | None
+    version: str | int | None
+
+
+class GraphOptions(_HandleOptions, total=False):
+    """The keyword options of ``@task.graph(...)``, passed on to :class:`GraphHandle`, whose
+    signature has their defaults."""
+
+    max_depth: int
+    max_number_jobs: int | None
+
+
+def _check_options(where: str, options: Mapping[str, Any], known: frozenset[str]) -> None:
+    """Fail at decoration time, naming it, on an option ``where`` does not have."""
+    unknown = [key for key in options if key not in known]
+    if unknown:
+        raise TypeError(
+            f"{where} got an unexpected keyword argument {unknown[0]!r} "
+            f"(its options: {', '.join(sorted(known))})"
+        )
 
 
 class TaskHandle:
@@ -171,35 +211,11 @@ class _TaskDecorator:
 
     @overload
     def __call__(
-        self,
-        func: None = None,
-        /,
-        *,
-        name: str | None = None,
-        outputs: Namespace | None = None,
-        retries: int = 0,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-        backoff: float = 0.0,
-        timeout: float | None = None,
-        error_handlers: Mapping[str, Any] | None = None,
-        cache: bool | None = None,
-        version: str | int | None = None,
+        self, func: None = None, /, **options: Unpack[TaskOptions]
     ) -> Callable[[Callable[..., Any]], TaskHandle]: ...
 
     def __call__(
-        self,
-        func: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        outputs: Namespace | None = None,
-        retries: int = 0,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-        backoff: float = 0.0,
-        timeout: float | None = None,
-        error_handlers: Mapping[str, Any] | None = None,
-        cache: bool | None = None,
-        version: str | int | None = None,
+        self, func: Callable[..., Any] | None = None, /, **options: Unpack[TaskOptions]
     ) -> TaskHandle | Callable[[Callable[..., Any]], TaskHandle]:
         """``retries``: retry a call that raised one of ``retry_on`` (default: any Exception)
         up to this many times, ``backoff`` seconds apart; every attempt is its own process
@@ -211,19 +227,10 @@ class _TaskDecorator:
         or as ``run(cache=...)`` says (None; see :mod:`ferroflow.caching`); ``version``
         replaces the source text in the cache key."""
 
+        _check_options("@task()", options, TaskOptions.__optional_keys__)
+
         def make(f: Callable[..., Any]) -> TaskHandle:
-            return TaskHandle(
-                f,
-                name=name,
-                outputs=outputs,
-                retries=retries,
-                retry_on=retry_on,
-                backoff=backoff,
-                timeout=timeout,
-                error_handlers=error_handlers,
-                cache=cache,
-                version=version,
-            )
+            return TaskHandle(f, **options)
 
         return make(func) if func is not None else make
 
@@ -232,34 +239,16 @@ class _TaskDecorator:
 
     @overload
     def graph(
-        self,
-        func: None = None,
-        /,
-        *,
-        name: str | None = None,
-        outputs: Namespace | None = None,
-        max_depth: int = 100,
-        max_number_jobs: int | None = None,
+        self, func: None = None, /, **options: Unpack[GraphOptions]
     ) -> Callable[[Callable[..., Any]], GraphHandle]: ...
 
     def graph(
-        self,
-        func: Callable[..., Any] | None = None,
-        /,
-        *,
-        name: str | None = None,
-        outputs: Namespace | None = None,
-        max_depth: int = 100,
-        max_number_jobs: int | None = None,
+        self, func: Callable[..., Any] | None = None, /, **options: Unpack[GraphOptions]
     ) -> GraphHandle | Callable[[Callable[..., Any]], GraphHandle]:
+        _check_options("@task.graph()", options, GraphOptions.__optional_keys__)
+
         def make(f: Callable[..., Any]) -> GraphHandle:
-            return GraphHandle(
-                f,
-                name=name,
-                outputs=outputs,
-                max_depth=max_depth,
-                max_number_jobs=max_number_jobs,
-            )
+            return GraphHandle(f, **options)
 
         return make(func) if func is not None else make
 

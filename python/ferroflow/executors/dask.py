@@ -77,7 +77,7 @@ import traceback
 import weakref
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 try:
     import distributed
@@ -277,6 +277,41 @@ class _Wake:
 _Done = tuple[distributed.Future[Any] | None, list[_Entry], Any]
 
 
+_T = TypeVar("_T")
+
+
+def _drain(
+    queue: SimpleQueue[_T | None],
+    handle: Callable[[list[_T]], None],
+    fail: Callable[[list[_T], BaseException], None],
+) -> None:
+    """The submit and collect threads' loop: wait for an item, then take everything else
+    queued too and ``handle`` it all as one batch; if that raises, ``fail`` the batch (never
+    leave a task pending for ever). Returns at the ``None`` sentinel (``close``), after
+    handling the batch taken before it."""
+    while True:
+        first = queue.get()
+        if first is None:
+            return
+        batch = [first]
+        stop = False
+        while True:
+            try:
+                item = queue.get_nowait()
+            except Empty:
+                break
+            if item is None:
+                stop = True
+                break
+            batch.append(item)
+        try:
+            handle(batch)
+        except BaseException as exc:  # never leave a task pending for ever
+            fail(batch, exc)
+        if stop:
+            return
+
+
 def _place(value: Any, deps: list[Any], slots: dict[Any, int]) -> Any:
     """``value`` with each :class:`_OnCluster` replaced by a :class:`Ref` to a slot of
     ``deps`` (one slot per distinct future)."""
@@ -432,28 +467,7 @@ class DaskSession:
 
     # -- submit thread ---------------------------------------------------------------------
     def _send_loop(self) -> None:
-        queue = self._to_send
-        while True:
-            first = queue.get()
-            if first is None:
-                return
-            batch = [first]
-            stop = False
-            while True:
-                try:
-                    entry = queue.get_nowait()
-                except Empty:
-                    break
-                if entry is None:
-                    stop = True
-                    break
-                batch.append(entry)
-            try:
-                self._send(batch)
-            except BaseException as exc:  # never leave a task pending for ever
-                self._fail_entries(batch, exc)
-            if stop:
-                return
+        _drain(self._to_send, self._send, self._fail_entries)
 
     def _send(self, batch: list[_Entry]) -> None:
         pending = self._pending
@@ -736,28 +750,10 @@ class DaskSession:
 
     # -- collect thread --------------------------------------------------------------------
     def _collect_loop(self) -> None:
-        queue = self._done
-        while True:
-            first = queue.get()
-            if first is None:
-                return
-            items = [first]
-            stop = False
-            while True:
-                try:
-                    item = queue.get_nowait()
-                except Empty:
-                    break
-                if item is None:
-                    stop = True
-                    break
-                items.append(item)
-            try:
-                self._collect(items)
-            except BaseException as exc:  # never leave a task pending for ever
-                self._fail_entries([e for _, chunk, _ in items for e in chunk], exc)
-            if stop:
-                return
+        def fail(items: list[_Done], exc: BaseException) -> None:
+            self._fail_entries([e for _, chunk, _ in items for e in chunk], exc)
+
+        _drain(self._done, self._collect, fail)
 
     def _collect(self, items: list[_Done]) -> None:
         resolved: list[tuple[int, bool]] = []
