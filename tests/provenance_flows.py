@@ -189,3 +189,20 @@ def run_provenance(run_pk: int) -> tuple[Counter[Any], Counter[Any]]:
         describe = lambda pk: nodes.get(pk) or data[pk]  # noqa: E731
         described[(describe(src), type_, label, describe(dst))] += 1
     return Counter(nodes.values()), described
+
+
+def committed_finished(store_file: Path, label_like: str = "%") -> int:
+    """Task runs (labels matching ``label_like``) that a run in *another process* has committed
+    FINISHED to ``store_file``, read through a read-only connection; 0 while the file or its
+    tables do not exist yet. For tests that act at a known point of a child's run."""
+    try:
+        conn = sqlite3.connect(f"{store_file.as_uri()}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return 0
+    try:
+        sql = "SELECT count(*) FROM node WHERE kind = 1 AND state = 2 AND label LIKE ?"
+        return int(conn.execute(sql, (label_like,)).fetchone()[0])
+    except sqlite3.Error:
+        return 0
+    finally:
+        conn.close()

@@ -608,14 +608,16 @@ def test_states_before_and_after_a_run() -> None:
 
 @task
 def slow(x: int) -> int:
-    time.sleep(0.3)
+    time.sleep(1.0)
     return x
 
 
 def test_cancelled_run_states() -> None:
     wg = graph_with(lambda n: slow(x=slow(x=n).result).result).build(1)
     with pytest.raises(RunTimeoutError) as info:
-        wg.run(timeout=0.05)
+        # the first body starts within a few ms (0.4 s leaves room on a loaded machine) and is
+        # still running when the timeout hits: it finishes, the second never starts
+        wg.run(timeout=0.4)
     assert isinstance(info.value, TimeoutError)
     assert_mentions(info.value, f"'{wg.name}'", "timeout")
     assert wg.state == "CANCELLED"

@@ -308,6 +308,9 @@ def test_timeout_cancels_tasks_pending_on_the_cluster(client: Any) -> None:
 
 def test_ctrl_c_cancels_tasks_pending_on_the_cluster(client: Any) -> None:
     wg = naps.build(8, 1.0)
+    # Python's Ctrl-C handler, also when pytest was started with SIGINT ignored (a background
+    # job of a script), where the signal would otherwise do nothing
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
     interrupt = threading.Timer(
         0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)
     )
@@ -318,6 +321,7 @@ def test_ctrl_c_cancels_tasks_pending_on_the_cluster(client: Any) -> None:
             wg.run(executor=client)
     finally:
         interrupt.join()
+        signal.signal(signal.SIGINT, previous)
     assert time.perf_counter() - start < 2.5
     assert set(_states(wg).values()) == {"CANCELLED"} and wg.state == "CANCELLED"
 

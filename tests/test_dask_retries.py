@@ -248,9 +248,10 @@ def test_a_timed_out_attempt_is_retried_and_its_late_result_discarded(
 
 
 def test_the_deadline_counts_from_the_start_on_a_worker_not_time_queued(client: Any) -> None:
-    # both worker threads are busy for a second: the timed call waits in Dask's queue longer
-    # than its timeout, then runs well within it
-    busy = client.map(time.sleep, [1.0, 1.0], pure=False)
+    # both worker threads are busy for 1.5 s: the timed call waits in Dask's queue longer than
+    # its timeout (about 1.3 s, twice the timeout, so a slowed test thread cannot make the wait
+    # look shorter than 0.6 s), then runs well within it
+    busy = client.map(time.sleep, [1.5, 1.5], pure=False)
     time.sleep(0.2)  # both have started
 
     @task.graph

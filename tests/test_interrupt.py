@@ -12,11 +12,16 @@ import time
 from pathlib import Path
 
 from ferroflow.store import Store
+from provenance_flows import committed_finished
 
 SCRIPT = textwrap.dedent(
     """
-    import sys, time
+    import signal, sys, time
     from ferroflow import task
+
+    # Ctrl-C must raise KeyboardInterrupt here even when this process inherited SIGINT
+    # ignored (pytest started as a background job of a script ignores it, and so its children)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
     @task
     def slow(x: int) -> int:
@@ -49,12 +54,13 @@ def test_sigint_cancels_the_run_and_keeps_finished_results(tmp_path: Path) -> No
     )
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "start"
-    # wait until some tasks have finished: their rows reach the store within 200 ms
+    # wait until some tasks have finished (the store has one FINISHED), not for a fixed time: on
+    # a loaded machine the child may not have finished any task yet after a fixed pause
     store_file = tmp_path / "default" / "provenance.sqlite"
-    deadline = time.monotonic() + 20
-    while not store_file.exists() and time.monotonic() < deadline:
+    deadline = time.monotonic() + 60
+    while committed_finished(store_file) == 0:
+        assert time.monotonic() < deadline, "no task was stored FINISHED within 60 s"
         time.sleep(0.05)
-    time.sleep(0.5)
     proc.send_signal(signal.SIGINT)
     out, _ = proc.communicate(timeout=30)  # a hang detector, not a speed assertion
     assert proc.returncode == 3, out
@@ -79,7 +85,7 @@ def test_a_graph_task_suspended_at_cancel_time_is_stored_cancelled() -> None:
 
     @task
     def nap(x: int) -> int:
-        time.sleep(0.3)
+        time.sleep(1.0)
         return x
 
     @task.graph
@@ -92,7 +98,9 @@ def test_a_graph_task_suspended_at_cancel_time_is_stored_cancelled() -> None:
 
     wg = outer.build(1)
     try:
-        wg.run(timeout=0.1)
+        # 0.4 s to expand both graph tasks and start the first nap (a few ms when idle, still
+        # enough on a loaded machine); the nap ends 0.6 s after the timeout, so no second one
+        wg.run(timeout=0.4)
     except RunTimeoutError:
         pass
     else:  # pragma: no cover - the assertion below explains

@@ -85,12 +85,14 @@ def test_forced_progress_writes_done_and_total_lines(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(progress_module, "LOG_INTERVAL", 0.05)
-    wg = naps.build(40, 0.01)
+    wg = naps.build(40, 0.05)
     wg.run(progress=True, provenance=False, max_workers=2)
     captured = capsys.readouterr()
     assert captured.out == ""  # progress goes to standard error
     rows = parsed(captured.err)
-    assert len(rows) >= 2, captured.err  # ~0.2 s of work sampled every 0.05 s, plus the final
+    # ~1 s of sleeps sampled every 0.05 s, plus the final line: long enough that even a display
+    # thread starved on a loaded machine draws at least once while the run goes on
+    assert len(rows) >= 2, captured.err
     assert all(r["name"] == "naps" and r["total"] == 40 for r in rows)
     done = [r["done"] for r in rows]
     assert done == sorted(done)
@@ -152,9 +154,12 @@ def test_explicit_argument_beats_env_var(
 
 
 def test_quick_runs_print_nothing_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # DELAY is 0.5 s; a loaded machine could stretch even this tiny run past it, so the test
+    # uses a DELAY no run of five no-op tasks reaches (the display thread stops at once anyway)
+    monkeypatch.setattr(progress_module, "DELAY", 60.0)
     stream = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", stream)
-    naps.build(5, 0.0).run(provenance=False)  # over long before DELAY (0.5 s)
+    naps.build(5, 0.0).run(provenance=False)  # over long before DELAY
     assert stream.getvalue() == ""
 
 
@@ -164,7 +169,7 @@ def test_plain_terminal_line_is_rewritten_in_place(monkeypatch: pytest.MonkeyPat
     monkeypatch.setattr(progress_module, "INTERVAL", 0.02)
     stream = FakeTerminal()
     monkeypatch.setattr(sys, "stderr", stream)
-    naps.build(20, 0.01).run(provenance=False, max_workers=2)
+    naps.build(20, 0.05).run(provenance=False, max_workers=2)  # ~0.5 s: many samples
     text = stream.getvalue()
     assert text.startswith("\r") and text.endswith("\n")
     assert text.count("\n") == 1  # one line, redrawn with "\r"
@@ -179,7 +184,9 @@ def test_rich_bar_on_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
     stream = FakeTerminal()
     assert choose_mode(None, stream) == ("rich", False)
     monkeypatch.setattr(sys, "stderr", stream)
-    naps.build(10, 0.02).run(provenance=False, max_workers=2)
+    # ~0.5 s of sleeps: not forced, the bar (and so its final state) is drawn only if a sample
+    # is taken while the run goes on
+    naps.build(10, 0.1).run(provenance=False, max_workers=2)
     text = ANSI.sub("", stream.getvalue())
     assert "naps" in text and "10/10 done" in text
 

@@ -15,6 +15,7 @@ import pytest
 import restart_flows
 from ferroflow import FerroflowError, WorkGraph, get_current_profile, task
 from ferroflow.cli import main as cli_main
+from provenance_flows import committed_finished
 from restart_flows import campaign, expected
 
 TESTS = Path(__file__).parent
@@ -134,7 +135,14 @@ def test_a_sigkilled_run_restarts_without_re_executing_finished_tasks(
         deadline = time.monotonic() + 60
         while len(_side(side)) < shards * n // 3 and time.monotonic() < deadline:
             time.sleep(0.01)
-        time.sleep(0.5)  # past the writer's commit interval: most finished tasks are on disk
+        # most finished tasks on disk: wait for the writer's next commits (every 0.2 s) to hold
+        # a quarter of all tasks, not for a fixed time that a loaded machine may not honour
+        store_file = ferroflow_home / "default" / "provenance.sqlite"
+        while (
+            committed_finished(store_file, "work%") < shards * n // 4
+            and time.monotonic() < deadline
+        ):
+            time.sleep(0.01)
         assert child.poll() is None, "the child finished before it could be killed"
         store = get_current_profile().store
         (live,) = store.runs()
