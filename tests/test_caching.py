@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from counting_flows import add, called, calls, double, gather
 from ferroflow import WorkflowFailedError, get_current_profile, namespace, task
 from ferroflow.cache_why import explain_key
 from ferroflow.caching import UncacheableError, value_digest
@@ -16,47 +17,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from provenance_flows import run_provenance
 
-calls: Counter[str] = Counter()
-_lock = threading.Lock()
-
-
-def _called(name: str) -> None:
-    with _lock:
-        calls[name] += 1
-
 
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     calls.clear()
 
 
-@task
-def add(x: int, y: int) -> int:
-    _called("add")
-    return x + y
-
-
-@task
-def double(x: int) -> int:
-    _called("double")
-    return 2 * x
-
-
 @task(outputs=namespace(total=int, parts=namespace(low=int, high=int)))
 def split(x: int) -> dict[str, Any]:
-    _called("split")
+    called("split")
     return {"total": x, "parts": {"low": x // 2, "high": x - x // 2}}
 
 
 @task
-def gather(**values: int) -> int:
-    _called("gather")
-    return sum(values.values())
-
-
-@task
 def boom(x: int) -> int:
-    _called("boom")
+    called("boom")
     raise ValueError(f"no good: {x}")
 
 
@@ -121,7 +96,7 @@ def test_a_changed_input_reruns_only_what_depends_on_it() -> None:
 
 @task
 def echo(x: Any) -> Any:
-    _called("echo")
+    called("echo")
     return x
 
 
@@ -139,7 +114,7 @@ def test_value_types_are_part_of_the_key() -> None:
 
 def _versioned(version: str) -> Any:
     def scale(x: int) -> int:
-        _called(f"scale {version}")
+        called(f"scale {version}")
         return 3 * x
 
     scale.__qualname__ = "scale"  # same identity every time: only the version differs
@@ -166,12 +141,12 @@ def test_cache_opt_in_and_opt_out_per_task() -> None:
 
     @task(cache=False)
     def now(x: int) -> int:
-        _called("now")
+        called("now")
         return next(stamp)
 
     @task(cache=True)
     def slow(x: int) -> int:
-        _called("slow")
+        called("slow")
         return x + 100
 
     @task.graph
@@ -216,7 +191,7 @@ def test_namespace_outputs_come_back_nested() -> None:
 
 @task
 def make_array(n: int) -> np.ndarray:
-    _called("make_array")
+    called("make_array")
     return np.arange(n, dtype=np.float64).reshape(-1, 4)
 
 
@@ -243,7 +218,7 @@ def test_a_hit_shares_the_stored_array_blob() -> None:
 def test_an_input_without_digest_runs_uncached() -> None:
     @task
     def use_lock(lock: Any) -> int:
-        _called("use_lock")
+        called("use_lock")
         return 1
 
     @task.graph

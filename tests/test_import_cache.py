@@ -9,12 +9,12 @@ from __future__ import annotations
 import io
 import json
 import sqlite3
-import threading
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
 import pytest
+from counting_flows import add, calls, double, gather
 from ferroflow import WorkGraph, load_profile, task
 from ferroflow.cli import main as cli_main
 from ferroflow.export import ImportFormatError, export_run, import_run
@@ -22,36 +22,10 @@ from ferroflow.profile import Profile
 from ferroflow.store import Store
 from restart_flows import campaign, expected
 
-calls: Counter[str] = Counter()
-_lock = threading.Lock()
-
-
-def _called(name: str) -> None:
-    with _lock:
-        calls[name] += 1
-
 
 @pytest.fixture(autouse=True)
 def _reset() -> None:
     calls.clear()
-
-
-@task
-def add(x: int, y: int) -> int:
-    _called("add")
-    return x + y
-
-
-@task
-def double(x: int) -> int:
-    _called("double")
-    return 2 * x
-
-
-@task
-def gather(**values: int) -> int:
-    _called("gather")
-    return sum(values.values())
 
 
 @task.graph
@@ -242,6 +216,7 @@ def test_cli_import_then_cli_restart(
     path = _failed_run_exported(side, monkeypatch, tmp_path)
     capsys.readouterr()
     assert cli_main(["--profile", "b", "import", str(path)]) == 0
+    assert "new links, 2 code digests (restart and caching work here)" in capsys.readouterr().out
     run_pk = load_profile("b").store.runs()[0].pk
     assert cli_main(["--profile", "b", "restart", str(run_pk)]) == 0
     assert "14 of 19 task(s) reused stored results, 5 ran" in capsys.readouterr().out

@@ -257,6 +257,8 @@ def cmd_import(args: argparse.Namespace) -> int:
     print(
         f"imported run pk {result.run_pk} into profile '{profile.name}': {result.created} new "
         f"nodes, {result.skipped} already present, {result.links} new links"
+        + (f", {result.code} code digests (restart and caching work here)" if result.code else "")
+        + (f", {result.filled} stored nodes completed" if result.filled else "")
     )
     if result.untrusted:
         print(
