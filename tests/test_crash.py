@@ -158,7 +158,8 @@ LINK_RULES = {
     "node in an unexpected state": "SELECT pk FROM node WHERE state NOT IN (1, 2, 6)",
     # 6 KILLED: set by the next process that opens the store, for the runs of a dead one
     "KILLED node in a run that was not killed": """
-        SELECT n.pk FROM node n JOIN node r ON r.pk = n.run_pk WHERE n.state = 6 AND r.state != 6""",
+        SELECT n.pk FROM node n JOIN node r ON r.pk = n.run_pk
+        WHERE n.state = 6 AND r.state != 6""",
     "run in progress without its owner row": """
         SELECT pk FROM node WHERE kind = 2 AND run_pk = pk AND state = 1
         AND pk NOT IN (SELECT run_pk FROM run_owner)""",
