@@ -566,16 +566,14 @@ class Execution:
         except UncacheableError as exc:
             log.info("task '%s' runs without caching: %s", task.path, exc)
             return None
-        original = store.find_cached(key)
-        if original is not None:
-            try:
-                created = store.created_values(original)
-            except Exception as exc:  # e.g. an imported pickle this store does not trust
-                log.info(
-                    "task '%s': cached results of pk %s unreadable: %s", task.path, original, exc
-                )
-                created = None
-            if created is not None and not any(type(v) is UnserialisableValue for _, v in created):
+        try:
+            found = store.cached_outputs(key)
+        except Exception as exc:  # e.g. an imported pickle this store does not trust
+            log.info("task '%s': cached results unreadable, it runs: %s", task.path, exc)
+            found = None
+        if found is not None:
+            original, created = found
+            if not any(type(v) is UnserialisableValue for _, v in created):
                 outputs = _unflatten(created, handle.single_output)
                 store.mark_cache(pk, key, original)
                 for label, node in flatten(outputs):

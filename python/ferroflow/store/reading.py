@@ -73,8 +73,15 @@ class Reader:
         self.path = path
         self._sync = sync
         self._lock = threading.Lock()
-        self._conn: sqlite3.Connection | None = sqlite3.connect(
-            path.as_uri() + "?mode=ro", uri=True, check_same_thread=False, isolation_level=None
+        self._conn: sqlite3.Connection | None = self._connect()
+        # query_committed's connections: taken from and given back to a free list (pop and
+        # append are atomic under the GIL), one more opened whenever all are in use.
+        self._spare: list[sqlite3.Connection] = []
+        self._extra: list[sqlite3.Connection] = []
+
+    def _connect(self) -> sqlite3.Connection:
+        return sqlite3.connect(
+            self.path.as_uri() + "?mode=ro", uri=True, check_same_thread=False, isolation_level=None
         )
 
     def close(self) -> None:
@@ -82,11 +89,15 @@ class Reader:
             if self._conn is not None:
                 self._conn.close()
                 self._conn = None
+            for conn in self._extra:
+                conn.close()
+            self._extra, self._spare = [], []
 
     def abandon(self) -> None:
-        """Forked child: drop the parent's connection without closing it (it is not ours)."""
+        """Forked child: drop the parent's connections without closing them (not ours)."""
         self._lock = threading.Lock()
         self._conn = None
+        self._extra, self._spare = [], []
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         """Run one read statement (after syncing pending writes) and return all rows."""
@@ -97,11 +108,29 @@ class Reader:
             return self._conn.execute(sql, params).fetchall()
 
     def query_committed(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        """Like :meth:`query` without syncing: sees only what the writer has committed."""
-        with self._lock:
-            if self._conn is None:
-                raise StoreClosedError(f"provenance store {self.path} is closed")
-            return self._conn.execute(sql, params).fetchall()
+        """Like :meth:`query` without syncing: sees only what the writer has committed.
+
+        For the engine's hot reads (cache lookups in every task of a cached run): each call
+        borrows a connection of its own instead of taking the shared one's lock, so workers
+        read in parallel (SQLite runs without the GIL) and never hand a lock back and forth.
+        """
+        if self._conn is None:
+            raise StoreClosedError(f"provenance store {self.path} is closed")
+        try:
+            conn = self._spare.pop()
+        except IndexError:
+            conn = self._connect()
+            with self._lock:
+                if self._conn is None:
+                    conn.close()
+                    raise StoreClosedError(f"provenance store {self.path} is closed") from None
+                self._extra.append(conn)
+        try:
+            return conn.execute(sql, params).fetchall()
+        except sqlite3.ProgrammingError as exc:  # closed by close() while in use
+            raise StoreClosedError(f"provenance store {self.path} is closed") from exc
+        finally:
+            self._spare.append(conn)
 
     @staticmethod
     def decode_row(codec: str | None, inline: Any, blob: Any) -> Any:

@@ -76,13 +76,14 @@ _PROCESS_KINDS = {name: code for name, code in KIND_CODES.items() if name != "da
 
 _MARK_SQL = "UPDATE node SET hash = ?, cached_from = ? WHERE pk = ?"
 _CODE_SQL = "INSERT OR IGNORE INTO code(run_pk, type, digest) VALUES (?, ?, ?)"
-_FIND_SQL = (
-    "SELECT coalesce(cached_from, pk) FROM node WHERE hash = ? AND kind = 1 AND state = 2"
-    " ORDER BY cached_from IS NOT NULL, pk LIMIT 1"
-)
-_CREATED_SQL = (
-    "SELECT l.label, n.codec, n.value, b.data FROM link l JOIN node n ON n.pk = l.dst"
-    " LEFT JOIN blob b ON b.id = n.blob_id WHERE l.src = ? AND l.type = ? ORDER BY l.label"
+# The original task run with a cache key (a hit's own node points to it with cached_from) and
+# its CREATE outputs, in one indexed read: node_hash, then the link_src index.
+_CACHED_SQL = (
+    "SELECT o.pk, l.label, n.codec, n.value, b.data FROM"
+    " (SELECT coalesce(cached_from, pk) AS pk FROM node WHERE hash = ? AND kind = 1 AND state = 2"
+    "  ORDER BY cached_from IS NOT NULL, pk LIMIT 1) o"
+    " LEFT JOIN link l ON l.src = o.pk AND l.type = ? LEFT JOIN node n ON n.pk = l.dst"
+    " LEFT JOIN blob b ON b.id = n.blob_id ORDER BY l.label"
 )
 
 _open_stores: dict[Path, Store] = {}
@@ -349,20 +350,22 @@ class Store:
         )
         return [row[0] for row in dead]
 
-    def find_cached(self, key: bytes) -> int | None:
-        """The pk of a FINISHED task run with cache key ``key`` (the original of a chain of
-        hits), or None. Reads committed rows only: no flush, so a lookup never waits for the
-        writer (the runs it can hit have ended, and a run flushes when it ends)."""
-        rows = self._reader.query_committed(_FIND_SQL, (key,))
-        return int(rows[0][0]) if rows else None
-
-    def created_values(self, pk: int) -> list[tuple[str, Any]]:
-        """``(label, value)`` of every output task run ``pk`` created (committed rows)."""
-        rows = self._reader.query_committed(_CREATED_SQL, (pk, LINK_CODES["CREATE"]))
-        return [
-            (label, self._reader.decode_row(codec, inline, blob))
-            for label, codec, inline, blob in rows
+    def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None:
+        """``(pk, [(label, value), ...])`` of a FINISHED task run with cache key ``key`` (the
+        original of a chain of hits) and the outputs it created, or None. One query on
+        committed rows only: no flush, so a lookup never waits for the writer (the runs it can
+        hit have ended, and a run flushes when it ends). A value that cannot be decoded (an
+        imported pickle this store does not trust) raises."""
+        rows = self._reader.query_committed(_CACHED_SQL, (key, LINK_CODES["CREATE"]))
+        if not rows:
+            return None
+        decode = self._reader.decode_row
+        outputs = [
+            (label, decode(codec, inline, blob))
+            for _, label, codec, inline, blob in rows
+            if label is not None  # (a run that created no outputs: one row of NULLs)
         ]
+        return int(rows[0][0]), outputs
 
     def throttle(self) -> None:
         """Backpressure: wait until the writer has committed everything queued so far (write
