@@ -104,8 +104,8 @@ def test_keys_hits_and_code_rows_survive_export_and_import(
     path2 = write(doc, tmp_path / "second.json")
 
     b = load_profile("b")
-    one = import_run(b.store, path1)
-    two = import_run(b.store, path2)
+    one = import_run(b.store, path1, trust=True)
+    two = import_run(b.store, path2, trust=True)
     assert (one.code, two.code) == (3, 3) and two.filled == 0
     for run_a, run_b in ((first.pk, one.run_pk), (second.pk, two.run_pk)):
         assert calc_rows(b.store, run_b) == calc_rows(a.store, run_a)  # same keys, same origins
@@ -120,7 +120,7 @@ def test_keys_hits_and_code_rows_survive_export_and_import(
 
     # importing both again writes nothing: no duplicate nodes, links or code rows
     before = rows(b.store, "SELECT (SELECT count(*) FROM node), (SELECT count(*) FROM code)")
-    again = [import_run(b.store, path) for path in (path1, path2)]
+    again = [import_run(b.store, path, trust=True) for path in (path1, path2)]
     assert [(r.created, r.links, r.code, r.filled) for r in again] == [(0, 0, 0, 0)] * 2
     assert rows(b.store, "SELECT (SELECT count(*) FROM node), (SELECT count(*) FROM code)") == (
         before
@@ -134,12 +134,14 @@ def test_cached_from_outside_the_target_is_null_until_its_run_arrives(tmp_path: 
     path1 = write(export_doc(a.store, first.pk), tmp_path / "first.json")
     path2 = write(export_doc(a.store, second.pk), tmp_path / "second.json")
     b = load_profile("b")
-    two = import_run(b.store, path2)  # the hits before the run they reused
+    two = import_run(b.store, path2, trust=True)  # the hits before the run they reused
     assert all(h is not None and o is None for h, o in calc_rows(b.store, two.run_pk).values()), (
         "cached_from must be NULL, not some other node's pk"
     )
-    import_run(b.store, path1)
-    assert import_run(b.store, path2).filled == TASKS  # now it can say where they came from
+    import_run(b.store, path1, trust=True)
+    assert (
+        import_run(b.store, path2, trust=True).filled == TASKS
+    )  # now it can say where they came from
     assert calc_rows(b.store, two.run_pk) == calc_rows(a.store, second.pk)
 
 
@@ -153,7 +155,7 @@ def test_imported_results_serve_cache_hits(imported: str, tmp_path: Path) -> Non
     pks: dict[str, int] = {}
     for run_pk in runs:
         path = write(export_doc(a.store, run_pk), tmp_path / f"{run_pk}.json")
-        pks.update(import_run(b.store, path).pks)
+        pks.update(import_run(b.store, path, trust=True).pks)
     calls.clear()
 
     wg = fan.build(N)
@@ -245,15 +247,15 @@ def test_an_old_format_file_still_imports_and_a_new_one_completes_it(
     hits = export_doc(a.store, second.pk)
 
     b = load_profile("b")
-    old = import_run(b.store, write(_old_format(document), tmp_path / "old.json"))
-    old_hits = import_run(b.store, write(_old_format(hits), tmp_path / "old-hits.json"))
+    old = import_run(b.store, write(_old_format(document), tmp_path / "old.json"), trust=True)
+    old_hits = import_run(b.store, write(_old_format(hits), tmp_path / "old-hits.json"), trust=True)
     assert old.created == len(document["nodes"]) and (old.code, old_hits.code) == (0, 0)
     assert code_rows(b.store, old.run_pk) == set()
     assert all(v == (None, None) for v in calc_rows(b.store, old_hits.run_pk).values())
 
     # the new export of the same runs fills in what the old one lacked, and nothing else
-    new = import_run(b.store, path)
-    new_hits = import_run(b.store, write(hits, tmp_path / "hits.json"))
+    new = import_run(b.store, path, trust=True)
+    new_hits = import_run(b.store, write(hits, tmp_path / "hits.json"), trust=True)
     assert (new.created, new.links, new.code) == (0, 0, 2)
     assert (new_hits.created, new_hits.code, new_hits.filled) == (0, 3, TASKS)
     assert calc_rows(b.store, old_hits.run_pk) == {
@@ -299,3 +301,31 @@ def test_malformed_code_rows_write_nothing(code: Any, message: str, tmp_path: Pa
     assert rows(b.store, "SELECT (SELECT count(*) FROM node), (SELECT count(*) FROM code)") == [
         (0, 0)
     ]
+
+
+def test_an_untrusted_file_brings_no_cache_keys(tmp_path: Path) -> None:
+    """A file can claim any key for any outputs: without trust none is imported, and none is
+    filled into a node the store already holds (cache poisoning)."""
+    a = load_profile("a")
+    first, second = cached_twice(a)
+    assert first.pk is not None and second.pk is not None
+    b = load_profile("b")
+    local = fan.build(N)
+    local.run(profile=b)  # recorded without caching: its task runs have no key
+    document = export_doc(a.store, second.pk)
+    result = import_run(b.store, write(document, tmp_path / "second.json"))
+    assert result.keys_dropped == TASKS and result.code == 3
+    assert all(v == (None, None) for v in calc_rows(b.store, result.run_pk).values())
+    # a crafted file naming the local task runs' uuids with keys of its own fills nothing in
+    assert local.pk is not None
+    crafted = export_doc(b.store, local.pk)
+    for node in crafted["nodes"]:
+        if node["kind"] == "calc":
+            node["hash"] = "ab" * 32
+    dropped = import_run(b.store, write(crafted, tmp_path / "crafted.json"))
+    assert (dropped.filled, dropped.keys_dropped) == (0, TASKS)
+    assert all(v == (None, None) for v in calc_rows(b.store, local.pk).values())
+    calls.clear()
+    again = fan.build(N)
+    again.run(cache=True, profile=b)
+    assert again.cached_tasks == [] and sum(calls.values()) == TASKS  # nothing was reused

@@ -260,6 +260,11 @@ def cmd_import(args: argparse.Namespace) -> int:
         + (f", {result.code} code digests (restart and caching work here)" if result.code else "")
         + (f", {result.filled} stored nodes completed" if result.filled else "")
     )
+    if result.keys_dropped:
+        print(
+            f"{result.keys_dropped} cache keys left out: the file is not trusted "
+            f"(--trust if you want its results reused as cache hits here)"
+        )
     if result.untrusted:
         print(
             f"{result.untrusted} pickled value(s) kept untrusted: reading them raises "

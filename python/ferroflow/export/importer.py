@@ -18,6 +18,13 @@ Rules, and why:
   importing a file again after importing the run it reused links the two, and a newer export of
   a run imported from an older file (without these fields) completes it. Files without ``hash``,
   ``cached_from`` or ``"code"`` (older exports) import as runs without them.
+* **Cache keys only from a trusted file.** A ``hash`` says "these outputs are what this
+  function makes of these inputs"; the store serves them to every later run with that key. A
+  file can claim any key for any outputs (and name the uuid of a node of this store to fill in),
+  so without ``trust=True`` no ``hash`` or ``cached_from`` is imported or filled in
+  (:attr:`ImportResult.keys_dropped` counts the nodes that had them). The ``code`` rows are
+  imported either way: restarting an imported run computes its keys from its stored inputs and
+  those digests, which only affects the run the user chose to restart.
 * **Nothing is unpickled, ever, unless asked.** Without ``trust=True`` a ``pickle`` payload is
   stored as ``pickle-untrusted``: same bytes, but :func:`ferroflow.store.values.decode` refuses
   it with :class:`~ferroflow.store.UntrustedValueError`, so reading the imported node's
@@ -87,6 +94,8 @@ class ImportResult:
     code: int = 0
     #: nodes the store already held whose missing ``hash`` or ``cached_from`` the file filled
     filled: int = 0
+    #: nodes whose ``hash``/``cached_from`` were left out because the file was not trusted
+    keys_dropped: int = 0
 
 
 @dataclass
@@ -307,6 +316,12 @@ def import_run(
     if not isinstance(records, list):
         raise ImportFormatError("'nodes' must be a list")
     nodes = [_node(record, index, trust) for index, record in enumerate(records)]
+    keys_dropped = 0
+    if not trust:  # see "Cache keys only from a trusted file"
+        for node in nodes:
+            if node.hash is not None or node.cached_from is not None:
+                keys_dropped += 1
+                node.hash = node.cached_from = None
     links = list(_links(document.get("links", [])))
     code_rows = _code(document.get("code"))
     run_text = _uuid(document.get("run"), "'run'")[1]
@@ -321,6 +336,7 @@ def import_run(
         conn.execute("BEGIN IMMEDIATE")
         try:
             result = _write(conn, nodes, links, code_rows, run_text, planned)
+            result.keys_dropped = keys_dropped
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
