@@ -382,10 +382,10 @@ def test_repr_html_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
     wg = run_graph(lambda n: square(x=fails(x=n).result).result, 1, raise_on_error=False)
     assert "failed: 1" in wg._repr_html_() and "skipped: 1" in wg._repr_html_()
     # without Graphviz's `dot`, or when it breaks, the DOT text is shown instead
-    monkeypatch.setattr(shutil, "which", lambda name: None)
-    page = wg._repr_html_()
+    with monkeypatch.context() as patch:  # (undo() would also undo conftest's FERROFLOW_HOME)
+        patch.setattr(shutil, "which", lambda name: None)
+        page = wg._repr_html_()
     assert "<pre>" in page and "fails\\nFAILED" in page and "&quot;" in page
-    monkeypatch.undo()
     import graphviz  # a [test] dependency
 
     def broken(*args: t.Any, **kwargs: t.Any) -> t.NoReturn:

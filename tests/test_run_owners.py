@@ -15,10 +15,11 @@ import time
 from pathlib import Path
 
 import pytest
-from ferroflow import WorkGraph, get_current_profile, task
+from ferroflow import WorkGraph, get_current_profile, load_profile, task
+from ferroflow.cli import main as cli_main
 from ferroflow.data import new_uuid
 from ferroflow.errors import FerroflowError
-from ferroflow.store import Store
+from ferroflow.store import Store, owners
 from ferroflow.store.owners import alive, this_process
 from ferroflow.store.schema import STATE_CODES
 from ferroflow.store.writer import OP_SQL
@@ -39,11 +40,12 @@ def owner_rows(path: Path) -> list[tuple]:
         return conn.execute("SELECT run_pk, host, pid, token FROM run_owner").fetchall()
 
 
-def fake_run(path: Path, host: str, pid: int, token: str) -> int:
-    """A run node RUNNING with one RUNNING and one FINISHED task, claimed by ``pid``."""
+def fake_run(path: Path, host: str, pid: int, token: str, now: float | None = None) -> int:
+    """A run node RUNNING with one RUNNING and one FINISHED task, claimed by ``pid``, all
+    started at ``now`` (default: now)."""
     with Store.open(path) as store:
         run_pk, running, done = store.new_pk(), store.new_pk(), store.new_pk()
-        now = time.time()
+        now = time.time() if now is None else now
         store.record_process(run_pk, new_uuid(), "work", "g", "tests.g", "RUNNING", now, None)
         store.record_process(running, new_uuid(), "calc", "a", "tests.a", "RUNNING", now, run_pk)
         store.record_process(done, new_uuid(), "calc", "b", "tests.b", "FINISHED", now, run_pk)
@@ -130,10 +132,16 @@ def test_a_reused_pid_does_not_keep_a_dead_run_alive(tmp_path: Path) -> None:
     try:
         host, _, _ = this_process()
         assert alive(host, sleeper.pid, "") is True
+        namespace, boot, _ = owners._token(sleeper.pid).split("|")  # type: ignore[union-attr]
         # the same pid with another start time: an older process that had the pid is dead
-        assert alive(host, sleeper.pid, "some-boot:1") is False
+        older = f"{namespace}|{boot}|1"
+        assert alive(host, sleeper.pid, older) is False
+        # ... and after a reboot every pid is a new process
+        assert alive(host, sleeper.pid, f"{namespace}|another-boot|1") is False
+        # another pid namespace (a container with this host name): this process cannot tell
+        assert alive(host, sleeper.pid, f"4026531000|{boot}|1") is None
         path = tmp_path / "prov.sqlite"
-        run_pk = fake_run(path, host, sleeper.pid, "some-boot:1")
+        run_pk = fake_run(path, host, sleeper.pid, older)
         with Store.open(path) as store:
             assert store.load_node(run_pk).state == "KILLED"
     finally:
@@ -156,3 +164,78 @@ def test_restart_refuses_a_run_that_is_still_running(tmp_path: Path) -> None:
         again = WorkGraph.load(wg.pk)
     again.run()
     assert again.outputs.result.value == 4
+
+
+def test_a_run_that_fails_before_its_tasks_start_releases_its_claim(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A failure between the claim and the first task (a wiring error found at submit, a
+    cluster that cannot be reached, Ctrl-C) still ends the run: FAILED with the error, no owner
+    row left behind (the owner is this live process: nothing would ever reap it)."""
+    from ferroflow.engine import Execution
+
+    def broken(self: Execution, graph: object) -> None:
+        raise RuntimeError("the cluster is unreachable")
+
+    store = get_current_profile().store
+    wg = pair.build(x=2)
+    with monkeypatch.context() as patch:  # (undo() would also undo conftest's FERROFLOW_HOME)
+        patch.setattr(Execution, "_submit", broken)
+        with pytest.raises(RuntimeError, match="unreachable"):
+            wg.run()
+    (run,) = store.runs()
+    assert run.state == "FAILED" and "RuntimeError: the cluster is unreachable" in (run.error or "")
+    assert owner_rows(store.path) == [] and store.run_owner(run.pk) is None
+    again = WorkGraph.load(run.pk)  # not refused as "still running"
+    again.run()
+    assert again.outputs.result.value == 8
+
+
+def test_a_zombie_owner_is_dead() -> None:
+    """A killed child its parent has not waited for yet still has its /proc entry."""
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    try:
+        host, _, _ = this_process()
+        stat = Path(f"/proc/{child.pid}/stat")
+        deadline = time.monotonic() + 30
+        while stat.read_text().rsplit(")", 1)[1].split()[0] != "Z":
+            assert time.monotonic() < deadline, "the child never exited"
+            time.sleep(0.01)
+        assert alive(host, child.pid, "") is False
+    finally:
+        child.wait()
+
+
+def test_a_failing_reap_never_keeps_a_store_from_opening(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "prov.sqlite"
+    host, _, _ = this_process()
+    run_pk = fake_run(path, host, a_dead_pid(), "")
+    with monkeypatch.context() as patch:
+        patch.setattr(owners, "REAP_SQL", "UPDATE no_such_table SET a = ?, b = ?, c = ?, d = ?")
+        with Store.open(path) as store:  # opens, says why it could not mark the run
+            assert store.load_node(run_pk).state == "RUNNING"
+            store.flush()  # the failed statement was reported at open, not left for the user
+    assert "could not mark runs whose process died" in caplog.text
+    with Store.open(path) as store:  # the owner row stayed: the next open marks it
+        assert store.load_node(run_pk).state == "KILLED"
+
+
+def test_the_cli_shows_a_killed_run_with_its_last_sign_of_life(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Reaped days later, the run still lasted as long as it wrote anything, and ``runs show``
+    says why it is KILLED."""
+    path = load_profile().store_path
+    host, _, _ = this_process()
+    pid = a_dead_pid()
+    three_days_ago = time.time() - 3 * 86400
+    run_pk = fake_run(path, host, pid, "", now=three_days_ago)
+    assert cli_main(["runs", "list"]) == 0  # opening the store reaps
+    row = next(line for line in capsys.readouterr().out.splitlines() if "KILLED" in line)
+    assert row.split()[0] == str(run_pk) and row.endswith(" 0 µs")  # not 259200 s
+    run = load_profile().store.load_node(run_pk)
+    assert run.mtime == three_days_ago
+    assert cli_main(["runs", "show", str(run_pk)]) == 0
+    assert f"! the process running it (pid {pid} on {host})" in capsys.readouterr().out

@@ -644,3 +644,47 @@ def test_update_of_a_rejected_process_row_touches_nothing_else(tmp_path: Path) -
         assert (node.state, node.error, node.mtime) == ("RUNNING", None, None)
         with pytest.raises(NodeNotFoundError):
             store.load_node(bad)
+
+
+def test_closing_the_store_while_a_committed_read_runs(tmp_path: Path) -> None:
+    """``close()`` leaves a lent read connection to its borrower: closing it under a running
+    query would crash SQLite (it did: exit 139)."""
+    slow = (
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c WHERE x < 2000000)"
+        " SELECT count(*) FROM c"
+    )
+    store = Store.open(tmp_path / "prov.sqlite")
+    reader = store._reader
+    out: list[object] = []
+    started = threading.Event()
+
+    def read() -> None:
+        started.set()
+        try:
+            out.append(reader.query_committed(slow))
+        except StoreClosedError:
+            out.append("closed before it began")
+
+    thread = threading.Thread(target=read)
+    thread.start()
+    started.wait()
+    time.sleep(0.05)  # (if the query has not begun yet it raises StoreClosedError: also fine)
+    store.close()
+    thread.join()
+    assert out in ([[(2000000,)]], ["closed before it began"])
+    assert reader._spare == []  # the borrower closed its connection instead of giving it back
+    with pytest.raises(StoreClosedError):
+        reader.query_committed("SELECT 1")
+
+
+def test_a_state_code_from_a_newer_ferroflow_reads_as_unknown(tmp_path: Path) -> None:
+    from ferroflow.store.schema import state_name
+
+    with Store.open(tmp_path / "prov.sqlite") as store:
+        pk = store.new_pk()
+        store.record_process(pk, new_uuid(), "calc", "t", "tests.t", "FINISHED", 0.0, None)
+        store.flush()
+        with sqlite3.connect(store.path) as conn:
+            conn.execute("UPDATE node SET state = 99 WHERE pk = ?", (pk,))
+        assert store.load_node(pk).state == "UNKNOWN(99)"
+    assert (state_name(6), state_name(99)) == ("KILLED", "UNKNOWN(99)")

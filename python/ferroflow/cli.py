@@ -109,7 +109,7 @@ def _tree(node: StoredNode, indent: str, lines: list[str]) -> None:
     origin = node.cached_from if kind == "task" else None
     hit = f" (cached from pk {origin})" if origin is not None else ""
     lines.append(f"{indent}{node.label} [{kind} pk={node.pk}] {node.state} {_duration(node)}{hit}")
-    if node.state == "FAILED" and node.error and node.error.strip():
+    if node.state in ("FAILED", "CANCELLED", "KILLED") and node.error and node.error.strip():
         lines.append(f"{indent}  ! {node.error.strip().splitlines()[-1]}")
     for child in node.called:
         _tree(child, indent + "  ", lines)

@@ -23,8 +23,10 @@ recorded; the runner returns ``"pending"`` and the result comes back through
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import sqlite3
 import threading
 import time
 import traceback
@@ -49,7 +51,7 @@ from .graph import Graph, TaskNode, _producers, context_stack
 from .graph_body import run_body
 from .outputs import parse_outputs, unwrap
 from .sockets import FutureSocket
-from .store import Store
+from .store import Store, StoreError
 from .store.null import NullStore
 from .store.values import UnserialisableValue
 
@@ -297,13 +299,20 @@ class Execution:
         # Claimed before the node is queued, so a committed run node always has its owner row
         # (a run whose process dies is then shown KILLED, not RUNNING for ever).
         store.claim_run(self.pk)
-        store.record_process(
-            self.pk, self.uuid, "work", self.graph.name, self.process_type, "RUNNING", now, None
-        )
-        for label, node in flatten(self.graph.inputs):
-            store.record_data(node)
-            store.record_link(node.pk or 0, self.pk, "INPUT_WORK", label)
-        self._submit(self.graph)
+        try:
+            store.record_process(
+                self.pk, self.uuid, "work", self.graph.name, self.process_type, "RUNNING", now, None
+            )
+            for label, node in flatten(self.graph.inputs):
+                store.record_data(node)
+                store.record_link(node.pk or 0, self.pk, "INPUT_WORK", label)
+            self._submit(self.graph)
+            remote = self.remote
+            if remote is not None:
+                remote.start()
+        except BaseException as exc:
+            self._abort(exc)
+            raise
         if self.recording:
             queue = store._writer.queue
             throttle = getattr(store, "throttle", None)
@@ -312,9 +321,6 @@ class Execution:
         else:
             queue, throttle, limit = None, None, 0
         fast = (self._fast_fail, self._fast_odd, DataNode, queue, self.pk, throttle, limit)
-        remote = self.remote
-        if remote is not None:
-            remote.start()
         try:
             self.core.execute(pool, self._run_task, timeout, fast, on_cancel=self._on_cancel)
         except BaseException:
@@ -331,6 +337,18 @@ class Execution:
         self._conclude(interrupted=False)
         if writer is not None and len(writer.unserialisable) > seen_unserialisable:
             self._explain_unstored(set(writer.unserialisable[seen_unserialisable:]))
+
+    def _abort(self, exc: BaseException) -> None:
+        """The run stopped before or while concluding (a wiring error found at submit, a
+        cluster that cannot be reached, Ctrl-C): its node still gets an end state and its owner
+        row goes, so it neither shows RUNNING for ever nor is refused a restart as "still
+        running". Store errors are swallowed here: ``exc`` is what the caller raises."""
+        self.state = "CANCELLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        with contextlib.suppress(Exception):
+            error = f"{type(exc).__name__}: {exc}"
+            self.store.update_process(self.pk, self.state, time.time(), error=error)
+            self.store.release_run(self.pk)
+            self.store.flush()
 
     def _on_cancel(self) -> None:
         """The core cancelled the run (Ctrl-C, timeout): tasks waiting to retry stop waiting,
@@ -568,7 +586,11 @@ class Execution:
             return None
         try:
             found = store.cached_outputs(key)
-        except Exception as exc:  # e.g. an imported pickle this store does not trust
+        except (sqlite3.Error, StoreError) as exc:  # not expected: say so loudly
+            log.warning("task '%s': cache lookup failed, it runs: %s", task.path, exc)
+            found = None
+        except Exception as exc:  # a stored value that does not decode (an untrusted pickle,
+            # a class that no longer exists): the task runs instead
             log.info("task '%s': cached results unreadable, it runs: %s", task.path, exc)
             found = None
         if found is not None:
@@ -730,6 +752,18 @@ class Execution:
 
     # -- after the run ---------------------------------------------------------------------
     def _conclude(self, interrupted: bool) -> None:
+        try:
+            self._settle(interrupted)
+        except BaseException as exc:
+            self._abort(exc)
+            raise
+        self.store.update_process(self.pk, self.state, time.time())
+        self.store.release_run(self.pk)
+        self.store.flush()
+
+    def _settle(self, interrupted: bool) -> None:
+        """Every task's final state from the core (rows of tasks the core ended), the graph's
+        outputs with their RETURN links, and the run's own state."""
         self._fast_box[0] = self.core.results()
         states = self.core.states()
         panics = dict(self.core.panics())
@@ -771,9 +805,6 @@ class Execution:
             self.state = "CANCELLED"
         else:
             self.state = "FINISHED" if all_done and complete else "FAILED"
-        self.store.update_process(self.pk, self.state, time.time())
-        self.store.release_run(self.pk)
-        self.store.flush()
 
     def failures(self) -> dict[str, BaseException]:
         """Root-cause failures by task path (graph tasks that failed only because their

@@ -31,7 +31,7 @@ from types import TracebackType
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..store import NodeNotFoundError, Store
-from ..store.schema import KIND_NAMES, LINK_CODES, LINK_NAMES, STATE_NAMES
+from ..store.schema import KIND_NAMES, LINK_CODES, LINK_NAMES, state_name
 from ..store.values import (
     BYTES,
     JSON,
@@ -136,7 +136,7 @@ def _node_row(row: tuple[Any, ...]) -> NodeRow:
         KIND_NAMES[kind],
         type_,
         label,
-        None if state is None else STATE_NAMES[state],
+        None if state is None else state_name(state),
         error,
         run_pk,
         ctime,

@@ -9,12 +9,14 @@ deleted just after its end state, so the table only ever holds live runs and run
 process died (it stays tiny and a scan of it is free).
 
 Whenever a store is opened, and before a restart, the rows of this host are checked: a run
-whose process no longer exists — or whose pid now belongs to a newer process, told apart by
-the process start time in ``/proc`` and the boot id — is *reaped*: its run node and every
-node of it still PLANNED or RUNNING become ``KILLED`` with an error naming the process, and
-its owner row goes. Rows of other hosts are left alone (there is no way to ask them); the
-restart of such a run says so in a warning. Reaping goes through the store's writer like any
-other row change (the generic ``OP_SQL`` operation), so nothing writes behind its back.
+whose process no longer exists (or is a zombie), or whose pid now belongs to a newer process,
+told apart by the process start time in ``/proc`` and the boot id, is *reaped*: its run node
+and every node of it still PLANNED or RUNNING become ``KILLED`` with an error naming the
+process, and its owner row goes. Rows of other hosts, and of other pid namespaces on this one
+(containers sharing the host name cannot see each other's pids), are left alone: there is no
+way to ask them; the restart of such a run says so in a warning. Reaping goes through the
+store's writer like any other row change (the generic ``OP_SQL`` operation), so nothing writes
+behind its back.
 """
 
 from __future__ import annotations
@@ -26,6 +28,8 @@ from functools import cache
 __all__ = [
     "CLAIM_SQL",
     "KILLED_ERROR",
+    "LAST_SEEN_SQL",
+    "REAPED_SQL",
     "REAP_SQL",
     "RELEASE_SQL",
     "alive",
@@ -39,6 +43,14 @@ REAP_SQL = (
     "UPDATE node SET state = ?, mtime = ?, error = coalesce(error, ?)"
     " WHERE run_pk = ? AND state IN (0, 1)"
 )
+#: After REAP_SQL: the owner row goes only if nothing of the run is left PLANNED or RUNNING
+#: (should the update fail, the next open tries again). Parameters: run pk twice.
+REAPED_SQL = (
+    "DELETE FROM run_owner WHERE run_pk = ?"
+    " AND NOT EXISTS (SELECT 1 FROM node WHERE run_pk = ? AND state IN (0, 1))"
+)
+#: When a run last wrote anything: the ``mtime`` its KILLED nodes get. Parameter: run pk.
+LAST_SEEN_SQL = "SELECT max(max(ctime, coalesce(mtime, ctime))) FROM node WHERE run_pk = ?"
 KILLED_ERROR = "the process running it (pid {pid} on {host}) ended before the run did"
 
 
@@ -50,9 +62,17 @@ def _boot_id() -> str:
         return ""
 
 
+def _pid_namespace() -> str:
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return ""
+
+
 def _start_time(pid: int) -> str | None:
     """The start time of process ``pid`` in clock ticks since boot (Linux), ``""`` where
-    ``/proc`` does not tell, None if the process does not exist."""
+    ``/proc`` does not tell, None if the process does not exist or is a zombie (dead, not yet
+    waited for by its parent)."""
     try:
         with open(f"/proc/{pid}/stat") as f:
             stat = f.read()
@@ -61,12 +81,16 @@ def _start_time(pid: int) -> str | None:
     except OSError:
         return ""
     # the command name (field 2) is in parentheses and may hold spaces: split after it
-    return stat.rsplit(")", 1)[1].split()[19]
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return fields[19]
 
 
 def _token(pid: int) -> str | None:
+    """``namespace|boot id|start time`` of process ``pid`` (seen from this pid namespace)."""
     start = _start_time(pid)
-    return None if start is None else f"{_boot_id()}:{start}"
+    return None if start is None else f"{_pid_namespace()}|{_boot_id()}|{start}"
 
 
 @cache
@@ -82,8 +106,12 @@ def this_process() -> tuple[str, int, str]:
 
 
 def alive(host: str, pid: int, token: str) -> bool | None:
-    """Whether the owner process still runs: True, False, or None when it is on another host."""
+    """Whether the owner process still runs: True, False, or None when this process cannot
+    tell (another host, or another pid namespace of this one)."""
     if host != _host():
+        return None
+    namespace = token.split("|", 1)[0] if "|" in token else ""
+    if namespace and namespace != _pid_namespace():
         return None
     if pid == os.getpid():
         return token == (_token(pid) or "")

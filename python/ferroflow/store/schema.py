@@ -30,8 +30,10 @@ Choices worth knowing:
   (restart). Both are additive (``CREATE TABLE IF NOT EXISTS``, columns that existed from the
   start), which is why ``SCHEMA_VERSION`` stays 1.
 * ``run_owner`` holds the process of each run *in progress* (:mod:`ferroflow.store.owners`), so
-  a run whose process died can be shown ``KILLED`` (state 6, added later: the views are rebuilt
-  when a file's views predate it). Also additive.
+  a run whose process died can be shown ``KILLED``. The table is additive; the state code 6
+  (added later: the views are rebuilt when a file's views predate it) is new to older
+  readers, which fail on such a row. Readers name a code they do not know ``UNKNOWN(n)``
+  (:func:`state_name`), so the next new state will not break them.
 """
 
 from __future__ import annotations
@@ -53,6 +55,7 @@ __all__ = [
     "initialise",
     "release_pks",
     "reserve_pks",
+    "state_name",
 ]
 
 #: Bumped whenever the layout changes; a store written by a newer layout is refused.
@@ -71,6 +74,11 @@ STATE_CODES: dict[str, int] = {
     "KILLED": 6,  # the process running it died (see ferroflow.store.owners)
 }
 STATE_NAMES: dict[int, str] = {code: name for name, code in STATE_CODES.items()}
+
+
+def state_name(code: int) -> str:
+    """The name of a stored state code; ``UNKNOWN(n)`` for one a newer ferroflow wrote."""
+    return STATE_NAMES.get(code) or f"UNKNOWN({code})"
 
 LINK_CODES: dict[str, int] = {
     "INPUT_CALC": 0,

@@ -184,10 +184,6 @@ class Store:
         except BaseException:
             writer.stop()
             raise
-        try:
-            self.reap_dead_runs()
-        except sqlite3.Error as exc:  # never keep a store from opening
-            log.warning("%s: could not check for runs whose process died: %s", path, exc)
 
     @classmethod
     def open(
@@ -203,10 +199,17 @@ class Store:
         resolved = Path(path).expanduser().resolve()
         with _open_lock:
             store = _open_stores.get(resolved)
-            if store is None or store.closed:
+            opened = store is None or store.closed
+            if opened:
                 store = cls(resolved, commit_interval, durability)
                 _open_stores[resolved] = store
-            return store
+        assert store is not None
+        if opened:  # outside the lock: a busy file must not hold up other stores' opening
+            try:
+                store.reap_dead_runs()
+            except Exception as exc:  # never keep a store from opening
+                log.warning("%s: could not mark runs whose process died: %s", resolved, exc)
+        return store
 
     # -- writing (hot path) -------------------------------------------------------------------
     def new_pk(self) -> int:
@@ -338,12 +341,13 @@ class Store:
         dead = [row for row in rows if owners.alive(*row[1:]) is False]
         if not dead:
             return []
-        now = time.time()
         for run_pk, host, pid, _ in dead:
             error = owners.KILLED_ERROR.format(pid=pid, host=host)
-            params = (STATE_CODES["KILLED"], now, error, run_pk)
+            # the end time is the run's last sign of life, not the (maybe much later) reaping
+            (last,) = self._reader.query_committed(owners.LAST_SEEN_SQL, (run_pk,))[0]
+            params = (STATE_CODES["KILLED"], last, error, run_pk)
             self._append((OP_SQL, owners.REAP_SQL, params))
-            self._append((OP_SQL, owners.RELEASE_SQL, (run_pk,)))
+            self._append((OP_SQL, owners.REAPED_SQL, (run_pk, run_pk)))
         self.flush()
         log.warning(
             "%s: marked KILLED runs %s (their process died)", self.path, [r[0] for r in dead]
@@ -561,7 +565,7 @@ class Store:
             _inherited.append(self._pk_conn)
             self._pk_conn = None
         self._writer.abandon()
-        self._reader.abandon()
+        _inherited.extend(self._reader.abandon())
 
     def _sync(self) -> None:
         """Read-your-writes: flush before a read if anything is queued or being written.
