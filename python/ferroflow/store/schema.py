@@ -80,6 +80,7 @@ def state_name(code: int) -> str:
     """The name of a stored state code; ``UNKNOWN(n)`` for one a newer ferroflow wrote."""
     return STATE_NAMES.get(code) or f"UNKNOWN({code})"
 
+
 LINK_CODES: dict[str, int] = {
     "INPUT_CALC": 0,
     "INPUT_WORK": 1,
