@@ -279,6 +279,43 @@ def test_a_failing_task_carries_its_remote_traceback(client: Any) -> None:
     assert run_provenance(local.pk) == run_provenance(wg.pk)
 
 
+_GUARD = threading.Lock()  # a module global no pickle can send
+
+
+@task
+def guarded(x: int) -> int:
+    with _GUARD:
+        return x + 1
+
+
+@task.graph
+def some_unsendable(n: int) -> int:
+    fine = [inc(x=i).result for i in range(n)]
+    bad = guarded(x=fine[0]).result
+    inc(x=bad)  # its dependent: skipped, as after any failure
+    return add(x=fine[0], y=fine[-1]).result
+
+
+@pytest.mark.parametrize("chunk_size", [1, 8])
+def test_a_task_that_cannot_be_pickled_fails_named_instead_of_hanging(
+    client: Any, chunk_size: int
+) -> None:
+    """Dask serialises submissions on its event loop, where a pickling error is only logged and
+    the future never resolves: the run hung. Frozen on the client, it fails just that task."""
+    wg = some_unsendable.build(6)
+    executor = DaskExecutor(client, chunk_size=chunk_size)
+    with pytest.raises(WorkflowFailedError, match="guarded"):
+        wg.run(executor=executor, timeout=60)
+    tasks = {t.name: t for t in wg.all_tasks()}
+    error = tasks["guarded"].error
+    assert tasks["guarded"].state == "FAILED"
+    assert "task 'some_unsendable/guarded' cannot be sent to the Dask workers" in str(error)
+    assert "lock" in str(error)
+    assert tasks["inc6"].state == "SKIPPED"
+    assert [tasks[f"inc{i}" if i else "inc"].state for i in range(6)] == ["FINISHED"] * 6
+    assert tasks["add"].outputs["result"].value == 1 + 6
+
+
 def test_calling_a_task_inside_a_task_body_fails_as_locally(client: Any) -> None:
     @task.graph
     def misuse() -> Any:

@@ -261,6 +261,17 @@ class _Entry:
         self.used: dict[str, int] = {}
 
 
+def _unsendable(entry: _Entry, exc: BaseException) -> FerroflowError:
+    error = FerroflowError(
+        f"task '{entry.task.path}' cannot be sent to the Dask workers: "
+        f"{type(exc).__name__}: {exc}. Its function must pickle (importable by name on the "
+        f"workers, or with globals that pickle: no locks, open files or connections) and so "
+        f"must its input values"
+    )
+    error.__cause__ = exc
+    return error
+
+
 class _Wake:
     """A timer's item on the collect queue: attempt ``attempt``'s deadline passed
     (``deadline``), or the backoff after it is over (not ``deadline``)."""
@@ -435,7 +446,12 @@ class DaskSession:
         if handle.var_kw:
             kwargs.update(kwargs.pop(handle.var_kw, {}))
         assert task.id is not None
-        retried = handle.retries > 0 or handle.timeout is not None or bool(handle.error_handlers)
+        retried = (
+            handle.retries > 0
+            or handle.timeout is not None
+            or bool(handle.error_handlers)
+            or task.handlers is not None
+        )
         entry = _Entry(task, task.id, handle.func, kwargs, refs[0], inputs if retried else None)
         if handle.timeout is not None and self._listening is None:
             self._listening = _listen(self.client)
@@ -486,28 +502,16 @@ class DaskSession:
         payloads: list[Calls] = []
         deps: list[list[Any]] = []
         keys: list[str] = []
+        sendable: list[list[_Entry]] = []
         for chunk in chunks:
-            chunk_deps: list[Any] = []
-            slots: dict[Any, int] = {}
-            calls = [
-                (
-                    e.func,
-                    _place(e.kwargs, chunk_deps, slots) if e.has_refs else e.kwargs,
-                    e.has_refs,
-                )
-                for e in chunk
-            ]
-            first = chunk[0]
-            key = f"{first.task.handle.name}-{self._run}-{first.id}"
-            started = None
-            if first.inputs is not None:
-                if first.attempt > 1:  # a new key: the failed attempt's may still be known
-                    key = f"{key}-{first.attempt}"
-                if self._listening and first.task.handle.timeout is not None:
-                    started = [self._run, first.id, first.attempt]
-            payloads.append(Calls(calls, started))
-            deps.append(chunk_deps)
-            keys.append(key)
+            for part, payload, part_deps, key in self._payloads(chunk):
+                payloads.append(payload)
+                deps.append(part_deps)
+                keys.append(key)
+                sendable.append(part)
+        chunks = sendable
+        if not chunks:
+            return
         futures: list[distributed.Future[Any] | None]
         try:
             futures = list(self.client.map(run_calls, payloads, deps, key=keys, pure=False))
@@ -546,6 +550,34 @@ class DaskSession:
             for entry in solo:
                 if entry.future is not None and entry.task.handle.timeout is not None:
                     self._loop.add_callback(self._arm, entry.id, entry.attempt)
+
+    def _payloads(self, chunk: list[_Entry]) -> list[tuple[list[_Entry], Calls, list[Any], str]]:
+        """The Dask task of ``chunk``: ``(entries, calls, dependencies, key)``, the calls
+        frozen. When something in it does not pickle, each of its tasks that does goes alone
+        and the others fail here, named (Dask would hang on them: see :class:`Calls`)."""
+        chunk_deps: list[Any] = []
+        slots: dict[Any, int] = {}
+        calls = [
+            (e.func, _place(e.kwargs, chunk_deps, slots) if e.has_refs else e.kwargs, e.has_refs)
+            for e in chunk
+        ]
+        first = chunk[0]
+        key = f"{first.task.handle.name}-{self._run}-{first.id}"
+        started = None
+        if first.inputs is not None:
+            if first.attempt > 1:  # a new key: the failed attempt's may still be known
+                key = f"{key}-{first.attempt}"
+            if self._listening and first.task.handle.timeout is not None:
+                started = [self._run, first.id, first.attempt]
+        payload = Calls(calls, started)
+        try:
+            payload.freeze()
+        except Exception as exc:
+            if len(chunk) > 1:
+                return [part for entry in chunk for part in self._payloads([entry])]
+            self._fail_entries(chunk, _unsendable(first, exc))
+            return []
+        return [(chunk, payload, chunk_deps, key)]
 
     # -- retries and deadlines ---------------------------------------------------------------
     def _arm(self, task_id: int, attempt: int) -> None:

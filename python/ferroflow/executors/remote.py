@@ -10,7 +10,9 @@ calls. Why a chunk function rather than submitting each task function directly:
   with its traceback (``tblib``, which Dask itself uses), so one failing call neither fails its
   chunk-mates nor turns into a Dask-level error; the client re-raises it with the remote frames,
   and ferroflow's failure rules (dependents SKIPPED) apply as for a local task. A Dask-level error
-  (a worker killed too often, an argument that cannot be unpickled) fails the whole chunk.
+  (a worker killed too often, an argument that cannot be unpickled) fails the whole chunk; a
+  function or argument that cannot be *pickled* is found on the client (:meth:`Calls.freeze`),
+  and fails just the tasks it belongs to.
 * **Values from other tasks stay on the cluster.** A keyword argument may be a :class:`Ref` to
   one of the chunk's *dependencies* (Dask futures passed as the ``deps`` argument, which Dask
   resolves on the worker): a large output of an earlier task, or a large constant scattered
@@ -70,9 +72,16 @@ class Ref:
 
 class Calls:
     """A chunk of calls ``(function, kwargs, has_refs)``, opaque to Dask's argument parsing;
-    ``started``: a token to report (:data:`ATTEMPT_STARTED`) when the chunk starts, or None."""
+    ``started``: a token to report (:data:`ATTEMPT_STARTED`) when the chunk starts, or None.
 
-    __slots__ = ("calls", "started")
+    :meth:`freeze` pickles the calls on the client *before* the chunk goes to Dask: Dask
+    serialises a submission on its event loop, where a function or value that does not pickle
+    (a global lock, an open file) is only logged and the future never resolves, so the run
+    would hang. Frozen, the failure is an exception in the sender, which fails the tasks with
+    their names; the pickling is the same work Dask would have done.
+    """
+
+    __slots__ = ("calls", "frozen", "started")
 
     def __init__(
         self,
@@ -81,12 +90,28 @@ class Calls:
     ) -> None:
         self.calls = calls
         self.started = started
+        self.frozen: bytes | None = None
+
+    def freeze(self) -> None:
+        """Pickle the calls now (pickle, else cloudpickle, as Dask does); raises if they do
+        not pickle."""
+        from distributed.protocol.pickle import dumps
+
+        self.frozen = dumps(self.calls)
 
     def __reduce__(self) -> tuple[Any, ...]:
+        if self.frozen is not None:
+            return _thaw, (self.frozen, self.started)
         return Calls, (self.calls, self.started)
 
     def __len__(self) -> int:
         return len(self.calls)
+
+
+def _thaw(frozen: bytes, started: Any) -> Calls:
+    from distributed.protocol.pickle import loads
+
+    return Calls(loads(frozen), started)
 
 
 def _fill(value: Any, deps: Sequence[Any]) -> Any:
