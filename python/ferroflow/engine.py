@@ -443,7 +443,7 @@ class Execution:
             kwargs.update(kwargs.pop(handle.var_kw, {}))
         if handle.is_async:  # "pending": the run's event loop awaits it (async_tasks.py)
             return self._async_tasks.submit(task, inputs, kwargs)
-        if handle.needs_runner:
+        if handle.needs_runner or task.handlers is not None:
             return self._call_with_retries(task, inputs, kwargs)
         stack = context_stack()
         stack.append(None)  # a task body is no graph: calling tasks there is an error
@@ -520,7 +520,7 @@ class Execution:
         with which changed inputs (``{}``: unchanged); None: the task fails. Error handlers are
         asked first (in order), then ``retries``/``retry_on``."""
         handle = task.handle
-        for h in handle.error_handlers:
+        for h in handle.error_handlers if task.handlers is None else task.handlers:
             if not isinstance(exc, h.exceptions) or used.get(h.name, 0) >= h.max_retries:
                 continue
             changes = h.handler(exc, dict(kwargs), **h.kwargs)

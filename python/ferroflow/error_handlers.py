@@ -12,14 +12,26 @@ plain values. It returns a dict of inputs to change (``{}`` to try again unchang
 ``None`` when it cannot help; then the next matching handler is asked, and after them the plain
 ``retries=`` of the task. Changed values become new data nodes, linked to the next attempt under
 their socket names, so the provenance shows exactly what each attempt received.
+
+**Graph level** (WorkGraph's ``WorkGraph(error_handlers=...)``): ``@task.graph(error_handlers=
+{"name": {"tasks": ["square", "fetch*"], "handler": fn, ...}})`` serves the tasks of the
+graph's body whose task name (``square1``) or function name (``square``) matches one of
+``tasks`` (shell patterns allowed), after their own handlers. They are resolved per task when
+the body has run (:func:`apply_graph_handlers`), so they hold for each expansion of a nested
+graph too, and a task with one always takes the general runner.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import warnings
 from collections.abc import Callable, Mapping
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
-__all__ = ["ErrorHandler", "parse_error_handlers"]
+if TYPE_CHECKING:
+    from .graph import Graph
+
+__all__ = ["ErrorHandler", "apply_graph_handlers", "parse_error_handlers"]
 
 _KEYS = {"handler", "executor", "exceptions", "max_retries", "kwargs"}
 
@@ -30,24 +42,40 @@ class ErrorHandler(NamedTuple):
     exceptions: tuple[type[BaseException], ...]
     max_retries: int
     kwargs: dict[str, Any]
+    #: graph-level handlers: patterns of the task names (or function names) they serve
+    tasks: tuple[str, ...] = ()
 
 
-def parse_error_handlers(label: str, spec: Mapping[str, Any] | None) -> tuple[ErrorHandler, ...]:
-    """Validate ``error_handlers=`` of ``label`` (``task 'name'``) at decoration time."""
+def parse_error_handlers(
+    label: str, spec: Mapping[str, Any] | None, for_graph: bool = False
+) -> tuple[ErrorHandler, ...]:
+    """Validate ``error_handlers=`` of ``label`` (``task 'name'``) at decoration time. A
+    graph's handlers (``for_graph``) also need ``"tasks"``: the tasks of its body they serve."""
     if spec is None:
         return ()
     if not isinstance(spec, Mapping):
         raise TypeError(f"{label}: error_handlers must be a dict of name -> settings, got {spec!r}")
+    keys = _KEYS | {"tasks"} if for_graph else _KEYS
     found: list[ErrorHandler] = []
     for name, entry in spec.items():
         where = f"{label}: error handler '{name}'"
         if not isinstance(entry, Mapping):
             raise TypeError(f"{where}: settings must be a dict, got {entry!r}")
-        unknown = set(entry) - _KEYS
+        unknown = set(entry) - keys
         if unknown:
+            hint = " ('tasks' is for @task.graph handlers)" if "tasks" in unknown else ""
             raise TypeError(
-                f"{where}: unknown setting(s) {sorted(unknown)}; expected {sorted(_KEYS)}"
+                f"{where}: unknown setting(s) {sorted(unknown)}; expected {sorted(keys)}{hint}"
             )
+        tasks: tuple[str, ...] = ()
+        if for_graph:
+            raw = entry.get("tasks")
+            tasks = (raw,) if isinstance(raw, str) else tuple(raw or ())
+            if not tasks or not all(isinstance(t, str) and t for t in tasks):
+                raise TypeError(
+                    f"{where}: 'tasks' must name the tasks of the graph it serves (names or "
+                    f"patterns like 'fetch*'), got {raw!r}"
+                )
         fn = entry.get("handler", entry.get("executor"))
         if not callable(fn):
             raise TypeError(f"{where}: 'handler' must be a function, got {fn!r}")
@@ -66,5 +94,33 @@ def parse_error_handlers(label: str, spec: Mapping[str, Any] | None) -> tuple[Er
         kwargs = entry.get("kwargs", {})
         if not isinstance(kwargs, Mapping):
             raise TypeError(f"{where}: 'kwargs' must be a dict, got {kwargs!r}")
-        found.append(ErrorHandler(str(name), fn, exceptions, max_retries, dict(kwargs)))
+        found.append(ErrorHandler(str(name), fn, exceptions, max_retries, dict(kwargs), tasks))
     return tuple(found)
+
+
+def apply_graph_handlers(handlers: tuple[ErrorHandler, ...], graph: Graph) -> None:
+    """Give each calc task of ``graph``'s body the graph-level handlers that name it (by task
+    name, e.g. ``square1``, or function name, e.g. ``square``; shell patterns allowed), after its
+    own. Called when the body has run (at build, or when a nested graph expands). A handler that
+    names no task of the body is most likely a typo: a warning says so."""
+    if not handlers:
+        return
+    used: set[str] = set()
+    for task in graph.tasks:
+        if task.handle.is_graph:
+            continue
+        names = (task.name, task.handle.name)
+        mine = tuple(
+            h for h in handlers if any(fnmatch.fnmatchcase(n, p) for p in h.tasks for n in names)
+        )
+        if mine:
+            task.handlers = task.handle.error_handlers + mine
+            used.update(h.name for h in mine)
+    for h in handlers:
+        if h.name not in used:
+            have = sorted({t.name for t in graph.tasks if not t.handle.is_graph})
+            warnings.warn(
+                f"graph '{graph.path}': error handler '{h.name}' serves tasks {list(h.tasks)}, "
+                f"but the graph has no such task (its tasks: {', '.join(have) or 'none'})",
+                stacklevel=2,
+            )

@@ -22,6 +22,7 @@ from .sockets import FutureSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
 
 if TYPE_CHECKING:
+    from .error_handlers import ErrorHandler
     from .task import TaskHandle
 
 __all__ = ["Graph", "TaskNode", "bind_inputs", "current_graph", "graph_context"]
@@ -92,6 +93,7 @@ class TaskNode:
         "error",
         "graph",
         "handle",
+        "handlers",
         "id",
         "inputs",
         "name",
@@ -120,6 +122,9 @@ class TaskNode:
         self._out_pk: int | None = None
         #: pk of the task run whose stored results this one reused (a cache hit), else None
         self.cached_from: int | None = None
+        #: its error handlers when its graph adds some (:mod:`ferroflow.error_handlers`);
+        #: None: just the handle's
+        self.handlers: tuple[ErrorHandler, ...] | None = None
 
     def _materialise(self) -> bool:
         """Fetch a fast-lane task's result from the core (once); False if it has none."""

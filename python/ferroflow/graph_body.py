@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from .data import DataNode
+from .error_handlers import apply_graph_handlers
 from .errors import GraphReturnError
 from .graph import Graph, graph_context
 from .sockets import FutureSocket
@@ -29,6 +30,7 @@ def run_body(handle: GraphHandle, graph: Graph) -> None:
     with graph_context(graph):
         returned = handle.func(**kwargs, **extra)
     graph.outputs = bind_graph_outputs(graph.path, handle.outputs, returned)
+    apply_graph_handlers(handle.child_error_handlers, graph)
 
 
 def _is_socket(value: Any) -> bool:

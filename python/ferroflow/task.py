@@ -54,6 +54,7 @@ class GraphOptions(_HandleOptions, total=False):
 
     max_depth: int
     max_number_jobs: int | None
+    error_handlers: Mapping[str, Any] | None
 
 
 def _check_options(where: str, options: Mapping[str, Any], known: frozenset[str]) -> None:
@@ -174,6 +175,7 @@ class GraphHandle(TaskHandle):
         outputs: Namespace | None = None,
         max_depth: int = 100,
         max_number_jobs: int | None = None,
+        error_handlers: Mapping[str, Any] | None = None,
     ) -> None:
         if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
             raise TypeError(
@@ -184,6 +186,10 @@ class GraphHandle(TaskHandle):
         super().__init__(func, name=name, outputs=outputs)
         self.max_depth = max_depth
         self.max_number_jobs = max_number_jobs
+        #: handlers for the tasks of this graph's body (each names the tasks it serves)
+        self.child_error_handlers = parse_error_handlers(
+            f"@task.graph '{self.name}'", error_handlers, for_graph=True
+        )
 
     def build(self, *args: Any, **kwargs: Any) -> WorkGraph:
         """Run the body now with these inputs and return the resulting ``WorkGraph``."""

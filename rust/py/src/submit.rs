@@ -3,9 +3,10 @@
 //! This was a Python loop (`Execution._submit`); at ~1.8 µs per task it cost five times what
 //! executing a fast-lane task does. The rules are unchanged (see `engine.py`): a calc task with
 //! one leaf output, no `**kwargs`, no retries or timeout (`handle.needs_runner`), no ordering-only
-//! dependencies (`a >> b`: `task._after`), and inputs that are data nodes or the single output of
-//! a fast task of this run goes to the fast lane; every other task to the general lane with its
-//! producers' ids (data and ordering) as dependencies.
+//! dependencies (`a >> b`: `task._after`), no error handlers from its graph (`task.handlers`),
+//! and inputs that are data nodes or the single output of a fast task of this run goes to the
+//! fast lane; every other task to the general lane with its producers' ids (data and ordering)
+//! as dependencies.
 
 use crate::fast::{Arg, FastSpec};
 use pyo3::exceptions::PyLookupError;
@@ -43,6 +44,7 @@ pub(crate) fn fast_spec<'py>(
         || !handle.getattr(intern!(py, "var_kw"))?.is_none()
         || handle.getattr(intern!(py, "needs_runner"))?.is_truthy()?
         || !task.getattr(intern!(py, "_after"))?.is_none()
+        || !task.getattr(intern!(py, "handlers"))?.is_none()
     {
         return Ok(None);
     }
