@@ -9,6 +9,8 @@ the tests see whether anything unpickled a payload.
 
 from __future__ import annotations
 
+import io
+import json
 import sqlite3
 import typing as t
 from collections import Counter
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 from ferroflow import get_current_profile, namespace, task
 from ferroflow.demo import ScatterGatherSquare
+from ferroflow.export import export_run
 from ferroflow.store import Store
 
 ARRAY_N = 3
@@ -206,3 +209,15 @@ def committed_finished(store_file: Path, label_like: str = "%") -> int:
         return 0
     finally:
         conn.close()
+
+
+def export_json(store: Store, run_pk: int) -> dict[str, Any]:
+    """Run ``run_pk`` of ``store`` in the native JSON export format, parsed."""
+    buf = io.StringIO()
+    export_run(store, run_pk, "json", buf)
+    return dict(json.loads(buf.getvalue()))
+
+
+def write_json(document: dict[str, Any], path: Path) -> Path:
+    path.write_text(json.dumps(document))
+    return path

@@ -4,7 +4,6 @@ idempotent, all-or-nothing, and never unpickling a payload unless trusted."""
 from __future__ import annotations
 
 import base64
-import io
 import json
 import math
 import pickle
@@ -15,29 +14,20 @@ from typing import Any
 import numpy as np
 import pytest
 from ferroflow import load_profile
-from ferroflow.export import ImportFormatError, export_run, import_run
+from ferroflow.export import ImportFormatError, import_run
 from ferroflow.store import Store, UntrustedValueError
 from provenance_flows import (
     Evil,
     Point,
     Poisoned,
+    export_json,
     howto_counts,
     link_set,
     members,
     run_howto,
     run_mixed,
+    write_json,
 )
-
-
-def export_json(store: Store, run_pk: int) -> dict[str, Any]:
-    buf = io.StringIO()
-    export_run(store, run_pk, "json", buf)
-    return json.loads(buf.getvalue())
-
-
-def write(document: dict[str, Any], path: Path) -> Path:
-    path.write_text(json.dumps(document))
-    return path
 
 
 def count_rows(store: Store) -> tuple[int, int, int]:
@@ -64,7 +54,7 @@ def same_value(a: Any, b: Any) -> bool:
 def test_round_trip_keeps_uuids_rows_links_and_values(flow: str, tmp_path: Path) -> None:
     source = load_profile().store
     run_pk = run_howto() if flow == "howto" else run_mixed()
-    path = write(export_json(source, run_pk), tmp_path / "run.json")
+    path = write_json(export_json(source, run_pk), tmp_path / "run.json")
     target = load_profile("imported").store
     run_howto(2)  # the target has history of its own: pks must not collide with it
     before = count_rows(target)
@@ -92,7 +82,7 @@ def test_round_trip_keeps_uuids_rows_links_and_values(flow: str, tmp_path: Path)
 
 def test_importing_twice_adds_nothing(tmp_path: Path) -> None:
     source = load_profile().store
-    path = write(export_json(source, run_howto()), tmp_path / "run.json")
+    path = write_json(export_json(source, run_howto()), tmp_path / "run.json")
     target = load_profile("twice").store
     first = import_run(target, path)
     rows = count_rows(target)
@@ -115,7 +105,7 @@ def test_an_untrusted_pickle_is_never_unpickled(tmp_path: Path) -> None:
     source = load_profile().store
     wg = Poisoned.build(str(marker))
     wg.run()
-    path = write(export_json(source, wg.pk), tmp_path / "run.json")
+    path = write_json(export_json(source, wg.pk), tmp_path / "run.json")
     assert not marker.exists()  # recording and exporting never unpickle
 
     target = load_profile("untrusted").store
@@ -146,7 +136,7 @@ def test_a_hand_made_malicious_file_is_stored_untrusted(tmp_path: Path) -> None:
     assert pickle.loads(base64.b64decode(point["value_b64"])) == Point(3, -3)
     point["value_b64"] = base64.b64encode(pickle.dumps(Evil(marker))).decode()
     target = load_profile("victim").store
-    result = import_run(target, write(document, tmp_path / "evil.json"))
+    result = import_run(target, write_json(document, tmp_path / "evil.json"))
     assert result.untrusted == 1
     with pytest.raises(UntrustedValueError):
         target.load_node(result.pks[point["uuid"]]).value  # noqa: B018
@@ -186,7 +176,7 @@ def test_a_malformed_file_writes_nothing(mutate: Any, message: str, tmp_path: Pa
     target = load_profile("strict").store
     before = count_rows(target)
     with pytest.raises(ImportFormatError, match=message):
-        import_run(target, write(document, tmp_path / "bad.json"))
+        import_run(target, write_json(document, tmp_path / "bad.json"))
     assert count_rows(target) == before
 
 

@@ -6,7 +6,6 @@ effects). Files written without these fields still import."""
 
 from __future__ import annotations
 
-import io
 import json
 import sqlite3
 from collections import Counter
@@ -17,9 +16,10 @@ import pytest
 from counting_flows import add, calls, double, gather
 from ferroflow import WorkGraph, load_profile, task
 from ferroflow.cli import main as cli_main
-from ferroflow.export import ImportFormatError, export_run, import_run
+from ferroflow.export import ImportFormatError, import_run
 from ferroflow.profile import Profile
 from ferroflow.store import Store
+from provenance_flows import export_json, write_json
 from restart_flows import campaign, expected
 
 
@@ -36,17 +36,6 @@ def fan(n: int) -> int:
 
 N = 3
 TASKS = 2 * N + 1  # task runs (calc nodes) of fan(N)
-
-
-def export_doc(store: Store, run_pk: int) -> dict[str, Any]:
-    buf = io.StringIO()
-    export_run(store, run_pk, "json", buf)
-    return json.loads(buf.getvalue())
-
-
-def write(document: dict[str, Any], path: Path) -> Path:
-    path.write_text(json.dumps(document))
-    return path
 
 
 def rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
@@ -91,7 +80,7 @@ def test_keys_hits_and_code_rows_survive_export_and_import(
     a = load_profile("a")
     first, second = cached_twice(a)
     assert first.pk is not None and second.pk is not None
-    doc = export_doc(a.store, second.pk)
+    doc = export_json(a.store, second.pk)
     calcs = [n for n in doc["nodes"] if n["kind"] == "calc"]
     assert len(calcs) == TASKS and all(n["hash"] and n["cached_from"] for n in calcs)
     # the originals belong to the first run, not to this file: referenced by uuid all the same
@@ -100,8 +89,8 @@ def test_keys_hits_and_code_rows_survive_export_and_import(
     assert {(c["type"], bytes.fromhex(c["digest"])) for c in doc["code"]} == code_rows(
         a.store, second.pk
     )
-    path1 = write(export_doc(a.store, first.pk), tmp_path / "first.json")
-    path2 = write(doc, tmp_path / "second.json")
+    path1 = write_json(export_json(a.store, first.pk), tmp_path / "first.json")
+    path2 = write_json(doc, tmp_path / "second.json")
 
     b = load_profile("b")
     one = import_run(b.store, path1, trust=True)
@@ -131,8 +120,8 @@ def test_cached_from_outside_the_target_is_null_until_its_run_arrives(tmp_path: 
     a = load_profile("a")
     first, second = cached_twice(a)
     assert first.pk is not None and second.pk is not None
-    path1 = write(export_doc(a.store, first.pk), tmp_path / "first.json")
-    path2 = write(export_doc(a.store, second.pk), tmp_path / "second.json")
+    path1 = write_json(export_json(a.store, first.pk), tmp_path / "first.json")
+    path2 = write_json(export_json(a.store, second.pk), tmp_path / "second.json")
     b = load_profile("b")
     two = import_run(b.store, path2, trust=True)  # the hits before the run they reused
     assert all(h is not None and o is None for h, o in calc_rows(b.store, two.run_pk).values()), (
@@ -154,7 +143,7 @@ def test_imported_results_serve_cache_hits(imported: str, tmp_path: Path) -> Non
     runs = [first.pk, second.pk] if imported == "both runs" else [second.pk]
     pks: dict[str, int] = {}
     for run_pk in runs:
-        path = write(export_doc(a.store, run_pk), tmp_path / f"{run_pk}.json")
+        path = write_json(export_json(a.store, run_pk), tmp_path / f"{run_pk}.json")
         pks.update(import_run(b.store, path, trust=True).pks)
     calls.clear()
 
@@ -190,7 +179,7 @@ def _failed_run_exported(side: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: 
     assert _side(side) == [i for i in range(15) if i not in (3, 11)]
     side.unlink()
     monkeypatch.setenv("FF_FAIL", "")
-    return write(export_doc(a.store, wg.pk), tmp_path / "failed.json")
+    return write_json(export_json(a.store, wg.pk), tmp_path / "failed.json")
 
 
 def test_a_failed_run_imported_elsewhere_restarts_there(
@@ -244,18 +233,20 @@ def test_an_old_format_file_still_imports_and_a_new_one_completes_it(
     a = load_profile("a")
     _, second = cached_twice(a)
     assert second.pk is not None
-    hits = export_doc(a.store, second.pk)
+    hits = export_json(a.store, second.pk)
 
     b = load_profile("b")
-    old = import_run(b.store, write(_old_format(document), tmp_path / "old.json"), trust=True)
-    old_hits = import_run(b.store, write(_old_format(hits), tmp_path / "old-hits.json"), trust=True)
+    old = import_run(b.store, write_json(_old_format(document), tmp_path / "old.json"), trust=True)
+    old_hits = import_run(
+        b.store, write_json(_old_format(hits), tmp_path / "old-hits.json"), trust=True
+    )
     assert old.created == len(document["nodes"]) and (old.code, old_hits.code) == (0, 0)
     assert code_rows(b.store, old.run_pk) == set()
     assert all(v == (None, None) for v in calc_rows(b.store, old_hits.run_pk).values())
 
     # the new export of the same runs fills in what the old one lacked, and nothing else
     new = import_run(b.store, path, trust=True)
-    new_hits = import_run(b.store, write(hits, tmp_path / "hits.json"), trust=True)
+    new_hits = import_run(b.store, write_json(hits, tmp_path / "hits.json"), trust=True)
     assert (new.created, new.links, new.code) == (0, 0, 2)
     assert (new_hits.created, new_hits.code, new_hits.filled) == (0, 3, TASKS)
     assert calc_rows(b.store, old_hits.run_pk) == {
@@ -272,7 +263,7 @@ def test_old_format_without_code_rows_restarts_by_running_everything(
     """What the code rows buy: without them no key can be computed, so every task runs."""
     path = _failed_run_exported(side, monkeypatch, tmp_path)
     b = load_profile("b")
-    old = import_run(b.store, write(_old_format(json.loads(path.read_text())), path))
+    old = import_run(b.store, write_json(_old_format(json.loads(path.read_text())), path))
     WorkGraph.load(old.run_pk, profile=b).run()
     assert _side(side) == list(range(15))
 
@@ -293,11 +284,11 @@ def test_malformed_code_rows_write_nothing(code: Any, message: str, tmp_path: Pa
     wg = fan.build(1)
     wg.run(profile=a)
     assert wg.pk is not None
-    document = export_doc(a.store, wg.pk)
+    document = export_json(a.store, wg.pk)
     document["code"] = code
     b = load_profile("b")
     with pytest.raises(ImportFormatError, match=message):
-        import_run(b.store, write(document, tmp_path / "bad.json"))
+        import_run(b.store, write_json(document, tmp_path / "bad.json"))
     assert rows(b.store, "SELECT (SELECT count(*) FROM node), (SELECT count(*) FROM code)") == [
         (0, 0)
     ]
@@ -312,17 +303,17 @@ def test_an_untrusted_file_brings_no_cache_keys(tmp_path: Path) -> None:
     b = load_profile("b")
     local = fan.build(N)
     local.run(profile=b)  # recorded without caching: its task runs have no key
-    document = export_doc(a.store, second.pk)
-    result = import_run(b.store, write(document, tmp_path / "second.json"))
+    document = export_json(a.store, second.pk)
+    result = import_run(b.store, write_json(document, tmp_path / "second.json"))
     assert result.keys_dropped == TASKS and result.code == 3
     assert all(v == (None, None) for v in calc_rows(b.store, result.run_pk).values())
     # a crafted file naming the local task runs' uuids with keys of its own fills nothing in
     assert local.pk is not None
-    crafted = export_doc(b.store, local.pk)
+    crafted = export_json(b.store, local.pk)
     for node in crafted["nodes"]:
         if node["kind"] == "calc":
             node["hash"] = "ab" * 32
-    dropped = import_run(b.store, write(crafted, tmp_path / "crafted.json"))
+    dropped = import_run(b.store, write_json(crafted, tmp_path / "crafted.json"))
     assert (dropped.filled, dropped.keys_dropped) == (0, TASKS)
     assert all(v == (None, None) for v in calc_rows(b.store, local.pk).values())
     calls.clear()
