@@ -239,3 +239,14 @@ def test_the_cli_shows_a_killed_run_with_its_last_sign_of_life(
     assert run.mtime == three_days_ago
     assert cli_main(["runs", "show", str(run_pk)]) == 0
     assert f"! the process running it (pid {pid} on {host})" in capsys.readouterr().out
+
+
+def test_runs_list_names_the_process_of_a_running_run(capsys: pytest.CaptureFixture[str]) -> None:
+    path = load_profile().store_path
+    host, pid, token = this_process()
+    mine = fake_run(path, host, pid, token)  # "running" in this very process
+    far = fake_run(path, "far-host", 4242, "")
+    assert cli_main(["runs", "list"]) == 0
+    rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert f"RUNNING (pid {pid})" in rows[str(mine)]
+    assert "RUNNING (pid 4242 on far-host)" in rows[str(far)]

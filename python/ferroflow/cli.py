@@ -97,9 +97,23 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _state_with_owner(store: Store, run: StoredNode) -> str:
+    """A run's state; for one RUNNING, the process running it (``RUNNING (pid 42)``)."""
+    state = run.state or ""
+    owner = store.run_owner(run.pk) if state == "RUNNING" else None
+    if owner is None:
+        return state
+    host, pid, alive = owner
+    return f"{state} (pid {pid}{'' if alive is not None else ' on ' + host})"
+
+
 def cmd_runs_list(args: argparse.Namespace) -> int:
-    runs = _store(args).runs()[: args.limit]
-    rows = [[str(r.pk), r.label or "", r.state or "", _when(r.ctime), _duration(r)] for r in runs]
+    store = _store(args)
+    runs = store.runs()[: args.limit]
+    rows = [
+        [str(r.pk), r.label or "", _state_with_owner(store, r), _when(r.ctime), _duration(r)]
+        for r in runs
+    ]
     print(_table(rows, ["pk", "graph", "state", "started", "duration"]))
     return 0
 
