@@ -63,3 +63,9 @@ def main(argv: list[str]) -> Any:
     print("ready", flush=True)
     wg.run(max_workers=2)
     print("done", wg.pk, flush=True)
+
+
+if __name__ == "__main__":  # run as a script, its functions are stored as __main__.*
+    import sys
+
+    main(sys.argv)

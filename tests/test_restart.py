@@ -190,3 +190,30 @@ def test_a_sigkilled_run_restarts_without_re_executing_finished_tasks(
     assert not finished & set(executed_after)
     assert sorted(executed_after) == sorted(set(range(shards * n)) - finished)
     assert len(executed_after) == len(set(executed_after))
+
+
+def test_a_script_run_restarted_by_module_name_reuses_what_finished(
+    side: Path, ferroflow_home: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Run as a script, the tasks are stored as ``__main__.work``; restarted with
+    ``--graph restart_flows.campaign`` they are ``restart_flows.work``: the restart looks the
+    finished ones up under their old name too, instead of running everything again."""
+    env = dict(os.environ, FF_FAIL="4", PYTHONPATH=str(TESTS), FERROFLOW_PROGRESS="0")
+    script = subprocess.run(
+        [sys.executable, str(TESTS / "restart_flows.py"), "2", "3"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert script.returncode != 0 and "task 4 was told to fail" in script.stderr
+    assert sorted(_side(side)) == [0, 1, 2, 3, 5]
+    run = get_current_profile().store.runs()[0]
+    assert run.state == "FAILED" and run.type == "__main__.campaign"
+    side.unlink()
+    capsys.readouterr()
+    # (the cause is fixed: FF_FAIL is not set here)
+    assert cli_main(["restart", str(run.pk), "--graph", "restart_flows.campaign"]) == 0
+    # reused: the 5 work tasks that finished and shard 0's total
+    assert "6 of 9 task(s) reused stored results, 3 ran" in capsys.readouterr().out
+    assert _side(side) == [4]  # of the bodies, only the one that had failed ran again

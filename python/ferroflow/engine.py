@@ -195,6 +195,9 @@ class Execution:
         #: tasks whose results were reused from the store (cache hits), in completion order
         self.cache_hits: list[TaskNode] = []
         self._keys: dict[int, bytes] = {}  # task id -> cache key (missed, so it ran)
+        #: a restart of a script's run from a module: (module now, "__main__"); a miss is
+        #: looked up again under the function's old process_type
+        self.key_alias: tuple[str, str] | None = None
         self._code_recorded: set[int] = set()  # id() of handles whose code digest is stored
         # set by the core's cancel callback: a task waiting to retry gives up at once
         self._cancelled = threading.Event()
@@ -586,6 +589,10 @@ class Execution:
             return None
         try:
             found = store.cached_outputs(key)
+            alias = self.key_alias
+            if found is None and alias and handle.process_type.startswith(alias[0] + "."):
+                then = alias[1] + handle.process_type[len(alias[0]) :]
+                found = store.cached_outputs(key_recipe(then, code_digest(handle), leaves).key)
         except (sqlite3.Error, StoreError) as exc:  # not expected: say so loudly
             log.warning("task '%s': cache lookup failed, it runs: %s", task.path, exc)
             found = None

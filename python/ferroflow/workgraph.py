@@ -42,6 +42,8 @@ class WorkGraph:
         self._profile: Profile | None = None
         #: pk of the stored run this WorkGraph restarts (``WorkGraph.load``), else None
         self.restart_of: int | None = None
+        #: (module now, module then) of a script's run restarted from a module (``load``)
+        self.restart_alias: tuple[str, str] | None = None
         self.max_number_jobs = handle.max_number_jobs
 
     @classmethod
@@ -75,6 +77,12 @@ class WorkGraph:
         handle = graph if graph is not None else find_graph(node.type)
         wg = handle.build(**stored_inputs(store, node, handle))
         wg.restart_of = node.pk
+        # A script's run stored its functions as __main__.*; restarted from elsewhere with
+        # graph=module.G they are module.*: the restart looks their old keys up too.
+        old_module, _, _ = node.type.rpartition(".")
+        new_module = handle.func.__module__
+        if old_module == "__main__" and new_module != "__main__":
+            wg.restart_alias = (new_module, old_module)
         wg._profile = profile
         return wg
 
@@ -211,6 +219,7 @@ class WorkGraph:
             raise ValueError(f"max_number_jobs must be at least 1, got {cap}")
         self._graph.max_number_jobs = cap
         execution = Execution(self._graph, self._handle.process_type, store, remote, cache=cache)
+        execution.key_alias = self.restart_alias
         self._execution = execution
         with lease_pool(max_workers) as pool, relaxed_gc():
             try:
