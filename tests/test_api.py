@@ -414,3 +414,10 @@ def test_missing_optional_output_returned_by_the_graph_is_named() -> None:
     assert info.value.failed == {}
     assert wg.state == "FAILED"
     assert {tk.name: tk.state for tk in wg.all_tasks()} == {"maybe": "FINISHED"}
+
+
+def test_a_run_without_provenance_has_no_pk() -> None:
+    wg = run_graph(lambda n: square(x=n).result, 3, provenance=False)
+    assert wg.outputs.result.value == 9 and wg.pk is None
+    stored = run_graph(lambda n: square(x=n).result, 3)
+    assert stored.pk is not None and load_node(stored.pk).kind == "work"

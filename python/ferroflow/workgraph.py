@@ -133,7 +133,10 @@ class WorkGraph:
 
     @property
     def pk(self) -> int | None:
-        return self._execution.pk if self._execution is not None else None
+        """The stored run's pk; None before a run and for ``run(provenance=False)`` (nothing
+        was stored: a number would name some other node of the store)."""
+        execution = self._execution
+        return execution.pk if execution is not None and execution.recording else None
 
     @property
     def uuid(self) -> str | None:
