@@ -6,9 +6,9 @@ step and *itself* again with the new estimate. This is how ferroflow writes "ite
 converged" (WorkGraph's while loop): the decision runs when the estimate is known, and every
 estimate is a stored value with its provenance.
 
-``max_depth`` bounds the recursion: a stopping condition that is never met (here: a tolerance
-of 0, which floating point never reaches) ends in a clear ``RecursionDepthError`` naming the
-task, instead of running forever.
+``max_depth`` bounds the recursion: a stopping condition that is never met (here: a negative
+tolerance, which no estimate meets) ends in a clear ``RecursionDepthError`` naming the task,
+instead of running forever.
 
 Run: ``python examples/recursion.py 2``
 """
@@ -43,12 +43,12 @@ def main(x: float) -> int:
     wg.run()
     root = wg.outputs.result.value
     steps = sum(1 for node in wg.all_tasks() if node.name.startswith("newton_step"))
-    depth = max(node.path.count("/") for node in wg.all_tasks())
+    depth = max((node.path.count("/") for node in wg.all_tasks()), default=0)
     print(f"sqrt({x}) = {root.value!r} after {steps} Newton steps (graph nesting depth {depth})")
     assert math.isclose(root.value, math.sqrt(x), rel_tol=1e-12)
 
-    # A tolerance of 0 is never reached: the recursion stops at max_depth=30 with an error.
-    wg = refine.build(x, 1.0, 0.0)
+    # A negative tolerance is never met: the recursion stops at max_depth=30 with an error.
+    wg = refine.build(x, 1.0, -1.0)
     try:
         wg.run()
     except WorkflowFailedError as err:
