@@ -419,5 +419,6 @@ def test_missing_optional_output_returned_by_the_graph_is_named() -> None:
 def test_a_run_without_provenance_has_no_pk() -> None:
     wg = run_graph(lambda n: square(x=n).result, 3, provenance=False)
     assert wg.outputs.result.value == 9 and wg.pk is None
+    assert [t.pk for t in wg.all_tasks()] == [None]  # nothing stored: no pk names it
     stored = run_graph(lambda n: square(x=n).result, 3)
     assert stored.pk is not None and load_node(stored.pk).kind == "work"

@@ -118,6 +118,58 @@ def test_a_handler_for_tasks_the_graph_does_not_have_is_named() -> None:
 
     with pytest.warns(UserWarning, match=r"error handler 'typo' serves tasks \['relx'\].*relax"):
         g.build(0.01)
+    with warnings.catch_warnings(record=True) as again:
+        warnings.simplefilter("always")
+        g.build(0.02)
+    assert again == []  # once per graph function and handler, not per build or expansion
+
+
+@task.graph(error_handlers={"never": {**HANDLERS["smaller_step"], "tasks": "nothing"}})
+def countdown(n: int) -> int:
+    if n == 0:
+        return n  # the base case makes no task: not warned about
+    return countdown(n=relax(x=n - 1, step=0.0).result).result  # type: ignore[arg-type]
+
+
+def test_a_recursive_graph_warns_once_not_per_expansion() -> None:
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        wg = countdown.build(6)
+        wg.run()
+    assert [str(w.message) for w in seen if "never" in str(w.message)] == [
+        "@task.graph 'countdown': error handler 'never' serves tasks ['nothing'], but its body "
+        "made no such task (it made: relax)"
+    ]
+    assert seen[0].filename == __file__  # points at the graph function
+
+
+def test_a_graph_handler_sharing_a_name_with_the_tasks_own_has_its_own_count() -> None:
+    @task(error_handlers={"s": {"handler": smaller, "exceptions": ArithmeticError}})
+    def relax_s(x: float, step: float) -> float:
+        return relax.func(x, step)
+
+    graph_s = {**HANDLERS["smaller_step"], "tasks": "relax_s", "max_retries": 2}
+
+    @task.graph(error_handlers={"s": graph_s})
+    def g(step: float) -> float:
+        return relax_s(x=0.0, step=step).result
+
+    # its own "s" halves once (1.6), then the graph's "s" quarters twice: 0.4, 0.1 (one count
+    # for both would have stopped at 0.4)
+    wg = g.build(3.2)
+    wg.run()
+    assert [s for _, s in calls] == [3.2, 1.6, 0.4, 0.1]
+    assert wg.outputs.result.value.value == 0.1
+
+
+def test_tasks_retried_by_a_graph_handler_are_reused_from_the_cache() -> None:
+    wg = study.build(0.5)
+    wg.run(raise_on_error=False, cache=True)
+    calls.clear()
+    again = study.build(0.5)
+    again.run(raise_on_error=False, cache=True)
+    assert sorted(again.cached_tasks) == ["study/relax", "study/relax1"]
+    assert [name for name, _ in calls] == ["anneal"]  # failed before: runs (and fails) again
 
 
 def test_bad_graph_handlers_are_refused_at_decoration_time() -> None:

@@ -202,7 +202,7 @@ class AsyncTasks:
         execution = self._execution
         handle = task.handle
         attempt = 1
-        used: dict[str, int] = {}  # error handler name -> times it changed inputs
+        used: dict[str, int] = {}  # error handler -> times it changed inputs
         while True:
             try:
                 returned = await self._attempt(task, kwargs)

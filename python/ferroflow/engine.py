@@ -469,7 +469,7 @@ class Execution:
         (:mod:`ferroflow.error_handlers`); a cancelled run stops waiting for the next one."""
         handle = task.handle
         attempt = 1
-        used: dict[str, int] = {}  # error handler name -> times it changed inputs
+        used: dict[str, int] = {}  # error handler -> times it changed inputs
         while True:
             try:
                 if handle.timeout is None:
@@ -523,8 +523,10 @@ class Execution:
         with which changed inputs (``{}``: unchanged); None: the task fails. Error handlers are
         asked first (in order), then ``retries``/``retry_on``."""
         handle = task.handle
-        for h in handle.error_handlers if task.handlers is None else task.handlers:
-            if not isinstance(exc, h.exceptions) or used.get(h.name, 0) >= h.max_retries:
+        handlers = handle.error_handlers if task.handlers is None else task.handlers
+        for i, h in enumerate(handlers):
+            counter = f"{i}:{h.name}"  # (a task's own handler and its graph's may share a name)
+            if not isinstance(exc, h.exceptions) or used.get(counter, 0) >= h.max_retries:
                 continue
             changes = h.handler(exc, dict(kwargs), **h.kwargs)
             if changes is None:
@@ -540,7 +542,7 @@ class Execution:
                     f"task '{task.path}': error handler '{h.name}' changed unknown input(s) "
                     f"{unknown or sorted(changes)}; the task's inputs are {sorted(handle.inputs)}"
                 )
-            used[h.name] = used.get(h.name, 0) + 1
+            used[counter] = used.get(counter, 0) + 1
             return dict(changes)
         retried = attempt - 1 - sum(used.values())  # attempts the plain retries paid for
         if retried < handle.retries and isinstance(exc, handle.retry_on):
@@ -583,7 +585,8 @@ class Execution:
             leaves = [
                 (label, leaf.value) for n, v in inputs.items() for label, leaf in flatten(v, n)
             ]
-            key = key_recipe(handle.process_type, code_digest(handle), leaves).key
+            recipe = key_recipe(handle.process_type, code_digest(handle), leaves)
+            key = recipe.key
         except UncacheableError as exc:
             log.info("task '%s' runs without caching: %s", task.path, exc)
             return None
@@ -592,7 +595,7 @@ class Execution:
             alias = self.key_alias
             if found is None and alias and handle.process_type.startswith(alias[0] + "."):
                 then = alias[1] + handle.process_type[len(alias[0]) :]
-                found = store.cached_outputs(key_recipe(then, code_digest(handle), leaves).key)
+                found = store.cached_outputs(recipe._replace(process_type=then).key)
         except (sqlite3.Error, StoreError) as exc:  # not expected: say so loudly
             log.warning("task '%s': cache lookup failed, it runs: %s", task.path, exc)
             found = None
@@ -612,7 +615,7 @@ class Execution:
                 self.cache_hits.append(task)
                 return self._succeed(task, outputs)
         store.mark_cache(pk, key, None)
-        if handle.needs_runner:
+        if handle.needs_runner or task.handlers is not None:
             assert task.id is not None
             self._keys[task.id] = key  # a retry's attempt node carries the key too
         return None
@@ -812,6 +815,9 @@ class Execution:
             self.state = "CANCELLED"
         else:
             self.state = "FINISHED" if all_done and complete else "FAILED"
+        if not self.recording:  # the pks were the null store's: they name nothing stored
+            for task in self.tasks.values():
+                task.pk = None
 
     def failures(self) -> dict[str, BaseException]:
         """Root-cause failures by task path (graph tasks that failed only because their
@@ -846,7 +852,8 @@ class Execution:
         lines = [f"  {path}: {type(err).__name__}: {err}" for path, err in failed.items()]
         message = (
             f"{len(failed)} task(s) failed in workflow '{self.graph.name}'"
-            f" ({skipped} dependent task(s) skipped); finished results are stored:\n"
+            f" ({skipped} dependent task(s) skipped)"
+            + ("; finished results are stored:\n" if self.recording else ":\n")
             + "\n".join(lines)
         )
         first = next(iter(failed.values()), None)

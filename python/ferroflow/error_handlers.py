@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 if TYPE_CHECKING:
     from .graph import Graph
+    from .task import GraphHandle
 
 __all__ = ["ErrorHandler", "apply_graph_handlers", "parse_error_handlers"]
 
@@ -98,17 +99,20 @@ def parse_error_handlers(
     return tuple(found)
 
 
-def apply_graph_handlers(handlers: tuple[ErrorHandler, ...], graph: Graph) -> None:
-    """Give each calc task of ``graph``'s body the graph-level handlers that name it (by task
-    name, e.g. ``square1``, or function name, e.g. ``square``; shell patterns allowed), after its
-    own. Called when the body has run (at build, or when a nested graph expands). A handler that
-    names no task of the body is most likely a typo: a warning says so."""
+def apply_graph_handlers(handle: GraphHandle, graph: Graph) -> None:
+    """Give each calc task of ``graph``'s body the handlers of ``handle`` (the graph function)
+    that name it (by task name, e.g. ``square1``, or function name, e.g. ``square``; shell
+    patterns allowed), after its own. Called when the body has run (at build, or when a nested
+    graph expands). Only the body's own tasks are served: a nested graph's tasks get the
+    handlers of *its* graph function. A handler that names no task of a body that made some is
+    most likely a typo: one warning per graph function and handler says so, pointing at the
+    graph function (a recursion's base case, which makes no task, is not warned about)."""
+    handlers = handle.child_error_handlers
     if not handlers:
         return
+    calcs = [task for task in graph.tasks if not task.handle.is_graph]
     used: set[str] = set()
-    for task in graph.tasks:
-        if task.handle.is_graph:
-            continue
+    for task in calcs:
         names = (task.name, task.handle.name)
         mine = tuple(
             h for h in handlers if any(fnmatch.fnmatchcase(n, p) for p in h.tasks for n in names)
@@ -116,11 +120,18 @@ def apply_graph_handlers(handlers: tuple[ErrorHandler, ...], graph: Graph) -> No
         if mine:
             task.handlers = task.handle.error_handlers + mine
             used.update(h.name for h in mine)
+    if not calcs:
+        return
     for h in handlers:
-        if h.name not in used:
-            have = sorted({t.name for t in graph.tasks if not t.handle.is_graph})
-            warnings.warn(
-                f"graph '{graph.path}': error handler '{h.name}' serves tasks {list(h.tasks)}, "
-                f"but the graph has no such task (its tasks: {', '.join(have) or 'none'})",
-                stacklevel=2,
+        if h.name not in used and h.name not in handle.warned_handlers:
+            handle.warned_handlers.add(h.name)
+            have = sorted({t.name for t in calcs})
+            code = handle.func.__code__
+            warnings.warn_explicit(
+                f"@task.graph '{handle.name}': error handler '{h.name}' serves tasks "
+                f"{list(h.tasks)}, but its body made no such task (it made: {', '.join(have)})",
+                UserWarning,
+                filename=code.co_filename,
+                lineno=code.co_firstlineno,
+                module=handle.func.__module__,
             )

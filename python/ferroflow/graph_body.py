@@ -30,7 +30,7 @@ def run_body(handle: GraphHandle, graph: Graph) -> None:
     with graph_context(graph):
         returned = handle.func(**kwargs, **extra)
     graph.outputs = bind_graph_outputs(graph.path, handle.outputs, returned)
-    apply_graph_handlers(handle.child_error_handlers, graph)
+    apply_graph_handlers(handle, graph)
 
 
 def _is_socket(value: Any) -> bool:

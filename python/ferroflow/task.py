@@ -190,6 +190,8 @@ class GraphHandle(TaskHandle):
         self.child_error_handlers = parse_error_handlers(
             f"@task.graph '{self.name}'", error_handlers, for_graph=True
         )
+        #: names of those handlers already warned about for naming no task of the body
+        self.warned_handlers: set[str] = set()
 
     def build(self, *args: Any, **kwargs: Any) -> WorkGraph:
         """Run the body now with these inputs and return the resulting ``WorkGraph``."""

@@ -188,7 +188,8 @@ class WorkGraph:
         """
         if self._execution is not None:
             raise FerroflowError(
-                f"WorkGraph '{self.name}' has already run (pk {self.pk}); build a new one with "
+                f"WorkGraph '{self.name}' has already run"
+                f"{'' if self.pk is None else f' (pk {self.pk})'}; build a new one with "
                 f"{self._handle.name}.build(...)"
             )
         from .executors import resolve_executor
@@ -229,9 +230,14 @@ class WorkGraph:
                 with show_progress(execution.core.counts, self.name, progress):
                     execution.execute(pool, timeout)
             except TimeoutError as exc:
+                stored = (
+                    f"finished results are stored (run pk {self.pk})"
+                    if self.pk is not None
+                    else "nothing was stored (provenance=False)"
+                )
                 raise RunTimeoutError(
                     f"WorkGraph '{self.name}' was cancelled after its timeout of {timeout} s; "
-                    f"finished results are stored (run pk {self.pk})"
+                    f"{stored}"
                 ) from exc
         if raise_on_error:
             execution.raise_failures()

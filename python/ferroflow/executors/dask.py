@@ -217,7 +217,7 @@ class _Entry:
 
     A task with retries, a timeout or error handlers also keeps its resolved ``inputs`` (for
     the next attempt's node), its ``attempt`` number, ``waiting`` (True between a failed attempt
-    and the next one), ``error`` (the last failed attempt's), ``used`` (error handler name ->
+    and the next one), ``error`` (the last failed attempt's), ``used`` (error handler ->
     times it changed inputs) and ``armed`` (the last attempt whose deadline runs; touched on the
     event loop only)."""
 

@@ -31,6 +31,7 @@ whose functions the tasks use).
 
 from __future__ import annotations
 
+import pickle
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -81,7 +82,7 @@ class Calls:
     their names; the pickling is the same work Dask would have done.
     """
 
-    __slots__ = ("calls", "frozen", "started")
+    __slots__ = ("buffers", "calls", "frozen", "started")
 
     def __init__(
         self,
@@ -91,27 +92,31 @@ class Calls:
         self.calls = calls
         self.started = started
         self.frozen: bytes | None = None
+        self.buffers: list[pickle.PickleBuffer] = []
 
     def freeze(self) -> None:
         """Pickle the calls now (pickle, else cloudpickle, as Dask does); raises if they do
-        not pickle."""
+        not pickle. Large buffers (numpy arrays) stay out of band, as ``PickleBuffer``s that
+        Dask's own pickling then sends without a copy, as it would have sent the arrays."""
         from distributed.protocol.pickle import dumps
 
-        self.frozen = dumps(self.calls)
+        buffers: list[pickle.PickleBuffer] = []
+        self.frozen = dumps(self.calls, buffer_callback=buffers.append)
+        self.buffers = buffers
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self.frozen is not None:
-            return _thaw, (self.frozen, self.started)
+            return _thaw, (self.frozen, self.buffers, self.started)
         return Calls, (self.calls, self.started)
 
     def __len__(self) -> int:
         return len(self.calls)
 
 
-def _thaw(frozen: bytes, started: Any) -> Calls:
+def _thaw(frozen: bytes, buffers: list[Any], started: Any) -> Calls:
     from distributed.protocol.pickle import loads
 
-    return Calls(loads(frozen), started)
+    return Calls(loads(frozen, buffers=buffers), started)
 
 
 def _fill(value: Any, deps: Sequence[Any]) -> Any:
