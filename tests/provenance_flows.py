@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ferroflow import get_current_profile, namespace, task
+from ferroflow import get_current_profile, load_node, namespace, task
 from ferroflow.demo import ScatterGatherSquare
 from ferroflow.export import export_run
 from ferroflow.store import Store
@@ -221,3 +221,24 @@ def export_json(store: Store, run_pk: int) -> dict[str, Any]:
 def write_json(document: dict[str, Any], path: Path) -> Path:
     path.write_text(json.dumps(document))
     return path
+
+
+def three_attempts(wg: Any, name: str, inputs: dict[str, Any]) -> list[Any]:
+    """The stored attempts of task ``name`` of run ``wg``, which succeeded on its third try,
+    checked as every retry test needs (locally, async, on Dask): three process nodes labelled
+    ``name``, ``name_attempt2``, ``name_attempt3``, FAILED, FAILED, FINISHED, each called by the
+    run with the same ``inputs``; the task's node is the last, which alone created ``result``.
+    Returns them, for the caller's checks of the errors."""
+    run = load_node(wg.pk)
+    attempts = [n for n in run.called if n.type.endswith(f".{name}")]
+    assert [n.label for n in attempts] == [name, f"{name}_attempt2", f"{name}_attempt3"]
+    assert [n.state for n in attempts] == ["FAILED", "FAILED", "FINISHED"]
+    assert attempts[2].error is None
+    for attempt in attempts:
+        assert attempt.caller == run
+        got = sorted((label, src.value) for lt, label, src in attempt.inputs if lt == "INPUT_CALC")
+        assert got == sorted(inputs.items())
+    assert wg.tasks[name].pk == attempts[2].pk
+    created = [[label for lt, label, _ in a.outputs if lt == "CREATE"] for a in attempts]
+    assert created == [[], [], ["result"]]
+    return attempts

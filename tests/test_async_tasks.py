@@ -24,7 +24,7 @@ from ferroflow import (
     task,
 )
 from ferroflow.engine import Execution
-from provenance_flows import run_provenance
+from provenance_flows import run_provenance, three_attempts
 
 #: (start, end) stamps (time.monotonic) of the bodies of a test; the loop is one thread
 _stamps: list[tuple[float, float]] = []
@@ -309,20 +309,9 @@ def test_a_flaky_async_task_succeeds_on_its_third_attempt() -> None:
     wg.run()
     assert _seen["flaky"] == 3
     assert wg.outputs.result.value == 41
-    run = load_node(wg.pk)
-    attempts = [n for n in run.called if n.type.endswith("flaky")]
-    assert [n.label for n in attempts] == ["flaky", "flaky_attempt2", "flaky_attempt3"]
-    assert [n.state for n in attempts] == ["FAILED", "FAILED", "FINISHED"]
+    attempts = three_attempts(wg, "flaky", {"x": 4})
     assert "attempt 1: the connection dropped" in (attempts[0].error or "")
     assert "ConnectionError" in (attempts[1].error or "")
-    assert attempts[2].error is None
-    for attempt in attempts:
-        assert attempt.caller == run
-        ins = [(lt, label, src.value) for lt, label, src in attempt.inputs if lt == "INPUT_CALC"]
-        assert ins == [("INPUT_CALC", "x", 4)]
-    assert wg.tasks.flaky.pk == attempts[2].pk
-    assert [(lt, label) for lt, label, _ in attempts[2].outputs] == [("CREATE", "result")]
-    assert not attempts[0].outputs and not attempts[1].outputs
 
 
 def test_a_timed_out_attempt_is_retried() -> None:

@@ -7,6 +7,7 @@ import time
 
 import pytest
 from ferroflow import WorkflowFailedError, load_node, task
+from provenance_flows import three_attempts
 
 _calls: dict[str, int] = {}
 _lock = threading.Lock()
@@ -60,23 +61,9 @@ def test_flaky_task_succeeds_on_its_third_attempt() -> None:
     node = wg.tasks.flaky
     assert node.state == "FINISHED"
 
-    run = load_node(wg.pk)
-    attempts = [n for n in run.called if n.type.endswith("flaky")]
-    assert [n.label for n in attempts] == ["flaky", "flaky_attempt2", "flaky_attempt3"]
-    assert [n.state for n in attempts] == ["FAILED", "FAILED", "FINISHED"]
+    attempts = three_attempts(wg, "flaky", {"x": 4})
     assert "attempt 1: the cluster dropped" in (attempts[0].error or "")
     assert "ConnectionError" in (attempts[1].error or "")
-    assert attempts[2].error is None
-    # every attempt is called by the run and gets the same input node
-    for attempt in attempts:
-        assert attempt.caller == run
-        ins = [(lt, label, src.value) for lt, label, src in attempt.inputs if lt == "INPUT_CALC"]
-        assert ins == [("INPUT_CALC", "x", 4)]
-    # the task node is the last attempt, which created the output the next task used
-    assert node.pk == attempts[2].pk
-    created = [(lt, label) for lt, label, _ in attempts[2].outputs if lt == "CREATE"]
-    assert created == [("CREATE", "result")]
-    assert not [lt for lt, _, _ in attempts[0].outputs if lt == "CREATE"]
     assert wg.tasks.plus_one.state == "FINISHED"
 
 
