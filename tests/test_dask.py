@@ -17,7 +17,7 @@ import traceback
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Any
 
 import distributed  # the 'dask' extra, part of the 'test' extra: missing means failing
 import ferroflow.profile as profile_module
@@ -25,14 +25,12 @@ import numpy as np
 import pytest
 import test_dag_hypothesis as dag_suite  # tests/ is on sys.path under pytest
 from ferroflow import (
-    DataNode,
     GraphContextError,
     Profile,
     RunTimeoutError,
     WorkflowFailedError,
     get_current_profile,
     load_profile,
-    namespace,
     task,
 )
 from ferroflow.demo import ScatterGatherSquare
@@ -41,6 +39,7 @@ from ferroflow.executors import dask as dask_executor
 from ferroflow.testing import Workflow, evaluate, workflows
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from lane_flows import add, as_dict, as_node, calls_a_task, fails_on_three, inc, split
 from provenance_flows import run_provenance
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -52,45 +51,8 @@ def whoami() -> int:
 
 
 @task
-def inc(x: int) -> int:
-    return x + 1
-
-
-@task
-def add(x: int, y: int) -> int:
-    return x + y
-
-
-@task
-def as_dict(x: int) -> int:
-    return {"result": x * 10}  # type: ignore[return-value]
-
-
-@task
-def as_node(x: int) -> int:
-    return DataNode(x * 100)  # type: ignore[return-value]
-
-
-@task
-def split(x: int) -> Annotated[dict[str, int], namespace(lo=int, hi=int)]:
-    return {"lo": x, "hi": x + 1}
-
-
-@task
 def total(**parts: int) -> int:
     return sum(parts.values())
-
-
-@task
-def fails_on_three(x: int) -> int:
-    if x == 3:
-        raise ValueError(f"three is bad (x={x})")
-    return x
-
-
-@task
-def calls_a_task(x: int) -> int:
-    return inc(x=x)  # type: ignore[return-value]
 
 
 @task

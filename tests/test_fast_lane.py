@@ -22,44 +22,8 @@ from ferroflow import (
     task,
 )
 from ferroflow.workgraph import WorkGraph
+from lane_flows import add, as_dict, as_node, calls_a_task, fails_on_three, inc, split
 from provenance_flows import run_provenance
-
-
-@task
-def inc(x: int) -> int:
-    return x + 1
-
-
-@task
-def add(x: int, y: int) -> int:
-    return x + y
-
-
-@task
-def as_dict(x: int) -> int:
-    return {"result": x * 10}  # type: ignore[return-value]
-
-
-@task
-def as_node(x: int) -> int:
-    return DataNode(x * 100)  # type: ignore[return-value]
-
-
-@task
-def fails_on_three(x: int) -> int:
-    if x == 3:
-        raise ValueError(f"three is bad (x={x})")
-    return x
-
-
-@task
-def split(x: int) -> Annotated[dict, namespace(lo=int, hi=int)]:
-    return {"lo": x, "hi": x + 1}
-
-
-@task
-def calls_a_task(x: int) -> int:
-    return inc(x=x)  # type: ignore[return-value]
 
 
 @task.graph
