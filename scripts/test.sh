@@ -55,6 +55,9 @@ step "Python: lint, format, typed stub of the compiled module"
 .venv/bin/ruff format --check python tests examples benches
 .venv/bin/python -m mypy.stubtest ferroflow._core
 
+step "Python: the layer contract (.importlinter: every import points down)"
+.venv/bin/lint-imports --no-cache
+
 step "Python: tests (pytest exits non-zero when it collects nothing)"
 # `python/` is not on sys.path, so this imports the installed wheel, not the source tree.
 .venv/bin/python -m pytest -q -p no:cacheprovider

@@ -23,7 +23,7 @@ from ferroflow import (
     namespace,
     task,
 )
-from ferroflow.engine import Execution
+from ferroflow.engine.execution import Execution
 from provenance_flows import run_provenance, three_attempts
 
 #: (start, end) stamps (time.monotonic) of the bodies of a test; the loop is one thread

@@ -12,7 +12,8 @@ import pytest
 from counting_flows import add, called, calls, double, gather
 from ferroflow import WorkflowFailedError, get_current_profile, namespace, task
 from ferroflow.cache_why import explain_key
-from ferroflow.caching import UncacheableError, value_digest
+from ferroflow.engine.caching import value_digest
+from ferroflow.errors import UncacheableError
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from provenance_flows import run_provenance

@@ -30,8 +30,8 @@ from ferroflow import (
     load_profile,
     task,
 )
-from ferroflow.engine import ChildTasksFailedError
-from ferroflow.graph import TaskNode
+from ferroflow.errors import ChildTasksFailedError
+from ferroflow.model.graph import TaskNode
 from ferroflow.store.schema import KIND_CODES, LINK_CODES, STATE_CODES
 from ferroflow.testing import (
     ROOT_TAG,

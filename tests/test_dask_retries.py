@@ -21,8 +21,8 @@ from ferroflow import (
     load_node,
     task,
 )
+from ferroflow.errors import RemoteTaskError
 from ferroflow.executors import DaskExecutor
-from ferroflow.executors.remote import RemoteTaskError
 from provenance_flows import three_attempts
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import ferroflow.profile as profile_module
 import pytest
-from ferroflow.data import DataNode
+from ferroflow.model.data import DataNode
 from ferroflow.profile import get_current_profile, load_profile
 from ferroflow.store import Store
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from ferroflow.data import DataNode, new_uuid
+from ferroflow.model.data import DataNode, new_uuid
 from ferroflow.provenance_graph import build_provenance_graph, data_class_name
 from ferroflow.store import NodeNotFoundError, Store
 

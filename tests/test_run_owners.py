@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from ferroflow import WorkGraph, get_current_profile, load_profile, task
 from ferroflow.cli import main as cli_main
-from ferroflow.data import new_uuid
+from ferroflow.model.data import new_uuid
 from ferroflow.errors import FerroflowError
 from ferroflow.store import Store, owners
 from ferroflow.store.owners import alive, this_process
@@ -172,7 +172,7 @@ def test_a_run_that_fails_before_its_tasks_start_releases_its_claim(
     """A failure between the claim and the first task (a wiring error found at submit, a
     cluster that cannot be reached, Ctrl-C) still ends the run: FAILED with the error, no owner
     row left behind (the owner is this live process: nothing would ever reap it)."""
-    from ferroflow.engine import Execution
+    from ferroflow.engine.execution import Execution
 
     def broken(self: Execution, graph: object) -> None:
         raise RuntimeError("the cluster is unreachable")

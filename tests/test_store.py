@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from ferroflow.data import DataNode, new_uuid
+from ferroflow.model.data import DataNode, new_uuid
 from ferroflow.store import (
     LINK_TYPES,
     AmbiguousNodeError,
@@ -362,7 +362,7 @@ def test_atexit_flushes_an_unclosed_store(tmp_path: Path) -> None:
     path = tmp_path / "prov.sqlite"
     code = (
         "from ferroflow.store import Store\n"
-        "from ferroflow.data import DataNode\n"
+        "from ferroflow.model.data import DataNode\n"
         f"s = Store.open({str(path)!r}, commit_interval=60)\n"
         "print(s.record_data(DataNode('bye')))\n"
     )

@@ -23,7 +23,7 @@ import ferroflow.profile as profile_module
 import ferroflow.store.store as store_module
 import pytest
 from ferroflow import dynamic, load_profile, task
-from ferroflow.data import DataNode, new_uuid
+from ferroflow.model.data import DataNode, new_uuid
 from ferroflow.store import Store, StoreClosedError
 
 

@@ -20,11 +20,10 @@ ferroflow runs the graph in parallel and records the provenance of every value::
 
 from __future__ import annotations
 
-from importlib.metadata import PackageNotFoundError, version
 from typing import TYPE_CHECKING
 
-from .data import DataNode
 from .errors import (
+    ChildTasksFailedError,
     CorePanicError,
     FerroflowError,
     FutureUsageError,
@@ -32,26 +31,25 @@ from .errors import (
     GraphReturnError,
     NotRunError,
     RecursionDepthError,
+    RetryCancelledError,
     RunTimeoutError,
+    StoreError,
     TaskInputError,
     TaskOutputError,
     TaskTimeoutError,
     ValueNotStoredError,
     WorkflowFailedError,
 )
+from .model.data import DataNode
+from .model.sockets import FutureSocket
+from .model.spec import dynamic, namespace
 from .profile import Profile, get_current_profile, load_profile
-from .sockets import FutureSocket
-from .spec import dynamic, namespace
 from .task import GraphHandle, TaskHandle, task
+from .version import __version__
 from .workgraph import WorkGraph
 
 if TYPE_CHECKING:
     from .store import StoredNode
-
-try:
-    __version__ = version("ferroflow")
-except PackageNotFoundError:  # pragma: no cover - running from a source tree
-    __version__ = "0.0.0"
 
 
 def load_node(pk_or_uuid: int | str) -> StoredNode:
@@ -60,6 +58,7 @@ def load_node(pk_or_uuid: int | str) -> StoredNode:
 
 
 __all__ = [
+    "ChildTasksFailedError",
     "CorePanicError",
     "DataNode",
     "FerroflowError",
@@ -71,7 +70,9 @@ __all__ = [
     "NotRunError",
     "Profile",
     "RecursionDepthError",
+    "RetryCancelledError",
     "RunTimeoutError",
+    "StoreError",
     "TaskHandle",
     "TaskInputError",
     "TaskOutputError",

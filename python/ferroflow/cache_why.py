@@ -12,8 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .caching import KeyRecipe, UncacheableError, code_digest, value_digest
-from .errors import FerroflowError
+from .engine.caching import KeyRecipe, code_digest, value_digest
+from .errors import FerroflowError, UncacheableError
+from .model.taskdef import TaskDef
+from .restart import import_object
 from .store import Store
 
 __all__ = ["KeyExplanation", "explain_key"]
@@ -82,11 +84,9 @@ def _hex(digest: bytes | None) -> str:
 
 
 def _current_code(process_type: str, recorded: bytes | None) -> str:
-    from .restart import import_object
-    from .task import TaskHandle
 
     found = import_object(process_type)
-    if not isinstance(found, TaskHandle):
+    if not isinstance(found, TaskDef):
         return "function not importable here"
     if recorded is None:
         return "unknown"

@@ -20,18 +20,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .errors import FerroflowError
+from .cache_why import explain_key
+from .demo import ParallelSquare, ScatterGatherSquare
+from .errors import CommandError, FerroflowError
+from .export import FORMATS, export_run, import_run
+from .export.dot import node_graph, render
+from .export.view import run_page
+from .html_view import MAX_TASKS, page_html
 from .profile import load_profile
-from .store import Store, StoredNode, StoreError
+from .query import find_nodes
+from .restart import import_object
+from .store import Store, StoredNode
+from .task import GraphHandle
+from .workgraph import WorkGraph
 
 __all__ = ["build_parser", "main"]
 
 _GRAPH_FORMATS = ("dot", "svg", "png")
 _SUFFIX_FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
-
-
-class CommandError(Exception):
-    """A problem to report as ``error: <message>`` with exit status 1."""
 
 
 def _when(ts: float | None) -> str:
@@ -76,7 +82,6 @@ def _run(key_text: str, args: argparse.Namespace) -> StoredNode:
 
 # -- demo, runs, node --------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
-    from .demo import ParallelSquare, ScatterGatherSquare
 
     profile = load_profile(args.profile)
     print(profile)
@@ -164,7 +169,6 @@ def cmd_node_show(args: argparse.Namespace) -> int:
 
 # -- cache, restart ------------------------------------------------------------------------------
 def cmd_cache_why(args: argparse.Namespace) -> int:
-    from .cache_why import explain_key
 
     sys.path.insert(0, os.getcwd())  # to compare with the current source of the project's tasks
     node = _load(args.node, args)
@@ -173,16 +177,12 @@ def cmd_cache_why(args: argparse.Namespace) -> int:
 
 
 def cmd_restart(args: argparse.Namespace) -> int:
-    from .workgraph import WorkGraph
 
     sys.path.insert(0, os.getcwd())  # as `python -m` does: graphs of the current project import
     profile = load_profile(args.profile)
     run = _run(args.run, args)
     graph = None
     if args.graph is not None:
-        from .restart import import_object
-        from .task import GraphHandle
-
         graph = import_object(args.graph)
         if not isinstance(graph, GraphHandle):
             raise CommandError(f"--graph {args.graph}: no @task.graph function by that name")
@@ -211,7 +211,6 @@ def _write_output(data: bytes, output: str) -> None:
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from .export.dot import node_graph, render
 
     fmt = args.format
     if fmt is None:
@@ -225,7 +224,6 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .export import export_run
 
     run = _run(args.run, args)
     store = _store(args)
@@ -252,8 +250,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-    from .export.view import run_page
-    from .html_view import page_html
 
     run = _run(args.run, args)
     if args.max_tasks < 0:
@@ -264,7 +260,6 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 
 def cmd_import(args: argparse.Namespace) -> int:
-    from .export import import_run
 
     profile = load_profile(args.profile)
     result = import_run(profile.store, args.file, trust=args.trust)
@@ -288,7 +283,6 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from .query import find_nodes
 
     nodes = find_nodes(
         _store(args),
@@ -400,8 +394,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     graph.set_defaults(func=cmd_graph)
 
-    from .export import FORMATS
-
     export = add(sub, "export", "export a run as JSON, PROV-JSON, RO-Crate, DOT, SVG or Mermaid")
     export.add_argument("run", help="pk or uuid of a top-level graph run")
     export.add_argument("-f", "--format", choices=FORMATS, default="json", help="default: json")
@@ -414,8 +406,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     export.add_argument("--license", default=None, help="ro-crate: URL of the crate's license")
     export.set_defaults(func=cmd_export)
-
-    from .html_view import MAX_TASKS
 
     view = add(sub, "view", "write an interactive HTML page of a run (opens offline)")
     view.add_argument("run", help="pk or uuid of a top-level graph run")
@@ -464,15 +454,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())  # so the interpreter's final flush stays quiet
         return 0
     except (
-        CommandError,
-        StoreError,
         FerroflowError,
         ValueError,
         RuntimeError,
         OSError,
         sqlite3.Error,
     ) as exc:
-        # NodeNotFoundError is a StoreError; ImportFormatError and bad filters are ValueErrors;
+        # every ferroflow error (store, import, command) is a FerroflowError; bad filters are
+        # ValueErrors;
         # a missing `dot` is a RuntimeError, a missing graphviz package an ImportError (OSError
         # covers files that cannot be read or written, FileExistsError included).
         print(f"error: {exc}", file=sys.stderr)

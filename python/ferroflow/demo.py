@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import typing as t
 
-from .spec import dynamic, namespace
+from .model.spec import dynamic, namespace
 from .task import task
 
 __all__ = ["ParallelSquare", "ScatterGatherSquare", "gather_and_sum", "generate_numbers", "square"]

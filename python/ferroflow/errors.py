@@ -1,4 +1,5 @@
-"""Exceptions raised by ferroflow. Every message names the task (by path) and the socket.
+"""Every exception ferroflow raises, under one root, :class:`FerroflowError`. Messages name the
+task (by path) and the socket.
 
 Build-time mistakes raise as early as possible, at the call inside the graph body, so that a
 wrong workflow never starts; run-time failures are collected and raised once the independent
@@ -8,18 +9,33 @@ work has finished and been stored.
 from __future__ import annotations
 
 __all__ = [
+    "AmbiguousNodeError",
+    "ChildTasksFailedError",
+    "CommandError",
     "CorePanicError",
     "FerroflowError",
     "FutureUsageError",
     "GraphContextError",
     "GraphReturnError",
+    "ImportFormatError",
+    "NodeNotFoundError",
     "NotRunError",
     "RecursionDepthError",
+    "RemoteTaskError",
+    "RemoteTraceback",
     "RetryCancelledError",
     "RunTimeoutError",
+    "SchemaVersionError",
+    "StoreBusyError",
+    "StoreClosedError",
+    "StoreError",
+    "StoreWriteError",
     "TaskInputError",
     "TaskOutputError",
     "TaskTimeoutError",
+    "UncacheableError",
+    "UntrustedValueError",
+    "ValueNotStoredError",
     "WorkflowFailedError",
 ]
 
@@ -98,3 +114,88 @@ class WorkflowFailedError(FerroflowError, RuntimeError):
     def __init__(self, message: str, failed: dict[str, BaseException]) -> None:
         super().__init__(message)
         self.failed = failed
+
+
+class ChildTasksFailedError(FerroflowError):
+    """A graph task failed because tasks of its expanded graph, or tasks whose outputs its body
+    returned, failed or were skipped."""
+
+
+class UncacheableError(FerroflowError):
+    """An input value has no canonical digest (pickle refuses it, or the store kept only its
+    repr), so the task run has no cache key."""
+
+
+class RemoteTaskError(FerroflowError):
+    """Stands in for an exception raised on a worker that could not be sent back (it does not
+    pickle); its message is the original's type and text, its cause the remote traceback."""
+
+
+class RemoteTraceback(Exception):
+    """The text of a traceback that happened on a worker, attached as ``__cause__`` so that it
+    prints under the error (a carrier of text, never raised itself)."""
+
+    def __str__(self) -> str:
+        return f'\n"""\n{self.args[0]}"""'
+
+
+class ImportFormatError(FerroflowError, ValueError):
+    """The file is not a valid ferroflow export (names the offending node or link)."""
+
+
+class CommandError(FerroflowError):
+    """A problem the ``ferroflow`` command reports as ``error: <message>`` with exit status 1."""
+
+
+# -- the provenance store -------------------------------------------------------------------
+# ``NodeNotFoundError`` also derives from ``KeyError``: looking up an unknown pk or uuid is a
+# failed key lookup, and ``except KeyError`` is what people write first.
+
+
+class StoreError(FerroflowError):
+    """Anything the provenance store complained about (one clause catches them all)."""
+
+
+class NodeNotFoundError(StoreError, KeyError):
+    """No node with the given pk or uuid exists in the store."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else "node not found"
+
+
+class AmbiguousNodeError(StoreError, LookupError):
+    """A uuid prefix matched more than one node."""
+
+
+class StoreClosedError(StoreError, RuntimeError):
+    """The store was used after :meth:`Store.close`."""
+
+
+class StoreWriteError(StoreError):
+    """Rows could not be written by the background writer.
+
+    Raised by the next ``flush()`` or ``close()`` after the failure. ``__cause__`` is the first
+    underlying exception and :attr:`messages` lists every failure since the last report.
+    """
+
+    def __init__(self, message: str, messages: list[str]) -> None:
+        super().__init__(message)
+        self.messages = messages
+
+
+class SchemaVersionError(StoreError):
+    """The file was written with a different, incompatible schema version."""
+
+
+class StoreBusyError(StoreError):
+    """Another connection (usually another process) held the file's write lock for longer than
+    the busy timeout, so pks could not be reserved. Nothing was written or corrupted; retry, or
+    find the process that keeps a long write transaction open."""
+
+
+class UntrustedValueError(StoreError, ValueError):
+    """A value stored as an untrusted pickle (imported without ``trust=True``) was read.
+
+    Unpickling runs code chosen by whoever made the payload, so such values are kept as bytes and
+    refused on reading; see :mod:`ferroflow.store.values` (codec ``pickle-untrusted``).
+    """

@@ -37,14 +37,14 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from .data import DataNode
-from .sockets import FutureSocket
+from .model.data import DataNode
+from .model.sockets import FutureSocket
 from .store.values import shorten, type_name
 
 if TYPE_CHECKING:
     import os
 
-    from .graph import Graph, TaskNode
+    from .model.graph import Graph, TaskNode
     from .workgraph import WorkGraph
 
 __all__ = [

@@ -31,13 +31,13 @@ import sys
 import warnings
 from typing import TYPE_CHECKING, Any
 
-from .caching import KeyRecipe, UncacheableError, value_digest
-from .data import DataNode
-from .errors import FerroflowError
+from .engine.caching import KeyRecipe, value_digest
+from .errors import FerroflowError, UncacheableError
+from .model.data import DataNode
+from .model.taskdef import GraphDef
 
 if TYPE_CHECKING:
     from .store import Store, StoredNode
-    from .task import GraphHandle
 
 __all__ = ["check_not_running", "fill_cache_keys", "find_graph", "import_object", "stored_inputs"]
 
@@ -96,12 +96,10 @@ def import_object(qualified: str) -> Any:
     return None
 
 
-def find_graph(process_type: str) -> GraphHandle:
+def find_graph(process_type: str) -> GraphDef:
     """The ``@task.graph`` function named by a run's process_type (``module.qualname``)."""
-    from .task import GraphHandle
-
     found = import_object(process_type)
-    if not isinstance(found, GraphHandle):
+    if not isinstance(found, GraphDef):
         raise FerroflowError(
             f"cannot find the graph function '{process_type}' of the run to restart (it must "
             f"be importable by that name: functions defined inside other functions are not, "
@@ -111,7 +109,7 @@ def find_graph(process_type: str) -> GraphHandle:
     return found
 
 
-def stored_inputs(store: Store, run: StoredNode, handle: GraphHandle) -> dict[str, Any]:
+def stored_inputs(store: Store, run: StoredNode, handle: GraphDef) -> dict[str, Any]:
     """The run's inputs as keyword arguments of ``handle.build``: the stored data nodes
     themselves (same pk and uuid), nested again for namespaces and ``**kwargs``."""
     kwargs: dict[str, Any] = {}

@@ -9,145 +9,24 @@ time and adds its tasks to the live run (dynamic expansion).
 
 from __future__ import annotations
 
-import functools
-import inspect
-from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, TypedDict, overload
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, overload
 
-from .error_handlers import parse_error_handlers
-from .gc_tuning import relaxed_gc
-from .graph import Graph, bind_inputs, require_graph
-from .sockets import FutureSocket
-from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
+from .model.graph import bind_inputs, require_graph
+from .model.sockets import FutureSocket
+from .model.taskdef import GraphDef, GraphOptions, TaskDef, TaskOptions, check_options
+from .workgraph import WorkGraph, build
 
 if TYPE_CHECKING:
     # Only for type checkers (mypy and pyright ship it): ``typing.Unpack`` for ``**kwargs`` is
     # Python 3.11+ (PEP 692 is 3.12), and typing_extensions is no runtime dependency.
     from typing_extensions import Unpack
 
-    from .workgraph import WorkGraph
-
 __all__ = ["GraphHandle", "TaskHandle", "task"]
 
 
-class _HandleOptions(TypedDict, total=False):
-    name: str | None
-    outputs: Namespace | None
-
-
-class TaskOptions(_HandleOptions, total=False):
-    """The keyword options of ``@task(...)`` (documented there), passed on to
-    :class:`TaskHandle`, whose signature has their defaults."""
-
-    retries: int
-    retry_on: type[BaseException] | tuple[type[BaseException], ...]
-    backoff: float
-    timeout: float | None
-    error_handlers: Mapping[str, Any] | None
-    cache: bool | None
-    version: str | int | None
-
-
-class GraphOptions(_HandleOptions, total=False):
-    """The keyword options of ``@task.graph(...)``, passed on to :class:`GraphHandle`, whose
-    signature has their defaults."""
-
-    max_depth: int
-    max_number_jobs: int | None
-    error_handlers: Mapping[str, Any] | None
-
-
-def _check_options(where: str, options: Mapping[str, Any], known: frozenset[str]) -> None:
-    """Fail at decoration time, naming it, on an option ``where`` does not have."""
-    unknown = [key for key in options if key not in known]
-    if unknown:
-        raise TypeError(
-            f"{where} got an unexpected keyword argument {unknown[0]!r} "
-            f"(its options: {', '.join(sorted(known))})"
-        )
-
-
-class TaskHandle:
+class TaskHandle(TaskDef):
     """A function turned into a task. ``handle(...)`` in a graph body adds a task node."""
-
-    is_graph = False
-    #: True when the task needs the general runner (retries or a timeout): no fast lane
-    needs_runner = False
-    #: True for an ``async def`` function: awaited on the run's event loop (``async_tasks.py``)
-    is_async = False
-
-    def __init__(
-        self,
-        func: Callable[..., Any],
-        *,
-        name: str | None = None,
-        outputs: Namespace | None = None,
-        retries: int = 0,
-        retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
-        backoff: float = 0.0,
-        timeout: float | None = None,
-        error_handlers: Mapping[str, Any] | None = None,
-        cache: bool | None = None,
-        version: str | int | None = None,
-    ) -> None:
-        self.func = func
-        self.name = name or func.__name__
-        label = f"task '{self.name}'"
-        if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
-            raise ValueError(f"{label}: retries must be an int >= 0, got {retries!r}")
-        on = retry_on if isinstance(retry_on, tuple) else (retry_on,)
-        if not on or not all(isinstance(e, type) and issubclass(e, BaseException) for e in on):
-            raise TypeError(
-                f"{label}: retry_on must be an exception class or a tuple of them, got {retry_on!r}"
-            )
-        if not isinstance(backoff, (int, float)) or backoff < 0:
-            raise ValueError(f"{label}: backoff must be a number of seconds >= 0, got {backoff!r}")
-        if timeout is not None and (not isinstance(timeout, (int, float)) or timeout <= 0):
-            raise ValueError(f"{label}: timeout must be a number of seconds > 0, got {timeout!r}")
-        #: how many times a failed call is retried (so at most ``retries + 1`` attempts)
-        self.retries = retries
-        #: the exceptions that are retried; others fail the task at once
-        self.retry_on: tuple[type[BaseException], ...] = on
-        #: seconds to wait between attempts
-        self.backoff = float(backoff)
-        #: seconds one attempt may run before it fails with TaskTimeoutError
-        self.timeout: float | None = None if timeout is None else float(timeout)
-        #: error handlers that may change the inputs before another attempt
-        self.error_handlers = parse_error_handlers(label, error_handlers)
-        if cache is not None and not isinstance(cache, bool):
-            raise TypeError(f"{label}: cache must be True, False or None, got {cache!r}")
-        #: True: always reuse a stored result with the same cache key; False: never (e.g. a
-        #: task that reads a clock or a random source); None: as the run says (run(cache=...))
-        self.cache = cache
-        if version is not None and not isinstance(version, (str, int)):
-            raise TypeError(f"{label}: version must be a str or int, got {version!r}")
-        #: replaces the source text in the cache key (bump it when a helper the task calls
-        #: changed, or keep it when only comments changed)
-        self.version = version
-        self.needs_runner = (
-            retries > 0 or timeout is not None or bool(self.error_handlers) or cache is True
-        )
-        if inspect.isasyncgenfunction(func):
-            raise TypeError(f"{label}: an async generator function cannot be a task")
-        if inspect.iscoroutinefunction(func):
-            self.is_async = True
-            self.needs_runner = True  # never the fast lane, which calls functions in Rust
-        self.inputs: dict[str, SocketSpec]
-        self.inputs, self.var_kw = input_specs(func)
-        self.outputs: Namespace = outputs if outputs is not None else output_spec(func)
-        self.process_type = f"{func.__module__}.{func.__qualname__}"
-        # The common case "one leaf output": the engine wraps the return value directly.
-        fields = self.outputs.fields
-        only = next(iter(fields), None)
-        self.single_output: str | None = (
-            only
-            if only is not None
-            and len(fields) == 1
-            and self.outputs.dynamic is None
-            and isinstance(fields[only], Leaf)
-            else None
-        )
-        functools.update_wrapper(self, func)
 
     def __call__(self, *args: Any, **kwargs: Any) -> FutureSocket:
         graph = require_graph(self.name)
@@ -157,52 +36,14 @@ class TaskHandle:
         node = graph.add(self, bindings, name, n)
         return FutureSocket(node, (), self.outputs)
 
-    def __repr__(self) -> str:
-        kind = "GraphHandle" if self.is_graph else "TaskHandle"
-        return f"<{kind} {self.name}>"
 
-
-class GraphHandle(TaskHandle):
-    """A ``@task.graph`` function: its body only wires tasks together."""
-
-    is_graph = True
-
-    def __init__(
-        self,
-        func: Callable[..., Any],
-        *,
-        name: str | None = None,
-        outputs: Namespace | None = None,
-        max_depth: int = 100,
-        max_number_jobs: int | None = None,
-        error_handlers: Mapping[str, Any] | None = None,
-    ) -> None:
-        if inspect.iscoroutinefunction(func) or inspect.isasyncgenfunction(func):
-            raise TypeError(
-                f"@task.graph '{name or func.__name__}' ({func.__module__}.{func.__qualname__}) "
-                f"is an async function: a graph body only wires tasks together and runs "
-                f"synchronously. Make it a plain def and await in @task async def tasks."
-            )
-        super().__init__(func, name=name, outputs=outputs)
-        self.max_depth = max_depth
-        self.max_number_jobs = max_number_jobs
-        #: handlers for the tasks of this graph's body (each names the tasks it serves)
-        self.child_error_handlers = parse_error_handlers(
-            f"@task.graph '{self.name}'", error_handlers, for_graph=True
-        )
-        #: names of those handlers already warned about for naming no task of the body
-        self.warned_handlers: set[str] = set()
+class GraphHandle(GraphDef, TaskHandle):
+    """A ``@task.graph`` function: its body only wires tasks together. Called in another graph
+    body it is a graph task (its body runs at run time); ``build(...)`` runs it now."""
 
     def build(self, *args: Any, **kwargs: Any) -> WorkGraph:
         """Run the body now with these inputs and return the resulting ``WorkGraph``."""
-        from .graph_body import run_body
-        from .workgraph import WorkGraph
-
-        graph = Graph(self.name)
-        graph.inputs = bind_inputs(self.name, self.func, self.inputs, self.var_kw, args, kwargs)
-        with relaxed_gc():
-            run_body(self, graph)
-        return WorkGraph(graph, self)
+        return build(self, *args, **kwargs)
 
     def run(self, *args: Any, **kwargs: Any) -> WorkGraph:
         """``build(*args, **kwargs)`` then ``run()``; returns the finished ``WorkGraph``."""
@@ -230,12 +71,12 @@ class _TaskDecorator:
         node. ``timeout``: fail an attempt that runs longer than this many seconds with
         :class:`~ferroflow.errors.TaskTimeoutError` (its result is discarded).
         ``error_handlers``: WorkGraph-style handlers that change the inputs before another
-        attempt (see :mod:`ferroflow.error_handlers`). ``cache``: reuse the stored results of
+        attempt (see :mod:`ferroflow.model.error_handlers`). ``cache``: reuse the stored results of
         an earlier run with the same function, source and input values (True), never (False),
-        or as ``run(cache=...)`` says (None; see :mod:`ferroflow.caching`); ``version``
+        or as ``run(cache=...)`` says (None; see :mod:`ferroflow.engine.caching`); ``version``
         replaces the source text in the cache key."""
 
-        _check_options("@task()", options, TaskOptions.__optional_keys__)
+        check_options("@task()", options, TaskOptions.__optional_keys__)
 
         def make(f: Callable[..., Any]) -> TaskHandle:
             return TaskHandle(f, **options)
@@ -253,7 +94,7 @@ class _TaskDecorator:
     def graph(
         self, func: Callable[..., Any] | None = None, /, **options: Unpack[GraphOptions]
     ) -> GraphHandle | Callable[[Callable[..., Any]], GraphHandle]:
-        _check_options("@task.graph()", options, GraphOptions.__optional_keys__)
+        check_options("@task.graph()", options, GraphOptions.__optional_keys__)
 
         def make(f: Callable[..., Any]) -> GraphHandle:
             return GraphHandle(f, **options)

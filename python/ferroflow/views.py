@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .data import DataNode
 from .errors import NotRunError
-from .graph import TaskNode
+from .model.data import DataNode
+from .model.graph import TaskNode
 
 __all__ = ["ResultSocket", "TaskView"]
 

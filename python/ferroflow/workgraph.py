@@ -8,13 +8,20 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .engine import Execution
+from .engine.execution import Execution
+from .engine.gc_tuning import relaxed_gc
+from .engine.pools import lease_pool
 from .errors import FerroflowError, NotRunError, RunTimeoutError
-from .gc_tuning import relaxed_gc
-from .graph import Graph, TaskNode
+from .executors import resolve_executor
 from .html_view import MAX_TASKS, STATE_COLOURS, count_states, counts_text
-from .pools import lease_pool
+from .model.body import run_body
+from .model.graph import Graph, TaskNode, bind_inputs
+from .model.taskdef import GraphDef
+from .profile import get_current_profile
 from .progress import show_progress
+from .restart import check_not_running, fill_cache_keys, find_graph, stored_inputs
+from .store import StoredNode
+from .store.recorder import NullRecorder, Recorder, StoreRecorder
 from .views import ResultSocket, TaskView
 
 if TYPE_CHECKING:
@@ -22,7 +29,6 @@ if TYPE_CHECKING:
 
     from .profile import Profile
     from .store import Store, StoredNode
-    from .task import GraphHandle
 
 __all__ = ["WorkGraph"]
 
@@ -34,7 +40,7 @@ _DRAW_LIMIT = 1000
 class WorkGraph:
     """The graph a ``@task.graph`` body built. ``run()`` executes it once."""
 
-    def __init__(self, graph: Graph, handle: GraphHandle) -> None:
+    def __init__(self, graph: Graph, handle: GraphDef) -> None:
         self._graph = graph
         self._handle = handle
         self._execution: Execution | None = None
@@ -52,16 +58,13 @@ class WorkGraph:
         run: int | str | StoredNode,
         *,
         profile: Profile | None = None,
-        graph: GraphHandle | None = None,
+        graph: GraphDef | None = None,
     ) -> WorkGraph:
         """Rebuild a stored run (pk, uuid or node) for a restart: its graph function (imported
         by name, or ``graph``) built with the run's stored inputs. ``run()`` on the result
         reuses the stored results of every task run that finished (by cache key) and runs the
         rest: failed, skipped, cancelled, interrupted (even by SIGKILL), or changed since (the
         function's source or inputs). See :mod:`ferroflow.restart`."""
-        from .profile import get_current_profile
-        from .restart import check_not_running, find_graph, stored_inputs
-        from .store import StoredNode
 
         profile = profile or get_current_profile()
         store = profile.store
@@ -75,7 +78,7 @@ class WorkGraph:
             )
         check_not_running(store, node.pk)
         handle = graph if graph is not None else find_graph(node.type)
-        wg = handle.build(**stored_inputs(store, node, handle))
+        wg = build(handle, **stored_inputs(store, node, handle))
         wg.restart_of = node.pk
         # A script's run stored its functions as __main__.*; restarted from elsewhere with
         # graph=module.G they are module.*: the restart looks their old keys up too.
@@ -183,7 +186,7 @@ class WorkGraph:
         ``cache``: every calc task (except those with ``@task(cache=False)``) first looks for
         a finished run of the same function, source and input values in the store and reuses
         its results instead of running (``wg.cached_tasks`` lists them; see
-        :mod:`ferroflow.caching`). Tasks with ``@task(cache=True)`` do so in every run. A
+        :mod:`ferroflow.engine.caching`). Tasks with ``@task(cache=True)`` do so in every run. A
         WorkGraph from :meth:`load` (a restart) always runs with caching on.
         """
         if self._execution is not None:
@@ -192,8 +195,6 @@ class WorkGraph:
                 f"{'' if self.pk is None else f' (pk {self.pk})'}; build a new one with "
                 f"{self._handle.name}.build(...)"
             )
-        from .executors import resolve_executor
-        from .profile import get_current_profile
 
         store: Any
         if self.restart_of is not None and not provenance:
@@ -203,26 +204,24 @@ class WorkGraph:
             )
         if cache and not provenance:
             raise ValueError("run(cache=True) reuses stored results: it needs provenance=True")
+        recorder: Recorder
         if provenance:
             profile = profile or self._profile or get_current_profile()
             store = profile.store
             self._store = store
             self._profile = profile
             if self.restart_of is not None:
-                from .restart import fill_cache_keys
-
                 fill_cache_keys(store, self.restart_of)
                 cache = True
+            recorder = StoreRecorder(store)
         else:
-            from .store.null import NullStore
-
-            store = NullStore()
+            recorder = NullRecorder()
         remote = resolve_executor(executor, profile.executor if profile is not None else None)
         cap = max_number_jobs if max_number_jobs is not None else self.max_number_jobs
         if cap is not None and cap < 1:
             raise ValueError(f"max_number_jobs must be at least 1, got {cap}")
         self._graph.max_number_jobs = cap
-        execution = Execution(self._graph, self._handle.process_type, store, remote, cache=cache)
+        execution = Execution(self._graph, self._handle.process_type, recorder, remote, cache=cache)
         execution.key_alias = self.restart_alias
         self._execution = execution
         with lease_pool(max_workers) as pool, relaxed_gc():
@@ -350,3 +349,13 @@ class WorkGraph:
 
     def __repr__(self) -> str:
         return f"<WorkGraph {self.name} state={self.state} tasks={len(self._graph.tasks)}>"
+
+
+def build(handle: GraphDef, *args: Any, **kwargs: Any) -> WorkGraph:
+    """Run the body of ``handle`` now with these inputs and return the resulting ``WorkGraph``
+    (what ``G.build(...)`` does; a restart builds the stored run's graph function with it)."""
+    graph = Graph(handle.name)
+    graph.inputs = bind_inputs(handle.name, handle.func, handle.inputs, handle.var_kw, args, kwargs)
+    with relaxed_gc():
+        run_body(handle, graph)
+    return WorkGraph(graph, handle)

@@ -73,7 +73,6 @@ import asyncio
 import contextlib
 import threading
 import time
-import traceback
 import weakref
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
@@ -87,14 +86,16 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "running on Dask needs the 'distributed' package: pip install 'ferroflow[dask]'"
     ) from exc
 
-from ..data import DataNode
 from ..errors import FerroflowError, RetryCancelledError, TaskTimeoutError
-from ..outputs import unwrap
+from ..model.data import DataNode
+from ..model.outputs import unwrap
+from ..model.vocabulary import State
+from ..store.recorder import error_text
 from .remote import ATTEMPT_STARTED, Calls, Ref, restore, run_calls
 
 if TYPE_CHECKING:
-    from ..engine import Execution
-    from ..graph import TaskNode
+    from ..engine.execution import Execution
+    from ..model.graph import TaskNode
 
 __all__ = ["DaskExecutor", "DaskSession", "client_for", "close_clients"]
 
@@ -649,8 +650,9 @@ class DaskSession:
                 resolved.append((entry.id, self._fail(entry, exc)))
                 return
             assert task.pk is not None
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            self.execution.store.update_process(task.pk, "FAILED", time.time(), error=text)
+            self.execution.recorder.process_ended(
+                task.pk, State.FAILED, time.time(), error_text(exc)
+            )
         except BaseException as other:  # an error handler raised, or the store is closed
             resolved.append((entry.id, self._fail(entry, other)))
             return

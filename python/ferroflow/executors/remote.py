@@ -36,8 +36,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import FerroflowError
-from ..graph import context_stack
+from ..errors import RemoteTaskError, RemoteTraceback
+from ..model.graph import task_body
 
 __all__ = ["ATTEMPT_STARTED", "Calls", "Ref", "RemoteTaskError", "run_calls"]
 
@@ -46,11 +46,6 @@ ATTEMPT_STARTED = "ferroflow-attempt-started"
 
 #: One call's result: ``(True, value)``, or ``(False, exception, traceback dict or None, text)``.
 Outcome = tuple[Any, ...]
-
-
-class RemoteTaskError(FerroflowError):
-    """Stands in for an exception raised on a worker that could not be sent back (it does not
-    pickle); its message is the original's type and text, its cause the remote traceback."""
 
 
 class Ref:
@@ -158,10 +153,8 @@ def run_calls(chunk: Calls, deps: Sequence[Any] = ()) -> list[Outcome]:
     """
     if chunk.started is not None:
         _report_start(chunk.started)
-    stack = context_stack()
-    stack.append(None)
     out: list[Outcome] = []
-    try:
+    with task_body():
         for func, kwargs, has_refs in chunk.calls:
             try:
                 if has_refs:
@@ -169,8 +162,6 @@ def run_calls(chunk: Calls, deps: Sequence[Any] = ()) -> list[Outcome]:
                 out.append((True, func(**kwargs)))
             except BaseException as exc:
                 out.append(failure(exc, skip_frames=1))  # this frame is no part of the task
-    finally:
-        stack.pop()
     return out
 
 
@@ -198,10 +189,3 @@ def restore(outcome: Outcome) -> BaseException:
             pass
     exc.__cause__ = RemoteTraceback(text)
     return exc
-
-
-class RemoteTraceback(Exception):
-    """The text of a traceback that happened on a worker."""
-
-    def __str__(self) -> str:
-        return f'\n"""\n{self.args[0]}"""'

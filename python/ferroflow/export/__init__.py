@@ -38,7 +38,12 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from ..store import Store
+from .dot import render, run_graph
 from .importer import ImportFormatError, ImportResult, import_run
+from .mermaid import write_mermaid
+from .native import write_native
+from .provjson import write_prov_json
+from .rocrate import write_ro_crate
 
 __all__ = ["FORMATS", "ImportFormatError", "ImportResult", "export_run", "import_run"]
 
@@ -62,21 +67,14 @@ def export_run(
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
     if fmt == "ro-crate":
-        from .rocrate import write_ro_crate
-
         if out is None or not isinstance(out, (str, os.PathLike)):
             raise ValueError("the ro-crate format writes a directory or a .zip: give a path")
         return write_ro_crate(store, run_pk, out, license=license)
     if fmt in ("dot", "svg"):
-        from .dot import render, run_graph
-
         graph = run_graph(store, run_pk)
         data = graph.source.encode("utf-8") if fmt == "dot" else render(graph, "svg")
         _write_bytes(out, data)
         return {"bytes": len(data)}
-    from .mermaid import write_mermaid
-    from .native import write_native
-    from .provjson import write_prov_json
 
     writer = {"json": write_native, "prov-json": write_prov_json, "mermaid": write_mermaid}[fmt]
     if out is None:

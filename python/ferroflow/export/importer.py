@@ -51,6 +51,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from ..errors import ImportFormatError
 from ..store import Store
 from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES
 from ..store.values import (
@@ -74,10 +75,6 @@ _NODE_SQL = (
     "INSERT INTO node(pk, uuid, kind, type, label, state, error, run_pk, ctime, mtime, codec,"
     " value, blob_id, hash, cached_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
-
-
-class ImportFormatError(ValueError):
-    """The file is not a valid ferroflow export (names the offending node or link)."""
 
 
 @dataclass

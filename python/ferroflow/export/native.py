@@ -47,6 +47,7 @@ from typing import Any, TextIO
 
 from ..store import Store
 from ..store.values import JSON, UNSERIALISABLE
+from ..version import __version__
 from .jsonstream import Container, dumps
 from .selection import NodeRow, RunSelection, iso_time
 
@@ -121,7 +122,6 @@ def node_record(sel: RunSelection, node: NodeRow, uuids: dict[int, str]) -> dict
 
 def write_native(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
     """Write the run ``run_pk`` to ``fp`` in the native format; returns node and link counts."""
-    from .. import __version__
 
     with RunSelection(store, run_pk) as sel:
         uuids = {sel.root.pk: sel.root.uuid}

@@ -40,6 +40,7 @@ from typing import Any, TextIO
 from ..provenance_graph import data_class_name
 from ..store import Store
 from ..store.values import JSON
+from ..version import __version__
 from .jsonstream import Container
 from .selection import NodeRow, RunSelection, iso_time, json_scalar
 
@@ -133,7 +134,6 @@ def _activity(node: NodeRow) -> dict[str, Any]:
 
 def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
     """Write the run ``run_pk`` as PROV-JSON to ``fp``; returns counts per record type."""
-    from .. import __version__
 
     counts: dict[str, int] = {}
     with RunSelection(store, run_pk) as sel:

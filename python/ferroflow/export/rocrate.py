@@ -64,6 +64,7 @@ from urllib.parse import quote
 
 from ..store import Store
 from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED, UNSERIALISABLE, decode
+from ..version import __version__
 from .jsonstream import Container
 from .selection import Joined, NodeRow, RunSelection, json_scalar
 from .selection import uuid_text as _uuid
@@ -384,7 +385,6 @@ def _action(
 def _write_metadata(
     sel: RunSelection, fp: TextIO, root: Path, license: str | None
 ) -> dict[str, int]:
-    from .. import __version__
 
     run = sel.root
     counts = {"CreateAction": 0, "ControlAction": 0, "values": 0, "files": 0}

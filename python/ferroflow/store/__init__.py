@@ -5,7 +5,7 @@
 * value codecs (``values.py``), the background writer (``writer.py``), the schema (``schema.py``)
 """
 
-from .errors import (
+from ..errors import (
     AmbiguousNodeError,
     NodeNotFoundError,
     SchemaVersionError,

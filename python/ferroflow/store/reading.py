@@ -25,7 +25,7 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from .errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
+from ..errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
 from .schema import KIND_NAMES, LINK_CODES, LINK_NAMES, state_name
 from .values import BYTES, NPY, PICKLE_UNTRUSTED, UnserialisableValue, decode, npy_summary, shorten
 

@@ -23,7 +23,8 @@ Choices worth knowing:
   older ferroflow, which seeded an in-memory counter from ``max(pk) + 1``) or a row lagging
   behind the nodes can never produce a duplicate. The row is an additive key of the unchanged
   version-1 layout: older readers ignore it, which is why ``SCHEMA_VERSION`` stays 1.
-* ``hash`` of a task-run node is its **cache key** (:mod:`ferroflow.caching`), written when the
+* ``hash`` of a task-run node is its **cache key** (:mod:`ferroflow.engine.caching`), written
+  when the
   task ran with caching on or when a restart computed it; ``cached_from`` is the pk of the node
   whose results a cache hit reused. The ``code`` table keeps the code digest of every task
   function a run used, so the keys of a run recorded *without* caching can be computed later
@@ -40,7 +41,8 @@ from __future__ import annotations
 
 import sqlite3
 
-from .errors import SchemaVersionError
+from ..errors import SchemaVersionError
+from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES
 
 __all__ = [
     "KIND_CODES",
@@ -61,18 +63,8 @@ __all__ = [
 #: Bumped whenever the layout changes; a store written by a newer layout is refused.
 SCHEMA_VERSION = 1
 
-KIND_CODES: dict[str, int] = {"data": 0, "calc": 1, "work": 2}
 KIND_NAMES: dict[int, str] = {code: name for name, code in KIND_CODES.items()}
 
-STATE_CODES: dict[str, int] = {
-    "PLANNED": 0,
-    "RUNNING": 1,
-    "FINISHED": 2,
-    "FAILED": 3,
-    "SKIPPED": 4,
-    "CANCELLED": 5,
-    "KILLED": 6,  # the process running it died (see ferroflow.store.owners)
-}
 STATE_NAMES: dict[int, str] = {code: name for name, code in STATE_CODES.items()}
 
 
@@ -81,14 +73,6 @@ def state_name(code: int) -> str:
     return STATE_NAMES.get(code) or f"UNKNOWN({code})"
 
 
-LINK_CODES: dict[str, int] = {
-    "INPUT_CALC": 0,
-    "INPUT_WORK": 1,
-    "CREATE": 2,
-    "RETURN": 3,
-    "CALL_CALC": 4,
-    "CALL_WORK": 5,
-}
 LINK_NAMES: dict[int, str] = {code: name for name, code in LINK_CODES.items()}
 
 #: ``meta`` key of the pk counter: the first pk no store has reserved yet.

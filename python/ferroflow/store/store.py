@@ -51,8 +51,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
+from ..errors import StoreBusyError, StoreClosedError, StoreError
 from . import owners
-from .errors import StoreBusyError, StoreClosedError, StoreError
 from .reading import Link, Reader, StoredNode
 from .schema import (
     KIND_CODES,
@@ -66,7 +66,7 @@ from .schema import (
 from .writer import OP_DATA, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE, BatchWriter
 
 if TYPE_CHECKING:
-    from ..data import DataNode
+    from ..model.data import DataNode
 
 __all__ = ["Store"]
 
@@ -283,7 +283,7 @@ class Store:
         except KeyError:
             raise _bad("state", state, STATE_CODES) from None
         run = pk if run_pk is None else run_pk
-        if len(self._queue) > _QUEUE_HIGH:
+        if len(self._queue) > self.queue_limit:
             self.throttle()
         self._append((OP_PROCESS, pk, uuid, kind_code, label, process_type, state_code, ctime, run))
 
@@ -303,7 +303,7 @@ class Store:
             raise _bad("link type", link_type, LINK_CODES) from None
         self._append((OP_LINK, src_pk, dst_pk, code, label))
 
-    # -- caching (see ferroflow.caching and ferroflow.restart) ---------------------------------
+    # -- caching (see ferroflow.engine.caching and ferroflow.restart) ----------------------
     def mark_cache(self, pk: int, key: bytes, cached_from: int | None = None) -> None:
         """Queue the cache key of task run ``pk`` and, for a cache hit, the pk it reused."""
         self._append((OP_SQL, _MARK_SQL, (key, cached_from, pk)))
@@ -381,6 +381,20 @@ class Store:
         """
         if not self._closed:
             self._writer.flush(raise_errors=False)
+
+    @property
+    def queue(self) -> list[Any]:
+        """The writer's queue, which the Rust fast lane appends its entries to directly."""
+        return self._queue
+
+    def unserialisable_count(self) -> int:
+        """How many values so far were stored as their repr only (:meth:`unserialisable_pks`)."""
+        return len(self._writer.unserialisable)
+
+    def unserialisable_pks(self, since: int = 0) -> set[int]:
+        """pks of the data nodes stored as their repr only (the value did not pickle), from the
+        ``since``-th on (a count :meth:`unserialisable_count` returned earlier)."""
+        return set(self._writer.unserialisable[since:])
 
     # -- pk blocks ----------------------------------------------------------------------------
     def _pks_open(self) -> None:

@@ -46,7 +46,7 @@ import pickle
 import sys
 from typing import Any, NamedTuple
 
-from .errors import UntrustedValueError
+from ..errors import UntrustedValueError
 
 __all__ = [
     "CODECS",

@@ -39,7 +39,7 @@ import uuid as _uuid
 from typing import Any
 
 from .. import _core
-from .errors import StoreWriteError
+from ..errors import StoreWriteError
 from .values import UNSERIALISABLE, digest, encode, type_name
 
 __all__ = [

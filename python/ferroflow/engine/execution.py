@@ -29,15 +29,12 @@ import os
 import sqlite3
 import threading
 import time
-import traceback
-from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from . import _core
-from .async_tasks import AsyncTasks
-from .caching import UncacheableError, code_digest, key_recipe
-from .data import DataNode, new_uuid
-from .errors import (
+import ferroflow._core as _core
+
+from ..errors import (
+    ChildTasksFailedError,
     CorePanicError,
     FerroflowError,
     RecursionDepthError,
@@ -47,34 +44,25 @@ from .errors import (
     ValueNotStoredError,
     WorkflowFailedError,
 )
-from .graph import Graph, TaskNode, _producers, context_stack
-from .graph_body import run_body
-from .outputs import parse_outputs, unwrap
-from .sockets import FutureSocket
-from .store import Store, StoreError
-from .store.null import NullStore
-from .store.values import UnserialisableValue
+from ..model.body import run_body
+from ..model.data import DataNode, new_uuid
+from ..model.graph import Graph, TaskNode, producers, task_body
+from ..model.labels import flatten, unflatten
+from ..model.outputs import parse_outputs, unwrap
+from ..model.sockets import FutureSocket
+from ..model.vocabulary import TERMINAL, Kind, Link, State
+from ..store import StoreError
+from ..store.recorder import Recorder, error_text
+from ..store.values import UnserialisableValue
+from .async_tasks import AsyncTasks
+from .caching import UncacheableError, code_digest, key_recipe
 
 if TYPE_CHECKING:
-    from .executors.dask import DaskExecutor
+    from ..executors.dask import DaskExecutor
 
 __all__ = ["ChildTasksFailedError", "Execution", "flatten"]
 
 log = logging.getLogger("ferroflow")
-
-
-class ChildTasksFailedError(FerroflowError):
-    """A graph task failed because tasks of its expanded graph, or tasks whose outputs its body
-    returned, failed or were skipped."""
-
-
-def flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, DataNode]]:
-    """Leaves of a nested dict of data nodes with AiiDA link labels (``data__number_1``)."""
-    if isinstance(tree, DataNode):
-        yield prefix, tree
-    elif isinstance(tree, dict):
-        for key, value in tree.items():
-            yield from flatten(value, f"{prefix}__{key}" if prefix else str(key))
 
 
 def _walk(outputs: dict[str, Any] | None, path: tuple[str, ...], where: str, producer: str) -> Any:
@@ -122,14 +110,12 @@ def _call_with_deadline(task: TaskNode, timeout: float, kwargs: dict[str, Any]) 
     func = task.handle.func
 
     def body() -> None:
-        stack = context_stack()
-        stack.append(None)  # a task body is no graph: calling tasks there is an error
         try:
-            box.append((True, func(**kwargs)))
+            with task_body():
+                box.append((True, func(**kwargs)))
         except BaseException as exc:
             box.append((False, exc))
         finally:
-            stack.pop()
             done.set()
 
     threading.Thread(target=body, name=f"ferroflow {task.path}", daemon=True).start()
@@ -145,27 +131,14 @@ def _call_with_deadline(task: TaskNode, timeout: float, kwargs: dict[str, Any]) 
     raise value
 
 
-_TERMINAL = frozenset({"FINISHED", "FAILED", "SKIPPED", "CANCELLED"})
 #: What the runner returns for a task given up on because the run was cancelled (the core's
 #: ``Outcome::Cancelled``): one that was waiting for its next attempt.
 CANCELLED = "cancelled"
 
 
-def _unflatten(created: list[tuple[str, Any]], single: str | None) -> dict[str, Any]:
-    """Output nodes, nested by namespace, from stored ``(CREATE link label, value)`` pairs."""
-    outputs: dict[str, Any] = {}
-    for label, value in created:
-        parts = [label] if label == single else label.split("__")
-        where = outputs
-        for part in parts[:-1]:
-            where = where.setdefault(part, {})
-        where[parts[-1]] = DataNode(value)
-    return outputs
-
-
 def _returned_outer(child: Graph) -> list[TaskNode]:
     """Tasks outside ``child`` whose outputs its body returned."""
-    return [t for t in _producers(child.outputs) if t.graph is not child]
+    return [t for t in producers(child.outputs) if t.graph is not child]
 
 
 class Execution:
@@ -175,20 +148,20 @@ class Execution:
         self,
         graph: Graph,
         process_type: str,
-        store: Store,
+        recorder: Recorder,
         executor: DaskExecutor | None = None,
         cache: bool = False,
     ) -> None:
         self.graph = graph
         self.process_type = process_type
-        self.store = store
+        self.recorder = recorder
         self.core = _core.Run()
         self.tasks: dict[int, TaskNode] = {}
-        self.pk = store.new_pk()
+        self.pk = recorder.new_pk()
         self.uuid = new_uuid()
         self.state = "PLANNED"
         self.graph_pks: dict[int, int] = {id(graph): self.pk}
-        self.recording = not isinstance(store, NullStore)
+        self.recording = recorder.recording
         #: run(cache=True) or a restart: every calc task without @task(cache=False) looks up
         #: its cache key first (and so takes the general runner, not the fast lane)
         self.cache_all = cache and self.recording
@@ -235,7 +208,7 @@ class Execution:
                 graph.submit_order(),
                 self.tasks,
                 self._fast_box if self.fast_lane else None,
-                self.store,
+                self.recorder,
                 self.recording,
                 self.graph_pks[id(graph)],
                 DataNode,
@@ -259,7 +232,7 @@ class Execution:
         for key, handle in new.items():
             seen.add(key)
             if not handle.is_graph:
-                self.store.record_code(self.pk, handle.process_type, code_digest(handle))
+                self.recorder.code(self.pk, handle.process_type, code_digest(handle))
 
     def _fast_fail(self, task_id: int, exc: BaseException, ctime: float) -> bool:
         """A fast-lane task raised: record it as the general runner would, then fail it."""
@@ -268,19 +241,11 @@ class Execution:
         task.uuid = new_uuid()
         if self.recording:
             assert task.pk is not None
-            store = self.store
-            store.record_process(
-                task.pk, task.uuid, "calc", task.name, task.handle.process_type, "RUNNING",
-                ctime, self.pk,
+            inputs = {name: resolve(b, "") for name, b in task.inputs.items()}
+            self.recorder.process_started(
+                task.pk, task.uuid, Kind.CALC, task.name, task.handle.process_type, ctime,
+                self.pk, self.graph_pks[id(task.graph)], inputs,
             )  # fmt: skip
-            store.record_link(self.graph_pks[id(task.graph)], task.pk, "CALL_CALC", task.name)
-            for name, binding in task.inputs.items():
-                node = (
-                    binding
-                    if type(binding) is DataNode
-                    else binding._task.outputs[binding._path[0]]
-                )
-                store.record_link(store.record_data(node), task.pk, "INPUT_CALC", name)
         return self._fail(task, exc)
 
     def _fast_odd(self, task_id: int, returned: Any) -> Any:
@@ -294,21 +259,13 @@ class Execution:
         return outputs[key].value
 
     def execute(self, pool: _core.Pool, timeout: float | None) -> None:
-        store = self.store
-        writer = getattr(store, "_writer", None)
-        seen_unserialisable = len(writer.unserialisable) if writer is not None else 0
-        now = time.time()
-        self.state = "RUNNING"
-        # Claimed before the node is queued, so a committed run node always has its owner row
-        # (a run whose process dies is then shown KILLED, not RUNNING for ever).
-        store.claim_run(self.pk)
+        recorder = self.recorder
+        unstored = recorder.unstored_mark()
+        self.state = State.RUNNING
         try:
-            store.record_process(
-                self.pk, self.uuid, "work", self.graph.name, self.process_type, "RUNNING", now, None
+            recorder.run_started(
+                self.pk, self.uuid, self.graph.name, self.process_type, self.graph.inputs
             )
-            for label, node in flatten(self.graph.inputs):
-                store.record_data(node)
-                store.record_link(node.pk or 0, self.pk, "INPUT_WORK", label)
             self._submit(self.graph)
             remote = self.remote
             if remote is not None:
@@ -316,13 +273,7 @@ class Execution:
         except BaseException as exc:
             self._abort(exc)
             raise
-        if self.recording:
-            queue = store._writer.queue
-            throttle = getattr(store, "throttle", None)
-            # one fast-lane entry expands to ~6 rows
-            limit = max(getattr(store, "queue_limit", 10_000) // 6, 1)
-        else:
-            queue, throttle, limit = None, None, 0
+        queue, throttle, limit = recorder.fast_lane()
         fast = (self._fast_fail, self._fast_odd, DataNode, queue, self.pk, throttle, limit)
         try:
             self.core.execute(pool, self._run_task, timeout, fast, on_cancel=self._on_cancel)
@@ -338,8 +289,9 @@ class Execution:
             self.remote = None
         self._async_tasks.close()
         self._conclude(interrupted=False)
-        if writer is not None and len(writer.unserialisable) > seen_unserialisable:
-            self._explain_unstored(set(writer.unserialisable[seen_unserialisable:]))
+        values = recorder.unstored_since(unstored)
+        if values:
+            self._explain_unstored(values)
 
     def _abort(self, exc: BaseException) -> None:
         """The run stopped before or while concluding (a wiring error found at submit, a
@@ -348,10 +300,7 @@ class Execution:
         running". Store errors are swallowed here: ``exc`` is what the caller raises."""
         self.state = "CANCELLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
         with contextlib.suppress(Exception):
-            error = f"{type(exc).__name__}: {exc}"
-            self.store.update_process(self.pk, self.state, time.time(), error=error)
-            self.store.release_run(self.pk)
-            self.store.flush()
+            self.recorder.run_ended(self.pk, self.state, f"{type(exc).__name__}: {exc}")
 
     def _on_cancel(self) -> None:
         """The core cancelled the run (Ctrl-C, timeout): tasks waiting to retry stop waiting,
@@ -362,8 +311,10 @@ class Execution:
             remote.cancel()
         self._async_tasks.cancel()  # abandon async tasks pending on the event loop
 
-    def _explain_unstored(self, pks: set[int]) -> None:
-        """Name the task and socket of each of this run's values stored only as a repr."""
+    def _explain_unstored(self, values: dict[int, Any]) -> None:
+        """Name the task and socket of each of this run's values stored only as a repr
+        (``values``: their stored stand-ins by pk)."""
+        pks = values.keys()
         where: dict[int, str] = {}
         for task in self.tasks.values():
             if task._out_pk in pks:
@@ -376,7 +327,7 @@ class Execution:
             if node._pk in pks:
                 where.setdefault(node._pk, f"graph '{self.graph.name}', input '{label}'")
         for pk, place in sorted(where.items()):
-            value = self.store.load_node(pk).value
+            value = values[pk]
             self.unstored[place] = f"{getattr(value, 'type', '?')}: {getattr(value, 'error', '')}"
 
     # -- the runner ------------------------------------------------------------------------
@@ -385,27 +336,13 @@ class Execution:
             return self._finish_graph_task(task)
         handle = task.handle
         is_graph = handle.is_graph
-        store = self.store
-        pk = task.pk = store.new_pk()
-        task.state = "RUNNING"
+        recorder = self.recorder
+        pk = task.pk = recorder.new_pk()
+        task.state = State.RUNNING
         now = task.ctime = time.time()
         task.uuid = new_uuid()
-        store.record_process(
-            pk,
-            task.uuid,
-            "work" if is_graph else "calc",
-            task.name,
-            handle.process_type,
-            "RUNNING",
-            now,
-            self.pk,
-        )
-        store.record_link(
-            self.graph_pks[id(task.graph)], pk, "CALL_WORK" if is_graph else "CALL_CALC", task.name
-        )
         # Hot path: inputs are mostly single data nodes or single sockets; labels for error
         # messages and nested namespaces take the general (slower) route only when needed.
-        link = "INPUT_WORK" if is_graph else "INPUT_CALC"
         inputs: dict[str, Any] = {}
         node: Any  # a data node, or a nested dict of them for a namespace input
         try:
@@ -421,15 +358,19 @@ class Execution:
                 else:
                     node = resolve(binding, f"task '{task.path}', input '{name}'")
                 inputs[name] = node
-                if type(node) is DataNode:
-                    store.record_data(node)
-                    store.record_link(node._pk or 0, pk, link, name)
-                else:
-                    for label, leaf in flatten(node, name):
-                        store.record_data(leaf)
-                        store.record_link(leaf._pk or 0, pk, link, label)
         except BaseException as exc:
-            return self._fail(task, exc)
+            failure: BaseException | None = exc
+        else:
+            failure = None
+        try:  # a task whose inputs failed to resolve is recorded with those it got
+            recorder.process_started(
+                pk, task.uuid, Kind.WORK if is_graph else Kind.CALC, task.name,
+                handle.process_type, now, self.pk, self.graph_pks[id(task.graph)], inputs,
+            )  # fmt: skip
+        except BaseException as exc:
+            failure = failure or exc
+        if failure is not None:
+            return self._fail(task, failure)
         if is_graph:
             return self._expand(task, inputs)
         if handle.cache or (self.cache_all and handle.cache is None):
@@ -448,14 +389,11 @@ class Execution:
             return self._async_tasks.submit(task, inputs, kwargs)
         if handle.needs_runner or task.handlers is not None:
             return self._call_with_retries(task, inputs, kwargs)
-        stack = context_stack()
-        stack.append(None)  # a task body is no graph: calling tasks there is an error
         try:
-            returned = handle.func(**kwargs)
+            with task_body():
+                returned = handle.func(**kwargs)
         except BaseException as exc:
             return self._fail(task, exc)
-        finally:
-            stack.pop()
         return self._finish_call(task, returned)
 
     def _call_with_retries(
@@ -466,19 +404,15 @@ class Execution:
         input links it got: the first is labelled ``name``, attempt k ``name_attempt<k>``. A
         failed attempt is stored FAILED with its error; the task's node (``task.pk``) is the
         last attempt. An error handler may change inputs before the next attempt
-        (:mod:`ferroflow.error_handlers`); a cancelled run stops waiting for the next one."""
+        (:mod:`ferroflow.model.error_handlers`); a cancelled run stops waiting for the next one."""
         handle = task.handle
         attempt = 1
         used: dict[str, int] = {}  # error handler -> times it changed inputs
         while True:
             try:
                 if handle.timeout is None:
-                    stack = context_stack()
-                    stack.append(None)
-                    try:
+                    with task_body():
                         returned = handle.func(**kwargs)
-                    finally:
-                        stack.pop()
                 else:
                     returned = _call_with_deadline(task, handle.timeout, kwargs)
             except BaseException as exc:
@@ -489,8 +423,7 @@ class Execution:
                 if changes is None:
                     return self._fail(task, exc)
                 assert task.pk is not None
-                text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-                self.store.update_process(task.pk, "FAILED", time.time(), error=text)
+                self.recorder.process_ended(task.pk, State.FAILED, time.time(), error_text(exc))
                 if handle.backoff and self._cancelled.wait(handle.backoff):
                     pass  # cancelled while waiting: checked below
                 if self._cancelled.is_set() or self.core.cancelled:
@@ -551,34 +484,30 @@ class Execution:
 
     def _start_attempt(self, task: TaskNode, inputs: dict[str, Any], label: str) -> None:
         """A new process node for another attempt of ``task``, linked like the first."""
-        store = self.store
-        pk = task.pk = store.new_pk()
+        recorder = self.recorder
+        pk = task.pk = recorder.new_pk()
         now = task.ctime = time.time()
         task.uuid = new_uuid()
-        handle = task.handle
-        store.record_process(
-            pk, task.uuid, "calc", label, handle.process_type, "RUNNING", now, self.pk
-        )
-        store.record_link(self.graph_pks[id(task.graph)], pk, "CALL_CALC", label)
+        # (a value an error handler changed is a new data node)
+        recorder.process_started(
+            pk, task.uuid, Kind.CALC, label, task.handle.process_type, now, self.pk,
+            self.graph_pks[id(task.graph)], inputs,
+        )  # fmt: skip
         key = self._keys.get(task.id) if task.id is not None else None
         if key is not None:
-            store.mark_cache(pk, key)  # the key of the task's original inputs
-        for name, node in inputs.items():
-            for link_label, leaf in flatten(node, name):
-                store.record_data(leaf)  # a value an error handler changed is a new node
-                store.record_link(leaf._pk or 0, pk, "INPUT_CALC", link_label)
+            recorder.cache_key(pk, key)  # the key of the task's original inputs
 
     def _from_cache(self, task: TaskNode, inputs: dict[str, Any]) -> bool | None:
         """Reuse the results of an earlier FINISHED run of the same function and code on the
-        same input values (:mod:`ferroflow.caching`), if the store has one: the task's process
-        node is marked ``cached_from`` that run and gets new output nodes holding the stored
-        values (AiiDA's "one creator" rule; blobs are content-addressed, so a large value is
-        not stored twice). Returns the task's outcome on a hit; None on a miss (the key is
+        same input values (:mod:`ferroflow.engine.caching`), if the store has one: the task's
+        process node is marked ``cached_from`` that run and gets new output nodes holding the
+        stored values (AiiDA's "one creator" rule; blobs are content-addressed, so a large value
+        is not stored twice). Returns the task's outcome on a hit; None on a miss (the key is
         stored with the node, so later runs can hit this one) or when the task has no key."""
         if not self.recording:
             return None
         handle = task.handle
-        store = self.store
+        recorder = self.recorder
         pk = task.pk
         assert pk is not None
         try:
@@ -591,11 +520,11 @@ class Execution:
             log.info("task '%s' runs without caching: %s", task.path, exc)
             return None
         try:
-            found = store.cached_outputs(key)
+            found = recorder.cached_outputs(key)
             alias = self.key_alias
             if found is None and alias and handle.process_type.startswith(alias[0] + "."):
                 then = alias[1] + handle.process_type[len(alias[0]) :]
-                found = store.cached_outputs(recipe._replace(process_type=then).key)
+                found = recorder.cached_outputs(recipe._replace(process_type=then).key)
         except (sqlite3.Error, StoreError) as exc:  # not expected: say so loudly
             log.warning("task '%s': cache lookup failed, it runs: %s", task.path, exc)
             found = None
@@ -606,15 +535,13 @@ class Execution:
         if found is not None:
             original, created = found
             if not any(type(v) is UnserialisableValue for _, v in created):
-                outputs = _unflatten(created, handle.single_output)
-                store.mark_cache(pk, key, original)
-                for label, node in flatten(outputs):
-                    store.record_data(node)
-                    store.record_link(pk, node._pk or 0, "CREATE", label)
+                outputs = unflatten(created, handle.single_output)
+                recorder.cache_key(pk, key, original)
+                recorder.outputs_made(pk, outputs, Link.CREATE)
                 task.cached_from = original
                 self.cache_hits.append(task)
                 return self._succeed(task, outputs)
-        store.mark_cache(pk, key, None)
+        recorder.cache_key(pk, key, None)
         if handle.needs_runner or task.handlers is not None:
             assert task.id is not None
             self._keys[task.id] = key  # a retry's attempt node carries the key too
@@ -633,38 +560,34 @@ class Execution:
                 outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)
         except BaseException as exc:
             return self._fail(task, exc)
-        store = self.store
-        pk = task.pk
-        for label, node in flatten(outputs):
-            store.record_data(node)
-            store.record_link(pk, node._pk or 0, "CREATE", label)  # type: ignore[arg-type]
+        assert task.pk is not None
+        self.recorder.outputs_made(task.pk, outputs, Link.CREATE)
         return self._succeed(task, outputs)
 
     def _succeed(self, task: TaskNode, outputs: dict[str, Any]) -> bool:
         task.outputs = outputs
-        task.state = "FINISHED"
+        task.state = State.FINISHED
         task.mtime = time.time()
         assert task.pk is not None
-        self.store.update_process(task.pk, "FINISHED", task.mtime)
+        self.recorder.process_ended(task.pk, State.FINISHED, task.mtime)
         return True
 
     def _fail(self, task: TaskNode, exc: BaseException) -> bool:
         task.error = exc
-        task.state = "FAILED"
+        task.state = State.FAILED
         task.mtime = time.time()
         if task.pk is not None:
-            text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-            self.store.update_process(task.pk, "FAILED", task.mtime, error=text)
+            self.recorder.process_ended(task.pk, State.FAILED, task.mtime, error_text(exc))
         return False
 
     def _cancel(self, task: TaskNode, exc: RetryCancelledError) -> str:
         """``task`` was waiting for its next attempt when the run was cancelled: it makes none
         and is CANCELLED (the runner's ``"cancelled"``), its last failure kept in ``exc``."""
         task.error = exc
-        task.state = "CANCELLED"
+        task.state = State.CANCELLED
         task.mtime = time.time()
         if task.pk is not None:
-            self.store.update_process(task.pk, "CANCELLED", task.mtime, error=str(exc))
+            self.recorder.process_ended(task.pk, State.CANCELLED, task.mtime, str(exc))
         return CANCELLED
 
     def _expand(self, task: TaskNode, inputs: dict[str, Any]) -> bool | list[int]:
@@ -718,7 +641,7 @@ class Execution:
                     f"graph task '{task.path}' uses {what}: the run could never finish"
                 )
             # (a task another worker's expansion has not submitted yet has no id: not terminal)
-            done = node.id is not None and self.core.state(node.id) in _TERMINAL
+            done = node.id is not None and self.core.state(node.id) in TERMINAL
             if done or id(node) in seen:
                 continue
             seen.add(id(node))
@@ -755,9 +678,7 @@ class Execution:
             outputs = resolve(child.outputs, f"graph '{task.path}' outputs")
         except BaseException as exc:
             return self._fail(task, exc)
-        for label, node in flatten(outputs):
-            self.store.record_data(node)
-            self.store.record_link(task.pk, node.pk or 0, "RETURN", label)
+        self.recorder.outputs_made(task.pk, outputs, Link.RETURN)
         return self._succeed(task, outputs)
 
     # -- after the run ---------------------------------------------------------------------
@@ -767,9 +688,7 @@ class Execution:
         except BaseException as exc:
             self._abort(exc)
             raise
-        self.store.update_process(self.pk, self.state, time.time())
-        self.store.release_run(self.pk)
-        self.store.flush()
+        self.recorder.run_ended(self.pk, self.state)
 
     def _settle(self, interrupted: bool) -> None:
         """Every task's final state from the core (rows of tasks the core ended), the graph's
@@ -793,7 +712,7 @@ class Execution:
             # that had started (a graph task suspended at cancel time) gets its row updated too.
             if task.pk is not None and task.state == "RUNNING":
                 error = str(task.error) if task.error is not None else None
-                self.store.update_process(task.pk, state, time.time(), error=error)
+                self.recorder.process_ended(task.pk, state, time.time(), error)
             task.state = state
         outputs: dict[str, Any] | None = None
         complete = False
@@ -806,9 +725,7 @@ class Execution:
                 self.output_error = exc
                 outputs = resolve_available(self.graph.outputs)
         if outputs is not None:
-            for label, node in flatten(outputs):
-                self.store.record_data(node)
-                self.store.record_link(self.pk, node.pk or 0, "RETURN", label)
+            self.recorder.outputs_made(self.pk, outputs, Link.RETURN)
         self.outputs = outputs
         all_done = all(t.state == "FINISHED" for t in self.tasks.values())
         if interrupted:

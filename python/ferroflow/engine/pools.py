@@ -13,7 +13,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from . import _core
+import ferroflow._core as _core
 
 __all__ = ["default_workers", "lease_pool"]
 

@@ -25,9 +25,8 @@ What holds for sync tasks holds here:
   ``name_attempt2``, …; failed ones FAILED with their traceback); the backoff is an
   ``await asyncio.sleep``.
 * Calling a task in a coroutine body raises ``GraphContextError`` ("inside the body of a running
-  task"): the graph stack is per thread (``graph.context_stack``), and the loop thread's stack
-  holds a permanent ``None`` entry, the mark of a running task body. Building a graph inside a
-  coroutine still works (``build`` pushes its graph and pops it again without awaiting).
+  task"): the loop thread runs inside ``task_body()``. Building a graph inside a coroutine still
+  works (``build`` pushes its graph and pops it again without awaiting).
 * Cancellation (Ctrl-C, ``run(timeout=)``): ``Run.execute`` calls :meth:`AsyncTasks.cancel`,
   which abandons every pending async task in the core (CANCELLED, like tasks that never started)
   and cancels its coroutine; closing the loop cancels whatever else is left on it and waits up
@@ -52,16 +51,17 @@ import contextlib
 import logging
 import threading
 import time
-import traceback
 from typing import TYPE_CHECKING, Any
 
-from .data import DataNode
-from .errors import FerroflowError, TaskTimeoutError
-from .graph import context_stack
+from ..errors import FerroflowError, TaskTimeoutError
+from ..model.data import DataNode
+from ..model.graph import task_body
+from ..model.vocabulary import State
+from ..store.recorder import error_text
 
 if TYPE_CHECKING:
-    from .engine import Execution
-    from .graph import TaskNode
+    from ..model.graph import TaskNode
+    from .execution import Execution
 
 __all__ = ["CANCEL_GRACE", "AsyncTasks"]
 
@@ -156,9 +156,9 @@ class AsyncTasks:
     # -- the loop thread --------------------------------------------------------------------
     def _main(self, loop: asyncio.AbstractEventLoop) -> None:
         asyncio.set_event_loop(loop)
-        context_stack().append(None)  # a task body is no graph: calling tasks there is an error
         try:
-            loop.run_forever()
+            with task_body():  # every coroutine on this loop is a task body
+                loop.run_forever()
             leftover = asyncio.all_tasks(loop)
             for job in leftover:
                 job.cancel()
@@ -218,8 +218,9 @@ class AsyncTasks:
                     self._report(task, False, exc)
                     return
                 assert task.pk is not None
-                text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-                execution.store.update_process(task.pk, "FAILED", time.time(), error=text)
+                execution.recorder.process_ended(
+                    task.pk, State.FAILED, time.time(), error_text(exc)
+                )
                 if handle.backoff:
                     await asyncio.sleep(handle.backoff)  # a cancelled run cancels the sleep
                 attempt += 1

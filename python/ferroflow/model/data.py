@@ -17,7 +17,7 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
-from . import _core
+import ferroflow._core as _core
 
 __all__ = ["DataNode", "new_uuid"]
 

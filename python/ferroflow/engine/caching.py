@@ -39,7 +39,8 @@ import textwrap
 from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
-from .errors import FerroflowError
+from ..errors import UncacheableError
+from ..store.values import UnserialisableValue, type_name
 
 __all__ = [
     "KeyRecipe",
@@ -52,11 +53,6 @@ __all__ = [
 _PERSON_VALUE = b"ff-value-v1"
 _PERSON_KEY = b"ff-cache-key-v1"
 _PERSON_CODE = b"ff-code-v1"
-
-
-class UncacheableError(FerroflowError):
-    """An input value has no canonical digest (pickle refuses it, or the store kept only its
-    repr), so the task run has no cache key."""
 
 
 def _h(tag: bytes, *parts: bytes) -> bytes:
@@ -98,7 +94,6 @@ def value_digest(value: Any) -> bytes:
             return _h(b"ndarray", value.dtype.str.encode(), shape, data)
         if isinstance(value, np.generic) and not isinstance(value, np.object_):
             return _h(b"npscalar", value.dtype.str.encode(), value.tobytes())
-    from .store.values import UnserialisableValue, type_name
 
     if kind is UnserialisableValue:
         raise UncacheableError(

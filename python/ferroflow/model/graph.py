@@ -9,30 +9,34 @@ leaves are :class:`DataNode` (a concrete value, stored on first use) or :class:`
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import Any, cast
 
-from . import _core
+import ferroflow._core as _core
+
+from ..errors import FerroflowError, GraphContextError, TaskInputError
 from .data import DataNode
-from .errors import GraphContextError, TaskInputError
+from .error_handlers import ErrorHandler
 from .sockets import FutureSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
+from .taskdef import TaskDef
 
-if TYPE_CHECKING:
-    from .error_handlers import ErrorHandler
-    from .task import TaskHandle
-
-__all__ = ["Graph", "TaskNode", "bind_inputs", "current_graph", "graph_context"]
+__all__ = [
+    "Graph",
+    "TaskNode",
+    "bind_inputs",
+    "current_graph",
+    "graph_context",
+    "producer",
+    "producers",
+    "require_graph",
+    "task_body",
+]
 
 _local = threading.local()
-
-
-def context_stack() -> list[Graph | None]:
-    """This thread's stack of current graphs (``None`` entries mark running task bodies)."""
-    return _stack()
 
 
 def _stack() -> list[Graph | None]:
@@ -49,7 +53,7 @@ def current_graph() -> Graph | None:
     return stack[-1] if stack else None
 
 
-@contextmanager
+@contextlib.contextmanager
 def graph_context(graph: Graph | None) -> Iterator[None]:
     """Make ``graph`` current on this thread (``None`` marks a running task body)."""
     stack = _stack()
@@ -58,6 +62,29 @@ def graph_context(graph: Graph | None) -> Iterator[None]:
         yield
     finally:
         stack.pop()
+
+
+class _TaskBody:
+    """``with task_body():`` marks this thread as running a task body while the block runs: a
+    task body is no graph, so calling a task there raises :class:`GraphContextError` instead of
+    adding to an outer graph. Every backend wraps the user's function in it. A plain class, not
+    a generator context manager: it wraps every general-lane call."""
+
+    __slots__ = ()
+
+    def __enter__(self) -> None:
+        _stack().append(None)
+
+    def __exit__(self, *exc: object) -> None:
+        _stack().pop()
+
+
+_TASK_BODY = _TaskBody()
+
+
+def task_body() -> _TaskBody:
+    """The context manager that marks a running task body (see :class:`_TaskBody`)."""
+    return _TASK_BODY
 
 
 _materialise_lock = threading.Lock()
@@ -101,7 +128,7 @@ class TaskNode:
         "state",
     )
 
-    def __init__(self, handle: TaskHandle, graph: Graph, name: str, inputs: dict[str, Any]):
+    def __init__(self, handle: TaskDef, graph: Graph, name: str, inputs: dict[str, Any]):
         self.handle = handle
         self.graph = graph
         self.name = name
@@ -116,13 +143,13 @@ class TaskNode:
         self._ctime: float | None = None
         self._mtime: float | None = None
         self.depth: int = graph.depth
-        self._producers = _producers(inputs)
+        self._producers = producers(inputs)
         self._after: list[TaskNode] | None = None  # ordering-only producers (``a >> b``)
         self._fast: list[Any] | None = None  # [run or results] for fast-lane tasks
         self._out_pk: int | None = None
         #: pk of the task run whose stored results this one reused (a cache hit), else None
         self.cached_from: int | None = None
-        #: its error handlers when its graph adds some (:mod:`ferroflow.error_handlers`);
+        #: its error handlers when its graph adds some (:mod:`ferroflow.model.error_handlers`);
         #: None: just the handle's
         self.handlers: tuple[ErrorHandler, ...] | None = None
 
@@ -207,23 +234,57 @@ class TaskNode:
     def __repr__(self) -> str:
         return f"<TaskNode {self.path} state={self.state}>"
 
+    def wait_for(self, before: TaskNode) -> None:
+        """Make this task wait for ``before`` to finish (no data flows); if ``before`` fails or is
+        skipped, ``task`` is skipped, as for a data dependency. Refuses cycles."""
+        if self is before:
+            raise FerroflowError(f"task '{self.path}' cannot wait for itself ('>>' / '<<')")
+        if self.id is not None:
+            raise FerroflowError(
+                f"task '{self.path}' cannot wait for '{before.path}': it is already part of the "
+                f"running workflow; order tasks in the graph body that creates the waiting task"
+            )
+        # A cycle: ``before`` already waits (through data or ordering) for this task.
+        stack = [before]
+        seen: set[int] = set()
+        while stack:
+            node = stack.pop()
+            if node is self:
+                raise FerroflowError(
+                    f"ordering '{before.path}' >> '{self.path}' would make a cycle: "
+                    f"'{before.path}' already waits for '{self.path}', so neither could run"
+                )
+            if id(node) in seen or node.id is not None:  # submitted tasks cannot wait for it
+                continue
+            seen.add(id(node))
+            stack.extend(node._producers)
+        if any(p is before for p in self._producers):
+            return
+        self._producers.append(before)
+        self.graph.reordered = True  # ``before`` may come later in the graph: sort at submit
+        if self._after is None:
+            self._after = []
+        self._after.append(before)
 
-def _producers(binding: Any) -> list[TaskNode]:
+
+def producer(socket: FutureSocket) -> TaskNode:
+    """The task whose outputs ``socket`` points into (sockets know it only as a
+    :class:`~ferroflow.model.sockets.Producer`; in a graph it is always a task node)."""
+    return cast(TaskNode, socket._task)
+
+
+def producers(binding: Any) -> list[TaskNode]:
     """Distinct tasks whose outputs ``binding`` (a socket or nested dict) uses, in order."""
     if isinstance(binding, FutureSocket):
-        return [binding._task]
+        return [producer(binding)]
     found: dict[int, TaskNode] = {}
     stack = [binding] if isinstance(binding, dict) else []
     while stack:
         for b in stack.pop().values():
             kind = type(b)
             if kind is FutureSocket:
-                found.setdefault(id(b._task), b._task)
-            elif kind is DataNode:
-                continue
-            elif isinstance(b, FutureSocket):
-                found.setdefault(id(b._task), b._task)
-            elif isinstance(b, dict):
+                found.setdefault(id(b._task), producer(b))
+            elif kind is dict:
                 stack.append(b)
     return list(found.values())
 
@@ -275,7 +336,7 @@ class Graph:
             name = f"{base}{n}"
         return name, n
 
-    def add(self, handle: TaskHandle, inputs: dict[str, Any], name: str, n: int) -> TaskNode:
+    def add(self, handle: TaskDef, inputs: dict[str, Any], name: str, n: int) -> TaskNode:
         """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
         binding errors can name the task)."""
         self._counts[handle.name] = n + 1

@@ -23,16 +23,10 @@ graph too, and a task with one always takes the general runner.
 
 from __future__ import annotations
 
-import fnmatch
-import warnings
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
-if TYPE_CHECKING:
-    from .graph import Graph
-    from .task import GraphHandle
-
-__all__ = ["ErrorHandler", "apply_graph_handlers", "parse_error_handlers"]
+__all__ = ["ErrorHandler", "parse_error_handlers"]
 
 _KEYS = {"handler", "executor", "exceptions", "max_retries", "kwargs"}
 
@@ -97,41 +91,3 @@ def parse_error_handlers(
             raise TypeError(f"{where}: 'kwargs' must be a dict, got {kwargs!r}")
         found.append(ErrorHandler(str(name), fn, exceptions, max_retries, dict(kwargs), tasks))
     return tuple(found)
-
-
-def apply_graph_handlers(handle: GraphHandle, graph: Graph) -> None:
-    """Give each calc task of ``graph``'s body the handlers of ``handle`` (the graph function)
-    that name it (by task name, e.g. ``square1``, or function name, e.g. ``square``; shell
-    patterns allowed), after its own. Called when the body has run (at build, or when a nested
-    graph expands). Only the body's own tasks are served: a nested graph's tasks get the
-    handlers of *its* graph function. A handler that names no task of a body that made some is
-    most likely a typo: one warning per graph function and handler says so, pointing at the
-    graph function (a recursion's base case, which makes no task, is not warned about)."""
-    handlers = handle.child_error_handlers
-    if not handlers:
-        return
-    calcs = [task for task in graph.tasks if not task.handle.is_graph]
-    used: set[str] = set()
-    for task in calcs:
-        names = (task.name, task.handle.name)
-        mine = tuple(
-            h for h in handlers if any(fnmatch.fnmatchcase(n, p) for p in h.tasks for n in names)
-        )
-        if mine:
-            task.handlers = task.handle.error_handlers + mine
-            used.update(h.name for h in mine)
-    if not calcs:
-        return
-    for h in handlers:
-        if h.name not in used and h.name not in handle.warned_handlers:
-            handle.warned_handlers.add(h.name)
-            have = sorted({t.name for t in calcs})
-            code = handle.func.__code__
-            warnings.warn_explicit(
-                f"@task.graph '{handle.name}': error handler '{h.name}' serves tasks "
-                f"{list(h.tasks)}, but its body made no such task (it made: {', '.join(have)})",
-                UserWarning,
-                filename=code.co_filename,
-                lineno=code.co_firstlineno,
-                module=handle.func.__module__,
-            )

@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import TaskOutputError
 from .data import DataNode
-from .errors import TaskOutputError
 from .spec import DEFAULT_OUTPUT, Leaf, Namespace, SocketSpec
 
 __all__ = ["parse_outputs", "unwrap"]

@@ -8,15 +8,30 @@ itself (iteration, truth, length, conversion, comparison, arithmetic) raises
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
+from typing import Any, NoReturn, Protocol, TypeVar
 
-from .errors import FerroflowError, FutureUsageError
+from ..errors import FutureUsageError
 from .spec import Namespace, SocketSpec
 
-if TYPE_CHECKING:
-    from .graph import TaskNode
+__all__ = ["FutureSocket", "Producer"]
 
-__all__ = ["FutureSocket", "wait_on"]
+
+class Producer(Protocol):
+    """What a socket needs of the task whose outputs it points into (a graph's ``TaskNode``,
+    see :func:`ferroflow.model.graph.producer`): names for messages, its outputs once it ran,
+    and ordering for ``>>``."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def path(self) -> str: ...
+
+    @property
+    def outputs(self) -> dict[str, Any] | None: ...
+
+    def wait_for(self, before: Any) -> None: ...
+
 
 _T = TypeVar("_T")
 
@@ -28,7 +43,7 @@ class FutureSocket:
 
     __slots__ = ("_path", "_spec", "_task")
 
-    def __init__(self, task: TaskNode, path: tuple[str, ...], spec: SocketSpec) -> None:
+    def __init__(self, task: Producer, path: tuple[str, ...], spec: SocketSpec) -> None:
         self._task = task
         self._path = path
         self._spec = spec
@@ -138,22 +153,22 @@ class FutureSocket:
     # ``a >> b >> c`` chains. Either side may be a list or tuple of sockets.
     def __rshift__(self, other: _T) -> _T:
         for later in _sockets(other, ">>"):
-            wait_on(later._task, self._task)
+            later._task.wait_for(self._task)
         return other
 
     def __rrshift__(self, other: Any) -> FutureSocket:
         for earlier in _sockets(other, ">>"):
-            wait_on(self._task, earlier._task)
+            self._task.wait_for(earlier._task)
         return self
 
     def __lshift__(self, other: _T) -> _T:
         for earlier in _sockets(other, "<<"):
-            wait_on(self._task, earlier._task)
+            self._task.wait_for(earlier._task)
         return other
 
     def __rlshift__(self, other: Any) -> FutureSocket:
         for later in _sockets(other, "<<"):
-            wait_on(later._task, self._task)
+            later._task.wait_for(self._task)
         return self
 
 
@@ -168,39 +183,6 @@ def _sockets(value: Any, op: str) -> list[FutureSocket]:
                 f"{type(item).__qualname__} {item!r}"
             )
     return items
-
-
-def wait_on(task: TaskNode, before: TaskNode) -> None:
-    """Make ``task`` wait for ``before`` to finish (no data flows); if ``before`` fails or is
-    skipped, ``task`` is skipped, as for a data dependency. Refuses cycles."""
-    if task is before:
-        raise FerroflowError(f"task '{task.path}' cannot wait for itself ('>>' / '<<')")
-    if task.id is not None:
-        raise FerroflowError(
-            f"task '{task.path}' cannot wait for '{before.path}': it is already part of the "
-            f"running workflow; order tasks in the graph body that creates the waiting task"
-        )
-    # A cycle: ``before`` already waits (through data or ordering) for ``task``.
-    stack = [before]
-    seen: set[int] = set()
-    while stack:
-        node = stack.pop()
-        if node is task:
-            raise FerroflowError(
-                f"ordering '{before.path}' >> '{task.path}' would make a cycle: "
-                f"'{before.path}' already waits for '{task.path}', so neither could run"
-            )
-        if id(node) in seen or node.id is not None:  # submitted tasks cannot wait for it
-            continue
-        seen.add(id(node))
-        stack.extend(node._producers)
-    if any(p is before for p in task._producers):
-        return
-    task._producers.append(before)
-    task.graph.reordered = True  # ``before`` may come later in the graph: sort at submit
-    if task._after is None:
-        task._after = []
-    task._after.append(before)
 
 
 def _refusing(what: str) -> Any:

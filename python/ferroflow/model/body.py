@@ -8,22 +8,21 @@ provenance graph, so it is refused with :class:`GraphReturnError`.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+import fnmatch
+import warnings
+from typing import Any
 
+from ..errors import GraphReturnError
 from .data import DataNode
-from .error_handlers import apply_graph_handlers
-from .errors import GraphReturnError
 from .graph import Graph, graph_context
 from .sockets import FutureSocket
 from .spec import Leaf, Namespace, SocketSpec
+from .taskdef import GraphDef
 
-if TYPE_CHECKING:
-    from .task import GraphHandle
-
-__all__ = ["bind_graph_outputs", "run_body"]
+__all__ = ["apply_graph_handlers", "bind_graph_outputs", "run_body"]
 
 
-def run_body(handle: GraphHandle, graph: Graph) -> None:
+def run_body(handle: GraphDef, graph: Graph) -> None:
     """Execute ``handle``'s body with ``graph`` current and bind its return value."""
     kwargs = dict(graph.inputs)
     extra = kwargs.pop(handle.var_kw, {}) if handle.var_kw else {}
@@ -125,3 +124,41 @@ def bind_graph_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, 
         assert isinstance(bound, dict)
         return bound
     raise _refuse(where, fields[0] if fields else "outputs", returned)
+
+
+def apply_graph_handlers(handle: GraphDef, graph: Graph) -> None:
+    """Give each calc task of ``graph``'s body the handlers of ``handle`` (the graph function)
+    that name it (by task name, e.g. ``square1``, or function name, e.g. ``square``; shell
+    patterns allowed), after its own. Called when the body has run (at build, or when a nested
+    graph expands). Only the body's own tasks are served: a nested graph's tasks get the
+    handlers of *its* graph function. A handler that names no task of a body that made some is
+    most likely a typo: one warning per graph function and handler says so, pointing at the
+    graph function (a recursion's base case, which makes no task, is not warned about)."""
+    handlers = handle.child_error_handlers
+    if not handlers:
+        return
+    calcs = [task for task in graph.tasks if not task.handle.is_graph]
+    used: set[str] = set()
+    for task in calcs:
+        names = (task.name, task.handle.name)
+        mine = tuple(
+            h for h in handlers if any(fnmatch.fnmatchcase(n, p) for p in h.tasks for n in names)
+        )
+        if mine:
+            task.handlers = task.handle.error_handlers + mine
+            used.update(h.name for h in mine)
+    if not calcs:
+        return
+    for h in handlers:
+        if h.name not in used and h.name not in handle.warned_handlers:
+            handle.warned_handlers.add(h.name)
+            have = sorted({t.name for t in calcs})
+            code = handle.func.__code__
+            warnings.warn_explicit(
+                f"@task.graph '{handle.name}': error handler '{h.name}' serves tasks "
+                f"{list(h.tasks)}, but its body made no such task (it made: {', '.join(have)})",
+                UserWarning,
+                filename=code.co_filename,
+                lineno=code.co_firstlineno,
+                module=handle.func.__module__,
+            )

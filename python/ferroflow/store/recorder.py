@@ -1,0 +1,232 @@
+"""The engine's only way to record provenance: events of a run, turned into AiiDA's nodes and
+links.
+
+The engine says *what happened* (a task started with these inputs, made these outputs, ended in
+this state); the recorder decides which rows that is: the process node, its CALL link from its
+caller, one INPUT link per leaf input (namespaces flattened to ``a__b`` labels), CREATE or RETURN
+links to its outputs. :class:`StoreRecorder` queues them on the store's writer;
+:class:`NullRecorder` (``run(provenance=False)``) records nothing and hands out pks that name
+nothing stored. The fast lane records in Rust through the queue :meth:`Recorder.fast_lane` gives.
+"""
+
+from __future__ import annotations
+
+import itertools
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from ..model.data import DataNode
+from ..model.labels import flatten
+from ..model.vocabulary import Kind, Link, State
+from .store import Store
+from .values import UnserialisableValue
+
+__all__ = ["FastLaneSink", "NullRecorder", "Recorder", "StoreRecorder", "error_text"]
+
+#: The fast lane's way into the writer: its queue, the backpressure call, and how many fast-lane
+#: entries may wait before a worker calls it (None, None, 0: record nothing).
+FastLaneSink = tuple["list[Any] | None", "Callable[[], None] | None", int]
+
+_CALL = {Kind.CALC: Link.CALL_CALC, Kind.WORK: Link.CALL_WORK}
+_INPUT = {Kind.CALC: Link.INPUT_CALC, Kind.WORK: Link.INPUT_WORK}
+#: rows one fast-lane entry expands to (process, CALL, INPUT, data, CREATE, update)
+_ROWS_PER_FAST_ENTRY = 6
+
+
+def error_text(exc: BaseException) -> str:
+    """What a failed process node stores as its error: the whole traceback."""
+    return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+
+
+class Recorder(Protocol):
+    """What the engine tells the provenance store. Every method is cheap and never waits for
+    disk, except under backpressure (the writer is far behind)."""
+
+    #: False for a run that records nothing (its pks name nothing stored)
+    recording: bool
+
+    def new_pk(self) -> int: ...
+
+    def record_data(self, node: DataNode) -> int: ...
+
+    def fast_lane(self) -> FastLaneSink: ...
+
+    def run_started(
+        self, pk: int, uuid: str, name: str, process_type: str, inputs: dict[str, Any]
+    ) -> None: ...
+
+    def code(self, run_pk: int, process_type: str, digest: bytes) -> None: ...
+
+    def process_started(
+        self,
+        pk: int,
+        uuid: str,
+        kind: str,
+        label: str,
+        process_type: str,
+        ctime: float,
+        run_pk: int,
+        caller_pk: int,
+        inputs: dict[str, Any],
+    ) -> None: ...
+
+    def outputs_made(self, pk: int, outputs: dict[str, Any], link: str) -> None: ...
+
+    def process_ended(
+        self, pk: int, state: str, mtime: float, error: str | None = None
+    ) -> None: ...
+
+    def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None: ...
+
+    def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None: ...
+
+    def run_ended(self, pk: int, state: str, error: str | None = None) -> None: ...
+
+    def unstored_mark(self) -> int: ...
+
+    def unstored_since(self, mark: int) -> dict[int, UnserialisableValue]: ...
+
+
+class StoreRecorder:
+    """Records into a :class:`~ferroflow.store.Store` (its background writer commits)."""
+
+    recording = True
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.new_pk = store.new_pk
+        self.record_data = store.record_data
+
+    def fast_lane(self) -> FastLaneSink:
+        store = self.store
+        return store.queue, store.throttle, max(store.queue_limit // _ROWS_PER_FAST_ENTRY, 1)
+
+    def run_started(
+        self, pk: int, uuid: str, name: str, process_type: str, inputs: dict[str, Any]
+    ) -> None:
+        # Claimed before the node is queued, so a committed run node always has its owner row
+        # (a run whose process dies is then shown KILLED, not RUNNING for ever).
+        store = self.store
+        store.claim_run(pk)
+        store.record_process(
+            pk, uuid, Kind.WORK, name, process_type, State.RUNNING, time.time(), None
+        )
+        for label, node in flatten(inputs):
+            store.record_link(store.record_data(node), pk, Link.INPUT_WORK, label)
+
+    def code(self, run_pk: int, process_type: str, digest: bytes) -> None:
+        self.store.record_code(run_pk, process_type, digest)
+
+    def process_started(
+        self,
+        pk: int,
+        uuid: str,
+        kind: str,
+        label: str,
+        process_type: str,
+        ctime: float,
+        run_pk: int,
+        caller_pk: int,
+        inputs: dict[str, Any],
+    ) -> None:
+        store = self.store
+        store.record_process(pk, uuid, kind, label, process_type, State.RUNNING, ctime, run_pk)
+        store.record_link(caller_pk, pk, _CALL[kind], label)
+        link = _INPUT[kind]
+        record_data, record_link = store.record_data, store.record_link
+        for name, node in inputs.items():
+            if type(node) is DataNode:  # the common case: one value per input
+                record_link(record_data(node), pk, link, name)
+            else:
+                for leaf_label, leaf in flatten(node, name):
+                    record_link(record_data(leaf), pk, link, leaf_label)
+
+    def outputs_made(self, pk: int, outputs: dict[str, Any], link: str) -> None:
+        store = self.store
+        for label, node in flatten(outputs):
+            store.record_link(pk, store.record_data(node), link, label)
+
+    def process_ended(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
+        self.store.update_process(pk, state, mtime, error=error)
+
+    def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None:
+        self.store.mark_cache(pk, key, original)
+
+    def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None:
+        return self.store.cached_outputs(key)
+
+    def run_ended(self, pk: int, state: str, error: str | None = None) -> None:
+        store = self.store
+        store.update_process(pk, state, time.time(), error=error)
+        store.release_run(pk)
+        store.flush()
+
+    def unstored_mark(self) -> int:
+        return self.store.unserialisable_count()
+
+    def unstored_since(self, mark: int) -> dict[int, UnserialisableValue]:
+        store = self.store
+        pks = store.unserialisable_pks(mark)
+        return {pk: store.load_node(pk).value for pk in sorted(pks)}
+
+
+class NullRecorder:
+    """``run(provenance=False)``: records nothing. Process pks are still unique per process, so
+    task views stay consistent; data nodes keep ``pk=None``."""
+
+    recording = False
+    _pks = itertools.count(1)
+
+    def new_pk(self) -> int:
+        return next(self._pks)
+
+    def record_data(self, node: DataNode) -> int:
+        return 0
+
+    def fast_lane(self) -> FastLaneSink:
+        return None, None, 0
+
+    def run_started(
+        self, pk: int, uuid: str, name: str, process_type: str, inputs: dict[str, Any]
+    ) -> None:
+        return None
+
+    def code(self, run_pk: int, process_type: str, digest: bytes) -> None:
+        return None
+
+    def process_started(
+        self,
+        pk: int,
+        uuid: str,
+        kind: str,
+        label: str,
+        process_type: str,
+        ctime: float,
+        run_pk: int,
+        caller_pk: int,
+        inputs: dict[str, Any],
+    ) -> None:
+        return None
+
+    def outputs_made(self, pk: int, outputs: dict[str, Any], link: str) -> None:
+        return None
+
+    def process_ended(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
+        return None
+
+    def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None:
+        return None
+
+    def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None:
+        return None
+
+    def run_ended(self, pk: int, state: str, error: str | None = None) -> None:
+        return None
+
+    def unstored_mark(self) -> int:
+        return 0
+
+    def unstored_since(self, mark: int) -> dict[int, UnserialisableValue]:
+        return {}
