@@ -195,14 +195,14 @@ def test_a_failing_async_task_skips_its_dependents_and_is_stored_failed() -> Non
 def test_an_error_in_the_completion_code_fails_the_task_instead_of_hanging(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    real = Execution._finish_call
+    real = Execution.finished
 
-    def finish_call(self: Execution, task_node: Any, returned: Any) -> bool:
+    def finished(self: Execution, task_node: Any, returned: Any) -> bool:
         if task_node.handle is nap:
             raise RuntimeError("the completion code broke")
         return real(self, task_node, returned)
 
-    monkeypatch.setattr(Execution, "_finish_call", finish_call)
+    monkeypatch.setattr(Execution, "finished", finished)
 
     @task.graph
     def g() -> int:

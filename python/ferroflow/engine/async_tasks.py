@@ -10,7 +10,7 @@ so a thousand tasks awaiting I/O wait together on the loop and finish in about t
 The loop runs on a thread of its own, started when the run's first async task is submitted and
 stopped (and joined) when ``Execution.execute`` ends, also after Ctrl-C or a run timeout. When a
 coroutine ends, the loop thread turns its value into output nodes and provenance with the code
-a local call ends in (``Execution._finish_call`` / ``_fail``) and reports the outcome with
+a local call ends in (``Execution.finished`` / ``failed``) and reports the outcome with
 ``Run.resolve``: appends to the store's queue and a few atomic operations in the core, nothing
 that waits. The one store call that may wait (``record_process``, under backpressure) starts a
 retry attempt; it runs on the loop's default executor, off the loop thread.
@@ -21,7 +21,8 @@ What holds for sync tasks holds here:
   **cancelled** (unlike a sync body, which cannot be stopped) and, once it has handled the
   cancellation, the attempt fails with :class:`~ferroflow.errors.TaskTimeoutError`.
 * ``retries`` / ``retry_on`` / ``backoff`` / ``error_handlers``: the same decision
-  (``Execution._next_attempt``); every attempt is its own process node (labels ``name``,
+  (:class:`~ferroflow.engine.attempts.Attempts`); every attempt is its own process node
+  (labels ``name``,
   ``name_attempt2``, …; failed ones FAILED with their traceback); the backoff is an
   ``await asyncio.sleep``.
 * Calling a task in a coroutine body raises ``GraphContextError`` ("inside the body of a running
@@ -50,14 +51,11 @@ import asyncio
 import contextlib
 import logging
 import threading
-import time
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FerroflowError, TaskTimeoutError
-from ..model.data import DataNode
 from ..model.graph import task_body
-from ..model.vocabulary import State
-from ..store.recorder import error_text
+from .attempts import Attempts
 
 if TYPE_CHECKING:
     from ..model.graph import TaskNode
@@ -106,7 +104,7 @@ class AsyncTasks:
         except BaseException as exc:
             with self._lock:
                 self._pending.pop(task_id, None)
-            return self._execution._fail(task, exc)
+            return self._execution.failed(task, exc)
         return "pending"
 
     def _start(self) -> asyncio.AbstractEventLoop:
@@ -198,11 +196,9 @@ class AsyncTasks:
                 job.cancel()
 
     async def _run(self, task: TaskNode, inputs: dict[str, Any], kwargs: dict[str, Any]) -> None:
-        """All attempts of one task, as ``Execution._call_with_retries`` makes them."""
+        """All attempts of one task, decided by :class:`~ferroflow.engine.attempts.Attempts`."""
         execution = self._execution
-        handle = task.handle
-        attempt = 1
-        used: dict[str, int] = {}  # error handler -> times it changed inputs
+        attempts = Attempts(task)
         while True:
             try:
                 returned = await self._attempt(task, kwargs)
@@ -210,26 +206,20 @@ class AsyncTasks:
                 raise  # abandoned by a cancelled run (or cancelled by the body: see _ended)
             except BaseException as exc:
                 try:
-                    changes = execution._next_attempt(task, exc, attempt, used, kwargs)
+                    changes = attempts.after_failure(exc, kwargs)
                 except BaseException as handler_exc:
                     self._report(task, False, handler_exc)
                     return
                 if changes is None:
                     self._report(task, False, exc)
                     return
-                assert task.pk is not None
-                execution.recorder.process_ended(
-                    task.pk, State.FAILED, time.time(), error_text(exc)
-                )
-                if handle.backoff:
-                    await asyncio.sleep(handle.backoff)  # a cancelled run cancels the sleep
-                attempt += 1
-                for name, value in changes.items():  # inputs an error handler changed
-                    inputs[name] = DataNode(value)
-                    kwargs[name] = value
-                # off the loop thread: record_process may wait for the store (backpressure)
+                execution.attempt_failed(task, exc)
+                if attempts.backoff:
+                    await asyncio.sleep(attempts.backoff)  # a cancelled run cancels the sleep
+                label = attempts.next(changes, inputs, kwargs)
+                # off the loop thread: recording may wait for the store (backpressure)
                 await asyncio.get_running_loop().run_in_executor(
-                    None, execution._start_attempt, task, inputs, f"{task.name}_attempt{attempt}"
+                    None, execution.attempt_started, task, inputs, label
                 )
                 continue
             self._report(task, True, returned)
@@ -290,13 +280,13 @@ class AsyncTasks:
         ok = False
         try:
             if succeeded:
-                ok = self._execution._finish_call(task, value)
+                ok = self._execution.finished(task, value)
             else:
-                ok = self._execution._fail(task, value)
+                ok = self._execution.failed(task, value)
         except BaseException as exc:
             ok = False
             try:
-                self._execution._fail(task, exc)
+                self._execution.failed(task, exc)
             except BaseException:  # e.g. the store is closed: the task fails all the same
                 task.error, task.state = exc, "FAILED"
         finally:

@@ -18,7 +18,7 @@ the lane), which calls the function and queues its provenance in Rust (see
 With a Dask executor (``executors/dask.py``) every task takes the general runner: graph tasks
 run here as always, and a calc task's function is handed to the cluster after its inputs are
 recorded; the runner returns ``"pending"`` and the result comes back through
-:meth:`Execution._finish_call` / :meth:`Execution._fail`, the same code a local call ends in.
+:meth:`Execution.finished` / :meth:`Execution.failed`, the same code a local call ends in.
 """
 
 from __future__ import annotations
@@ -48,13 +48,14 @@ from ..model.body import run_body
 from ..model.data import DataNode, new_uuid
 from ..model.graph import Graph, TaskNode, producers, task_body
 from ..model.labels import flatten, unflatten
-from ..model.outputs import parse_outputs, unwrap
+from ..model.outputs import parse_outputs
 from ..model.sockets import FutureSocket
 from ..model.vocabulary import TERMINAL, Kind, Link, State
 from ..store import StoreError
 from ..store.recorder import Recorder, error_text
 from ..store.values import UnserialisableValue
 from .async_tasks import AsyncTasks
+from .attempts import Attempts, call_kwargs
 from .caching import UncacheableError, code_digest, key_recipe
 
 if TYPE_CHECKING:
@@ -246,7 +247,7 @@ class Execution:
                 task.pk, task.uuid, Kind.CALC, task.name, task.handle.process_type, ctime,
                 self.pk, self.graph_pks[id(task.graph)], inputs,
             )  # fmt: skip
-        return self._fail(task, exc)
+        return self.failed(task, exc)
 
     def _fast_odd(self, task_id: int, returned: Any) -> Any:
         """A fast-lane task returned a dict or a data node: the output value WorkGraph's rules
@@ -370,7 +371,7 @@ class Execution:
         except BaseException as exc:
             failure = failure or exc
         if failure is not None:
-            return self._fail(task, failure)
+            return self.failed(task, failure)
         if is_graph:
             return self._expand(task, inputs)
         if handle.cache or (self.cache_all and handle.cache is None):
@@ -379,12 +380,7 @@ class Execution:
                 return reused
         if self.remote is not None and not handle.is_async:  # async tasks run on the loop here
             return self.remote.submit(task, inputs)  # "pending": the cluster calls the function
-        kwargs = {
-            name: node.value if type(node) is DataNode else unwrap(node)
-            for name, node in inputs.items()
-        }
-        if handle.var_kw:
-            kwargs.update(kwargs.pop(handle.var_kw, {}))
+        kwargs = call_kwargs(task, inputs)
         if handle.is_async:  # "pending": the run's event loop awaits it (async_tasks.py)
             return self._async_tasks.submit(task, inputs, kwargs)
         if handle.needs_runner or task.handlers is not None:
@@ -393,8 +389,8 @@ class Execution:
             with task_body():
                 returned = handle.func(**kwargs)
         except BaseException as exc:
-            return self._fail(task, exc)
-        return self._finish_call(task, returned)
+            return self.failed(task, exc)
+        return self.finished(task, returned)
 
     def _call_with_retries(
         self, task: TaskNode, inputs: dict[str, Any], kwargs: dict[str, Any]
@@ -406,8 +402,7 @@ class Execution:
         last attempt. An error handler may change inputs before the next attempt
         (:mod:`ferroflow.model.error_handlers`); a cancelled run stops waiting for the next one."""
         handle = task.handle
-        attempt = 1
-        used: dict[str, int] = {}  # error handler -> times it changed inputs
+        attempts = Attempts(task)
         while True:
             try:
                 if handle.timeout is None:
@@ -417,72 +412,32 @@ class Execution:
                     returned = _call_with_deadline(task, handle.timeout, kwargs)
             except BaseException as exc:
                 try:
-                    changes = self._next_attempt(task, exc, attempt, used, kwargs)
+                    changes = attempts.after_failure(exc, kwargs)
                 except BaseException as handler_exc:
-                    return self._fail(task, handler_exc)
+                    return self.failed(task, handler_exc)
                 if changes is None:
-                    return self._fail(task, exc)
-                assert task.pk is not None
-                self.recorder.process_ended(task.pk, State.FAILED, time.time(), error_text(exc))
-                if handle.backoff and self._cancelled.wait(handle.backoff):
+                    return self.failed(task, exc)
+                self.attempt_failed(task, exc)
+                if attempts.backoff and self._cancelled.wait(attempts.backoff):
                     pass  # cancelled while waiting: checked below
-                if self._cancelled.is_set() or self.core.cancelled:
-                    return self._cancel(
-                        task,
-                        RetryCancelledError(
-                            f"task '{task.path}': the run was cancelled before attempt "
-                            f"{attempt + 1}; attempt {attempt} failed with "
-                            f"{type(exc).__name__}: {exc}"
-                        ),
-                    )
-                attempt += 1
-                for name, value in changes.items():
-                    node = DataNode(value)
-                    inputs[name] = node
-                    kwargs[name] = value
-                self._start_attempt(task, inputs, f"{task.name}_attempt{attempt}")
+                if self.cancel_requested:
+                    return self.cancelled(task, attempts.cancelled(exc))
+                self.attempt_started(task, inputs, attempts.next(changes, inputs, kwargs))
                 continue
-            return self._finish_call(task, returned)
+            return self.finished(task, returned)
 
-    def _next_attempt(
-        self,
-        task: TaskNode,
-        exc: BaseException,
-        attempt: int,
-        used: dict[str, int],
-        kwargs: dict[str, Any],
-    ) -> dict[str, Any] | None:
-        """Whether attempt ``attempt`` of ``task``, which raised ``exc``, gets another try, and
-        with which changed inputs (``{}``: unchanged); None: the task fails. Error handlers are
-        asked first (in order), then ``retries``/``retry_on``."""
-        handle = task.handle
-        handlers = handle.error_handlers if task.handlers is None else task.handlers
-        for i, h in enumerate(handlers):
-            counter = f"{i}:{h.name}"  # (a task's own handler and its graph's may share a name)
-            if not isinstance(exc, h.exceptions) or used.get(counter, 0) >= h.max_retries:
-                continue
-            changes = h.handler(exc, dict(kwargs), **h.kwargs)
-            if changes is None:
-                continue
-            if not isinstance(changes, dict):
-                raise TypeError(
-                    f"task '{task.path}': error handler '{h.name}' must return a dict of "
-                    f"inputs to change or None, got {type(changes).__name__}"
-                )
-            unknown = [k for k in changes if k not in handle.inputs or k == handle.var_kw]
-            if unknown:
-                raise TaskInputError(
-                    f"task '{task.path}': error handler '{h.name}' changed unknown input(s) "
-                    f"{unknown or sorted(changes)}; the task's inputs are {sorted(handle.inputs)}"
-                )
-            used[counter] = used.get(counter, 0) + 1
-            return dict(changes)
-        retried = attempt - 1 - sum(used.values())  # attempts the plain retries paid for
-        if retried < handle.retries and isinstance(exc, handle.retry_on):
-            return {}
-        return None
+    # -- completion calls: how backends report (public, so no backend reaches inside) --------
+    @property
+    def cancel_requested(self) -> bool:
+        """The run was cancelled (Ctrl-C, ``run(timeout=)``): make no further attempt."""
+        return self._cancelled.is_set() or self.core.cancelled
 
-    def _start_attempt(self, task: TaskNode, inputs: dict[str, Any], label: str) -> None:
+    def attempt_failed(self, task: TaskNode, exc: BaseException) -> None:
+        """An attempt of ``task`` raised ``exc`` and another will follow: store it FAILED."""
+        assert task.pk is not None
+        self.recorder.process_ended(task.pk, State.FAILED, time.time(), error_text(exc))
+
+    def attempt_started(self, task: TaskNode, inputs: dict[str, Any], label: str) -> None:
         """A new process node for another attempt of ``task``, linked like the first."""
         recorder = self.recorder
         pk = task.pk = recorder.new_pk()
@@ -547,7 +502,7 @@ class Execution:
             self._keys[task.id] = key  # a retry's attempt node carries the key too
         return None
 
-    def _finish_call(self, task: TaskNode, returned: Any) -> bool:
+    def finished(self, task: TaskNode, returned: Any) -> bool:
         """A calc task's function returned ``returned`` (here, or on a Dask worker): make its
         output nodes, record them with their CREATE links, and finish the task (or fail it if
         the value does not fit the declared outputs)."""
@@ -559,7 +514,7 @@ class Execution:
             else:
                 outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)
         except BaseException as exc:
-            return self._fail(task, exc)
+            return self.failed(task, exc)
         assert task.pk is not None
         self.recorder.outputs_made(task.pk, outputs, Link.CREATE)
         return self._succeed(task, outputs)
@@ -572,7 +527,7 @@ class Execution:
         self.recorder.process_ended(task.pk, State.FINISHED, task.mtime)
         return True
 
-    def _fail(self, task: TaskNode, exc: BaseException) -> bool:
+    def failed(self, task: TaskNode, exc: BaseException) -> bool:
         task.error = exc
         task.state = State.FAILED
         task.mtime = time.time()
@@ -580,7 +535,7 @@ class Execution:
             self.recorder.process_ended(task.pk, State.FAILED, task.mtime, error_text(exc))
         return False
 
-    def _cancel(self, task: TaskNode, exc: RetryCancelledError) -> str:
+    def cancelled(self, task: TaskNode, exc: RetryCancelledError) -> str:
         """``task`` was waiting for its next attempt when the run was cancelled: it makes none
         and is CANCELLED (the runner's ``"cancelled"``), its last failure kept in ``exc``."""
         task.error = exc
@@ -594,7 +549,7 @@ class Execution:
         handle = task.handle
         max_depth = getattr(handle, "max_depth", 100)
         if task.depth + 1 > max_depth:
-            return self._fail(
+            return self.failed(
                 task,
                 RecursionDepthError(
                     f"graph task '{task.path}' would nest {task.depth + 1} graphs deep, past its "
@@ -614,7 +569,7 @@ class Execution:
             ids = self._submit(child)
         except BaseException as exc:
             task.child = None
-            return self._fail(task, exc)
+            return self.failed(task, exc)
         # A body may return outputs of tasks outside its expansion (futures it closed over):
         # the graph task finishes only once those are terminal too.
         ids.extend(t.id for t in _returned_outer(child) if t.id is not None)
@@ -660,14 +615,14 @@ class Execution:
         bad = [t for t in child.tasks if self._state(t) != "FINISHED"]
         if bad:
             listing = ", ".join(f"{t.name} ({self._state(t)})" for t in bad)
-            return self._fail(
+            return self.failed(
                 task,
                 ChildTasksFailedError(f"graph task '{task.path}' has failed children: {listing}"),
             )
         bad = [t for t in _returned_outer(child) if self._state(t) != "FINISHED"]
         if bad:
             listing = ", ".join(f"{t.path} ({self._state(t)})" for t in bad)
-            return self._fail(
+            return self.failed(
                 task,
                 ChildTasksFailedError(
                     f"graph task '{task.path}' returns outputs of tasks that did not finish: "
@@ -677,7 +632,7 @@ class Execution:
         try:
             outputs = resolve(child.outputs, f"graph '{task.path}' outputs")
         except BaseException as exc:
-            return self._fail(task, exc)
+            return self.failed(task, exc)
         self.recorder.outputs_made(task.pk, outputs, Link.RETURN)
         return self._succeed(task, outputs)
 

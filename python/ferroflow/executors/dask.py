@@ -18,7 +18,7 @@ store exactly as in a local run. Only leaf task functions go to Dask. A calc tas
    ``as_completed``) and fetch the results of all chunks that finished since their last fetch
    with one ``client.gather``; while a fetch is in flight the next batch grows. The *collect*
    thread turns each return value into output nodes and provenance through the local runner's
-   own code (``Execution._finish_call`` / ``_fail``) and reports the outcomes with one
+   own code (``Execution.finished`` / ``failed``) and reports the outcomes with one
    ``Run.resolve_many``: the core queues the tasks they make ready on the pool, exactly as
    after a local completion.
 
@@ -43,10 +43,11 @@ error_handlers=)``) follow the local runner's rules (``Execution._call_with_retr
 waiting done here instead of by a worker:
 
 * Such a task is sent alone in its Dask task (never in a chunk with others), so that a retry
-  reruns nobody else. Every attempt is its own process node (``Execution._start_attempt``:
+  reruns nobody else. Every attempt is its own process node (``Execution.attempt_started``:
   ``name``, ``name_attempt2``, ...); a failed attempt's node is stored FAILED with its remote
   traceback and the last attempt's outputs are used.
-* Whether a failed call is tried again is ``Execution._next_attempt``'s answer for its
+* Whether a failed call is tried again is what
+  :class:`~ferroflow.engine.attempts.Attempts` answers for its
   exception, restored with its remote traceback (:func:`remote.restore`): error handlers, then
   ``isinstance(exc, retry_on)``. An exception that could not be sent back arrives as
   :class:`remote.RemoteTaskError` and is retried only if ``retry_on`` covers it
@@ -72,7 +73,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
-import time
 import weakref
 from collections.abc import Callable
 from queue import Empty, SimpleQueue
@@ -86,11 +86,9 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "running on Dask needs the 'distributed' package: pip install 'ferroflow[dask]'"
     ) from exc
 
-from ..errors import FerroflowError, RetryCancelledError, TaskTimeoutError
+from ..engine.attempts import Attempts, call_kwargs
+from ..errors import FerroflowError, TaskTimeoutError
 from ..model.data import DataNode
-from ..model.outputs import unwrap
-from ..model.vocabulary import State
-from ..store.recorder import error_text
 from .remote import ATTEMPT_STARTED, Calls, Ref, restore, run_calls
 
 if TYPE_CHECKING:
@@ -224,7 +222,8 @@ class _Entry:
 
     __slots__ = (
         "armed",
-        "attempt",
+        "attempts",
+        "changes",
         "error",
         "func",
         "future",
@@ -234,7 +233,6 @@ class _Entry:
         "inputs",
         "kwargs",
         "task",
-        "used",
         "waiting",
     )
 
@@ -255,11 +253,16 @@ class _Entry:
         self.future: distributed.Future[Any] | None = None
         self.index = 0
         self.inputs = inputs
-        self.attempt = 1
+        self.attempts = Attempts(task)
+        #: inputs an error handler changed for the next attempt
+        self.changes: dict[str, Any] = {}
         self.waiting = False
         self.armed = 0
         self.error: BaseException | None = None
-        self.used: dict[str, int] = {}
+
+    @property
+    def attempt(self) -> int:
+        return self.attempts.attempt
 
 
 def _unsendable(entry: _Entry, exc: BaseException) -> FerroflowError:
@@ -443,7 +446,7 @@ class DaskSession:
                 for name, node in inputs.items()
             }
         except BaseException as exc:
-            return self.execution._fail(task, exc)
+            return self.execution.failed(task, exc)
         if handle.var_kw:
             kwargs.update(kwargs.pop(handle.var_kw, {}))
         assert task.id is not None
@@ -628,7 +631,7 @@ class DaskSession:
         self, entry: _Entry, exc: BaseException, resolved: list[tuple[int, bool]]
     ) -> None:
         """A claimed attempt raised ``exc`` (or timed out): as the local runner does
-        (``Execution._call_with_retries``), ask ``Execution._next_attempt`` (error handlers,
+        (``Execution._call_with_retries``), ask ``Attempts.after_failure`` (error handlers,
         then ``retries``/``retry_on``) whether and with which inputs it is tried again; if so
         store this attempt FAILED and submit the next one after ``backoff`` (a timer on the
         event loop), else fail the task."""
@@ -638,27 +641,16 @@ class DaskSession:
         if inputs is None:
             resolved.append((entry.id, self._fail(entry, exc)))
             return
-        kwargs = {
-            name: node.value if type(node) is DataNode else unwrap(node)
-            for name, node in inputs.items()
-        }
-        if handle.var_kw:
-            kwargs.update(kwargs.pop(handle.var_kw, {}))
         try:
-            changes = self.execution._next_attempt(task, exc, entry.attempt, entry.used, kwargs)
+            changes = entry.attempts.after_failure(exc, call_kwargs(task, inputs))
             if changes is None:
                 resolved.append((entry.id, self._fail(entry, exc)))
                 return
-            assert task.pk is not None
-            self.execution.recorder.process_ended(
-                task.pk, State.FAILED, time.time(), error_text(exc)
-            )
+            self.execution.attempt_failed(task, exc)
         except BaseException as other:  # an error handler raised, or the store is closed
             resolved.append((entry.id, self._fail(entry, other)))
             return
-        for name, value in changes.items():  # inputs an error handler changed
-            inputs[name] = DataNode(value)
-            entry.kwargs[name] = value
+        entry.changes = changes
         entry.error = exc
         entry.waiting = True
         entry.future = None
@@ -673,18 +665,10 @@ class DaskSession:
     def _retry_cancelled(self, entry: _Entry) -> None:
         """The run was cancelled while ``entry`` waited for its next attempt: none is made and
         the task is recorded CANCELLED with a :class:`RetryCancelledError`, as for a local task
-        (``Execution._cancel``); the caller abandons it in the core (CANCELLED there too)."""
-        task = entry.task
-        exc = entry.error
+        (``Execution.cancelled``); the caller abandons it in the core (CANCELLED there too)."""
+        assert entry.error is not None
         with contextlib.suppress(BaseException):  # the store may be closed: cancelled anyway
-            self.execution._cancel(
-                task,
-                RetryCancelledError(
-                    f"task '{task.path}': the run was cancelled before attempt "
-                    f"{entry.attempt + 1}; attempt {entry.attempt} failed with "
-                    f"{type(exc).__name__}: {exc}"
-                ),
-            )
+            self.execution.cancelled(entry.task, entry.attempts.cancelled(entry.error))
 
     def _resubmit(self, entry: _Entry, resolved: list[tuple[int, bool]]) -> None:
         """Start and send the next attempt of a claimed, waiting entry (unless the run was
@@ -694,11 +678,11 @@ class DaskSession:
             self.core.abandon([entry.id])
             return
         task = entry.task
-        entry.attempt += 1
-        entry.waiting = False
         assert entry.inputs is not None
+        label = entry.attempts.next(entry.changes, entry.inputs, entry.kwargs)
+        entry.waiting = False
         try:
-            self.execution._start_attempt(task, entry.inputs, f"{task.name}_attempt{entry.attempt}")
+            self.execution.attempt_started(task, entry.inputs, label)
         except BaseException as exc:
             resolved.append((entry.id, self._fail(entry, exc)))
             return
@@ -843,7 +827,7 @@ class DaskSession:
         finished."""
         task = entry.task
         try:
-            ok = self.execution._finish_call(task, value)
+            ok = self.execution.finished(task, value)
         except BaseException as exc:
             return self._fail(entry, exc)
         single = task.handle.single_output
@@ -861,7 +845,7 @@ class DaskSession:
 
     def _fail(self, entry: _Entry, exc: BaseException) -> bool:
         try:
-            return self.execution._fail(entry.task, exc)
+            return self.execution.failed(entry.task, exc)
         except BaseException:  # the store may be closed; the task fails all the same
             return False
 
