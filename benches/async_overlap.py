@@ -1,6 +1,7 @@
 """Async tasks wait together: N tasks each awaiting ``asyncio.sleep(s)`` vs one such task.
 
-``@task async def`` bodies run on one event loop thread per run (``ferroflow.engine.async_tasks``), not
+``@task async def`` bodies run on one event loop thread per run
+(``ferroflow.executors.coroutines``), not
 on the worker threads, so N concurrent awaits should take about as long as one. Printed: the
 wall time of ``build + run`` for one task and for N, best and median of ``--repeat`` runs each
 (alternating, so drifts of a noisy machine hit both alike), and the ratio of the medians; the

@@ -7,7 +7,8 @@ Two measurements, each printed as a markdown table:
    later updated to FINISHED), its ``CALL_CALC`` link, an input data node and its
    ``INPUT_CALC`` link, an output data node and its ``CREATE`` link: 3 nodes + 3 links = 6 rows
    per task (plus the state update, folded into the insert when both land in one batch). Process
-   uuids come from ``ferroflow.model.data.new_uuid`` (time-ordered), data nodes get theirs the same way
+   uuids come from ``ferroflow.model.data.new_uuid`` (time-ordered), data nodes get theirs the
+   same way
    on the writer thread. The clock runs from the first ``record_*`` to the end of ``flush()``.
    Once for ``durability="normal"`` and once for ``"full"``.
 2. **Provenance in a run.** A no-op scatter of ``--scatter`` tasks (as in ``overhead.py``),

@@ -11,8 +11,9 @@ from typing import TYPE_CHECKING, Any
 from .engine.execution import Execution
 from .engine.gc_tuning import relaxed_gc
 from .engine.pools import lease_pool
+from .engine.report import raise_failures
 from .errors import FerroflowError, NotRunError, RunTimeoutError
-from .executors import resolve_executor
+from .executors import executors_for
 from .html_view import MAX_TASKS, STATE_COLOURS, count_states, counts_text
 from .model.body import run_body
 from .model.graph import Graph, TaskNode, bind_inputs
@@ -110,7 +111,7 @@ class WorkGraph:
         """Paths of the tasks whose stored results were reused (cache hits) in this run."""
         if self._execution is None:
             return []
-        return [t.path for t in self._execution.cache_hits]
+        return [t.path for t in self._execution.cache.hits]
 
     @property
     def name(self) -> str:
@@ -216,13 +217,15 @@ class WorkGraph:
             recorder = StoreRecorder(store)
         else:
             recorder = NullRecorder()
-        remote = resolve_executor(executor, profile.executor if profile is not None else None)
+        executors = executors_for(executor, profile.executor if profile is not None else None)
         cap = max_number_jobs if max_number_jobs is not None else self.max_number_jobs
         if cap is not None and cap < 1:
             raise ValueError(f"max_number_jobs must be at least 1, got {cap}")
         self._graph.max_number_jobs = cap
-        execution = Execution(self._graph, self._handle.process_type, recorder, remote, cache=cache)
-        execution.key_alias = self.restart_alias
+        execution = Execution(
+            self._graph, self._handle.process_type, recorder, executors, cache=cache
+        )
+        execution.cache.alias = self.restart_alias
         self._execution = execution
         with lease_pool(max_workers) as pool, relaxed_gc():
             try:
@@ -239,7 +242,7 @@ class WorkGraph:
                     f"{stored}"
                 ) from exc
         if raise_on_error:
-            execution.raise_failures()
+            raise_failures(execution)
         return execution.outputs or {}
 
     # -- pictures ---------------------------------------------------------------------------

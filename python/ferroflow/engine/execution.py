@@ -1,24 +1,10 @@
-"""Executing a graph: the runner the Rust workers call, and the provenance it records.
+"""One run of a graph: the runner the Rust workers call for every task off the fast lane.
 
-The Rust core decides *when* a task runs (counters, queues, failure propagation, cancellation);
-this module decides *what* running it means: resolve its input sockets to data nodes, call the
-function (or, for a graph task, run its body and add the new tasks to the live run), turn the
-return value into output nodes, and record process nodes, data nodes and AiiDA links in the
-store. The runner returns True/False for finished/failed, or the ids of the tasks a graph
-task must wait for (its children, plus any outer task whose output its body returned); the core
-calls it again for that task once they are all terminal.
-
-Most tasks never reach this runner: a calc task with one output whose inputs are all constants
-or the single outputs of other such tasks goes to the core's *fast lane* (``Run.submit`` picks
-the lane), which calls the function and queues its provenance in Rust (see
-``rust/py/src/fast.rs``). Only its unusual moments come back here: an exception
+The core decides *when* a task runs; this decides *what* that means: resolve its inputs, record
+its start, hand the call to a backend (or, for a graph task, run its body and add the new tasks
+to the live run), and settle every task's state at the end. The fast lane (``Run.submit`` picks
+it, ``rust/py/src/fast.rs`` runs it) comes back here only for an exception
 (:meth:`Execution._fast_fail`) or a returned dict or data node (:meth:`Execution._fast_odd`).
-``FERROFLOW_FAST_LANE=0`` turns the lane off, so tests can compare both lanes.
-
-With a Dask executor (``executors/dask.py``) every task takes the general runner: graph tasks
-run here as always, and a calc task's function is handed to the cluster after its inputs are
-recorded; the runner returns ``"pending"`` and the result comes back through
-:meth:`Execution.finished` / :meth:`Execution.failed`, the same code a local call ends in.
 """
 
 from __future__ import annotations
@@ -26,10 +12,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-import sqlite3
-import threading
 import time
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import ferroflow._core as _core
 
@@ -39,107 +24,44 @@ from ..errors import (
     FerroflowError,
     RecursionDepthError,
     RetryCancelledError,
-    TaskInputError,
-    TaskTimeoutError,
-    ValueNotStoredError,
-    WorkflowFailedError,
 )
 from ..model.body import run_body
 from ..model.data import DataNode, new_uuid
-from ..model.graph import Graph, TaskNode, producers, task_body
-from ..model.labels import flatten, unflatten
+from ..model.graph import Graph, TaskNode, producers
 from ..model.outputs import parse_outputs
 from ..model.sockets import FutureSocket
 from ..model.vocabulary import TERMINAL, Kind, Link, State
-from ..store import StoreError
 from ..store.recorder import Recorder, error_text
-from ..store.values import UnserialisableValue
-from .async_tasks import AsyncTasks
-from .attempts import Attempts, call_kwargs
-from .caching import UncacheableError, code_digest, key_recipe
+from .backend import CANCELLED, Backend
+from .caching import code_digest
+from .report import explain_unstored
+from .resolve import resolve, resolve_available
+from .run_cache import RunCache
 
-if TYPE_CHECKING:
-    from ..executors.dask import DaskExecutor
-
-__all__ = ["ChildTasksFailedError", "Execution", "flatten"]
+__all__ = ["Execution", "Executor", "Executors"]
 
 log = logging.getLogger("ferroflow")
-
-
-def _walk(outputs: dict[str, Any] | None, path: tuple[str, ...], where: str, producer: str) -> Any:
-    node: Any = outputs
-    for part in path:
-        if not isinstance(node, dict) or part not in node:
-            raise TaskInputError(
-                f"{where}: task '{producer}' finished without producing output '{'.'.join(path)}'"
-            )
-        node = node[part]
-    return node
-
-
-def resolve(binding: Any, where: str) -> Any:
-    """Input bindings → data nodes (nested dicts for namespaces)."""
-    if isinstance(binding, FutureSocket):
-        producer = binding._task
-        return _walk(producer.outputs, binding._path, where, producer.path)
-    if isinstance(binding, dict):
-        return {k: resolve(v, f"{where}.{k}") for k, v in binding.items()}
-    return binding
-
-
-def resolve_available(binding: Any) -> Any:
-    """Like :func:`resolve`, but leaves out the outputs that failed or skipped producers never
-    made (``None`` for a socket that has no value)."""
-    if isinstance(binding, FutureSocket):
-        producer = binding._task
-        try:
-            return _walk(producer.outputs, binding._path, "", producer.path)
-        except TaskInputError:
-            return None
-    if isinstance(binding, dict):
-        found = {k: resolve_available(v) for k, v in binding.items()}
-        return {k: v for k, v in found.items() if v is not None}
-    return binding
-
-
-def _call_with_deadline(task: TaskNode, timeout: float, kwargs: dict[str, Any]) -> Any:
-    """Call ``task``'s function on a helper thread and wait at most ``timeout`` seconds (the
-    wait releases the GIL). Past it, raise :class:`TaskTimeoutError`: a thread cannot be
-    killed, so the call finishes in the background and its result is discarded."""
-    done = threading.Event()
-    box: list[tuple[bool, Any]] = []
-    func = task.handle.func
-
-    def body() -> None:
-        try:
-            with task_body():
-                box.append((True, func(**kwargs)))
-        except BaseException as exc:
-            box.append((False, exc))
-        finally:
-            done.set()
-
-    threading.Thread(target=body, name=f"ferroflow {task.path}", daemon=True).start()
-    if not done.wait(timeout):
-        raise TaskTimeoutError(
-            f"task '{task.path}' ran past its timeout of {timeout:g} s and was failed; its "
-            f"result will be discarded (the thread running it cannot be stopped and finishes "
-            f"in the background)"
-        )
-    ok, value = box[0]
-    if ok:
-        return value
-    raise value
-
-
-#: What the runner returns for a task given up on because the run was cancelled (the core's
-#: ``Outcome::Cancelled``): one that was waiting for its next attempt.
-CANCELLED = "cancelled"
 
 
 def _returned_outer(child: Graph) -> list[TaskNode]:
     """Tasks outside ``child`` whose outputs its body returned."""
     return [t for t in producers(child.outputs) if t.graph is not child]
+
+
+class Executor(Protocol):
+    """Makes the backend of one run."""
+
+    def session(self, execution: Execution) -> Backend: ...
+
+
+@dataclass(frozen=True)
+class Executors:
+    """The executors of a run: ``local`` for sync functions (unless ``remote`` is given),
+    ``coroutines`` for ``async def`` tasks (always in this process), ``remote`` a cluster."""
+
+    local: Executor
+    coroutines: Executor
+    remote: Executor | None = None
 
 
 class Execution:
@@ -150,7 +72,7 @@ class Execution:
         graph: Graph,
         process_type: str,
         recorder: Recorder,
-        executor: DaskExecutor | None = None,
+        executors: Executors,
         cache: bool = False,
     ) -> None:
         self.graph = graph
@@ -166,24 +88,20 @@ class Execution:
         #: run(cache=True) or a restart: every calc task without @task(cache=False) looks up
         #: its cache key first (and so takes the general runner, not the fast lane)
         self.cache_all = cache and self.recording
-        #: tasks whose results were reused from the store (cache hits), in completion order
-        self.cache_hits: list[TaskNode] = []
-        self._keys: dict[int, bytes] = {}  # task id -> cache key (missed, so it ran)
-        #: a restart of a script's run from a module: (module now, "__main__"); a miss is
-        #: looked up again under the function's old process_type
-        self.key_alias: tuple[str, str] | None = None
+        #: cache keys, lookups and hits (``cache.hits``; ``cache.alias`` for a script's restart)
+        self.cache = RunCache(recorder)
         self._code_recorded: set[int] = set()  # id() of handles whose code digest is stored
-        # set by the core's cancel callback: a task waiting to retry gives up at once
-        self._cancelled = threading.Event()
-        # Tasks on Dask take the general runner: the fast lane calls functions in this process.
+        # Tasks on a cluster take the general runner: the fast lane calls functions here.
         self.fast_lane = (
-            executor is None
+            executors.remote is None
             and not self.cache_all
             and os.environ.get("FERROFLOW_FAST_LANE", "1") != "0"
         )
-        self.remote = executor.session(self) if executor is not None else None
-        # @task async def: the run's event loop thread, started by its first async task
-        self._async_tasks = AsyncTasks(self)
+        remote = executors.remote
+        #: where sync functions run: this process's workers, or a cluster
+        self._calls: Backend = (remote or executors.local).session(self)
+        #: where ``async def`` functions run: the run's event loop, in this process
+        self._coroutines: Backend = executors.coroutines.session(self)
         # Fast-lane task nodes read their results through this box: the live run while it
         # executes, the run's detached results afterwards (so nodes never keep the run alive).
         self._fast_box: list[Any] = [self.core]
@@ -268,10 +186,10 @@ class Execution:
                 self.pk, self.uuid, self.graph.name, self.process_type, self.graph.inputs
             )
             self._submit(self.graph)
-            remote = self.remote
-            if remote is not None:
-                remote.start()
+            self._calls.start()
+            self._coroutines.start()
         except BaseException as exc:
+            self._close_backends()
             self._abort(exc)
             raise
         queue, throttle, limit = recorder.fast_lane()
@@ -279,20 +197,14 @@ class Execution:
         try:
             self.core.execute(pool, self._run_task, timeout, fast, on_cancel=self._on_cancel)
         except BaseException:
-            if remote is not None:
-                remote.close()
-                self.remote = None  # the session refers back to this execution
-            self._async_tasks.close()  # cancels what is left on the loop, joins its thread
+            self._close_backends()
             self._conclude(interrupted=True)
             raise
-        if remote is not None:
-            remote.close()
-            self.remote = None
-        self._async_tasks.close()
+        self._close_backends()
         self._conclude(interrupted=False)
         values = recorder.unstored_since(unstored)
         if values:
-            self._explain_unstored(values)
+            self.unstored = explain_unstored(self, values)
 
     def _abort(self, exc: BaseException) -> None:
         """The run stopped before or while concluding (a wiring error found at submit, a
@@ -306,30 +218,16 @@ class Execution:
     def _on_cancel(self) -> None:
         """The core cancelled the run (Ctrl-C, timeout): tasks waiting to retry stop waiting,
         and calls pending on Dask are abandoned."""
-        self._cancelled.set()
-        remote = self.remote
-        if remote is not None:
-            remote.cancel()
-        self._async_tasks.cancel()  # abandon async tasks pending on the event loop
+        self._calls.cancel()
+        self._coroutines.cancel()
 
-    def _explain_unstored(self, values: dict[int, Any]) -> None:
-        """Name the task and socket of each of this run's values stored only as a repr
-        (``values``: their stored stand-ins by pk)."""
-        pks = values.keys()
-        where: dict[int, str] = {}
-        for task in self.tasks.values():
-            if task._out_pk in pks:
-                where[task._out_pk] = f"task '{task.path}', output '{task.handle.single_output}'"
-            elif task._outputs is not None:
-                for label, node in flatten(task._outputs):
-                    if node._pk in pks:
-                        where.setdefault(node._pk, f"task '{task.path}', output '{label}'")
-        for label, node in flatten(self.graph.inputs):
-            if node._pk in pks:
-                where.setdefault(node._pk, f"graph '{self.graph.name}', input '{label}'")
-        for pk, place in sorted(where.items()):
-            value = values[pk]
-            self.unstored[place] = f"{getattr(value, 'type', '?')}: {getattr(value, 'error', '')}"
+    def _close_backends(self) -> None:
+        """Release the backends' threads and connections (pending coroutines are cancelled,
+        the loop's thread joined)."""
+        try:
+            self._calls.close()
+        finally:
+            self._coroutines.close()
 
     # -- the runner ------------------------------------------------------------------------
     def _run_task(self, task: TaskNode) -> bool | list[int] | str:
@@ -375,62 +273,18 @@ class Execution:
         if is_graph:
             return self._expand(task, inputs)
         if handle.cache or (self.cache_all and handle.cache is None):
-            reused = self._from_cache(task, inputs)
+            reused = self.cache.lookup(task, inputs) if self.recording else None
             if reused is not None:
-                return reused
-        if self.remote is not None and not handle.is_async:  # async tasks run on the loop here
-            return self.remote.submit(task, inputs)  # "pending": the cluster calls the function
-        kwargs = call_kwargs(task, inputs)
-        if handle.is_async:  # "pending": the run's event loop awaits it (async_tasks.py)
-            return self._async_tasks.submit(task, inputs, kwargs)
-        if handle.needs_runner or task.handlers is not None:
-            return self._call_with_retries(task, inputs, kwargs)
-        try:
-            with task_body():
-                returned = handle.func(**kwargs)
-        except BaseException as exc:
-            return self.failed(task, exc)
-        return self.finished(task, returned)
-
-    def _call_with_retries(
-        self, task: TaskNode, inputs: dict[str, Any], kwargs: dict[str, Any]
-    ) -> bool | str:
-        """Call a task with ``@task(retries=..., timeout=..., error_handlers=...)``. Each
-        attempt is its own process node, called (``CALL_CALC``) by the same caller with the
-        input links it got: the first is labelled ``name``, attempt k ``name_attempt<k>``. A
-        failed attempt is stored FAILED with its error; the task's node (``task.pk``) is the
-        last attempt. An error handler may change inputs before the next attempt
-        (:mod:`ferroflow.model.error_handlers`); a cancelled run stops waiting for the next one."""
-        handle = task.handle
-        attempts = Attempts(task)
-        while True:
-            try:
-                if handle.timeout is None:
-                    with task_body():
-                        returned = handle.func(**kwargs)
-                else:
-                    returned = _call_with_deadline(task, handle.timeout, kwargs)
-            except BaseException as exc:
-                try:
-                    changes = attempts.after_failure(exc, kwargs)
-                except BaseException as handler_exc:
-                    return self.failed(task, handler_exc)
-                if changes is None:
-                    return self.failed(task, exc)
-                self.attempt_failed(task, exc)
-                if attempts.backoff and self._cancelled.wait(attempts.backoff):
-                    pass  # cancelled while waiting: checked below
-                if self.cancel_requested:
-                    return self.cancelled(task, attempts.cancelled(exc))
-                self.attempt_started(task, inputs, attempts.next(changes, inputs, kwargs))
-                continue
-            return self.finished(task, returned)
+                return self._succeed(task, reused)
+        if handle.is_async:  # the run's event loop awaits it, in this process
+            return self._coroutines.submit(task, inputs)
+        return self._calls.submit(task, inputs)
 
     # -- completion calls: how backends report (public, so no backend reaches inside) --------
     @property
     def cancel_requested(self) -> bool:
         """The run was cancelled (Ctrl-C, ``run(timeout=)``): make no further attempt."""
-        return self._cancelled.is_set() or self.core.cancelled
+        return bool(self.core.cancelled)
 
     def attempt_failed(self, task: TaskNode, exc: BaseException) -> None:
         """An attempt of ``task`` raised ``exc`` and another will follow: store it FAILED."""
@@ -448,59 +302,9 @@ class Execution:
             pk, task.uuid, Kind.CALC, label, task.handle.process_type, now, self.pk,
             self.graph_pks[id(task.graph)], inputs,
         )  # fmt: skip
-        key = self._keys.get(task.id) if task.id is not None else None
+        key = self.cache.key_of(task)
         if key is not None:
             recorder.cache_key(pk, key)  # the key of the task's original inputs
-
-    def _from_cache(self, task: TaskNode, inputs: dict[str, Any]) -> bool | None:
-        """Reuse the results of an earlier FINISHED run of the same function and code on the
-        same input values (:mod:`ferroflow.engine.caching`), if the store has one: the task's
-        process node is marked ``cached_from`` that run and gets new output nodes holding the
-        stored values (AiiDA's "one creator" rule; blobs are content-addressed, so a large value
-        is not stored twice). Returns the task's outcome on a hit; None on a miss (the key is
-        stored with the node, so later runs can hit this one) or when the task has no key."""
-        if not self.recording:
-            return None
-        handle = task.handle
-        recorder = self.recorder
-        pk = task.pk
-        assert pk is not None
-        try:
-            leaves = [
-                (label, leaf.value) for n, v in inputs.items() for label, leaf in flatten(v, n)
-            ]
-            recipe = key_recipe(handle.process_type, code_digest(handle), leaves)
-            key = recipe.key
-        except UncacheableError as exc:
-            log.info("task '%s' runs without caching: %s", task.path, exc)
-            return None
-        try:
-            found = recorder.cached_outputs(key)
-            alias = self.key_alias
-            if found is None and alias and handle.process_type.startswith(alias[0] + "."):
-                then = alias[1] + handle.process_type[len(alias[0]) :]
-                found = recorder.cached_outputs(recipe._replace(process_type=then).key)
-        except (sqlite3.Error, StoreError) as exc:  # not expected: say so loudly
-            log.warning("task '%s': cache lookup failed, it runs: %s", task.path, exc)
-            found = None
-        except Exception as exc:  # a stored value that does not decode (an untrusted pickle,
-            # a class that no longer exists): the task runs instead
-            log.info("task '%s': cached results unreadable, it runs: %s", task.path, exc)
-            found = None
-        if found is not None:
-            original, created = found
-            if not any(type(v) is UnserialisableValue for _, v in created):
-                outputs = unflatten(created, handle.single_output)
-                recorder.cache_key(pk, key, original)
-                recorder.outputs_made(pk, outputs, Link.CREATE)
-                task.cached_from = original
-                self.cache_hits.append(task)
-                return self._succeed(task, outputs)
-        recorder.cache_key(pk, key, None)
-        if handle.needs_runner or task.handlers is not None:
-            assert task.id is not None
-            self._keys[task.id] = key  # a retry's attempt node carries the key too
-        return None
 
     def finished(self, task: TaskNode, returned: Any) -> bool:
         """A calc task's function returned ``returned`` (here, or on a Dask worker): make its
@@ -690,43 +494,3 @@ class Execution:
         if not self.recording:  # the pks were the null store's: they name nothing stored
             for task in self.tasks.values():
                 task.pk = None
-
-    def failures(self) -> dict[str, BaseException]:
-        """Root-cause failures by task path (graph tasks that failed only because their
-        children did are left out: their children are listed)."""
-        found: dict[str, BaseException] = {}
-        for task_id in sorted(self.tasks):
-            task = self.tasks[task_id]
-            if task.state == "FAILED" and not isinstance(task.error, ChildTasksFailedError):
-                found[task.path] = task.error or FerroflowError("failed")
-        return found
-
-    def raise_failures(self) -> None:
-        failed = self.failures()
-        if not failed and self.state == "FINISHED":
-            if self.unstored:
-                lines = [f"  {place}: {why}" for place, why in self.unstored.items()]
-                raise ValueNotStoredError(
-                    f"workflow '{self.graph.name}' finished, but {len(lines)} value(s) could "
-                    f"not be serialised for the provenance store and are stored only as their "
-                    f"repr (make them picklable, or return plain data / numpy arrays); every "
-                    f"result is in memory and every other value is stored:\n" + "\n".join(lines),
-                    dict(self.unstored),
-                )
-            return
-        if not failed and self.output_error is not None:
-            raise WorkflowFailedError(
-                f"workflow '{self.graph.name}': every task finished, but its outputs could not "
-                f"be made: {self.output_error}",
-                {},
-            ) from self.output_error
-        skipped = sum(1 for t in self.tasks.values() if t.state == "SKIPPED")
-        lines = [f"  {path}: {type(err).__name__}: {err}" for path, err in failed.items()]
-        message = (
-            f"{len(failed)} task(s) failed in workflow '{self.graph.name}'"
-            f" ({skipped} dependent task(s) skipped)"
-            + ("; finished results are stored:\n" if self.recording else ":\n")
-            + "\n".join(lines)
-        )
-        first = next(iter(failed.values()), None)
-        raise WorkflowFailedError(message, failed) from first

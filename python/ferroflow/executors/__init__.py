@@ -23,11 +23,15 @@ import sys
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
+from ..engine.execution import Executors
+from .coroutines import AsyncExecutor
+from .local import LocalExecutor
+
 if TYPE_CHECKING:
     from .dask import DaskExecutor
 
 # (DaskExecutor is imported on first use, so star-imports need no 'distributed')
-__all__ = ["ENV", "LOCAL", "check_executor_text", "resolve_executor"]
+__all__ = ["ENV", "LOCAL", "check_executor_text", "executors_for", "resolve_executor"]
 
 #: The environment variable naming the default executor.
 ENV = "FERROFLOW_EXECUTOR"
@@ -114,3 +118,9 @@ def resolve_executor(executor: Any, profile_setting: str | None = None) -> DaskE
         f"{where}: expected 'local', a Dask scheduler address, a distributed.Client or a "
         f"DaskExecutor, not {type(executor).__qualname__}"
     )
+
+
+def executors_for(executor: Any, profile_setting: str | None = None) -> Executors:
+    """A run's executors: sync functions locally or on the cluster :func:`resolve_executor`
+    picks, ``async def`` functions on the run's event loop in this process."""
+    return Executors(LocalExecutor(), AsyncExecutor(), resolve_executor(executor, profile_setting))

@@ -63,7 +63,8 @@ class TaskDef:
     is_graph = False
     #: True when the task needs the general runner (retries or a timeout): no fast lane
     needs_runner = False
-    #: True for an ``async def`` function: awaited on the run's event loop (``async_tasks.py``)
+    #: True for an ``async def`` function: awaited on the run's event loop
+    #: (``executors/coroutines.py``)
     is_async = False
 
     def __init__(

@@ -53,22 +53,30 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
+from ..engine.attempts import Attempts, call_kwargs
+from ..engine.backend import PENDING, Outcome
 from ..errors import FerroflowError, TaskTimeoutError
 from ..model.graph import task_body
-from .attempts import Attempts
 
 if TYPE_CHECKING:
+    from ..engine.execution import Execution
     from ..model.graph import TaskNode
-    from .execution import Execution
 
-__all__ = ["CANCEL_GRACE", "AsyncTasks"]
+__all__ = ["CANCEL_GRACE", "AsyncExecutor", "AsyncTasks"]
 
-log = logging.getLogger("ferroflow.async_tasks")
+log = logging.getLogger("ferroflow.executors.coroutines")
 
 #: Seconds the closing loop waits for cancelled coroutines to finish (``finally`` blocks that
 #: await, e.g. closing a connection); a coroutine still running then is left to the loop's
 #: garbage and logged.
 CANCEL_GRACE = 5.0
+
+
+class AsyncExecutor:
+    """``@task async def`` tasks: each run gets its own event loop thread (:class:`AsyncTasks`)."""
+
+    def session(self, execution: Execution) -> AsyncTasks:
+        return AsyncTasks(execution)
 
 
 class AsyncTasks:
@@ -88,10 +96,14 @@ class AsyncTasks:
         self._running: dict[int, asyncio.Task[None]] = {}
 
     # -- runner side (pool worker threads) ----------------------------------------------------
-    def submit(self, task: TaskNode, inputs: dict[str, Any], kwargs: dict[str, Any]) -> str | bool:
-        """Run ``task``'s coroutine function with ``kwargs`` on the loop (``inputs``: its input
-        data nodes, for the links of retry attempts). Returns ``"pending"`` for the runner to
+    def start(self) -> None:
+        """Nothing to do before the run: the loop starts with the first async task."""
+
+    def submit(self, task: TaskNode, inputs: dict[str, Any]) -> Outcome:
+        """Run ``task``'s coroutine function on the loop (``inputs``: its input data nodes,
+        also for the links of retry attempts). Returns :data:`PENDING` for the runner to
         return, or False if the task had to be failed at once."""
+        kwargs = call_kwargs(task, inputs)
         task_id = task.id
         assert task_id is not None
         try:
@@ -105,7 +117,7 @@ class AsyncTasks:
             with self._lock:
                 self._pending.pop(task_id, None)
             return self._execution.failed(task, exc)
-        return "pending"
+        return PENDING
 
     def _start(self) -> asyncio.AbstractEventLoop:
         """Start the loop thread (holding ``_lock``)."""
