@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
-from .model.graph import bind_inputs, require_graph
+from .model.binding import bind_inputs
+from .model.graph import require_graph
 from .model.sockets import FutureSocket
 from .model.taskdef import GraphDef, GraphOptions, TaskDef, TaskOptions, check_options
 from .workgraph import WorkGraph, build

@@ -15,8 +15,9 @@ from .engine.report import raise_failures
 from .errors import FerroflowError, NotRunError, RunTimeoutError
 from .executors import executors_for
 from .html_view import MAX_TASKS, STATE_COLOURS, count_states, counts_text
+from .model.binding import bind_inputs
 from .model.body import run_body
-from .model.graph import Graph, TaskNode, bind_inputs
+from .model.graph import Graph, TaskNode
 from .model.taskdef import GraphDef
 from .profile import get_current_profile
 from .progress import show_progress

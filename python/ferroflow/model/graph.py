@@ -1,4 +1,4 @@
-"""The build-time graph: task nodes, their input bindings, and the "current graph" context.
+"""The build-time graph: task nodes, their dependencies, and the "current graph" context.
 
 A :class:`Graph` is what one execution of a graph body produces: the top-level one from
 ``G.build(...)`` or a child one when a graph task expands at run time. Calling a task handle
@@ -10,24 +10,21 @@ leaves are :class:`DataNode` (a concrete value, stored on first use) or :class:`
 from __future__ import annotations
 
 import contextlib
-import inspect
 import threading
 from collections.abc import Iterator
 from typing import Any, cast
 
 import ferroflow._core as _core
 
-from ..errors import FerroflowError, GraphContextError, TaskInputError
+from ..errors import FerroflowError, GraphContextError
 from .data import DataNode
 from .error_handlers import ErrorHandler
 from .sockets import FutureSocket
-from .spec import Leaf, Namespace, SocketSpec, type_matches
 from .taskdef import TaskDef
 
 __all__ = [
     "Graph",
     "TaskNode",
-    "bind_inputs",
     "current_graph",
     "graph_context",
     "producer",
@@ -344,153 +341,6 @@ class Graph:
         self.tasks.append(node)
         self.tasks_by_name[name] = node
         return node
-
-
-# ---------------------------------------------------------------------------------------------
-# Binding call arguments to input sockets, with early, precise errors.
-
-
-def _where(task: str, path: str) -> str:
-    """``task 'G/square', input 'data.a'`` for messages."""
-    return f"task '{task}', input '{path}'"
-
-
-def _check_leaf(where: str, spec: Leaf, value: Any) -> None:
-    raw = value.value if isinstance(value, DataNode) else value
-    if not type_matches(spec.type, raw):
-        raise TaskInputError(
-            f"{where}: expected {spec.describe()}, got {type(raw).__qualname__} {raw!r}. "
-            f"Pass a value of the declared type or change the annotation."
-        )
-
-
-def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
-    """Turn one argument into a binding: sockets stay, data nodes stay, raw values become new
-    (unstored) data nodes; dicts bound to namespaces are bound item by item. ``task`` and the
-    dotted socket ``path`` name the input in error messages."""
-    kind = type(value)
-    if kind is FutureSocket:
-        return value
-    if type(spec) is Leaf and kind is not dict:
-        # Hot path: one plain value (or node) for one leaf input.
-        raw = value.value if kind is DataNode else value
-        if not type_matches(spec.type, raw):
-            _check_leaf(_where(task, path), spec, value)  # raises with the full message
-        return value if kind is DataNode else DataNode(value)
-    where = _where(task, path)
-    if isinstance(value, FutureSocket):
-        return value
-    if isinstance(spec, Namespace):
-        if isinstance(value, DataNode) and isinstance(value.value, dict):
-            value = value.value  # a whole dict value: one node per key from here on
-        if not isinstance(value, dict):
-            raise TaskInputError(
-                f"{where}: expected a dict for namespace input {spec.describe()}, "
-                f"got {type(value).__qualname__} {value!r}. Pass a dict with one entry per "
-                f"key (or another task's namespace output)."
-            )
-        bound: dict[str, Any] = {}
-        for key, item in value.items():
-            if not isinstance(key, str):
-                raise TaskInputError(
-                    f"{where}: namespace keys must be strings, got {key!r}; use str keys"
-                )
-            child = spec.child(key)
-            if child is None:
-                raise TaskInputError(
-                    f"{_where(task, f'{path}.{key}')}: unknown input; this namespace accepts "
-                    f"{', '.join(spec.fields) or 'no keys'}. Remove it, or make the namespace "
-                    f"dynamic(...) to accept any key."
-                )
-            bound[key] = _bind_value(task, f"{path}.{key}", child, item)
-        missing = [
-            k
-            for k, s in spec.fields.items()
-            if k not in bound and isinstance(s, Leaf) and s.required
-        ]
-        if missing:
-            raise TaskInputError(
-                f"{where}: missing required input(s) {', '.join(missing)}; add them to the dict"
-            )
-        return bound
-    assert isinstance(spec, Leaf)
-    if isinstance(value, dict) and any(
-        isinstance(v, (FutureSocket, DataNode)) for v in value.values()
-    ):
-        # a dict of sockets for a plain input: resolved to a dict value at run time
-        return {k: _bind_value(task, f"{path}.{k}", Leaf(), v) for k, v in value.items()}
-    _check_leaf(where, spec, value)
-    return value if isinstance(value, DataNode) else DataNode(value)
-
-
-_Layout = tuple[inspect.Signature, frozenset[str], dict[str, Any], frozenset[str]]
-_layouts: dict[Any, _Layout] = {}
-
-
-def _layout(func: Any) -> _Layout:
-    """Signature facts of a task function, computed once (inspect.signature costs ~50 µs)."""
-    layout = _layouts.get(func)
-    if layout is None:
-        signature = inspect.signature(func)
-        params = signature.parameters.values()
-        simple = all(p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY) for p in params)
-        names = frozenset(p.name for p in params) if simple else frozenset()
-        defaults = {p.name: p.default for p in params if p.default is not p.empty}
-        required = frozenset(p.name for p in params if p.default is p.empty)
-        layout = _layouts[func] = (signature, names, defaults, required)
-    return layout
-
-
-def bind_inputs(
-    task_label: str,
-    func: Any,
-    specs: dict[str, SocketSpec],
-    var_kw: str | None,
-    args: tuple[Any, ...],
-    kwargs: dict[str, Any],
-) -> dict[str, Any]:
-    """Bind a call's arguments to the task's input sockets (see :func:`_bind_value`)."""
-    signature, names, defaults, required = _layout(func)
-    if not args and var_kw is None and required.issubset(kwargs) and names.issuperset(kwargs):
-        # Fast path (keyword calls, the common case in graph bodies): no Signature.bind.
-        return {
-            name: _bind_value(
-                task_label, name, specs[name], kwargs[name] if name in kwargs else defaults[name]
-            )
-            for name in specs
-        }
-    try:
-        bound = signature.bind(*args, **kwargs)
-    except TypeError as exc:
-        listed = [n for n in specs if n != var_kw]
-        unknown = [k for k in kwargs if k not in specs]
-        if unknown and var_kw is None:
-            detail = f"unknown input '{unknown[0]}' (check its spelling)"
-        else:
-            missing = [
-                n
-                for n, p in signature.parameters.items()
-                if p.default is inspect.Parameter.empty
-                and p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)
-                and n not in kwargs
-            ][len(args) :]
-            detail = (
-                f"missing required input '{missing[0]}' (pass {missing[0]}=...)"
-                if missing
-                else str(exc)
-            )
-        raise TaskInputError(
-            f"task '{task_label}': {detail}. Its inputs are: {', '.join(listed) or '<none>'}"
-            + (f" and any keyword (**{var_kw})" if var_kw else "")
-        ) from None
-    bound.apply_defaults()
-    result: dict[str, Any] = {}
-    for name, value in bound.arguments.items():
-        if name == var_kw:
-            result[name] = _bind_value(task_label, name, specs[name], dict(value))
-        else:
-            result[name] = _bind_value(task_label, name, specs[name], value)
-    return result
 
 
 def require_graph(label: str) -> Graph:
