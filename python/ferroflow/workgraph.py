@@ -19,6 +19,7 @@ from .model.binding import bind_inputs
 from .model.body import run_body
 from .model.graph import Graph, TaskNode
 from .model.taskdef import GraphDef
+from .model.vocabulary import State
 from .profile import get_current_profile
 from .progress import show_progress
 from .restart import check_not_running, fill_cache_keys, find_graph, stored_inputs
@@ -134,7 +135,7 @@ class WorkGraph:
 
     @property
     def state(self) -> str:
-        return self._execution.state if self._execution is not None else "PLANNED"
+        return self._execution.state if self._execution is not None else State.PLANNED
 
     @property
     def pk(self) -> int | None:

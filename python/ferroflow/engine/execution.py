@@ -82,7 +82,7 @@ class Execution:
         self.tasks: dict[int, TaskNode] = {}
         self.pk = recorder.new_pk()
         self.uuid = new_uuid()
-        self.state = "PLANNED"
+        self.state = State.PLANNED
         self.graph_pks: dict[int, int] = {id(graph): self.pk}
         self.recording = recorder.recording
         #: run(cache=True) or a restart: every calc task without @task(cache=False) looks up
@@ -211,7 +211,7 @@ class Execution:
         cluster that cannot be reached, Ctrl-C): its node still gets an end state and its owner
         row goes, so it neither shows RUNNING for ever nor is refused a restart as "still
         running". Store errors are swallowed here: ``exc`` is what the caller raises."""
-        self.state = "CANCELLED" if isinstance(exc, KeyboardInterrupt) else "FAILED"
+        self.state = State.CANCELLED if isinstance(exc, KeyboardInterrupt) else State.FAILED
         with contextlib.suppress(Exception):
             self.recorder.run_ended(self.pk, self.state, f"{type(exc).__name__}: {exc}")
 
@@ -411,19 +411,19 @@ class Execution:
 
     def _state(self, task: TaskNode) -> str:
         """The core's state of ``task``; PLANNED if it was never added to the run."""
-        return self.core.state(task.id) if task.id is not None else "PLANNED"
+        return self.core.state(task.id) if task.id is not None else State.PLANNED
 
     def _finish_graph_task(self, task: TaskNode) -> bool:
         child = task.child
         assert child is not None and task.pk is not None
-        bad = [t for t in child.tasks if self._state(t) != "FINISHED"]
+        bad = [t for t in child.tasks if self._state(t) != State.FINISHED]
         if bad:
             listing = ", ".join(f"{t.name} ({self._state(t)})" for t in bad)
             return self.failed(
                 task,
                 ChildTasksFailedError(f"graph task '{task.path}' has failed children: {listing}"),
             )
-        bad = [t for t in _returned_outer(child) if self._state(t) != "FINISHED"]
+        bad = [t for t in _returned_outer(child) if self._state(t) != State.FINISHED]
         if bad:
             listing = ", ".join(f"{t.path} ({self._state(t)})" for t in bad)
             return self.failed(
@@ -461,15 +461,15 @@ class Execution:
                 task.error = CorePanicError(
                     f"the core panicked while running task '{task.path}': {panics[task_id]}"
                 )
-                state = "FAILED"
-            elif state == "FINISHED" or state == task.state:
+                state = State.FAILED
+            elif state == State.FINISHED or state == task.state:
                 task.state = state
                 continue
-            if task._fast is not None and task.state == "PLANNED":
+            if task._fast is not None and task.state == State.PLANNED:
                 task.pk = task._out_pk = None  # pks reserved at submit; it never started
             # The core decided this state (skipped, cancelled, or failed by a panic): a task
             # that had started (a graph task suspended at cancel time) gets its row updated too.
-            if task.pk is not None and task.state == "RUNNING":
+            if task.pk is not None and task.state == State.RUNNING:
                 error = str(task.error) if task.error is not None else None
                 self.recorder.process_ended(task.pk, state, time.time(), error)
             task.state = state
@@ -486,11 +486,11 @@ class Execution:
         if outputs is not None:
             self.recorder.outputs_made(self.pk, outputs, Link.RETURN)
         self.outputs = outputs
-        all_done = all(t.state == "FINISHED" for t in self.tasks.values())
+        all_done = all(t.state == State.FINISHED for t in self.tasks.values())
         if interrupted:
-            self.state = "CANCELLED"
+            self.state = State.CANCELLED
         else:
-            self.state = "FINISHED" if all_done and complete else "FAILED"
+            self.state = State.FINISHED if all_done and complete else State.FAILED
         if not self.recording:  # the pks were the null store's: they name nothing stored
             for task in self.tasks.values():
                 task.pk = None

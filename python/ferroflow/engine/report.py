@@ -13,6 +13,7 @@ from ..errors import (
 )
 from ..model.graph import Graph, TaskNode
 from ..model.labels import flatten
+from ..model.vocabulary import State
 
 __all__ = ["RunOutcome", "explain_unstored", "failures", "raise_failures"]
 
@@ -58,14 +59,14 @@ def failures(run: RunOutcome) -> dict[str, BaseException]:
     found: dict[str, BaseException] = {}
     for task_id in sorted(run.tasks):
         task = run.tasks[task_id]
-        if task.state == "FAILED" and not isinstance(task.error, ChildTasksFailedError):
+        if task.state == State.FAILED and not isinstance(task.error, ChildTasksFailedError):
             found[task.path] = task.error or FerroflowError("failed")
     return found
 
 
 def raise_failures(run: RunOutcome) -> None:
     failed = failures(run)
-    if not failed and run.state == "FINISHED":
+    if not failed and run.state == State.FINISHED:
         if run.unstored:
             lines = [f"  {place}: {why}" for place, why in run.unstored.items()]
             raise ValueNotStoredError(
@@ -82,7 +83,7 @@ def raise_failures(run: RunOutcome) -> None:
             f"be made: {run.output_error}",
             {},
         ) from run.output_error
-    skipped = sum(1 for t in run.tasks.values() if t.state == "SKIPPED")
+    skipped = sum(1 for t in run.tasks.values() if t.state == State.SKIPPED)
     lines = [f"  {path}: {type(err).__name__}: {err}" for path, err in failed.items()]
     message = (
         f"{len(failed)} task(s) failed in workflow '{run.graph.name}'"

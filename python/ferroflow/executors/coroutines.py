@@ -57,6 +57,7 @@ from ..engine.attempts import Attempts, call_kwargs
 from ..engine.backend import PENDING, Outcome
 from ..errors import FerroflowError, TaskTimeoutError
 from ..model.graph import task_body
+from ..model.vocabulary import State
 
 if TYPE_CHECKING:
     from ..engine.execution import Execution
@@ -300,7 +301,7 @@ class AsyncTasks:
             try:
                 self._execution.failed(task, exc)
             except BaseException:  # e.g. the store is closed: the task fails all the same
-                task.error, task.state = exc, "FAILED"
+                task.error, task.state = exc, State.FAILED
         finally:
             assert task.id is not None
             self._core.resolve(task.id, ok)

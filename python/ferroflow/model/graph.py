@@ -17,6 +17,7 @@ from typing import Any, cast
 import ferroflow._core as _core
 
 from ..errors import FerroflowError, GraphContextError
+from ..model.vocabulary import State
 from .data import DataNode
 from .error_handlers import ErrorHandler
 from .sockets import FutureSocket
@@ -131,7 +132,7 @@ class TaskNode:
         self.name = name
         self.inputs = inputs
         self.id: int | None = None  # id in the core's arena once the run knows the task
-        self.state = "PLANNED"
+        self.state = State.PLANNED
         self._outputs: dict[str, Any] | None = None
         self.error: BaseException | None = None
         self.pk: int | None = None  # process node pk in the store
