@@ -24,7 +24,7 @@ from .profile import get_current_profile
 from .progress import show_progress
 from .restart import check_not_running, fill_cache_keys, find_graph, stored_inputs
 from .store import StoredNode
-from .store.recorder import NullRecorder, Recorder, StoreRecorder
+from .store.recorder import Recorder, StoreRecorder
 from .views import ResultSocket, TaskView
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ class WorkGraph:
                 cache = True
             recorder = StoreRecorder(store)
         else:
-            recorder = NullRecorder()
+            recorder = Recorder()  # records nothing
         executors = executors_for(executor, profile.executor if profile is not None else None)
         cap = max_number_jobs if max_number_jobs is not None else self.max_number_jobs
         if cap is not None and cap < 1:

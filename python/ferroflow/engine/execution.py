@@ -30,7 +30,7 @@ from ..model.data import DataNode, new_uuid
 from ..model.graph import Graph, TaskNode, producers
 from ..model.outputs import parse_outputs
 from ..model.sockets import FutureSocket
-from ..model.vocabulary import TERMINAL, Kind, Link, State
+from ..model.vocabulary import TERMINAL, Link, State
 from ..store.recorder import Recorder, error_text
 from .backend import CANCELLED, Backend
 from .caching import code_digest
@@ -143,6 +143,11 @@ class Execution:
                 f"this run"
             ) from None
 
+    def _caller(self, task: TaskNode) -> tuple[int, int]:
+        """``(run pk, caller pk)`` of ``task``: its top-level run and the graph run (the run, or
+        a graph task) whose body made it."""
+        return self.pk, self.graph_pks[id(task.graph)]
+
     def _record_code(self, graph: Graph) -> None:
         """Store the code digest of each task function ``graph`` uses (once per run), so that
         a restart can compute the cache keys of this run's tasks (:mod:`ferroflow.restart`)."""
@@ -161,10 +166,7 @@ class Execution:
         if self.recording:
             assert task.pk is not None
             inputs = {name: resolve(b, "") for name, b in task.inputs.items()}
-            self.recorder.process_started(
-                task.pk, task.uuid, Kind.CALC, task.name, task.handle.process_type, ctime,
-                self.pk, self.graph_pks[id(task.graph)], inputs,
-            )  # fmt: skip
+            self.recorder.process_started(task, task.name, self._caller(task), inputs)
         return self.failed(task, exc)
 
     def _fast_odd(self, task_id: int, returned: Any) -> Any:
@@ -236,9 +238,9 @@ class Execution:
         handle = task.handle
         is_graph = handle.is_graph
         recorder = self.recorder
-        pk = task.pk = recorder.new_pk()
+        task.pk = recorder.new_pk()
         task.state = State.RUNNING
-        now = task.ctime = time.time()
+        task.ctime = time.time()
         task.uuid = new_uuid()
         # Hot path: inputs are mostly single data nodes or single sockets; labels for error
         # messages and nested namespaces take the general (slower) route only when needed.
@@ -262,10 +264,7 @@ class Execution:
         else:
             failure = None
         try:  # a task whose inputs failed to resolve is recorded with those it got
-            recorder.process_started(
-                pk, task.uuid, Kind.WORK if is_graph else Kind.CALC, task.name,
-                handle.process_type, now, self.pk, self.graph_pks[id(task.graph)], inputs,
-            )  # fmt: skip
+            recorder.process_started(task, task.name, self._caller(task), inputs)
         except BaseException as exc:
             failure = failure or exc
         if failure is not None:
@@ -295,13 +294,10 @@ class Execution:
         """A new process node for another attempt of ``task``, linked like the first."""
         recorder = self.recorder
         pk = task.pk = recorder.new_pk()
-        now = task.ctime = time.time()
+        task.ctime = time.time()
         task.uuid = new_uuid()
         # (a value an error handler changed is a new data node)
-        recorder.process_started(
-            pk, task.uuid, Kind.CALC, label, task.handle.process_type, now, self.pk,
-            self.graph_pks[id(task.graph)], inputs,
-        )  # fmt: skip
+        recorder.process_started(task, label, self._caller(task), inputs)
         key = self.cache.key_of(task)
         if key is not None:
             recorder.cache_key(pk, key)  # the key of the task's original inputs
@@ -332,22 +328,21 @@ class Execution:
         return True
 
     def failed(self, task: TaskNode, exc: BaseException) -> bool:
-        task.error = exc
-        task.state = State.FAILED
-        task.mtime = time.time()
-        if task.pk is not None:
-            self.recorder.process_ended(task.pk, State.FAILED, task.mtime, error_text(exc))
+        self._end(task, State.FAILED, exc, error_text(exc))
         return False
 
     def cancelled(self, task: TaskNode, exc: RetryCancelledError) -> str:
         """``task`` was waiting for its next attempt when the run was cancelled: it makes none
         and is CANCELLED (the runner's ``"cancelled"``), its last failure kept in ``exc``."""
+        self._end(task, State.CANCELLED, exc, str(exc))
+        return CANCELLED
+
+    def _end(self, task: TaskNode, state: str, exc: BaseException, text: str) -> None:
         task.error = exc
-        task.state = State.CANCELLED
+        task.state = state
         task.mtime = time.time()
         if task.pk is not None:
-            self.recorder.process_ended(task.pk, State.CANCELLED, task.mtime, str(exc))
-        return CANCELLED
+            self.recorder.process_ended(task.pk, state, task.mtime, text)
 
     def _expand(self, task: TaskNode, inputs: dict[str, Any]) -> bool | list[int]:
         handle = task.handle

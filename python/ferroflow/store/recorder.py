@@ -5,8 +5,9 @@ The engine says *what happened* (a task started with these inputs, made these ou
 this state); the recorder decides which rows that is: the process node, its CALL link from its
 caller, one INPUT link per leaf input (namespaces flattened to ``a__b`` labels), CREATE or RETURN
 links to its outputs. :class:`StoreRecorder` queues them on the store's writer;
-:class:`NullRecorder` (``run(provenance=False)``) records nothing and hands out pks that name
-nothing stored. The fast lane records in Rust through the queue :meth:`Recorder.fast_lane` gives.
+:class:`Recorder` itself (``run(provenance=False)``) records nothing and hands out pks that
+name nothing stored. The fast lane records in Rust through the queue
+:meth:`Recorder.fast_lane` gives.
 """
 
 from __future__ import annotations
@@ -15,15 +16,16 @@ import itertools
 import time
 import traceback
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any
 
 from ..model.data import DataNode
+from ..model.graph import TaskNode
 from ..model.labels import flatten
 from ..model.vocabulary import Kind, Link, State
 from .store import Store
 from .values import UnserialisableValue
 
-__all__ = ["FastLaneSink", "NullRecorder", "Recorder", "StoreRecorder", "error_text"]
+__all__ = ["FastLaneSink", "Recorder", "StoreRecorder", "error_text"]
 
 #: The fast lane's way into the writer: its queue, the backpressure call, and how many fast-lane
 #: entries may wait before a worker calls it (None, None, 0: record nothing).
@@ -40,64 +42,72 @@ def error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
-class Recorder(Protocol):
-    """What the engine tells the provenance store. Every method is cheap and never waits for
-    disk, except under backpressure (the writer is far behind)."""
+class Recorder:
+    """What the engine tells the provenance store, as events of a run. This base records
+    nothing (``run(provenance=False)`` uses it as it is): process pks are still unique per
+    process, so task views stay consistent, and data nodes keep ``pk=None``. Every method is
+    cheap and never waits for disk, except under backpressure (the writer is far behind)."""
 
-    #: False for a run that records nothing (its pks name nothing stored)
-    recording: bool
+    recording = False
+    _pks = itertools.count(1)
 
-    def new_pk(self) -> int: ...
+    def new_pk(self) -> int:
+        return next(self._pks)
 
-    def record_data(self, node: DataNode) -> int: ...
+    def record_data(self, node: DataNode) -> int:
+        return 0
 
-    def fast_lane(self) -> FastLaneSink: ...
+    def fast_lane(self) -> FastLaneSink:
+        return None, None, 0
 
     def run_started(
         self, pk: int, uuid: str, name: str, process_type: str, inputs: dict[str, Any]
-    ) -> None: ...
+    ) -> None:
+        return None
 
-    def code(self, run_pk: int, process_type: str, digest: bytes) -> None: ...
+    def code(self, run_pk: int, process_type: str, digest: bytes) -> None:
+        return None
 
     def process_started(
-        self,
-        pk: int,
-        uuid: str,
-        kind: str,
-        label: str,
-        process_type: str,
-        ctime: float,
-        run_pk: int,
-        caller_pk: int,
-        inputs: dict[str, Any],
-    ) -> None: ...
+        self, task: TaskNode, label: str, caller: tuple[int, int], inputs: dict[str, Any]
+    ) -> None:
+        return None
 
-    def outputs_made(self, pk: int, outputs: dict[str, Any], link: str) -> None: ...
+    def outputs_made(self, pk: int, outputs: dict[str, Any], link: str) -> None:
+        return None
 
-    def process_ended(
-        self, pk: int, state: str, mtime: float, error: str | None = None
-    ) -> None: ...
+    def process_ended(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
+        return None
 
-    def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None: ...
+    def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None:
+        return None
 
-    def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None: ...
+    def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None:
+        return None
 
-    def run_ended(self, pk: int, state: str, error: str | None = None) -> None: ...
+    def run_ended(self, pk: int, state: str, error: str | None = None) -> None:
+        return None
 
-    def unstored_mark(self) -> int: ...
+    def unstored_mark(self) -> int:
+        return 0
 
-    def unstored_since(self, mark: int) -> dict[int, UnserialisableValue]: ...
+    def unstored_since(self, mark: int) -> dict[int, UnserialisableValue]:
+        return {}
 
 
-class StoreRecorder:
+class StoreRecorder(Recorder):
     """Records into a :class:`~ferroflow.store.Store` (its background writer commits)."""
 
     recording = True
 
     def __init__(self, store: Store) -> None:
         self.store = store
-        self.new_pk = store.new_pk
-        self.record_data = store.record_data
+
+    def new_pk(self) -> int:
+        return self.store.new_pk()
+
+    def record_data(self, node: DataNode) -> int:
+        return self.store.record_data(node)
 
     def fast_lane(self) -> FastLaneSink:
         store = self.store
@@ -120,19 +130,19 @@ class StoreRecorder:
         self.store.record_code(run_pk, process_type, digest)
 
     def process_started(
-        self,
-        pk: int,
-        uuid: str,
-        kind: str,
-        label: str,
-        process_type: str,
-        ctime: float,
-        run_pk: int,
-        caller_pk: int,
-        inputs: dict[str, Any],
+        self, task: TaskNode, label: str, caller: tuple[int, int], inputs: dict[str, Any]
     ) -> None:
+        """``task`` (its pk, uuid and ctime set) started, as attempt ``label``, called by
+        ``caller`` = (run pk, caller pk), with ``inputs`` (data nodes, nested for namespaces)."""
         store = self.store
-        store.record_process(pk, uuid, kind, label, process_type, State.RUNNING, ctime, run_pk)
+        pk = task.pk
+        assert pk is not None and task.uuid is not None and task.ctime is not None
+        kind = Kind.WORK if task.handle.is_graph else Kind.CALC
+        run_pk, caller_pk = caller
+        process_type = task.handle.process_type
+        store.record_process(
+            pk, task.uuid, kind, label, process_type, State.RUNNING, task.ctime, run_pk
+        )
         store.record_link(caller_pk, pk, _CALL[kind], label)
         link = _INPUT[kind]
         record_data, record_link = store.record_data, store.record_link
@@ -170,63 +180,3 @@ class StoreRecorder:
         store = self.store
         pks = store.unserialisable_pks(mark)
         return {pk: store.load_node(pk).value for pk in sorted(pks)}
-
-
-class NullRecorder:
-    """``run(provenance=False)``: records nothing. Process pks are still unique per process, so
-    task views stay consistent; data nodes keep ``pk=None``."""
-
-    recording = False
-    _pks = itertools.count(1)
-
-    def new_pk(self) -> int:
-        return next(self._pks)
-
-    def record_data(self, node: DataNode) -> int:
-        return 0
-
-    def fast_lane(self) -> FastLaneSink:
-        return None, None, 0
-
-    def run_started(
-        self, pk: int, uuid: str, name: str, process_type: str, inputs: dict[str, Any]
-    ) -> None:
-        return None
-
-    def code(self, run_pk: int, process_type: str, digest: bytes) -> None:
-        return None
-
-    def process_started(
-        self,
-        pk: int,
-        uuid: str,
-        kind: str,
-        label: str,
-        process_type: str,
-        ctime: float,
-        run_pk: int,
-        caller_pk: int,
-        inputs: dict[str, Any],
-    ) -> None:
-        return None
-
-    def outputs_made(self, pk: int, outputs: dict[str, Any], link: str) -> None:
-        return None
-
-    def process_ended(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
-        return None
-
-    def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None:
-        return None
-
-    def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None:
-        return None
-
-    def run_ended(self, pk: int, state: str, error: str | None = None) -> None:
-        return None
-
-    def unstored_mark(self) -> int:
-        return 0
-
-    def unstored_since(self, mark: int) -> dict[int, UnserialisableValue]:
-        return {}
