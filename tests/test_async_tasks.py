@@ -97,7 +97,7 @@ def test_two_hundred_async_tasks_wait_together() -> None:
         outs = [(lt, label, node.value) for lt, label, node in stored.outputs]
         assert ("CREATE", "result", x * 10) in outs
     for task_node in wg.all_tasks():
-        assert task_node._fast is None, "async tasks never take the fast lane"
+        assert task_node.fast_box is None, "async tasks never take the fast lane"
         assert task_node.state == "FINISHED"
         assert task_node.ctime is not None and task_node.mtime is not None
         assert task_node.ctime <= task_node.mtime

@@ -132,7 +132,7 @@ def test_howto_runs_on_dask(client: Any) -> None:
     wg.run(executor=client)
     assert wg.outputs.result.value == 30
     assert all(t.state == "FINISHED" for t in wg.all_tasks())
-    assert not any(t._fast is not None for t in wg.all_tasks()), "no fast lane on Dask"
+    assert not any(t.fast_box is not None for t in wg.all_tasks()), "no fast lane on Dask"
 
 
 @task.graph
@@ -181,7 +181,7 @@ def test_an_address_string_the_environment_or_the_profile(
     monkeypatch.setenv("FERROFLOW_EXECUTOR", address)
     wg = ScatterGatherSquare.build(3)
     wg.run(executor="local")
-    assert all(t._fast is not None for t in wg.all_tasks() if t.name.startswith("square"))
+    assert all(t.fast_box is not None for t in wg.all_tasks() if t.name.startswith("square"))
 
 
 def test_bad_executor_settings_fail_early(tmp_path: Path) -> None:

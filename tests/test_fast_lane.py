@@ -60,12 +60,12 @@ def _run(monkeypatch: pytest.MonkeyPatch, fast: bool, wg_factory: Any) -> WorkGr
 
 def test_fast_lane_is_used_for_eligible_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     wg = _run(monkeypatch, True, lambda: mixed.build(2))
-    lanes = {t.path: t._fast is not None for t in wg.all_tasks()}
+    lanes = {t.path: t.fast_box is not None for t in wg.all_tasks()}
     assert lanes["mixed/inc"] and lanes["mixed/as_dict"] and lanes["mixed/as_node"]
     assert not lanes["mixed/split"] and not lanes["mixed/nested"]
     assert not lanes["mixed/add"], "inputs from a general-lane task take the general lane"
     off = _run(monkeypatch, False, lambda: mixed.build(2))
-    assert not any(t._fast is not None for t in off.all_tasks())
+    assert not any(t.fast_box is not None for t in off.all_tasks())
 
 
 def test_both_lanes_give_the_same_results_andrun_provenance(

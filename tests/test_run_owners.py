@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from ferroflow import WorkGraph, get_current_profile, load_profile, task
 from ferroflow.cli import main as cli_main
-from ferroflow.model.data import new_uuid
 from ferroflow.errors import FerroflowError
+from ferroflow.model.data import new_uuid
 from ferroflow.store import Store, owners
 from ferroflow.store.owners import alive, this_process
 from ferroflow.store.schema import STATE_CODES

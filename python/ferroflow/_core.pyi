@@ -1,7 +1,7 @@
 """Type stubs for the compiled scheduler module (checked by ``mypy.stubtest``)."""
 
 from collections.abc import Callable, Sequence
-from typing import Any, final
+from typing import Any, Protocol, final
 
 __all__ = [
     "Pool",
@@ -32,6 +32,53 @@ _FastContext = tuple[
     int,
 ]
 
+# -- what the compiled module reads and calls of Python objects -------------------------------
+# (tests/test_typing.py checks that ferroflow's own classes satisfy these)
+
+class _TaskDefinition(Protocol):
+    """What ``Run.submit`` reads of a task's definition (``ferroflow.model.taskdef.TaskDef``)."""
+
+    @property
+    def func(self) -> Callable[..., Any]: ...
+    @property
+    def single_output(self) -> str | None: ...
+    @property
+    def process_type(self) -> str: ...
+
+class _SubmittableTask(Protocol):
+    """What ``Run.submit`` reads and writes of a task node (``ferroflow.model.graph.TaskNode``):
+    ``fast_ok`` and the inputs choose the lane, ``producers`` are the general lane's
+    dependencies; a fast-lane task gets ``fast_box``, ``pk`` and ``out_pk``."""
+
+    @property
+    def handle(self) -> _TaskDefinition: ...
+    @property
+    def name(self) -> str: ...
+    @property
+    def inputs(self) -> dict[str, Any]: ...
+    @property
+    def producers(self) -> Sequence[_SubmittableTask]: ...
+    fast_ok: bool
+    id: int | None
+    fast_box: list[Any] | None
+    pk: int | None
+    out_pk: int | None
+
+class _Socket(Protocol):
+    """What ``Run.submit`` reads of an input bound to another task's output (a
+    ``FutureSocket``: its fields are underscored because its public attribute names are the
+    task's output sockets)."""
+
+    _task: Any
+    _path: tuple[str, ...]
+
+class _Recorder(Protocol):
+    """What ``Run.submit`` calls on the run's recorder (``ferroflow.store.recorder.Recorder``):
+    pks for fast-lane tasks, and the storing of their constant inputs."""
+
+    def new_pk(self) -> int: ...
+    def record_data(self, node: Any) -> int: ...
+
 @final
 class Pool:
     """A persistent pool of worker threads; reuse one across runs."""
@@ -52,10 +99,10 @@ class Run:
     ) -> int: ...
     def submit(
         self,
-        tasks: list[Any],
+        tasks: Sequence[_SubmittableTask],
         registry: dict[int, Any],
         fast_box: list[Any] | None,
-        store: Any,
+        store: _Recorder,
         recording: bool,
         caller_pk: int,
         data_node: type,

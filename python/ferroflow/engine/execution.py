@@ -460,8 +460,8 @@ class Execution:
             elif state == State.FINISHED or state == task.state:
                 task.state = state
                 continue
-            if task._fast is not None and task.state == State.PLANNED:
-                task.pk = task._out_pk = None  # pks reserved at submit; it never started
+            if task.fast_box is not None and task.state == State.PLANNED:
+                task.pk = task.out_pk = None  # pks reserved at submit; it never started
             # The core decided this state (skipped, cancelled, or failed by a panic): a task
             # that had started (a graph task suspended at cancel time) gets its row updated too.
             if task.pk is not None and task.state == State.RUNNING:

@@ -37,8 +37,8 @@ def explain_unstored(run: RunOutcome, values: dict[int, Any]) -> dict[str, str]:
     pks = values.keys()
     where: dict[int, str] = {}
     for task in run.tasks.values():
-        if task._out_pk in pks:
-            where[task._out_pk] = f"task '{task.path}', output '{task.handle.single_output}'"
+        if task.out_pk in pks:
+            where[task.out_pk] = f"task '{task.path}', output '{task.handle.single_output}'"
         elif task._outputs is not None:
             for label, node in flatten(task._outputs):
                 if node._pk in pks:

@@ -146,6 +146,7 @@ def apply_graph_handlers(handle: GraphDef, graph: Graph) -> None:
         )
         if mine:
             task.handlers = task.handle.error_handlers + mine
+            task.fast_ok = False  # handlers run in the general runner's attempt loop
             used.update(h.name for h in mine)
     if not calcs:
         return

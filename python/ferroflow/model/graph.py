@@ -98,31 +98,35 @@ class TaskNode:
     state, outputs (nested dict of data nodes) and error.
 
     A task the core ran in its fast lane keeps its result in the core until somebody asks:
-    ``outputs``, ``uuid``, ``ctime`` and ``mtime`` are then made once from ``_fast`` (the run,
-    later its detached results) and ``_out_pk`` (the output node's pk). A million-task scatter
-    so never builds a million output dicts nobody reads.
+    ``outputs``, ``uuid``, ``ctime`` and ``mtime`` are then made once from ``fast_box`` (the
+    run, later its detached results) and ``out_pk`` (the output node's pk). A million-task
+    scatter so never builds a million output dicts nobody reads.
+
+    The Rust core reads and writes the public slots ``fast_ok``, ``producers``, ``fast_box``,
+    ``pk`` and ``out_pk`` when it submits a graph (declared in ``_core.pyi`` as
+    ``SubmittableTask``).
     """
 
     __slots__ = (
-        "_after",
         "_ctime",
-        "_fast",
         "_mtime",
-        "_out_pk",
         "_outputs",
-        "_producers",
         "_uuid",
         "cached_from",
         "child",
         "depth",
         "error",
+        "fast_box",
+        "fast_ok",
         "graph",
         "handle",
         "handlers",
         "id",
         "inputs",
         "name",
+        "out_pk",
         "pk",
+        "producers",
         "state",
     )
 
@@ -141,10 +145,14 @@ class TaskNode:
         self._ctime: float | None = None
         self._mtime: float | None = None
         self.depth: int = graph.depth
-        self._producers = producers(inputs)
-        self._after: list[TaskNode] | None = None  # ordering-only producers (``a >> b``)
-        self._fast: list[Any] | None = None  # [run or results] for fast-lane tasks
-        self._out_pk: int | None = None
+        #: tasks it waits for: those whose outputs it uses, and those ordered before it (``>>``)
+        self.producers: list[TaskNode] = producers(inputs)
+        #: whether it may take the fast lane: its definition allows it, it waits for no task
+        #: without using its output (``>>``), and its graph gave it no error handlers
+        self.fast_ok: bool = handle.fast_ok
+        #: [the run, later its results] for a task in the fast lane; None in the general lane
+        self.fast_box: list[Any] | None = None
+        self.out_pk: int | None = None  # a fast-lane task's output node pk
         #: pk of the task run whose stored results this one reused (a cache hit), else None
         self.cached_from: int | None = None
         #: its error handlers when its graph adds some (:mod:`ferroflow.model.error_handlers`);
@@ -153,7 +161,7 @@ class TaskNode:
 
     def _materialise(self) -> bool:
         """Fetch a fast-lane task's result from the core (once); False if it has none."""
-        box = self._fast
+        box = self.fast_box
         if box is None:
             return False
         done = box[0].fast_done(self.id)
@@ -164,7 +172,7 @@ class TaskNode:
         assert key is not None  # a fast-lane task has exactly one leaf output
         with _materialise_lock:  # one DataNode per output, even if two threads ask at once
             if self._outputs is None:
-                node = DataNode(value, _uuid_text(out_uuid), self._out_pk)
+                node = DataNode(value, _uuid_text(out_uuid), self.out_pk)
                 self._outputs = {key: node}
                 self._uuid = _uuid_text(uuid)
                 self._ctime = ctime
@@ -174,7 +182,7 @@ class TaskNode:
     @property
     def outputs(self) -> dict[str, Any] | None:
         """Output data nodes by socket name (nested for namespaces); None before it ran."""
-        if self._outputs is None and self._fast is not None:
+        if self._outputs is None and self.fast_box is not None:
             self._materialise()
         return self._outputs
 
@@ -184,7 +192,7 @@ class TaskNode:
 
     @property
     def uuid(self) -> str | None:
-        if self._uuid is None and self._fast is not None:
+        if self._uuid is None and self.fast_box is not None:
             self._materialise()
         return self._uuid
 
@@ -194,7 +202,7 @@ class TaskNode:
 
     @property
     def ctime(self) -> float | None:
-        if self._ctime is None and self._fast is not None:
+        if self._ctime is None and self.fast_box is not None:
             self._materialise()
         return self._ctime
 
@@ -204,7 +212,7 @@ class TaskNode:
 
     @property
     def mtime(self) -> float | None:
-        if self._mtime is None and self._fast is not None:
+        if self._mtime is None and self.fast_box is not None:
             self._materialise()
         return self._mtime
 
@@ -215,10 +223,6 @@ class TaskNode:
     @property
     def path(self) -> str:
         return f"{self.graph.path}/{self.name}"
-
-    @property
-    def producers(self) -> list[TaskNode]:
-        return self._producers
 
     @property
     def is_graph(self) -> bool:
@@ -255,14 +259,12 @@ class TaskNode:
             if id(node) in seen or node.id is not None:  # submitted tasks cannot wait for it
                 continue
             seen.add(id(node))
-            stack.extend(node._producers)
-        if any(p is before for p in self._producers):
+            stack.extend(node.producers)
+        if any(p is before for p in self.producers):
             return
-        self._producers.append(before)
+        self.producers.append(before)
         self.graph.reordered = True  # ``before`` may come later in the graph: sort at submit
-        if self._after is None:
-            self._after = []
-        self._after.append(before)
+        self.fast_ok = False  # an ordering edge is no data: the fast lane has no place for it
 
 
 def producer(socket: FutureSocket) -> TaskNode:
@@ -321,7 +323,7 @@ class Graph:
                     continue
                 done.add(id(node))
                 stack.append((node, True))
-                stack += [(p, False) for p in reversed(node._producers) if p.graph is self]
+                stack += [(p, False) for p in reversed(node.producers) if p.graph is self]
         return order
 
     def next_name(self, base: str) -> tuple[str, int]:

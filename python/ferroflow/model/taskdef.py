@@ -138,6 +138,15 @@ class TaskDef:
             and isinstance(fields[only], Leaf)
             else None
         )
+        #: whether its calls may take the core's fast lane (called in Rust, provenance queued
+        #: as one entry): one leaf output, no ``**kwargs``, nothing the general runner adds
+        #: (retries, timeout, handlers, caching, a coroutine), not a graph
+        self.fast_ok = (
+            self.single_output is not None
+            and not self.is_graph
+            and self.var_kw is None
+            and not self.needs_runner
+        )
         functools.update_wrapper(cast(Any, self), func)  # name, doc, module of the function
 
     def __repr__(self) -> str:

@@ -1,12 +1,12 @@
 //! Submitting a graph's task nodes: choosing each task's lane and wiring its dependencies.
 //!
-//! This was a Python loop (`Execution._submit`); at ~1.8 µs per task it cost five times what
-//! executing a fast-lane task does. The rules are unchanged (see `engine.py`): a calc task with
-//! one leaf output, no `**kwargs`, no retries or timeout (`handle.needs_runner`), no ordering-only
-//! dependencies (`a >> b`: `task._after`), no error handlers from its graph (`task.handlers`),
-//! and inputs that are data nodes or the single output of a fast task of this run goes to the
-//! fast lane; every other task to the general lane with its producers' ids (data and ordering)
-//! as dependencies.
+//! In Rust because it runs once per task: a Python loop would cost several times what executing
+//! a fast-lane task does. A task whose node says `fast_ok` (its definition allows the lane, and
+//! neither `>>` nor its graph's error handlers need the general runner) and whose inputs are
+//! data nodes or the single output of a fast task of this run goes to the fast lane; every
+//! other task to the general lane with its `producers`' ids (data and ordering) as dependencies.
+//! What is read here is declared in `_core.pyi` (`SubmittableTask`, `TaskDefinition`,
+//! `Socket`, `Recorder`).
 
 use crate::fast::{Arg, FastSpec};
 use pyo3::exceptions::PyLookupError;
@@ -18,7 +18,7 @@ use pyo3::types::{PyDict, PyString, PyTuple, PyType};
 pub(crate) struct Lanes<'a, 'py> {
     /// The box fast tasks read results through; None: the fast lane is off.
     pub fast_box: Option<&'a Bound<'py, PyAny>>,
-    /// The store (`new_pk`, `record_data`); provenance is recorded when `recording`.
+    /// The run's recorder (`new_pk`, `record_data`); provenance is recorded when `recording`.
     pub store: &'a Bound<'py, PyAny>,
     pub recording: bool,
     pub caller_pk: i64,
@@ -27,7 +27,7 @@ pub(crate) struct Lanes<'a, 'py> {
 }
 
 /// The fast-lane spec of `task` plus its dependencies, or None if it takes the general lane.
-/// Sets the task node's `_fast`, `pk` and `_out_pk` when it takes the fast lane.
+/// Sets the task node's `fast_box`, `pk` and `out_pk` when it takes the fast lane.
 /// `kwnames` holds the previous fast task's keyword-name tuple: tasks of one handle share it
 /// (the names are the very same str objects), saving a tuple per task (~56 bytes).
 pub(crate) fn fast_spec<'py>(
@@ -37,17 +37,11 @@ pub(crate) fn fast_spec<'py>(
     kwnames: &mut Option<Bound<'py, PyTuple>>,
 ) -> PyResult<Option<(FastSpec, Vec<u32>)>> {
     let Some(fast_box) = lanes.fast_box else { return Ok(None) };
-    let handle = task.getattr(intern!(py, "handle"))?;
-    let out = handle.getattr(intern!(py, "single_output"))?;
-    if out.is_none()
-        || handle.getattr(intern!(py, "is_graph"))?.is_truthy()?
-        || !handle.getattr(intern!(py, "var_kw"))?.is_none()
-        || handle.getattr(intern!(py, "needs_runner"))?.is_truthy()?
-        || !task.getattr(intern!(py, "_after"))?.is_none()
-        || !task.getattr(intern!(py, "handlers"))?.is_none()
-    {
+    if !task.getattr(intern!(py, "fast_ok"))?.is_truthy()? {
         return Ok(None);
     }
+    let handle = task.getattr(intern!(py, "handle"))?;
+    let out = handle.getattr(intern!(py, "single_output"))?;
     let inputs = task.getattr(intern!(py, "inputs"))?;
     let inputs = inputs.cast::<PyDict>()?;
     let mut names = Vec::with_capacity(inputs.len());
@@ -64,7 +58,7 @@ pub(crate) fn fast_spec<'py>(
             args.push(Arg::Const { value: binding.getattr(intern!(py, "value"))?.unbind(), pk });
         } else if kind.is(lanes.future_socket) {
             let producer = binding.getattr(intern!(py, "_task"))?;
-            if !producer.getattr(intern!(py, "_fast"))?.is(fast_box) {
+            if !producer.getattr(intern!(py, "fast_box"))?.is(fast_box) {
                 return Ok(None);
             }
             let path = binding.getattr(intern!(py, "_path"))?;
@@ -85,10 +79,10 @@ pub(crate) fn fast_spec<'py>(
     let new_pk = || -> PyResult<i64> { lanes.store.call_method0(intern!(py, "new_pk"))?.extract() };
     let pk = new_pk()?;
     let out_pk = if lanes.recording { new_pk()? } else { -1 };
-    task.setattr(intern!(py, "_fast"), fast_box)?;
+    task.setattr(intern!(py, "fast_box"), fast_box)?;
     task.setattr(intern!(py, "pk"), pk)?;
     if lanes.recording {
-        task.setattr(intern!(py, "_out_pk"), out_pk)?;
+        task.setattr(intern!(py, "out_pk"), out_pk)?;
     }
     let same = kwnames.as_ref().is_some_and(|t| {
         t.len() == names.len() && t.iter().zip(names.iter()).all(|(a, b)| a.is(b))
@@ -117,7 +111,7 @@ pub(crate) fn fast_spec<'py>(
 /// The general lane's dependencies of `task`: the ids of its producers. A producer without an
 /// id is not part of this run: `LookupError((task, producer))` for Python to word.
 pub(crate) fn producer_ids<'py>(py: Python<'py>, task: &Bound<'py, PyAny>) -> PyResult<Vec<u32>> {
-    let producers = task.getattr(intern!(py, "_producers"))?;
+    let producers = task.getattr(intern!(py, "producers"))?;
     let mut deps = Vec::new();
     for producer in producers.try_iter()? {
         let producer = producer?;
