@@ -1,0 +1,182 @@
+"""``ro-crate-metadata.json``: the crate's JSON-LD document, streamed entity by entity.
+
+The order is fixed by what must be known before what: per-type entities first (profiles,
+tools, parameters, steps: few, held in memory), then one entity per node as its rows are read
+(values, then actions), then the root ``./``, whose ``mentions`` is itself a stream. The
+entities are built in :mod:`.rocrate_entities`; this module only walks the run and writes.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import TextIO
+
+from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED
+from .jsonstream import Container
+from .rocrate_entities import (
+    CONTEXT,
+    INPUT,
+    OUTPUT,
+    PROFILES,
+    action,
+    control_action,
+    crate_time,
+    fixed_entities,
+    is_file,
+    node_id,
+    one,
+    ref,
+    tool_id,
+    value_entity,
+    value_ref,
+)
+from .rocrate_source import write_workflow_file
+from .rocrate_tools import tool_entities, tools_of
+from .selection import Joined, RunSelection
+from .selection import uuid_text as _uuid
+
+__all__ = ["write_metadata"]
+
+
+def write_metadata(
+    sel: RunSelection, fp: TextIO, root: Path, license: str | None
+) -> dict[str, int]:
+    """Write the metadata document of the run ``sel`` to ``fp`` and its value files under
+    ``root``; returns counts of what was written."""
+    run = sel.root
+    counts = {"CreateAction": 0, "ControlAction": 0, "values": 0, "files": 0}
+    main_id = write_workflow_file(root, run.type)
+    n_files = next(
+        sel.rows(
+            "SELECT count(*) FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind = 0 AND"
+            " (n.codec IN (?, ?, ?, ?) OR (n.codec = ? AND n.blob_id IS NOT NULL))",
+            (NPY, BYTES, PICKLE, PICKLE_UNTRUSTED, JSON),
+        )
+    )[0]
+
+    top = Container(fp)
+    top.add(CONTEXT, "@context")
+    graph = top.open("@graph", array=True)
+    for entity in fixed_entities(license):
+        graph.add(entity)
+    for entity in tool_entities(tools_of(sel), run.type, main_id):
+        graph.add(entity)
+    if n_files:
+        (root / "values").mkdir()
+        _values_folder(sel, graph)
+    _values(sel, graph, root, counts)
+    _actions(sel, graph, main_id, counts)
+    _organize(sel, graph)
+    _root(sel, graph, main_id, license or "#license", bool(n_files))
+    graph.close()
+    top.close()
+    fp.write("\n")
+    return counts
+
+
+def _values_folder(sel: RunSelection, graph: Container) -> None:
+    """The ``values/`` Dataset, listing the value files."""
+    folder = graph.open()
+    folder.add("values/", "@id")
+    folder.add("Dataset", "@type")
+    folder.add("Values", "name")
+    folder.add("Values that are not small JSON, one file per data node (by uuid).", "description")
+    listing = folder.open("hasPart", array=True)
+    files = (
+        "SELECT n.uuid, n.codec, n.blob_id FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
+        " WHERE n.kind = 0 ORDER BY s.pk"
+    )
+    for raw, codec, blob_id in sel.rows(files):
+        file_ref = value_ref(_uuid(raw), codec, blob_id)
+        if file_ref["@id"].startswith("values/"):
+            listing.add(file_ref)
+    listing.close()
+    folder.close()
+
+
+def _values(sel: RunSelection, graph: Container, root: Path, counts: dict[str, int]) -> None:
+    """Every value, with the parameters it realises, from links in both directions."""
+    makes = Joined(sel.adjacent("dst", ("CREATE", "RETURN")))  # made by the other end
+    uses = Joined(sel.adjacent("src", ("INPUT_CALC", "INPUT_WORK")))  # used by the other end
+    for node in sel.nodes(("data",)):
+        links = [(row.other_type, OUTPUT, row.label) for row in makes.take(node.pk)]
+        links += [(row.other_type, INPUT, row.label) for row in uses.take(node.pk)]
+        graph.add(value_entity(sel, node, links, root))
+        counts["values"] += 1
+        counts["files"] += is_file(node.codec, node.blob_id)
+
+
+def _actions(sel: RunSelection, graph: Container, main_id: str, counts: dict[str, int]) -> None:
+    """A CreateAction per process (inputs into it, outputs out of it) and a ControlAction per
+    call that started one."""
+    run = sel.root
+    ins = Joined(sel.adjacent("dst", ("INPUT_CALC", "INPUT_WORK")))
+    outs = Joined(sel.adjacent("src", ("CREATE", "RETURN")))
+    callers = Joined(sel.adjacent("dst", ("CALL_CALC", "CALL_WORK")))
+    for node in sel.nodes(("calc", "work")):
+        instrument = main_id if node.pk == run.pk else tool_id(node.type)
+        inputs = [
+            value_ref(r.other_uuid, r.other_codec, r.other_blob_id) for r in ins.take(node.pk)
+        ]
+        outputs = [
+            value_ref(r.other_uuid, r.other_codec, r.other_blob_id) for r in outs.take(node.pk)
+        ]
+        graph.add(action(node, instrument, inputs, outputs))
+        counts["CreateAction"] += 1
+        caller = callers.take(node.pk)
+        if caller and node.pk != run.pk:
+            graph.add(control_action(node, caller[0].other_type, caller[0].label))
+            counts["ControlAction"] += 1
+
+
+def _organize(sel: RunSelection, graph: Container) -> None:
+    """The engine's run: ferroflow as instrument, the ControlActions as object (streamed)."""
+    run = sel.root
+    organize = graph.open()
+    organize.add(f"#organize-{run.uuid}", "@id")
+    organize.add("OrganizeAction", "@type")
+    organize.add(f"ferroflow run of {run.label or run.type}", "name")
+    organize.add(ref("#ferroflow"), "instrument")
+    organize.add(ref(node_id(run.uuid)), "result")
+    organize.add(crate_time(run.ctime), "startTime")
+    if run.mtime is not None:
+        organize.add(crate_time(run.mtime), "endTime")
+    controls = organize.open("object", array=True)
+    called = (
+        "SELECT n.uuid FROM ff_sel a CROSS JOIN node n ON n.pk = a.pk AND n.kind != 0"
+        " CROSS JOIN link l ON l.dst = n.pk AND l.type IN (4, 5)"
+        " CROSS JOIN ff_sel b ON b.pk = l.src WHERE n.pk != ? ORDER BY a.pk"
+    )
+    for (raw,) in sel.rows(called, (run.pk,)):
+        controls.add(ref(f"#control-{_uuid(raw)}"))
+    controls.close()
+    organize.close()
+
+
+def _root(
+    sel: RunSelection, graph: Container, main_id: str, license_id: str, has_files: bool
+) -> None:
+    """The root Dataset, last: its ``mentions`` lists every CreateAction, streamed."""
+    run = sel.root
+    parts = [ref(main_id)] + ([ref("values/")] if has_files else [])
+    root_entity = graph.open()
+    for key, value in {
+        "@id": "./",
+        "@type": "Dataset",
+        "conformsTo": [ref(profile) for profile in PROFILES],
+        "name": f"ferroflow run {run.label or run.type} (pk {run.pk})",
+        "description": f"Provenance of the ferroflow run of {run.type}, uuid {run.uuid}: every "
+        "task run and graph run with its inputs and outputs.",
+        "datePublished": crate_time(time.time()),
+        "license": ref(license_id),
+        "mainEntity": ref(main_id),
+        "hasPart": one(parts),
+    }.items():
+        root_entity.add(value, key)
+    mentions = root_entity.open("mentions", array=True)
+    processes = "SELECT n.uuid FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind != 0"
+    for (raw,) in sel.rows(processes + " ORDER BY s.pk"):
+        mentions.add(ref(node_id(_uuid(raw))))
+    mentions.close()
+    root_entity.close()

@@ -1,0 +1,63 @@
+"""The workflow file of an RO-Crate: the source of the module that defines the run's graph
+function, found without importing or running anything (an exported run may come from another
+machine, and importing a module runs its code)."""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+from urllib.parse import quote
+
+from .rocrate_entities import short
+
+__all__ = ["write_workflow_file"]
+
+
+def _module_source(process_type: str) -> tuple[str, str] | None:
+    """``(file name, source text)`` of the module defining ``process_type``, found without
+    importing or running anything: an already imported module that defines the name, else a
+    ``.py`` file on ``sys.path`` that textually defines it."""
+    module_name, _, qualname = process_type.rpartition(".")
+    parts = module_name.split(".")
+    if not module_name or not all(part.isidentifier() for part in parts):
+        return None  # also keeps a crafted type name (from an imported file) off odd paths
+    head = qualname.split(".", 1)[0]
+    module = sys.modules.get(module_name)
+    path: str | None = None
+    if module is not None and hasattr(module, head):
+        path = getattr(module, "__file__", None)
+    if path is None and module_name != "__main__":
+        for entry in sys.path:
+            base = Path(entry or ".").joinpath(*parts)
+            for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+                if candidate.is_file():
+                    path = str(candidate)
+                    break
+            if path is not None:
+                break
+    if path is None or not path.endswith(".py"):
+        return None
+    try:
+        text = Path(path).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+    if not re.search(rf"^\s*(async\s+)?def\s+{re.escape(head)}\b", text, re.MULTILINE):
+        return None  # some other file of that name: better no source than the wrong one
+    return Path(path).name, text
+
+
+def write_workflow_file(root: Path, process_type: str) -> str:
+    found = _module_source(process_type)
+    if found is None:
+        name = f"{short(process_type)}.py"
+        text = (
+            f'"""Placeholder: the source of the ferroflow graph function `{process_type}` was\n'
+            "not available when this crate was exported (its module was neither imported nor\n"
+            'found on sys.path), so the workflow file holds only this note."""\n'
+        )
+    else:
+        name, text = found
+    (root / "workflow").mkdir()
+    (root / "workflow" / name).write_text(text, encoding="utf-8")
+    return f"workflow/{quote(name)}"  # the @id is a URI path; the file keeps its name
