@@ -31,19 +31,17 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from .model.vocabulary import KIND_CODES, STATE_CODES, Kind
 from .profile import get_current_profile
 from .store import Store, StoredNode
-from .store.schema import KIND_CODES, LINK_CODES, STATE_CODES
+from .store.schema import RUN_INPUTS_SQL, RUN_OUTPUTS_SQL, TOP_LEVEL_RUN
 
 __all__ = ["KINDS", "find_nodes", "find_runs", "parse_time"]
 
 #: Node kinds, with the aliases ``task`` (``calc``) and ``graph`` (``work``).
-KINDS: dict[str, str] = {
-    "data": "data",
-    "calc": "calc",
-    "work": "work",
-    "task": "calc",
-    "graph": "work",
+KINDS: dict[str, str] = {kind: kind for kind in KIND_CODES} | {
+    "task": Kind.CALC,
+    "graph": Kind.WORK,
 }
 
 _GLOB = re.compile(r"[*?\[]")
@@ -158,7 +156,7 @@ def find_runs(
     >>> [run.label for run in find_runs(limit=2)]            # doctest: +SKIP
     ['ScatterGatherSquare', 'ParallelSquare']
     """
-    where = ["kind = 2", "run_pk = pk"]
+    where = [TOP_LEVEL_RUN]
     params: list[Any] = []
     if label is not None:
         _text_match(("label", "type"), label, where, params)
@@ -205,9 +203,9 @@ def find_nodes(
         if kind_name is None:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     if task is not None:
-        if kind_name == "data":
+        if kind_name == Kind.DATA:
             raise ValueError("data nodes have no task name; use kind='calc' or 'work' with task")
-        where.append("kind != 0")
+        where.append(f"kind != {KIND_CODES[Kind.DATA]}")
         _text_match(("label", "type"), task, where, params)
     codes = _states(state)
     if codes:
@@ -215,21 +213,13 @@ def find_nodes(
         params.extend(codes)
     if run is not None:
         run_pk = _run_pk(db, run)
-        if kind_name is not None and kind_name != "data":
+        if kind_name is not None and kind_name != Kind.DATA:
             where.append("run_pk = ? AND kind = ?")  # the node_run index
             params.extend([run_pk, KIND_CODES[kind_name]])
         else:
-            inputs = f"{LINK_CODES['INPUT_CALC']}, {LINK_CODES['INPUT_WORK']}"
-            outputs = f"{LINK_CODES['CREATE']}, {LINK_CODES['RETURN']}"
-            where.append(
-                "(run_pk = ?"
-                " OR pk IN (SELECT l.src FROM node p JOIN link l ON l.dst = p.pk"
-                f" WHERE p.run_pk = ? AND p.kind != 0 AND l.type IN ({inputs}))"
-                " OR pk IN (SELECT l.dst FROM node p JOIN link l ON l.src = p.pk"
-                f" WHERE p.run_pk = ? AND p.kind != 0 AND l.type IN ({outputs})))"
-            )
+            where.append(f"(run_pk = ? OR pk IN ({RUN_INPUTS_SQL}) OR pk IN ({RUN_OUTPUTS_SQL}))")
             params.extend([run_pk, run_pk, run_pk])
-    if kind_name is not None and not (run is not None and kind_name != "data"):
+    if kind_name is not None and not (run is not None and kind_name != Kind.DATA):
         where.append("kind = ?")
         params.append(KIND_CODES[kind_name])
     _time_range(since, until, where, params)
@@ -243,7 +233,7 @@ def _run_pk(store: Store, run: int | str) -> int:
     if isinstance(run, str) and run.isdigit():
         run = int(run)
     node = store.load_node(run)
-    if node.kind != "work" or node.run_pk != node.pk:
+    if node.kind != Kind.WORK or node.run_pk != node.pk:
         belongs = f"; it belongs to run {node.run_pk}" if node.run_pk is not None else ""
         raise ValueError(f"node {run!r} is not a top-level graph run{belongs}")
     return node.pk

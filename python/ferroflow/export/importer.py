@@ -52,6 +52,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..errors import ImportFormatError
+from ..model.vocabulary import Kind
 from ..store import Store
 from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES
 from ..store.values import (
@@ -199,7 +200,7 @@ def _node(record: Any, index: int, trust: bool) -> _Node:
         raise ImportFormatError(f"{where}: 'hash' is not hex") from None
     codec = record.get("codec")
     payload: str | bytes | None = None
-    if kind_name == "data":
+    if kind_name == Kind.DATA:
         if codec not in CODECS:
             raise ImportFormatError(f"{where}: unknown value codec {codec!r}")
         if codec in (PICKLE, PICKLE_UNTRUSTED):

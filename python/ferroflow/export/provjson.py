@@ -37,8 +37,10 @@ from __future__ import annotations
 import re
 from typing import Any, TextIO
 
+from ..model.vocabulary import KIND_CODES, Kind, Link
 from ..provenance_graph import data_class_name
 from ..store import Store
+from ..store.schema import CALL_LINKS, INPUT_LINKS
 from ..store.values import JSON
 from ..version import __version__
 from .jsonstream import Container
@@ -56,6 +58,10 @@ PLAN_NS = "urn:ferroflow:task:"
 _PREFIXES = {"ff": FF_NS, "ffn": NODE_NS, "ffplan": PLAN_NS}
 _AGENT = "ff:ferroflow"
 _INLINE_VALUE = 200  # characters of JSON text kept as ff:value
+_PROCESS_TYPES = (
+    "SELECT n.type FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
+    f" WHERE n.kind != {KIND_CODES[Kind.DATA]}"
+)
 _SAFE_LOCAL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?<!\.)")
 
 
@@ -118,7 +124,7 @@ def _entity(sel: RunSelection, node: NodeRow) -> dict[str, Any]:
 def _activity(node: NodeRow) -> dict[str, Any]:
     attrs: dict[str, Any] = {
         "prov:startTime": iso_time(node.ctime),
-        "prov:type": _qname("ff:TaskRun" if node.kind == "calc" else "ff:GraphRun"),
+        "prov:type": _qname("ff:TaskRun" if node.kind == Kind.CALC else "ff:GraphRun"),
         "prov:label": node.label or node.type,
         "ff:processType": node.type,
         "ff:pk": node.pk,
@@ -142,11 +148,10 @@ def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
 
         section = top.open("entity")
         n = 0
-        for node in sel.nodes(("data",)):
+        for node in sel.nodes((Kind.DATA,)):
             section.add(_entity(sel, node), _node_id(node.uuid))
             n += 1
-        types_sql = "SELECT n.type FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind != 0"
-        for process_type in sorted({row[0] for row in sel.rows(types_sql)}):
+        for process_type in sorted({row[0] for row in sel.rows(_PROCESS_TYPES)}):
             plan = {"prov:type": _qname("prov:Plan"), "prov:label": process_type}
             section.add(plan, _plan_id(process_type))
             n += 1
@@ -155,7 +160,7 @@ def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
 
         section = top.open("activity")
         n = 0
-        for node in sel.nodes(("calc", "work")):
+        for node in sel.nodes((Kind.CALC, Kind.WORK)):
             section.add(_activity(node), _node_id(node.uuid))
             n += 1
         section.close()
@@ -173,7 +178,7 @@ def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
 
         section = top.open("used")
         n = 0
-        for link in sel.links(("INPUT_CALC", "INPUT_WORK"), order="dst"):
+        for link in sel.links(INPUT_LINKS, order="dst"):
             n += 1
             record: dict[str, Any] = {
                 "prov:activity": _node_id(link.dst_uuid),
@@ -186,7 +191,7 @@ def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
 
         section = top.open("wasGeneratedBy")
         n = 0
-        for link in sel.links(("CREATE",), order="dst"):
+        for link in sel.links((Link.CREATE,), order="dst"):
             n += 1
             record = {
                 "prov:entity": _node_id(link.dst_uuid),
@@ -200,7 +205,7 @@ def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
 
         section = top.open("wasInfluencedBy")
         n = 0
-        for link in sel.links(("RETURN",), order="dst"):
+        for link in sel.links((Link.RETURN,), order="dst"):
             n += 1
             record = {
                 "prov:influencee": _node_id(link.dst_uuid),
@@ -214,7 +219,7 @@ def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
 
         section = top.open("wasStartedBy")
         n = 0
-        for link in sel.links(("CALL_CALC", "CALL_WORK"), order="dst"):
+        for link in sel.links(CALL_LINKS, order="dst"):
             n += 1
             record = {
                 "prov:activity": _node_id(link.dst_uuid),
@@ -227,7 +232,7 @@ def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
 
         section = top.open("wasAssociatedWith")
         n = 0
-        for node in sel.nodes(("calc", "work")):
+        for node in sel.nodes((Kind.CALC, Kind.WORK)):
             n += 1
             record = {
                 "prov:activity": _node_id(node.uuid),

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from ..model.vocabulary import Kind, State
 from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED, UNSERIALISABLE, decode
 from ..version import __version__
 from .selection import NodeRow, RunSelection, json_scalar
@@ -58,12 +59,12 @@ WORKFLOW_RO_CRATE = "https://w3id.org/workflowhub/workflow-ro-crate/1.0"
 FORMAL_PARAMETER = "https://bioschemas.org/profiles/FormalParameter/1.0-RELEASE"
 COMPUTATIONAL_WORKFLOW = "https://bioschemas.org/profiles/ComputationalWorkflow/1.0-RELEASE"
 STATUS = {
-    "FINISHED": "http://schema.org/CompletedActionStatus",
-    "FAILED": "http://schema.org/FailedActionStatus",
-    "CANCELLED": "http://schema.org/FailedActionStatus",
-    "KILLED": "http://schema.org/FailedActionStatus",
-    "RUNNING": "http://schema.org/ActiveActionStatus",
-    "PLANNED": "http://schema.org/PotentialActionStatus",
+    State.FINISHED: "http://schema.org/CompletedActionStatus",
+    State.FAILED: "http://schema.org/FailedActionStatus",
+    State.CANCELLED: "http://schema.org/FailedActionStatus",
+    State.KILLED: "http://schema.org/FailedActionStatus",
+    State.RUNNING: "http://schema.org/ActiveActionStatus",
+    State.PLANNED: "http://schema.org/PotentialActionStatus",
 }
 _FILE_EXT = {NPY: ".npy", BYTES: ".bin", PICKLE: ".pkl", PICKLE_UNTRUSTED: ".pkl", JSON: ".json"}
 MEDIA = {JSON: "application/json", "py": "text/x-python"}
@@ -227,7 +228,7 @@ def action(
     inputs: list[dict[str, str]],
     outputs: list[dict[str, str]],
 ) -> dict[str, Any]:
-    what = "graph" if node.kind == "work" else "task"
+    what = "graph" if node.kind == Kind.WORK else "task"
     action: dict[str, Any] = {
         "@id": node_id(node.uuid),
         "@type": "CreateAction",
@@ -246,7 +247,7 @@ def action(
     status = STATUS.get(node.state or "")
     if status is not None:
         action["actionStatus"] = status  # the profile's shapes expect the IRI as text
-    if status == STATUS["FAILED"]:
+    if status == STATUS[State.FAILED]:
         action["error"] = node.error or f"the {what} was {(node.state or '').lower()}"
     return action
 
@@ -261,6 +262,6 @@ def control_action(node: NodeRow, parent_type: str, label: str) -> dict[str, Any
         "object": ref(node_id(node.uuid)),
     }
     status = STATUS.get(node.state or "")
-    if status in (STATUS["FINISHED"], STATUS["FAILED"]):
+    if status in (STATUS[State.FINISHED], STATUS[State.FAILED]):
         control["actionStatus"] = status
     return control

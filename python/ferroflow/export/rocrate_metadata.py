@@ -12,6 +12,8 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from ..model.vocabulary import KIND_CODES, Kind
+from ..store.schema import CALL_LINKS, INPUT_LINKS, LINK_CODES, OUTPUT_LINKS, sql_codes
 from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED
 from .jsonstream import Container
 from .rocrate_entities import (
@@ -38,6 +40,25 @@ from .selection import uuid_text as _uuid
 
 __all__ = ["write_metadata"]
 
+_DATA = KIND_CODES[Kind.DATA]
+_FILES = (
+    f"SELECT count(*) FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind = {_DATA} AND"
+    " (n.codec IN (?, ?, ?, ?) OR (n.codec = ? AND n.blob_id IS NOT NULL))"
+)
+_VALUES = (
+    "SELECT n.uuid, n.codec, n.blob_id FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
+    f" WHERE n.kind = {_DATA} ORDER BY s.pk"
+)
+_CALLED = (
+    f"SELECT n.uuid FROM ff_sel a CROSS JOIN node n ON n.pk = a.pk AND n.kind != {_DATA}"
+    f" CROSS JOIN link l ON l.dst = n.pk AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
+    " CROSS JOIN ff_sel b ON b.pk = l.src WHERE n.pk != ? ORDER BY a.pk"
+)
+_PROCESSES = (
+    "SELECT n.uuid FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
+    f" WHERE n.kind != {_DATA} ORDER BY s.pk"
+)
+
 
 def write_metadata(
     sel: RunSelection, fp: TextIO, root: Path, license: str | None
@@ -47,13 +68,7 @@ def write_metadata(
     run = sel.root
     counts = {"CreateAction": 0, "ControlAction": 0, "values": 0, "files": 0}
     main_id = write_workflow_file(root, run.type)
-    n_files = next(
-        sel.rows(
-            "SELECT count(*) FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind = 0 AND"
-            " (n.codec IN (?, ?, ?, ?) OR (n.codec = ? AND n.blob_id IS NOT NULL))",
-            (NPY, BYTES, PICKLE, PICKLE_UNTRUSTED, JSON),
-        )
-    )[0]
+    n_files = next(sel.rows(_FILES, (NPY, BYTES, PICKLE, PICKLE_UNTRUSTED, JSON)))[0]
 
     top = Container(fp)
     top.add(CONTEXT, "@context")
@@ -83,11 +98,7 @@ def _values_folder(sel: RunSelection, graph: Container) -> None:
     folder.add("Values", "name")
     folder.add("Values that are not small JSON, one file per data node (by uuid).", "description")
     listing = folder.open("hasPart", array=True)
-    files = (
-        "SELECT n.uuid, n.codec, n.blob_id FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
-        " WHERE n.kind = 0 ORDER BY s.pk"
-    )
-    for raw, codec, blob_id in sel.rows(files):
+    for raw, codec, blob_id in sel.rows(_VALUES):
         file_ref = value_ref(_uuid(raw), codec, blob_id)
         if file_ref["@id"].startswith("values/"):
             listing.add(file_ref)
@@ -97,9 +108,9 @@ def _values_folder(sel: RunSelection, graph: Container) -> None:
 
 def _values(sel: RunSelection, graph: Container, root: Path, counts: dict[str, int]) -> None:
     """Every value, with the parameters it realises, from links in both directions."""
-    makes = Joined(sel.adjacent("dst", ("CREATE", "RETURN")))  # made by the other end
-    uses = Joined(sel.adjacent("src", ("INPUT_CALC", "INPUT_WORK")))  # used by the other end
-    for node in sel.nodes(("data",)):
+    makes = Joined(sel.adjacent("dst", OUTPUT_LINKS))  # made by the other end
+    uses = Joined(sel.adjacent("src", INPUT_LINKS))  # used by the other end
+    for node in sel.nodes((Kind.DATA,)):
         links = [(row.other_type, OUTPUT, row.label) for row in makes.take(node.pk)]
         links += [(row.other_type, INPUT, row.label) for row in uses.take(node.pk)]
         graph.add(value_entity(sel, node, links, root))
@@ -111,10 +122,10 @@ def _actions(sel: RunSelection, graph: Container, main_id: str, counts: dict[str
     """A CreateAction per process (inputs into it, outputs out of it) and a ControlAction per
     call that started one."""
     run = sel.root
-    ins = Joined(sel.adjacent("dst", ("INPUT_CALC", "INPUT_WORK")))
-    outs = Joined(sel.adjacent("src", ("CREATE", "RETURN")))
-    callers = Joined(sel.adjacent("dst", ("CALL_CALC", "CALL_WORK")))
-    for node in sel.nodes(("calc", "work")):
+    ins = Joined(sel.adjacent("dst", INPUT_LINKS))
+    outs = Joined(sel.adjacent("src", OUTPUT_LINKS))
+    callers = Joined(sel.adjacent("dst", CALL_LINKS))
+    for node in sel.nodes((Kind.CALC, Kind.WORK)):
         instrument = main_id if node.pk == run.pk else tool_id(node.type)
         inputs = [
             value_ref(r.other_uuid, r.other_codec, r.other_blob_id) for r in ins.take(node.pk)
@@ -143,12 +154,7 @@ def _organize(sel: RunSelection, graph: Container) -> None:
     if run.mtime is not None:
         organize.add(crate_time(run.mtime), "endTime")
     controls = organize.open("object", array=True)
-    called = (
-        "SELECT n.uuid FROM ff_sel a CROSS JOIN node n ON n.pk = a.pk AND n.kind != 0"
-        " CROSS JOIN link l ON l.dst = n.pk AND l.type IN (4, 5)"
-        " CROSS JOIN ff_sel b ON b.pk = l.src WHERE n.pk != ? ORDER BY a.pk"
-    )
-    for (raw,) in sel.rows(called, (run.pk,)):
+    for (raw,) in sel.rows(_CALLED, (run.pk,)):
         controls.add(ref(f"#control-{_uuid(raw)}"))
     controls.close()
     organize.close()
@@ -175,8 +181,7 @@ def _root(
     }.items():
         root_entity.add(value, key)
     mentions = root_entity.open("mentions", array=True)
-    processes = "SELECT n.uuid FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind != 0"
-    for (raw,) in sel.rows(processes + " ORDER BY s.pk"):
+    for (raw,) in sel.rows(_PROCESSES):
         mentions.add(ref(node_id(_uuid(raw))))
     mentions.close()
     root_entity.close()

@@ -12,6 +12,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
+from ..model.vocabulary import KIND_CODES, Kind
+from ..store.schema import CALL_LINKS, INPUT_LINKS, LINK_CODES, OUTPUT_LINKS, sql_codes
 from .rocrate_entities import (
     COMPUTATIONAL_WORKFLOW,
     FORMAL_PARAMETER,
@@ -31,6 +33,27 @@ from .selection import RunSelection
 
 __all__ = ["Tool", "tool_entities", "tools_of"]
 
+_DATA = KIND_CODES[Kind.DATA]
+_KINDS = (
+    f"SELECT n.type, n.kind FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind != {_DATA}"
+)
+_PARAMS = (
+    f"SELECT p.type, '{INPUT}', l.label, d.type, d.codec, d.blob_id FROM ff_sel a"
+    f" CROSS JOIN node p ON p.pk = a.pk AND p.kind != {_DATA}"
+    f" CROSS JOIN link l ON l.dst = p.pk AND l.type IN ({sql_codes(LINK_CODES, INPUT_LINKS)})"
+    " CROSS JOIN node d ON d.pk = l.src"
+    " UNION ALL"
+    f" SELECT p.type, '{OUTPUT}', l.label, d.type, d.codec, d.blob_id FROM ff_sel a"
+    f" CROSS JOIN node p ON p.pk = a.pk AND p.kind != {_DATA}"
+    f" CROSS JOIN link l ON l.src = p.pk AND l.type IN ({sql_codes(LINK_CODES, OUTPUT_LINKS)})"
+    " CROSS JOIN node d ON d.pk = l.dst"
+)
+_STEPS = (
+    "SELECT p.type, c.type FROM ff_sel a CROSS JOIN node p ON p.pk = a.pk"
+    f" CROSS JOIN link l ON l.src = p.pk AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
+    " CROSS JOIN node c ON c.pk = l.dst ORDER BY a.pk"
+)
+
 
 @dataclass
 class Tool:
@@ -43,32 +66,18 @@ class Tool:
 
 
 def tools_of(sel: RunSelection) -> dict[str, Tool]:
+    """The run's tools by process type, with their parameters and steps."""
     tools: dict[str, Tool] = {}
-    kinds = "SELECT n.type, n.kind FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
-    for process_type, kind in sel.rows(kinds + " WHERE n.kind != 0"):  # few types, many rows
+    for process_type, kind in sel.rows(_KINDS):  # few types, many rows
         tool = tools.get(process_type)
         if tool is None:
-            tool = tools[process_type] = Tool(process_type, "calc")
-        if kind == 2:
-            tool.kind = "work"
-    params = (
-        "SELECT p.type, 'in', l.label, d.type, d.codec, d.blob_id FROM ff_sel a"
-        " CROSS JOIN node p ON p.pk = a.pk AND p.kind != 0"
-        " CROSS JOIN link l ON l.dst = p.pk AND l.type IN (0, 1) CROSS JOIN node d ON d.pk = l.src"
-        " UNION ALL"
-        " SELECT p.type, 'out', l.label, d.type, d.codec, d.blob_id FROM ff_sel a"
-        " CROSS JOIN node p ON p.pk = a.pk AND p.kind != 0"
-        " CROSS JOIN link l ON l.src = p.pk AND l.type IN (2, 3) CROSS JOIN node d ON d.pk = l.dst"
-    )
-    for process_type, direction, label, data_type, codec, blob_id in sel.rows(params):
+            tool = tools[process_type] = Tool(process_type, Kind.CALC)
+        if kind == KIND_CODES[Kind.WORK]:
+            tool.kind = Kind.WORK
+    for process_type, direction, label, data_type, codec, blob_id in sel.rows(_PARAMS):
         key = (direction, param_name(label))
         tools[process_type].params.setdefault(key, additional_type(data_type, codec, blob_id))
-    steps = (
-        "SELECT p.type, c.type FROM ff_sel a CROSS JOIN node p ON p.pk = a.pk"
-        " CROSS JOIN link l ON l.src = p.pk AND l.type IN (4, 5) CROSS JOIN node c ON c.pk = l.dst"
-        " ORDER BY a.pk"
-    )
-    for parent, child in sel.rows(steps):  # positions in order of first call
+    for parent, child in sel.rows(_STEPS):  # positions in order of first call
         tool = tools[parent]
         if child not in tool.steps:
             tool.steps[child] = len(tool.steps)
@@ -81,7 +90,7 @@ def tool_entities(tools: dict[str, Tool], main_type: str, main_id: str) -> Itera
         inputs = [ref(param_id(tool.type, d, n)) for d, n in tool.params if d == INPUT]
         outputs = [ref(param_id(tool.type, d, n)) for d, n in tool.params if d == OUTPUT]
         entity: dict[str, Any] = {"@id": entity_id, "name": short(tool.type)}
-        if tool.kind == "work":
+        if tool.kind == Kind.WORK:
             types = ["SoftwareSourceCode", "ComputationalWorkflow", "HowTo"]
             if entity_id == main_id:
                 types.insert(0, "File")

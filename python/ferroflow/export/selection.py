@@ -30,8 +30,16 @@ from collections.abc import Iterable, Iterator
 from types import TracebackType
 from typing import Any, Generic, NamedTuple, TypeVar
 
+from ..model.vocabulary import KIND_CODES, Kind
 from ..store import NodeNotFoundError, Store
-from ..store.schema import KIND_NAMES, LINK_CODES, LINK_NAMES, state_name
+from ..store.schema import (
+    KIND_NAMES,
+    LINK_CODES,
+    LINK_NAMES,
+    RUN_INPUTS_SQL,
+    RUN_OUTPUTS_SQL,
+    state_name,
+)
 from ..store.values import (
     BYTES,
     JSON,
@@ -214,7 +222,7 @@ class RunSelection:
             if row is None:
                 raise NodeNotFoundError(f"no node with pk={run_pk} in {self.path}")
             root = _node_row(row)
-            if root.kind != "work" or root.run_pk != root.pk:
+            if root.kind != Kind.WORK or root.run_pk != root.pk:
                 where = f" (it belongs to run {root.run_pk})" if root.run_pk is not None else ""
                 raise ValueError(
                     f"pk {run_pk} is a {root.kind} node, not a top-level graph run{where}; "
@@ -229,20 +237,10 @@ class RunSelection:
 
     @staticmethod
     def _fill(conn: sqlite3.Connection, run_pk: int) -> None:
-        inputs = (LINK_CODES["INPUT_CALC"], LINK_CODES["INPUT_WORK"])
-        outputs = (LINK_CODES["CREATE"], LINK_CODES["RETURN"])
         conn.execute("CREATE TEMP TABLE ff_sel(pk INTEGER PRIMARY KEY)")
         conn.execute("INSERT INTO ff_sel SELECT pk FROM node WHERE run_pk = ?", (run_pk,))
-        conn.execute(
-            "INSERT OR IGNORE INTO ff_sel SELECT l.src FROM node p JOIN link l ON l.dst = p.pk"
-            " WHERE p.run_pk = ? AND p.kind != 0 AND l.type IN (?, ?)",
-            (run_pk, *inputs),
-        )
-        conn.execute(
-            "INSERT OR IGNORE INTO ff_sel SELECT l.dst FROM node p JOIN link l ON l.src = p.pk"
-            " WHERE p.run_pk = ? AND p.kind != 0 AND l.type IN (?, ?)",
-            (run_pk, *outputs),
-        )
+        conn.execute(f"INSERT OR IGNORE INTO ff_sel {RUN_INPUTS_SQL}", (run_pk,))
+        conn.execute(f"INSERT OR IGNORE INTO ff_sel {RUN_OUTPUTS_SQL}", (run_pk,))
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -264,10 +262,9 @@ class RunSelection:
         """Any read over the snapshot (``ff_sel`` holds the member pks), streamed."""
         return _stream(self.conn.execute(sql, tuple(params)))
 
-    def nodes(self, kinds: Iterable[str] = ("data", "calc", "work")) -> Iterator[NodeRow]:
+    def nodes(self, kinds: Iterable[str] = tuple(KIND_CODES)) -> Iterator[NodeRow]:
         """Member nodes of the given kinds, by pk."""
-        codes = {name: code for code, name in KIND_NAMES.items()}
-        wanted = [codes[kind] for kind in kinds]
+        wanted = [KIND_CODES[kind] for kind in kinds]
         sql = (
             f"SELECT {_NODE_COLUMNS} FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
             f" WHERE n.kind IN ({', '.join('?' * len(wanted))}) ORDER BY s.pk"

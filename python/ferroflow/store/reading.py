@@ -26,7 +26,9 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
-from .schema import KIND_NAMES, LINK_CODES, LINK_NAMES, state_name
+from ..model.vocabulary import Kind
+from ..model.vocabulary import Link as LinkType
+from .schema import CALL_LINKS, KIND_NAMES, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN, state_name
 from .values import BYTES, NPY, PICKLE_UNTRUSTED, UnserialisableValue, decode, npy_summary, shorten
 
 __all__ = ["DATA_PROVENANCE", "LINK_TYPES", "Link", "Reader", "StoredNode"]
@@ -34,7 +36,7 @@ __all__ = ["DATA_PROVENANCE", "LINK_TYPES", "Link", "Reader", "StoredNode"]
 #: Every link type, in schema order.
 LINK_TYPES: tuple[str, ...] = tuple(LINK_CODES)
 #: The links that form AiiDA's data-provenance DAG; the default for traversals.
-DATA_PROVENANCE: tuple[str, ...] = ("INPUT_CALC", "CREATE")
+DATA_PROVENANCE: tuple[str, ...] = (LinkType.INPUT_CALC, LinkType.CREATE)
 
 _COLUMNS = "pk, uuid, kind, type, label, state, error, run_pk, ctime, mtime, codec, blob_id"
 _N_COLUMNS = 12
@@ -208,10 +210,7 @@ class Reader:
         return [self._make(row) for row in self.query(sql, args)]
 
     def runs(self) -> list[StoredNode]:
-        sql = (
-            f"SELECT {_COLUMNS} FROM node WHERE kind = 2 AND run_pk = pk"
-            " ORDER BY ctime DESC, pk DESC"
-        )
+        sql = f"SELECT {_COLUMNS} FROM node WHERE {TOP_LEVEL_RUN} ORDER BY ctime DESC, pk DESC"
         return [self._make(row) for row in self.query(sql)]
 
     def value(self, pk: int) -> Any:
@@ -382,21 +381,21 @@ class StoredNode:
     # -- identity -----------------------------------------------------------------------------
     @property
     def is_data(self) -> bool:
-        return self.kind == "data"
+        return self.kind == Kind.DATA
 
     @property
     def is_process(self) -> bool:
-        return self.kind != "data"
+        return self.kind != Kind.DATA
 
     @property
     def process_type(self) -> str | None:
         """What ran (the task's qualified name); ``None`` for data nodes."""
-        return None if self.kind == "data" else self.type
+        return None if self.kind == Kind.DATA else self.type
 
     @property
     def value(self) -> Any:
         """The stored value (deserialised on first access); ``None`` for process nodes."""
-        if self.kind != "data":
+        if self.kind != Kind.DATA:
             return None
         if self._value is _UNSET:
             object.__setattr__(self, "_value", self._reader.value(self.pk))
@@ -404,7 +403,7 @@ class StoredNode:
 
     def value_summary(self, limit: int = 40) -> str:
         """A short text for the value, cheap even for large blobs (used by graph rendering)."""
-        if self.kind != "data":
+        if self.kind != Kind.DATA:
             return ""
         if self.codec == PICKLE_UNTRUSTED:  # never unpickled, not even for a summary
             return shorten(f"<untrusted pickle: {self.type}>", limit)
@@ -445,19 +444,19 @@ class StoredNode:
     @property
     def creator(self) -> StoredNode | None:
         """The task run that created this data node (``CREATE``), if any."""
-        found = self._reader.neighbours(self.pk, incoming=True, link_types=("CREATE",))
+        found = self._reader.neighbours(self.pk, incoming=True, link_types=(LinkType.CREATE,))
         return found[0][2] if found else None
 
     @property
     def caller(self) -> StoredNode | None:
         """The graph run that called this process (``CALL_CALC``/``CALL_WORK``), if any."""
-        found = self._reader.neighbours(self.pk, True, ("CALL_CALC", "CALL_WORK"))
+        found = self._reader.neighbours(self.pk, True, CALL_LINKS)
         return found[0][2] if found else None
 
     @property
     def called(self) -> list[StoredNode]:
         """The processes this graph run called, in pk order."""
-        found = self._reader.neighbours(self.pk, False, ("CALL_CALC", "CALL_WORK"))
+        found = self._reader.neighbours(self.pk, False, CALL_LINKS)
         return sorted((node for _, _, node in found), key=lambda node: node.pk)
 
     @property
@@ -479,9 +478,9 @@ class StoredNode:
 
     # -- dunder -------------------------------------------------------------------------------
     def __repr__(self) -> str:
-        if self.kind == "data":
+        if self.kind == Kind.DATA:
             return f"uuid: {self.uuid} (pk: {self.pk}) value: {self.value}"
-        name = "TaskRun" if self.kind == "calc" else "GraphRun"
+        name = "TaskRun" if self.kind == Kind.CALC else "GraphRun"
         return f"<{name} pk={self.pk} label={self.label!r} state={self.state}>"
 
     def __eq__(self, other: object) -> bool:

@@ -40,23 +40,31 @@ Choices worth knowing:
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterable, Mapping
 
 from ..errors import SchemaVersionError
-from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES
+from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link
 
 __all__ = [
+    "CALL_LINKS",
+    "INPUT_LINKS",
     "KIND_CODES",
     "KIND_NAMES",
     "LINK_CODES",
     "LINK_NAMES",
+    "OUTPUT_LINKS",
     "PK_COUNTER",
+    "RUN_INPUTS_SQL",
+    "RUN_OUTPUTS_SQL",
     "SCHEMA_VERSION",
     "STATE_CODES",
     "STATE_NAMES",
+    "TOP_LEVEL_RUN",
     "configure_connection",
     "initialise",
     "release_pks",
     "reserve_pks",
+    "sql_codes",
     "state_name",
 ]
 
@@ -74,6 +82,38 @@ def state_name(code: int) -> str:
 
 
 LINK_NAMES: dict[int, str] = {code: name for name, code in LINK_CODES.items()}
+
+#: Link types by what they say about a process: what it used, what it created or returned, and
+#: the processes it called (AiiDA's INPUT, CREATE/RETURN and CALL families).
+INPUT_LINKS: tuple[str, ...] = (Link.INPUT_CALC, Link.INPUT_WORK)
+OUTPUT_LINKS: tuple[str, ...] = (Link.CREATE, Link.RETURN)
+CALL_LINKS: tuple[str, ...] = (Link.CALL_CALC, Link.CALL_WORK)
+
+
+def sql_codes(codes: Mapping[str, int], names: Iterable[str]) -> str:
+    """The codes of ``names`` as the items of an SQL ``IN (…)`` list (``"0, 1"``), so SQL
+    written once names states, kinds and links instead of bare numbers; the codes are this
+    module's ints, never user text, so formatting them into the statement is safe."""
+    return ", ".join(str(codes[name]) for name in names)
+
+
+#: Top-level graph runs: the condition of the partial index ``node_toplevel``, which a query
+#: uses only when its WHERE clause repeats this text.
+TOP_LEVEL_RUN = f"kind = {KIND_CODES[Kind.WORK]} AND run_pk = pk"
+
+# The data of a run, which its data nodes' ``run_pk`` cannot tell (it is NULL for a run's
+# inputs, and values of earlier runs belong to those): what the run's processes used, and what
+# they created or returned. One parameter: the run's pk.
+_RUN_PROCESS = f"p.run_pk = ? AND p.kind != {KIND_CODES[Kind.DATA]}"
+RUN_INPUTS_SQL = (
+    "SELECT l.src FROM node p JOIN link l ON l.dst = p.pk"
+    f" WHERE {_RUN_PROCESS} AND l.type IN ({sql_codes(LINK_CODES, INPUT_LINKS)})"
+)
+RUN_OUTPUTS_SQL = (
+    "SELECT l.dst FROM node p JOIN link l ON l.src = p.pk"
+    f" WHERE {_RUN_PROCESS} AND l.type IN ({sql_codes(LINK_CODES, OUTPUT_LINKS)})"
+)
+
 
 #: ``meta`` key of the pk counter: the first pk no store has reserved yet.
 PK_COUNTER = "next_pk"
@@ -147,7 +187,7 @@ CREATE TABLE IF NOT EXISTS link(
 CREATE INDEX IF NOT EXISTS link_src ON link(src, type);
 CREATE INDEX IF NOT EXISTS node_run ON node(run_pk, kind);
 CREATE INDEX IF NOT EXISTS node_hash ON node(hash) WHERE hash IS NOT NULL;
-CREATE INDEX IF NOT EXISTS node_toplevel ON node(ctime) WHERE kind = 2 AND run_pk = pk;
+CREATE INDEX IF NOT EXISTS node_toplevel ON node(ctime) WHERE {TOP_LEVEL_RUN};
 
 CREATE VIEW IF NOT EXISTS node_view AS
 SELECT pk, {_uuid_text("uuid")} AS uuid, {_case("kind", KIND_NAMES)} AS kind, type, label,
