@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .engine.caching import KeyRecipe, code_digest, value_digest
 from .errors import FerroflowError, UncacheableError
 from .model.taskdef import TaskDef
+from .model.vocabulary import Kind, Link
 from .restart import import_object
 from .store import Store
 
@@ -96,7 +97,7 @@ def _current_code(process_type: str, recorded: bytes | None) -> str:
 def explain_key(store: Store, pk: int) -> KeyExplanation:
     """What went into the cache key of task run ``pk`` (see the module docstring)."""
     node = store.load_node(pk)
-    if node.kind != "calc":
+    if node.kind != Kind.CALC:
         raise FerroflowError(
             f"node pk {pk} is a {node.kind} node: only task runs (calc) have cache keys"
         )
@@ -120,7 +121,7 @@ def explain_key(store: Store, pk: int) -> KeyExplanation:
         current_code=_current_code(node.type, code),
     )
     for link_type, label, data in node.inputs:
-        if link_type != "INPUT_CALC":
+        if link_type != Link.INPUT_CALC:
             continue
         try:
             digest: bytes | None = value_digest(data.value)

@@ -27,8 +27,9 @@ from .export import FORMATS, export_run, import_run
 from .export.dot import node_graph, render
 from .export.view import run_page
 from .html_view import MAX_TASKS, page_html
+from .model.vocabulary import Kind, State
 from .profile import load_profile
-from .query import find_nodes
+from .query import KINDS, find_nodes
 from .restart import import_object
 from .store import Store, StoredNode
 from .task import GraphHandle
@@ -74,7 +75,7 @@ def _load(key_text: str, args: argparse.Namespace) -> StoredNode:
 
 def _run(key_text: str, args: argparse.Namespace) -> StoredNode:
     node = _load(key_text, args)
-    if node.kind != "work" or node.run_pk != node.pk:
+    if node.kind != Kind.WORK or node.run_pk != node.pk:
         hint = f" (it belongs to run {node.run_pk})" if node.run_pk is not None else ""
         raise CommandError(f"{key_text} is a {node.kind} node, not a top-level run{hint}")
     return node
@@ -105,7 +106,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 def _state_with_owner(store: Store, run: StoredNode) -> str:
     """A run's state; for one RUNNING, the process running it (``RUNNING (pid 42)``)."""
     state = run.state or ""
-    owner = store.run_owner(run.pk) if state == "RUNNING" else None
+    owner = store.run_owner(run.pk) if state == State.RUNNING else None
     if owner is None:
         return state
     host, pid, alive = owner
@@ -124,11 +125,12 @@ def cmd_runs_list(args: argparse.Namespace) -> int:
 
 
 def _tree(node: StoredNode, indent: str, lines: list[str]) -> None:
-    kind = "graph" if node.kind == "work" else "task"
+    kind = "graph" if node.kind == Kind.WORK else "task"
     origin = node.cached_from if kind == "task" else None
     hit = f" (cached from pk {origin})" if origin is not None else ""
     lines.append(f"{indent}{node.label} [{kind} pk={node.pk}] {node.state} {_duration(node)}{hit}")
-    if node.state in ("FAILED", "CANCELLED", "KILLED") and node.error and node.error.strip():
+    unsuccessful = node.state in (State.FAILED, State.CANCELLED, State.KILLED)
+    if unsuccessful and node.error and node.error.strip():
         lines.append(f"{indent}  ! {node.error.strip().splitlines()[-1]}")
     for child in node.called:
         _tree(child, indent + "  ", lines)
@@ -152,7 +154,7 @@ def cmd_node_show(args: argparse.Namespace) -> int:
         print(f"value    {node.value_summary(200)}")
     else:
         print(f"state    {node.state}\nduration {_duration(node)}")
-        if node.kind == "calc" and node.cached_from is not None:
+        if node.kind == Kind.CALC and node.cached_from is not None:
             print(
                 f"cached   reused the results of pk {node.cached_from} "
                 f"(ferroflow cache why {node.pk})"
@@ -190,13 +192,15 @@ def cmd_restart(args: argparse.Namespace) -> int:
     wg.run(max_workers=args.workers, raise_on_error=False)
     states = Counter(t.state for t in wg.all_tasks() if not t.is_graph)
     reused = len(wg.cached_tasks)
-    ran = states["FINISHED"] + states["FAILED"] - reused
-    rest = ", ".join(f"{n} {state.lower()}" for state, n in states.items() if state != "FINISHED")
+    ran = states[State.FINISHED] + states[State.FAILED] - reused
+    rest = ", ".join(
+        f"{n} {state.lower()}" for state, n in states.items() if state != State.FINISHED
+    )
     print(
         f"restarted run {run.pk} as run {wg.pk}: {wg.state}; {reused} of {states.total()} "
         f"task(s) reused stored results, {ran} ran" + (f" ({rest})" if rest else "")
     )
-    return 0 if wg.state == "FINISHED" else 1
+    return 0 if wg.state == State.FINISHED else 1
 
 
 # -- graph, export, import, query ----------------------------------------------------------------
@@ -432,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     query = add(sub, "query", "find nodes by task, kind, state, run and time")
     query.add_argument("--task", help="task name, label or qualified name (globs: 'sq*')")
-    query.add_argument("--kind", choices=("data", "calc", "work", "task", "graph"))
+    query.add_argument("--kind", choices=tuple(KINDS))
     query.add_argument(
         "--state", help="PLANNED, RUNNING, FINISHED, FAILED, SKIPPED, CANCELLED, KILLED"
     )

@@ -35,6 +35,7 @@ from .engine.caching import KeyRecipe, value_digest
 from .errors import FerroflowError, UncacheableError
 from .model.data import DataNode
 from .model.taskdef import GraphDef
+from .model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link, State
 
 if TYPE_CHECKING:
     from .store import Store, StoredNode
@@ -64,14 +65,18 @@ def check_not_running(store: Store, run_pk: int) -> None:
         )
 
 
+# The run's finished task runs without a cache key, and their inputs.
+_KEYLESS = (
+    f"n.run_pk = ? AND n.kind = {KIND_CODES[Kind.CALC]}"
+    f" AND n.state = {STATE_CODES[State.FINISHED]} AND n.hash IS NULL"
+)
 _MISSING_KEYS_SQL = (
     "SELECT n.pk, n.type, c.digest FROM node n"
-    " JOIN code c ON c.run_pk = n.run_pk AND c.type = n.type"
-    " WHERE n.run_pk = ? AND n.kind = 1 AND n.state = 2 AND n.hash IS NULL"
+    f" JOIN code c ON c.run_pk = n.run_pk AND c.type = n.type WHERE {_KEYLESS}"
 )
 _INPUTS_SQL = (
     "SELECT l.dst, l.label, l.src FROM link l JOIN node n ON n.pk = l.dst"
-    " WHERE n.run_pk = ? AND n.kind = 1 AND n.state = 2 AND n.hash IS NULL AND l.type = 0"
+    f" WHERE {_KEYLESS} AND l.type = {LINK_CODES[Link.INPUT_CALC]}"
 )
 
 
@@ -114,7 +119,7 @@ def stored_inputs(store: Store, run: StoredNode, handle: GraphDef) -> dict[str, 
     themselves (same pk and uuid), nested again for namespaces and ``**kwargs``."""
     kwargs: dict[str, Any] = {}
     for link_type, label, node in run.inputs:
-        if link_type != "INPUT_WORK":
+        if link_type != Link.INPUT_WORK:
             continue
         data = DataNode(node.value, node.uuid, node.pk)
         if label in handle.inputs:

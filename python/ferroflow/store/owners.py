@@ -25,6 +25,9 @@ import os
 import socket
 from functools import cache
 
+from ..model.vocabulary import STATE_CODES, State
+from .schema import sql_codes
+
 __all__ = [
     "CLAIM_SQL",
     "KILLED_ERROR",
@@ -38,16 +41,17 @@ __all__ = [
 
 CLAIM_SQL = "INSERT OR REPLACE INTO run_owner(run_pk, host, pid, token) VALUES (?, ?, ?, ?)"
 RELEASE_SQL = "DELETE FROM run_owner WHERE run_pk = ?"
+_UNFINISHED = f"state IN ({sql_codes(STATE_CODES, (State.PLANNED, State.RUNNING))})"
 #: Parameters: KILLED code, mtime, error text, run pk.
 REAP_SQL = (
     "UPDATE node SET state = ?, mtime = ?, error = coalesce(error, ?)"
-    " WHERE run_pk = ? AND state IN (0, 1)"
+    f" WHERE run_pk = ? AND {_UNFINISHED}"
 )
 #: After REAP_SQL: the owner row goes only if nothing of the run is left PLANNED or RUNNING
 #: (should the update fail, the next open tries again). Parameters: run pk twice.
 REAPED_SQL = (
     "DELETE FROM run_owner WHERE run_pk = ?"
-    " AND NOT EXISTS (SELECT 1 FROM node WHERE run_pk = ? AND state IN (0, 1))"
+    f" AND NOT EXISTS (SELECT 1 FROM node WHERE run_pk = ? AND {_UNFINISHED})"
 )
 #: When a run last wrote anything: the ``mtime`` its KILLED nodes get. Parameter: run pk.
 LAST_SEEN_SQL = "SELECT max(max(ctime, coalesce(mtime, ctime))) FROM node WHERE run_pk = ?"

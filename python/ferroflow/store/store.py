@@ -52,6 +52,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from ..errors import StoreBusyError, StoreClosedError, StoreError
+from ..model.vocabulary import Kind, State
 from . import owners
 from .reading import Link, Reader, StoredNode
 from .schema import (
@@ -80,7 +81,8 @@ _CODE_SQL = "INSERT OR IGNORE INTO code(run_pk, type, digest) VALUES (?, ?, ?)"
 # its CREATE outputs, in one indexed read: node_hash, then the link_src index.
 _CACHED_SQL = (
     "SELECT o.pk, l.label, n.codec, n.value, b.data FROM"
-    " (SELECT coalesce(cached_from, pk) AS pk FROM node WHERE hash = ? AND kind = 1 AND state = 2"
+    " (SELECT coalesce(cached_from, pk) AS pk FROM node WHERE hash = ?"
+    f" AND kind = {KIND_CODES[Kind.CALC]} AND state = {STATE_CODES[State.FINISHED]}"
     "  ORDER BY cached_from IS NOT NULL, pk LIMIT 1) o"
     " LEFT JOIN link l ON l.src = o.pk AND l.type = ? LEFT JOIN node n ON n.pk = l.dst"
     " LEFT JOIN blob b ON b.id = n.blob_id ORDER BY l.label"
