@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .engine.caching import KeyRecipe, value_digest
 from .errors import FerroflowError, UncacheableError
 from .model.data import DataNode
+from .model.labels import SEPARATOR, nest
 from .model.taskdef import GraphDef
 from .model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link, State
 
@@ -118,21 +119,17 @@ def stored_inputs(store: Store, run: StoredNode, handle: GraphDef) -> dict[str, 
     """The run's inputs as keyword arguments of ``handle.build``: the stored data nodes
     themselves (same pk and uuid), nested again for namespaces and ``**kwargs``."""
     kwargs: dict[str, Any] = {}
+    members: list[tuple[str, DataNode]] = []  # of namespaces, and of **kwargs (unprefixed)
+    spread = f"{handle.var_kw}{SEPARATOR}" if handle.var_kw else None
     for link_type, label, node in run.inputs:
         if link_type != Link.INPUT_WORK:
             continue
         data = DataNode(node.value, node.uuid, node.pk)
         if label in handle.inputs:
             kwargs[label] = data
-            continue
-        parts = label.split("__")
-        if parts[0] == handle.var_kw:
-            parts = parts[1:]
-        where = kwargs
-        for part in parts[:-1]:
-            where = where.setdefault(part, {})
-        where[parts[-1]] = data
-    return kwargs
+        else:
+            members.append((label.removeprefix(spread) if spread else label, data))
+    return kwargs | nest(members)
 
 
 def fill_cache_keys(store: Store, run_pk: int) -> int:

@@ -8,7 +8,7 @@ from typing import Any
 
 from .data import DataNode
 
-__all__ = ["SEPARATOR", "flatten", "unflatten"]
+__all__ = ["SEPARATOR", "flatten", "nest", "unflatten"]
 
 #: joins the keys of a nested namespace into one link label
 SEPARATOR = "__"
@@ -23,14 +23,20 @@ def flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, DataNode]]:
             yield from flatten(value, f"{prefix}{SEPARATOR}{key}" if prefix else str(key))
 
 
-def unflatten(pairs: Iterable[tuple[str, Any]], single: str | None = None) -> dict[str, Any]:
-    """Nested dict of data nodes from ``(link label, value)`` pairs; the label ``single`` (a
-    task's one leaf output) is never split, whatever it contains."""
+def nest(pairs: Iterable[tuple[str, Any]], single: str | None = None) -> dict[str, Any]:
+    """Nested dict of the items of ``(link label, item)`` pairs, items kept as they are (stored
+    data nodes keep their uuid and pk); the label ``single`` (a task's one leaf output) is
+    never split, whatever it contains."""
     tree: dict[str, Any] = {}
-    for label, value in pairs:
+    for label, item in pairs:
         parts = [label] if label == single else label.split(SEPARATOR)
         where = tree
         for part in parts[:-1]:
             where = where.setdefault(part, {})
-        where[parts[-1]] = DataNode(value)
+        where[parts[-1]] = item
     return tree
+
+
+def unflatten(pairs: Iterable[tuple[str, Any]], single: str | None = None) -> dict[str, Any]:
+    """Nested dict of new data nodes from ``(link label, value)`` pairs (see :func:`nest`)."""
+    return nest(((label, DataNode(value)) for label, value in pairs), single)
