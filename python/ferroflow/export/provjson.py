@@ -35,6 +35,7 @@ grow with the run. Render or convert the file with the ``prov`` package
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from ..model.vocabulary import KIND_CODES, Kind, Link
@@ -44,7 +45,7 @@ from ..store.schema import CALL_LINKS, INPUT_LINKS
 from ..store.values import JSON
 from ..version import __version__
 from .jsonstream import Container
-from .selection import NodeRow, RunSelection, iso_time, json_scalar
+from .selection import LinkRow, NodeRow, RunSelection, iso_time, json_scalar
 
 __all__ = ["FF_NS", "NODE_NS", "PLAN_NS", "write_prov_json"]
 
@@ -67,6 +68,13 @@ _SAFE_LOCAL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?<!\.)")
 
 def _qname(text: str) -> dict[str, str]:
     return {"$": text, "type": "prov:QUALIFIED_NAME"}
+
+
+_AGENT_RECORD = {
+    "prov:type": _qname("prov:SoftwareAgent"),
+    "prov:label": f"ferroflow {__version__}",
+    "ff:version": __version__,
+}
 
 
 def _local(text: str) -> str:
@@ -145,104 +153,86 @@ def write_prov_json(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
     with RunSelection(store, run_pk) as sel:
         top = Container(fp)
         top.add(_PREFIXES, "prefix")
-
-        section = top.open("entity")
-        n = 0
-        for node in sel.nodes((Kind.DATA,)):
-            section.add(_entity(sel, node), _node_id(node.uuid))
-            n += 1
-        for process_type in sorted({row[0] for row in sel.rows(_PROCESS_TYPES)}):
-            plan = {"prov:type": _qname("prov:Plan"), "prov:label": process_type}
-            section.add(plan, _plan_id(process_type))
-            n += 1
-        section.close()
-        counts["entity"] = n
-
-        section = top.open("activity")
-        n = 0
-        for node in sel.nodes((Kind.CALC, Kind.WORK)):
-            section.add(_activity(node), _node_id(node.uuid))
-            n += 1
-        section.close()
-        counts["activity"] = n
-
-        section = top.open("agent")
-        agent = {
-            "prov:type": _qname("prov:SoftwareAgent"),
-            "prov:label": f"ferroflow {__version__}",
-            "ff:version": __version__,
-        }
-        section.add(agent, _AGENT)
-        section.close()
-        counts["agent"] = 1
-
-        section = top.open("used")
-        n = 0
-        for link in sel.links(INPUT_LINKS, order="dst"):
-            n += 1
-            record: dict[str, Any] = {
-                "prov:activity": _node_id(link.dst_uuid),
-                "prov:entity": _node_id(link.src_uuid),
-                "prov:role": _role(link.label),
-            }
-            section.add(record, f"_:u{n}")
-        section.close()
-        counts["used"] = n
-
-        section = top.open("wasGeneratedBy")
-        n = 0
-        for link in sel.links((Link.CREATE,), order="dst"):
-            n += 1
-            record = {
-                "prov:entity": _node_id(link.dst_uuid),
-                "prov:activity": _node_id(link.src_uuid),
-                "prov:time": iso_time(link.dst_ctime),  # a value is stored as it is made
-                "prov:role": _role(link.label),
-            }
-            section.add(record, f"_:g{n}")
-        section.close()
-        counts["wasGeneratedBy"] = n
-
-        section = top.open("wasInfluencedBy")
-        n = 0
-        for link in sel.links((Link.RETURN,), order="dst"):
-            n += 1
-            record = {
-                "prov:influencee": _node_id(link.dst_uuid),
-                "prov:influencer": _node_id(link.src_uuid),
-                "prov:type": _qname("ff:Return"),
-                "prov:role": _role(link.label),
-            }
-            section.add(record, f"_:r{n}")
-        section.close()
-        counts["wasInfluencedBy"] = n
-
-        section = top.open("wasStartedBy")
-        n = 0
-        for link in sel.links(CALL_LINKS, order="dst"):
-            n += 1
-            record = {
-                "prov:activity": _node_id(link.dst_uuid),
-                "prov:starter": _node_id(link.src_uuid),
-                "prov:time": iso_time(link.dst_ctime),
-            }
-            section.add(record, f"_:s{n}")
-        section.close()
-        counts["wasStartedBy"] = n
-
-        section = top.open("wasAssociatedWith")
-        n = 0
-        for node in sel.nodes((Kind.CALC, Kind.WORK)):
-            n += 1
-            record = {
-                "prov:activity": _node_id(node.uuid),
-                "prov:agent": _AGENT,
-                "prov:plan": _plan_id(node.type),
-            }
-            section.add(record, f"_:a{n}")
-        section.close()
-        counts["wasAssociatedWith"] = n
-
+        for name, records in _sections(sel):
+            section = top.open(name)
+            counts[name] = 0
+            for key, record in records:
+                section.add(record, key)
+                counts[name] += 1
+            section.close()
         top.close()
         fp.write("\n")
     return counts
+
+
+_Records = Iterable[tuple[str, dict[str, Any]]]
+
+
+def _sections(sel: RunSelection) -> Iterator[tuple[str, _Records]]:
+    """Each section's name and ``(id, record)`` stream, one after another: a stream's query
+    starts only once the section before it is written."""
+    processes = (Kind.CALC, Kind.WORK)
+    yield "entity", _entities(sel)
+    yield "activity", ((_node_id(node.uuid), _activity(node)) for node in sel.nodes(processes))
+    yield "agent", [(_AGENT, _AGENT_RECORD)]
+    yield "used", _blank("u", map(_used, sel.links(INPUT_LINKS, order="dst")))
+    yield "wasGeneratedBy", _blank("g", map(_generated, sel.links((Link.CREATE,), order="dst")))
+    yield "wasInfluencedBy", _blank("r", map(_returned, sel.links((Link.RETURN,), order="dst")))
+    yield "wasStartedBy", _blank("s", map(_started, sel.links(CALL_LINKS, order="dst")))
+    yield "wasAssociatedWith", _blank("a", map(_associated, sel.nodes(processes)))
+
+
+def _entities(sel: RunSelection) -> _Records:
+    """The values, then the plans (one per task or graph function)."""
+    for node in sel.nodes((Kind.DATA,)):
+        yield _node_id(node.uuid), _entity(sel, node)
+    for process_type in sorted({row[0] for row in sel.rows(_PROCESS_TYPES)}):
+        yield _plan_id(process_type), {"prov:type": _qname("prov:Plan"), "prov:label": process_type}
+
+
+def _blank(prefix: str, records: Iterable[dict[str, Any]]) -> _Records:
+    """Relations under blank ids numbered from 1 (``_:u1``, ``_:u2``, …)."""
+    for n, record in enumerate(records, 1):
+        yield f"_:{prefix}{n}", record
+
+
+def _used(link: LinkRow) -> dict[str, Any]:
+    return {
+        "prov:activity": _node_id(link.dst_uuid),
+        "prov:entity": _node_id(link.src_uuid),
+        "prov:role": _role(link.label),
+    }
+
+
+def _generated(link: LinkRow) -> dict[str, Any]:
+    return {
+        "prov:entity": _node_id(link.dst_uuid),
+        "prov:activity": _node_id(link.src_uuid),
+        "prov:time": iso_time(link.dst_ctime),  # a value is stored as it is made
+        "prov:role": _role(link.label),
+    }
+
+
+def _returned(link: LinkRow) -> dict[str, Any]:
+    return {
+        "prov:influencee": _node_id(link.dst_uuid),
+        "prov:influencer": _node_id(link.src_uuid),
+        "prov:type": _qname("ff:Return"),
+        "prov:role": _role(link.label),
+    }
+
+
+def _started(link: LinkRow) -> dict[str, Any]:
+    return {
+        "prov:activity": _node_id(link.dst_uuid),
+        "prov:starter": _node_id(link.src_uuid),
+        "prov:time": iso_time(link.dst_ctime),
+    }
+
+
+def _associated(node: NodeRow) -> dict[str, Any]:
+    return {
+        "prov:activity": _node_id(node.uuid),
+        "prov:agent": _AGENT,
+        "prov:plan": _plan_id(node.type),
+    }
