@@ -54,6 +54,7 @@ from typing import IO, Any
 from ..errors import ImportFormatError
 from ..model.vocabulary import Kind
 from ..store import Store
+from ..store.reading import uuid_text
 from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES
 from ..store.values import (
     BYTES,
@@ -125,8 +126,26 @@ def _uuid(value: Any, where: str) -> tuple[bytes, str]:
         raw = b""
     if len(raw) != 16:
         raise ImportFormatError(f"{where}: {value!r} is not a uuid")
-    h = raw.hex()
-    return raw, f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+    return raw, uuid_text(raw)
+
+
+def _object(record: Any, where: str) -> dict[str, Any]:
+    if not isinstance(record, dict):
+        raise ImportFormatError(f"{where}: expected an object")
+    return record
+
+
+def _list(records: Any, name: str) -> list[Any]:
+    if not isinstance(records, list):
+        raise ImportFormatError(f"{name!r} must be a list")
+    return records
+
+
+def _text(record: dict[str, Any], key: str, where: str) -> str:
+    value = record.get(key)
+    if not isinstance(value, str):
+        raise ImportFormatError(f"{where}: {key!r} must be a string")
+    return value
 
 
 def _opt(record: dict[str, Any], key: str, types: type | tuple[type, ...], where: str) -> Any:
@@ -177,16 +196,13 @@ def _blob(
 
 def _node(record: Any, index: int, trust: bool) -> _Node:
     where = f"node #{index}"
-    if not isinstance(record, dict):
-        raise ImportFormatError(f"{where}: expected an object")
+    record = _object(record, where)
     raw, text = _uuid(record.get("uuid"), where)
     where = f"node {text}"
     kind_name = record.get("kind")
     if kind_name not in KIND_CODES:
         raise ImportFormatError(f"{where}: kind must be one of {list(KIND_CODES)}")
-    type_ = record.get("type")
-    if not isinstance(type_, str):
-        raise ImportFormatError(f"{where}: 'type' must be a string")
+    type_ = _text(record, "type", where)
     state_name = record.get("state")
     if state_name is not None and state_name not in STATE_CODES:
         raise ImportFormatError(f"{where}: unknown state {state_name!r}")
@@ -230,18 +246,13 @@ def _node(record: Any, index: int, trust: bool) -> _Node:
 
 
 def _links(records: Any) -> Iterator[tuple[str, str, int, str]]:
-    if not isinstance(records, list):
-        raise ImportFormatError("'links' must be a list")
-    for index, record in enumerate(records):
+    for index, record in enumerate(_list(records, "links")):
         where = f"link #{index}"
-        if not isinstance(record, dict):
-            raise ImportFormatError(f"{where}: expected an object")
+        record = _object(record, where)
         link_type = record.get("type")
         if link_type not in LINK_CODES:
             raise ImportFormatError(f"{where}: unknown link type {link_type!r}")
-        label = record.get("label")
-        if not isinstance(label, str):
-            raise ImportFormatError(f"{where}: 'label' must be a string")
+        label = _text(record, "label", where)
         src = _uuid(record.get("src"), where)[1]
         dst = _uuid(record.get("dst"), where)[1]
         yield src, dst, LINK_CODES[link_type], label
@@ -251,13 +262,10 @@ def _code(records: Any) -> list[tuple[str, bytes]]:
     """The file's ``"code"`` rows as ``(process_type, digest)``; a missing member is none."""
     if records is None:
         return []
-    if not isinstance(records, list):
-        raise ImportFormatError("'code' must be a list")
     rows: list[tuple[str, bytes]] = []
-    for index, record in enumerate(records):
+    for index, record in enumerate(_list(records, "code")):
         where = f"code row #{index}"
-        if not isinstance(record, dict):
-            raise ImportFormatError(f"{where}: expected an object")
+        record = _object(record, where)
         type_ = record.get("type")
         if not isinstance(type_, str) or not type_:
             raise ImportFormatError(f"{where}: 'type' must be a non-empty string")
@@ -310,9 +318,7 @@ def import_run(
     a malformed file (nothing is written then).
     """
     document = _read(source)
-    records = document.get("nodes")
-    if not isinstance(records, list):
-        raise ImportFormatError("'nodes' must be a list")
+    records = _list(document.get("nodes"), "nodes")
     nodes = [_node(record, index, trust) for index, record in enumerate(records)]
     keys_dropped = 0
     if not trust:  # see "Cache keys only from a trusted file"

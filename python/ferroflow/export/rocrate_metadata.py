@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..model.vocabulary import KIND_CODES, Kind
+from ..store.reading import uuid_text
 from ..store.schema import CALL_LINKS, INPUT_LINKS, LINK_CODES, OUTPUT_LINKS, sql_codes
 from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED
 from .jsonstream import Container
@@ -36,7 +37,6 @@ from .rocrate_entities import (
 from .rocrate_source import write_workflow_file
 from .rocrate_tools import tool_entities, tools_of
 from .selection import Joined, RunSelection
-from .selection import uuid_text as _uuid
 
 __all__ = ["write_metadata"]
 
@@ -99,7 +99,7 @@ def _values_folder(sel: RunSelection, graph: Container) -> None:
     folder.add("Values that are not small JSON, one file per data node (by uuid).", "description")
     listing = folder.open("hasPart", array=True)
     for raw, codec, blob_id in sel.rows(_VALUES):
-        file_ref = value_ref(_uuid(raw), codec, blob_id)
+        file_ref = value_ref(uuid_text(raw), codec, blob_id)
         if file_ref["@id"].startswith("values/"):
             listing.add(file_ref)
     listing.close()
@@ -155,7 +155,7 @@ def _organize(sel: RunSelection, graph: Container) -> None:
         organize.add(crate_time(run.mtime), "endTime")
     controls = organize.open("object", array=True)
     for (raw,) in sel.rows(_CALLED, (run.pk,)):
-        controls.add(ref(f"#control-{_uuid(raw)}"))
+        controls.add(ref(f"#control-{uuid_text(raw)}"))
     controls.close()
     organize.close()
 
@@ -182,6 +182,6 @@ def _root(
         root_entity.add(value, key)
     mentions = root_entity.open("mentions", array=True)
     for (raw,) in sel.rows(_PROCESSES):
-        mentions.add(ref(node_id(_uuid(raw))))
+        mentions.add(ref(node_id(uuid_text(raw))))
     mentions.close()
     root_entity.close()

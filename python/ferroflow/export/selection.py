@@ -27,11 +27,11 @@ import datetime as _dt
 import math
 import sqlite3
 from collections.abc import Iterable, Iterator
-from types import TracebackType
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..model.vocabulary import KIND_CODES, Kind
 from ..store import NodeNotFoundError, Store
+from ..store.reading import uuid_text
 from ..store.schema import (
     KIND_NAMES,
     LINK_CODES,
@@ -60,7 +60,6 @@ __all__ = [
     "RunSelection",
     "groups",
     "iso_time",
-    "uuid_text",
 ]
 
 _FETCH = 512  # rows per cursor fetch
@@ -120,12 +119,6 @@ class LinkRow(NamedTuple):
     src_uuid: str
     dst_uuid: str
     dst_ctime: float
-
-
-def uuid_text(raw: bytes) -> str:
-    """``01a2…-…`` from the 16 stored bytes."""
-    h = bytes(raw).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def iso_time(ts: float | None) -> str | None:
@@ -249,12 +242,7 @@ class RunSelection:
     def __enter__(self) -> RunSelection:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- streams ------------------------------------------------------------------------------

@@ -31,7 +31,7 @@ from ..model.vocabulary import Link as LinkType
 from .schema import CALL_LINKS, KIND_NAMES, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN, state_name
 from .values import BYTES, NPY, PICKLE_UNTRUSTED, UnserialisableValue, decode, npy_summary, shorten
 
-__all__ = ["DATA_PROVENANCE", "LINK_TYPES", "Link", "Reader", "StoredNode"]
+__all__ = ["DATA_PROVENANCE", "LINK_TYPES", "Link", "Reader", "StoredNode", "uuid_text"]
 
 #: Every link type, in schema order.
 LINK_TYPES: tuple[str, ...] = tuple(LINK_CODES)
@@ -43,6 +43,12 @@ _N_COLUMNS = 12
 _CHUNK = 500  # parameters per IN (...) list, well below SQLite's limit
 _HEX = frozenset(string.hexdigits.lower())
 _UNSET: Any = object()
+
+
+def uuid_text(raw: bytes) -> str:
+    """``01a2…-…``, the text form users see, from the 16 bytes the store keeps."""
+    h = bytes(raw).hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Link(NamedTuple):
@@ -352,15 +358,11 @@ class StoredNode:
 
     def __init__(self, reader: Reader, row: Sequence[Any]) -> None:
         pk, uuid, kind, type_, label, state, error, run_pk, ctime, mtime, codec, blob_id = row
-        uuid_hex = bytes(uuid).hex()
-        text = "-".join(
-            (uuid_hex[:8], uuid_hex[8:12], uuid_hex[12:16], uuid_hex[16:20], uuid_hex[20:])
-        )
         fields = {
             "_reader": reader,
             "_value": _UNSET,
             "pk": pk,
-            "uuid": text,
+            "uuid": uuid_text(uuid),
             "kind": KIND_NAMES[kind],
             "type": type_,
             "label": label,
