@@ -86,14 +86,14 @@ except ImportError as exc:  # pragma: no cover - exercised only without the extr
         "running on Dask needs the 'distributed' package: pip install 'ferroflow[dask]'"
     ) from exc
 
-from ..engine.attempts import Attempts, call_kwargs
-from ..errors import FerroflowError, TaskTimeoutError
-from ..model.data import DataNode
+from ...engine.attempts import Attempts, call_kwargs
+from ...errors import FerroflowError, TaskTimeoutError
+from ...model.data import DataNode
 from .remote import ATTEMPT_STARTED, Calls, Ref, restore, run_calls
 
 if TYPE_CHECKING:
-    from ..engine.execution import Execution
-    from ..model.graph import TaskNode
+    from ...engine.execution import Execution
+    from ...model.graph import TaskNode
 
 __all__ = ["DaskExecutor", "DaskSession", "client_for", "close_clients"]
 

@@ -36,8 +36,8 @@ import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import RemoteTaskError, RemoteTraceback
-from ..model.graph import task_body
+from ...errors import RemoteTaskError, RemoteTraceback
+from ...model.graph import task_body
 
 __all__ = ["ATTEMPT_STARTED", "Calls", "Ref", "RemoteTaskError", "run_calls"]
 
