@@ -2,8 +2,12 @@
 waiting between and during them, and sending the next one.
 
 Whether a failed attempt is tried again, and with which inputs, is
-:class:`~ferroflow.engine.attempts.Attempts`' answer, as for every backend. What is Dask's own
-is the waiting, done by timers on the client's event loop so that no thread waits:
+:class:`~ferroflow.engine.attempts.Attempts`' answer, as for every backend, for the exception
+the call raised, restored with its remote traceback. One that could not be sent back arrives as
+``RemoteTaskError``, retried only if ``retry_on`` covers it. A Dask-level error (``KilledWorker``
+once a worker died ``distributed.scheduler.allowed-failures`` times, a cancellation nobody here
+asked for) is not the call raising: it fails the task, never retried. What is Dask's own is the
+waiting, done by timers on the client's event loop so that no thread waits:
 
 * **backoff**: the task stays RUNNING in the core and registered as pending meanwhile, so a
   cancel finds it: it makes no further attempt and is CANCELLED with a ``RetryCancelledError``;
