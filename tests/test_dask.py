@@ -35,7 +35,7 @@ from ferroflow import (
 )
 from ferroflow.demo import ScatterGatherSquare
 from ferroflow.executors import DaskExecutor
-from ferroflow.executors import dask as dask_executor
+from ferroflow.executors.dask import chunks as dask_chunks
 from ferroflow.testing import Workflow, evaluate, workflows
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -340,7 +340,7 @@ def test_max_number_jobs_counts_tasks_pending_on_the_cluster(client: Any) -> Non
 def test_large_values_stay_on_the_cluster(client: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     placed: list[int] = []
     scattered: list[int] = []
-    real_place, real_scatter = dask_executor._place, distributed.Client.scatter
+    real_place, real_scatter = dask_chunks._place, distributed.Client.scatter
 
     def spy_place(value: Any, deps: list[Any], slots: dict[Any, int]) -> Any:
         out = real_place(value, deps, slots)
@@ -351,7 +351,7 @@ def test_large_values_stay_on_the_cluster(client: Any, monkeypatch: pytest.Monke
         scattered.append(1)
         return real_scatter(self, data, **kwargs)
 
-    monkeypatch.setattr(dask_executor, "_place", spy_place)
+    monkeypatch.setattr(dask_chunks, "_place", spy_place)
     monkeypatch.setattr(distributed.Client, "scatter", spy_scatter)
     n = 100_000  # 800 kB per array
     scale = np.full(n, 2.0)

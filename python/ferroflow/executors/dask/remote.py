@@ -1,43 +1,39 @@
 """What runs on a Dask worker: a chunk of task calls, each failure caught and sent back as data.
 
 One Dask task runs :func:`run_calls` on a :class:`Calls` chunk of one or more ferroflow task
-calls. Why a chunk function rather than submitting each task function directly:
+calls, rather than each task function being submitted directly, because:
 
-* **Tiny tasks.** Dask's own cost per task (scheduler transitions, messages, a future on the
-  client) is a few hundred microseconds; a chunk of many calls pays it once
-  (``DaskExecutor(chunk_size=...)``).
 * **Failures are per call, not per chunk.** Each call's exception is caught here and returned
   with its traceback (``tblib``, which Dask itself uses), so one failing call neither fails its
-  chunk-mates nor turns into a Dask-level error; the client re-raises it with the remote frames,
-  and ferroflow's failure rules (dependents SKIPPED) apply as for a local task. A Dask-level error
-  (a worker killed too often, an argument that cannot be unpickled) fails the whole chunk; a
-  function or argument that cannot be *pickled* is found on the client (:meth:`Calls.freeze`),
-  and fails just the tasks it belongs to.
+  chunk-mates nor turns into a Dask-level error; :func:`restore` re-raises it on the client with
+  the remote frames, and ferroflow's failure rules apply as for a local task.
 * **Values from other tasks stay on the cluster.** A keyword argument may be a :class:`Ref` to
   one of the chunk's *dependencies* (Dask futures passed as the ``deps`` argument, which Dask
-  resolves on the worker): a large output of an earlier task, or a large constant scattered
-  once, is then moved between workers by Dask instead of being re-sent from the client.
+  resolves on the worker).
+* **Dask does not look inside.** ``Calls`` is opaque to Dask's argument parsing on purpose: Dask
+  walks lists and dicts in task arguments looking for futures, which would cost time for large
+  keyword dicts and could misread user values.
 
-A chunk holding one call with a ``timeout`` carries a ``started`` token: the worker logs it
-as a Dask event (topic :data:`ATTEMPT_STARTED`) when the call starts, so that the client counts
-the attempt's deadline from its start on a worker, not from its hand-off to Dask.
+A chunk holding a timed call carries a ``started`` token, logged as a Dask event (topic
+:data:`ATTEMPT_STARTED`) when the call starts, so that its deadline counts from then.
 
-``Calls`` is opaque to Dask on purpose: Dask walks lists and dicts in task arguments looking for
-futures, which would cost time for large keyword dicts and could misread user values.
-
-This module is imported on the workers (``ferroflow`` must be installed there, as any library
-whose functions the tasks use).
+Workers import this module by its path when they unpickle a chunk: ``ferroflow`` must be
+installed there, as any library whose functions the tasks use.
 """
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 import traceback
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ..errors import RemoteTaskError, RemoteTraceback
-from ..model.graph import task_body
+from distributed import get_worker
+from distributed.protocol.pickle import dumps, loads
+
+from ...errors import RemoteTaskError, RemoteTraceback
+from ...model.graph import task_body
 
 __all__ = ["ATTEMPT_STARTED", "Calls", "Ref", "RemoteTaskError", "run_calls"]
 
@@ -93,8 +89,6 @@ class Calls:
         """Pickle the calls now (pickle, else cloudpickle, as Dask does); raises if they do
         not pickle. Large buffers (numpy arrays) stay out of band, as ``PickleBuffer``s that
         Dask's own pickling then sends without a copy, as it would have sent the arrays."""
-        from distributed.protocol.pickle import dumps
-
         buffers: list[pickle.PickleBuffer] = []
         self.frozen = dumps(self.calls, buffer_callback=buffers.append)
         self.buffers = buffers
@@ -109,8 +103,6 @@ class Calls:
 
 
 def _thaw(frozen: bytes, buffers: list[Any], started: Any) -> Calls:
-    from distributed.protocol.pickle import loads
-
     return Calls(loads(frozen, buffers=buffers), started)
 
 
@@ -167,12 +159,8 @@ def run_calls(chunk: Calls, deps: Sequence[Any] = ()) -> list[Outcome]:
 
 def _report_start(token: Any) -> None:
     """Tell the client (through the scheduler) that a timed call starts now."""
-    try:
-        from distributed import get_worker
-
+    with contextlib.suppress(Exception):  # not on a Dask worker: nobody waits for it
         get_worker().log_event(ATTEMPT_STARTED, token)
-    except Exception:  # not on a Dask worker: nobody waits for it
-        pass
 
 
 def restore(outcome: Outcome) -> BaseException:
