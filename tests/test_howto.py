@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ferroflow.provenance_graph import build_provenance_graph
 from ferroflow.store import Store, StoredNode
+from ferroflow.views.provenance import build_provenance_graph
 
 TESTS = Path(__file__).resolve().parent
 HOWTO_DIR = TESTS / "howto"

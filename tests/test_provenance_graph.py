@@ -11,8 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from ferroflow.model.data import DataNode, new_uuid
-from ferroflow.provenance_graph import build_provenance_graph, data_class_name
 from ferroflow.store import NodeNotFoundError, Store
+from ferroflow.views.provenance import build_provenance_graph, data_class_name
 
 
 @pytest.fixture

@@ -13,14 +13,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import ferroflow.html_view as html_view
+import ferroflow.views.html as html_view
+import ferroflow.views.palette as palette
 import ferroflow.workgraph as workgraph_module
 import pytest
 from browser import Browser, Element, dump_dom, parse_html
 from ferroflow import dynamic, load_profile, namespace, task
 from ferroflow.demo import ScatterGatherSquare
 from ferroflow.export.view import run_page
-from ferroflow.html_view import (
+from ferroflow.views.html import (
     MAX_PORTS,
     SUMMARY_CHARS,
     Page,
@@ -240,7 +241,10 @@ def test_big_runs_are_cut_fairly_and_counted(monkeypatch: pytest.MonkeyPatch) ->
     wg = Lopsided.build(MAX_PORTS + 10, 2)
     wg.run()
     assert wg.pk is not None
-    for data in (workgraph_page(wg, max_tasks=12), run_page(load_profile().store, wg.pk, 12)):
+    for data in (
+        workgraph_page(wg, max_tasks=12),
+        run_page(load_profile().store, wg.pk, 12),
+    ):
         tasks = by_path(data)
         assert data["shown"] == 12 and data["total"] == 3 + 2 + MAX_PORTS + 10
         assert len(tasks["Lopsided/Scatter"]["children"]) == 2  # the small graph is whole
@@ -282,6 +286,19 @@ def test_page_is_self_contained_and_data_cannot_escape(tmp_path: Path) -> None:
     assert panel is not None and "<script>window.pwned=1</script>" in panel.text
     assert "<img src=x onerror=window.pwned=2>&amp;<!--" in panel.text
     assert not any(el.tag == "img" for el in dom.iter())
+
+
+# -- colours ---------------------------------------------------------------------------------------
+def test_the_page_takes_every_colour_from_the_palette() -> None:
+    assets = Path(html_view.__file__).parent / "assets"
+    css, js = (assets / "view.css").read_text(), (assets / "view.js").read_text()
+    literal = re.compile(r"#[0-9a-fA-F]{3,8}\b|\b(?:rgb|hsl)a?\(")
+    assert literal.findall(css) == [] and literal.findall(js) == []
+    named = set(re.findall(r"var\(--ff-([\w-]+)\)", css))
+    assert named and named <= set(palette.PAGE_COLOURS), named - set(palette.PAGE_COLOURS)
+    page = page_html(workgraph_page(ScatterGatherSquare.build(2)))
+    assert palette.css_variables() in page
+    assert embedded(page)["colours"] == palette.STATE_COLOURS
 
 
 # -- in the browser --------------------------------------------------------------------------------

@@ -26,13 +26,13 @@ from .errors import CommandError, FerroflowError
 from .export import FORMATS, export_run, import_run
 from .export.dot import node_graph, render
 from .export.view import run_page
-from .html_view import MAX_TASKS, page_html
 from .model.vocabulary import Kind, State
 from .profile import load_profile
 from .query import KINDS, find_nodes
 from .restart import import_object
 from .store import Store, StoredNode
 from .task import GraphHandle
+from .views.html import MAX_TASKS, page_html
 from .workgraph import WorkGraph
 
 __all__ = ["build_parser", "main"]
@@ -254,7 +254,6 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_view(args: argparse.Namespace) -> int:
-
     run = _run(args.run, args)
     if args.max_tasks < 0:
         raise CommandError(f"--max-tasks must be at least 0, got {args.max_tasks}")

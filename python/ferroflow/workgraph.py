@@ -14,7 +14,6 @@ from .engine.pools import lease_pool
 from .engine.report import raise_failures
 from .errors import FerroflowError, NotRunError, RunTimeoutError
 from .executors import executors_for
-from .html_view import MAX_TASKS, STATE_COLOURS, count_states, counts_text
 from .model.binding import bind_inputs
 from .model.body import run_body
 from .model.graph import Graph, TaskNode
@@ -26,6 +25,9 @@ from .restart import check_not_running, fill_cache_keys, find_graph, stored_inpu
 from .store import StoredNode
 from .store.recorder import Recorder, StoreRecorder
 from .views import ResultSocket, TaskView
+from .views.counts import count_states, counts_text
+from .views.html import MAX_TASKS
+from .views.palette import state_colour
 
 if TYPE_CHECKING:
     import graphviz
@@ -257,7 +259,7 @@ class WorkGraph:
                 f"WorkGraph '{self.name}' has no provenance: it has not run yet (call wg.run()) "
                 f"or ran with provenance=False"
             )
-        from .provenance_graph import build_provenance_graph
+        from .views.provenance import build_provenance_graph
 
         return build_provenance_graph(
             self._store,
@@ -279,7 +281,7 @@ class WorkGraph:
 
         def emit(graph: Graph, indent: str) -> None:
             for t in graph.tasks:
-                colour = STATE_COLOURS.get(t.state, "#dddddd")
+                colour = state_colour(t.state)
                 ident = f"t{id(t)}"
                 label = f"{t.name}\\n{t.state}"
                 if t.child is not None and t.child.tasks:
@@ -319,7 +321,7 @@ class WorkGraph:
     def _repr_html_(self) -> str:
         counts = count_states(self._states())
         swatches = ", ".join(
-            f'<span style="background:{STATE_COLOURS.get(state, "#dddddd")}; padding:0 4px">'
+            f'<span style="background:{state_colour(state)}; padding:0 4px">'
             f"{state.lower()}: {n}</span>"
             for state, n in counts.items()
         )
@@ -338,14 +340,14 @@ class WorkGraph:
     def to_html(
         self, path: str | os.PathLike[str] | None = None, *, max_tasks: int = MAX_TASKS
     ) -> str:
-        """A self-contained interactive page of the graph (see :mod:`ferroflow.html_view`):
+        """A self-contained interactive page of the graph (see :mod:`ferroflow.views.html`):
         pan and zoom, nested graphs that open and close, and a click on a task shows its
         inputs, outputs, state, times and error. Opens offline; needs no Graphviz.
 
         Writes it to ``path`` if given; returns the HTML either way. At most ``max_tasks``
         tasks are embedded (top levels first), values only as short summaries.
         """
-        from .html_view import page_html, workgraph_page
+        from .views.html import page_html, workgraph_page
 
         page = page_html(workgraph_page(self, max_tasks))
         if path is not None:

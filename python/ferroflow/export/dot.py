@@ -1,7 +1,7 @@
 """DOT / SVG / PNG pictures of stored provenance, in AiiDA's visual language.
 
 Two entry points, both returning a ``graphviz.Digraph`` built by (or styled like)
-:func:`ferroflow.provenance_graph.build_provenance_graph`:
+:func:`ferroflow.views.provenance.build_provenance_graph`:
 
 * :func:`run_graph` — a whole top-level run, nothing upstream of it (``export --format dot``);
 * :func:`node_graph` — the neighbourhood of any node (``ferroflow graph PK``). For a process
@@ -19,8 +19,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from ..provenance_graph import _import_graphviz, build_provenance_graph, draw
 from ..store import DATA_PROVENANCE, Store, StoredNode
+from ..views.palette import LINE
+from ..views.provenance import build_provenance_graph, draw, import_graphviz
 
 if TYPE_CHECKING:
     import graphviz  # type: ignore[import-untyped, unused-ignore]
@@ -51,14 +52,14 @@ def node_graph(
         graph = build_provenance_graph(store, pk, ancestor_depth, descendant_depth)
     else:
         graph = _data_graph(store, focus, ancestor_depth, descendant_depth)
-    graph.node(f"N{focus.pk}", penwidth="3", color="black")  # DOT merges repeated attributes
+    graph.node(f"N{focus.pk}", penwidth="3", color=LINE)  # DOT merges repeated attributes
     return graph
 
 
 def _data_graph(
     store: Store, focus: StoredNode, ancestor_depth: int | None, descendant_depth: int | None
 ) -> Any:
-    gv = _import_graphviz()
+    gv = import_graphviz()
     nodes: dict[int, StoredNode] = {focus.pk: focus}
     if ancestor_depth != 0:
         nodes.update((n.pk, n) for n in focus.ancestors(max_depth=ancestor_depth))
@@ -73,7 +74,7 @@ def render(graph: graphviz.Digraph, fmt: str) -> bytes:
     """``graph`` laid out by ``dot`` as ``svg`` or ``png`` bytes."""
     if fmt not in RENDER_FORMATS:
         raise ValueError(f"cannot render {fmt!r}; expected one of {RENDER_FORMATS}")
-    gv = _import_graphviz()
+    gv = import_graphviz()
     try:
         return bytes(graph.pipe(format=fmt))
     except gv.ExecutableNotFound as exc:

@@ -14,16 +14,17 @@ from __future__ import annotations
 
 from typing import TextIO
 
-from ..provenance_graph import data_class_name
 from ..store import Store
+from ..views.palette import CALC_FILL, DATA_FILL, WORK_FILL
+from ..views.provenance import data_class_name
 from .selection import NodeRow, RunSelection
 
 __all__ = ["write_mermaid"]
 
 _CLASSES = (
-    "    classDef data fill:#8cd499,stroke-width:0px\n"
-    "    classDef calc fill:#de707f77,stroke-width:0px\n"
-    "    classDef work fill:#e38851,stroke-width:0px\n"
+    f"    classDef data fill:{DATA_FILL},stroke-width:0px\n"
+    f"    classDef calc fill:{CALC_FILL},stroke-width:0px\n"
+    f"    classDef work fill:{WORK_FILL},stroke-width:0px\n"
 )
 _SOLID = ("INPUT_CALC", "CREATE")
 _SUMMARY = 40

@@ -39,11 +39,11 @@ from collections.abc import Iterable, Iterator
 from typing import Any, TextIO
 
 from ..model.vocabulary import KIND_CODES, Kind, Link
-from ..provenance_graph import data_class_name
 from ..store import Store
 from ..store.schema import CALL_LINKS, INPUT_LINKS
 from ..store.values import JSON
 from ..version import __version__
+from ..views.provenance import data_class_name
 from .jsonstream import Container
 from .selection import LinkRow, NodeRow, RunSelection, iso_time, json_scalar
 

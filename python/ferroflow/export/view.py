@@ -1,6 +1,6 @@
 """The interactive HTML page of a stored run (``ferroflow view RUN``), read from the store.
 
-The same page as :meth:`WorkGraph.to_html` (:mod:`ferroflow.html_view` makes it), built from
+The same page as :meth:`WorkGraph.to_html` (:mod:`ferroflow.views.html` makes it), built from
 one :class:`~.selection.RunSelection` snapshot instead of objects in memory, so it works for
 any run of any profile, finished, failed or still running, long after the process that ran it:
 
@@ -22,9 +22,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ..html_view import MAX_TASKS, Page, Port, ViewBuilder, ordered_counts, share
 from ..store import Store
 from ..store.schema import LINK_CODES, STATE_NAMES
+from ..views.counts import ordered_counts
+from ..views.html import MAX_TASKS, Page, Port, ViewBuilder, share
 from .selection import NodeRow, RunSelection
 
 __all__ = ["run_page"]
@@ -62,7 +63,7 @@ def _add(builder: ViewBuilder, parent: int, name: str, node: NodeRow) -> int | N
 
 def _tasks(sel: RunSelection, builder: ViewBuilder) -> dict[int, int]:
     """Add the run's tasks one nesting level at a time, the room shared between the level's
-    graphs as in memory (:func:`~ferroflow.html_view.share`); returns page ids by pk."""
+    graphs as in memory (:func:`~ferroflow.views.html.share`); returns page ids by pk."""
     ids = {sel.root.pk: 0}
     level = [sel.root.pk]
     count = "SELECT count(*) FROM link WHERE src = ? AND type IN (?, ?)"

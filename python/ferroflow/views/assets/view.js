@@ -1,6 +1,6 @@
 /* ferroflow workflow page: draws the graph embedded as JSON in #ff-data and shows a task's
  * details when it is clicked. Vanilla JavaScript, no dependencies, nothing fetched: the page
- * must open offline, years later. html_view.py inlines this file and documents the data.
+ * must open offline, years later. views/html.py inlines this file and documents the data.
  *
  * Layout: each graph is laid out left to right in layers (a task's layer is the longest chain
  * of producers before it), the order inside a layer is improved by a few barycentre sweeps,
@@ -65,7 +65,7 @@
     return el;
   }
 
-  function colour(state) { return data.colours[state] || "#dddddd"; }
+  function colour(state) { return data.colours[state] || data.colours.PLANNED; }
 
   // text widths from the page's own font (a per-character guess overflows bold names)
   var ruler = document.createElement("canvas").getContext("2d");

@@ -33,53 +33,38 @@ import time
 import traceback
 from collections import deque
 from collections.abc import Iterable, Iterator
+from html import escape
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
-from .model.data import DataNode
-from .model.sockets import FutureSocket
-from .store.values import shorten, type_name
+from ..model.data import DataNode
+from ..model.sockets import FutureSocket
+from ..store.values import shorten, type_name
+from .counts import count_states
+from .palette import STATE_COLOURS, css_variables
 
 if TYPE_CHECKING:
     import os
 
-    from .model.graph import Graph, TaskNode
-    from .workgraph import WorkGraph
+    from ..model.graph import Graph, TaskNode
+    from ..workgraph import WorkGraph
 
 __all__ = [
     "EXPAND_LIMIT",
     "MAX_PORTS",
     "MAX_TASKS",
-    "STATE_COLOURS",
-    "STATE_ORDER",
     "SUMMARY_CHARS",
     "Page",
     "Port",
     "TaskEntry",
     "ViewBuilder",
-    "count_states",
-    "counts_text",
-    "ordered_counts",
     "page_html",
     "share",
     "summarise",
     "workgraph_page",
     "write_page",
 ]
-
-#: Fill colour of a task in every picture (DOT, Jupyter, HTML), by state.
-STATE_COLOURS = {
-    "PLANNED": "#dddddd",
-    "RUNNING": "#f2c46d",
-    "FINISHED": "#8cd499",
-    "FAILED": "#de707f",
-    "SKIPPED": "#bbbbbb",
-    "CANCELLED": "#999999",
-    "KILLED": "#b0517a",
-}
-#: The order states are listed in summaries: outcomes first, then what is still pending.
-STATE_ORDER = ("FINISHED", "FAILED", "SKIPPED", "CANCELLED", "KILLED", "RUNNING", "PLANNED")
 
 MAX_TASKS = 5000  #: tasks embedded in one page (the rest are counted, not shown)
 MAX_PORTS = 50  #: inputs and outputs listed per task
@@ -149,26 +134,6 @@ class Page(TypedDict):
     edges: list[list[int]]
     expanded: list[int]
     notes: list[str]
-
-
-def count_states(states: Iterable[str]) -> dict[str, int]:
-    """``{state: count}`` in :data:`STATE_ORDER` (see :func:`ordered_counts`)."""
-    counts: dict[str, int] = {}
-    for state in states:
-        counts[state] = counts.get(state, 0) + 1
-    return ordered_counts(counts)
-
-
-def ordered_counts(counts: dict[str, int]) -> dict[str, int]:
-    """``counts`` in :data:`STATE_ORDER` (unknown states last), zeros left out."""
-    rank = {state: i for i, state in enumerate(STATE_ORDER)}
-    items = sorted(counts.items(), key=lambda item: (rank.get(item[0], 99), item[0]))
-    return {state: n for state, n in items if n}
-
-
-def counts_text(counts: dict[str, int]) -> str:
-    """``finished: 3, failed: 1`` (what titles and ``_repr_html_`` show)."""
-    return ", ".join(f"{state.lower()}: {n}" for state, n in counts.items())
 
 
 def summarise(value: Any) -> str:
@@ -359,7 +324,7 @@ class ViewBuilder:
 
 # -- the page ------------------------------------------------------------------------------------
 def _asset(name: str) -> str:
-    return (resources.files("ferroflow") / "assets" / name).read_text(encoding="utf-8")
+    return (resources.files("ferroflow.views") / "assets" / name).read_text(encoding="utf-8")
 
 
 def _script_json(data: Page) -> str:
@@ -371,8 +336,6 @@ def _script_json(data: Page) -> str:
 
 def page_html(data: Page) -> str:
     """The complete HTML page for ``data``: styles, script and data inline, nothing fetched."""
-    from html import escape
-
     title = escape(f"{data['title']} · ferroflow")
     return f"""<!DOCTYPE html>
 <html lang="en">
@@ -382,7 +345,7 @@ def page_html(data: Page) -> str:
 <meta name="generator" content="ferroflow">
 <title>{title}</title>
 <style>
-{_asset("view.css")}
+{css_variables()}{_asset("view.css")}
 </style>
 </head>
 <body>

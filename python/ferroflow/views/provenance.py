@@ -1,11 +1,12 @@
 """Provenance pictures in AiiDA's visual language, as a ``graphviz.Digraph``.
 
 ``build_provenance_graph(store, root_pk)`` draws a run the way ``verdi node graph generate`` and
-aiida-workgraph's ``generate_provenance_graph`` do, so AiiDA users read it at a glance:
+aiida-workgraph's ``generate_provenance_graph`` do, in AiiDA's colours (:mod:`.palette`), so
+AiiDA users read it at a glance:
 
-* data nodes: filled green ellipses (``#8cd499``), labelled ``Int (12)`` with the value below;
-* task runs (``calc``, AiiDA's CalcFunctionNode): light red rectangles (``#de707f77``);
-* graph runs (``work``, AiiDA's WorkflowNode): orange rectangles (``#e38851``);
+* data nodes: filled green ellipses, labelled ``Int (12)`` with the value below;
+* task runs (``calc``, AiiDA's CalcFunctionNode): light red rectangles;
+* graph runs (``work``, AiiDA's WorkflowNode): orange rectangles;
   both labelled ``<label> (<pk>)`` with ``State: <state>`` below;
 * edges labelled ``TYPE\\nlabel``: ``INPUT_CALC``/``CREATE`` solid, ``INPUT_WORK``/``RETURN``
   dashed, ``CALL_CALC``/``CALL_WORK`` dotted.
@@ -27,16 +28,22 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
-from .store import Link, Store, StoredNode
+from ..store import Link, Store, StoredNode
+from .palette import CALC_FILL, DATA_FILL, LINE, WORK_FILL
 
 if TYPE_CHECKING:
     import graphviz  # type: ignore[import-untyped, unused-ignore]
 
-__all__ = ["build_provenance_graph", "data_class_name"]
+__all__ = [
+    "build_provenance_graph",
+    "data_class_name",
+    "draw",
+    "import_graphviz",
+]
 
-DATA_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": "#8cd499", "penwidth": "0"}
-CALC_STYLE = {"shape": "rectangle", "style": "filled", "fillcolor": "#de707f77", "penwidth": "0"}
-WORK_STYLE = {"shape": "rectangle", "style": "filled", "fillcolor": "#e38851", "penwidth": "0"}
+DATA_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": DATA_FILL, "penwidth": "0"}
+CALC_STYLE = {"shape": "rectangle", "style": "filled", "fillcolor": CALC_FILL, "penwidth": "0"}
+WORK_STYLE = {"shape": "rectangle", "style": "filled", "fillcolor": WORK_FILL, "penwidth": "0"}
 EDGE_STYLES = {
     "INPUT_CALC": "solid",
     "CREATE": "solid",
@@ -65,7 +72,8 @@ _DATA_CLASSES = {
 _SUBLABEL_LIMIT = 40
 
 
-def _import_graphviz() -> Any:
+def import_graphviz() -> Any:
+    """The ``graphviz`` module, or an :class:`ImportError` that says how to install it."""
     try:
         import graphviz
     except ImportError as exc:
@@ -117,7 +125,7 @@ def build_provenance_graph(
     Raises :class:`~ferroflow.store.NodeNotFoundError` for an unknown ``root_pk`` and
     :class:`ImportError` if the ``graphviz`` package is missing.
     """
-    gv = _import_graphviz()
+    gv = import_graphviz()
     root = store.load_node(root_pk)
     nodes: dict[int, StoredNode] = {root.pk: root}
     edges: set[Link] = set()
@@ -168,5 +176,5 @@ def draw(graph: Any, nodes: dict[int, StoredNode], links: Iterable[Link]) -> Non
                 f"N{link.dst}",
                 label=f"{link.type}\\n{_dot_text(link.label)}",
                 style=EDGE_STYLES[link.type],
-                color="black",
+                color=LINE,
             )

@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
-from .errors import NotRunError
-from .model.data import DataNode
-from .model.graph import TaskNode
+from ..errors import NotRunError
+from ..model.data import DataNode
+from ..model.graph import TaskNode
 
 __all__ = ["ResultSocket", "TaskView"]
 
