@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -13,9 +14,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+import ferroflow.views.dot as dot_view
 import ferroflow.views.html as html_view
 import ferroflow.views.palette as palette
-import ferroflow.workgraph as workgraph_module
 import pytest
 from browser import Browser, Element, dump_dom, parse_html
 from ferroflow import dynamic, load_profile, namespace, task
@@ -138,7 +139,7 @@ def test_jupyter_picture_shows_states_and_counts() -> None:
 def test_jupyter_picture_of_a_big_graph_is_a_summary(monkeypatch: pytest.MonkeyPatch) -> None:
     wg = Lopsided.build(3, 1)
     wg.run()
-    monkeypatch.setattr(workgraph_module, "_DRAW_LIMIT", 5)
+    monkeypatch.setattr(dot_view, "DRAW_LIMIT", 5)
     assert wg._repr_svg_() is None
     page = wg._repr_html_()
     assert "7 tasks: too many to draw here" in page and "wg.to_html(" in page
@@ -150,7 +151,7 @@ def test_live_and_stored_pages_agree() -> None:
     wg = ScatterGatherSquare.build(4)
     wg.run()
     assert wg.pk is not None
-    live, stored = workgraph_page(wg), run_page(load_profile().store, wg.pk)
+    live, stored = workgraph_page(wg.snapshot()), run_page(load_profile().store, wg.pk)
     assert comparable(live) == comparable(stored)
     tasks = by_path(live)
     assert list(tasks) == [
@@ -179,7 +180,7 @@ def test_live_and_stored_pages_agree() -> None:
 
 
 def test_page_before_a_run_shows_the_plan() -> None:
-    data = workgraph_page(ScatterGatherSquare.build(2))
+    data = workgraph_page(ScatterGatherSquare.build(2).snapshot())
     assert data["state"] == "PLANNED" and data["counts"] == {"PLANNED": 3}
     tasks = by_path(data)
     assert tasks[f"{SG}/ParallelSquare"]["children"] == []
@@ -194,7 +195,7 @@ def test_failed_runs_show_errors_and_what_was_skipped() -> None:
     wg = Broken.build(5)
     wg.run(raise_on_error=False)
     assert wg.pk is not None
-    live, stored = workgraph_page(wg), run_page(load_profile().store, wg.pk)
+    live, stored = workgraph_page(wg.snapshot()), run_page(load_profile().store, wg.pk)
     failed = by_path(live)["Broken/fails"]
     assert failed["state"] == "FAILED" and "RuntimeError: cannot take 5" in failed["error"]
     assert by_path(live)["Broken/square"]["state"] == "SKIPPED"
@@ -219,7 +220,7 @@ def test_values_are_summaries_and_stored_pickles_are_never_loaded(tmp_path: Path
     wg = Mixed.build(ARRAY_N)
     wg.run(raise_on_error=False)
     assert wg.pk is not None
-    for data in (workgraph_page(wg), run_page(load_profile().store, wg.pk)):
+    for data in (workgraph_page(wg.snapshot()), run_page(load_profile().store, wg.pk)):
         made = {p["label"]: p for p in by_path(data)["Mixed/make"]["outputs"]}
         assert made["array"]["value"] == "ndarray float64 (3,)"
         assert len(made["big"]["value"]) <= SUMMARY_CHARS and made["big"]["type"] == "list"
@@ -242,7 +243,7 @@ def test_big_runs_are_cut_fairly_and_counted(monkeypatch: pytest.MonkeyPatch) ->
     wg.run()
     assert wg.pk is not None
     for data in (
-        workgraph_page(wg, max_tasks=12),
+        workgraph_page(wg.snapshot(), max_tasks=12),
         run_page(load_profile().store, wg.pk, 12),
     ):
         tasks = by_path(data)
@@ -251,14 +252,14 @@ def test_big_runs_are_cut_fairly_and_counted(monkeypatch: pytest.MonkeyPatch) ->
         big = tasks["Lopsided/Scatter1"]
         assert len(big["children"]) == 7 and big["hidden"] == MAX_PORTS + 3
         assert any("Showing 12 of" in note for note in data["notes"])
-    for data in (workgraph_page(wg), run_page(load_profile().store, wg.pk)):
+    for data in (workgraph_page(wg.snapshot()), run_page(load_profile().store, wg.pk)):
         summed = by_path(data)["Lopsided/gather"]
         assert len(summed["inputs"]) == MAX_PORTS and summed["more_inputs"] == 10
         assert len(by_path(data)["Lopsided/Scatter1"]["outputs"]) == MAX_PORTS
     # nested graphs start open only while few tasks show
-    assert len(workgraph_page(wg)["expanded"]) == 2
+    assert len(workgraph_page(wg.snapshot())["expanded"]) == 2
     monkeypatch.setattr(html_view, "EXPAND_LIMIT", 10)
-    data = workgraph_page(wg)
+    data = workgraph_page(wg.snapshot())
     assert [data["tasks"][i]["name"] for i in data["expanded"]] == ["Scatter"]
 
 
@@ -288,7 +289,7 @@ def test_page_is_self_contained_and_data_cannot_escape(tmp_path: Path) -> None:
     assert not any(el.tag == "img" for el in dom.iter())
 
 
-# -- colours ---------------------------------------------------------------------------------------
+# -- colours and layering -------------------------------------------------------------------------
 def test_the_page_takes_every_colour_from_the_palette() -> None:
     assets = Path(html_view.__file__).parent / "assets"
     css, js = (assets / "view.css").read_text(), (assets / "view.js").read_text()
@@ -296,9 +297,30 @@ def test_the_page_takes_every_colour_from_the_palette() -> None:
     assert literal.findall(css) == [] and literal.findall(js) == []
     named = set(re.findall(r"var\(--ff-([\w-]+)\)", css))
     assert named and named <= set(palette.PAGE_COLOURS), named - set(palette.PAGE_COLOURS)
-    page = page_html(workgraph_page(ScatterGatherSquare.build(2)))
+    page = page_html(workgraph_page(ScatterGatherSquare.build(2).snapshot()))
     assert palette.css_variables() in page
     assert embedded(page)["colours"] == palette.STATE_COLOURS
+
+
+def test_views_import_neither_the_engine_nor_the_api() -> None:
+    """Views sit beside the engine's backends: a picture must not need a run's machinery."""
+    forbidden = {"engine", "async_tasks", "executors", "workgraph", "task", "cli", "export"}
+    seen: set[str] = set()
+    for path in Path(html_view.__file__).parent.rglob("*.py"):
+        imported: list[list[str]] = []  # absolute module paths, ferroflow.x.y as [ferroflow, x, y]
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom):
+                base = ["ferroflow", "views"][: 3 - node.level] if node.level else []
+                if node.module:
+                    imported.append([*base, *node.module.split(".")])
+                else:
+                    imported += [[*base, *alias.name.split(".")] for alias in node.names]
+            elif isinstance(node, ast.Import):
+                imported += [alias.name.split(".") for alias in node.names]
+        below = {parts[1] for parts in imported if parts[0] == "ferroflow" and len(parts) > 1}
+        assert not below & forbidden, f"{path.name} imports {below & forbidden}"
+        seen |= below
+    assert {"model", "store", "views"} <= seen  # the walk above does see imports
 
 
 # -- in the browser --------------------------------------------------------------------------------

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import html
 import os
-import shutil
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .engine.execution import Execution
@@ -24,10 +21,10 @@ from .progress import show_progress
 from .restart import check_not_running, fill_cache_keys, find_graph, stored_inputs
 from .store import StoredNode
 from .store.recorder import Recorder, StoreRecorder
-from .views import ResultSocket, TaskView
-from .views.counts import count_states, counts_text
-from .views.html import MAX_TASKS
-from .views.palette import state_colour
+from .views import GraphSnapshot, ResultSocket, TaskView
+from .views.dot import workgraph_dot, workgraph_jupyter_html, workgraph_svg
+from .views.html import MAX_TASKS, workgraph_html
+from .views.provenance import workgraph_provenance
 
 if TYPE_CHECKING:
     import graphviz
@@ -36,10 +33,6 @@ if TYPE_CHECKING:
     from .store import Store, StoredNode
 
 __all__ = ["WorkGraph"]
-
-#: Above this many tasks the Jupyter picture is a summary, not a ``dot`` layout (slow there);
-#: ``wg.to_html(path)`` draws any size.
-_DRAW_LIMIT = 1000
 
 
 class WorkGraph:
@@ -250,92 +243,40 @@ class WorkGraph:
         return execution.outputs or {}
 
     # -- pictures ---------------------------------------------------------------------------
+    def snapshot(self) -> GraphSnapshot:
+        """What the pictures read: the graph, every task, the state, outputs and stored run."""
+        execution = self._execution
+        pk = self.pk
+        return GraphSnapshot(
+            name=self.name,
+            process_type=self._handle.process_type,
+            state=self.state,
+            graph=self._graph,
+            tasks=tuple(self.all_tasks()),
+            outputs=execution.outputs if execution is not None else self._graph.outputs,
+            ran=execution is not None,
+            pk=pk,
+            store=self._store if pk is not None else None,
+            uuid=self.uuid,
+        )
+
     def generate_provenance_graph(
         self, ancestor_depth: int | None = None, descendant_depth: int | None = None
     ) -> graphviz.Digraph:
         """AiiDA-style provenance picture of this run (a ``graphviz.Digraph``)."""
-        if self._execution is None or self._store is None:
-            raise NotRunError(
-                f"WorkGraph '{self.name}' has no provenance: it has not run yet (call wg.run()) "
-                f"or ran with provenance=False"
-            )
-        from .views.provenance import build_provenance_graph
-
-        return build_provenance_graph(
-            self._store,
-            self._execution.pk,
-            ancestor_depth=ancestor_depth,
-            descendant_depth=descendant_depth,
-        )
+        return workgraph_provenance(self.snapshot(), ancestor_depth, descendant_depth)
 
     def to_dot(self) -> str:
         """The workflow (tasks and data links) as Graphviz DOT text, states shown after a run:
         tasks filled by state, nested graphs as clusters outlined by state, and the title
         counting tasks per state (``fan_out (FINISHED)`` / ``finished: 3``)."""
-        title = f"{self.name} ({self.state})\\n{counts_text(count_states(self._states()))}"
-        lines = [
-            f'digraph "{self.name}" {{',
-            '  rankdir=LR; node [shape=box, style="rounded,filled", fontname=Helvetica];',
-            f'  label="{title}"; labelloc=t; fontname=Helvetica;',
-        ]
-
-        def emit(graph: Graph, indent: str) -> None:
-            for t in graph.tasks:
-                colour = state_colour(t.state)
-                ident = f"t{id(t)}"
-                label = f"{t.name}\\n{t.state}"
-                if t.child is not None and t.child.tasks:
-                    lines.append(f'{indent}subgraph "cluster_{ident}" {{')
-                    lines.append(
-                        f'{indent}  label="{t.name} ({t.state})"; style=dashed; '
-                        f'color="{colour}"; penwidth=2;'
-                    )
-                    emit(t.child, indent + "  ")
-                    lines.append(f"{indent}}}")
-                lines.append(f'{indent}"{ident}" [label="{label}", fillcolor="{colour}"];')
-                for producer in t.producers:
-                    lines.append(f'{indent}"t{id(producer)}" -> "{ident}";')
-
-        emit(self._graph, "  ")
-        lines.append("}")
-        return "\n".join(lines)
-
-    def _states(self) -> list[str]:
-        return [t.state for t in self.all_tasks()]
-
-    def _svg(self) -> str | None:
-        if shutil.which("dot") is None or len(self.all_tasks()) > _DRAW_LIMIT:
-            return None
-        try:
-            import graphviz
-        except ImportError:
-            return None
-        try:
-            return str(graphviz.Source(self.to_dot()).pipe(format="svg").decode())
-        except Exception:
-            return None
+        return workgraph_dot(self.snapshot())
 
     def _repr_svg_(self) -> str | None:
-        return self._svg()
+        return workgraph_svg(self.snapshot())
 
     def _repr_html_(self) -> str:
-        counts = count_states(self._states())
-        swatches = ", ".join(
-            f'<span style="background:{state_colour(state)}; padding:0 4px">'
-            f"{state.lower()}: {n}</span>"
-            for state, n in counts.items()
-        )
-        head = f"<b>WorkGraph {html.escape(self.name)}</b> ({html.escape(self.state)}; {swatches})"
-        total = sum(counts.values())
-        if total > _DRAW_LIMIT:
-            body = (
-                f"<i>{total} tasks: too many to draw here; "
-                f"<code>wg.to_html('graph.html')</code> writes an interactive page.</i>"
-            )
-        else:
-            svg = self._svg()
-            body = svg if svg is not None else f"<pre>{html.escape(self.to_dot())}</pre>"
-        return f"<div>{head}<br/>{body}</div>"
+        return workgraph_jupyter_html(self.snapshot())
 
     def to_html(
         self, path: str | os.PathLike[str] | None = None, *, max_tasks: int = MAX_TASKS
@@ -347,12 +288,7 @@ class WorkGraph:
         Writes it to ``path`` if given; returns the HTML either way. At most ``max_tasks``
         tasks are embedded (top levels first), values only as short summaries.
         """
-        from .views.html import page_html, workgraph_page
-
-        page = page_html(workgraph_page(self, max_tasks))
-        if path is not None:
-            Path(path).write_text(page, encoding="utf-8")
-        return page
+        return workgraph_html(self.snapshot(), path, max_tasks)
 
     def __repr__(self) -> str:
         return f"<WorkGraph {self.name} state={self.state} tasks={len(self._graph.tasks)}>"

@@ -1,9 +1,11 @@
 """Read-only views of workflows: results, pictures and pages.
 
 Views read the build-time model and the store, never the engine or the API: a workflow in
-memory reaches them through ``WorkGraph``'s picture methods, a stored run as its store and pk.
+memory reaches them as a :class:`GraphSnapshot`, a stored run as its store and pk.
 
 * :mod:`.results` - ``wg.outputs`` and ``wg.tasks`` (:class:`ResultSocket`, :class:`TaskView`)
+* :mod:`.snapshot` - :class:`GraphSnapshot`, what the pictures of a workflow in memory read
+* :mod:`.dot` - the workflow picture: DOT text, SVG, Jupyter's HTML
 * :mod:`.html` - the interactive HTML page (``wg.to_html()``, ``ferroflow view``)
 * :mod:`.provenance` - AiiDA-style provenance pictures from the store
 * :mod:`.counts`, :mod:`.palette` - tasks per state, and every colour
@@ -12,5 +14,6 @@ memory reaches them through ``WorkGraph``'s picture methods, a stored run as its
 from __future__ import annotations
 
 from .results import ResultSocket, TaskView
+from .snapshot import GraphSnapshot
 
-__all__ = ["ResultSocket", "TaskView"]
+__all__ = ["GraphSnapshot", "ResultSocket", "TaskView"]

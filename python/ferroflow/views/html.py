@@ -9,12 +9,13 @@ its inputs and outputs (labels, value summaries, producing tasks), state, times 
 the side panel, and ``page.html#select=<task path>`` opens the page with that task selected
 (what the tests in headless Chromium use; clicking writes the fragment, so a link can be shared).
 
-Both sources fill the same :class:`ViewBuilder`, so a live :class:`~ferroflow.WorkGraph` and
-a run read back from the store (:mod:`ferroflow.export.view`) produce the same page:
+Both sources fill the same :class:`ViewBuilder`, so a workflow in memory (its
+:class:`~.snapshot.GraphSnapshot`) and a run read back from the store
+(:mod:`ferroflow.export.view`) produce the same page:
 
 * tasks are identified by their path (``ScatterGatherSquare/ParallelSquare/square3``);
 * an edge ``a -> b`` means "b used a value a made", drawn between the two tasks' ancestors that
-  are siblings (the same rule as :meth:`WorkGraph.to_dot`'s producer edges), so each graph's
+  are siblings (the same rule as the DOT picture's producer edges, :mod:`.dot`), so each graph's
   layout only involves its own tasks;
 * values are summarised (:data:`SUMMARY_CHARS`), never embedded whole, and a stored run never
   unpickles anything to draw it.
@@ -41,14 +42,13 @@ from typing import TYPE_CHECKING, Any, TypedDict
 from ..model.data import DataNode
 from ..model.sockets import FutureSocket
 from ..store.values import shorten, type_name
-from .counts import count_states
 from .palette import STATE_COLOURS, css_variables
+from .snapshot import GraphSnapshot
 
 if TYPE_CHECKING:
     import os
 
     from ..model.graph import Graph, TaskNode
-    from ..workgraph import WorkGraph
 
 __all__ = [
     "EXPAND_LIMIT",
@@ -62,6 +62,7 @@ __all__ = [
     "page_html",
     "share",
     "summarise",
+    "workgraph_html",
     "workgraph_page",
     "write_page",
 ]
@@ -374,7 +375,7 @@ def write_page(data: Page, path: str | os.PathLike[str]) -> Path:
     return target
 
 
-# -- a WorkGraph in memory -----------------------------------------------------------------------
+# -- a workflow in memory ------------------------------------------------------------------------
 def _leaves(binding: Any, prefix: str) -> Iterator[tuple[str, Any]]:
     """Leaves of an input binding or an outputs tree, labelled like the store's links
     (``data__number_1``): data nodes, future sockets, or plain leftovers."""
@@ -397,7 +398,7 @@ def _resolved(socket: FutureSocket) -> Any:
 
 
 class _LiveReader:
-    """Fills a :class:`ViewBuilder` from a :class:`WorkGraph` (run or not)."""
+    """Fills a :class:`ViewBuilder` from a workflow in memory (run or not)."""
 
     def __init__(self, builder: ViewBuilder) -> None:
         self.builder = builder
@@ -479,24 +480,23 @@ def _add_live(
     return below
 
 
-def workgraph_page(wg: WorkGraph, max_tasks: int = MAX_TASKS) -> Page:
-    """The page data of a :class:`WorkGraph`: its planned tasks before a run; every task of the
+def workgraph_page(snapshot: GraphSnapshot, max_tasks: int = MAX_TASKS) -> Page:
+    """The page data of a workflow in memory: its planned tasks before a run; every task of the
     run (expanded graph tasks' children included), states, values and errors after it."""
-    execution = wg._execution
     builder = ViewBuilder(max_tasks)
     root = builder.add(
         -1,
-        wg.name,
+        snapshot.name,
         graph=True,
-        state=wg.state,
-        pk=wg.pk,
-        uuid=wg.uuid,
-        type=wg._handle.process_type,
+        state=snapshot.state,
+        pk=snapshot.pk,
+        uuid=snapshot.uuid,
+        type=snapshot.process_type,
     )
     assert root == 0
     reader = _LiveReader(builder)
     kept: list[tuple[int, TaskNode]] = []
-    level: list[tuple[int, Graph]] = [(0, wg._graph)]
+    level: list[tuple[int, Graph]] = [(0, snapshot.graph)]
     while level:  # one nesting level at a time, the room shared between its graphs
         room = builder.max_tasks - (len(builder.tasks) - 1)
         fits = share(room, [len(graph.tasks) for _, graph in level])
@@ -509,9 +509,8 @@ def workgraph_page(wg: WorkGraph, max_tasks: int = MAX_TASKS) -> Page:
         if not t.is_graph and t.outputs:
             for _, node in _leaves(t.outputs, ""):
                 reader.creators.setdefault(id(node), ident)
-    reader.ports(0, "inputs", wg._graph.inputs, None)
-    outputs: Any = execution.outputs if execution is not None else wg._graph.outputs
-    reader.ports(0, "outputs", outputs or {}, None)
+    reader.ports(0, "inputs", snapshot.graph.inputs, None)
+    reader.ports(0, "outputs", snapshot.outputs or {}, None)
     for ident, t in kept:
         reader.ports(ident, "inputs", t.inputs, None)
         if t.outputs:
@@ -520,13 +519,22 @@ def workgraph_page(wg: WorkGraph, max_tasks: int = MAX_TASKS) -> Page:
             source = reader.ids.get(id(producer))
             if source is not None:
                 builder.flow(source, ident)
-    everything = wg.all_tasks()
-    if execution is None:
+    if not snapshot.ran:
         where = "WorkGraph in memory, not run yet"
-    elif execution.recording:
-        where = f"WorkGraph in memory, run pk {wg.pk}"
+    elif snapshot.pk is not None:
+        where = f"WorkGraph in memory, run pk {snapshot.pk}"
     else:
         where = "WorkGraph in memory, run without provenance"
-    return builder.page(
-        where=where, counts=count_states(t.state for t in everything), total=len(everything)
-    )
+    return builder.page(where=where, counts=snapshot.counts, total=len(snapshot.tasks))
+
+
+def workgraph_html(
+    snapshot: GraphSnapshot,
+    path: str | os.PathLike[str] | None = None,
+    max_tasks: int = MAX_TASKS,
+) -> str:
+    """The page of a workflow in memory as HTML, also written to ``path`` if given."""
+    page = page_html(workgraph_page(snapshot, max_tasks))
+    if path is not None:
+        Path(path).write_text(page, encoding="utf-8")
+    return page

@@ -28,8 +28,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from ..errors import NotRunError
 from ..store import Link, Store, StoredNode
 from .palette import CALC_FILL, DATA_FILL, LINE, WORK_FILL
+from .snapshot import GraphSnapshot
 
 if TYPE_CHECKING:
     import graphviz  # type: ignore[import-untyped, unused-ignore]
@@ -39,6 +41,7 @@ __all__ = [
     "data_class_name",
     "draw",
     "import_graphviz",
+    "workgraph_provenance",
 ]
 
 DATA_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": DATA_FILL, "penwidth": "0"}
@@ -178,3 +181,18 @@ def draw(graph: Any, nodes: dict[int, StoredNode], links: Iterable[Link]) -> Non
                 style=EDGE_STYLES[link.type],
                 color=LINE,
             )
+
+
+def workgraph_provenance(
+    snapshot: GraphSnapshot,
+    ancestor_depth: int | None = None,
+    descendant_depth: int | None = None,
+) -> graphviz.Digraph:
+    """The provenance picture of a workflow's stored run; :class:`NotRunError` when nothing was
+    stored (not run yet, or run without provenance)."""
+    if snapshot.pk is None or snapshot.store is None:
+        raise NotRunError(
+            f"WorkGraph '{snapshot.name}' has no provenance: it has not run yet (call wg.run()) "
+            f"or ran with provenance=False"
+        )
+    return build_provenance_graph(snapshot.store, snapshot.pk, ancestor_depth, descendant_depth)
