@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from ..store import Store
 from ..store.schema import LINK_CODES, STATE_NAMES
 from ..views.counts import ordered_counts
-from ..views.html import MAX_TASKS, Page, Port, ViewBuilder, share
+from ..views.html import MAX_TASKS, SUMMARY_CHARS, Page, Port, ViewBuilder, share
 from .selection import NodeRow, RunSelection
 
 __all__ = ["run_page"]
@@ -116,7 +116,7 @@ def _ports(sel: RunSelection, builder: ViewBuilder, ids: dict[int, int]) -> None
             if creator in ids:
                 creators[data] = ids[creator]
     values = sel.nodes_by_pk(data_pks)
-    summaries = {pk: sel.summary(node, 80) for pk, node in values.items()}
+    summaries = {pk: sel.summary(node, SUMMARY_CHARS) for pk, node in values.items()}
     for task, direction, label, data in listed:
         source = creators.get(data)
         node = values.get(data)
