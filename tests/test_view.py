@@ -22,6 +22,8 @@ from browser import Browser, Element, dump_dom, parse_html
 from ferroflow import dynamic, load_profile, namespace, task
 from ferroflow.demo import ScatterGatherSquare
 from ferroflow.export.view import run_page
+from ferroflow.model.vocabulary import STATE_CODES
+from ferroflow.views.counts import STATE_ORDER
 from ferroflow.views.html import (
     MAX_PORTS,
     SUMMARY_CHARS,
@@ -300,6 +302,12 @@ def test_the_page_takes_every_colour_from_the_palette() -> None:
     page = page_html(workgraph_page(ScatterGatherSquare.build(2).snapshot()))
     assert palette.css_variables() in page
     assert embedded(page)["colours"] == palette.STATE_COLOURS
+
+
+def test_every_state_has_a_colour_and_a_place_in_the_counts() -> None:
+    """A state added to the vocabulary must be drawn and counted, not fall back to planned."""
+    assert set(palette.STATE_COLOURS) == set(STATE_CODES)
+    assert sorted(STATE_ORDER) == sorted(STATE_CODES)
 
 
 def test_views_import_neither_the_engine_nor_the_api() -> None:

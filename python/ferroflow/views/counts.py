@@ -4,10 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from ..model.vocabulary import State
+
 __all__ = ["STATE_ORDER", "count_states", "counts_text", "ordered_counts"]
 
 #: The order states are listed in summaries: outcomes first, then what is still pending.
-STATE_ORDER = ("FINISHED", "FAILED", "SKIPPED", "CANCELLED", "KILLED", "RUNNING", "PLANNED")
+STATE_ORDER = (
+    State.FINISHED,
+    State.FAILED,
+    State.SKIPPED,
+    State.CANCELLED,
+    State.KILLED,
+    State.RUNNING,
+    State.PLANNED,
+)
 
 
 def count_states(states: Iterable[str]) -> dict[str, int]:

@@ -9,6 +9,8 @@ colours are here too: its style sheet names them only as ``var(--ff-…)``, and
 
 from __future__ import annotations
 
+from ..model.vocabulary import State
+
 __all__ = [
     "CALC_FILL",
     "DATA_FILL",
@@ -25,14 +27,14 @@ _RED = "#de707f"  # AiiDA's calculations
 _ORANGE = "#e38851"  # AiiDA's workflows
 
 #: Fill colour of a task in every workflow picture, by state.
-STATE_COLOURS = {
-    "PLANNED": "#dddddd",
-    "RUNNING": "#f2c46d",
-    "FINISHED": _GREEN,
-    "FAILED": _RED,
-    "SKIPPED": "#bbbbbb",
-    "CANCELLED": "#999999",
-    "KILLED": "#b0517a",
+STATE_COLOURS: dict[str, str] = {
+    State.PLANNED: "#dddddd",
+    State.RUNNING: "#f2c46d",
+    State.FINISHED: _GREEN,
+    State.FAILED: _RED,
+    State.SKIPPED: "#bbbbbb",
+    State.CANCELLED: "#999999",
+    State.KILLED: "#b0517a",
 }
 
 #: Provenance pictures: data nodes, task runs (translucent, as AiiDA draws them), graph runs.
@@ -65,7 +67,7 @@ PAGE_COLOURS = {
 
 def state_colour(state: str) -> str:
     """The fill of a task in ``state``; a state this palette does not know looks planned."""
-    return STATE_COLOURS.get(state, STATE_COLOURS["PLANNED"])
+    return STATE_COLOURS.get(state, STATE_COLOURS[State.PLANNED])
 
 
 def css_variables() -> str:
