@@ -8,7 +8,7 @@ from typing import Any
 
 from .data import DataNode
 
-__all__ = ["SEPARATOR", "flatten", "nest", "unflatten"]
+__all__ = ["SEPARATOR", "flatten", "leaves", "nest", "unflatten"]
 
 #: joins the keys of a nested namespace into one link label
 SEPARATOR = "__"
@@ -21,6 +21,16 @@ def flatten(tree: Any, prefix: str = "") -> Iterator[tuple[str, DataNode]]:
     elif isinstance(tree, dict):
         for key, value in tree.items():
             yield from flatten(value, f"{prefix}{SEPARATOR}{key}" if prefix else str(key))
+
+
+def leaves(tree: Any, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """Every leaf of a nested dict with its link label, whatever the leaf is: a task's input
+    binding holds future sockets beside data nodes, which :func:`flatten` leaves out."""
+    if isinstance(tree, dict):
+        for key, value in tree.items():
+            yield from leaves(value, f"{prefix}{SEPARATOR}{key}" if prefix else str(key))
+    else:
+        yield prefix, tree
 
 
 def nest(pairs: Iterable[tuple[str, Any]], single: str | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from ..errors import FutureUsageError
 from .spec import Namespace, SocketSpec
 
-__all__ = ["FutureSocket", "Producer"]
+__all__ = ["FutureSocket", "Producer", "socket_label", "socket_value"]
 
 
 class Producer(Protocol):
@@ -213,3 +213,21 @@ for _op, _symbol in {
     setattr(FutureSocket, f"__{_op}__", _refusing(f"{_kind} ({_symbol})"))
     if _kind == "arithmetic":
         setattr(FutureSocket, f"__r{_op}__", _refusing(f"{_kind} ({_symbol})"))
+
+
+# A socket's attributes are its task's outputs (``.result``, ``.data``), so what other modules
+# read of a socket itself is offered by functions, not by attributes that could shadow one.
+def socket_label(socket: FutureSocket) -> str:
+    """``task.socket.path``, how messages and pictures name the output ``socket`` points at."""
+    return socket._label
+
+
+def socket_value(socket: FutureSocket) -> Any:
+    """What ``socket`` points at in its task's outputs now: a data node, a dict of them for a
+    namespace, or ``None`` while the task has not made it (or because it never will)."""
+    node: Any = socket._task.outputs
+    for part in socket._path:
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node

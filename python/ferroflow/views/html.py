@@ -31,24 +31,24 @@ from __future__ import annotations
 import json
 import reprlib
 import time
-import traceback
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from html import escape
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..model.data import DataNode
-from ..model.sockets import FutureSocket
+from ..model.graph import Graph, TaskNode, producer
+from ..model.labels import flatten, leaves
+from ..model.sockets import FutureSocket, socket_label, socket_value
+from ..store.recorder import error_text
 from ..store.values import shorten, type_name
 from .palette import STATE_COLOURS, css_variables
 from .snapshot import GraphSnapshot
 
 if TYPE_CHECKING:
     import os
-
-    from ..model.graph import Graph, TaskNode
 
 __all__ = [
     "EXPAND_LIMIT",
@@ -376,27 +376,6 @@ def write_page(data: Page, path: str | os.PathLike[str]) -> Path:
 
 
 # -- a workflow in memory ------------------------------------------------------------------------
-def _leaves(binding: Any, prefix: str) -> Iterator[tuple[str, Any]]:
-    """Leaves of an input binding or an outputs tree, labelled like the store's links
-    (``data__number_1``): data nodes, future sockets, or plain leftovers."""
-    if isinstance(binding, dict):
-        for key, value in binding.items():
-            yield from _leaves(value, f"{prefix}__{key}" if prefix else str(key))
-    else:
-        yield prefix, binding
-
-
-def _resolved(socket: FutureSocket) -> Any:
-    """What a future socket points at after the run: a data node, a dict of them, or
-    ``None`` (its producer never made it)."""
-    node: Any = socket._task.outputs
-    for part in socket._path:
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
 class _LiveReader:
     """Fills a :class:`ViewBuilder` from a workflow in memory (run or not)."""
 
@@ -406,17 +385,19 @@ class _LiveReader:
         self.creators: dict[int, int] = {}  # id(DataNode) -> page id of the task that made it
 
     def ports(self, task: int, direction: str, binding: Any, default_source: int | None) -> None:
-        for label, leaf in _leaves(binding, ""):
+        """List the leaves of ``binding`` (inputs, or an outputs tree), labelled like the
+        store's links; a socket shows what it points at, or that it has no value yet."""
+        for label, leaf in leaves(binding):
             if isinstance(leaf, FutureSocket):
-                producer = self.ids.get(id(leaf._task))
-                found = _resolved(leaf)
+                source = self.ids.get(id(producer(leaf)))
+                found = socket_value(leaf)
                 if found is None:
-                    socket = ".".join((leaf._task.name, *leaf._path))
-                    self.builder.port(task, direction, _port(label, None, producer, socket))
-                    self.flow(producer, task, direction)
+                    port = _port(label, None, source, socket_label(leaf))
+                    self.builder.port(task, direction, port)
+                    self.flow(source, task, direction)
                     continue
-                for sub, node in _leaves(found, label):
-                    self.data_port(task, direction, sub, node, producer)
+                for sub, node in leaves(found, label):
+                    self.data_port(task, direction, sub, node, source)
             else:
                 self.data_port(task, direction, label, leaf, default_source)
 
@@ -443,12 +424,6 @@ def _port(label: str, value: str | None, source: int | None, socket: str | None)
     return Port(label=label, value=value, type=None, pk=None, source=source, socket=socket)
 
 
-def _exception_text(error: BaseException | None) -> str | None:
-    if error is None:
-        return None
-    return "".join(traceback.format_exception(type(error), error, error.__traceback__))
-
-
 def _add_live(
     builder: ViewBuilder,
     reader: _LiveReader,
@@ -469,7 +444,7 @@ def _add_live(
             type=t.handle.process_type,
             start=t.ctime,
             end=t.mtime,
-            error=_exception_text(t.error),
+            error=error_text(t.error) if t.error is not None else None,
         )
         if ident is None:
             continue
@@ -507,7 +482,7 @@ def workgraph_page(snapshot: GraphSnapshot, max_tasks: int = MAX_TASKS) -> Page:
         level = below
     for ident, t in kept:  # who made each value: calc tasks (graph tasks only return them)
         if not t.is_graph and t.outputs:
-            for _, node in _leaves(t.outputs, ""):
+            for _, node in flatten(t.outputs):
                 reader.creators.setdefault(id(node), ident)
     reader.ports(0, "inputs", snapshot.graph.inputs, None)
     reader.ports(0, "outputs", snapshot.outputs or {}, None)
@@ -515,8 +490,8 @@ def workgraph_page(snapshot: GraphSnapshot, max_tasks: int = MAX_TASKS) -> Page:
         reader.ports(ident, "inputs", t.inputs, None)
         if t.outputs:
             reader.ports(ident, "outputs", t.outputs, ident)
-        for producer in t.producers:
-            source = reader.ids.get(id(producer))
+        for before in t.producers:
+            source = reader.ids.get(id(before))
             if source is not None:
                 builder.flow(source, ident)
     if not snapshot.ran:
