@@ -16,7 +16,7 @@ from typing import TextIO
 
 from ..store import Store
 from ..views.palette import CALC_FILL, DATA_FILL, WORK_FILL
-from ..views.provenance import data_class_name
+from ..views.provenance import EDGE_STYLES, data_class_name
 from .selection import NodeRow, RunSelection
 
 __all__ = ["write_mermaid"]
@@ -26,7 +26,6 @@ _CLASSES = (
     f"    classDef calc fill:{CALC_FILL},stroke-width:0px\n"
     f"    classDef work fill:{WORK_FILL},stroke-width:0px\n"
 )
-_SOLID = ("INPUT_CALC", "CREATE")
 _SUMMARY = 40
 
 
@@ -58,7 +57,7 @@ def write_mermaid(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
             fp.write(_node_line(sel, node))
             counts["nodes"] += 1
         for link in sel.links():
-            arrow = "-->" if link.type in _SOLID else "-.->"
+            arrow = "-->" if EDGE_STYLES[link.type] == "solid" else "-.->"  # no dashed kind
             label = _text(f"{link.type}\n{link.label}")
             fp.write(f'    N{link.src} {arrow}|"{label}"| N{link.dst}\n')
             counts["links"] += 1

@@ -29,7 +29,10 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import NotRunError
+from ..model.vocabulary import Kind
+from ..model.vocabulary import Link as LinkType
 from ..store import Link, Store, StoredNode
+from ..store.schema import CALL_LINKS, INPUT_LINKS, OUTPUT_LINKS
 from .palette import CALC_FILL, DATA_FILL, LINE, WORK_FILL
 from .snapshot import GraphSnapshot
 
@@ -47,17 +50,17 @@ __all__ = [
 DATA_STYLE = {"shape": "ellipse", "style": "filled", "fillcolor": DATA_FILL, "penwidth": "0"}
 CALC_STYLE = {"shape": "rectangle", "style": "filled", "fillcolor": CALC_FILL, "penwidth": "0"}
 WORK_STYLE = {"shape": "rectangle", "style": "filled", "fillcolor": WORK_FILL, "penwidth": "0"}
+#: How each link type is drawn: data provenance solid, a graph's own data dashed, calls dotted.
 EDGE_STYLES = {
-    "INPUT_CALC": "solid",
-    "CREATE": "solid",
-    "INPUT_WORK": "dashed",
-    "RETURN": "dashed",
-    "CALL_CALC": "dotted",
-    "CALL_WORK": "dotted",
+    LinkType.INPUT_CALC: "solid",
+    LinkType.CREATE: "solid",
+    LinkType.INPUT_WORK: "dashed",
+    LinkType.RETURN: "dashed",
+    LinkType.CALL_CALC: "dotted",
+    LinkType.CALL_WORK: "dotted",
 }
 
-_DOWN = ("CALL_CALC", "CALL_WORK", "CREATE", "RETURN")
-_INPUTS = ("INPUT_CALC", "INPUT_WORK")
+_DOWN = (*CALL_LINKS, *OUTPUT_LINKS)
 _DATA_CLASSES = {
     "int": "Int",
     "float": "Float",
@@ -98,7 +101,7 @@ def _dot_text(text: str) -> str:
 
 
 def _node_attrs(node: StoredNode) -> dict[str, str]:
-    if node.kind == "data":
+    if node.kind == Kind.DATA:
         name = data_class_name(node.type)
         summary = node.value_summary(_SUBLABEL_LIMIT)
         sublabel = f"value: {summary}" if name in ("Int", "Float") else summary
@@ -110,7 +113,7 @@ def _node_attrs(node: StoredNode) -> dict[str, str]:
         if node.error and node.error.strip():
             last_line = node.error.strip().splitlines()[-1]  # a traceback's message line
             sublabel += f"\nError: {last_line[:_SUBLABEL_LIMIT]}"
-        style = CALC_STYLE if node.kind == "calc" else WORK_STYLE
+        style = CALC_STYLE if node.kind == Kind.CALC else WORK_STYLE
     lines = [f"{name} ({node.pk})"]
     if sublabel:
         lines.extend(sublabel.split("\n"))
@@ -150,16 +153,16 @@ def build_provenance_graph(
         frontier = [node.pk for node in found if node.is_process]
 
     # 2. The inputs of every process drawn.
-    add(store.incoming([pk for pk, node in nodes.items() if node.is_process], _INPUTS), "src")
+    add(store.incoming([pk for pk, node in nodes.items() if node.is_process], INPUT_LINKS), "src")
 
     # 3. Upstream: creators of drawn data that has no creator in the picture, with their inputs.
-    created = {link.dst for link in edges if link.type == "CREATE"}
+    created = {link.dst for link in edges if link.type == LinkType.CREATE}
     frontier = [pk for pk, node in nodes.items() if node.is_data and pk not in created]
     generation = 0
     while frontier and (ancestor_depth is None or generation < ancestor_depth):
         generation += 1
-        creators = [node.pk for node in add(store.incoming(frontier, ("CREATE",)), "src")]
-        inputs = add(store.incoming(creators, ("INPUT_CALC",)), "src")
+        creators = [node.pk for node in add(store.incoming(frontier, (LinkType.CREATE,)), "src")]
+        inputs = add(store.incoming(creators, (LinkType.INPUT_CALC,)), "src")
         frontier = [node.pk for node in inputs if node.is_data]
 
     graph = gv.Digraph(name=f"provenance_{root.pk}")
