@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
@@ -291,7 +290,7 @@ def test_page_is_self_contained_and_data_cannot_escape(tmp_path: Path) -> None:
     assert not any(el.tag == "img" for el in dom.iter())
 
 
-# -- colours and layering -------------------------------------------------------------------------
+# -- colours ---------------------------------------------------------------------------------------
 def test_the_page_takes_every_colour_from_the_palette() -> None:
     assets = Path(html_view.__file__).parent / "assets"
     css, js = (assets / "view.css").read_text(), (assets / "view.js").read_text()
@@ -308,27 +307,6 @@ def test_every_state_has_a_colour_and_a_place_in_the_counts() -> None:
     """A state added to the vocabulary must be drawn and counted, not fall back to planned."""
     assert set(palette.STATE_COLOURS) == set(STATE_CODES)
     assert sorted(STATE_ORDER) == sorted(STATE_CODES)
-
-
-def test_views_import_neither_the_engine_nor_the_api() -> None:
-    """Views sit beside the engine's backends: a picture must not need a run's machinery."""
-    forbidden = {"engine", "async_tasks", "executors", "workgraph", "task", "cli", "export"}
-    seen: set[str] = set()
-    for path in Path(html_view.__file__).parent.rglob("*.py"):
-        imported: list[list[str]] = []  # absolute module paths, ferroflow.x.y as [ferroflow, x, y]
-        for node in ast.walk(ast.parse(path.read_text())):
-            if isinstance(node, ast.ImportFrom):
-                base = ["ferroflow", "views"][: 3 - node.level] if node.level else []
-                if node.module:
-                    imported.append([*base, *node.module.split(".")])
-                else:
-                    imported += [[*base, *alias.name.split(".")] for alias in node.names]
-            elif isinstance(node, ast.Import):
-                imported += [alias.name.split(".") for alias in node.names]
-        below = {parts[1] for parts in imported if parts[0] == "ferroflow" and len(parts) > 1}
-        assert not below & forbidden, f"{path.name} imports {below & forbidden}"
-        seen |= below
-    assert {"model", "store", "views"} <= seen  # the walk above does see imports
 
 
 # -- in the browser --------------------------------------------------------------------------------
