@@ -16,7 +16,7 @@ from typing import TextIO
 
 from ..store import Store
 from ..views.palette import CALC_FILL, DATA_FILL, WORK_FILL
-from ..views.provenance import EDGE_STYLES, data_class_name
+from ..views.provenance import EDGE_STYLES, SUBLABEL_CHARS, data_class_name
 from .selection import NodeRow, RunSelection
 
 __all__ = ["write_mermaid"]
@@ -26,7 +26,6 @@ _CLASSES = (
     f"    classDef calc fill:{CALC_FILL},stroke-width:0px\n"
     f"    classDef work fill:{WORK_FILL},stroke-width:0px\n"
 )
-_SUMMARY = 40
 
 
 def _text(text: str) -> str:
@@ -39,7 +38,7 @@ def _text(text: str) -> str:
 def _node_line(sel: RunSelection, node: NodeRow) -> str:
     if node.kind == "data":
         title = f"{data_class_name(node.type)} ({node.pk})"
-        summary = sel.summary(node, _SUMMARY)
+        summary = sel.summary(node, SUBLABEL_CHARS)
         body = f"{_text(title)}<br/>{_text(summary)}" if summary else _text(title)
         return f'    N{node.pk}(["{body}"]):::data\n'
     title = f"{node.label or node.type} ({node.pk})"

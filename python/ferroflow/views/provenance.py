@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     import graphviz  # type: ignore[import-untyped, unused-ignore]
 
 __all__ = [
+    "EDGE_STYLES",
+    "SUBLABEL_CHARS",
     "build_provenance_graph",
     "data_class_name",
     "draw",
@@ -75,7 +77,8 @@ _DATA_CLASSES = {
     "bytes": "Bytes",
     "numpy.ndarray": "Array",
 }
-_SUBLABEL_LIMIT = 40
+#: Length of a value's summary (and of an error's last line) under a node's label.
+SUBLABEL_CHARS = 40
 
 
 def import_graphviz() -> Any:
@@ -103,7 +106,7 @@ def _dot_text(text: str) -> str:
 def _node_attrs(node: StoredNode) -> dict[str, str]:
     if node.kind == Kind.DATA:
         name = data_class_name(node.type)
-        summary = node.value_summary(_SUBLABEL_LIMIT)
+        summary = node.value_summary(SUBLABEL_CHARS)
         sublabel = f"value: {summary}" if name in ("Int", "Float") else summary
         style = DATA_STYLE
     else:
@@ -112,7 +115,7 @@ def _node_attrs(node: StoredNode) -> dict[str, str]:
         sublabel = f"State: {state}"
         if node.error and node.error.strip():
             last_line = node.error.strip().splitlines()[-1]  # a traceback's message line
-            sublabel += f"\nError: {last_line[:_SUBLABEL_LIMIT]}"
+            sublabel += f"\nError: {last_line[:SUBLABEL_CHARS]}"
         style = CALC_STYLE if node.kind == Kind.CALC else WORK_STYLE
     lines = [f"{name} ({node.pk})"]
     if sublabel:
