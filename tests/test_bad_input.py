@@ -8,6 +8,7 @@ and be stored, and surface from ``run()`` as one ``WorkflowFailedError``.
 
 from __future__ import annotations
 
+import functools
 import time
 import typing as t
 from collections.abc import Callable
@@ -657,3 +658,40 @@ def test_running_twice() -> None:
         wg.run()
     assert_mentions(info.value, "'Plain'", "already run", f"pk {wg.pk}", "Plain.build(")
     assert wg.outputs.result.value == 4  # the first run's results are untouched
+
+
+def _numbers(n: int) -> Any:
+    yield from range(n)
+
+
+class _Scaler:
+    def __call__(self, x: int) -> int:
+        return 2 * x
+
+    def scale(self, x: int) -> int:
+        return 3 * x
+
+
+def test_what_cannot_run_as_a_task_is_refused_at_decoration() -> None:
+    with pytest.raises(TypeError, match=r"'_numbers'.*generator function.*Return a list"):
+        task(_numbers)
+    with pytest.raises(TypeError, match=r"partial.*wrap the call in a def"):
+        task(functools.partial(_numbers, 3))
+    with pytest.raises(TypeError, match=r"_Scaler.*callable object"):
+        task(_Scaler())
+
+
+def test_a_bound_method_is_a_task_that_runs() -> None:
+    scale = task(_Scaler().scale)
+
+    @task.graph
+    def g(x: int) -> int:
+        return scale(x=x).result
+
+    assert g.run(x=2).outputs.result.value == 6
+
+
+@pytest.mark.parametrize("name", ["", "a/b", 3])
+def test_a_task_name_that_cannot_be_a_path_part_is_refused(name: Any) -> None:
+    with pytest.raises(ValueError, match="name must be a non-empty string without '/'"):
+        task(name=name)(_Scaler().scale)

@@ -56,6 +56,28 @@ def check_options(where: str, options: Mapping[str, Any], known: frozenset[str])
         )
 
 
+def _check_function(func: Any) -> None:
+    """Refuse, at decoration, what would run wrongly: a task is a plain function (or a bound
+    method), named and with source, so its runs have a process type, a cache key and a code
+    digest; a generator function would "finish" without its body running."""
+    if isinstance(func, functools.partial) or (
+        callable(func)
+        and not inspect.isfunction(func)
+        and not inspect.ismethod(func)
+        and not inspect.isbuiltin(func)
+    ):
+        raise TypeError(
+            f"@task needs a function, not {type(func).__qualname__} {func!r}: a partial or a "
+            f"callable object has no name or source to record; wrap the call in a def"
+        )
+    if inspect.isgeneratorfunction(func):
+        raise TypeError(
+            f"task '{func.__name__}' ({func.__module__}.{func.__qualname__}) is a generator "
+            f"function: calling it would only make a generator, not run its body. Return a "
+            f"list (e.g. list(...) of what it yields) instead"
+        )
+
+
 class TaskDef:
     """A function turned into a task definition: its validated options and socket specs.
     The callable handles users get (``ferroflow.task.TaskHandle``) add calling and building."""
@@ -81,7 +103,13 @@ class TaskDef:
         cache: bool | None = None,
         version: str | int | None = None,
     ) -> None:
+        _check_function(func)
         self.func = func
+        if name is not None and (not isinstance(name, str) or not name or "/" in name):
+            raise ValueError(
+                f"task '{func.__name__}': name must be a non-empty string without '/' (task "
+                f"paths join names with '/'), got {name!r}"
+            )
         self.name = name or func.__name__
         label = f"task '{self.name}'"
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
