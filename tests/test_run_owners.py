@@ -21,8 +21,8 @@ from ferroflow.data import new_uuid
 from ferroflow.errors import FerroflowError
 from ferroflow.store import Store, owners
 from ferroflow.store.owners import alive, this_process
+from ferroflow.store.rows import OP_SQL
 from ferroflow.store.schema import STATE_CODES
-from ferroflow.store.writer import OP_SQL
 
 
 @task

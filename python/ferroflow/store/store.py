@@ -54,6 +54,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex
 from . import owners
 from .errors import StoreBusyError, StoreClosedError, StoreError
 from .reading import Link, Reader, StoredNode
+from .rows import OP_DATA, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE
 from .schema import (
     KIND_CODES,
     LINK_CODES,
@@ -63,7 +64,7 @@ from .schema import (
     release_pks,
     reserve_pks,
 )
-from .writer import OP_DATA, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE, BatchWriter
+from .writer import BatchWriter
 
 if TYPE_CHECKING:
     from ..data import DataNode
@@ -154,7 +155,9 @@ class Store:
             if str(mode).lower() != "wal":
                 log.warning("%s: journal_mode is %s, not WAL (file system?)", path, mode)
             initialise(conn)
-            writer = BatchWriter(conn, commit_interval, name=f"ferroflow-store-writer[{path.name}]")
+            writer = BatchWriter(
+                conn, commit_interval, f"ferroflow-store-writer[{path.name}]", durability
+            )
         except BaseException:
             conn.close()
             raise
