@@ -24,6 +24,9 @@ from ferroflow.store.owners import alive, this_process
 from ferroflow.store.rows import OP_SQL
 from ferroflow.store.schema import STATE_CODES
 
+# The owner rows are OP_SQL rows: every test here runs once per committer (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("writer")
+
 
 @task
 def double(x: int) -> int:
