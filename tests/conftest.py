@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import ferroflow.profile as profile_module
 import pytest
+from ferroflow.store import Store
 
 
 @pytest.fixture(autouse=True)
@@ -22,6 +24,22 @@ def ferroflow_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
     yield home
     for profile in list(profile_module._profiles.values()):
         profile.close()
+
+
+@pytest.fixture(params=["ffi", "python"])
+def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> str:
+    """Which committer writes the store's batches in this test: ``ffi`` (Rust, detached,
+    through the SQLite library Python's ``sqlite3`` uses) or ``python`` (``executemany``).
+
+    Chosen through ``FERROFLOW_PY_WRITER``, which a store reads when it opens (child processes
+    inherit it); a store opened here proves the choice took effect."""
+    monkeypatch.setenv("FERROFLOW_PY_WRITER", "1" if request.param == "python" else "0")
+    with Store.open(tmp_path / "writer-probe.sqlite") as probe:
+        chosen = probe._writer.committer
+    if chosen != request.param and request.param == "ffi" and sys.platform != "linux":
+        pytest.skip(f"the SQLite library cannot be proven to be Python's on {sys.platform}")
+    assert chosen == request.param
+    return str(request.param)
 
 
 @pytest.fixture(scope="module")

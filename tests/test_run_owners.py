@@ -21,8 +21,11 @@ from ferroflow.errors import FerroflowError
 from ferroflow.model.data import new_uuid
 from ferroflow.store import Store, owners
 from ferroflow.store.owners import alive, this_process
+from ferroflow.store.rows import OP_SQL
 from ferroflow.store.schema import STATE_CODES
-from ferroflow.store.writer import OP_SQL
+
+# The owner rows are OP_SQL rows: every test here runs once per committer (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("writer")
 
 
 @task

@@ -31,6 +31,9 @@ from ferroflow.store.values import INLINE_LIMIT, decode, encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+# Every test here runs once per committer (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("writer")
+
 
 class Point:
     """A custom class: stored with the pickle codec."""
@@ -45,8 +48,9 @@ class Point:
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Any:
+def store(tmp_path: Path, writer: str) -> Any:
     s = Store.open(tmp_path / "prov.sqlite", commit_interval=0.05)
+    assert s._writer.committer == writer
     yield s
     s.close()
 

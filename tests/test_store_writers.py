@@ -26,6 +26,9 @@ from ferroflow import dynamic, load_profile, task
 from ferroflow.model.data import DataNode, new_uuid
 from ferroflow.store import Store, StoreClosedError
 
+# Every test here runs once per committer (tests/conftest.py).
+pytestmark = pytest.mark.usefixtures("writer")
+
 
 def counter(path: Path) -> int:
     with sqlite3.connect(path) as conn:

@@ -1,13 +1,20 @@
 """Type stubs for the compiled scheduler module (checked by ``mypy.stubtest``)."""
 
+import threading
 from collections.abc import Callable, Sequence
+from types import ModuleType
 from typing import Any, Protocol, final
 
 __all__ = [
+    "ROW_LAYOUTS",
+    "ROW_OPS",
+    "WRITER_SQL",
     "Pool",
+    "PreparedBatch",
     "Results",
     "Run",
     "SqlWriter",
+    "SqliteConnection",
     "__version__",
     "after_fork",
     "in_worker",
@@ -15,6 +22,10 @@ __all__ = [
 ]
 
 __version__: str
+# The store writer's queue rows and statements, as declared in ferroflow/store/rows.py.
+ROW_OPS: dict[str, int]
+ROW_LAYOUTS: dict[int, tuple[str, ...]]
+WRITER_SQL: dict[str, str]
 
 def new_uuid() -> str: ...
 def after_fork() -> None: ...
@@ -140,18 +151,39 @@ class Results:
 
 @final
 class SqlWriter:
-    """The store writer's SQL half (see ``store/writer.py``)."""
+    """The store writer's row conversion (see ``store/writer.py``)."""
+
+    def __new__(cls, values: ModuleType, schema: ModuleType, max_length: int) -> SqlWriter: ...
+    def prepare(self, rows: list[tuple[Any, ...]]) -> PreparedBatch: ...
+
+# (blobs, nodes, updates, links, statements): parameters of the WRITER_SQL statements
+_Params = tuple[
+    list[tuple[bytes, int, str, bytes]],
+    list[tuple[Any, ...]],
+    list[tuple[int, float, str | None, int]],
+    list[tuple[int, int, int, str]],
+    list[tuple[str, tuple[Any, ...]]],
+]
+
+@final
+class PreparedBatch:
+    """The rows of one drain of the store writer's queue, ready to commit."""
+
+    @property
+    def markers(self) -> list[threading.Event]: ...
+    @property
+    def errors(self) -> list[tuple[str, str, str]]: ...
+    @property
+    def unserialisable(self) -> list[int]: ...
+    def __len__(self) -> int: ...
+    def commit(self, conn: SqliteConnection) -> list[tuple[str, str]]: ...
+    def params(self) -> _Params: ...
+
+@final
+class SqliteConnection:
+    """A write connection through the SQLite library Python's ``sqlite3`` uses."""
 
     def __new__(
-        cls,
-        library: str,
-        path: str,
-        synchronous: str,
-        encode: Callable[[Any], Any],
-        type_name: Callable[[Any], str],
-        digest: Callable[[str, bytes], bytes],
-    ) -> SqlWriter: ...
-    def write(
-        self, rows: list[Any]
-    ) -> tuple[list[Any], list[tuple[str, str, str]], list[int]]: ...
+        cls, extension: str, version: int, path: str, pragmas: list[str]
+    ) -> SqliteConnection: ...
     def close(self) -> None: ...

@@ -2,7 +2,8 @@
 
 * :class:`Store` - open/record/flush/close and the reading entry points (``store.py``)
 * :class:`StoredNode`, :class:`Link` - read-only views of stored rows (``reading.py``)
-* value codecs (``values.py``), the background writer (``writer.py``), the schema (``schema.py``)
+* value codecs (``values.py``), the background writer (``writer.py``) and the rows it is queued
+  (``rows.py``), the schema (``schema.py``)
 """
 
 from ..errors import (

@@ -61,6 +61,7 @@ __all__ = [
     "STATE_NAMES",
     "TOP_LEVEL_RUN",
     "configure_connection",
+    "connection_pragmas",
     "initialise",
     "release_pks",
     "reserve_pks",
@@ -200,15 +201,24 @@ SELECT src, dst, {_case("type", LINK_NAMES)} AS type, label FROM link;
 """
 
 
-def configure_connection(conn: sqlite3.Connection, durability: str) -> None:
-    """Apply the per-connection pragmas (WAL is persistent, the others are not)."""
+def connection_pragmas(durability: str) -> list[str]:
+    """The per-connection pragmas of every connection that writes the store (WAL is
+    persistent, the others are not): Python's and the store writer's own in Rust."""
     if durability not in ("normal", "full"):
         raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
-    conn.execute("PRAGMA busy_timeout = 30000")
-    conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute(f"PRAGMA synchronous = {durability.upper()}")
-    conn.execute("PRAGMA temp_store = MEMORY")
-    conn.execute("PRAGMA cache_size = -65536")
+    return [
+        "PRAGMA busy_timeout = 30000",
+        "PRAGMA journal_mode = WAL",
+        f"PRAGMA synchronous = {durability.upper()}",
+        "PRAGMA temp_store = MEMORY",
+        "PRAGMA cache_size = -65536",
+    ]
+
+
+def configure_connection(conn: sqlite3.Connection, durability: str) -> None:
+    """Apply :func:`connection_pragmas` to ``conn``."""
+    for pragma in connection_pragmas(durability):
+        conn.execute(pragma)
 
 
 def _statements(script: str) -> list[str]:

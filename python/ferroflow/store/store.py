@@ -55,6 +55,7 @@ from ..errors import StoreBusyError, StoreClosedError, StoreError
 from ..model.vocabulary import Kind, State
 from . import owners
 from .reading import Link, Reader, StoredNode
+from .rows import OP_DATA, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE
 from .schema import (
     KIND_CODES,
     LINK_CODES,
@@ -64,7 +65,7 @@ from .schema import (
     release_pks,
     reserve_pks,
 )
-from .writer import OP_DATA, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE, BatchWriter
+from .writer import BatchWriter
 
 if TYPE_CHECKING:
     from ..model.data import DataNode
@@ -156,7 +157,9 @@ class Store:
             if str(mode).lower() != "wal":
                 log.warning("%s: journal_mode is %s, not WAL (file system?)", path, mode)
             initialise(conn)
-            writer = BatchWriter(conn, commit_interval, name=f"ferroflow-store-writer[{path.name}]")
+            writer = BatchWriter(
+                conn, commit_interval, f"ferroflow-store-writer[{path.name}]", durability
+            )
         except BaseException:
             conn.close()
             raise

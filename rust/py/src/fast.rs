@@ -11,6 +11,7 @@
 //! exception, a returned dict or data node) is handed to Python hooks, so the semantics stay
 //! those of the general runner.
 
+use crate::rows::{calc, OP_CALC};
 use crate::uuid7::uuid7;
 use ferroflow_core::{Outcome, Run, TaskId};
 use pyo3::ffi;
@@ -114,9 +115,6 @@ pub(crate) struct FastContext {
     pub queue_limit: usize,
 }
 
-/// Code of a fast-lane entry in the store writer's queue (see `store/writer.py`).
-pub(crate) const OP_CALC: i64 = 5;
-
 fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
 }
@@ -205,9 +203,28 @@ fn producer(run: &Run<Payload>, id: TaskId) -> Option<&Done> {
     }
 }
 
-/// Queue the whole provenance of a finished fast task as one entry:
-/// `(OP_CALC, pk, uuid, label, process_type, ctime, mtime, run_pk, caller_pk, kwnames,
-///   input_pks, out_pk, out_uuid, value, out_label)`.
+// `record` builds the OP_CALC entry in this order; the layout is declared in `rows.rs`.
+const _: () = assert!(
+    calc::LEN == 15
+        && calc::OP == 0
+        && calc::PK == 1
+        && calc::UUID == 2
+        && calc::LABEL == 3
+        && calc::PROCESS_TYPE == 4
+        && calc::CTIME == 5
+        && calc::MTIME == 6
+        && calc::RUN_PK == 7
+        && calc::CALLER_PK == 8
+        && calc::INPUT_LABELS == 9
+        && calc::INPUT_PKS == 10
+        && calc::OUT_PK == 11
+        && calc::OUT_UUID == 12
+        && calc::VALUE == 13
+        && calc::OUT_LABEL == 14
+);
+
+/// Queue the whole provenance of a finished fast task as one `OP_CALC` entry (input labels are
+/// the keyword names).
 fn record(
     py: Python<'_>,
     run: &Run<Payload>,

@@ -7,6 +7,7 @@
 //! detached, and drop Python objects only while attached.
 
 mod fast;
+mod rows;
 mod sql_writer;
 mod sqlite;
 mod submit;
@@ -641,6 +642,9 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRun>()?;
     m.add_class::<PyResults>()?;
     m.add_class::<sql_writer::SqlWriter>()?;
+    m.add_class::<sql_writer::PreparedBatch>()?;
+    m.add_class::<sql_writer::SqliteConnection>()?;
+    rows::register(m)?;
     m.add_function(wrap_pyfunction!(in_worker, m)?)?;
     m.add_function(wrap_pyfunction!(new_uuid, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork, m)?)?;

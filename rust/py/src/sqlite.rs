@@ -1,12 +1,14 @@
 //! The few SQLite C functions the store writer needs, bound at run time to the very library
-//! Python's `sqlite3` module already loaded.
+//! Python's `sqlite3` module uses.
 //!
 //! Why not rusqlite: two copies of SQLite in one process corrupt databases (each keeps its own
 //! table of POSIX locks, and closing a file in one drops the other's locks; see "How To Corrupt
 //! An SQLite Database File", §2.2.1). The store reads through Python's `sqlite3`, so the writer
-//! must use the same library instance: Python finds its path in `/proc/self/maps` and we
-//! `dlopen` it (the loader hands back the already loaded copy). Where that is not possible the
-//! Python writer is used instead.
+//! must use the same library instance. [`Api::load`] proves it is: it takes the already loaded
+//! `_sqlite3` extension (`RTLD_NOLOAD`), looks every function up through that handle (the
+//! object and the libraries it was linked against, i.e. what `_sqlite3` itself calls), and
+//! requires the library's version to be the one Python's `sqlite3` reports. Where that cannot
+//! be shown the store commits through Python's `sqlite3` instead.
 
 use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::ptr;
@@ -21,7 +23,20 @@ pub(crate) const SQLITE_ROW: c_int = 100;
 pub(crate) const SQLITE_DONE: c_int = 101;
 const SQLITE_OPEN_READWRITE: c_int = 0x2;
 const SQLITE_OPEN_NOMUTEX: c_int = 0x8000;
+const SQLITE_UTF8: u8 = 1;
 const RTLD_NOW: c_int = 2;
+/// `RTLD_NOLOAD`: hand back a library only if it is loaded already.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const RTLD_NOLOAD: Option<c_int> = Some(4);
+#[cfg(any(target_os = "macos", target_os = "ios"))]
+const RTLD_NOLOAD: Option<c_int> = Some(0x10);
+#[cfg(not(any(
+    target_os = "linux",
+    target_os = "android",
+    target_os = "macos",
+    target_os = "ios"
+)))]
+const RTLD_NOLOAD: Option<c_int> = None;
 /// `SQLITE_TRANSIENT`: SQLite copies bound text and blobs.
 const TRANSIENT: isize = -1;
 
@@ -57,12 +72,13 @@ pub(crate) struct Api {
     bind_int64: unsafe extern "C" fn(*mut sqlite3_stmt, c_int, i64) -> c_int,
     bind_double: unsafe extern "C" fn(*mut sqlite3_stmt, c_int, f64) -> c_int,
     bind_null: unsafe extern "C" fn(*mut sqlite3_stmt, c_int) -> c_int,
-    bind_text:
-        unsafe extern "C" fn(*mut sqlite3_stmt, c_int, *const c_char, c_int, Destructor) -> c_int,
-    bind_blob:
-        unsafe extern "C" fn(*mut sqlite3_stmt, c_int, *const c_void, c_int, Destructor) -> c_int,
+    // The 64-bit length variants: a length never has to be narrowed (and so never wraps);
+    // SQLite itself refuses one above its length limit with SQLITE_TOOBIG.
+    bind_text64:
+        unsafe extern "C" fn(*mut sqlite3_stmt, c_int, *const c_char, u64, Destructor, u8) -> c_int,
+    bind_blob64:
+        unsafe extern "C" fn(*mut sqlite3_stmt, c_int, *const c_void, u64, Destructor) -> c_int,
     column_int64: unsafe extern "C" fn(*mut sqlite3_stmt, c_int) -> i64,
-    busy_timeout: unsafe extern "C" fn(*mut sqlite3, c_int) -> c_int,
     get_autocommit: unsafe extern "C" fn(*mut sqlite3) -> c_int,
 }
 
@@ -73,7 +89,7 @@ macro_rules! sym {
         // to the documented signature of that SQLite function.
         let p = unsafe { dlsym($lib, name.as_ptr().cast()) };
         if p.is_null() {
-            return Err(format!("{} lacks {}", "the SQLite library", $name));
+            return Err(format!("no {} reachable from the _sqlite3 extension", $name));
         }
         #[allow(clippy::missing_transmute_annotations)]
         unsafe {
@@ -83,13 +99,30 @@ macro_rules! sym {
 }
 
 impl Api {
-    pub(crate) fn load(path: &str) -> Result<Api, String> {
-        let c = CString::new(path).map_err(|e| e.to_string())?;
-        // SAFETY: plain dlopen of a shared library path; the handle is never closed (the
-        // library stays loaded for the life of the process, as Python's copy does).
-        let lib = unsafe { dlopen(c.as_ptr(), RTLD_NOW) };
+    /// Bind the SQLite functions of the library the loaded `_sqlite3` extension at
+    /// `extension` uses, and check that its version number is `expected` (Python's
+    /// `sqlite3.sqlite_version_info` as `major * 1_000_000 + minor * 1000 + patch`).
+    pub(crate) fn load(extension: &str, expected: i64) -> Result<Api, String> {
+        let Some(noload) = RTLD_NOLOAD else {
+            return Err("RTLD_NOLOAD is unknown on this platform".into());
+        };
+        let c = CString::new(extension).map_err(|e| e.to_string())?;
+        // SAFETY: dlopen of a path with RTLD_NOLOAD loads nothing: it returns a handle to the
+        // already loaded extension (or null). The handle is never closed: `_sqlite3` stays
+        // loaded for the life of the process.
+        let lib = unsafe { dlopen(c.as_ptr(), RTLD_NOW | noload) };
         if lib.is_null() {
-            return Err(format!("cannot dlopen {path}"));
+            return Err(format!("{extension} is not loaded"));
+        }
+        let libversion_number: unsafe extern "C" fn() -> c_int =
+            sym!(lib, "sqlite3_libversion_number");
+        // SAFETY: a function without arguments returning a constant.
+        let found = i64::from(unsafe { libversion_number() });
+        if found != expected {
+            return Err(format!(
+                "the SQLite library reached from _sqlite3 is version {found}, Python's sqlite3 \
+                 reports {expected}"
+            ));
         }
         Ok(Api {
             open_v2: sym!(lib, "sqlite3_open_v2"),
@@ -103,10 +136,9 @@ impl Api {
             bind_int64: sym!(lib, "sqlite3_bind_int64"),
             bind_double: sym!(lib, "sqlite3_bind_double"),
             bind_null: sym!(lib, "sqlite3_bind_null"),
-            bind_text: sym!(lib, "sqlite3_bind_text"),
-            bind_blob: sym!(lib, "sqlite3_bind_blob"),
+            bind_text64: sym!(lib, "sqlite3_bind_text64"),
+            bind_blob64: sym!(lib, "sqlite3_bind_blob64"),
             column_int64: sym!(lib, "sqlite3_column_int64"),
-            busy_timeout: sym!(lib, "sqlite3_busy_timeout"),
             get_autocommit: sym!(lib, "sqlite3_get_autocommit"),
         })
     }
@@ -153,8 +185,6 @@ impl Conn {
         if rc != SQLITE_OK {
             return Err(format!("cannot open {path}: {}", conn.error()));
         }
-        // SAFETY: valid handle.
-        unsafe { (conn.api.busy_timeout)(conn.db, 30_000) };
         Ok(conn)
     }
 
@@ -211,8 +241,7 @@ impl Stmt<'_> {
     /// returned row, if any.
     pub(crate) fn run(&mut self, params: &[Val<'_>]) -> Result<Option<i64>, String> {
         let api = &self.conn.api;
-        for (i, p) in params.iter().enumerate() {
-            let at = i as c_int + 1;
+        for (at, p) in (1..).zip(params.iter()) {
             // SAFETY: valid statement; text/blob pointers are valid for the given lengths and
             // SQLITE_TRANSIENT makes SQLite copy them before returning.
             let rc = unsafe {
@@ -220,18 +249,19 @@ impl Stmt<'_> {
                     Val::Null => (api.bind_null)(self.raw, at),
                     Val::Int(v) => (api.bind_int64)(self.raw, at, *v),
                     Val::Real(v) => (api.bind_double)(self.raw, at, *v),
-                    Val::Text(s) => (api.bind_text)(
+                    Val::Text(s) => (api.bind_text64)(
                         self.raw,
                         at,
                         s.as_ptr().cast(),
-                        s.len() as c_int,
+                        len64(s.len()),
                         TRANSIENT,
+                        SQLITE_UTF8,
                     ),
-                    Val::Blob(b) => (api.bind_blob)(
+                    Val::Blob(b) => (api.bind_blob64)(
                         self.raw,
                         at,
                         b.as_ptr().cast(),
-                        b.len() as c_int,
+                        len64(b.len()),
                         TRANSIENT,
                     ),
                 }
@@ -252,6 +282,13 @@ impl Stmt<'_> {
         unsafe { (api.reset)(self.raw) };
         out
     }
+}
+
+/// A length for the 64-bit bind calls. A slice never exceeds `isize::MAX` bytes, so this
+/// cannot fail on any platform Rust supports; saturating keeps it a refusal (SQLITE_TOOBIG)
+/// rather than a wrap should it ever.
+fn len64(len: usize) -> u64 {
+    u64::try_from(len).unwrap_or(u64::MAX)
 }
 
 impl Drop for Stmt<'_> {

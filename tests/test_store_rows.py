@@ -1,0 +1,190 @@
+"""The store writer's rows: one declaration shared with Rust, the fast lane's ``OP_CALC``
+expansion, values longer than SQLite accepts, and the proof that the Rust committer uses the
+SQLite library Python's ``sqlite3`` uses. Store tests run once per committer (``writer``)."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from ferroflow import _core, get_current_profile, task
+from ferroflow.model.data import DataNode, new_uuid
+from ferroflow.store import NodeNotFoundError, Store, StoreWriteError, rows, schema, values
+from hypothesis import given
+from hypothesis import strategies as st
+
+
+@pytest.fixture
+def store(tmp_path: Path, writer: str) -> Iterator[Store]:
+    with Store.open(tmp_path / "prov.sqlite", commit_interval=60) as s:
+        assert s._writer.committer == writer
+        yield s
+
+
+def calc_entry(store: Store, label: str, value: object, inputs: dict[str, int]) -> tuple:
+    """An ``OP_CALC`` entry as the fast lane (rust/py/src/fast.rs) queues it."""
+    pk, out_pk = store.new_pk(), store.new_pk()
+    fields = {
+        "op": rows.OP_CALC,
+        "pk": pk,
+        "uuid": bytes.fromhex(new_uuid().replace("-", "")),
+        "label": label,
+        "process_type": f"tests.{label}",
+        "ctime": 1.0,
+        "mtime": 2.0,
+        "run_pk": 7,
+        "caller_pk": 7,
+        "input_labels": tuple(inputs),
+        "input_pks": tuple(inputs.values()),
+        "out_pk": out_pk,
+        "out_uuid": new_uuid(),
+        "value": value,
+        "out_label": "result",
+    }
+    return tuple(fields[name] for name in rows.LAYOUTS[rows.OP_CALC])
+
+
+def too_big(n: int) -> str:
+    return f"string or blob too big: {n} bytes, SQLite's limit is 1000"
+
+
+def links(path: Path) -> set[tuple[int, int, str, str]]:
+    with sqlite3.connect(path) as conn:
+        found = conn.execute("SELECT src, dst, type, label FROM link_view").fetchall()
+    conn.close()
+    return set(found)
+
+
+def test_rust_reads_and_writes_the_rows_declared_in_rows_py() -> None:
+    assert _core.ROW_OPS == rows.OP_CODES
+    assert _core.ROW_LAYOUTS == rows.LAYOUTS
+    assert _core.WRITER_SQL == rows.STATEMENTS
+    assert {name: getattr(rows, name) for name in rows.OP_CODES} == rows.OP_CODES
+
+
+class Node:
+    """What an ``OP_DATA`` row carries: a data node's pk, uuid and value."""
+
+    def __init__(self, value: object) -> None:
+        self._pk, self.uuid, self.value = 1, new_uuid(), value
+
+
+@given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text()))
+def test_values_are_stored_as_values_encode_writes_them(value: object) -> None:
+    """The Rust conversion asks ``values`` once how None, bools and ints are written, and
+    hands every other value to ``encode``: either way the row is what ``encode`` says."""
+    prepared = _core.SqlWriter(values, schema, 10**9).prepare([(rows.OP_DATA, Node(value), 0.0)])
+    assert prepared.errors == []
+    _, nodes, *_ = prepared.params()
+    (row,) = nodes
+    encoded = values.encode(value)
+    assert row[3] == values.type_name(value)
+    if encoded.blob:  # the row refers to the batch's first blob
+        assert (row[10], row[11], row[12]) == (encoded.codec, None, 0)
+    else:
+        assert (row[10], row[11], row[12]) == (encoded.codec, encoded.payload, None)
+
+
+def test_a_fast_lane_entry_becomes_its_task_output_and_links(store: Store) -> None:
+    x = store.record_data(DataNode(3))
+    entry = calc_entry(store, "square", 9, {"x": x})
+    store._append(entry)
+    store.flush()
+    pk, out_pk = entry[1], entry[11]
+    task_node, output = store.load_node(pk), store.load_node(out_pk)
+    assert (task_node.kind, task_node.state, task_node.label) == ("calc", "FINISHED", "square")
+    assert (task_node.ctime, task_node.mtime, task_node.run_pk) == (1.0, 2.0, 7)
+    assert (output.kind, output.value, output.codec) == ("data", 9, "json")
+    assert links(store.path) == {
+        (7, pk, "CALL_CALC", "square"),
+        (x, pk, "INPUT_CALC", "x"),
+        (pk, out_pk, "CREATE", "result"),
+    }
+
+
+def test_unserialisable_pks_are_reported_by_both_committers(store: Store) -> None:
+    entry = calc_entry(store, "local", lambda: 1, {})
+    store._append(entry)
+    data = store.record_data(DataNode(lambda: 2))
+    store.flush()
+    assert store._writer.unserialisable == [entry[11], data]
+
+
+def test_a_value_longer_than_sqlite_accepts_fails_its_row_naming_task_and_socket(
+    store: Store,
+) -> None:
+    store._writer.limit_length(1000)
+    too_long = calc_entry(store, "big", b"x" * 1001, {})
+    fits = calc_entry(store, "small", b"x" * 1000, {})
+    store._append(too_long)
+    store._append(fits)
+    run = store.new_pk()  # the general runner's rows: process, output, CREATE link
+    store.record_process(run, new_uuid(), "calc", "wide", "tests.wide", "RUNNING", 0.0, None)
+    text = store.record_data(DataNode("y" * 2000))
+    store.record_link(run, text, "CREATE", "out")
+    with pytest.raises(StoreWriteError) as info:
+        store.flush()
+    big = f"task run 'big' pk={too_long[1]} and its output 'result' pk={too_long[11]}"
+    wide = f"data node pk={text}, output 'out' of task run 'wide' pk={run}"
+    reasons = [message.split(": DataError: ") for message in info.value.messages]
+    assert reasons == [[big, too_big(1001)], [wide, too_big(2002)]]
+    assert isinstance(info.value.__cause__, sqlite3.DataError)
+    assert store.load_node(fits[11]).value == b"x" * 1000  # never truncated, never lost
+    for pk in (too_long[1], too_long[11], text):
+        with pytest.raises(NodeNotFoundError):
+            store.load_node(pk)
+    assert store.load_node(run).label == "wide"
+
+
+@task
+def payload(n: int) -> bytes:
+    return b"z" * n
+
+
+@task.graph
+def two_payloads() -> bytes:
+    payload(n=10)
+    return payload(n=5000).result
+
+
+@pytest.mark.parametrize("fast", [True, False], ids=["fast lane", "general lane"])
+def test_a_run_reports_a_too_long_output_by_task_and_socket(
+    writer: str, fast: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FERROFLOW_FAST_LANE", "1" if fast else "0")
+    store = get_current_profile().store
+    assert store._writer.committer == writer
+    store._writer.limit_length(4096)
+    wg = two_payloads.build()
+    with pytest.raises(StoreWriteError) as info:
+        wg.run()
+    (message,) = info.value.messages
+    task_run = r"task run 'payload1' pk=\d+"  # the second payload task of the graph
+    where = (
+        rf"{task_run} and its output 'result' pk=\d+"  # the fast lane's OP_CALC entry
+        if fast
+        else rf"data node pk=\d+, output 'result' of {task_run}"  # the general runner's rows
+    )
+    too_big = "DataError: string or blob too big: 5000 bytes, SQLite's limit is 4096"
+    assert re.fullmatch(f"{where}: {too_big}", message), message
+
+
+def test_the_library_must_be_the_one_python_loaded(tmp_path: Path) -> None:
+    extension = sys.modules["_sqlite3"].__file__
+    assert extension is not None
+    major, minor, patch = sqlite3.sqlite_version_info
+    version = major * 1_000_000 + minor * 1_000 + patch
+    path = str(tmp_path / "prov.sqlite")
+    sqlite3.connect(path).close()  # the store creates its file before the writer opens it
+    pragmas = schema.connection_pragmas("normal")
+    _core.SqliteConnection(extension, version, path, pragmas).close()
+    with pytest.raises(RuntimeError, match=f"is version {version}, Python's sqlite3 reports"):
+        _core.SqliteConnection(extension, version + 1, path, pragmas)
+    unloaded = str(tmp_path / "_sqlite3.so")  # RTLD_NOLOAD: never loads a library itself
+    Path(unloaded).write_bytes(Path(extension).read_bytes())
+    with pytest.raises(RuntimeError, match="is not loaded"):
+        _core.SqliteConnection(unloaded, version, path, pragmas)
