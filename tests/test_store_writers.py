@@ -20,7 +20,7 @@ import typing as t
 from pathlib import Path
 
 import ferroflow.profile as profile_module
-import ferroflow.store.store as store_module
+import ferroflow.store.pks as pks_module
 import pytest
 from ferroflow import dynamic, load_profile, task
 from ferroflow.model.data import DataNode, new_uuid
@@ -53,7 +53,7 @@ def test_pks_come_from_reserved_blocks_and_unused_ones_are_given_back(tmp_path: 
     assert counter(path) == 1  # nothing reserved before the first pk is needed
     first = store.new_pk()
     assert first == 1
-    assert counter(path) > store_module._PK_BLOCK  # a block (and the next, ahead) reserved
+    assert counter(path) > pks_module._PK_BLOCK  # a block (and the next, ahead) reserved
     pks = [first] + [store.record_data(DataNode(i)) for i in range(10_000)]  # several blocks
     assert pks == list(range(1, 10_002))
     store.close()
@@ -100,8 +100,8 @@ def test_two_stores_on_one_file_interleave_blocks_without_collisions(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Two Store objects on one file (as two processes would have) with 8-pk blocks."""
-    monkeypatch.setattr(store_module, "_PK_BLOCK", 8)
-    monkeypatch.setattr(store_module, "_PK_GROW_WITHIN", 0.0)  # keep the blocks tiny
+    monkeypatch.setattr(pks_module, "_PK_BLOCK", 8)
+    monkeypatch.setattr(pks_module, "_PK_GROW_WITHIN", 0.0)  # keep the blocks tiny
     path = tmp_path / "prov.sqlite"
     a = Store(path.resolve(), 0.05, "normal")
     b = Store(path.resolve(), 0.05, "normal")
@@ -120,8 +120,8 @@ def test_two_stores_on_one_file_interleave_blocks_without_collisions(
     a.flush()
     b.flush()  # no StoreWriteError: no pk was written twice
     top = counter(path)
-    holder, other = (a, b) if a._pk_top == top else (b, a)  # who reserved the last block
-    assert other._pk_top < top
+    holder, other = (a, b) if a._pks._top == top else (b, a)  # who reserved the last block
+    assert other._pks._top < top
     other.close()  # someone reserved after its last block: its unused pks stay a gap
     assert counter(path) == top
     holder.close()  # it holds the top of the counter: its unused tail goes back
@@ -348,8 +348,8 @@ def test_store_durability_sets_synchronous_commits(tmp_path: Path) -> None:
         full.record_process(pk, new_uuid(), "work", "g", "tests.g", "RUNNING", time.time(), None)
         full.update_process(pk, "FINISHED", time.time())
         assert full.load_node(pk).state == "FINISHED"
-        assert full._pk_conn is not None
-        assert full._pk_conn.execute("PRAGMA synchronous").fetchone() == (2,)
+        assert full._pks._conn is not None
+        assert full._pks._conn.execute("PRAGMA synchronous").fetchone() == (2,)
 
 
 def forget_profiles(monkeypatch: pytest.MonkeyPatch) -> None:

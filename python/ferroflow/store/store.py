@@ -46,14 +46,15 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
-from ..errors import StoreBusyError, StoreClosedError, StoreError
+from ..errors import StoreClosedError
 from ..model.vocabulary import Kind, State
 from . import owners
+from .pks import PkBlocks
 from .reading import Link, Reader, StoredNode
 from .rows import OP_DATA, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE
 from .schema import (
@@ -62,8 +63,6 @@ from .schema import (
     STATE_CODES,
     configure_connection,
     initialise,
-    release_pks,
-    reserve_pks,
 )
 from .writer import BatchWriter
 
@@ -92,12 +91,6 @@ _CACHED_SQL = (
 _open_stores: dict[Path, Store] = {}
 _open_lock = threading.Lock()
 
-#: pk blocks: the first is _PK_BLOCK pks; a block that lasted less than _PK_GROW_WITHIN seconds
-#: makes the following ones twice as large, up to _PK_BLOCK_MAX.
-_PK_BLOCK = 4096
-_PK_BLOCK_MAX = 1 << 20
-_PK_GROW_WITHIN = 1.0
-_NO_PKS: Iterator[int] = iter(())
 #: Backpressure: a task start (``record_process``) that finds more rows than this queued waits
 #: until the writer has committed them. Without it a writer slower than the workers falls ever
 #: further behind during a long run (2-core VM: 3.7 s behind after 4.5 s of a 78k-task run), and
@@ -108,17 +101,6 @@ _QUEUE_HIGH = 10_000
 # Connections inherited over fork() are kept referenced, never closed, in the child: closing
 # them there could release or checkpoint on the parent's behalf.
 _inherited: list[object] = []
-
-
-class _Reservation:
-    """A block of pks being reserved by a helper thread (``block`` once ``done`` is set)."""
-
-    __slots__ = ("block", "done", "error")
-
-    def __init__(self) -> None:
-        self.done = threading.Event()
-        self.block: tuple[int, int] | None = None
-        self.error: BaseException | None = None
 
 
 def _closed_append(row: tuple[Any, ...]) -> None:
@@ -166,19 +148,7 @@ class Store:
         self.path = path
         self.durability = durability
         self.commit_interval = commit_interval
-        # pk blocks (see the module docstring); new_pk() reads only _pk_iter.
-        self._pk_iter: Iterator[int] = _NO_PKS
-        self._pk_lock = threading.Lock()  # switching blocks, reserve_pks()
-        self._pk_conn: sqlite3.Connection | None = None  # opened by the first reservation
-        self._pk_conn_lock = threading.Lock()
-        self._pk_size = _PK_BLOCK  # size of the next block to reserve
-        self._pk_iter_stop = 0  # end of the block _pk_iter hands out
-        self._pk_iter_since = -1e9  # time.monotonic() when it was switched in
-        self._pk_batch = [0, 0]  # reserve_pks(): next free pk and end of its block
-        self._pk_batch_since = -1e9
-        self._pk_spare: tuple[int, int] | None = None  # reserved ahead, not in use yet
-        self._pk_pending: _Reservation | None = None  # being reserved ahead
-        self._pk_top = 0  # end of the highest block this store reserved
+        self._pks = PkBlocks(path, durability)  # (see the module docstring)
         self._writer = writer
         self._queue = writer.queue
         self._append = writer.queue.append
@@ -221,9 +191,9 @@ class Store:
         """The next integer pk: thread-safe, unique in this file across restarts and across
         processes writing it at the same time (~50 ns; a block switch takes a lock)."""
         try:
-            return next(self._pk_iter)
+            return next(self._pks.iter)
         except StopIteration:
-            return self._next_pk_block()
+            return self._pks.next_block()
 
     def reserve_pks(self, n: int) -> int:
         """Reserve ``n`` consecutive pks and return the first (``first .. first + n - 1``).
@@ -231,21 +201,7 @@ class Store:
         For handing pks to a batch of tasks at once; thread-safe, and unique in the file like
         :meth:`new_pk` (the two draw from different blocks, so their pks interleave).
         """
-        n = operator.index(n)
-        if n < 1:
-            raise ValueError(f"reserve_pks() needs n >= 1, not {n}")
-        with self._pk_lock:
-            self._pks_open()
-            batch = self._pk_batch
-            first = batch[0]
-            if batch[1] - first < n:
-                now = time.monotonic()
-                if now - self._pk_batch_since < _PK_GROW_WITHIN:
-                    self._pk_size = min(2 * self._pk_size, _PK_BLOCK_MAX)
-                first, batch[1] = self._take_pk_block(n)
-                self._pk_batch_since = now
-            batch[0] = first + n
-            return first
+        return self._pks.reserve(n)
 
     def record_data(self, node: DataNode) -> int:
         """Assign ``node`` a pk and queue its row; a no-op for an already stored node."""
@@ -253,9 +209,9 @@ class Store:
         if pk is not None:
             return pk
         try:
-            pk = next(self._pk_iter)
+            pk = next(self._pks.iter)
         except StopIteration:
-            pk = self._next_pk_block()
+            pk = self._pks.next_block()
         node._pk = pk
         try:
             self._append((OP_DATA, node, time.time()))
@@ -401,126 +357,6 @@ class Store:
         ``since``-th on (a count :meth:`unserialisable_count` returned earlier)."""
         return set(self._writer.unserialisable[since:])
 
-    # -- pk blocks ----------------------------------------------------------------------------
-    def _pks_open(self) -> None:
-        if self._closed:
-            raise StoreClosedError("the provenance store is closed; it hands out no more pks")
-
-    def _next_pk_block(self) -> int:
-        """new_pk() ran out of its block: switch to the next one (usually reserved already)."""
-        with self._pk_lock:
-            self._pks_open()
-            try:  # another thread may have switched while this one waited for the lock
-                return next(self._pk_iter)
-            except StopIteration:
-                pass
-            now = time.monotonic()
-            if now - self._pk_iter_since < _PK_GROW_WITHIN:
-                self._pk_size = min(2 * self._pk_size, _PK_BLOCK_MAX)
-            start, stop = self._take_pk_block(1)
-            pks = iter(range(start, stop))
-            pk = next(pks)
-            self._pk_iter_stop = stop
-            self._pk_iter_since = now
-            self._pk_iter = pks
-            return pk
-
-    def _take_pk_block(self, at_least: int) -> tuple[int, int]:
-        """A fresh block of at least ``at_least`` pks; starts reserving the next one. Holds
-        ``_pk_lock``."""
-        pending, self._pk_pending = self._pk_pending, None
-        if pending is not None:
-            pending.done.wait()
-            if pending.block is not None:
-                self._pk_spare = pending.block
-            else:
-                log.warning("reserving pks ahead failed: %s", pending.error)
-        spare = self._pk_spare
-        if spare is not None and spare[1] - spare[0] >= at_least:
-            self._pk_spare = None
-            block = spare
-        else:  # the first block, or a reserve_pks() larger than the spare: reserve it now
-            block = self._reserve_pk_block(max(at_least, self._pk_size))
-        if self._pk_spare is None:
-            reservation = self._pk_pending = _Reservation()
-            threading.Thread(
-                target=self._reserve_ahead,
-                args=(reservation, self._pk_size),
-                name=f"ferroflow-store-pks[{self.path.name}]",
-                daemon=True,
-            ).start()
-        return block
-
-    def _reserve_ahead(self, reservation: _Reservation, n: int) -> None:
-        try:
-            reservation.block = self._reserve_pk_block(n)
-        except BaseException as exc:
-            reservation.error = exc
-        finally:
-            reservation.done.set()
-
-    def _reserve_pk_block(self, n: int) -> tuple[int, int]:
-        """Reserve ``[first, first + n)`` in the file (one short IMMEDIATE transaction)."""
-        with self._pk_conn_lock:
-            try:
-                conn = self._pk_conn
-                if conn is None:
-                    conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
-                    try:
-                        configure_connection(conn, self.durability)
-                    except BaseException:
-                        conn.close()
-                        raise
-                    self._pk_conn = conn
-                first = reserve_pks(conn, n)
-            except sqlite3.OperationalError as exc:
-                if "locked" in str(exc) or "busy" in str(exc):
-                    raise StoreBusyError(
-                        f"{self.path}: could not reserve pks: another connection held the write "
-                        f"lock for longer than the busy timeout ({exc})"
-                    ) from exc
-                raise StoreError(f"{self.path}: could not reserve pks: {exc}") from exc
-            except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: could not reserve pks: {exc}") from exc
-            self._pk_top = max(self._pk_top, first + n)
-            return first, first + n
-
-    def _release_pks(self) -> None:
-        """At close: give back the unused pks at the top of the reserved range, if no other
-        connection reserved after them, and close the pk connection."""
-        with self._pk_lock:
-            pending, self._pk_pending = self._pk_pending, None
-            if pending is not None:
-                pending.done.wait()
-                if pending.block is not None:
-                    self._pk_spare = pending.block
-            pks, self._pk_iter = self._pk_iter, _NO_PKS
-            stop = self._pk_iter_stop
-            unused = [(stop - operator.length_hint(pks), stop), tuple(self._pk_batch)]
-            if self._pk_spare is not None:
-                unused.append(self._pk_spare)
-            self._pk_spare = None
-            self._pk_batch = [0, 0]
-            with self._pk_conn_lock:
-                conn, self._pk_conn = self._pk_conn, None
-                if conn is None:
-                    return
-                try:
-                    low = top = self._pk_top
-                    changed = True
-                    while changed:  # walk down through the contiguous unused tail
-                        changed = False
-                        for start, end in unused:
-                            if start < end == low:
-                                low, changed = start, True
-                    if low < top:
-                        conn.execute("PRAGMA busy_timeout = 1000")  # optional: never stall close
-                        release_pks(conn, low, top)
-                except sqlite3.Error as exc:  # only a gap is left
-                    log.debug("giving back unused pks failed: %s", exc)
-                finally:
-                    conn.close()
-
     # -- lifecycle ----------------------------------------------------------------------------
     def flush(self) -> None:
         """Block until every row queued before this call is committed.
@@ -544,7 +380,7 @@ class Store:
                 if _open_stores.get(self.path) is self:
                     del _open_stores[self.path]
             try:
-                self._release_pks()
+                self._pks.close()
             finally:
                 try:
                     self._writer.stop()
@@ -576,13 +412,7 @@ class Store:
         self._closed = True
         self._append = _forked_append
         self._close_lock = threading.Lock()
-        self._pk_iter = _NO_PKS
-        self._pk_lock = threading.Lock()
-        self._pk_conn_lock = threading.Lock()
-        self._pk_pending = None
-        if self._pk_conn is not None:
-            _inherited.append(self._pk_conn)
-            self._pk_conn = None
+        _inherited.extend(self._pks.abandon())
         self._writer.abandon()
         _inherited.extend(self._reader.abandon())
 

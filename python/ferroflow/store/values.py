@@ -23,7 +23,7 @@ A value becomes ``(codec, payload)``; the codec says how to read the payload bac
     A ``pickle`` payload that came from outside this store: ``ferroflow import`` of a file made by
     somebody else, without ``trust=True``. The bytes are kept unchanged (so a later trusted import
     or an export carries them on), but :func:`decode` refuses them with
-    :class:`~ferroflow.store.errors.UntrustedValueError` instead of unpickling: unpickling runs
+    :class:`~ferroflow.errors.UntrustedValueError` instead of unpickling: unpickling runs
     whatever code the payload names. A distinct codec string, not a schema column, so the mark
     travels with the payload everywhere the codec does (node rows, blob rows and their digests,
     exports) and every reader that does not know it fails closed ("unknown codec").
