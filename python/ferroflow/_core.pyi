@@ -6,6 +6,9 @@ from types import ModuleType
 from typing import Any, Protocol, final
 
 __all__ = [
+    "CANCELLED",
+    "PENDING",
+    "FastContext",
     "ROW_LAYOUTS",
     "ROW_OPS",
     "WRITER_SQL",
@@ -33,15 +36,6 @@ def in_worker() -> bool: ...
 
 # (value, output uuid bytes, process uuid bytes, ctime, mtime)
 _Done = tuple[Any, bytes, bytes, float, float]
-_FastContext = tuple[
-    Callable[[int, BaseException, float], bool],
-    Callable[[int, Any], Any],
-    type,
-    list[Any] | None,
-    int,
-    Callable[[], None] | None,
-    int,
-]
 
 # -- what the compiled module reads and calls of Python objects -------------------------------
 # (tests/test_typing.py checks that ferroflow's own classes satisfy these)
@@ -90,6 +84,30 @@ class _Recorder(Protocol):
     def new_pk(self) -> int: ...
     def record_data(self, node: Any) -> int: ...
 
+#: What a runner returns for a call that ends later (``Outcome::Pending``).
+PENDING: str
+#: What a runner returns for a task given up on because the run was cancelled.
+CANCELLED: str
+
+@final
+class FastContext:
+    """The fast lane's view of one run (``Run.execute``'s ``fast``): ``fail(id, exc, ctime)``
+    records a failed fast task the general way, ``odd(id, returned)`` turns a returned dict or
+    data node into the output value, ``queue`` (None: record nothing) takes one provenance entry
+    per finished task, ``throttle()`` is called when more than ``queue_limit`` entries wait."""
+
+    def __new__(
+        cls,
+        *,
+        fail: Callable[[int, BaseException, float], bool],
+        odd: Callable[[int, Any], Any],
+        data_node: type,
+        queue: list[Any] | None,
+        run_pk: int,
+        throttle: Callable[[], None] | None,
+        queue_limit: int,
+    ) -> FastContext: ...
+
 @final
 class Pool:
     """A persistent pool of worker threads; reuse one across runs."""
@@ -132,7 +150,7 @@ class Run:
         pool: Pool,
         runner: Callable[[Any], bool | None | list[int] | str],
         timeout: float | None = None,
-        fast: _FastContext | None = None,
+        fast: FastContext | None = None,
         on_cancel: Callable[[], None] | None = None,
     ) -> None: ...
     def cancel(self) -> None: ...

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
+import ferroflow._core as _core
+
 if TYPE_CHECKING:
     from ..model.graph import TaskNode
 
@@ -20,10 +22,10 @@ __all__ = ["CANCELLED", "PENDING", "Backend", "Outcome"]
 
 #: The runner's outcome for a call that ends later (the core's ``Outcome::Pending``): the task
 #: stays RUNNING until its backend reports.
-PENDING: Final = "pending"
+PENDING: Final = _core.PENDING
 #: The runner's outcome for a task given up on because the run was cancelled (the core's
 #: ``Outcome::Cancelled``): one that was waiting for its next attempt.
-CANCELLED: Final = "cancelled"
+CANCELLED: Final = _core.CANCELLED
 
 #: What a runner returns to the core: finished/failed, the ids a graph task waits for, or one
 #: of :data:`PENDING` / :data:`CANCELLED`.

@@ -195,7 +195,15 @@ class Execution:
             self._abort(exc)
             raise
         queue, throttle, limit = recorder.fast_lane()
-        fast = (self._fast_fail, self._fast_odd, DataNode, queue, self.pk, throttle, limit)
+        fast = _core.FastContext(
+            fail=self._fast_fail,
+            odd=self._fast_odd,
+            data_node=DataNode,
+            queue=queue,
+            run_pk=self.pk,
+            throttle=throttle,
+            queue_limit=limit,
+        )
         try:
             self.core.execute(pool, self._run_task, timeout, fast, on_cancel=self._on_cancel)
         except BaseException:

@@ -227,8 +227,14 @@ class AsyncTasks:
                     self._report(task, False, exc)
                     return
                 execution.attempt_failed(task, exc)
-                if attempts.backoff:
-                    await asyncio.sleep(attempts.backoff)  # a cancelled run cancels the sleep
+                try:
+                    if attempts.backoff:
+                        await asyncio.sleep(attempts.backoff)  # a cancelled run cancels it
+                except asyncio.CancelledError:
+                    if execution.cancel_requested:  # the run gave up on it: record why
+                        with contextlib.suppress(Exception):  # (the store may be closing)
+                            execution.cancelled(task, attempts.cancelled(exc))
+                    raise
                 label = attempts.next(changes, inputs, kwargs)
                 # off the loop thread: recording may wait for the store (backpressure)
                 await asyncio.get_running_loop().run_in_executor(

@@ -97,7 +97,9 @@ impl FastTask {
     }
 }
 
-/// Per-run context of the fast lane, set by `Run.execute`.
+/// Per-run context of the fast lane, given to `Run.execute` (`_core.FastContext`, named
+/// fields declared in `_core.pyi`).
+#[pyclass(frozen, module = "ferroflow._core", name = "FastContext")]
 pub(crate) struct FastContext {
     /// `fail(id, exc, ctime) -> False` records a failed fast task the general way.
     pub fail: Py<PyAny>,
@@ -113,6 +115,23 @@ pub(crate) struct FastContext {
     /// commit interval of finished work.
     pub throttle: Option<Py<PyAny>>,
     pub queue_limit: usize,
+}
+
+#[pymethods]
+impl FastContext {
+    #[new]
+    #[pyo3(signature = (*, fail, odd, data_node, queue, run_pk, throttle, queue_limit))]
+    fn new(
+        fail: Py<PyAny>,
+        odd: Py<PyAny>,
+        data_node: Py<PyAny>,
+        queue: Option<Py<PyList>>,
+        run_pk: i64,
+        throttle: Option<Py<PyAny>>,
+        queue_limit: usize,
+    ) -> Self {
+        FastContext { fail, odd, data_node_type: data_node, queue, run_pk, throttle, queue_limit }
+    }
 }
 
 fn now() -> f64 {
@@ -177,7 +196,9 @@ pub(crate) fn execute(
     let value = match value {
         Ok(v) => v,
         Err(err) => {
-            let ok = ctx.fail.bind(py).call1((id.0, err.value(py), ctime))?;
+            // into_value attaches the traceback to the exception (before Python 3.12 a PyErr
+            // keeps it apart), so the stored error shows where the task failed
+            let ok = ctx.fail.bind(py).call1((id.0, err.into_value(py), ctime))?;
             return Ok(if ok.is_truthy()? { Outcome::Finished } else { Outcome::Failed });
         }
     };

@@ -107,7 +107,7 @@ struct Failures {
 struct PyExecutor {
     runner: Py<PyAny>,
     failures: Arc<Mutex<Failures>>,
-    fast: Option<FastContext>,
+    fast: Option<Py<FastContext>>,
 }
 
 impl PyExecutor {
@@ -185,7 +185,7 @@ impl Executor<Payload> for PyExecutor {
                     .bind(py)
                     .call1((node.bind(py),))
                     .and_then(|result| Self::interpret(&result)),
-                (Payload::Fast(task), Some(ctx)) => fast::execute(py, run, id, task, ctx),
+                (Payload::Fast(task), Some(ctx)) => fast::execute(py, run, id, task, ctx.get()),
                 (Payload::Fast(_), None) => {
                     Err(PyRuntimeError::new_err("internal error: fast task without a context"))
                 }
@@ -465,18 +465,17 @@ impl PyRun {
     /// Ctrl-C (or `timeout` seconds) cancels the run: no task starts afterwards, running ones
     /// finish, every other task becomes CANCELLED, and KeyboardInterrupt (TimeoutError) is raised.
     ///
-    /// `fast` = (fail, odd, DataNode, queue or None, run pk, throttle or None, queue limit)
-    /// drives the fast lane (tasks `submit` put there): `fail(id, exc, ctime)` records a
-    /// failure and returns False, `odd(id, returned)` turns a returned dict or data node into
-    /// the output value, and each finished fast task appends one provenance entry to `queue`
-    /// when it is a list, calling `throttle()` when more than `queue limit` entries wait.
+    /// `fast` (a `FastContext`) drives the fast lane (tasks `submit` put there): `fail(id,
+    /// exc, ctime)` records a failure and returns False, `odd(id, returned)` turns a returned
+    /// dict or data node into the output value, and each finished fast task appends one
+    /// provenance entry to `queue` when it is a list, calling `throttle()` when more than
+    /// `queue_limit` entries wait.
     ///
     /// The runner may also return "pending" for a task it handed elsewhere (a Dask cluster):
     /// the task stays RUNNING until `resolve`/`resolve_many` report it. On cancellation
     /// `on_cancel()` is then called (attached, repeatedly while such tasks remain) to abandon
     /// them with `abandon`, instead of waiting for their results. It returns "cancelled" for a
     /// task it gave up on because the run was cancelled (one waiting for a retry): CANCELLED.
-    #[allow(clippy::type_complexity)]
     #[pyo3(signature = (pool, runner, timeout = None, fast = None, on_cancel = None))]
     fn execute(
         &self,
@@ -484,14 +483,11 @@ impl PyRun {
         pool: &Bound<'_, PyPool>,
         runner: Py<PyAny>,
         timeout: Option<f64>,
-        fast: Option<FastArgs>,
+        fast: Option<Py<FastContext>>,
         on_cancel: Option<Py<PyAny>>,
     ) -> PyResult<()> {
         let pool = pool.get().inner.clone();
         let failures = Arc::new(Mutex::new(Failures::default()));
-        let fast = fast.map(|(fail, odd, data_node_type, queue, run_pk, throttle, queue_limit)| {
-            FastContext { fail, odd, data_node_type, queue, run_pk, throttle, queue_limit }
-        });
         let job: Arc<dyn Job> = Arc::new(RunJob {
             run: self.inner.clone(),
             executor: PyExecutor { runner, failures: failures.clone(), fast },
@@ -575,10 +571,6 @@ impl PyRun {
     }
 }
 
-/// What `Run.execute` takes as its `fast` argument (see there).
-type FastArgs =
-    (Py<PyAny>, Py<PyAny>, Py<PyAny>, Option<Py<PyList>>, i64, Option<Py<PyAny>>, usize);
-
 type DoneTuple<'py> = (Py<PyAny>, Bound<'py, PyBytes>, Bound<'py, PyBytes>, f64, f64);
 
 fn done_tuple<'py>(py: Python<'py>, d: &fast::Done) -> DoneTuple<'py> {
@@ -639,6 +631,9 @@ fn in_worker() -> bool {
 #[pymodule]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPool>()?;
+    m.add_class::<FastContext>()?;
+    m.add("PENDING", PENDING)?;
+    m.add("CANCELLED", CANCELLED)?;
     m.add_class::<PyRun>()?;
     m.add_class::<PyResults>()?;
     m.add_class::<sql_writer::SqlWriter>()?;
