@@ -24,7 +24,7 @@ from ferroflow import (
     task,
 )
 from ferroflow.engine.execution import Execution
-from provenance_flows import run_provenance, three_attempts
+from provenance_flows import run_provenance
 
 #: (start, end) stamps (time.monotonic) of the bodies of a test; the loop is one thread
 _stamps: list[tuple[float, float]] = []
@@ -290,30 +290,7 @@ def test_a_timeout_the_body_raises_itself_is_not_the_deadline() -> None:
     assert wg.outputs.result.value == 2
 
 
-# -- retries ----------------------------------------------------------------------------------
-@task(retries=3, retry_on=ConnectionError, backoff=0.01)
-async def flaky(x: int) -> int:
-    n = _note("flaky")
-    await asyncio.sleep(0.01)
-    if n < 3:
-        raise ConnectionError(f"attempt {n}: the connection dropped")
-    return x * 10
-
-
-def test_a_flaky_async_task_succeeds_on_its_third_attempt() -> None:
-    @task.graph
-    def g(x: int) -> int:
-        return plus_one(x=flaky(x=x).result).result
-
-    wg = g.build(x=4)
-    wg.run()
-    assert _seen["flaky"] == 3
-    assert wg.outputs.result.value == 41
-    attempts = three_attempts(wg, "flaky", {"x": 4})
-    assert "attempt 1: the connection dropped" in (attempts[0].error or "")
-    assert "ConnectionError" in (attempts[1].error or "")
-
-
+# -- retries ---------------------------------------------------------------------------------
 def test_a_timed_out_attempt_is_retried() -> None:
     @task(timeout=0.1, retries=1, retry_on=TaskTimeoutError)
     async def slow_then_fast() -> int:
