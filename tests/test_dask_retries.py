@@ -15,7 +15,6 @@ import distributed
 import pytest
 from ferroflow import (
     RunTimeoutError,
-    TaskTimeoutError,
     WorkflowFailedError,
     get_current_profile,
     load_node,
@@ -57,26 +56,6 @@ def counted(counter: str, x: int) -> int:
 @task
 def plus_one(x: float) -> float:
     return x + 1
-
-
-@task(timeout=0.5)
-def sleepy(seconds: float) -> float:
-    time.sleep(seconds)
-    return seconds
-
-
-@task
-def quick(x: int) -> int:
-    time.sleep(0.05)
-    return x
-
-
-@task(timeout=0.5, retries=2, retry_on=TaskTimeoutError)
-def slow_then_fast(counter: str) -> int:
-    n = _bump(counter)
-    if n == 1:
-        time.sleep(1.5)
-    return n
 
 
 @task(timeout=0.6)
@@ -164,51 +143,6 @@ def test_an_exception_that_does_not_pickle_is_retried_only_if_retry_on_covers_it
 
 
 # -- timeouts ----------------------------------------------------------------------------------
-
-
-def test_task_over_its_timeout_fails_while_independent_tasks_finish(client: Any) -> None:
-    @task.graph
-    def g() -> float:
-        late = plus_one(x=sleepy(seconds=2.0).result)
-        for i in range(4):
-            quick(x=i)
-        return late.result
-
-    wg = g.build()
-    with pytest.raises(WorkflowFailedError, match="1 task") as info:
-        wg.run(executor=client)
-    timed_out = wg.tasks.sleepy
-    assert timed_out.mtime - timed_out.ctime < 1.9, "failed before the 2 s call could end"
-    error = info.value.failed["g/sleepy"]
-    assert isinstance(error, TaskTimeoutError)
-    assert "'g/sleepy'" in str(error) and "timeout of 0.5 s" in str(error)
-    assert wg.tasks.sleepy.state == "FAILED" and wg.tasks.sleepy.outputs is None
-    assert wg.tasks.plus_one.state == "SKIPPED"
-    assert all(wg.tasks[f"quick{i or ''}"].state == "FINISHED" for i in range(4))
-    stored = load_node(wg.tasks.sleepy.pk)
-    assert stored.state == "FAILED" and "TaskTimeoutError" in (stored.error or "")
-
-
-def test_a_timed_out_attempt_is_retried_and_its_late_result_discarded(
-    client: Any, tmp_path: Path
-) -> None:
-    calls = tmp_path / "slow"
-
-    @task.graph
-    def g() -> int:
-        return slow_then_fast(counter=str(calls)).result
-
-    wg = g.build()
-    wg.run(executor=client)
-    assert wg.outputs.result.value == 2
-    attempts = _attempts(wg, "slow_then_fast")
-    assert [(n.label, n.state) for n in attempts] == [
-        ("slow_then_fast", "FAILED"),
-        ("slow_then_fast_attempt2", "FINISHED"),
-    ]
-    assert "TaskTimeoutError" in (attempts[0].error or "")
-    time.sleep(1.2)  # the first call ends on its worker; its result went nowhere
-    assert wg.outputs.result.value == 2 and _count(calls) == 2
 
 
 def test_the_deadline_counts_from_the_start_on_a_worker_not_time_queued(client: Any) -> None:
