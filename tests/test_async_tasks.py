@@ -273,32 +273,20 @@ async def sleeps_long(x: int) -> int:
     return x
 
 
-def test_a_run_timeout_cancels_the_coroutines_and_joins_the_loop() -> None:
+def test_a_run_timeout_cancels_every_pending_coroutine_and_joins_the_loop() -> None:
+    """The loop's own part of cancelling (the states every backend ends in:
+    tests/policies/test_cancellation.py)."""
+
     @task.graph
     def g(n: int) -> t.Annotated[dict, namespace(out=dynamic(int))]:  # type: ignore[type-arg]
-        plus_one(x=0)  # finishes before the timeout
         return {"out": {f"k{i}": plus_one(x=sleeps_long(x=i).result).result for i in range(n)}}
 
     wg = g.build(20)
     with pytest.raises(RunTimeoutError):
-        wg.run(timeout=0.3)
+        wg.run(timeout=2.0)  # the 20 coroutines wait 10 s each
     assert _seen.get("cancelled") == 20, "every pending coroutine was cancelled"
     assert not _loop_threads(), "the loop thread was joined"
-    store_run = load_node(wg.pk)
-    assert store_run.state == "CANCELLED"
-    by_state: dict[str, int] = {}
-    for tn in wg.all_tasks():
-        by_state[tn.state] = by_state.get(tn.state, 0) + 1
-        if tn.handle is sleeps_long:
-            assert tn.state == "CANCELLED"
-            assert tn.pk is not None, "it had started"
-            assert load_node(tn.pk).state == "CANCELLED"
-        elif tn.state == "CANCELLED":
-            assert tn.pk is None, "its dependents never started"
-    assert by_state == {"FINISHED": 1, "CANCELLED": 40}
-    stored_states = {n.label: n.state for n in store_run.called}
-    assert list(stored_states.values()).count("CANCELLED") == 20
-    assert stored_states["plus_one"] in ("FINISHED", "CANCELLED")
+    assert [tn.state for tn in wg.all_tasks() if tn.handle is sleeps_long] == ["CANCELLED"] * 20
 
 
 # -- max_number_jobs --------------------------------------------------------------------------

@@ -14,7 +14,6 @@ import signal
 import threading
 import time
 import traceback
-from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,7 +26,6 @@ import test_dag_hypothesis as dag_suite  # tests/ is on sys.path under pytest
 from ferroflow import (
     GraphContextError,
     Profile,
-    RunTimeoutError,
     WorkflowFailedError,
     get_current_profile,
     load_profile,
@@ -288,41 +286,6 @@ def test_calling_a_task_inside_a_task_body_fails_as_locally(client: Any) -> None
         wg.run(executor=client)
     (error,) = info.value.failed.values()
     assert isinstance(error, GraphContextError)
-
-
-def test_timeout_cancels_tasks_pending_on_the_cluster(client: Any) -> None:
-    wg = naps.build(8, 1.0)
-    start = time.perf_counter()
-    with pytest.raises(RunTimeoutError):
-        wg.run(executor=client, timeout=0.3)
-    assert time.perf_counter() - start < 2.5, "pending tasks are abandoned, not awaited"
-    states = Counter(_states(wg).values())
-    assert states["CANCELLED"] == 9 and set(states) == {"CANCELLED"}
-    store = get_current_profile().store
-    for t in wg.all_tasks():
-        if t.pk is not None:  # started: submitted to Dask, then abandoned
-            assert store.load_node(t.pk).state == "CANCELLED"
-    assert wg.state == "CANCELLED"
-
-
-def test_ctrl_c_cancels_tasks_pending_on_the_cluster(client: Any) -> None:
-    wg = naps.build(8, 1.0)
-    # Python's Ctrl-C handler, also when pytest was started with SIGINT ignored (a background
-    # job of a script), where the signal would otherwise do nothing
-    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
-    interrupt = threading.Timer(
-        0.3, signal.pthread_kill, (threading.main_thread().ident, signal.SIGINT)
-    )
-    start = time.perf_counter()
-    interrupt.start()
-    try:
-        with pytest.raises(KeyboardInterrupt):
-            wg.run(executor=client)
-    finally:
-        interrupt.join()
-        signal.signal(signal.SIGINT, previous)
-    assert time.perf_counter() - start < 2.5
-    assert set(_states(wg).values()) == {"CANCELLED"} and wg.state == "CANCELLED"
 
 
 def test_max_number_jobs_counts_tasks_pending_on_the_cluster(client: Any) -> None:

@@ -14,9 +14,7 @@ from typing import Any
 import distributed
 import pytest
 from ferroflow import (
-    RunTimeoutError,
     WorkflowFailedError,
-    get_current_profile,
     load_node,
     task,
 )
@@ -62,12 +60,6 @@ def plus_one(x: float) -> float:
 def brief(x: int) -> int:
     time.sleep(0.05)
     return x
-
-
-@task(retries=2, backoff=1.5)
-def always_fails(counter: str) -> int:
-    n = _bump(counter)
-    raise OSError(f"failure {n}")
 
 
 class Unpicklable(Exception):
@@ -162,37 +154,3 @@ def test_the_deadline_counts_from_the_start_on_a_worker_not_time_queued(client: 
     assert time.perf_counter() - start > 0.6, "the call did wait for a free worker"
     assert wg.outputs.result.value == 3
     distributed.wait(busy)
-
-
-# -- cancellation ------------------------------------------------------------------------------
-
-
-def test_run_cancelled_during_a_backoff_makes_no_further_attempt(
-    client: Any, tmp_path: Path
-) -> None:
-    calls = tmp_path / "always"
-
-    @task.graph
-    def g() -> Any:
-        return plus_one(x=always_fails(counter=str(calls)).result).result
-
-    wg = g.build()
-    start = time.perf_counter()
-    with pytest.raises(RunTimeoutError):
-        wg.run(executor=client, timeout=0.8)  # attempt 1 fails at once, then 1.5 s of backoff
-    elapsed = time.perf_counter() - start
-    assert elapsed < 30, "sanity: the run did not wait for its retries"
-    assert _count(calls) == 1
-    time.sleep(2.0)  # past the backoff: nothing was submitted
-    assert _count(calls) == 1
-
-    assert wg.state == "CANCELLED"
-    assert wg.tasks.always_fails.state == "CANCELLED"
-    assert wg.tasks.plus_one.state == "CANCELLED"  # a cancelled input: cancelled, not skipped
-    attempts = _attempts(wg, "always_fails")
-    assert [n.label for n in attempts] == ["always_fails"], "no node for an attempt never made"
-    assert attempts[0].state == "CANCELLED"
-    assert "cancelled before attempt 2" in (attempts[0].error or "")
-    store = get_current_profile().store
-    assert store.load_node(wg.pk).state == "CANCELLED"
-    assert not [n for n in load_node(wg.pk).called if n.state == "RUNNING"]
