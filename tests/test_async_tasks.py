@@ -1,5 +1,8 @@
 """``@task async def``: coroutine tasks awaited together on the run's event loop thread.
 
+What the event loop does of its own is tested here; retries, timeouts, error handlers,
+cancellation and failure propagation run on async tasks as on every backend in tests/policies/.
+
 Overlap is measured from the tasks' own start/end stamps (never from the wall time of the run):
 with two worker threads, sync tasks could overlap at most twice.
 """

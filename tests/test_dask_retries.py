@@ -1,5 +1,7 @@
-"""Retries and timeouts on a Dask cluster (``@task(retries=, timeout=)`` with
-``wg.run(executor=client)``, issue 8): the local runner's rules, every attempt stored.
+"""What is Dask's own in retries and timeouts (``@task(retries=, timeout=)`` with
+``wg.run(executor=client)``, issue 8): a retried task goes alone in its chunk, an exception that
+does not pickle comes back as RemoteTaskError, a deadline counts from the start on a worker.
+The policies themselves run on every backend, Dask included, in tests/policies/.
 
 Attempts may run in other processes, so the tasks count their calls in a file (``tmp_path``)
 instead of a module-level counter.
