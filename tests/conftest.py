@@ -45,7 +45,8 @@ def writer(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, tmp_
 @pytest.fixture(scope="module")
 def client() -> Iterator[Any]:
     """A Dask ``LocalCluster`` of two single-threaded worker processes and its client, one per
-    test module that asks for it (tests/test_dask.py, tests/test_dask_retries.py)."""
+    test module that asks for it (tests/test_dask*.py, and every suite of tests/policies/
+    through its ``backend`` fixture)."""
     import distributed  # the 'dask' extra, part of the 'test' extra
     from ferroflow.executors import dask as dask_executor
 

@@ -1,5 +1,5 @@
 """Small tasks shared by the fast-lane tests and the Dask tests, which run the same graphs
-(every kind of return value, a failure, a task calling a task) on both."""
+(every kind of return value, a failure) on both."""
 
 from __future__ import annotations
 
@@ -38,8 +38,3 @@ def fails_on_three(x: int) -> int:
 @task
 def split(x: int) -> Annotated[dict[str, int], namespace(lo=int, hi=int)]:
     return {"lo": x, "hi": x + 1}
-
-
-@task
-def calls_a_task(x: int) -> int:
-    return inc(x=x)  # type: ignore[return-value]

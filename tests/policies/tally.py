@@ -1,0 +1,89 @@
+"""Counting, logging and gating through files, so that a task body tells the test what it did
+wherever it ran: a worker thread, the run's event loop or a Dask worker process.
+
+A *counter* counts calls (attempts of one task never overlap); a *log* keeps one JSON value a
+line, in the order written; a *gate* is a file whose existence lets a waiting body return (the
+test, or the ``backend`` fixture's teardown, creates it). Bodies waiting at a gate write
+``"started"`` before and ``"left"`` after (also when cancelled) to the gate's log
+(:func:`marks_of`), and ``"returned"`` only if the gate opened.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+from typing import Any
+
+#: Seconds a body waits at a closed gate before it gives up and returns anyway (no test needs a
+#: body blocked that long; the limit only bounds a leak if a test forgot to open its gate).
+GATE_LIMIT = 120.0
+#: Seconds between two looks at a gate.
+POLL = 0.01
+
+
+def bump(counter: str) -> int:
+    """Count one call in the file ``counter``; the count so far."""
+    path = Path(counter)
+    n = int(path.read_text()) + 1 if path.exists() else 1
+    path.write_text(str(n))
+    return n
+
+
+def count(counter: str | Path) -> int:
+    path = Path(counter)
+    return int(path.read_text()) if path.exists() else 0
+
+
+def note(log: str, value: Any) -> None:
+    """Append ``value`` (JSON) to the file ``log``, one line (one write: O_APPEND keeps lines
+    whole when two processes write at once)."""
+    line = (json.dumps(value) + "\n").encode()
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        os.write(fd, line)
+    finally:
+        os.close(fd)
+
+
+def notes(log: str | Path) -> list[Any]:
+    path = Path(log)
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def marks_of(gate: str | Path) -> str:
+    """The log where bodies waiting at ``gate`` note ``started``, ``returned`` and ``left``."""
+    return f"{gate}.marks"
+
+
+def gate_open(gate: str) -> bool:
+    return os.path.exists(gate)
+
+
+def open_gate(gate: str | Path) -> None:
+    Path(gate).touch()
+
+
+def wait_for_gate(gate: str) -> bool:
+    """Block until the file ``gate`` exists (True) or :data:`GATE_LIMIT` passed (False)."""
+    end = time.monotonic() + GATE_LIMIT
+    while not gate_open(gate):
+        if time.monotonic() > end:
+            return False
+        time.sleep(POLL)
+    return True
+
+
+async def await_gate(gate: str) -> bool:
+    """:func:`wait_for_gate` for a coroutine: the loop keeps running the others meanwhile."""
+    import asyncio
+
+    end = time.monotonic() + GATE_LIMIT
+    while not gate_open(gate):
+        if time.monotonic() > end:
+            return False
+        await asyncio.sleep(POLL)
+    return True
