@@ -27,15 +27,6 @@ def _stored_states(wg: Any) -> dict[str, str]:
     return {n.label: n.state for n in load_node(wg.pk).called}
 
 
-#: The async backend's known departure from the policy (executors/coroutines.py): cancelling
-#: the run cancels the coroutine sleeping out its backoff, and nothing records the
-#: RetryCancelledError, so the task and its stored node are CANCELLED without an error.
-ASYNC_RETRY_CANCEL_BUG = (
-    "async backend: a task cancelled while it waits to retry gets no RetryCancelledError "
-    "(task.error is None, its stored node has no error text)"
-)
-
-
 def _check_retry_cancelled(wg: Any, name: str, calls: str) -> None:
     """``name`` failed once, then the run was cancelled while it waited for attempt 2."""
     assert count(calls) == 1, "no attempt after the cancel"
@@ -57,8 +48,6 @@ def _check_retry_cancelled_error(backend: Backend, wg: Any, name: str) -> None:
     """The cancelled task's error says so, naming the attempt it did not make and the last
     failure; its stored node has the text."""
     node = wg.tasks[name]
-    if backend.name == "async" and node.error is None:
-        pytest.xfail(ASYNC_RETRY_CANCEL_BUG)  # exactly this symptom; anything else fails
     assert isinstance(node.error, RetryCancelledError)
     assert str(node.error) == (
         f"task 'g/{name}': the run was cancelled before attempt 2; attempt 1 failed with "

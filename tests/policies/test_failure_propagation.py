@@ -25,14 +25,6 @@ from ferroflow import (
 
 from policies.backends import Backend, only
 
-#: The fast lane's known departure (rust/py/src/fast.rs hands the engine ``err.value(py)``,
-#: which on Python < 3.12 carries no ``__traceback__``): a failed fast-lane task is stored with
-#: the exception line only, and its exception object has no traceback.
-FAST_LANE_TRACEBACK_BUG = (
-    "fast lane: a failed task is stored without its traceback (the exception reaches the "
-    "engine without __traceback__)"
-)
-
 
 def _failing_graph(f: Any) -> Any:
     @task.graph
@@ -91,8 +83,6 @@ def test_a_failed_task_skips_its_dependents_and_independent_tasks_finish(
 
     text = failed.error or ""
     assert text.rstrip().endswith("ValueError: three is bad (x=3)")
-    if backend.name == "fast" and "Traceback" not in text:
-        pytest.xfail(FAST_LANE_TRACEBACK_BUG)  # exactly this symptom; anything else fails
     assert text.startswith("Traceback (most recent call last):")
     assert "in fails_on_three" in text, "the traceback reaches into the task's body"
 
