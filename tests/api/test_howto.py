@@ -1,10 +1,10 @@
 """Acceptance: the AiiDA WorkGraph scatter-gather how-to runs on ferroflow with only its import
 lines changed, prints what the how-to prints, and records the provenance WorkGraph records.
 
-``tests/howto/scatter_gather.py`` is the how-to's code with its indentation restored (the
+``tests/api/howto/scatter_gather.py`` is the how-to's code with its indentation restored (the
 reference text was extracted from HTML and lost it). The first test proves that the script *is*
 the how-to, line by line and block by block; the others run it in a subprocess the way the
-documentation page was produced (``tests/howto/gallery.py``: cell by cell, showing each cell's
+documentation page was produced (``tests/api/howto/gallery.py``: cell by cell, showing each cell's
 last expression) and check its output and the store it leaves behind.
 """
 
@@ -30,7 +30,7 @@ TESTS = Path(__file__).resolve().parent
 HOWTO_DIR = TESTS / "howto"
 SCRIPT = HOWTO_DIR / "scatter_gather.py"
 RUNNER = HOWTO_DIR / "gallery.py"
-REFERENCE = TESTS.parents[1] / "shared" / "reference" / "scatter-gather-howto.txt"
+REFERENCE = TESTS.parents[2] / "shared" / "reference" / "scatter-gather-howto.txt"
 SNAPSHOT = HOWTO_DIR / "reference.json"
 
 # The only lines the port may change: the imports of the two AiiDA packages.
@@ -182,7 +182,7 @@ def _imported(line: str, pattern: re.Pattern[str]) -> list[str] | None:
 
 def snapshot(text: str) -> dict[str, object]:
     """What the tests need of the reference: its code blocks and the output lines it printed,
-    with digests (kept in ``tests/howto/reference.json``, so a clone without ``../shared``
+    with digests (kept in ``tests/api/howto/reference.json``, so a clone without ``../shared``
     runs every test; the full comparison runs whenever the reference is there)."""
     blocks = [{"intro": b.intro, "lines": b.lines} for b in extract_code_blocks(text)]
     output = [

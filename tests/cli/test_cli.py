@@ -192,7 +192,14 @@ def test_import_keeps_pickles_untrusted_unless_told(cli: CLI, tmp_path: Path) ->
     )
     path = tmp_path / "poison.json"
     env = {**os.environ, "FERROFLOW_HOME": str(cli.home)}
-    args = [sys.executable, "-c", script, str(Path(__file__).parent), str(marker), str(path)]
+    args = [
+        sys.executable,
+        "-c",
+        script,
+        str(Path(__file__).resolve().parents[1]),
+        str(marker),
+        str(path),
+    ]
     subprocess.run(args, check=True, env=env, timeout=120)
     out = cli("import", str(path), "--profile", "careful").stdout
     assert "1 pickled value(s) kept untrusted" in out
@@ -227,7 +234,7 @@ def test_runs_show_names_the_failure(cli: CLI) -> None:
     )
     env = {**os.environ, "FERROFLOW_HOME": str(cli.home)}
     made = subprocess.run(
-        [sys.executable, "-c", script, str(Path(__file__).parent)],
+        [sys.executable, "-c", script, str(Path(__file__).resolve().parents[1])],
         check=True,
         env=env,
         timeout=120,

@@ -18,7 +18,7 @@ from ferroflow.cli import main as cli_main
 from provenance_flows import committed_finished
 from restart_flows import campaign, expected
 
-TESTS = Path(__file__).parent
+TESTS = Path(__file__).resolve().parents[1]  # the shared helper modules
 
 
 def _side(path: Path) -> list[int]:
