@@ -38,7 +38,7 @@ def in_worker() -> bool: ...
 _Done = tuple[Any, bytes, bytes, float, float]
 
 # -- what the compiled module reads and calls of Python objects -------------------------------
-# (tests/test_typing.py checks that ferroflow's own classes satisfy these)
+# (tests/api/test_typing.py checks that ferroflow's own classes satisfy these)
 
 class _TaskDefinition(Protocol):
     """What ``Run.submit`` reads of a task's definition (``ferroflow.model.taskdef.TaskDef``)."""

@@ -3,7 +3,7 @@
 ``Store.record_*`` and the Rust fast lane append plain tuples to the writer's queue; the first
 element is one of the op codes below and the rest follow the layout :data:`LAYOUTS` names. The
 Rust side (``rust/py/src/rows.rs``) reads and builds the same tuples by position, so it keeps its
-own copy of these declarations; ``tests/test_store_rows.py`` asserts that ``_core`` exposes
+own copy of these declarations; ``tests/store/test_store_rows.py`` asserts that ``_core`` exposes
 exactly these values, so the two cannot drift apart unnoticed.
 """
 

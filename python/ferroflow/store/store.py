@@ -95,8 +95,9 @@ _open_lock = threading.Lock()
 #: until the writer has committed them. Without it a writer slower than the workers falls ever
 #: further behind during a long run (2-core VM: 3.7 s behind after 4.5 s of a 78k-task run), and
 #: a crash loses all of that. With it the work finished more than ~0.4 s before a SIGKILL was
-#: on disk (tests/test_crash.py; ~0.5 s with both cores busy elsewhere). Throughput is unchanged
-#: within noise (benches/overhead.py): run() waits for the same rows at its final flush anyway.
+#: on disk (tests/store/test_crash.py; ~0.5 s with both cores busy elsewhere). Throughput is
+#: unchanged within noise (benches/overhead.py): run() waits for the same rows at its final
+#: flush anyway.
 _QUEUE_HIGH = 10_000
 # Connections inherited over fork() are kept referenced, never closed, in the child: closing
 # them there could release or checkpoint on the parent's behalf.
