@@ -31,10 +31,13 @@ def layers() -> list[list[str]]:
     return [[name.strip() for name in row.replace(":", "|").split("|")] for row in rows]
 
 
-def summary(path: Path) -> str:
-    """The first line of a module's docstring (its concern)."""
+def summary(path: Path, width: int = 120) -> str:
+    """The first sentence of a module's docstring (its concern), cut to ``width``."""
     doc = ast.get_docstring(ast.parse(path.read_text(encoding="utf-8"))) or ""
-    return doc.strip().splitlines()[0] if doc.strip() else "(no docstring)"
+    paragraph = " ".join(doc.strip().split("\n\n")[0].split()) or "(no docstring)"
+    end = paragraph.find(". ")
+    sentence = paragraph if end < 0 else paragraph[: end + 1]
+    return sentence if len(sentence) <= width else sentence[: width - 1].rstrip() + "…"
 
 
 def modules(name: str) -> list[tuple[str, str]]:
@@ -44,7 +47,9 @@ def modules(name: str) -> list[tuple[str, str]]:
     if single.exists():
         return [(f"{name}.py", summary(single))]
     package = PACKAGE / name
-    files = sorted(package.rglob("*.py"), key=lambda p: (p.name != "__init__.py", str(p)))
+    files = sorted(
+        package.rglob("*.py"), key=lambda p: (str(p.parent), p.name != "__init__.py", p.name)
+    )
     return [(str(p.relative_to(PACKAGE)), summary(p)) for p in files]
 
 
@@ -59,7 +64,7 @@ def render() -> str:
         lines.append(f"L{len(raw) - level}  {text.strip()}")
         for name in row:
             for path, line in modules(name):
-                lines.append(f"      {path:<28} {line}")
+                lines.append(f"    {path:<28} {line}")
     lines += ["```", "", END]
     return "\n".join(lines)
 
@@ -73,7 +78,9 @@ def main() -> int:
     new = doc[:start] + render() + doc[end:]
     if args.check:
         if new != doc:
-            print(f"{DOC} is out of date: run python scripts/architecture_layers.py", file=sys.stderr)
+            print(
+                f"{DOC} is out of date: run python scripts/architecture_layers.py", file=sys.stderr
+            )
             return 1
         return 0
     DOC.write_text(new, encoding="utf-8")

@@ -51,8 +51,8 @@ grep -q "^Aggregated Result: uuid: .* value: 30$" "$demo_home/demo.txt"
 rm -rf "$demo_home"
 
 step "Python: lint, format, typed stub of the compiled module"
-.venv/bin/ruff check python tests examples benches
-.venv/bin/ruff format --check python tests examples benches
+.venv/bin/ruff check python tests examples benches scripts
+.venv/bin/ruff format --check python tests examples benches scripts
 .venv/bin/python -m mypy.stubtest ferroflow._core
 
 step "Python: the layer contract (.importlinter: every import points down)"

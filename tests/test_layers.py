@@ -5,6 +5,8 @@ modules, one home for exceptions. `lint-imports` (scripts/test.sh) checks the la
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from pathlib import Path
 
 import ferroflow
@@ -155,3 +157,14 @@ def test_every_ferroflow_error_shares_one_root() -> None:
     assert len(errors) > 20
     assert [c.__name__ for c in errors if not issubclass(c, ferroflow.errors.FerroflowError)] == []
     assert issubclass(ferroflow.store.StoreError, ferroflow.FerroflowError)
+
+
+def test_the_architecture_map_is_generated_from_the_contract() -> None:
+    """docs/architecture.md's layer map is what scripts/architecture_layers.py makes of
+    .importlinter and the module docstrings (rerun it after moving or adding a module)."""
+    root = Path(__file__).resolve().parents[1]
+    script = root / "scripts" / "architecture_layers.py"
+    proc = subprocess.run(
+        [sys.executable, str(script), "--check"], capture_output=True, text=True, timeout=60
+    )
+    assert proc.returncode == 0, proc.stderr
