@@ -18,7 +18,7 @@ import ferroflow._core as _core
 if TYPE_CHECKING:
     from ..model.graph import TaskNode
 
-__all__ = ["CANCELLED", "PENDING", "Backend", "Outcome"]
+__all__ = ["CANCELLED", "CLOSED", "PENDING", "Backend", "Outcome"]
 
 #: The runner's outcome for a call that ends later (the core's ``Outcome::Pending``): the task
 #: stays RUNNING until its backend reports.
@@ -46,3 +46,23 @@ class Backend(Protocol):
 
     def close(self) -> None:
         """After the run (also after Ctrl-C): release threads and connections. Idempotent."""
+
+
+class _Closed:
+    """The backend of a run that has ended: nothing to cancel or close, nothing accepted."""
+
+    def start(self) -> None:
+        raise RuntimeError("the run has ended")
+
+    def submit(self, task: TaskNode, inputs: dict[str, Any]) -> Outcome:
+        raise RuntimeError("the run has ended")
+
+    def cancel(self) -> None:
+        """Nothing is pending any more."""
+
+    def close(self) -> None:
+        """Already closed."""
+
+
+#: What a run's backends become once it has closed them.
+CLOSED: Backend = _Closed()

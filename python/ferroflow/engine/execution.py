@@ -32,7 +32,7 @@ from ..model.outputs import parse_outputs
 from ..model.sockets import FutureSocket
 from ..model.vocabulary import TERMINAL, Link, State
 from ..store.recorder import Recorder, error_text
-from .backend import CANCELLED, Backend
+from .backend import CANCELLED, CLOSED, Backend
 from .caching import code_digest
 from .report import explain_unstored
 from .resolve import resolve, resolve_available
@@ -238,6 +238,10 @@ class Execution:
             self._calls.close()
         finally:
             self._coroutines.close()
+            # the backends refer back to this execution: without the cycle, a finished run's
+            # task nodes are freed at once instead of by a later full GC pass (which a
+            # process running many big graphs pays for)
+            self._calls = self._coroutines = CLOSED
 
     # -- the runner ------------------------------------------------------------------------
     def _run_task(self, task: TaskNode) -> bool | list[int] | str:
