@@ -22,7 +22,7 @@ import distributed  # the 'dask' extra, part of the 'test' extra: missing means 
 import ferroflow.profile as profile_module
 import numpy as np
 import pytest
-import test_dag_hypothesis as dag_suite  # tests/ is on sys.path under pytest
+import test_dag_hypothesis as dag_suite  # tests/engine is on pytest's pythonpath
 from ferroflow import (
     Profile,
     WorkflowFailedError,
@@ -360,7 +360,7 @@ _draw_dag_cases()
 
 @pytest.mark.parametrize("case", range(len(_DAG_CASES)))
 def test_dag_suite_on_dask(client: Any, dag_profile: Profile, case: int) -> None:
-    """tests/test_dag_hypothesis.py's reference property, every run on the cluster (through
+    """tests/engine/test_dag_hypothesis.py's reference property, every run on the cluster (through
     $FERROFLOW_EXECUTOR, which is how a script moves to a cluster unchanged), on workflows
     hypothesis drew (shrinking happens in the local suite, which checks the same property)."""
     workflow, n = _DAG_CASES[case]
