@@ -27,13 +27,14 @@ from ..errors import (
 )
 from ..model.body import run_body
 from ..model.data import DataNode, new_uuid
-from ..model.graph import Graph, TaskNode, producers
+from ..model.graph import Graph, TaskNode
 from ..model.outputs import parse_outputs
 from ..model.sockets import FutureSocket
-from ..model.vocabulary import TERMINAL, Link, State
+from ..model.vocabulary import Link, State
 from ..store.recorder import Recorder, error_text
 from .backend import CANCELLED, CLOSED, Backend
 from .caching import code_digest
+from .cycles import refuse_cycles, returned_outer
 from .report import explain_unstored
 from .resolve import resolve, resolve_available
 from .run_cache import RunCache
@@ -41,11 +42,6 @@ from .run_cache import RunCache
 __all__ = ["Execution", "Executor", "Executors"]
 
 log = logging.getLogger("ferroflow")
-
-
-def _returned_outer(child: Graph) -> list[TaskNode]:
-    """Tasks outside ``child`` whose outputs its body returned."""
-    return [t for t in producers(child.outputs) if t.graph is not child]
 
 
 class Executor(Protocol):
@@ -375,7 +371,7 @@ class Execution:
         self.graph_pks[id(child)] = task.pk
         try:
             run_body(handle, child)  # type: ignore[arg-type]
-            self._refuse_cycles(task, child)
+            refuse_cycles(task, child, self.core.state)
             task.child = child
             ids = self._submit(child)
         except BaseException as exc:
@@ -383,38 +379,10 @@ class Execution:
             return self.failed(task, exc)
         # A body may return outputs of tasks outside its expansion (futures it closed over):
         # the graph task finishes only once those are terminal too.
-        ids.extend(t.id for t in _returned_outer(child) if t.id is not None)
+        ids.extend(t.id for t in returned_outer(child) if t.id is not None)
         if not ids:
             return self._finish_graph_task(task)
         return ids
-
-    def _refuse_cycles(self, task: TaskNode, child: Graph) -> None:
-        """Raise if ``child`` uses (or returns) the output of an outer task that waits, through
-        data links or enclosing graphs, for ``task`` itself: neither could ever finish."""
-        stack = [(p, p) for t in child.tasks for p in t.producers if p.graph is not child]
-        stack += [(p, p) for p in _returned_outer(child)]
-        seen: set[int] = set()
-        while stack:
-            origin, node = stack.pop()
-            if node is task:
-                what = (
-                    "its own output"
-                    if origin is task
-                    else f"the output of '{origin.path}', which waits for it to finish (it "
-                    f"encloses the graph task or depends on it)"
-                )
-                raise FerroflowError(
-                    f"graph task '{task.path}' uses {what}: the run could never finish"
-                )
-            # (a task another worker's expansion has not submitted yet has no id: not terminal)
-            done = node.id is not None and self.core.state(node.id) in TERMINAL
-            if done or id(node) in seen:
-                continue
-            seen.add(id(node))
-            stack += [(origin, p) for p in node.producers]
-            if node.child is not None:
-                stack += [(origin, t) for t in node.child.tasks]
-                stack += [(origin, t) for t in _returned_outer(node.child)]
 
     def _state(self, task: TaskNode) -> str:
         """The core's state of ``task``; PLANNED if it was never added to the run."""
@@ -430,7 +398,7 @@ class Execution:
                 task,
                 ChildTasksFailedError(f"graph task '{task.path}' has failed children: {listing}"),
             )
-        bad = [t for t in _returned_outer(child) if self._state(t) != State.FINISHED]
+        bad = [t for t in returned_outer(child) if self._state(t) != State.FINISHED]
         if bad:
             listing = ", ".join(f"{t.path} ({self._state(t)})" for t in bad)
             return self.failed(
