@@ -69,8 +69,8 @@ def test_rust_reads_and_writes_the_rows_declared_in_rows_py() -> None:
 class Node:
     """What an ``OP_DATA`` row carries: a data node's pk, uuid and value."""
 
-    def __init__(self, value: object) -> None:
-        self._pk, self.uuid, self.value = 1, new_uuid(), value
+    def __init__(self, value: object, pk: int = 1) -> None:
+        self._pk, self.uuid, self.value = pk, new_uuid(), value
 
 
 @given(st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text()))
@@ -119,8 +119,11 @@ def test_a_value_longer_than_sqlite_accepts_fails_its_row_naming_task_and_socket
 ) -> None:
     store._writer.limit_length(1000)
     too_long = calc_entry(store, "big", b"x" * 1001, {})
-    fits = calc_entry(store, "small", b"x" * 1000, {})
+    # within the limit, but not once its row's digest, codec and header are added
+    near = calc_entry(store, "near", b"x" * 990, {})
+    fits = calc_entry(store, "small", b"x" * 800, {})
     store._append(too_long)
+    store._append(near)
     store._append(fits)
     run = store.new_pk()  # the general runner's rows: process, output, CREATE link
     store.record_process(run, new_uuid(), "calc", "wide", "tests.wide", "RUNNING", 0.0, None)
@@ -129,15 +132,55 @@ def test_a_value_longer_than_sqlite_accepts_fails_its_row_naming_task_and_socket
     with pytest.raises(StoreWriteError) as info:
         store.flush()
     big = f"task run 'big' pk={too_long[1]} and its output 'result' pk={too_long[11]}"
+    close = f"task run 'near' pk={near[1]} and its output 'result' pk={near[11]}"
     wide = f"data node pk={text}, output 'out' of task run 'wide' pk={run}"
     reasons = [message.split(": DataError: ") for message in info.value.messages]
-    assert reasons == [[big, too_big(1001)], [wide, too_big(2002)]]
+    assert reasons[0] == [big, too_big(1001)]
+    assert reasons[1][0] == close
+    assert re.fullmatch(
+        r"string or blob too big: its row takes up to 1\d\d\d bytes, "
+        r"SQLite's limit is 1000",
+        reasons[1][1],
+    )
+    assert reasons[2:] == [[wide, too_big(2002)]]
     assert isinstance(info.value.__cause__, sqlite3.DataError)
-    assert store.load_node(fits[11]).value == b"x" * 1000  # never truncated, never lost
-    for pk in (too_long[1], too_long[11], text):
+    assert store.load_node(fits[11]).value == b"x" * 800  # never truncated, never lost
+    for pk in (too_long[1], too_long[11], near[1], near[11], text):
         with pytest.raises(NodeNotFoundError):
             store.load_node(pk)
     assert store.load_node(run).label == "wide"
+
+
+def test_each_committer_refuses_what_its_connection_cannot_hold(store: Store) -> None:
+    """Should a value get past the conversion's check, the committer's own bind refuses it
+    (SQLITE_TOOBIG): a row error, never a truncation, and the other rows are kept."""
+    writer = store._writer
+    writer.limit_length(1000)  # SQLITE_LIMIT_LENGTH of the committing connection
+    assert writer._committer.max_length() == 1000
+    text, blob, fits = store.new_pk(), store.new_pk(), store.new_pk()
+    lenient = _core.SqlWriter(values, schema, 10**6)  # a conversion that lets them through
+    batch = lenient.prepare(
+        [
+            (rows.OP_DATA, Node("t" * 1001, text), 0.0),  # inline JSON text of 1003 bytes
+            (rows.OP_DATA, Node(b"b" * 1001, blob), 0.0),  # a blob of 1001 bytes
+            (rows.OP_DATA, Node("f" * 800, fits), 0.0),
+        ]
+    )
+    assert batch.errors == []
+    with writer._drain_lock:  # the writer thread's connection: not while it commits
+        failures = writer._committer.commit(batch)
+    digest = values.digest(values.BYTES, b"b" * 1001).hex()[:16]
+    assert [what for what, _ in failures] == [
+        f"blob {digest}",
+        f"node pk={text}",
+        f"node pk={blob}",
+    ]
+    for _, exc in failures[:2]:
+        assert isinstance(exc, sqlite3.DataError) and "too big" in str(exc)
+    assert store.load_node(fits).value == "f" * 800
+    for pk in (text, blob):
+        with pytest.raises(NodeNotFoundError):
+            store.load_node(pk)
 
 
 @task

@@ -59,13 +59,6 @@ Failures = list[tuple[str, BaseException]]
 _DEFAULT_MAX_LENGTH = 1_000_000_000
 
 
-def _max_length(conn: sqlite3.Connection) -> int:
-    """The longest string or blob, in bytes, ``conn`` accepts."""
-    if sys.version_info >= (3, 11):
-        return conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
-    return _DEFAULT_MAX_LENGTH
-
-
 def _sql_error(message: str) -> sqlite3.Error:
     """The ``sqlite3`` exception Python's module would have raised for ``message``."""
     if "constraint failed" in message:
@@ -102,6 +95,13 @@ class _FfiCommitter:
     def commit(self, batch: _core.PreparedBatch) -> Failures:
         return [(what, _sql_error(message)) for what, message in batch.commit(self._conn)]
 
+    def max_length(self) -> int:
+        """The longest string or blob, in bytes, the connection accepts."""
+        return self._conn.limit_length()
+
+    def limit_length(self, limit: int) -> None:
+        self._conn.limit_length(limit)
+
     def close(self) -> None:
         self._conn.close()  # checkpoints too
 
@@ -113,6 +113,19 @@ class _PythonCommitter:
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._max_length = _DEFAULT_MAX_LENGTH  # before 3.11: the limit cannot be read or set
+
+    def max_length(self) -> int:
+        """The longest string or blob, in bytes, the connection accepts."""
+        if sys.version_info >= (3, 11):
+            return self._conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
+        return self._max_length
+
+    def limit_length(self, limit: int) -> None:
+        if sys.version_info >= (3, 11):
+            self._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limit)
+        else:
+            self._max_length = min(limit, self._max_length)
 
     def commit(self, batch: _core.PreparedBatch) -> Failures:
         blobs, nodes, updates, links, statements = batch.params()
@@ -229,8 +242,8 @@ class BatchWriter:
         self._stopped = False
         self._drain_lock = threading.Lock()  # one drain at a time (thread or fallback)
         self._errors: list[tuple[str, BaseException]] = []
-        self._rows = _core.SqlWriter(values, schema, _max_length(conn))
         self._committer = _committer(conn, durability)
+        self._rows = _core.SqlWriter(values, schema, self._committer.max_length())
         #: pks of data nodes written as the repr of a value that could not be serialised, in
         #: write order (the engine reports those of its run, naming task and socket).
         self.unserialisable: list[int] = []
@@ -243,10 +256,12 @@ class BatchWriter:
         return self._committer.name
 
     def limit_length(self, limit: int) -> None:
-        """Lower the longest string or blob (bytes) a row may hold, by default SQLite's
-        ``SQLITE_LIMIT_LENGTH``: tests reach the too-long path without 2 GiB values."""
+        """Set the committing connection's ``SQLITE_LIMIT_LENGTH`` (the longest string or blob,
+        in bytes), which the row conversion checks rows against: tests reach the too-long
+        path without 2 GiB values."""
         with self._drain_lock:
-            self._rows = _core.SqlWriter(values, schema, limit)
+            self._committer.limit_length(limit)
+            self._rows = _core.SqlWriter(values, schema, self._committer.max_length())
 
     # -- producer side ------------------------------------------------------------------------
     def flush(self, raise_errors: bool = True) -> None:

@@ -45,6 +45,33 @@ struct NodeRow {
     blob: Option<usize>,
 }
 
+/// An upper bound on the bytes of the record SQLite builds for a row of `columns` columns whose
+/// strings and blobs take `bytes`: a header of varints (its own size, a type per column; at
+/// most 9 bytes each) and a body of at most 8 bytes per number. SQLite refuses a record longer
+/// than `SQLITE_LIMIT_LENGTH` as it refuses a long value (SQLITE_TOOBIG), so a value within a
+/// few bytes of the limit must be caught here too, where its task and socket are known.
+fn record_bound(columns: usize, bytes: usize) -> usize {
+    9 + columns * 17 + bytes
+}
+
+impl NodeRow {
+    fn record_bound(&self) -> usize {
+        let text = |s: &Option<String>| s.as_ref().map_or(0, String::len);
+        let value = match &self.value {
+            Inline::None => 0,
+            Inline::Text(s) => s.len(),
+            Inline::Bytes(b) => b.len(),
+        };
+        let bytes = self.uuid.len()
+            + self.type_.len()
+            + text(&self.label)
+            + text(&self.error)
+            + text(&self.codec)
+            + value;
+        record_bound(13, bytes)
+    }
+}
+
 struct UpdateRow {
     state: i64,
     mtime: f64,
@@ -57,6 +84,12 @@ struct LinkRow {
     dst: i64,
     type_: i64,
     label: String,
+}
+
+impl LinkRow {
+    fn record_bound(&self) -> usize {
+        record_bound(4, self.label.len())
+    }
 }
 
 /// An owned statement parameter (`OP_SQL` rows: cache marks, code digests, run owners).
@@ -108,6 +141,12 @@ struct Blob {
     data: Vec<u8>,
 }
 
+impl Blob {
+    fn record_bound(&self) -> usize {
+        record_bound(4, self.digest.len() + self.codec.len() + self.data.len())
+    }
+}
+
 #[derive(Default)]
 struct Batch {
     nodes: Vec<NodeRow>,
@@ -134,6 +173,8 @@ enum RowFail {
     Py(PyErr),
     /// A string or blob of this many bytes is longer than SQLite accepts.
     TooBig(usize),
+    /// The row holding it would take up to this many bytes, more than SQLite accepts.
+    RowTooBig(usize),
 }
 
 impl From<PyErr> for RowFail {
@@ -284,6 +325,14 @@ impl SqlWriter {
         Ok(())
     }
 
+    /// Refuse a row whose record could be longer than SQLite accepts (see [`record_bound`]).
+    fn fit_row(&self, bound: usize) -> Row<()> {
+        if bound > self.max_length {
+            return Err(RowFail::RowTooBig(bound));
+        }
+        Ok(())
+    }
+
     fn text(&self, obj: &Bound<'_, PyAny>) -> Row<String> {
         let text: String = obj.extract()?;
         self.fit(text.len())?;
@@ -325,7 +374,9 @@ impl SqlWriter {
         batch: &mut Batch,
     ) -> Row<NodeRow> {
         if let Some((type_, codec, text)) = self.scalars.get(value) {
-            return Ok(self.node_row(pk, uuid, type_, ctime, codec, Inline::Text(text), None));
+            let node = self.node_row(pk, uuid, type_, ctime, codec, Inline::Text(text), None);
+            self.fit_row(node.record_bound())?;
+            return Ok(node);
         }
         let type_ = self.text(&self.type_name.bind(py).call1((value,))?)?;
         let encoded = self.encode.bind(py).call1((value,))?;
@@ -333,31 +384,38 @@ impl SqlWriter {
         let codec: String = encoded.get_item(0)?.extract()?;
         let payload = encoded.get_item(1)?;
         let is_blob: bool = encoded.get_item(2)?.extract()?;
-        let (inline, blob) = if is_blob {
+        if is_blob {
             let data = payload.cast::<PyBytes>()?.as_bytes();
             self.fit(data.len())?;
             let digest: Vec<u8> = self.digest.bind(py).call1((&codec, &payload))?.extract()?;
-            let index = match batch.blob_index.get(&digest) {
-                Some(i) => *i,
-                None => {
-                    let index = batch.blobs.len();
-                    batch.blob_index.insert(digest.clone(), index);
-                    batch.blobs.push(Blob { digest, codec: codec.clone(), data: data.to_vec() });
-                    index
-                }
-            };
-            (Inline::None, Some(index))
-        } else if let Ok(s) = payload.cast::<PyString>() {
-            (Inline::Text(self.text(s)?), None)
+            let index = batch.blob_index.get(&digest).copied();
+            let at = index.unwrap_or(batch.blobs.len());
+            let node = self.node_row(pk, uuid, type_, ctime, codec.clone(), Inline::None, Some(at));
+            self.fit_row(node.record_bound())?;
+            if index.is_none() {
+                let blob = Blob { digest, codec: codec.clone(), data: data.to_vec() };
+                self.fit_row(blob.record_bound())?;
+                batch.blob_index.insert(blob.digest.clone(), at);
+                batch.blobs.push(blob);
+            }
+            if codec == self.unserialisable {
+                batch.unserialisable.push(pk);
+            }
+            return Ok(node);
+        }
+        let inline = if let Ok(s) = payload.cast::<PyString>() {
+            Inline::Text(self.text(s)?)
         } else {
             let b = payload.cast::<PyBytes>()?.as_bytes();
             self.fit(b.len())?;
-            (Inline::Bytes(b.to_vec()), None)
+            Inline::Bytes(b.to_vec())
         };
-        if codec == self.unserialisable {
+        let node = self.node_row(pk, uuid, type_, ctime, codec, inline, None);
+        self.fit_row(node.record_bound())?;
+        if node.codec.as_deref() == Some(self.unserialisable.as_str()) {
             batch.unserialisable.push(pk);
         }
-        Ok(self.node_row(pk, uuid, type_, ctime, codec, inline, blob))
+        Ok(node)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -391,12 +449,16 @@ impl SqlWriter {
     /// Add one queued row (not a flush marker) to the batch.
     fn add(&self, py: Python<'_>, op: i64, row: &Bound<'_, PyTuple>, batch: &mut Batch) -> Row<()> {
         match op {
-            OP_LINK => batch.links.push(LinkRow {
-                src: row.get_item(link::SRC)?.extract()?,
-                dst: row.get_item(link::DST)?.extract()?,
-                type_: row.get_item(link::TYPE)?.extract()?,
-                label: self.text(&row.get_item(link::LABEL)?)?,
-            }),
+            OP_LINK => {
+                let link = LinkRow {
+                    src: row.get_item(link::SRC)?.extract()?,
+                    dst: row.get_item(link::DST)?.extract()?,
+                    type_: row.get_item(link::TYPE)?.extract()?,
+                    label: self.text(&row.get_item(link::LABEL)?)?,
+                };
+                self.fit_row(link.record_bound())?;
+                batch.links.push(link);
+            }
             OP_DATA => {
                 let node = row.get_item(data::NODE)?;
                 let pk: i64 = node.getattr("_pk")?.extract()?;
@@ -423,6 +485,7 @@ impl SqlWriter {
                     value: Inline::None,
                     blob: None,
                 };
+                self.fit_row(node.record_bound())?;
                 batch.new_process.insert(pk, batch.nodes.len());
                 batch.nodes.push(node);
             }
@@ -438,6 +501,9 @@ impl SqlWriter {
                 match batch.new_process.get(&update.pk) {
                     Some(&i) => {
                         let node = &mut batch.nodes[i];
+                        let error = update.error.as_ref().map_or(0, String::len);
+                        let before = node.error.as_ref().map_or(0, String::len);
+                        self.fit_row(node.record_bound() - before + error)?;
                         node.state = Some(update.state);
                         node.mtime = Some(update.mtime);
                         node.error = update.error;
@@ -493,17 +559,22 @@ impl SqlWriter {
             value: Inline::None,
             blob: None,
         };
-        let out_uuid = uuid_bytes(&row.get_item(calc::OUT_UUID)?)?;
-        let value = row.get_item(calc::VALUE)?;
-        let output = self.data_row(py, out_pk, out_uuid, &value, ctime, batch)?;
-        batch.nodes.push(task);
-        batch.nodes.push(output);
-        let links = &mut batch.links;
+        self.fit_row(task.record_bound())?;
+        let mut links = Vec::with_capacity(inputs.len() + 2);
         links.push(LinkRow { src: caller, dst: pk, type_: self.codes.call_calc, label });
         for (src, name) in inputs {
             links.push(LinkRow { src, dst: pk, type_: self.codes.input_calc, label: name });
         }
         links.push(LinkRow { src: pk, dst: out_pk, type_: self.codes.create, label: out_label });
+        for link in &links {
+            self.fit_row(link.record_bound())?;
+        }
+        let out_uuid = uuid_bytes(&row.get_item(calc::OUT_UUID)?)?;
+        let value = row.get_item(calc::VALUE)?;
+        let output = self.data_row(py, out_pk, out_uuid, &value, ctime, batch)?;
+        batch.nodes.push(task);
+        batch.nodes.push(output);
+        batch.links.append(&mut links);
         Ok(())
     }
 
@@ -518,6 +589,15 @@ impl SqlWriter {
                 "DataError".into(),
                 format!(
                     "string or blob too big: {len} bytes, SQLite's limit is {}",
+                    self.max_length
+                ),
+            ),
+            RowFail::RowTooBig(len) => (
+                what,
+                "DataError".into(),
+                format!(
+                    "string or blob too big: its row takes up to {len} bytes, SQLite's limit \
+                     is {}",
                     self.max_length
                 ),
             ),
@@ -802,6 +882,22 @@ impl SqliteConnection {
             Ok(conn)
         });
         Ok(Self { conn: Mutex::new(Some(conn.map_err(PyRuntimeError::new_err)?)) })
+    }
+
+    /// The longest string or blob, in bytes, this connection accepts (`SQLITE_LIMIT_LENGTH`),
+    /// after setting it to `limit` if one is given: tests lower it to reach the too-long path
+    /// without 2 GiB values. Raises RuntimeError once the connection is closed.
+    #[pyo3(signature = (limit=None))]
+    fn limit_length(&self, py: Python<'_>, limit: Option<c_int>) -> PyResult<c_int> {
+        py.detach(|| {
+            let guard = lock(&self.conn);
+            let conn = guard.as_ref().ok_or("the connection is closed")?;
+            if let Some(limit) = limit {
+                conn.limit_length(limit.max(0));
+            }
+            Ok(conn.limit_length(-1))
+        })
+        .map_err(|e: &str| PyRuntimeError::new_err(e))
     }
 
     /// Checkpoint the WAL into the database (best effort) and close the connection.

@@ -24,6 +24,7 @@ pub(crate) const SQLITE_DONE: c_int = 101;
 const SQLITE_OPEN_READWRITE: c_int = 0x2;
 const SQLITE_OPEN_NOMUTEX: c_int = 0x8000;
 const SQLITE_UTF8: u8 = 1;
+const SQLITE_LIMIT_LENGTH: c_int = 0;
 const RTLD_NOW: c_int = 2;
 /// `RTLD_NOLOAD`: hand back a library only if it is loaded already.
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -80,6 +81,7 @@ pub(crate) struct Api {
         unsafe extern "C" fn(*mut sqlite3_stmt, c_int, *const c_void, u64, Destructor) -> c_int,
     column_int64: unsafe extern "C" fn(*mut sqlite3_stmt, c_int) -> i64,
     get_autocommit: unsafe extern "C" fn(*mut sqlite3) -> c_int,
+    limit: unsafe extern "C" fn(*mut sqlite3, c_int, c_int) -> c_int,
 }
 
 macro_rules! sym {
@@ -140,6 +142,7 @@ impl Api {
             bind_blob64: sym!(lib, "sqlite3_bind_blob64"),
             column_int64: sym!(lib, "sqlite3_column_int64"),
             get_autocommit: sym!(lib, "sqlite3_get_autocommit"),
+            limit: sym!(lib, "sqlite3_limit"),
         })
     }
 }
@@ -212,6 +215,14 @@ impl Conn {
     pub(crate) fn in_transaction(&self) -> bool {
         // SAFETY: valid handle.
         unsafe { (self.api.get_autocommit)(self.db) == 0 }
+    }
+
+    /// Set the longest string or blob, in bytes, this connection accepts (`SQLITE_LIMIT_LENGTH`;
+    /// SQLite caps it at its compile-time maximum, and a negative `limit` changes nothing) and
+    /// return the limit in force before.
+    pub(crate) fn limit_length(&self, limit: c_int) -> c_int {
+        // SAFETY: valid handle; sqlite3_limit only reads or lowers a per-connection setting.
+        unsafe { (self.api.limit)(self.db, SQLITE_LIMIT_LENGTH, limit) }
     }
 
     pub(crate) fn prepare(&self, sql: &str) -> Result<Stmt<'_>, String> {
