@@ -414,7 +414,7 @@ class Store:
         self._append = _forked_append
         self._close_lock = threading.Lock()
         _inherited.extend(self._pks.abandon())
-        self._writer.abandon()
+        _inherited.extend(self._writer.abandon())
         _inherited.extend(self._reader.abandon())
 
     def _sync(self) -> None:

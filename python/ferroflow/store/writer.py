@@ -299,11 +299,14 @@ class BatchWriter:
             log.debug("wal checkpoint at close failed: %s", exc)
         self._conn.close()
 
-    def abandon(self) -> None:
-        """Forked child: forget the queue and connection without touching either."""
+    def abandon(self) -> list[object]:
+        """Forked child: forget the queue and connections without touching either; returns the
+        connections, for the caller to keep referenced (closing them here, even by garbage
+        collection, could release or checkpoint on the parent's behalf)."""
         self._stopped = True
         self._errors = []
         self._drain_lock = threading.Lock()
+        return [self._conn, self._committer]
 
     @property
     def busy(self) -> bool:
