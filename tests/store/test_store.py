@@ -28,6 +28,7 @@ from ferroflow.store import (
     UnserialisableValue,
 )
 from ferroflow.store import store as store_module
+from ferroflow.store.schema import state_name
 from ferroflow.store.values import INLINE_LIMIT, decode, encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -687,8 +688,6 @@ def test_closing_the_store_while_a_committed_read_runs(tmp_path: Path) -> None:
 
 
 def test_a_state_code_from_a_newer_ferroflow_reads_as_unknown(tmp_path: Path) -> None:
-    from ferroflow.store.schema import state_name
-
     with Store.open(tmp_path / "prov.sqlite") as store:
         pk = store.new_pk()
         store.record_process(pk, new_uuid(), "calc", "t", "tests.t", "FINISHED", 0.0, None)
