@@ -7,6 +7,7 @@ from __future__ import annotations
 import re
 import sqlite3
 import sys
+import types
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -231,3 +232,18 @@ def test_the_library_must_be_the_one_python_loaded(tmp_path: Path) -> None:
     Path(unloaded).write_bytes(Path(extension).read_bytes())
     with pytest.raises(RuntimeError, match="is not loaded"):
         _core.SqliteConnection(unloaded, version, path, pragmas)
+
+
+@pytest.mark.parametrize("why", ["another version", "no extension file"])
+def test_a_library_not_proven_to_be_pythons_means_the_python_committer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, why: str
+) -> None:
+    monkeypatch.setenv("FERROFLOW_PY_WRITER", "0")
+    if why == "another version":
+        major, minor, patch = sqlite3.sqlite_version_info
+        monkeypatch.setattr(sqlite3, "sqlite_version_info", (major, minor, patch + 1))
+    else:  # a _sqlite3 built into the interpreter
+        monkeypatch.setitem(sys.modules, "_sqlite3", types.ModuleType("_sqlite3"))
+    with Store.open(tmp_path / "prov.sqlite") as store:
+        assert store._writer.committer == "python"
+        assert store.load_node(store.record_data(DataNode("kept"))).value == "kept"
