@@ -7,7 +7,7 @@ Why a thread and a plain list:
   taken on the hot path and no worker ever waits for the disk.
 * Every ``commit_interval`` seconds (or at once when :meth:`BatchWriter.flush` asks) the thread
   takes everything queued so far, serialises the values, and writes it all in **one**
-  transaction with ``executemany``. Batching is what makes SQLite fast (provenance.md §6:
+  transaction. Batching is what makes SQLite fast (provenance.md §6:
   1k-row batches run at half the speed of 10k-row batches).
 * The queue is drained by *slicing and deleting a prefix* (``rows = q[:n]; del q[:n]``) rather than
   by swapping in a new list: a thread that looked up the old list just before a swap would append

@@ -7,9 +7,8 @@
 //! SQLite accepts. It runs attached, on the writer thread, and yields a [`PreparedBatch`] of
 //! plain Rust data. Either [`PreparedBatch::commit`] writes it through the SQLite library
 //! Python's `sqlite3` uses, detached (Python's `executemany` re-takes the GIL for every row, and
-//! with busy workers that hand-off cost more than SQLite: 34 µs of writer time per no-op task
-//! against 20 µs of SQL), or [`PreparedBatch::params`] hands the rows to the Python committer
-//! where that library cannot be proven (see `sqlite.rs`).
+//! with busy workers that hand-off costs more than SQLite itself), or [`PreparedBatch::params`]
+//! hands the rows to the Python committer where that library cannot be proven (see `sqlite.rs`).
 
 use crate::rows::{
     calc, data, flush, link, process, sql, update, BLOB_ID_SQL, BLOB_SQL, LINK_SQL, NODE_SQL,
