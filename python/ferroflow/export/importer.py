@@ -54,7 +54,7 @@ from typing import IO, Any
 from ..errors import ImportFormatError
 from ..model.vocabulary import Kind
 from ..store import Store
-from ..store.reading import uuid_text
+from ..store.node_record import uuid_text
 from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES
 from ..store.values import (
     BYTES,

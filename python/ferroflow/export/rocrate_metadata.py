@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import TextIO
 
 from ..model.vocabulary import KIND_CODES, Kind
-from ..store.reading import uuid_text
+from ..store.node_record import uuid_text
 from ..store.schema import CALL_LINKS, INPUT_LINKS, LINK_CODES, OUTPUT_LINKS, sql_codes
 from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED
 from .jsonstream import Container

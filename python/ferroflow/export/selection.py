@@ -27,18 +27,22 @@ import datetime as _dt
 import math
 import sqlite3
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..model.vocabulary import KIND_CODES, Kind
 from ..store import NodeNotFoundError, Store
-from ..store.reading import uuid_text
+from ..store.node_record import (
+    NODE_RECORD_COLUMNS,
+    NodeRecord,
+    decode_node_columns,
+    uuid_text,
+)
 from ..store.schema import (
-    KIND_NAMES,
     LINK_CODES,
     LINK_NAMES,
     RUN_INPUTS_SQL,
     RUN_OUTPUTS_SQL,
-    state_name,
 )
 from ..store.values import (
     BYTES,
@@ -64,33 +68,21 @@ __all__ = [
 
 _FETCH = 512  # rows per cursor fetch
 
-_NODE_COLUMNS = (
-    "n.pk, n.uuid, n.kind, n.type, n.label, n.state, n.error, n.run_pk, n.ctime, n.mtime,"
-    " n.codec, n.value, n.blob_id, n.hash, n.cached_from"
+_NODE_COLUMNS = ", ".join(
+    f"n.{column}" for column in (*NODE_RECORD_COLUMNS, "value", "hash", "cached_from")
 )
 
 
-class NodeRow(NamedTuple):
-    """One node row, with codes turned into names and the uuid into its text form.
+@dataclass(frozen=True, slots=True, eq=False)
+class NodeRow(NodeRecord):
+    """One node row read for an export, with its payload and hash read in the same query.
 
     ``inline`` is the payload stored in the node row (``str`` for JSON text, ``bytes`` for a
     small pickle); ``blob_id`` points at the blob table otherwise (read it with
     :meth:`RunSelection.payload`).
     """
 
-    pk: int
-    uuid: str
-    kind: str
-    type: str
-    label: str | None
-    state: str | None
-    error: str | None
-    run_pk: int | None
-    ctime: float
-    mtime: float | None
-    codec: str | None
     inline: str | bytes | None
-    blob_id: int | None
     hash: bytes | None
     cached_from: int | None
 
@@ -129,24 +121,12 @@ def iso_time(ts: float | None) -> str | None:
 
 
 def _node_row(row: tuple[Any, ...]) -> NodeRow:
-    pk, uuid, kind, type_, label, state, error, run_pk, ctime, mtime, codec, inline, *rest = row
-    blob_id, hash_, cached_from = rest
+    *record, inline, hash_, cached_from = row
     return NodeRow(
-        pk,
-        uuid_text(uuid),
-        KIND_NAMES[kind],
-        type_,
-        label,
-        None if state is None else state_name(state),
-        error,
-        run_pk,
-        ctime,
-        mtime,
-        codec,
-        inline,
-        blob_id,
-        None if hash_ is None else bytes(hash_),
-        cached_from,
+        **decode_node_columns(record),
+        inline=inline,
+        hash=None if hash_ is None else bytes(hash_),
+        cached_from=cached_from,
     )
 
 

@@ -108,15 +108,10 @@ def bind_graph_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, 
             raise GraphReturnError(f"graph '{where}' returned {returned!r} but declares no outputs")
         return {fields[0]: _bind(where, fields[0], spec.fields[fields[0]], returned)}
     if isinstance(returned, tuple):
-        if len(returned) != len(fields):
-            raise GraphReturnError(
-                f"graph '{where}' returned {len(returned)} values for {len(fields)} declared "
-                f"outputs ({', '.join(fields)})"
-            )
-        return {
-            name: _bind(where, name, spec.fields[name], value)
-            for name, value in zip(fields, returned, strict=True)
-        }
+        paired = spec.by_position(returned)
+        if isinstance(paired, str):
+            raise GraphReturnError(f"graph '{where}' {paired}")
+        return {name: _bind(where, name, child, value) for name, child, value in paired}
     if isinstance(returned, dict):
         if fields == ["result"] and spec.dynamic is None and "result" not in returned:
             return {"result": _bind(where, "result", spec.fields["result"], returned)}

@@ -81,15 +81,10 @@ def parse_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
             returned = returned[DEFAULT_OUTPUT]
         return {DEFAULT_OUTPUT: _fill(where, DEFAULT_OUTPUT, spec.fields[DEFAULT_OUTPUT], returned)}
     if isinstance(returned, tuple) and spec.dynamic is None:
-        if len(returned) != len(fields):
-            raise TaskOutputError(
-                f"{where}: returned a tuple of {len(returned)} values for {len(fields)} "
-                f"declared outputs ({', '.join(fields)})"
-            )
-        return {
-            name: _fill(where, name, spec.fields[name], value)
-            for name, value in zip(fields, returned, strict=True)
-        }
+        paired = spec.by_position(returned)
+        if isinstance(paired, str):
+            raise TaskOutputError(f"{where}: {paired}")
+        return {name: _fill(where, name, child, value) for name, child, value in paired}
     if not isinstance(returned, dict):
         raise TaskOutputError(
             f"{where}: declares outputs {spec.describe()} but returned "

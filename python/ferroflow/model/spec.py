@@ -66,6 +66,19 @@ class Namespace(SocketSpec):
             parts.append(f"*: {_describe(self.dynamic)}")
         return "namespace(" + ", ".join(parts) + ")"
 
+    def by_position(self, values: tuple[Any, ...]) -> list[tuple[str, SocketSpec, Any]] | str:
+        """Pair a returned tuple with the declared fields in order: ``(name, spec, value)``
+        triples, or why they cannot be paired (the counts differ)."""
+        if len(values) != len(self.fields):
+            return (
+                f"returned a tuple of {len(values)} values for {len(self.fields)} declared "
+                f"outputs ({', '.join(self.fields)})"
+            )
+        return [
+            (name, spec, value)
+            for (name, spec), value in zip(self.fields.items(), values, strict=True)
+        ]
+
     def __hash__(self) -> int:
         return hash((tuple(self.fields.items()), self.dynamic))
 

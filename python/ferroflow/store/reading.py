@@ -28,7 +28,8 @@ from typing import Any, NamedTuple
 from ..errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
 from ..model.vocabulary import Kind
 from ..model.vocabulary import Link as LinkType
-from .schema import CALL_LINKS, KIND_NAMES, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN, state_name
+from .node_record import NODE_RECORD_COLUMNS, NodeRecord, decode_node_columns, uuid_text
+from .schema import CALL_LINKS, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN
 from .values import BYTES, NPY, PICKLE_UNTRUSTED, UnserialisableValue, decode, npy_summary, shorten
 
 __all__ = ["DATA_PROVENANCE", "LINK_TYPES", "Link", "Reader", "StoredNode", "uuid_text"]
@@ -38,17 +39,11 @@ LINK_TYPES: tuple[str, ...] = tuple(LINK_CODES)
 #: The links that form AiiDA's data-provenance DAG; the default for traversals.
 DATA_PROVENANCE: tuple[str, ...] = (LinkType.INPUT_CALC, LinkType.CREATE)
 
-_COLUMNS = "pk, uuid, kind, type, label, state, error, run_pk, ctime, mtime, codec, blob_id"
-_N_COLUMNS = 12
+_COLUMNS = ", ".join(NODE_RECORD_COLUMNS)
+_N_COLUMNS = len(NODE_RECORD_COLUMNS)
 _CHUNK = 500  # parameters per IN (...) list, well below SQLite's limit
 _HEX = frozenset(string.hexdigits.lower())
 _UNSET: Any = object()
-
-
-def uuid_text(raw: bytes) -> str:
-    """``01a2…-…``, the text form users see, from the 16 bytes the store keeps."""
-    h = bytes(raw).hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 class Link(NamedTuple):
@@ -254,7 +249,7 @@ class Reader:
         """``(link_type, label, node)`` for the links into (or out of) ``pk``."""
         codes = _codes(link_types, LINK_TYPES)
         near, far = ("dst", "src") if incoming else ("src", "dst")
-        columns = ", ".join(f"n.{c.strip()}" for c in _COLUMNS.split(","))
+        columns = ", ".join(f"n.{column}" for column in NODE_RECORD_COLUMNS)
         sql = (
             f"SELECT l.type, l.label, {columns} FROM link l JOIN node n ON n.pk = l.{far}"
             f" WHERE l.{near} = ? AND l.type IN ({_marks(len(codes))}) ORDER BY l.type, n.pk"
@@ -316,7 +311,7 @@ class Reader:
         return [self._make(row) for row in self.query(sql + " ORDER BY pk", [*params, pk])]
 
 
-class StoredNode:
+class StoredNode(NodeRecord):
     """A read-only view of one stored node (data, task run or graph run).
 
     Scalar fields are read with the node; ``value`` and the link properties are queried when
@@ -324,58 +319,15 @@ class StoredNode:
     the same uuid.
     """
 
-    __slots__ = (
-        "_reader",
-        "_value",
-        "blob_id",
-        "codec",
-        "ctime",
-        "error",
-        "kind",
-        "label",
-        "mtime",
-        "pk",
-        "run_pk",
-        "state",
-        "type",
-        "uuid",
-    )
+    __slots__ = ("_reader", "_value")
 
     _reader: Reader
     _value: Any
-    pk: int
-    uuid: str
-    kind: str
-    type: str
-    label: str | None
-    state: str | None
-    error: str | None
-    run_pk: int | None
-    ctime: float
-    mtime: float | None
-    codec: str | None
-    blob_id: int | None
 
     def __init__(self, reader: Reader, row: Sequence[Any]) -> None:
-        pk, uuid, kind, type_, label, state, error, run_pk, ctime, mtime, codec, blob_id = row
-        fields = {
-            "_reader": reader,
-            "_value": _UNSET,
-            "pk": pk,
-            "uuid": uuid_text(uuid),
-            "kind": KIND_NAMES[kind],
-            "type": type_,
-            "label": label,
-            "state": None if state is None else state_name(state),
-            "error": error,
-            "run_pk": run_pk,
-            "ctime": ctime,
-            "mtime": mtime,
-            "codec": codec,
-            "blob_id": blob_id,
-        }
-        for name, value in fields.items():
-            object.__setattr__(self, name, value)
+        NodeRecord.__init__(self, **decode_node_columns(row))
+        object.__setattr__(self, "_reader", reader)
+        object.__setattr__(self, "_value", _UNSET)
 
     def __setattr__(self, name: str, value: Any) -> None:
         raise AttributeError(f"StoredNode is read-only (cannot set {name!r})")
