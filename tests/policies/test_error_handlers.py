@@ -203,7 +203,7 @@ def test_each_expansion_of_a_nested_graph_gets_its_handlers(backend: Backend) ->
 
     wg = outer.build([0.05, 0.4, 0.8])
     backend.run(wg)
-    values = {s._name: s.value.value for s in wg.outputs}
+    values = {name: node.value for name, node in wg.outputs.value.items()}
     assert values == {"s0": 0.05, "s1": 0.4 / 4, "s2": 0.8 / 16}
     assert _relaxed(log) == sorted([0.05, 0.4, 0.1, 0.8, 0.2, 0.05])
 
