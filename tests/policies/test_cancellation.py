@@ -1,10 +1,12 @@
 """Cancelling a run (``run(timeout=)``, Ctrl-C) on every backend: it ends CANCELLED, finished
-results stay stored, tasks that had not started are CANCELLED (not SKIPPED), and a task waiting
-to retry makes no further attempt and ends CANCELLED with a :class:`RetryCancelledError`.
+results stay stored, tasks that had not started are CANCELLED (not SKIPPED), a graph task
+waiting for its tasks is stored CANCELLED, and a task waiting to retry makes no further attempt
+and ends CANCELLED with a :class:`RetryCancelledError`.
 
-Where the backends differ, by design, the parametrisation says so: calls pending on the run's
-event loop or on Dask are abandoned (CANCELLED), while a sync call running on a local worker
-thread cannot be stopped, so the run lets it finish and starts nothing after it."""
+Where the backends differ, by design, the parametrisation (or ``backend.abandons_calls``) says
+so: calls pending on the run's event loop or on Dask are abandoned (CANCELLED), while a sync call
+running on a local worker thread cannot be stopped, so the run lets it finish and starts nothing
+after it."""
 
 from __future__ import annotations
 
@@ -225,3 +227,43 @@ def test_a_cancelled_run_lets_running_local_calls_finish_and_starts_nothing_afte
     }
     stored = load_node(wg.tasks.blocked.pk)
     assert [(lt, label) for lt, label, _ in stored.outputs] == [("CREATE", "result")]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_graph_task_waiting_for_its_tasks_when_cancelled_is_stored_cancelled(
+    backend: Backend, how: str
+) -> None:
+    f = backend.flows
+    gate, sign = backend.gate(), backend.gate("sign")
+
+    @task.graph
+    def inner(n: int) -> int:
+        return f.plus_one(x=f.blocked(gate=gate, x=n).result).result
+
+    @task.graph
+    def outer(n: int) -> int:
+        cancelled_sign(gate=sign)
+        return inner(n=n).result
+
+    wg = outer.build(1)
+    # a local body at the gate goes on once the run is cancelled; elsewhere it was abandoned
+    stop = when(lambda: "left" in backend.marks(sign), lambda: open_gate(gate))
+    try:
+        _cancel(backend, wg, how, lambda: _started(backend, gate, sign))
+    finally:
+        stop()
+    graph_task = wg.tasks.inner
+    assert graph_task.state == "CANCELLED"
+    assert graph_task.pk is not None, "it had started: it expanded before the cancel"
+    assert load_node(graph_task.pk).state == "CANCELLED"
+    assert wg.state == "CANCELLED" and load_node(wg.pk).state == "CANCELLED"
+    tasks = {t.name: t for t in wg.all_tasks()}
+    assert tasks["plus_one"].state == "CANCELLED" and tasks["plus_one"].pk is None
+    blocked = tasks["blocked"]
+    if backend.abandons_calls:
+        assert blocked.state == "CANCELLED"
+    else:
+        assert blocked.state == "FINISHED" and blocked.outputs["result"].value == 1
+    assert load_node(blocked.pk).state == blocked.state
+    stored = {n.label: n.state for n in load_node(graph_task.pk).called}
+    assert stored == {"blocked": blocked.state}, "nothing started after the cancel"
