@@ -262,6 +262,13 @@ async def inc(x: int) -> int:
 
 
 @task
+async def noted(log: str, tag: str) -> str:
+    note(log, tag)
+    await asyncio.sleep(0)
+    return tag
+
+
+@task
 async def fails_on_three(x: int) -> int:
     await asyncio.sleep(0)
     if x == 3:

@@ -287,6 +287,13 @@ def inc(x: int) -> int:
 
 
 @task
+def noted(log: str, tag: str) -> str:
+    """Notes ``tag`` when its body runs."""
+    note(log, tag)
+    return tag
+
+
+@task
 def fails_on_three(x: int) -> int:
     if x == 3:
         raise ValueError(f"three is bad (x={x})")

@@ -24,6 +24,7 @@ from ferroflow import (
 )
 
 from policies.backends import Backend, only
+from policies.tally import notes
 
 
 def _failing_graph(f: Any) -> Any:
@@ -85,6 +86,29 @@ def test_a_failed_task_skips_its_dependents_and_independent_tasks_finish(
     assert text.rstrip().endswith("ValueError: three is bad (x=3)")
     assert text.startswith("Traceback (most recent call last):")
     assert "in fails_on_three" in text, "the traceback reaches into the task's body"
+
+
+def test_a_failed_task_skips_the_tasks_ordered_after_it(backend: Backend) -> None:
+    f = backend.flows
+    log = backend.path("ran")
+
+    @task.graph
+    def g() -> None:
+        failing = f.fails_on_three(x=3)
+        f.noted(log=log, tag="other")  # independent: runs
+        failing >> f.noted(log=log, tag="b") >> f.noted(log=log, tag="c")
+
+    wg = g.build()
+    with pytest.raises(WorkflowFailedError, match=r"\(2 dependent task\(s\) skipped\)") as info:
+        backend.run(wg)
+    assert list(info.value.failed) == ["g/fails_on_three"]
+    assert wg.tasks.fails_on_three.state == "FAILED"
+    assert wg.tasks.noted.state == "FINISHED"
+    assert wg.tasks.noted1.state == wg.tasks.noted2.state == "SKIPPED"
+    assert wg.tasks.noted1.pk is None and wg.tasks.noted2.pk is None
+    assert notes(log) == ["other"], "the bodies of the tasks ordered after it never ran"
+    stored = {n.label: n.state for n in load_node(wg.pk).called}
+    assert stored == {"fails_on_three": "FAILED", "noted": "FINISHED"}
 
 
 def test_raise_on_error_false_returns_what_finished(backend: Backend) -> None:
