@@ -1,5 +1,6 @@
 """Ctrl-C stops a run: no new task starts, finished results stay stored, KeyboardInterrupt
-reaches the caller. Checked on a real subprocess receiving SIGINT mid-run."""
+reaches the caller. Checked on a real subprocess receiving SIGINT mid-run. (How a cancelled run
+ends, nested graph tasks included, on every backend: tests/policies/test_cancellation.py.)"""
 
 from __future__ import annotations
 
@@ -78,39 +79,3 @@ def test_sigint_cancels_the_run_and_keeps_finished_results(tmp_path: Path) -> No
             assert [label for link_type, label, _ in node.outputs if link_type == "CREATE"] == [
                 "result"
             ]
-
-
-def test_a_graph_task_suspended_at_cancel_time_is_stored_cancelled() -> None:
-    from ferroflow import RunTimeoutError, get_current_profile, task
-
-    @task
-    def nap(x: int) -> int:
-        time.sleep(1.0)
-        return x
-
-    @task.graph
-    def inner(n: int) -> int:
-        return nap(x=nap(x=n).result).result
-
-    @task.graph
-    def outer(n: int) -> int:
-        return inner(n=n).result
-
-    wg = outer.build(1)
-    try:
-        # 0.4 s to expand both graph tasks and start the first nap (a few ms when idle, still
-        # enough on a loaded machine); the nap ends 0.6 s after the timeout, so no second one
-        wg.run(timeout=0.4)
-    except RunTimeoutError:
-        pass
-    else:  # pragma: no cover - the assertion below explains
-        raise AssertionError("the run should have timed out")
-    graph_task = wg.tasks["inner"]
-    assert graph_task.state == "CANCELLED"
-    assert graph_task.pk is not None  # it had started: it expanded before the timeout
-    store = get_current_profile().store
-    assert store.load_node(graph_task.pk).state == "CANCELLED"
-    assert store.load_node(wg.pk).state == "CANCELLED"
-    finished = [t for t in wg.all_tasks() if t.state == "FINISHED"]
-    assert [t.name for t in finished] == ["nap"]
-    assert store.load_node(finished[0].pk).state == "FINISHED"

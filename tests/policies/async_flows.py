@@ -15,11 +15,14 @@ from ferroflow import TaskTimeoutError, namespace, task
 from policies.flows import (
     HANDLERS,
     Unpicklable,
+    answers_a_list,
+    breaks,
     change_unknown_input,
     decline,
     fix_units,
     give_up,
     halve_step,
+    next_x,
     smaller,
 )
 from policies.tally import await_gate, bump, marks_of, note, notes
@@ -66,6 +69,13 @@ async def slow_flaky(log: str) -> int:
     if len(notes(log)) < 3:
         raise OSError("busy")
     return 1
+
+
+@task(retries=2)
+async def misfit(counter: str, x: int) -> Annotated[dict[str, int], namespace(a=int, b=int)]:
+    bump(counter)
+    await asyncio.sleep(0)
+    return {"a": x}
 
 
 @task
@@ -163,6 +173,26 @@ async def fragile(x: int) -> int:
     raise ValueError("always")
 
 
+@task(retries=3, error_handlers={"broken": {"handler": breaks, "exceptions": ValueError}})
+async def handled_by_a_broken_handler(counter: str, x: int) -> int:
+    bump(counter)
+    await asyncio.sleep(0)
+    raise ValueError(f"x={x} is bad")
+
+
+@task(error_handlers={"odd": {"handler": answers_a_list}})
+async def handled_by_a_list(x: int) -> int:
+    await asyncio.sleep(0)
+    raise ValueError("always")
+
+
+@task(retries=1, error_handlers={"next": {"handler": next_x, "max_retries": 1}})
+async def keeps_failing(log: str, x: int) -> int:
+    note(log, x)
+    await asyncio.sleep(0)
+    raise ValueError(f"x={x} fails too")
+
+
 @task
 async def relax(log: str, x: float, step: float) -> float:
     note(log, ["relax", step])
@@ -229,6 +259,13 @@ async def blocked(gate: str, x: int) -> int:
 async def inc(x: int) -> int:
     await asyncio.sleep(0)
     return x + 1
+
+
+@task
+async def noted(log: str, tag: str) -> str:
+    note(log, tag)
+    await asyncio.sleep(0)
+    return tag
 
 
 @task

@@ -65,6 +65,13 @@ class Backend:
         """Whether plain sync tasks (no retries, timeout, handlers) take the fast lane here."""
         return self.name == "fast"
 
+    @property
+    def abandons_calls(self) -> bool:
+        """Whether a cancelled run abandons the calls it has pending (on the event loop, on
+        Dask: CANCELLED, their results dropped) rather than letting them run to their end (a
+        sync call on a local worker thread cannot be stopped: FINISHED and stored)."""
+        return self.name in ("async", "dask")
+
     def run(self, wg: Any, **options: Any) -> dict[str, Any]:
         """``wg.run(**options)`` on this backend."""
         return wg.run(executor=self.executor, **options)  # type: ignore[no-any-return]

@@ -57,6 +57,13 @@ def slow_flaky(log: str) -> int:
     return 1
 
 
+@task(retries=2)
+def misfit(counter: str, x: int) -> Annotated[dict[str, int], namespace(a=int, b=int)]:
+    """Returns without its output ``b``: a mistake no retry mends."""
+    bump(counter)
+    return {"a": x}
+
+
 @task
 def plus_one(x: float) -> float:
     return x + 1
@@ -164,6 +171,36 @@ def fragile(x: int) -> int:
     raise ValueError("always")
 
 
+def breaks(error: BaseException, inputs: dict[str, Any]) -> dict[str, Any]:
+    raise LookupError(f"the handler broke on: {error}")
+
+
+@task(retries=3, error_handlers={"broken": {"handler": breaks, "exceptions": ValueError}})
+def handled_by_a_broken_handler(counter: str, x: int) -> int:
+    bump(counter)
+    raise ValueError(f"x={x} is bad")
+
+
+def answers_a_list(error: BaseException, inputs: dict[str, Any]) -> Any:
+    return [inputs["x"] + 1]
+
+
+@task(error_handlers={"odd": {"handler": answers_a_list}})
+def handled_by_a_list(x: int) -> int:
+    raise ValueError("always")
+
+
+def next_x(error: BaseException, inputs: dict[str, Any]) -> dict[str, Any]:
+    return {"x": inputs["x"] + 1}
+
+
+@task(retries=1, error_handlers={"next": {"handler": next_x, "max_retries": 1}})
+def keeps_failing(log: str, x: int) -> int:
+    """Fails with every input: one fix by its handler, then one plain retry."""
+    note(log, x)
+    raise ValueError(f"x={x} fails too")
+
+
 def smaller(error: BaseException, inputs: dict[str, Any], factor: float = 2) -> dict[str, Any]:
     return {"step": inputs["step"] / factor}
 
@@ -247,6 +284,13 @@ def blocked(gate: str, x: int) -> int:
 @task
 def inc(x: int) -> int:
     return x + 1
+
+
+@task
+def noted(log: str, tag: str) -> str:
+    """Notes ``tag`` when its body runs."""
+    note(log, tag)
+    return tag
 
 
 @task

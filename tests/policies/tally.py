@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -24,10 +25,14 @@ POLL = 0.01
 
 
 def bump(counter: str) -> int:
-    """Count one call in the file ``counter``; the count so far."""
+    """Count one call in the file ``counter``; the count so far. The new count replaces the
+    file whole (``os.replace``), so a test reading it meanwhile sees the old count or the new
+    one, never the empty file a rewrite in place leaves for a moment."""
     path = Path(counter)
-    n = int(path.read_text()) + 1 if path.exists() else 1
-    path.write_text(str(n))
+    n = count(path) + 1
+    fresh = path.with_name(f"{path.name}.{os.getpid()}.{threading.get_ident()}")
+    fresh.write_text(str(n))
+    os.replace(fresh, path)
     return n
 
 
@@ -48,10 +53,12 @@ def note(log: str, value: Any) -> None:
 
 
 def notes(log: str | Path) -> list[Any]:
+    """The values noted in ``log`` so far (a line still being written is not one yet)."""
     path = Path(log)
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines()]
+    text = path.read_text()
+    return [json.loads(line) for line in text[: text.rfind("\n") + 1].splitlines()]
 
 
 def marks_of(gate: str | Path) -> str:

@@ -1,10 +1,12 @@
 """Cancelling a run (``run(timeout=)``, Ctrl-C) on every backend: it ends CANCELLED, finished
-results stay stored, tasks that had not started are CANCELLED (not SKIPPED), and a task waiting
-to retry makes no further attempt and ends CANCELLED with a :class:`RetryCancelledError`.
+results stay stored, tasks that had not started are CANCELLED (not SKIPPED), a graph task
+waiting for its tasks is stored CANCELLED, and a task waiting to retry makes no further attempt
+and ends CANCELLED with a :class:`RetryCancelledError`.
 
-Where the backends differ, by design, the parametrisation says so: calls pending on the run's
-event loop or on Dask are abandoned (CANCELLED), while a sync call running on a local worker
-thread cannot be stopped, so the run lets it finish and starts nothing after it."""
+Where the backends differ, by design, the parametrisation (or ``backend.abandons_calls``) says
+so: calls pending on the run's event loop or on Dask are abandoned (CANCELLED), while a sync call
+running on a local worker thread cannot be stopped, so the run lets it finish and starts nothing
+after it."""
 
 from __future__ import annotations
 
@@ -17,10 +19,25 @@ from ferroflow import RunTimeoutError, load_node, task
 from ferroflow.errors import RetryCancelledError
 
 from policies.backends import Backend, interrupt_when, only, when
-from policies.tally import count, open_gate
+from policies.tally import await_gate, count, marks_of, note, open_gate
 
 #: how a test cancels its run
 HOW = ["timeout", "ctrl-c"]
+
+
+@task
+async def cancelled_sign(gate: str) -> None:
+    """Waits at ``gate`` on the run's event loop (the same loop on every backend). A cancelled
+    run stops starting tasks, then cancels every coroutine pending on its loop: marks
+    ``started``, ``left`` without ``returned`` are the public sign that the run was cancelled
+    (a test lets a blocked sync body go on only then, else a dependent could start first)."""
+    marks = marks_of(gate)
+    note(marks, "started")
+    try:
+        if await await_gate(gate):
+            note(marks, "returned")
+    finally:
+        note(marks, "left")
 
 
 def _stored_states(wg: Any) -> dict[str, str]:
@@ -118,6 +135,11 @@ def _blocked(wg: Any, n: int) -> list[Any]:
     return [wg.tasks[f"blocked{i or ''}"] for i in range(n)]
 
 
+def _started(backend: Backend, *gates: str) -> bool:
+    """A body started waiting at each of ``gates``."""
+    return all("started" in backend.marks(gate) for gate in gates)
+
+
 def _cancel(backend: Backend, wg: Any, how: str, ready: Any) -> None:
     """Run ``wg`` and cancel it (``how``) once ``ready()`` holds."""
     if how == "timeout":
@@ -177,22 +199,71 @@ def test_a_cancelled_run_lets_running_local_calls_finish_and_starts_nothing_afte
     backend: Backend, how: str
 ) -> None:
     f = backend.flows
-    gate = backend.gate()
-    wg = _pending_graph(f, gate, 1).build()
+    gate, sign = backend.gate(), backend.gate("sign")
+
+    @task.graph
+    def g() -> None:
+        cancelled_sign(gate=sign)
+        f.plus_one(x=f.blocked(gate=gate, x=f.plus_one(x=0).result).result)
+
+    wg = g.build()
     # the body at the gate goes on once the run is cancelled
-    stop = when(
-        lambda: wg._execution is not None and wg._execution.cancel_requested,
-        lambda: open_gate(gate),
-    )
+    stop = when(lambda: "left" in backend.marks(sign), lambda: open_gate(gate))
     try:
-        _cancel(backend, wg, how, lambda: "started" in backend.marks(gate))
+        _cancel(backend, wg, how, lambda: _started(backend, gate, sign))
     finally:
         stop()
+    assert backend.marks(sign) == ["started", "left"], "the run cancelled the coroutine"
     assert backend.marks(gate) == ["started", "returned", "left"], "it ran to its end"
     assert wg.tasks.plus_one.state == "FINISHED"
     assert wg.tasks.blocked.state == "FINISHED" and wg.tasks.blocked.outputs["result"].value == 1
     assert wg.tasks.plus_one1.state == "CANCELLED" and wg.tasks.plus_one1.pk is None
+    assert wg.tasks.cancelled_sign.state == "CANCELLED"
     assert wg.state == "CANCELLED" and load_node(wg.pk).state == "CANCELLED"
-    assert _stored_states(wg) == {"plus_one": "FINISHED", "blocked": "FINISHED"}
+    assert _stored_states(wg) == {
+        "cancelled_sign": "CANCELLED",
+        "plus_one": "FINISHED",
+        "blocked": "FINISHED",
+    }
     stored = load_node(wg.tasks.blocked.pk)
     assert [(lt, label) for lt, label, _ in stored.outputs] == [("CREATE", "result")]
+
+
+@pytest.mark.parametrize("how", HOW)
+def test_a_graph_task_waiting_for_its_tasks_when_cancelled_is_stored_cancelled(
+    backend: Backend, how: str
+) -> None:
+    f = backend.flows
+    gate, sign = backend.gate(), backend.gate("sign")
+
+    @task.graph
+    def inner(n: int) -> int:
+        return f.plus_one(x=f.blocked(gate=gate, x=n).result).result
+
+    @task.graph
+    def outer(n: int) -> int:
+        cancelled_sign(gate=sign)
+        return inner(n=n).result
+
+    wg = outer.build(1)
+    # a local body at the gate goes on once the run is cancelled; elsewhere it was abandoned
+    stop = when(lambda: "left" in backend.marks(sign), lambda: open_gate(gate))
+    try:
+        _cancel(backend, wg, how, lambda: _started(backend, gate, sign))
+    finally:
+        stop()
+    graph_task = wg.tasks.inner
+    assert graph_task.state == "CANCELLED"
+    assert graph_task.pk is not None, "it had started: it expanded before the cancel"
+    assert load_node(graph_task.pk).state == "CANCELLED"
+    assert wg.state == "CANCELLED" and load_node(wg.pk).state == "CANCELLED"
+    tasks = {t.name: t for t in wg.all_tasks()}
+    assert tasks["plus_one"].state == "CANCELLED" and tasks["plus_one"].pk is None
+    blocked = tasks["blocked"]
+    if backend.abandons_calls:
+        assert blocked.state == "CANCELLED"
+    else:
+        assert blocked.state == "FINISHED" and blocked.outputs["result"].value == 1
+    assert load_node(blocked.pk).state == blocked.state
+    stored = {n.label: n.state for n in load_node(graph_task.pk).called}
+    assert stored == {"blocked": blocked.state}, "nothing started after the cancel"

@@ -1,7 +1,8 @@
 """Error handlers on every backend: a task's own ``@task(error_handlers=...)`` and its graph's
 ``@task.graph(error_handlers=...)`` change inputs and try again, in order, each within its
-``max_retries``; each attempt is stored with the inputs it got; a handler's bad answer fails
-the task with an error naming task, handler and input."""
+``max_retries``, without using up the task's plain ``retries``; each attempt is stored with the
+inputs it got; a handler's bad answer fails the task with an error naming task, handler and
+input, and a handler that raises fails it with that error."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import pytest
 from ferroflow import TaskInputError, WorkflowFailedError, dynamic, load_node, namespace, task
 
 from policies.backends import Backend
-from policies.tally import notes
+from policies.tally import count, notes
 
 Studied = t.Annotated[dict, namespace(relaxed=float, again=float, annealed=float)]  # type: ignore[type-arg]
 
@@ -111,6 +112,82 @@ def test_a_handler_changing_an_unknown_input_fails_the_task_naming_it(backend: B
     assert "TaskInputError" in (stored.error or "")
 
 
+def test_a_handler_that_raises_fails_the_task_with_its_error_and_no_retry(
+    backend: Backend,
+) -> None:
+    f = backend.flows
+    calls = backend.path("calls")
+
+    @task.graph
+    def g(x: int) -> int:
+        return f.plus_one(x=f.handled_by_a_broken_handler(counter=calls, x=x).result).result
+
+    wg = g.build(1)
+    with pytest.raises(WorkflowFailedError, match="g/handled_by_a_broken_handler: LookupError"):
+        backend.run(wg)
+    error = wg.tasks.handled_by_a_broken_handler.error
+    assert type(error) is LookupError and str(error) == "the handler broke on: x=1 is bad"
+    assert count(calls) == 1, "its retries=3 are not tried once a handler raised"
+    assert wg.tasks.handled_by_a_broken_handler.state == "FAILED"
+    assert wg.tasks.plus_one.state == "SKIPPED"
+    (stored,) = load_node(wg.pk).called
+    assert stored.label == "handled_by_a_broken_handler" and stored.state == "FAILED"
+    text = stored.error or ""
+    assert text.rstrip().endswith("LookupError: the handler broke on: x=1 is bad")
+    assert "in breaks" in text, "the handler's traceback is stored"
+
+
+def test_a_handler_answering_neither_a_dict_nor_none_fails_the_task_naming_it(
+    backend: Backend,
+) -> None:
+    f = backend.flows
+
+    @task.graph
+    def g(x: int) -> int:
+        return f.plus_one(x=f.handled_by_a_list(x=x).result).result
+
+    wg = g.build(1)
+    with pytest.raises(WorkflowFailedError) as info:
+        backend.run(wg)
+    message = (
+        "task 'g/handled_by_a_list': error handler 'odd' must return a dict of inputs to "
+        "change or None, got list"
+    )
+    (error,) = info.value.failed.values()
+    assert type(error) is TypeError and str(error) == message
+    assert wg.tasks.handled_by_a_list.state == "FAILED" and wg.tasks.plus_one.state == "SKIPPED"
+    (stored,) = load_node(wg.pk).called
+    assert stored.state == "FAILED" and message in (stored.error or "")
+
+
+def test_fixes_by_a_handler_do_not_use_up_plain_retries(backend: Backend) -> None:
+    f = backend.flows
+    log = backend.path("xs")
+
+    @task.graph
+    def g(x: int) -> int:
+        return f.keeps_failing(log=log, x=x).result
+
+    wg = g.build(1)
+    with pytest.raises(WorkflowFailedError, match="x=2 fails too"):
+        backend.run(wg)
+    # attempt 2 is the handler's fix (x=2), attempt 3 the one plain retry (retries=1), with the
+    # fixed input
+    assert notes(log) == [1, 2, 2]
+    attempts = [n for n in load_node(wg.pk).called if n.type.endswith(".keeps_failing")]
+    assert [(n.label, n.state) for n in attempts] == [
+        ("keeps_failing", "FAILED"),
+        ("keeps_failing_attempt2", "FAILED"),
+        ("keeps_failing_attempt3", "FAILED"),
+    ]
+    assert [_stored_inputs(n)["x"].value for n in attempts] == [1, 2, 2]
+    for attempt, x in zip(attempts, [1, 2, 2], strict=True):
+        assert f"ValueError: x={x} fails too" in (attempt.error or ""), attempt.label
+    error = wg.tasks.keeps_failing.error
+    assert type(error) is ValueError and str(error) == "x=2 fails too"
+    assert wg.tasks.keeps_failing.pk == attempts[2].pk
+
+
 # -- a graph's handlers ------------------------------------------------------------------------
 
 
@@ -203,7 +280,7 @@ def test_each_expansion_of_a_nested_graph_gets_its_handlers(backend: Backend) ->
 
     wg = outer.build([0.05, 0.4, 0.8])
     backend.run(wg)
-    values = {s._name: s.value.value for s in wg.outputs}
+    values = {name: node.value for name, node in wg.outputs.value.items()}
     assert values == {"s0": 0.05, "s1": 0.4 / 4, "s2": 0.8 / 16}
     assert _relaxed(log) == sorted([0.05, 0.4, 0.1, 0.8, 0.2, 0.05])
 

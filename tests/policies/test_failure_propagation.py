@@ -24,6 +24,7 @@ from ferroflow import (
 )
 
 from policies.backends import Backend, only
+from policies.tally import notes
 
 
 def _failing_graph(f: Any) -> Any:
@@ -85,6 +86,29 @@ def test_a_failed_task_skips_its_dependents_and_independent_tasks_finish(
     assert text.rstrip().endswith("ValueError: three is bad (x=3)")
     assert text.startswith("Traceback (most recent call last):")
     assert "in fails_on_three" in text, "the traceback reaches into the task's body"
+
+
+def test_a_failed_task_skips_the_tasks_ordered_after_it(backend: Backend) -> None:
+    f = backend.flows
+    log = backend.path("ran")
+
+    @task.graph
+    def g() -> None:
+        failing = f.fails_on_three(x=3)
+        f.noted(log=log, tag="other")  # independent: runs
+        failing >> f.noted(log=log, tag="b") >> f.noted(log=log, tag="c")
+
+    wg = g.build()
+    with pytest.raises(WorkflowFailedError, match=r"\(2 dependent task\(s\) skipped\)") as info:
+        backend.run(wg)
+    assert list(info.value.failed) == ["g/fails_on_three"]
+    assert wg.tasks.fails_on_three.state == "FAILED"
+    assert wg.tasks.noted.state == "FINISHED"
+    assert wg.tasks.noted1.state == wg.tasks.noted2.state == "SKIPPED"
+    assert wg.tasks.noted1.pk is None and wg.tasks.noted2.pk is None
+    assert notes(log) == ["other"], "the bodies of the tasks ordered after it never ran"
+    stored = {n.label: n.state for n in load_node(wg.pk).called}
+    assert stored == {"fails_on_three": "FAILED", "noted": "FINISHED"}
 
 
 def test_raise_on_error_false_returns_what_finished(backend: Backend) -> None:
@@ -176,9 +200,10 @@ def test_a_value_the_store_cannot_keep_names_task_and_socket(backend: Backend) -
     kept = store.load_node(wg.tasks.make_unpicklable.outputs["result"].pk)
     assert kept.codec == "unserialisable" and kept.value.repr == "<unpicklable>"
 
-    # raise_on_error=False: no exception, the explanation is on the execution
+    # raise_on_error=False: no exception; the run finished and the value is kept as its repr
     again = g.build()
-    backend.run(again, raise_on_error=False)
-    assert again._execution is not None
-    assert list(again._execution.unstored) == [where]
-    assert "refuses to be pickled" in again._execution.unstored[where]
+    outputs = backend.run(again, raise_on_error=False)
+    assert again.state == "FINISHED" and again.tasks.make_unpicklable.state == "FINISHED"
+    assert isinstance(outputs["result"].value, f.Unpicklable), "the result is in memory"
+    kept = store.load_node(again.tasks.make_unpicklable.outputs["result"].pk)
+    assert kept.codec == "unserialisable" and kept.value.repr == "<unpicklable>"

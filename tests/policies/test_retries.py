@@ -1,7 +1,8 @@
 """``@task(retries=N, retry_on=..., backoff=...)`` on every backend: a flaky task succeeds on a
-later attempt, an exception ``retry_on`` does not cover fails at once, exhausted retries fail
-with the last error, and every attempt is stored as its own process node (``name``,
-``name_attempt2``, ...; failed ones FAILED with their traceback)."""
+later attempt, an exception ``retry_on`` does not cover fails at once (as does a return value
+that does not fit the outputs), exhausted retries fail with the last error, and every attempt is
+stored as its own process node (``name``, ``name_attempt2``, ...; failed ones FAILED with their
+traceback)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import itertools
 from typing import Any
 
 import pytest
-from ferroflow import WorkflowFailedError, load_node, task
+from ferroflow import TaskOutputError, WorkflowFailedError, load_node, task
 from provenance_flows import three_attempts
 
 from policies.backends import Backend
@@ -91,6 +92,25 @@ def test_exhausted_retries_fail_with_the_last_error_and_store_every_attempt(
     assert all("Traceback" in (n.error or "") for n in attempts)
     assert wg.tasks.always_fails.pk == attempts[1].pk, "the task's node is its last attempt's"
     assert wg.tasks.always_fails.state == "FAILED"
+
+
+def test_a_return_value_that_does_not_fit_the_outputs_is_not_retried(backend: Backend) -> None:
+    f = backend.flows
+    calls = backend.path("misfit")
+
+    @task.graph
+    def g() -> int:
+        return f.plus_one(x=f.misfit(counter=calls, x=1).a).result
+
+    wg = g.build()
+    with pytest.raises(WorkflowFailedError, match="g/misfit: TaskOutputError") as info:
+        backend.run(wg)
+    assert count(calls) == 1, "retries=2, yet one call: a retry cannot mend the code"
+    error = info.value.failed["g/misfit"]
+    assert isinstance(error, TaskOutputError)
+    assert str(error).startswith("task 'g/misfit': missing required output(s) b")
+    assert wg.tasks.misfit.state == "FAILED" and wg.tasks.plus_one.state == "SKIPPED"
+    assert [(n.label, n.state) for n in _attempts(wg, "misfit")] == [("misfit", "FAILED")]
 
 
 def test_backoff_waits_between_attempts(backend: Backend) -> None:
