@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any
 from .engine.caching import KeyRecipe, value_digest
 from .errors import FerroflowError, UncacheableError
 from .model.data import DataNode
-from .model.labels import SEPARATOR, nest
+from .model.labels import join_label, nest, split_label
 from .model.taskdef import GraphDef
 from .model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link, State
 
@@ -120,15 +120,17 @@ def stored_inputs(store: Store, run: StoredNode, handle: GraphDef) -> dict[str, 
     themselves (same pk and uuid), nested again for namespaces and ``**kwargs``."""
     kwargs: dict[str, Any] = {}
     members: list[tuple[str, DataNode]] = []  # of namespaces, and of **kwargs (unprefixed)
-    spread = f"{handle.var_kw}{SEPARATOR}" if handle.var_kw else None
     for link_type, label, node in run.inputs:
         if link_type != Link.INPUT_WORK:
             continue
         data = DataNode(node.value, node.uuid, node.pk)
-        if label in handle.inputs:
-            kwargs[label] = data
+        keys = split_label(label)
+        if len(keys) == 1 and keys[0] in handle.inputs:
+            kwargs[keys[0]] = data
         else:
-            members.append((label.removeprefix(spread) if spread else label, data))
+            if keys[0] == handle.var_kw:  # **kwargs are unprefixed
+                keys = keys[1:]
+            members.append((join_label(keys), data))
     return kwargs | nest(members)
 
 

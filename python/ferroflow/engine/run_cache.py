@@ -49,7 +49,7 @@ class RunCache:
         assert pk is not None
         try:
             leaves = [
-                (label, leaf.value) for n, v in inputs.items() for label, leaf in flatten(v, n)
+                (label, leaf.value) for n, v in inputs.items() for label, leaf in flatten(v, (n,))
             ]
             recipe = key_recipe(handle.process_type, code_digest(handle), leaves)
             key = recipe.key

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from ..model.labels import SEPARATOR
+from ..model.labels import split_label
 from ..model.vocabulary import Kind, State
 from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED, UNSERIALISABLE, decode
 from ..version import __version__
@@ -93,7 +93,7 @@ def crate_time(ts: float | None) -> str | None:
 
 def param_name(label: str) -> str:
     """The top-level socket of a link label: ``data__number_1`` -> ``data``."""
-    return label.split(SEPARATOR, 1)[0]
+    return split_label(label)[0]
 
 
 def short(process_type: str) -> str:

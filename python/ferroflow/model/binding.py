@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import TaskInputError
 from .data import DataNode
+from .labels import key_problem
 from .sockets import FutureSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
 
@@ -60,10 +61,9 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
             )
         bound: dict[str, Any] = {}
         for key, item in value.items():
-            if not isinstance(key, str):
-                raise TaskInputError(
-                    f"{where}: namespace keys must be strings, got {key!r}; use str keys"
-                )
+            problem = key_problem(key)
+            if problem is not None:
+                raise TaskInputError(f"{where}: {problem}")
             child = spec.child(key)
             if child is None:
                 raise TaskInputError(
@@ -87,6 +87,10 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
         isinstance(v, (FutureSocket, DataNode)) for v in value.values()
     ):
         # a dict of sockets for a plain input: resolved to a dict value at run time
+        for key in value:
+            problem = key_problem(key)
+            if problem is not None:
+                raise TaskInputError(f"{where}: {problem}")
         return {k: _bind_value(task, f"{path}.{k}", Leaf(), v) for k, v in value.items()}
     _check_leaf(where, spec, value)
     return value if isinstance(value, DataNode) else DataNode(value)

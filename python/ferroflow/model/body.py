@@ -15,11 +15,17 @@ from typing import Any
 from ..errors import GraphReturnError
 from .data import DataNode
 from .graph import Graph, graph_context
+from .labels import key_problem
 from .sockets import FutureSocket
 from .spec import Leaf, Namespace, SocketSpec
 from .taskdef import GraphDef
 
 __all__ = ["apply_graph_handlers", "bind_graph_outputs", "run_body"]
+
+
+def _in(path: str) -> str:
+    """``, output 'data'`` before a problem in a nested output; nothing at the top level."""
+    return f", output '{path}'" if path else ""
 
 
 def run_body(handle: GraphDef, graph: Graph) -> None:
@@ -59,18 +65,25 @@ def _bind(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
             raise _refuse(where, path, value)
         bound: dict[str, Any] = {}
         for key, item in value.items():
-            child = spec.child(str(key))
+            problem = key_problem(key)
+            if problem is not None:
+                raise GraphReturnError(f"graph '{where}'{_in(path)}: {problem}")
+            child = spec.child(key)
             if child is None:
                 raise GraphReturnError(
                     f"graph '{where}': returned unknown output '{_join(path, key)}'; declared: "
                     f"{', '.join(spec.fields) or '<none>'}. Declare it in the return annotation."
                 )
-            bound[str(key)] = _bind(where, _join(path, key), child, item)
+            bound[key] = _bind(where, _join(path, key), child, item)
         return bound
     if isinstance(value, DataNode):
         return value
     if isinstance(value, dict) and value and all(_is_socket(v) for v in value.values()):
-        return {str(k): v for k, v in value.items()}
+        for key in value:
+            problem = key_problem(key)
+            if problem is not None:
+                raise GraphReturnError(f"graph '{where}'{_in(path)}: {problem}")
+        return dict(value)
     raise _refuse(where, path, value)
 
 

@@ -12,9 +12,15 @@ from typing import Any
 
 from ..errors import TaskOutputError
 from .data import DataNode
+from .labels import key_problem
 from .spec import DEFAULT_OUTPUT, Leaf, Namespace, SocketSpec
 
 __all__ = ["parse_outputs", "unwrap"]
+
+
+def _in(path: str) -> str:
+    """``, output 'data'`` before a problem in a nested output; nothing at the top level."""
+    return f", output '{path}'" if path else ""
 
 
 def unwrap(binding: Any) -> Any:
@@ -42,15 +48,18 @@ def _fill(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
             )
         out: dict[str, Any] = {}
         for key, item in value.items():
-            child = spec.child(str(key))
-            socket = f"{path}.{key}" if path else str(key)
+            problem = key_problem(key)
+            if problem is not None:
+                raise TaskOutputError(f"{where}{_in(path)}: {problem}")
+            child = spec.child(key)
+            socket = f"{path}.{key}" if path else key
             if child is None:
                 raise TaskOutputError(
                     f"{where}: returned unknown output '{socket}'; declared: "
                     f"{', '.join(spec.fields) or '<none>'} (make the namespace dynamic to "
                     f"accept any key)"
                 )
-            out[str(key)] = _fill(where, socket, child, item)
+            out[key] = _fill(where, socket, child, item)
         _check_required(where, path, spec, out)
         return out
     return _node(value)

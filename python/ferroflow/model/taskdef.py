@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, TypedDict, cast
 
 from .error_handlers import parse_error_handlers
+from .labels import join_label
 from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
 
 __all__ = ["GraphDef", "GraphOptions", "TaskDef", "TaskOptions", "check_options"]
@@ -174,6 +175,8 @@ class TaskDef:
             and not self.is_graph
             and self.var_kw is None
             and not self.needs_runner
+            # the lane stores argument names as link labels as they are
+            and all(join_label((name,)) == name for name in (*self.inputs, self.single_output))
         )
         functools.update_wrapper(cast(Any, self), func)  # name, doc, module of the function
 

@@ -20,7 +20,7 @@ from typing import Any
 
 from ..model.data import DataNode
 from ..model.graph import TaskNode
-from ..model.labels import flatten
+from ..model.labels import flatten, join_label
 from ..model.vocabulary import Kind, Link, State
 from .store import Store
 from .values import UnserialisableValue
@@ -148,9 +148,9 @@ class StoreRecorder(Recorder):
         record_data, record_link = store.record_data, store.record_link
         for name, node in inputs.items():
             if type(node) is DataNode:  # the common case: one value per input
-                record_link(record_data(node), pk, link, name)
+                record_link(record_data(node), pk, link, join_label((name,)))
             else:
-                for leaf_label, leaf in flatten(node, name):
+                for leaf_label, leaf in flatten(node, (name,)):
                     record_link(record_data(leaf), pk, link, leaf_label)
 
     def outputs_made(self, pk: int, outputs: dict[str, Any], link: str) -> None:

@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING, Any, TypedDict
 
 from ..model.data import DataNode
 from ..model.graph import Graph, TaskNode, producer
-from ..model.labels import flatten, leaves
+from ..model.labels import flatten, leaves, split_label
 from ..model.sockets import FutureSocket, socket_label, socket_value
 from ..store.recorder import error_text
 from ..store.values import shorten, type_name
@@ -396,7 +396,7 @@ class _LiveReader:
                     self.builder.port(task, direction, port)
                     self.flow(source, task, direction)
                     continue
-                for sub, node in leaves(found, label):
+                for sub, node in leaves(found, split_label(label)):
                     self.data_port(task, direction, sub, node, source)
             else:
                 self.data_port(task, direction, label, leaf, default_source)
