@@ -21,7 +21,7 @@ from .progress import show_progress
 from .restart import check_not_running, fill_cache_keys, find_graph, stored_inputs
 from .store import StoredNode
 from .store.recorder import Recorder, StoreRecorder
-from .views import GraphSnapshot, ResultSocket, TaskView
+from .views import GraphSnapshot, GraphTask, ResultSocket, TaskView
 from .views.dot import workgraph_dot, workgraph_jupyter_html, workgraph_svg
 from .views.html import MAX_TASKS, workgraph_html
 from .views.provenance import workgraph_provenance
@@ -116,7 +116,14 @@ class WorkGraph:
 
     @property
     def tasks(self) -> TaskView:
-        return TaskView(self._graph.tasks_by_name)
+        """The top-level tasks: ``wg.tasks["add"]``, ``wg.tasks.add``, ``wg.tasks[-1]``."""
+        return TaskView(self._graph.tasks_by_name, self._process_node)
+
+    def _process_node(self, pk: int) -> StoredNode | None:
+        """A task's stored process node; None when this run stored nothing."""
+        if self._store is None or self.pk is None:
+            return None
+        return self._store.load_node(pk)
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -143,8 +150,11 @@ class WorkGraph:
     def uuid(self) -> str | None:
         return self._execution.uuid if self._execution is not None else None
 
-    def all_tasks(self) -> list[TaskNode]:
+    def all_tasks(self) -> list[GraphTask]:
         """Every task of the run, nested graph tasks' children included, in run order."""
+        return [GraphTask(node, self._process_node) for node in self._task_nodes()]
+
+    def _task_nodes(self) -> list[TaskNode]:
         if self._execution is None:
             return list(self._graph.tasks)
         return [self._execution.tasks[i] for i in sorted(self._execution.tasks)]
@@ -252,7 +262,7 @@ class WorkGraph:
             process_type=self._handle.process_type,
             state=self.state,
             graph=self._graph,
-            tasks=tuple(self.all_tasks()),
+            tasks=tuple(self._task_nodes()),
             outputs=execution.outputs if execution is not None else self._graph.outputs,
             ran=execution is not None,
             pk=pk,

@@ -88,7 +88,7 @@ def test_defaults_and_positional_arguments() -> None:
     wg = G.build(10)
     wg.run()
     assert (wg.outputs.q.value, wg.outputs.r.value, wg.outputs.q2.value) == (3, 1, 2)
-    assert list(wg.tasks) == ["qr", "qr1"]  # named after name=, numbered when repeated
+    assert wg.tasks.keys() == ["qr", "qr1"]  # named after name=, numbered when repeated
     # the default was stored as an input of the task like any other value
     inputs = {
         label: node.value
@@ -122,7 +122,7 @@ def test_tuple_outputs_and_dotted_access() -> None:
     wg = G.run(11)
     assert {s._name: s.value for s in wg.outputs} == {"q": 2, "r": 3, "b": 11, "c": 12, "d": 13}
     assert wg.outputs["q"].value == 2
-    assert wg.tasks["nested"].outputs["a"]["b"] == 11
+    assert wg.tasks["nested"].outputs["a"]["b"].value == 11
 
 
 def test_outputs_iterate_in_insertion_order() -> None:

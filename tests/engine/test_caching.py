@@ -186,7 +186,6 @@ def test_namespace_outputs_come_back_nested() -> None:
     assert calls == Counter({"split": 1, "add": 1})
     assert second.outputs.result.value == first.outputs.result.value == 13
     outputs = second.tasks.split.outputs
-    assert outputs is not None
     assert outputs["parts"]["high"].value == 5 and outputs["total"].value == 9
 
 

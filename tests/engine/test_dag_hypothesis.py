@@ -174,7 +174,7 @@ def run(workflow: Workflow, profile: Profile, max_workers: int) -> WorkGraph:
 
 def by_tag(wg: WorkGraph) -> dict[str, TaskNode]:
     found: dict[str, TaskNode] = {}
-    for t in wg.all_tasks():
+    for t in (view.node for view in wg.all_tasks()):  # the engine's tasks themselves
         tag = t.inputs["tag"].value
         assert tag not in found, f"two tasks carry tag {tag}"
         found[tag] = t
@@ -424,7 +424,7 @@ def descendants(tasks: list[TaskNode], failed: set[int]) -> set[int]:
 def test_failure_invariants(profile: Profile, workflow: Workflow, n: int) -> None:
     ref = evaluate(workflow)
     wg = run(workflow, profile, n)
-    tasks = wg.all_tasks()
+    tasks = [t.node for t in wg.all_tasks()]
     tagged = by_tag(wg)
     failed = {t.id for t in tasks if t.state == "FAILED"}
     skipped = {t.id for t in tasks if t.state == "SKIPPED"}

@@ -51,12 +51,12 @@ def _run(monkeypatch: pytest.MonkeyPatch, fast: bool, wg_factory: Any) -> WorkGr
 
 def test_fast_lane_is_used_for_eligible_tasks(monkeypatch: pytest.MonkeyPatch) -> None:
     wg = _run(monkeypatch, True, lambda: mixed.build(2))
-    lanes = {t.path: t.fast_box is not None for t in wg.all_tasks()}
+    lanes = {t.path: t.node.fast_box is not None for t in wg.all_tasks()}
     assert lanes["mixed/inc"] and lanes["mixed/as_dict"] and lanes["mixed/as_node"]
     assert not lanes["mixed/split"] and not lanes["mixed/nested"]
     assert not lanes["mixed/add"], "inputs from a general-lane task take the general lane"
     off = _run(monkeypatch, False, lambda: mixed.build(2))
-    assert not any(t.fast_box is not None for t in off.all_tasks())
+    assert not any(t.node.fast_box is not None for t in off.all_tasks())
 
 
 def test_both_lanes_give_the_same_results_andrun_provenance(
@@ -70,8 +70,8 @@ def test_both_lanes_give_the_same_results_andrun_provenance(
     for t in fast.all_tasks():
         other = by_path[t.path]
         assert t.state == other.state == "FINISHED", t.path
-        assert {k: v.value for k, v in (t.outputs or {}).items() if isinstance(v, DataNode)} == {
-            k: v.value for k, v in (other.outputs or {}).items() if isinstance(v, DataNode)
+        assert {k: v.value for k, v in t.outputs.value.items() if isinstance(v, DataNode)} == {
+            k: v.value for k, v in other.outputs.value.items() if isinstance(v, DataNode)
         }, t.path
         assert t.ctime is not None and t.mtime is not None and t.ctime <= t.mtime
         assert uuid.UUID(t.uuid).version == 7
@@ -82,8 +82,8 @@ def test_both_lanes_give_the_same_results_andrun_provenance(
 def test_a_fast_output_is_one_node_everywhere(monkeypatch: pytest.MonkeyPatch) -> None:
     wg = _run(monkeypatch, True, lambda: mixed.build(1))
     tasks = {t.path: t for t in wg.all_tasks()}
-    made = tasks["mixed/as_node"].outputs["result"]
-    assert made is tasks["mixed/as_node"].outputs["result"], "materialised once"
+    made = tasks["mixed/as_node"].outputs["result"].value
+    assert made is tasks["mixed/as_node"].outputs["result"].value, "materialised once"
     assert made.value == 1000 and made.pk is not None
     stored = get_current_profile().store.load_node(made.pk)
     assert stored.uuid == made.uuid and stored.value == 1000

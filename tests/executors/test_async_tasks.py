@@ -99,7 +99,7 @@ def test_two_hundred_async_tasks_wait_together() -> None:
         outs = [(lt, label, node.value) for lt, label, node in stored.outputs]
         assert ("CREATE", "result", x * 10) in outs
     for task_node in wg.all_tasks():
-        assert task_node.fast_box is None, "async tasks never take the fast lane"
+        assert task_node.node.fast_box is None, "async tasks never take the fast lane"
         assert task_node.state == "FINISHED"
         assert task_node.ctime is not None and task_node.mtime is not None
         assert task_node.ctime <= task_node.mtime
@@ -247,7 +247,9 @@ def test_a_run_timeout_cancels_every_pending_coroutine_and_joins_the_loop() -> N
         wg.run(timeout=2.0)  # the 20 coroutines wait 10 s each
     assert _seen.get("cancelled") == 20, "every pending coroutine was cancelled"
     assert not _loop_threads(), "the loop thread was joined"
-    assert [tn.state for tn in wg.all_tasks() if tn.handle is sleeps_long] == ["CANCELLED"] * 20
+    assert [tn.state for tn in wg.all_tasks() if tn.node.handle is sleeps_long] == [
+        "CANCELLED"
+    ] * 20
 
 
 # -- max_number_jobs --------------------------------------------------------------------------

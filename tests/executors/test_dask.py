@@ -129,7 +129,7 @@ def test_howto_runs_on_dask(client: Any) -> None:
     wg.run(executor=client)
     assert wg.outputs.result.value == 30
     assert all(t.state == "FINISHED" for t in wg.all_tasks())
-    assert not any(t.fast_box is not None for t in wg.all_tasks()), "no fast lane on Dask"
+    assert not any(t.node.fast_box is not None for t in wg.all_tasks()), "no fast lane on Dask"
 
 
 @task.graph
@@ -178,7 +178,7 @@ def test_an_address_string_the_environment_or_the_profile(
     monkeypatch.setenv("FERROFLOW_EXECUTOR", address)
     wg = ScatterGatherSquare.build(3)
     wg.run(executor="local")
-    assert all(t.fast_box is not None for t in wg.all_tasks() if t.name.startswith("square"))
+    assert all(t.node.fast_box is not None for t in wg.all_tasks() if t.name.startswith("square"))
 
 
 def test_bad_executor_settings_fail_early(tmp_path: Path) -> None:
@@ -310,7 +310,7 @@ def test_large_values_stay_on_the_cluster(client: Any, monkeypatch: pytest.Monke
     assert placed, "the consumers got the produced array as a future"
     stored = get_current_profile().store
     (producer,) = (t for t in wg.all_tasks() if t.name == "big")
-    node = producer.outputs["result"]
+    node = producer.outputs["result"].value
     assert np.array_equal(stored.load_node(node.pk).value, a), "the store has every value"
 
 

@@ -416,10 +416,10 @@ def test_failure_is_reported_by_path_with_the_cause() -> None:
     assert wg.state == "FAILED"
 
     # finished results are stored: load them back by pk
-    good = wg.tasks["square1"].outputs["result"]
+    good = wg.tasks["square1"].outputs["result"].value
     assert load_node(good.pk).value == 9
     assert load_node(good.uuid).pk == good.pk
-    partial = inner["add"].outputs["result"]
+    partial = inner["add"].outputs["result"].value
     assert load_node(partial.pk).value == 7
     failed_run = load_node(inner["boom2"].pk)
     assert failed_run.state == "FAILED"
@@ -432,7 +432,7 @@ def test_raise_on_error_false_returns_what_was_produced() -> None:
     wg = Outer.build(3)
     outputs = wg.run(raise_on_error=False)
     assert outputs == {"good": 9}
-    assert outputs["good"].pk == wg.tasks["square1"].outputs["result"].pk
+    assert outputs["good"].pk == wg.tasks["square1"].outputs["result"].value.pk
     assert wg.outputs.good.value == 9
     with pytest.raises(AttributeError) as info:
         wg.outputs.bad.value  # noqa: B018
@@ -625,7 +625,7 @@ def test_cancelled_run_states() -> None:
     # the body that was running when the timeout hit finished, and its result is stored
     first = wg.tasks["slow"]
     assert first.state == "FINISHED"
-    assert load_node(first.outputs["result"].pk).value == 1
+    assert load_node(first.outputs["result"].value.pk).value == 1
     assert {node.state for node in wg.all_tasks()} <= STATES - {"PLANNED", "RUNNING"}
     assert wg.tasks["slow1"].state == "CANCELLED"
     with pytest.raises(NotRunError):

@@ -63,5 +63,5 @@ def test_each_backend_runs_the_tasks_where_it_says(backend: Backend) -> None:
     on_this_process = int(pid) == os.getpid()
     assert on_this_process == (backend.name != "dask")
     assert (thread == "ferroflow-async") == (backend.name == "async")
-    assert (wg.tasks.where.fast_box is not None) == (backend.name == "fast")
-    assert wg.tasks.where.handle is f.where
+    assert (wg.tasks.where.node.fast_box is not None) == (backend.name == "fast")
+    assert wg.tasks.where.node.handle is f.where

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from ferroflow import (
     GraphContextError,
+    NotRunError,
     TaskOutputError,
     ValueNotStoredError,
     WorkflowFailedError,
@@ -54,7 +55,8 @@ def test_a_failed_task_skips_its_dependents_and_independent_tasks_finish(
 
     tasks = {t.name: t for t in wg.all_tasks()}
     assert tasks["fails_on_three3"].state == "FAILED" and tasks["fails_on_three3"].error is error
-    assert tasks["fails_on_three3"].outputs is None
+    with pytest.raises(NotRunError, match="failed"):
+        tasks["fails_on_three3"].outputs.value  # noqa: B018
     assert tasks["inc"].state == tasks["inc1"].state == "SKIPPED"
     assert tasks["inc"].pk is None and tasks["inc1"].pk is None, "skipped tasks never started"
     assert tasks["inc2"].state == "FINISHED" and tasks["inc2"].outputs["result"].value == 1
@@ -63,7 +65,7 @@ def test_a_failed_task_skips_its_dependents_and_independent_tasks_finish(
     assert [t.outputs["result"].value for t in others] == [0, 1, 2, 4]
     assert wg.state == "FAILED"
     # plain tasks took the fast lane on the fast backend, and only there
-    assert {t.fast_box is not None for t in tasks.values()} == {backend.fast_lane}
+    assert {t.node.fast_box is not None for t in tasks.values()} == {backend.fast_lane}
 
     failed = load_node(tasks["fails_on_three3"].pk)
     assert failed.state == "FAILED" and failed.label == "fails_on_three3"
@@ -196,8 +198,8 @@ def test_a_value_the_store_cannot_keep_names_task_and_socket(backend: Backend) -
     assert wg.state == "FINISHED"
     assert wg.tasks.make_unpicklable.state == "FINISHED"
     store = get_current_profile().store
-    assert store.load_node(wg.tasks.inc.outputs["result"].pk).value == 2
-    kept = store.load_node(wg.tasks.make_unpicklable.outputs["result"].pk)
+    assert store.load_node(wg.tasks.inc.outputs["result"].value.pk).value == 2
+    kept = store.load_node(wg.tasks.make_unpicklable.outputs["result"].value.pk)
     assert kept.codec == "unserialisable" and kept.value.repr == "<unpicklable>"
 
     # raise_on_error=False: no exception; the run finished and the value is kept as its repr
@@ -205,5 +207,5 @@ def test_a_value_the_store_cannot_keep_names_task_and_socket(backend: Backend) -
     outputs = backend.run(again, raise_on_error=False)
     assert again.state == "FINISHED" and again.tasks.make_unpicklable.state == "FINISHED"
     assert isinstance(outputs["result"].value, f.Unpicklable), "the result is in memory"
-    kept = store.load_node(again.tasks.make_unpicklable.outputs["result"].pk)
+    kept = store.load_node(again.tasks.make_unpicklable.outputs["result"].value.pk)
     assert kept.codec == "unserialisable" and kept.value.repr == "<unpicklable>"

@@ -151,7 +151,7 @@ def test_a_retried_task_feeds_its_consumers_with_and_without_provenance(
         assert (wg.pk is not None) == provenance
         # the retried task and the consumers of its output run in the general runner (they
         # read its output from there); an independent plain task in the fast lane, if any
-        lanes = {t.name: t.fast_box is not None for t in wg.all_tasks()}
+        lanes = {t.name: t.node.fast_box is not None for t in wg.all_tasks()}
         assert lanes == {
             "plus_one": backend.fast_lane,
             "flaky": False,

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ferroflow import TaskTimeoutError, WorkflowFailedError, load_node, task
+from ferroflow import NotRunError, TaskTimeoutError, WorkflowFailedError, load_node, task
 
 from policies.backends import Backend, when
 from policies.tally import count, open_gate
@@ -40,7 +40,9 @@ def test_a_task_over_its_timeout_fails_while_independent_tasks_finish(backend: B
     assert list(info.value.failed) == ["g/held"]
     assert isinstance(error, TaskTimeoutError) and isinstance(error, TimeoutError)
     assert "task 'g/held' ran past its timeout of 0.5 s" in str(error)
-    assert wg.tasks.held.state == "FAILED" and wg.tasks.held.outputs is None
+    assert wg.tasks.held.state == "FAILED"
+    with pytest.raises(NotRunError, match="failed"):
+        wg.tasks.held.outputs.result.value  # noqa: B018
     assert wg.tasks.plus_one.state == "SKIPPED"
     assert [wg.tasks[f"quick{i or ''}"].state for i in range(4)] == ["FINISHED"] * 4
     stored = load_node(wg.tasks.held.pk)

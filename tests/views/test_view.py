@@ -354,8 +354,7 @@ def test_page_draws_every_task_and_opens_on_the_fragment(tmp_path: Path) -> None
     assert panel is not None and panel.attrs["data-selected"] == target
     assert "finished" in panel.text and "ferroflow.demo.square" in panel.text
     node = wg.tasks["ParallelSquare"].tasks["square2"]
-    assert node.outputs is not None
-    x_pk, result_pk = node.inputs["x"].pk, node.outputs["result"].pk
+    x_pk, result_pk = node.inputs["x"].value.pk, node.outputs["result"].value.pk
     assert rows(panel, "inputs") == [["x", "3", "int", str(x_pk), "generate_numbers"]]
     assert rows(panel, "outputs") == [["result", "9", "int", str(result_pk), ""]]
     selected = [p for p, cls in drawn(dom).items() if "ff-selected" in cls]

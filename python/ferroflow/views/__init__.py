@@ -3,7 +3,8 @@
 Views read the build-time model and the store, never the engine or the API: a workflow in
 memory reaches them as a :class:`GraphSnapshot`, a stored run as its store and pk.
 
-* :mod:`.results` - ``wg.outputs`` and ``wg.tasks`` (:class:`ResultSocket`, :class:`TaskView`)
+* :mod:`.results` - socket namespaces read after a run, ``wg.outputs`` (:class:`ResultSocket`)
+* :mod:`.tasks` - ``wg.tasks`` (:class:`TaskView` of :class:`GraphTask`)
 * :mod:`.snapshot` - :class:`GraphSnapshot`, what the pictures of a workflow in memory read
 * :mod:`.dot` - the workflow picture: DOT text, SVG, Jupyter's HTML
 * :mod:`.html` - the interactive HTML page (``wg.to_html()``, ``ferroflow view``)
@@ -13,7 +14,8 @@ memory reaches them as a :class:`GraphSnapshot`, a stored run as its store and p
 
 from __future__ import annotations
 
-from .results import ResultSocket, TaskView
+from .results import ResultSocket
 from .snapshot import GraphSnapshot
+from .tasks import GraphTask, TaskView
 
-__all__ = ["GraphSnapshot", "ResultSocket", "TaskView"]
+__all__ = ["GraphSnapshot", "GraphTask", "ResultSocket", "TaskView"]

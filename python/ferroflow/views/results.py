@@ -1,19 +1,19 @@
-"""Read-only views of a graph's sockets and tasks after (or before) a run.
+"""Read-only views of a graph's or a task's sockets after (or before) a run.
 
-``wg.outputs.squares`` is a :class:`ResultSocket`: iterate it for the items of a dynamic
-namespace (in insertion order), read ``.value`` on a leaf for its stored data node.
+``wg.outputs.squares`` and ``wg.tasks.add.outputs.result`` are :class:`ResultSocket` objects:
+iterate one for the items of a dynamic namespace (in insertion order), read ``.value`` on a leaf
+for its stored data node (WorkGraph's ``socket.value``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from ..errors import NotRunError
 from ..model.data import DataNode
-from ..model.graph import TaskNode
 
-__all__ = ["ResultSocket", "TaskView"]
+__all__ = ["ResultSocket"]
 
 
 class ResultSocket:
@@ -33,8 +33,8 @@ class ResultSocket:
         tree = self._get()
         if tree is None:
             raise NotRunError(
-                f"'{self._owner}' has no outputs yet: it has not run (or it was cancelled). "
-                f"Call wg.run() first."
+                f"'{self._owner}' has no values: it has not run yet (call wg.run() first), "
+                f"or it failed, was skipped or was cancelled"
             )
         node: Any = tree
         for part in self._path:
@@ -89,35 +89,3 @@ class ResultSocket:
         if isinstance(node, DataNode):
             return f"<ResultSocket {self._name}: {node!r}>"
         return f"<ResultSocket {'.'.join(self._path) or 'outputs'}: {list(node)}>"
-
-
-class TaskView(Mapping[str, TaskNode]):
-    """``wg.tasks``: task nodes by name (``wg.tasks["square1"].state``)."""
-
-    def __init__(self, tasks: Mapping[str, TaskNode]) -> None:
-        self._tasks = tasks
-
-    def __getitem__(self, name: str) -> TaskNode:
-        try:
-            return self._tasks[name]
-        except KeyError:
-            raise KeyError(
-                f"no task named {name!r}; tasks: {', '.join(self._tasks) or '<none>'}"
-            ) from None
-
-    def __getattr__(self, name: str) -> TaskNode:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        try:
-            return self[name]
-        except KeyError as exc:
-            raise AttributeError(str(exc)) from None
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self._tasks)
-
-    def __len__(self) -> int:
-        return len(self._tasks)
-
-    def __repr__(self) -> str:
-        return "TaskView(" + ", ".join(f"{n}={t.state}" for n, t in self._tasks.items()) + ")"
