@@ -7,6 +7,7 @@ naming the record. After every refusal the store holds exactly what it held befo
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import uuid as uuid_module
 from pathlib import Path
@@ -14,10 +15,11 @@ from typing import Any
 
 import pytest
 from ferroflow import load_profile
+from ferroflow.cli import main as cli_main
 from ferroflow.errors import ImportFormatError
 from ferroflow.export import import_run
 from ferroflow.store import Store
-from provenance_flows import export_json, run_howto, write_json
+from provenance_flows import export_json, run_howto, run_mixed, write_json
 from store_rules import snapshot, violations
 
 Doc = dict[str, Any]
@@ -231,6 +233,8 @@ CASES: dict[str, tuple[Any, str]] = {
         NODE + "the npy value cannot be read",
     ),
     "bad json": (_set("data", "value_json", "{"), NODE + "the json value cannot be read"),
+    "non-ASCII stored JSON": (_set("data", "value_json", '"\u00e9"'), NODE + "'value_json' is not ASCII"),
+    "a cache key on data": (_set("data", "hash", "ab" * 32), NODE + "only a process has"),
     "bad tagged json": (
         _set("data", "value", {"__ff__": "nope", "items": []}),
         NODE + "the json value cannot be read",
@@ -326,6 +330,27 @@ def test_a_bad_file_is_refused_whole_naming_the_record(case: str, doc: Doc, tmp_
     mutate(doc)
     refused(store, doc, tmp_path / "bad.json", message)
     assert len(store.runs()) == 1  # `runs list` still reads the profile
+
+
+def test_the_command_refuses_a_bad_file_naming_the_record(
+    doc: Doc, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    _set("work", "ctime", float("inf"))(doc)
+    path = write_json(doc, tmp_path / "inf.json")
+    assert cli_main(["--profile", "c", "import", str(path)]) == 1
+    assert re.search("error: " + NODE + "'ctime' is not a finite", capsys.readouterr().err)
+    assert load_profile("c").store.runs() == []
+
+
+def test_every_codec_imports_again_into_its_own_store(tmp_path: Path) -> None:
+    """A stored node is matched by content, pickles included (the file's ``pickle`` is the
+    store's own): re-importing a run into the store it came from adds nothing."""
+    store = load_profile("a").store
+    pk = run_mixed()
+    before = snapshot(store.path)
+    result = import_run(store, write_json(export_json(store, pk), tmp_path / "mixed.json"))
+    assert (result.created, result.links) == (0, 0) and result.skipped > 10
+    assert snapshot(store.path) == before
 
 
 def test_the_checks_pass_on_good_stores_and_catch_a_bad_one(

@@ -157,6 +157,8 @@ def _payload(record: dict[str, Any], codec: str, where: str) -> str | bytes:
     if codec in (JSON, UNSERIALISABLE):
         if "value_json" in record:
             payload: str | bytes = text(record["value_json"], f"{where}: 'value_json'")
+            if not payload.isascii():  # stored JSON is ASCII (readers decode it as such)
+                raise ImportFormatError(f"{where}: 'value_json' is not ASCII JSON text")
         elif "value" not in record:
             raise ImportFormatError(f"{where}: a {codec} node needs 'value' or 'value_json'")
         else:
@@ -232,6 +234,8 @@ def node(record: Any, index: int, trust: bool) -> Node:
         blob = _blob(record, codec, payload, where)
     elif codec is not None:
         raise ImportFormatError(f"{where}: a process node has no codec")
+    if is_data and (hash_hex is not None or cached_from is not None):
+        raise ImportFormatError(f"{where}: only a process has a cache key or 'cached_from'")
     return Node(
         where=where,
         uuid=raw,
