@@ -233,7 +233,10 @@ CASES: dict[str, tuple[Any, str]] = {
         NODE + "the npy value cannot be read",
     ),
     "bad json": (_set("data", "value_json", "{"), NODE + "the json value cannot be read"),
-    "non-ASCII stored JSON": (_set("data", "value_json", '"\u00e9"'), NODE + "'value_json' is not ASCII"),
+    "non-ASCII stored JSON": (
+        _set("data", "value_json", '"\u00e9"'),
+        NODE + "'value_json' is not ASCII",
+    ),
     "a cache key on data": (_set("data", "hash", "ab" * 32), NODE + "only a process has"),
     "bad tagged json": (
         _set("data", "value", {"__ff__": "nope", "items": []}),
