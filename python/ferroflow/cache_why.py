@@ -84,9 +84,22 @@ def _hex(digest: bytes | None) -> str:
     return digest.hex() if digest is not None else "-"
 
 
-def _current_code(process_type: str, recorded: bytes | None) -> str:
-
-    found = import_object(process_type)
+def _current_code(
+    process_type: str, recorded: bytes | None, imported: bool, function: str | None
+) -> str:
+    """Whether the task function's current source still has the ``recorded`` digest. The
+    function is imported by the stored name only for a run of this store; for an imported run
+    (whose names someone else chose, see :func:`ferroflow.restart.find_graph`) only when the
+    user names it (``function``), or when this process has already imported its module."""
+    found = import_object(
+        function if function is not None else process_type,
+        load=function is not None or not imported,
+    )
+    if imported and function is None and not isinstance(found, TaskDef):
+        return (
+            "not checked: the run was imported from another store, so its module is not "
+            "imported by the stored name; name the function with --function module.name"
+        )
     if not isinstance(found, TaskDef):
         return "function not importable here"
     if recorded is None:
@@ -94,8 +107,10 @@ def _current_code(process_type: str, recorded: bytes | None) -> str:
     return "same" if code_digest(found) == recorded else "changed since"
 
 
-def explain_key(store: Store, pk: int) -> KeyExplanation:
-    """What went into the cache key of task run ``pk`` (see the module docstring)."""
+def explain_key(store: Store, pk: int, function: str | None = None) -> KeyExplanation:
+    """What went into the cache key of task run ``pk`` (see the module docstring);
+    ``function`` (``module.qualname``) is the task function to compare the recorded code
+    digest with, instead of the one the stored name gives."""
     node = store.load_node(pk)
     if node.kind != Kind.CALC:
         raise FerroflowError(
@@ -118,7 +133,9 @@ def explain_key(store: Store, pk: int) -> KeyExplanation:
         stored_key=bytes(stored_key) if stored_key is not None else None,
         cached_from=cached_from,
         code=code,
-        current_code=_current_code(node.type, code),
+        current_code=_current_code(
+            node.type, code, node.run_pk is not None and store.imported(node.run_pk), function
+        ),
     )
     for link_type, label, data in node.inputs:
         if link_type != Link.INPUT_CALC:

@@ -174,7 +174,7 @@ def cmd_cache_why(args: argparse.Namespace) -> int:
 
     sys.path.insert(0, os.getcwd())  # to compare with the current source of the project's tasks
     node = _load(args.node, args)
-    print("\n".join(explain_key(_store(args), node.pk).lines()))
+    print("\n".join(explain_key(_store(args), node.pk, args.function).lines()))
     return 0
 
 
@@ -350,6 +350,12 @@ def build_parser() -> argparse.ArgumentParser:
     cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="SUBCOMMAND")
     cache_why = add(cache_sub, "why", "what went into a task run's cache key")
     cache_why.add_argument("node", help="pk or uuid of a task run")
+    cache_why.add_argument(
+        "--function",
+        metavar="MODULE.NAME",
+        help="the task function to compare the recorded code with (needed for an imported "
+        "run: its stored name is not imported)",
+    )
     cache_why.set_defaults(func=cmd_cache_why)
 
     restart = add(sub, "restart", "run a failed or interrupted run again, reusing what finished")

@@ -81,11 +81,15 @@ _INPUTS_SQL = (
 )
 
 
-def import_object(qualified: str) -> Any:
+def import_object(qualified: str, load: bool = True) -> Any:
     """The object a ``module.qualname`` names (a task or graph function), or None when it
     cannot be imported by that name (functions defined inside functions). ``__main__.name``
     is looked up in this process's ``__main__`` (a script or notebook restarting its own run);
-    a new process has another ``__main__``, where it is usually missing."""
+    a new process has another ``__main__``, where it is usually missing.
+
+    ``load=False`` only looks among the modules this process has already imported, so it runs
+    no module code: for names that came from an imported file (importing a module runs it, and
+    the current directory is on ``sys.path``)."""
     parts = qualified.split(".")
     if "<locals>" in parts:
         return None
@@ -93,7 +97,11 @@ def import_object(qualified: str) -> Any:
     for cut in range(len(parts) - 1, 0, -1):
         name = ".".join(parts[:cut])
         try:
-            found: Any = sys.modules[name] if name == "__main__" else importlib.import_module(name)
+            found: Any = (
+                sys.modules[name]
+                if name == "__main__" or not load
+                else importlib.import_module(name)
+            )
         except (ImportError, KeyError):
             continue
         for attr in parts[cut:]:
@@ -102,9 +110,21 @@ def import_object(qualified: str) -> Any:
     return None
 
 
-def find_graph(process_type: str) -> GraphDef:
-    """The ``@task.graph`` function named by a run's process_type (``module.qualname``)."""
-    found = import_object(process_type)
+def find_graph(process_type: str, imported: bool = False) -> GraphDef:
+    """The ``@task.graph`` function named by a run's process_type (``module.qualname``).
+
+    For an ``imported`` run (:meth:`Store.imported`) the name is someone else's: a module is
+    then not imported by it (that would run its code, e.g. a file of that name in the current
+    directory); only a module this process has already imported is looked in, and otherwise
+    the user must name the graph function."""
+    found = import_object(process_type, load=not imported)
+    if imported and not isinstance(found, GraphDef):
+        raise FerroflowError(
+            f"the run was imported from another store, so ferroflow does not import the module "
+            f"its file names for the graph function ('{process_type}'): that would run code "
+            f"chosen by whoever wrote the file. Name the graph function yourself: "
+            f"ferroflow restart RUN --graph module.name, or WorkGraph.load(run, graph=my_graph)"
+        )
     if not isinstance(found, GraphDef):
         raise FerroflowError(
             f"cannot find the graph function '{process_type}' of the run to restart (it must "

@@ -75,7 +75,10 @@ class WorkGraph:
                 f"pass the pk of a top-level run (ferroflow runs list)"
             )
         check_not_running(store, node.pk)
-        handle = graph if graph is not None else find_graph(node.type)
+        if graph is not None:
+            handle = graph
+        else:
+            handle = find_graph(node.type, imported=store.imported(node.pk))
         wg = build(handle, **stored_inputs(store, node, handle))
         wg.restart_of = node.pk
         # A script's run stored its functions as __main__.*; restarted from elsewhere with

@@ -2,8 +2,9 @@
 
 Rules, and why:
 
-* **uuids are identity.** A node whose uuid the store already holds is skipped (the stored row
-  wins; only its missing cache columns are filled in, see below), so importing a file twice, or
+* **uuids are identity.** A node whose uuid the store already holds (with the same content,
+  see "Only additions") is skipped (only its missing cache columns may be filled in, with
+  ``trust=True``, see below), so importing a file twice, or
   two files sharing nodes, never duplicates anything; links are inserted with ``INSERT OR
   IGNORE`` for the same reason. New nodes get fresh pks from :meth:`Store.new_pk`, the store's
   own allocator, so they never collide with rows the engine writes.
@@ -32,9 +33,24 @@ Rules, and why:
   JSON and base64. ``trust=True`` stores such payloads as plain ``pickle`` (and lifts the mark
   from ``pickle-untrusted`` payloads in the file). ``npy`` payloads are safe either way (read
   with ``allow_pickle=False``).
-* **All or nothing.** The file is parsed and checked completely first; then the rows (nodes,
+* **Only additions.** An import adds the nodes and links of its file and nothing else: a
+  node the store already holds must be stated exactly as stored (kind, type, label, state,
+  error, run, times, codec and value; a ``pickle`` matches its ``pickle-untrusted`` copy), or
+  the file is refused; so is a new node of a run the store already holds (no task is added to
+  a stored run), and a link into a stored node unless the store holds that very link (no input
+  is added to a stored task run, no second creator to a stored value). A new link *from* a
+  stored data node into a new process (the file's run used a value of this store) is an
+  addition and allowed. Code rows of a stored run are only added with ``trust=True``.
+* **Checked before anything is written.** Every field (:mod:`.import_records`) and AiiDA's
+  link rules (:mod:`.import_rules`) are checked on the whole file first; a bad file is refused
+  whole with an :class:`ImportFormatError` naming the record (``nodes[17] (uuid …): …``).
+* **Imported runs are marked.** A run the import creates gets a row in ``imported_run``: its
+  ``process_type`` names a module chosen by whoever wrote the file, so ``restart`` and ``cache
+  why`` do not import it by that name (:func:`ferroflow.restart.find_graph`).
+* **All or nothing.** The rows (nodes,
   links, code rows, filled-in cache columns) are written through a separate SQLite connection in
-  one ``BEGIN IMMEDIATE`` transaction, after ``store.flush()``. The store's background writer
+  one ``BEGIN IMMEDIATE`` transaction, after ``store.flush()``; the checks against the store
+  run inside it. The store's background writer
   has its own connection; SQLite serialises the two (the writer waits on its busy timeout while
   the import commits). pks are allocated *before* the transaction, because allocating may itself
   need the file's write lock.
@@ -42,41 +58,37 @@ Rules, and why:
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import os
 import sqlite3
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..errors import ImportFormatError
-from ..model.vocabulary import Kind
 from ..store import Store
-from ..store.node_record import uuid_text
-from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES
-from ..store.values import (
-    BYTES,
-    CODECS,
-    INLINE_LIMIT,
-    JSON,
-    NPY,
-    PICKLE,
-    PICKLE_UNTRUSTED,
-    UNSERIALISABLE,
-    digest,
-)
+from ..store.schema import INPUT_LINKS, LINK_CODES
+from ..store.values import PICKLE, PICKLE_UNTRUSTED, digest
+from .import_records import Code, Link, Node, code_rows, link, node, uuid
+from .import_rules import check_file
 from .native import FORMAT, VERSION
 
 __all__ = ["ImportFormatError", "ImportResult", "import_run"]
 
 _CHUNK = 500
-_STORED_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=True)
 _NODE_SQL = (
     "INSERT INTO node(pk, uuid, kind, type, label, state, error, run_pk, ctime, mtime, codec,"
     " value, blob_id, hash, cached_from) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
+_STORED_SQL = (
+    "SELECT n.uuid, n.pk, n.kind, n.type, n.label, n.state, n.error, r.uuid, n.ctime, n.mtime,"
+    " n.codec, coalesce(n.value, b.data), n.hash, c.uuid FROM node n"
+    " LEFT JOIN node r ON r.pk = n.run_pk LEFT JOIN blob b ON b.id = n.blob_id"
+    " LEFT JOIN node c ON c.pk = n.cached_from WHERE n.uuid IN ({})"
+)
+_INPUTS = {LINK_CODES[name] for name in INPUT_LINKS}
+_COLUMNS = ("kind", "type", "label", "state", "error", "run", "ctime", "mtime", "codec", "value")
 
 
 @dataclass
@@ -98,195 +110,49 @@ class ImportResult:
 
 
 @dataclass
-class _Node:
-    uuid: bytes
-    text: str
-    kind: int
-    type: str
-    label: str | None
-    state: int | None
-    error: str | None
-    run: str | None
-    ctime: float
-    mtime: float | None
+class _Stored:
+    """A node row of the store, in the terms of the file (uuid texts, bytes payload)."""
+
+    pk: int
+    values: tuple[Any, ...]  # in the order of _COLUMNS
     hash: bytes | None
     cached_from: str | None
-    codec: str | None
-    blob: bool
-    payload: str | bytes | None
 
 
-def _uuid(value: Any, where: str) -> tuple[bytes, str]:
-    if not isinstance(value, str):
-        raise ImportFormatError(f"{where}: uuid must be a string, not {value!r}")
-    digits = value.replace("-", "").lower()
-    try:
-        raw = bytes.fromhex(digits)
-    except ValueError:
-        raw = b""
-    if len(raw) != 16:
-        raise ImportFormatError(f"{where}: {value!r} is not a uuid")
-    return raw, uuid_text(raw)
+def _as_bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    return value.encode("utf-8") if isinstance(value, str) else bytes(value)
 
 
-def _object(record: Any, where: str) -> dict[str, Any]:
-    if not isinstance(record, dict):
-        raise ImportFormatError(f"{where}: expected an object")
-    return record
+def _uuid_text(raw: Any) -> str | None:
+    return None if raw is None else uuid(bytes(raw).hex(), "stored uuid")[1]
 
 
-def _list(records: Any, name: str) -> list[Any]:
-    if not isinstance(records, list):
-        raise ImportFormatError(f"{name!r} must be a list")
-    return records
+def _codec_family(codec: str | None) -> str | None:
+    return PICKLE if codec == PICKLE_UNTRUSTED else codec
 
 
-def _text(record: dict[str, Any], key: str, where: str) -> str:
-    value = record.get(key)
-    if not isinstance(value, str):
-        raise ImportFormatError(f"{where}: {key!r} must be a string")
-    return value
+def _file_values(node: Node) -> tuple[Any, ...]:
+    return (
+        node.kind, node.type, node.label, node.state, node.error, node.run, node.ctime,
+        node.mtime, _codec_family(node.codec), _as_bytes(node.payload),
+    )  # fmt: skip
 
 
-def _opt(record: dict[str, Any], key: str, types: type | tuple[type, ...], where: str) -> Any:
-    """``record[key]`` if missing/``None`` or of ``types`` (never ``bool`` for numbers)."""
-    value = record.get(key)
-    if value is not None and (isinstance(value, bool) or not isinstance(value, types)):
-        raise ImportFormatError(f"{where}: {key!r} has the wrong type ({value!r})")
-    return value
-
-
-def _payload(record: dict[str, Any], codec: str, where: str) -> str | bytes | None:
-    if codec in (JSON, UNSERIALISABLE):
-        if "value_json" in record:
-            text = record["value_json"]
-            if not isinstance(text, str):
-                raise ImportFormatError(f"{where}: 'value_json' must be a string")
-            try:
-                json.loads(text)
-            except ValueError as exc:
-                raise ImportFormatError(f"{where}: 'value_json' is not JSON: {exc}") from None
-            return text
-        if "value" not in record:
-            raise ImportFormatError(f"{where}: a {codec} node needs 'value' or 'value_json'")
-        try:
-            return _STORED_JSON.encode(record["value"])
-        except (TypeError, ValueError) as exc:
-            raise ImportFormatError(f"{where}: 'value' cannot be stored: {exc}") from None
-    text = record.get("value_b64")
-    if not isinstance(text, str):
-        raise ImportFormatError(f"{where}: a {codec} node needs a base64 'value_b64'")
-    try:
-        return base64.b64decode(text.encode("ascii"), validate=True)
-    except (binascii.Error, UnicodeEncodeError) as exc:
-        raise ImportFormatError(f"{where}: 'value_b64' is not base64: {exc}") from None
-
-
-def _blob(
-    record: dict[str, Any], codec: str | None, payload: str | bytes | None, where: str
-) -> bool:
-    """Where the payload goes: as the file says, else as the writer would have put it."""
-    blob = record.get("blob")
-    if blob is None:
-        return payload is not None and (codec in (NPY, BYTES) or len(payload) > INLINE_LIMIT)
-    if not isinstance(blob, bool):
-        raise ImportFormatError(f"{where}: 'blob' must be true or false")
-    return blob
-
-
-def _node(record: Any, index: int, trust: bool) -> _Node:
-    where = f"node #{index}"
-    record = _object(record, where)
-    raw, text = _uuid(record.get("uuid"), where)
-    where = f"node {text}"
-    kind_name = record.get("kind")
-    if kind_name not in KIND_CODES:
-        raise ImportFormatError(f"{where}: kind must be one of {list(KIND_CODES)}")
-    type_ = _text(record, "type", where)
-    state_name = record.get("state")
-    if state_name is not None and state_name not in STATE_CODES:
-        raise ImportFormatError(f"{where}: unknown state {state_name!r}")
-    ctime = record.get("ctime")
-    if isinstance(ctime, bool) or not isinstance(ctime, (int, float)):
-        raise ImportFormatError(f"{where}: 'ctime' must be a number")
-    hash_hex = _opt(record, "hash", str, where)
-    try:
-        hash_ = None if hash_hex is None else bytes.fromhex(hash_hex)
-    except ValueError:
-        raise ImportFormatError(f"{where}: 'hash' is not hex") from None
-    codec = record.get("codec")
-    payload: str | bytes | None = None
-    if kind_name == Kind.DATA:
-        if codec not in CODECS:
-            raise ImportFormatError(f"{where}: unknown value codec {codec!r}")
-        if codec in (PICKLE, PICKLE_UNTRUSTED):
-            codec = PICKLE if trust else PICKLE_UNTRUSTED
-        payload = _payload(record, codec, where)
-    elif codec is not None:
-        raise ImportFormatError(f"{where}: a process node has no codec")
-    run = _opt(record, "run", str, where)
-    cached_from = _opt(record, "cached_from", str, where)
-    return _Node(
-        uuid=raw,
-        text=text,
-        kind=KIND_CODES[kind_name],
-        type=type_,
-        label=_opt(record, "label", str, where),
-        state=None if state_name is None else STATE_CODES[state_name],
-        error=_opt(record, "error", str, where),
-        run=None if run is None else _uuid(run, where)[1],
-        ctime=float(ctime),
-        mtime=_opt(record, "mtime", (int, float), where),
-        hash=hash_,
-        cached_from=None if cached_from is None else _uuid(cached_from, where)[1],
-        codec=codec,
-        blob=_blob(record, codec, payload, where),
-        payload=payload,
-    )
-
-
-def _links(records: Any) -> Iterator[tuple[str, str, int, str]]:
-    for index, record in enumerate(_list(records, "links")):
-        where = f"link #{index}"
-        record = _object(record, where)
-        link_type = record.get("type")
-        if link_type not in LINK_CODES:
-            raise ImportFormatError(f"{where}: unknown link type {link_type!r}")
-        label = _text(record, "label", where)
-        src = _uuid(record.get("src"), where)[1]
-        dst = _uuid(record.get("dst"), where)[1]
-        yield src, dst, LINK_CODES[link_type], label
-
-
-def _code(records: Any) -> list[tuple[str, bytes]]:
-    """The file's ``"code"`` rows as ``(process_type, digest)``; a missing member is none."""
-    if records is None:
-        return []
-    rows: list[tuple[str, bytes]] = []
-    for index, record in enumerate(_list(records, "code")):
-        where = f"code row #{index}"
-        record = _object(record, where)
-        type_ = record.get("type")
-        if not isinstance(type_, str) or not type_:
-            raise ImportFormatError(f"{where}: 'type' must be a non-empty string")
-        text = record.get("digest")
-        try:
-            code_digest = bytes.fromhex(text) if isinstance(text, str) else b""
-        except ValueError:
-            code_digest = b""
-        if not code_digest:
-            raise ImportFormatError(f"{where} ({type_}): 'digest' must be non-empty hex")
-        rows.append((type_, code_digest))
-    return rows
-
-
-def _existing(conn: sqlite3.Connection, uuids: Sequence[bytes]) -> dict[bytes, int]:
-    found: dict[bytes, int] = {}
+def _stored(conn: sqlite3.Connection, uuids: Sequence[bytes]) -> dict[bytes, _Stored]:
+    found: dict[bytes, _Stored] = {}
     for start in range(0, len(uuids), _CHUNK):
         chunk = uuids[start : start + _CHUNK]
-        sql = f"SELECT uuid, pk FROM node WHERE uuid IN ({', '.join('?' * len(chunk))})"
-        for raw, pk in conn.execute(sql, chunk):
-            found[bytes(raw)] = pk
+        sql = _STORED_SQL.format(", ".join("?" * len(chunk)))
+        for row in conn.execute(sql, chunk):
+            raw, pk, kind, type_, label, state, error, run, ctime, mtime, codec = row[:11]
+            payload, hash_, cached_from = row[11:]
+            values = (
+                kind, type_, label, state, error, _uuid_text(run), ctime, mtime,
+                _codec_family(codec), _as_bytes(payload),
+            )  # fmt: skip
+            found[bytes(raw)] = _Stored(pk, values, _as_bytes(hash_), _uuid_text(cached_from))
     return found
 
 
@@ -297,7 +163,7 @@ def _read(source: str | os.PathLike[str] | IO[str]) -> dict[str, Any]:
                 document = json.load(fp)
         else:
             document = json.load(source)
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
         raise ImportFormatError(f"not a JSON file: {exc}") from None
     if not isinstance(document, dict) or document.get("format") != FORMAT:
         raise ImportFormatError(f'not a ferroflow export (no "format": "{FORMAT}")')
@@ -308,6 +174,37 @@ def _read(source: str | os.PathLike[str] | IO[str]) -> dict[str, Any]:
     return document
 
 
+@dataclass
+class _File:
+    run: str
+    nodes: list[Node]
+    links: list[Link]
+    code: list[Code]
+    keys_dropped: int
+
+
+def _parse(document: dict[str, Any], trust: bool) -> _File:
+    """Every record checked (:mod:`.import_records`) and the file's graph (:mod:`.import_rules`)."""
+    records = document.get("nodes")
+    if not isinstance(records, list):
+        raise ImportFormatError("'nodes' must be a list")
+    link_records = document.get("links", [])
+    if not isinstance(link_records, list):
+        raise ImportFormatError("'links' must be a list")
+    nodes = [node(record, index, trust) for index, record in enumerate(records)]
+    links = [link(record, index) for index, record in enumerate(link_records)]
+    code = code_rows(document.get("code"))
+    run = uuid(document.get("run"), "'run'")[1]
+    check_file(run, nodes, links)
+    keys_dropped = 0
+    if not trust:  # see "Cache keys only from a trusted file"
+        for item in nodes:
+            if item.hash is not None or item.cached_from is not None:
+                keys_dropped += 1
+                item.hash = item.cached_from = None
+    return _File(run, nodes, links, code, keys_dropped)
+
+
 def import_run(
     store: Store, source: str | os.PathLike[str] | IO[str], trust: bool = False
 ) -> ImportResult:
@@ -315,32 +212,20 @@ def import_run(
 
     ``source`` is a path or an open text file. Returns an :class:`ImportResult` whose
     ``run_pk`` is the pk of the exported run in ``store``. Raises :class:`ImportFormatError` for
-    a malformed file (nothing is written then).
+    a malformed file, or one that would change what the store holds (nothing is written then).
     """
-    document = _read(source)
-    records = _list(document.get("nodes"), "nodes")
-    nodes = [_node(record, index, trust) for index, record in enumerate(records)]
-    keys_dropped = 0
-    if not trust:  # see "Cache keys only from a trusted file"
-        for node in nodes:
-            if node.hash is not None or node.cached_from is not None:
-                keys_dropped += 1
-                node.hash = node.cached_from = None
-    links = list(_links(document.get("links", [])))
-    code_rows = _code(document.get("code"))
-    run_text = _uuid(document.get("run"), "'run'")[1]
-
+    file = _parse(_read(source), trust)
     store.flush()  # rows the engine queued are on disk before we look for existing uuids
     conn = sqlite3.connect(store.path, isolation_level=None)
     try:
         conn.execute("PRAGMA busy_timeout = 30000")
-        existing = _existing(conn, [node.uuid for node in nodes])
+        existing = _stored(conn, [item.uuid for item in file.nodes])
         # Allocate before BEGIN IMMEDIATE: new_pk() may need the write lock for a new block.
-        planned = {node.text: store.new_pk() for node in nodes if node.uuid not in existing}
+        planned = {item.text: store.new_pk() for item in file.nodes if item.uuid not in existing}
         conn.execute("BEGIN IMMEDIATE")
         try:
-            result = _write(conn, nodes, links, code_rows, run_text, planned)
-            result.keys_dropped = keys_dropped
+            result = _write(conn, file, planned, trust)
+            result.keys_dropped = file.keys_dropped
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -350,85 +235,160 @@ def import_run(
     return result
 
 
-def _write(
-    conn: sqlite3.Connection,
-    nodes: list[_Node],
-    links: list[tuple[str, str, int, str]],
-    code_rows: list[tuple[str, bytes]],
-    run_text: str,
-    planned: dict[str, int],
-) -> ImportResult:
-    # Checked again inside the transaction: another writer may have added some meanwhile.
-    existing = _existing(conn, [node.uuid for node in nodes])
-    pks = {node.text: existing[node.uuid] for node in nodes if node.uuid in existing}
-    new = [node for node in nodes if node.uuid not in existing]
-    pks.update({node.text: planned[node.text] for node in new})
+def _check_against_store(file: _File, existing: dict[bytes, _Stored], trust: bool) -> bool:
+    """Refuse a file that would change or extend anything the store holds (see "Only
+    additions"); runs inside the import's transaction."""
+    for item in file.nodes:
+        stored = existing.get(item.uuid)
+        if stored is None:
+            continue
+        mine = _file_values(item)
+        for column, a, b in zip(_COLUMNS, mine, stored.values, strict=True):
+            if a != b:
+                raise ImportFormatError(
+                    f"{item.where}: the store holds this uuid with another {column}: an import "
+                    f"only adds nodes, it never changes one"
+                )
+        if trust and item.hash is not None and stored.hash not in (None, item.hash):
+            raise ImportFormatError(f"{item.where}: the store holds another cache key for it")
+    root_known = any(item.text == file.run and item.uuid in existing for item in file.nodes)
+    if root_known:  # check_file made every process of the file one of this run's
+        for item in file.nodes:
+            if item.uuid not in existing and item.run == file.run:
+                raise ImportFormatError(
+                    f"{item.where}: a new node of run {file.run}, which the store already "
+                    f"holds: an import never adds to a stored run"
+                )
+    return root_known
 
-    def resolve(text: str | None, required: str | None = None) -> int | None:
+
+def _check_links(
+    conn: sqlite3.Connection, links: list[Link], known: dict[str, int], new: set[str]
+) -> list[Link]:
+    """The links to insert; refuses one that would reach into a stored node."""
+    added: list[Link] = []
+    for item in links:
+        if item.src in new and item.dst in new:
+            added.append(item)
+            continue
+        row = conn.execute(
+            "SELECT 1 FROM link WHERE src = ? AND dst = ? AND type = ? AND label = ?",
+            (known[item.src], known[item.dst], item.type, item.label),
+        ).fetchone()
+        if row is not None:
+            continue  # the store holds this very link
+        if item.dst not in new:
+            raise ImportFormatError(
+                f"{item.where}: a new link into a node the store already holds (an import "
+                f"never adds inputs, creators, callers or outputs to stored nodes)"
+            )
+        if item.type not in _INPUTS:
+            raise ImportFormatError(
+                f"{item.where}: a stored node can only be an input of a new process"
+            )
+        added.append(item)
+    return added
+
+
+def _write(
+    conn: sqlite3.Connection, file: _File, planned: dict[str, int], trust: bool
+) -> ImportResult:
+    nodes = file.nodes
+    # Checked again inside the transaction: another writer may have added some meanwhile.
+    existing = _stored(conn, [item.uuid for item in nodes])
+    root_known = _check_against_store(file, existing, trust)
+    pks = {item.text: existing[item.uuid].pk for item in nodes if item.uuid in existing}
+    new = [item for item in nodes if item.uuid not in existing]
+    pks.update({item.text: planned[item.text] for item in new})
+    links = _check_links(conn, file.links, pks, {item.text for item in new})
+    code = _check_code(conn, file, pks[file.run], root_known, trust)
+
+    def resolve(text: str | None) -> int | None:
         if text is None:
             return None
         pk = pks.get(text)
         if pk is None:
-            found = _existing(conn, [bytes.fromhex(text.replace("-", ""))])
-            pk = next(iter(found.values()), None)
-            if pk is None and required is not None:
-                raise ImportFormatError(f"{required}: {text} is neither in the file nor the store")
+            found = _stored(conn, [bytes.fromhex(text.replace("-", ""))])
+            pk = next((row.pk for row in found.values()), None)
             if pk is not None:
                 pks[text] = pk
         return pk
 
-    if run_text not in pks:
-        raise ImportFormatError(f"the run {run_text} is not among the file's nodes")
-    result = ImportResult(run_pk=pks[run_text], skipped=len(nodes) - len(new))
-    for node in new:
-        inline: str | bytes | None = node.payload
+    result = ImportResult(run_pk=pks[file.run], skipped=len(nodes) - len(new))
+    for item in new:
+        inline: str | bytes | None = item.payload
         blob_id: int | None = None
-        if node.blob and node.payload is not None and node.codec is not None:
-            data = node.payload.encode("ascii") if isinstance(node.payload, str) else node.payload
-            key = digest(node.codec, data)
+        if item.blob and item.payload is not None and item.codec is not None:
+            data = _as_bytes(item.payload) or b""
+            key = digest(item.codec, data)
             conn.execute(
                 "INSERT OR IGNORE INTO blob(digest, size, codec, data) VALUES (?, ?, ?, ?)",
-                (key, len(data), node.codec, data),
+                (key, len(data), item.codec, data),
             )
             blob_id = conn.execute("SELECT id FROM blob WHERE digest = ?", (key,)).fetchone()[0]
             inline = None
-        run_pk = resolve(node.run, f"node {node.text} 'run'")
         conn.execute(
             _NODE_SQL,
             (
-                pks[node.text], node.uuid, node.kind, node.type, node.label, node.state,
-                node.error, run_pk, node.ctime, node.mtime, node.codec, inline, blob_id,
-                node.hash, resolve(node.cached_from),
+                pks[item.text], item.uuid, item.kind, item.type, item.label, item.state,
+                item.error, resolve(item.run), item.ctime, item.mtime, item.codec, inline,
+                blob_id, item.hash, resolve(item.cached_from),
             ),
         )  # fmt: skip
         result.created += 1
-        result.untrusted += node.codec == PICKLE_UNTRUSTED
-    for src, dst, code, label in links:
-        where = f"link {src} -> {dst}"
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO link(src, dst, type, label) VALUES (?, ?, ?, ?)",
-            (resolve(src, where), resolve(dst, where), code, label),
+        result.untrusted += item.codec == PICKLE_UNTRUSTED
+    for edge in links:
+        conn.execute(
+            "INSERT INTO link(src, dst, type, label) VALUES (?, ?, ?, ?)",
+            (pks[edge.src], pks[edge.dst], edge.type, edge.label),
         )
-        result.links += cursor.rowcount  # 0 when the store had the link already
-    added = {node.text for node in new}
-    for node in nodes:  # nodes the store had: fill in only what it lacks
-        if node.text in added or (node.hash is None and node.cached_from is None):
+        result.links += 1
+    if not root_known:  # see "Imported runs are marked"
+        conn.execute(
+            "INSERT INTO imported_run(run_pk, time) VALUES (?, ?)", (result.run_pk, time.time())
+        )
+    added = {item.text for item in new}
+    for item in nodes:  # nodes the store had: fill in only what it lacks (trusted files only)
+        if item.text in added or (item.hash is None and item.cached_from is None):
             continue
-        pk = pks[node.text]
-        cached_from = resolve(node.cached_from)
+        pk = pks[item.text]
+        cached_from = resolve(item.cached_from)
         changed = 0
-        if node.hash is not None:
+        if item.hash is not None:
             sql = "UPDATE node SET hash = ? WHERE pk = ? AND hash IS NULL"
-            changed += conn.execute(sql, (node.hash, pk)).rowcount
+            changed += conn.execute(sql, (item.hash, pk)).rowcount
         if cached_from is not None:
             sql = "UPDATE node SET cached_from = ? WHERE pk = ? AND cached_from IS NULL"
             changed += conn.execute(sql, (cached_from, pk)).rowcount
         result.filled += changed > 0
-    for process_type, code_digest in code_rows:
-        cursor = conn.execute(
-            "INSERT OR IGNORE INTO code(run_pk, type, digest) VALUES (?, ?, ?)",
-            (result.run_pk, process_type, code_digest),
+    for row in code:
+        conn.execute(
+            "INSERT INTO code(run_pk, type, digest) VALUES (?, ?, ?)",
+            (result.run_pk, row.type, row.digest),
         )
-        result.code += cursor.rowcount
+        result.code += 1
     result.pks = pks
     return result
+
+
+def _check_code(
+    conn: sqlite3.Connection, file: _File, run_pk: int, existing_run: bool, trust: bool
+) -> list[Code]:
+    """The code rows to insert: all of a new run's; for a stored run the ones it lacks, and
+    only from a trusted file (they decide which results a restart reuses)."""
+    rows = conn.execute("SELECT type, digest FROM code WHERE run_pk = ?", (run_pk,)).fetchall()
+    stored = {type_: bytes(digest_) for type_, digest_ in rows}
+    added: list[Code] = []
+    for row in file.code:
+        known = stored.get(row.type)
+        if known == row.digest:
+            continue
+        if known is not None:
+            raise ImportFormatError(f"{row.where}: the store holds another digest for it")
+        if existing_run and not trust:
+            raise ImportFormatError(
+                f"{row.where}: a code row for run {file.run}, which the store already holds; "
+                f"only a trusted import (--trust) completes a stored run"
+            )
+        added.append(row)
+    return added

@@ -35,6 +35,11 @@ Choices worth knowing:
   (added later: the views are rebuilt when a file's views predate it) is new to older
   readers, which fail on such a row. Readers name a code they do not know ``UNKNOWN(n)``
   (:func:`state_name`), so the next new state will not break them.
+* ``imported_run`` lists the runs an import created (:mod:`ferroflow.export.importer`): their
+  stored ``process_type`` names came from someone else's file, so no module is imported by
+  such a name unless the user names it (:func:`ferroflow.restart.find_graph`). A local run
+  never has a row. Additive like ``run_owner``: ``SCHEMA_VERSION`` stays 1, and a file from
+  before it gets the (empty) table when it is opened.
 """
 
 from __future__ import annotations
@@ -169,6 +174,11 @@ CREATE TABLE IF NOT EXISTS code(
     digest BLOB NOT NULL,             -- its code digest (source or declared version)
     PRIMARY KEY (run_pk, type)
 ) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS imported_run(
+    run_pk INTEGER PRIMARY KEY,       -- a top-level graph run that `ferroflow import` created
+    time   REAL NOT NULL              -- when
+);
 
 CREATE TABLE IF NOT EXISTS run_owner(
     run_pk INTEGER PRIMARY KEY,       -- a top-level graph run in progress

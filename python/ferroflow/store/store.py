@@ -296,6 +296,14 @@ class Store:
         host, pid, token = rows[0]
         return host, pid, owners.alive(host, pid, token)
 
+    def imported(self, run_pk: int) -> bool:
+        """Whether run ``run_pk`` came from ``ferroflow import`` (its names are someone else's:
+        see :func:`ferroflow.restart.find_graph`) rather than ran on this store."""
+        rows = self._reader.query_committed(
+            "SELECT 1 FROM imported_run WHERE run_pk = ?", (run_pk,)
+        )
+        return bool(rows)
+
     def reap_dead_runs(self) -> list[int]:
         """Mark ``KILLED`` every run of this host whose process died, and its nodes still
         PLANNED or RUNNING; return their pks (committed when this returns)."""
