@@ -4,14 +4,19 @@ Calling a task inside a graph body returns the namespace socket of its outputs. 
 item access walk into it (``.result``, ``.data``, ``["a.b"]``); anything that needs the value
 itself (iteration, truth, length, conversion, comparison, arithmetic) raises
 :class:`FutureUsageError` with a hint, instead of WorkGraph's silent empty loop.
+
+After the run the same socket reads what its task made, as WorkGraph's sockets do:
+``socket.value`` is the data node (a dict of them for a namespace), and a namespace socket
+iterates over the sockets of the keys it got.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any, NoReturn, Protocol, TypeVar
 
-from ..errors import FutureUsageError
-from .spec import Namespace, SocketSpec
+from ..errors import FutureUsageError, NotRunError
+from .spec import Leaf, Namespace, SocketSpec
 
 __all__ = ["FutureSocket", "Producer", "socket_label", "socket_value"]
 
@@ -102,8 +107,36 @@ class FutureSocket:
             f"known."
         )
 
-    def __iter__(self) -> NoReturn:
-        self._refuse("iterating")
+    @property
+    def value(self) -> Any:
+        """What the task made for this socket once it ran: a data node, or a dict of them for a
+        namespace (an output named ``value`` is reached as ``socket["value"]``)."""
+        found = socket_value(self)
+        if found is None:
+            raise NotRunError(
+                f"output '{self._label}' of task '{self._task.path}' has no value: the task has "
+                f"not run yet, or it failed, was skipped or was cancelled"
+            )
+        return found
+
+    def __iter__(self) -> Iterator[FutureSocket]:
+        found = socket_value(self)
+        if not isinstance(found, dict):
+            self._refuse("iterating")
+        path = self._path
+        return iter([FutureSocket(self._task, (*path, key), self._item(key)) for key in found])
+
+    def _item(self, key: str) -> SocketSpec:
+        spec = self._spec
+        child = spec.child(key) if isinstance(spec, Namespace) else None
+        return child if child is not None else Leaf()
+
+    def __dir__(self) -> list[str]:
+        found = socket_value(self)
+        if isinstance(found, dict):
+            return list(found)
+        spec = self._spec
+        return list(spec.fields) if isinstance(spec, Namespace) else []
 
     def __len__(self) -> NoReturn:
         self._refuse("len()")

@@ -97,10 +97,10 @@ class GraphTask:
         return None if pk is None or self._load is None else self._load(pk)
 
     @property
-    def outputs(self) -> ResultSocket:
-        """Its output sockets: ``.result.value`` is the data node it made."""
-        node = self.node
-        return ResultSocket(node.path, (), lambda: node.outputs)
+    def outputs(self) -> Any:
+        """Its output sockets: link them to other tasks' inputs before the run; after it,
+        ``.result.value`` is the data node the task made."""
+        return FutureSocket(self.node, (), self.node.handle.outputs)
 
     @property
     def inputs(self) -> ResultSocket:
