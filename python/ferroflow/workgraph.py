@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .construction import ExplicitConstruction
 from .engine.execution import Execution
 from .engine.gc_tuning import relaxed_gc
 from .engine.pools import lease_pool
@@ -35,12 +37,37 @@ if TYPE_CHECKING:
 __all__ = ["WorkGraph"]
 
 
-class WorkGraph:
-    """The graph a ``@task.graph`` body built. ``run()`` executes it once."""
+class WorkGraph(ExplicitConstruction):
+    """A graph of tasks that ``run()`` executes once: built by a ``@task.graph`` body
+    (``G.build(...)``), or explicitly, as WorkGraph users write it::
 
-    def __init__(self, graph: Graph, handle: GraphDef) -> None:
+        wg = WorkGraph("add_multiply")
+        add1 = wg.add_task(add, x=2, y=3)
+        wg.add_task(multiply, x=add1.outputs.result, y=4)
+        wg.run()
+
+    (``with WorkGraph("name") as wg:`` makes task calls inside the block add to it).
+    """
+
+    def __init__(self, name: str = "WorkGraph", *, max_number_jobs: int | None = None) -> None:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(
+                f"a WorkGraph name must be a non-empty string without '/', got {name!r}"
+            )
+        self._setup(Graph(name), None, max_number_jobs)
+
+    @classmethod
+    def _built(cls, graph: Graph, handle: GraphDef) -> WorkGraph:
+        """The WorkGraph of a ``@task.graph`` body that built ``graph``."""
+        wg = cls.__new__(cls)
+        wg._setup(graph, handle, handle.max_number_jobs)
+        return wg
+
+    def _setup(self, graph: Graph, handle: GraphDef | None, max_number_jobs: int | None) -> None:
         self._graph = graph
+        #: the @task.graph it was built from; None for an explicit graph
         self._handle = handle
+        self._context: Any = None
         self._execution: Execution | None = None
         self._store: Store | None = None
         self._profile: Profile | None = None
@@ -48,7 +75,8 @@ class WorkGraph:
         self.restart_of: int | None = None
         #: (module now, module then) of a script's run restarted from a module (``load``)
         self.restart_alias: tuple[str, str] | None = None
-        self.max_number_jobs = handle.max_number_jobs
+        #: at most this many of the graph's tasks run at once (``run(max_number_jobs=)`` wins)
+        self.max_number_jobs = max_number_jobs
 
     @classmethod
     def load(
@@ -102,6 +130,11 @@ class WorkGraph:
                 f"WorkGraph '{self.name}' ran with provenance=False: nothing was stored to "
                 f"restart from"
             )
+        if self._handle is None:
+            raise FerroflowError(
+                f"WorkGraph '{self.name}' was built explicitly (add_task), so it cannot be rebuilt "
+                f"from the store; write it as a @task.graph function to restart it"
+            )
         new = WorkGraph.load(self._execution.pk, profile=self._profile, graph=self._handle)
         new.run(**run_options)
         return new
@@ -134,9 +167,14 @@ class WorkGraph:
 
     @property
     def outputs(self) -> ResultSocket:
+        """The graph's outputs: ``wg.outputs.result.value`` after the run."""
         return ResultSocket(
             self.name, (), lambda: self._execution.outputs if self._execution is not None else None
         )
+
+    @outputs.setter
+    def outputs(self, value: Mapping[str, Any]) -> None:
+        self._set_outputs(value)
 
     @property
     def state(self) -> str:
@@ -174,6 +212,7 @@ class WorkGraph:
         progress: bool | None = None,
         executor: Any = None,
         cache: bool = False,
+        inputs: Mapping[str, Any] | None = None,
     ) -> dict[str, Any]:
         """Execute the graph on a pool of worker threads and record its provenance.
 
@@ -199,14 +238,17 @@ class WorkGraph:
         its results instead of running (``wg.cached_tasks`` lists them; see
         :mod:`ferroflow.engine.caching`). Tasks with ``@task(cache=True)`` do so in every run. A
         WorkGraph from :meth:`load` (a restart) always runs with caching on.
+        ``inputs``: task inputs to set first, by task name (``{"add1": {"x": 1}}``); a task
+        still missing a required input is refused before anything runs.
         """
         if self._execution is not None:
             raise FerroflowError(
                 f"WorkGraph '{self.name}' has already run"
                 f"{'' if self.pk is None else f' (pk {self.pk})'}; build a new one with "
-                f"{self._handle.name}.build(...)"
+                f"{'WorkGraph(...)' if self._handle is None else self._handle.name + '.build(...)'}"
             )
 
+        self._apply_inputs(inputs)
         store: Any
         if self.restart_of is not None and not provenance:
             raise ValueError(
@@ -232,9 +274,7 @@ class WorkGraph:
         if cap is not None and cap < 1:
             raise ValueError(f"max_number_jobs must be at least 1, got {cap}")
         self._graph.max_number_jobs = cap
-        execution = Execution(
-            self._graph, self._handle.process_type, recorder, executors, cache=cache
-        )
+        execution = Execution(self._graph, self.process_type, recorder, executors, cache=cache)
         execution.cache.alias = self.restart_alias
         self._execution = execution
         with lease_pool(max_workers) as pool, relaxed_gc():
@@ -262,7 +302,7 @@ class WorkGraph:
         pk = self.pk
         return GraphSnapshot(
             name=self.name,
-            process_type=self._handle.process_type,
+            process_type=self.process_type,
             state=self.state,
             graph=self._graph,
             tasks=tuple(self._task_nodes()),
@@ -314,4 +354,4 @@ def build(handle: GraphDef, *args: Any, **kwargs: Any) -> WorkGraph:
     graph.inputs = bind_inputs(handle.name, handle.func, handle.inputs, handle.var_kw, args, kwargs)
     with relaxed_gc():
         run_body(handle, graph)
-    return WorkGraph(graph, handle)
+    return WorkGraph._built(graph, handle)

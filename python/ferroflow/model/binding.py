@@ -17,7 +17,7 @@ from .labels import key_problem
 from .sockets import FutureSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
 
-__all__ = ["bind_inputs"]
+__all__ = ["bind_given", "bind_inputs", "complete_inputs"]
 
 
 def _where(task: str, path: str) -> str:
@@ -164,3 +164,51 @@ def bind_inputs(
         else:
             result[name] = _bind_value(task_label, name, specs[name], value)
     return result
+
+
+def bind_given(
+    task_label: str, specs: dict[str, SocketSpec], var_kw: str | None, given: dict[str, Any]
+) -> dict[str, Any]:
+    """Bind the inputs given so far to a task added explicitly (``wg.add_task``): the others
+    may still come by ``add_link``, ``set_inputs`` or ``run(inputs=...)``, so only unknown
+    names are refused here; :func:`complete_inputs` checks the rest before the run."""
+    result: dict[str, Any] = {}
+    spread: dict[str, Any] = {}
+    for name, value in given.items():
+        if name == var_kw and isinstance(value, dict):
+            spread.update(value)
+        elif name in specs and name != var_kw:
+            result[name] = _bind_value(task_label, name, specs[name], value)
+        elif var_kw is not None:
+            spread[name] = value
+        else:
+            raise TaskInputError(
+                f"task '{task_label}': unknown input '{name}' (check its spelling). Its inputs "
+                f"are: {', '.join(specs) or '<none>'}"
+            )
+    if var_kw is not None and spread:
+        result[var_kw] = _bind_value(task_label, var_kw, specs[var_kw], spread)
+    return result
+
+
+def complete_inputs(task_label: str, func: Any, bound: dict[str, Any]) -> dict[str, Any]:
+    """``bound`` with the defaults of the inputs nobody gave; a required input still missing is
+    refused, naming the task and the socket, before anything runs."""
+    _, _, defaults, required = _layout(func)
+    missing = [name for name in required if name not in bound and _is_plain(func, name)]
+    if missing:
+        raise TaskInputError(
+            f"task '{task_label}': missing required input '{missing[0]}'; give it in "
+            f"add_task(..., {missing[0]}=...), link it with wg.add_link, or pass "
+            f"run(inputs={{'{task_label.rsplit('/', 1)[-1]}': {{'{missing[0]}': ...}}}})"
+        )
+    for name, value in defaults.items():
+        if name not in bound:
+            bound[name] = value if isinstance(value, DataNode) else DataNode(value)
+    return bound
+
+
+def _is_plain(func: Any, name: str) -> bool:
+    """Whether parameter ``name`` takes one argument (not ``*args`` / ``**kwargs``)."""
+    kind = _layout(func)[0].parameters[name].kind
+    return kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)

@@ -241,30 +241,54 @@ class TaskNode:
         skipped, ``task`` is skipped, as for a data dependency. Refuses cycles."""
         if self is before:
             raise FerroflowError(f"task '{self.path}' cannot wait for itself ('>>' / '<<')")
+        self._refuse_if_running(f"wait for '{before.path}'")
+        self._refuse_cycle(before, f"ordering '{before.path}' >> '{self.path}'")
+        if self._add_producer(before):
+            self.fast_ok = False  # an ordering edge is no data: the fast lane has no place for it
+
+    def set_input(self, name: str, binding: Any) -> None:
+        """Give input ``name`` a binding after the task was added (explicit construction:
+        ``add_link``, ``set_inputs``): its producers join the ones this task waits for."""
+        self._refuse_if_running(f"change input '{name}'")
+        for before in producers(binding):
+            if before is self:
+                raise FerroflowError(
+                    f"task '{self.path}': input '{name}' cannot use the task's own output"
+                )
+            self._refuse_cycle(before, f"linking '{before.path}' into '{self.path}.{name}'")
+        self.inputs[name] = binding
+        for before in producers(binding):
+            self._add_producer(before)
+
+    def _refuse_if_running(self, what: str) -> None:
         if self.id is not None:
             raise FerroflowError(
-                f"task '{self.path}' cannot wait for '{before.path}': it is already part of the "
-                f"running workflow; order tasks in the graph body that creates the waiting task"
+                f"task '{self.path}' cannot {what}: it is already part of the running workflow; "
+                f"wire tasks before the run"
             )
-        # A cycle: ``before`` already waits (through data or ordering) for this task.
+
+    def _refuse_cycle(self, before: TaskNode, what: str) -> None:
+        """Raise if ``before`` already waits (through data or ordering) for this task."""
         stack = [before]
         seen: set[int] = set()
         while stack:
             node = stack.pop()
             if node is self:
                 raise FerroflowError(
-                    f"ordering '{before.path}' >> '{self.path}' would make a cycle: "
-                    f"'{before.path}' already waits for '{self.path}', so neither could run"
+                    f"{what} would make a cycle: '{before.path}' already waits for "
+                    f"'{self.path}', so neither could run"
                 )
             if id(node) in seen or node.id is not None:  # submitted tasks cannot wait for it
                 continue
             seen.add(id(node))
             stack.extend(node.producers)
+
+    def _add_producer(self, before: TaskNode) -> bool:
         if any(p is before for p in self.producers):
-            return
+            return False
         self.producers.append(before)
         self.graph.reordered = True  # ``before`` may come later in the graph: sort at submit
-        self.fast_ok = False  # an ordering edge is no data: the fast lane has no place for it
+        return True
 
 
 def producer(socket: FutureSocket) -> TaskNode:

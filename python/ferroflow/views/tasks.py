@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
+from ..model.explicit import set_value
 from ..model.graph import TaskNode
 from ..model.sockets import FutureSocket, socket_value
 from .results import ResultSocket
 
-__all__ = ["GraphTask", "TaskView"]
+__all__ = ["GraphTask", "InputSocket", "InputSockets", "TaskView", "WaitingOn"]
 
 #: loads a stored node by pk (the workflow's store), for ``task.process``
 Loader = Callable[[int], Any]
@@ -103,11 +104,29 @@ class GraphTask:
         return FutureSocket(self.node, (), self.node.handle.outputs)
 
     @property
-    def inputs(self) -> ResultSocket:
+    def inputs(self) -> InputSockets:
         """Its input sockets: ``.x.value`` is the data node it was given (a linked input has
-        one once its producer finished)."""
-        node = self.node
-        return ResultSocket(node.path, (), lambda: _given(node.inputs))
+        one once its producer finished); ``task.inputs.x = 4`` sets one before the run."""
+        return InputSockets(self.node)
+
+    def set_inputs(self, values: Mapping[str, Any]) -> None:
+        """Set inputs by name before the run (a socket as value links it), as WorkGraph's."""
+        for name, value in values.items():
+            set_value(self.node, name, value)
+
+    @property
+    def waiting_on(self) -> WaitingOn:
+        """The tasks it waits for without using their outputs: ``task.waiting_on.add(other)``
+        is ``other >> task``."""
+        return WaitingOn(self.node)
+
+    def __rshift__(self, other: GraphTask) -> GraphTask:
+        other.node.wait_for(self.node)
+        return other
+
+    def __lshift__(self, other: GraphTask) -> GraphTask:
+        self.node.wait_for(other.node)
+        return other
 
     @property
     def tasks(self) -> TaskView:
@@ -128,6 +147,76 @@ class GraphTask:
 
     def __repr__(self) -> str:
         return f"<GraphTask {self.node.path} state={self.node.state}>"
+
+
+class InputSocket(ResultSocket):
+    """One input socket of a task: ``.value`` (the data node it was given), and the target of
+    ``wg.add_link(source, task.inputs.x)``."""
+
+    __slots__ = ("input_name", "task")
+
+    def __init__(self, node: TaskNode, key: str) -> None:
+        super().__init__(node.path, tuple(key.split(".")), lambda: _given(node.inputs))
+        #: the task and its top-level input this socket belongs to
+        self.task = node
+        self.input_name = key.split(".", 1)[0]
+
+
+class InputSockets:
+    """A task's inputs as sockets: ``.x`` / ``["x"]``, ``.x.value``; assignable before the run
+    unless a link feeds the input."""
+
+    __slots__ = ("_node",)
+    _node: TaskNode
+
+    def __init__(self, node: TaskNode) -> None:
+        object.__setattr__(self, "_node", node)
+
+    def __getattr__(self, name: str) -> InputSocket:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return self[name]
+
+    def __getitem__(self, key: str) -> InputSocket:
+        return InputSocket(self._node, key)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        set_value(self._node, name, value)
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        set_value(self._node, name, value)
+
+    def __iter__(self) -> Iterator[InputSocket]:
+        return iter([self[name] for name in self._node.handle.inputs])
+
+    def __dir__(self) -> list[str]:
+        given = _given(self._node.inputs)
+        return [name for name in self._node.handle.inputs if name in given]
+
+    @property
+    def value(self) -> dict[str, Any]:
+        """Every input that has a value now, as data nodes."""
+        found: dict[str, Any] = _given(self._node.inputs)
+        return found
+
+    def __repr__(self) -> str:
+        return f"<inputs of {self._node.path}: {', '.join(self._node.handle.inputs)}>"
+
+
+class WaitingOn:
+    """``task.waiting_on``: ``add(other)`` (a task or a list of tasks) orders it first."""
+
+    __slots__ = ("_node",)
+
+    def __init__(self, node: TaskNode) -> None:
+        self._node = node
+
+    def add(self, before: GraphTask | list[GraphTask]) -> None:
+        for task in before if isinstance(before, list) else [before]:
+            self._node.wait_for(task.node)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([p.name for p in self._node.producers])
 
 
 class TaskView:

@@ -1,0 +1,147 @@
+"""WorkGraph's explicit construction API, as its users write it: ``add_task``, ``add_link``,
+``with WorkGraph(...) as wg:``, ``wg.outputs = {...}``, ``run(inputs=...)`` and ``show()``.
+
+:class:`~ferroflow.workgraph.WorkGraph` inherits these; the rules (incomplete inputs until the
+run, one link per input, no cycles) live in :mod:`ferroflow.model.explicit`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .errors import FerroflowError
+from .model.explicit import add_task, complete, link, set_value
+from .model.graph import Graph, graph_context
+from .model.labels import key_problem
+from .model.sockets import FutureSocket
+from .model.taskdef import GraphDef, TaskDef
+from .views.tasks import GraphTask, InputSocket
+
+__all__ = ["ExplicitConstruction"]
+
+
+def _outputs(where: str, value: Any) -> Any:
+    """Check a graph's outputs assignment: sockets, or nested dicts of them."""
+    if isinstance(value, FutureSocket):
+        return value
+    if isinstance(value, GraphTask):
+        return value.outputs
+    if isinstance(value, dict):
+        for key in value:
+            problem = key_problem(key)
+            if problem is not None:
+                raise ValueError(f"{where}: {problem}")
+        return {key: _outputs(f"{where}.{key}", item) for key, item in value.items()}
+    raise TypeError(
+        f"{where}: a graph output must be a task's output socket (task.outputs.result) or a "
+        f"dict of them, got {type(value).__qualname__} {value!r}"
+    )
+
+
+class ExplicitConstruction:
+    """The methods of a WorkGraph that add to it outside a ``@task.graph`` body."""
+
+    _graph: Graph
+    _handle: GraphDef | None
+    _context: Any
+    _execution: Any
+
+    def _process_node(self, pk: int) -> Any:
+        raise NotImplementedError
+
+    @property
+    def process_type(self) -> str:
+        """What the stored run names as its process: the ``@task.graph`` function's qualified
+        name, or ``workgraph:<name>`` for an explicit graph (not importable, so not rebuilt)."""
+        if self._handle is not None:
+            return self._handle.process_type
+        return f"workgraph:{self._graph.name}"
+
+    def _refuse_after_run(self, what: str) -> None:
+        if self._execution is not None:
+            raise FerroflowError(
+                f"WorkGraph '{self._graph.name}' has already run: it cannot {what}; build a new one"
+            )
+
+    def __enter__(self) -> Any:
+        self._refuse_after_run("take new tasks")
+        if self._context is not None:
+            raise FerroflowError(f"WorkGraph '{self._graph.name}' is already open in a 'with'")
+        self._context = graph_context(self._graph)
+        self._context.__enter__()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        context, self._context = self._context, None
+        context.__exit__(None, None, None)
+
+    def add_task(
+        self, identifier: TaskDef | Callable[..., Any], name: str | None = None, **inputs: Any
+    ) -> GraphTask:
+        """Add a call of a ``@task`` / ``@task.graph`` handle (or a plain function, made a task
+        on the fly) named ``name`` (default: the function's name, numbered when repeated), with
+        the inputs known so far: values, or sockets (``other.outputs.result``) that link."""
+        self._refuse_after_run("take new tasks")
+        if isinstance(identifier, str):
+            raise FerroflowError(
+                f"add_task({identifier!r}): ferroflow has no registry of built-in tasks; pass a "
+                f"@task function (zones such as 'workgraph.if_zone' are not supported yet)"
+            )
+        if isinstance(identifier, ExplicitConstruction):
+            raise FerroflowError(
+                f"add_task(WorkGraph '{identifier._graph.name}'): a WorkGraph as a task of "
+                f"another is not supported yet; write the inner graph as a @task.graph function"
+            )
+        if isinstance(identifier, TaskDef):
+            handle = identifier
+        elif callable(identifier):
+            handle = TaskDef(identifier)
+        else:
+            raise TypeError(f"add_task: expected a task or a function, got {identifier!r}")
+        node = add_task(self._graph, handle, name, inputs)
+        return GraphTask(node, self._process_node)
+
+    def add_link(self, source: Any, target: Any) -> None:
+        """Link an output socket (``a.outputs.result``) to an input socket (``b.inputs.x``)."""
+        self._refuse_after_run("take new links")
+        if not isinstance(target, InputSocket):
+            raise TypeError(
+                f"add_link: the target must be a task's input socket (task.inputs.x), got "
+                f"{type(target).__qualname__} {target!r}"
+            )
+        link(source, target.task, target.input_name)
+
+    def _set_outputs(self, value: Mapping[str, Any]) -> None:
+        """``wg.outputs = {"sum": add1.outputs.result}``: what the graph run returns."""
+        self._refuse_after_run("change its outputs")
+        if not isinstance(value, Mapping):
+            raise TypeError(f"wg.outputs must be a dict of output sockets, got {value!r}")
+        self._graph.outputs = _outputs(f"WorkGraph '{self._graph.name}' outputs", dict(value))
+
+    def _apply_inputs(self, inputs: Mapping[str, Any] | None) -> None:
+        """``run(inputs={"add1": {"x": 1}})``: set task inputs by task name, then (for an
+        explicit graph) check every task has all it needs."""
+        tasks = self._graph.tasks_by_name
+        for key, values in (inputs or {}).items():
+            if key not in tasks:
+                raise KeyError(
+                    f"run(inputs=): '{key}' names no task of WorkGraph '{self._graph.name}'; "
+                    f"tasks: {', '.join(tasks) or '<none>'}"
+                )
+            if not isinstance(values, Mapping):
+                raise TypeError(
+                    f"run(inputs=): the inputs of task '{key}' must be a dict, got {values!r}"
+                )
+            for name, value in values.items():
+                set_value(tasks[key], name, value)
+        if self._handle is None or inputs:
+            complete(self._graph)
+
+    def show(self) -> None:
+        """Print the tasks as a table: name, pk and state (WorkGraph's ``wg.show()``)."""
+        rows = [(t.name, "" if t.pk is None else str(t.pk), t.state) for t in self._graph.tasks]
+        width = max([len("Name"), *(len(name) for name, _, _ in rows)])
+        print(f"{'Name':<{width}}  {'PK':>6}  State")
+        for name, pk, state in rows:
+            print(f"{name:<{width}}  {pk:>6}  {state}")

@@ -1,0 +1,109 @@
+"""Explicit construction: tasks, links and input values added to a graph by the user's own
+calls (``wg.add_task``, ``wg.add_link``, ``task.inputs.x = 4``) instead of a graph body.
+
+A body gives every input at the call; explicit construction gives them piece by piece, so a
+task's inputs may be incomplete until the run: :func:`complete` then fills defaults and names
+the first input still missing. Every change goes through the task node, which refuses cycles
+and changes after the task was submitted.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import FerroflowError, TaskInputError
+from .binding import bind_given, complete_inputs
+from .data import DataNode
+from .graph import Graph, TaskNode
+from .sockets import FutureSocket
+from .spec import Namespace
+from .taskdef import TaskDef
+
+__all__ = ["add_task", "complete", "link", "set_value"]
+
+#: names WorkGraph keeps for its built-in tasks
+RESERVED = frozenset({"graph_inputs", "graph_outputs", "graph_ctx"})
+
+
+def add_task(graph: Graph, handle: TaskDef, name: str | None, given: dict[str, Any]) -> TaskNode:
+    """Add a call of ``handle`` named ``name`` (default: the handle's name, numbered when
+    repeated) with the inputs ``given`` so far."""
+    if name is None:
+        name, n = graph.next_name(handle.name)
+    else:
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(
+                f"graph '{graph.path}': a task name must be a non-empty string without '/', "
+                f"got {name!r}"
+            )
+        if name in RESERVED:
+            raise ValueError(f"graph '{graph.path}': '{name}' is reserved for a built-in task")
+        if name in graph.tasks_by_name:
+            raise ValueError(
+                f"graph '{graph.path}' already has a task named '{name}'; choose another name"
+            )
+        n = graph.next_name(handle.name)[1] - 1  # the automatic numbering goes on unchanged
+    bound = bind_given(f"{graph.path}/{name}", handle.inputs, handle.var_kw, given)
+    return graph.add(handle, bound, name, n)
+
+
+def _top(node: TaskNode, name: str) -> str:
+    if name not in node.handle.inputs:
+        raise TaskInputError(
+            f"task '{node.path}' has no input '{name}'; its inputs are: "
+            f"{', '.join(node.handle.inputs) or '<none>'}"
+        )
+    return name
+
+
+def link(source: FutureSocket, node: TaskNode, name: str) -> None:
+    """Feed input ``name`` of ``node`` from the output socket ``source`` (WorkGraph's
+    ``add_link``); an input takes one link, unless it is a dynamic namespace, which collects
+    one entry per link, named ``<task>_<socket>`` after its source."""
+    if not isinstance(source, FutureSocket):
+        raise TypeError(
+            f"add_link: the source must be an output socket (task.outputs.result), got "
+            f"{type(source).__qualname__} {source!r}"
+        )
+    spec = node.handle.inputs.get(_top(node, name))
+    current = node.inputs.get(name)
+    if isinstance(spec, Namespace) and spec.dynamic is not None:
+        entries = dict(current) if isinstance(current, dict) else {}
+        key = "_".join((source._task.name, *source._path))  # add1_result, as WorkGraph names it
+        if key in entries:
+            raise ValueError(f"task '{node.path}': input '{name}.{key}' is already linked")
+        entries[key] = source
+        node.set_input(name, entries)
+        return
+    if isinstance(current, FutureSocket):
+        raise ValueError(
+            f"task '{node.path}': input '{name}' is already linked to "
+            f"'{current._task.path}'; an input takes one link"
+        )
+    node.set_input(name, source)
+
+
+def set_value(node: TaskNode, name: str, value: Any) -> None:
+    """Give input ``name`` of ``node`` a value (or a socket, which links it)."""
+    if isinstance(value, FutureSocket):
+        link(value, node, name)
+        return
+    current = node.inputs.get(_top(node, name))
+    if isinstance(current, FutureSocket):
+        raise ValueError(
+            f"task '{node.path}': input '{name}' has already been set via a link from "
+            f"'{current._task.path}'"
+        )
+    bound = bind_given(node.path, node.handle.inputs, node.handle.var_kw, {name: value})
+    node.set_input(name, bound[name])
+
+
+def complete(graph: Graph) -> None:
+    """Before the run: every task's defaults filled in, a missing required input refused."""
+    for node in graph.tasks:
+        if node.state != "PLANNED":
+            raise FerroflowError(f"task '{node.path}' is {node.state}: the graph already ran")
+        complete_inputs(node.path, node.handle.func, node.inputs)
+        for key, value in list(node.inputs.items()):
+            if not isinstance(value, (DataNode, FutureSocket, dict)):
+                node.inputs[key] = DataNode(value)

@@ -1,0 +1,211 @@
+"""Explicit construction as WorkGraph users write it (F2, F4): ``WorkGraph(name)``,
+``add_task``, ``add_link``, input sockets set before the run, ``run(inputs=)``,
+``with WorkGraph() as wg:``, ``waiting_on``, ``show()``; with WorkGraph's rules and clear
+errors for misuse."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import pytest
+from ferroflow import (
+    FerroflowError,
+    TaskInputError,
+    WorkflowFailedError,
+    WorkGraph,
+    dynamic,
+    get_current_profile,
+    task,
+)
+from ferroflow.model.vocabulary import LINK_CODES
+
+
+@task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@task
+def multiply(x: int, y: int = 10) -> int:
+    return x * y
+
+
+@task
+def total(**values: int) -> int:
+    return sum(values.values())
+
+
+@task(outputs=dynamic(int))
+def spread(n: int) -> dict[str, int]:
+    return {f"v{i}": i for i in range(n)}
+
+
+def _links(run_pk: int) -> Counter[str]:
+    """Link types of every link that touches a node of the run."""
+    store = get_current_profile().store
+    store.flush()
+    rows = store._reader.query(
+        "SELECT l.type FROM link l WHERE l.src IN (SELECT pk FROM node WHERE run_pk = ?)"
+        " OR l.dst IN (SELECT pk FROM node WHERE run_pk = ?)",
+        (run_pk, run_pk),
+    )
+    names = {code: name for name, code in LINK_CODES.items()}
+    return Counter(names[code] for (code,) in rows)
+
+
+def test_the_quick_start_built_explicitly() -> None:
+    wg = WorkGraph("add_multiply")
+    add1 = wg.add_task(add, name="add1", x=2, y=3)
+    wg.add_task(multiply, name="multiply1", x=add1.outputs.result, y=4)
+    outputs = wg.run()
+    assert outputs == {}  # no graph outputs were declared
+    assert wg.state == "FINISHED"
+    assert wg.tasks.multiply1.outputs.result.value.value == 20
+    assert [t.state for t in wg.tasks] == ["FINISHED", "FINISHED"]
+    assert wg.pk is not None
+    run = get_current_profile().store.load_node(wg.pk)
+    assert run.label == "add_multiply" and run.type == "workgraph:add_multiply"
+    # what WorkGraph stores for it: a graph run calling two task runs; three input values
+    # (2, 3, 4) and the result of add linked into multiply; each task creates its result
+    assert _links(wg.pk) == Counter({"INPUT_CALC": 4, "CREATE": 2, "CALL_CALC": 2})
+
+
+def test_default_names_count_up_and_explicit_names_are_checked() -> None:
+    wg = WorkGraph()
+    assert wg.name == "WorkGraph"
+    assert [wg.add_task(add, x=1, y=1).name for _ in range(3)] == ["add", "add1", "add2"]
+    with pytest.raises(ValueError, match="already has a task named 'add1'"):
+        wg.add_task(add, name="add1")
+    with pytest.raises(ValueError, match="reserved"):
+        wg.add_task(add, name="graph_ctx")
+    with pytest.raises(ValueError, match="without '/'"):
+        wg.add_task(add, name="a/b")
+    with pytest.raises(TaskInputError, match="unknown input 'z'"):
+        wg.add_task(add, z=1)
+    with pytest.raises(FerroflowError, match="no registry of built-in tasks"):
+        wg.add_task("workgraph.if_zone")
+    with pytest.raises(FerroflowError, match="not supported yet"):
+        wg.add_task(WorkGraph("inner"))
+
+
+def test_a_plain_function_becomes_a_task() -> None:
+    def square(x: int) -> int:
+        return x * x
+
+    wg = WorkGraph("plain")
+    wg.add_task(square, x=7)
+    wg.run()
+    assert wg.tasks.square.outputs.result.value == 49
+
+
+def test_add_link_and_input_sockets() -> None:
+    wg = WorkGraph("linked")
+    first = wg.add_task(add, x=1)
+    second = wg.add_task(multiply)
+    wg.add_link(first.outputs.result, second.inputs.x)
+    first.inputs.y = 5  # an input socket is assignable before the run
+    with pytest.raises(ValueError, match="already been set via a link from 'linked/add'"):
+        second.inputs.x = 3
+    with pytest.raises(ValueError, match="already linked to 'linked/add'; an input takes one"):
+        wg.add_link(first.outputs.result, second.inputs.x)
+    with pytest.raises(FerroflowError, match="would make a cycle"):
+        wg.add_link(second.outputs.result, first.inputs.x)
+    with pytest.raises(TypeError, match="source must be an output socket"):
+        wg.add_link(3, second.inputs.y)
+    with pytest.raises(TypeError, match="target must be a task's input socket"):
+        wg.add_link(first.outputs.result, second.outputs.result)
+    wg.run()
+    assert second.outputs.result.value == (1 + 5) * 10  # y's default
+    assert second.inputs.x.value.pk == first.outputs.result.value.pk
+
+
+def test_links_into_a_dynamic_namespace_collect_one_entry_each() -> None:
+    wg = WorkGraph("gather")
+    parts = [wg.add_task(add, x=i, y=i) for i in range(3)]
+    summed = wg.add_task(total)
+    for part in parts:
+        wg.add_link(part.outputs.result, summed.inputs.values)
+    assert sorted(summed.node.inputs["values"]) == ["add1_result", "add2_result", "add_result"]
+    wg.run()
+    assert summed.outputs.result.value == 0 + 2 + 4
+
+
+def test_run_inputs_set_task_inputs_and_a_missing_one_fails_before_running() -> None:
+    wg = WorkGraph("later")
+    wg.add_task(add, name="a")
+    wg.add_task(multiply, name="m", x=wg.tasks.a.outputs.result)
+    with pytest.raises(KeyError, match="'nope' names no task"):
+        wg.run(inputs={"nope": {"x": 1}})
+    wg.run(inputs={"a": {"x": 1, "y": 2}, "m": {"y": 3}})
+    assert wg.tasks.m.outputs.result.value == 9
+
+    missing = WorkGraph("missing")
+    missing.add_task(add, name="a", x=1)
+    runs_before = len(get_current_profile().store.runs())
+    with pytest.raises(TaskInputError, match="task 'missing/a': missing required input 'y'"):
+        missing.run()
+    assert len(get_current_profile().store.runs()) == runs_before  # nothing started
+    assert missing.state == "PLANNED"
+
+
+def test_with_block_adds_task_calls_and_futures_have_values_after_the_run() -> None:
+    with WorkGraph("block") as wg:
+        s = add(x=1, y=2)
+        p = multiply(x=s.result, y=10)
+        wg.outputs = {"p": p.result, "parts": {"s": s.result}}
+    with pytest.raises(FerroflowError, match="has no value"):
+        p.result.value  # noqa: B018
+    wg.run()
+    assert p.result.value == 30 and s.result.value == 3
+    assert wg.outputs.p.value == 30 and wg.outputs.parts.s.value == 3
+    assert _links(wg.pk)["RETURN"] == 2
+    with pytest.raises(FerroflowError, match="already run"):
+        wg.run()
+    with pytest.raises(FerroflowError, match="already run"):
+        wg.add_task(add, x=1, y=1)
+
+
+def test_a_namespace_future_iterates_after_the_run() -> None:
+    with WorkGraph("iter") as wg:
+        parts = spread(n=3)
+    wg.run()
+    assert [(s._name, s.value.value) for s in parts] == [("v0", 0), ("v1", 1), ("v2", 2)]
+
+
+def test_waiting_on_orders_tasks_and_a_failure_skips_the_waiting_one() -> None:
+    @task
+    def fails() -> int:
+        raise ValueError("no")
+
+    wg = WorkGraph("order")
+    bad = wg.add_task(fails)
+    after = wg.add_task(add, x=1, y=1)
+    after.waiting_on.add(bad)
+    assert list(after.waiting_on) == ["fails"]
+    other = wg.add_task(add, x=2, y=2)
+    bad >> other
+    with pytest.raises(WorkflowFailedError):
+        wg.run()
+    assert (after.state, other.state) == ("SKIPPED", "SKIPPED")
+
+
+def test_show_prints_name_pk_and_state(capsys: pytest.CaptureFixture[str]) -> None:
+    wg = WorkGraph("shown")
+    wg.add_task(add, x=1, y=2)
+    wg.run()
+    wg.show()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split() == ["Name", "PK", "State"]
+    assert lines[1].split() == ["add", str(wg.tasks.add.pk), "FINISHED"]
+
+
+def test_an_explicit_graph_is_not_rebuilt_from_the_store() -> None:
+    @task
+    def fails() -> int:
+        raise ValueError("no")
+
+    wg = WorkGraph("once")
+    wg.add_task(fails)
+    wg.run(raise_on_error=False)
+    with pytest.raises(FerroflowError, match="built explicitly"):
+        wg.restart()
