@@ -8,8 +8,10 @@ from __future__ import annotations
 import ast
 import json
 import re
+import shutil
 import tempfile
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,12 +24,14 @@ from provenance_flows import hostile_export
 _SAFE = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{MAX_NAME - 1}}}")
 
 
-def _outside() -> Path:
+@pytest.fixture
+def outside() -> Iterator[Path]:
     """A folder outside every export target, with no ``.`` in its path (the exploit's
-    ``short()`` keeps what follows the last dot)."""
+    ``short()`` keeps what follows the last dot); removed afterwards."""
     path = Path(tempfile.mkdtemp(prefix="ffoutside", dir="/tmp"))
     assert "." not in str(path)
-    return path
+    yield path
+    shutil.rmtree(path)
 
 
 def _hostile_types(outside: Path) -> list[str]:
@@ -51,8 +55,9 @@ def _files_under(root: Path) -> list[Path]:
 
 
 @pytest.mark.parametrize("index", range(11))
-def test_ro_crate_of_a_hostile_import_stays_inside_its_target(index: int, tmp_path: Path) -> None:
-    outside = _outside()
+def test_ro_crate_of_a_hostile_import_stays_inside_its_target(
+    index: int, tmp_path: Path, outside: Path
+) -> None:
     root_type = _hostile_types(outside)[index]
     data_type = _hostile_types(outside)[-1 - index]
     victim = load_profile("victim").store
@@ -60,6 +65,8 @@ def test_ro_crate_of_a_hostile_import_stays_inside_its_target(index: int, tmp_pa
     exports = tmp_path / "exports"
     exports.mkdir()
     before = set(tmp_path.rglob("*"))
+    absolute = Path("/tmp/x.py")  # where '/tmp/x' would land as a raw name
+    absolute_before = absolute.stat() if absolute.exists() else None
 
     crate = exports / "crate"
     export_run(victim, run_pk, "ro-crate", crate)
@@ -67,7 +74,7 @@ def test_ro_crate_of_a_hostile_import_stays_inside_its_target(index: int, tmp_pa
     export_run(victim, run_pk, "ro-crate", archive)
 
     assert list(outside.iterdir()) == []  # the exploit wrote <outside>/evil.py here
-    assert not Path("/tmp/x.py").exists() or Path("/tmp/x.py").stat().st_size == 0
+    assert (absolute.stat() if absolute.exists() else None) == absolute_before
     new = set(tmp_path.rglob("*")) - before
     assert all(p.resolve().is_relative_to(exports.resolve()) for p in new)
     assert sorted(p.name for p in exports.iterdir()) == ["crate", "crate.zip"]
