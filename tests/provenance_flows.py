@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from ferroflow import get_current_profile, load_node, namespace, task
+from ferroflow import get_current_profile, load_node, load_profile, namespace, task
 from ferroflow.demo import ScatterGatherSquare
 from ferroflow.export import export_run
 from ferroflow.store import Store
@@ -242,3 +242,14 @@ def three_attempts(wg: Any, name: str, inputs: dict[str, Any]) -> list[Any]:
     created = [[label for lt, label, _ in a.outputs if lt == "CREATE"] for a in attempts]
     assert created == [[], [], ["result"]]
     return attempts
+
+
+def hostile_export(tmp_path: Path, root_type: str, data_type: str) -> Path:
+    """A native export of a real run whose graph type and data types are hostile."""
+    document = export_json(load_profile().store, run_howto(3))  # the default profile
+    for node in document["nodes"]:
+        if node["kind"] == "work":
+            node["type"] = root_type
+        elif node["kind"] == "data":
+            node["type"] = data_type
+    return write_json(document, tmp_path / "hostile.json")

@@ -31,6 +31,7 @@ from .profile import load_profile
 from .query import KINDS, find_nodes
 from .restart import import_object
 from .store import Store, StoredNode
+from .store.private import open_private
 from .task import GraphHandle
 from .views.html import MAX_TASKS, page_html
 from .workgraph import WorkGraph
@@ -210,7 +211,8 @@ def _write_output(data: bytes, output: str) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        Path(output).write_bytes(data)
+        with open_private(output, "wb") as fp:  # 0600: a run's values are in it
+            fp.write(data)
         print(f"wrote {output}", file=sys.stderr)
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "TaskOutputError",
     "TaskTimeoutError",
     "UncacheableError",
+    "UnsafeExportPathError",
     "UntrustedValueError",
     "ValueNotStoredError",
     "WorkflowFailedError",
@@ -141,6 +142,10 @@ class RemoteTraceback(Exception):
 
 class ImportFormatError(FerroflowError, ValueError):
     """The file is not a valid ferroflow export (names the offending node or link)."""
+
+
+class UnsafeExportPathError(FerroflowError, ValueError):
+    """An export would write a file outside its target (a name built from stored data)."""
 
 
 class CommandError(FerroflowError):

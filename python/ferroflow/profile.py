@@ -36,6 +36,7 @@ from typing import Any
 
 from .executors import check_executor_text
 from .store import Store
+from .store.private import private_dir
 
 __all__ = [
     "DURABILITIES",
@@ -223,7 +224,7 @@ def load_profile(name: str | None = None) -> Profile:
     with _lock:
         profile = _profiles.get(directory)
         if profile is None:
-            directory.mkdir(parents=True, exist_ok=True)
+            private_dir(directory)  # 0700: the store in it holds every input and output
             config_path = directory / PROFILE_FILE
             config = (
                 _read_config(config_path)

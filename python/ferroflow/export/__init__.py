@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from ..store import Store
+from ..store.private import open_private
 from .dot import render, run_graph
 from .importer import ImportFormatError, ImportResult, import_run
 from .mermaid import write_mermaid
@@ -83,8 +84,8 @@ def export_run(
         path = Path(out)
         partial = path.with_name(path.name + ".partial")
         try:
-            with open(partial, "w", encoding="utf-8") as fp:
-                counts = writer(store, run_pk, fp)
+            with open_private(partial, "w", encoding="utf-8") as fp:  # 0600, see store.private
+                counts = writer(store, run_pk, cast(TextIO, fp))
             os.replace(partial, path)  # no half-written file under the real name
         finally:
             partial.unlink(missing_ok=True)
@@ -100,7 +101,8 @@ def _write_bytes(out: str | os.PathLike[str] | IO[Any] | None, data: bytes) -> N
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     elif isinstance(out, (str, os.PathLike)):
-        Path(out).write_bytes(data)
+        with open_private(out, "wb") as fp:
+            fp.write(data)
     elif isinstance(out, io.TextIOBase):
         out.write(data.decode("utf-8"))
     else:

@@ -15,6 +15,7 @@ from __future__ import annotations
 from typing import TextIO
 
 from ..store import Store
+from ..views.escaping import mermaid_text
 from ..views.palette import CALC_FILL, DATA_FILL, WORK_FILL
 from ..views.provenance import EDGE_STYLES, SUBLABEL_CHARS, data_class_name
 from .selection import NodeRow, RunSelection
@@ -28,22 +29,17 @@ _CLASSES = (
 )
 
 
-def _text(text: str) -> str:
-    """User text made safe inside a quoted Mermaid label (entity codes, ``<br/>`` lines)."""
-    text = text.replace("#", "#35;").replace('"', "#quot;")
-    text = text.replace("<", "#lt;").replace(">", "#gt;").replace("\r", "")
-    return text.replace("\n", "<br/>")
-
-
 def _node_line(sel: RunSelection, node: NodeRow) -> str:
     if node.kind == "data":
         title = f"{data_class_name(node.type)} ({node.pk})"
         summary = sel.summary(node, SUBLABEL_CHARS)
-        body = f"{_text(title)}<br/>{_text(summary)}" if summary else _text(title)
+        body = (
+            f"{mermaid_text(title)}<br/>{mermaid_text(summary)}" if summary else mermaid_text(title)
+        )
         return f'    N{node.pk}(["{body}"]):::data\n'
     title = f"{node.label or node.type} ({node.pk})"
     state = f"State: {(node.state or 'unknown').lower()}"
-    return f'    N{node.pk}["{_text(title)}<br/>{_text(state)}"]:::{node.kind}\n'
+    return f'    N{node.pk}["{mermaid_text(title)}<br/>{mermaid_text(state)}"]:::{node.kind}\n'
 
 
 def write_mermaid(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
@@ -57,7 +53,7 @@ def write_mermaid(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
             counts["nodes"] += 1
         for link in sel.links():
             arrow = "-->" if EDGE_STYLES[link.type] == "solid" else "-.->"  # no dashed kind
-            label = _text(f"{link.type}\n{link.label}")
+            label = mermaid_text(f"{link.type}\n{link.label}")
             fp.write(f'    N{link.src} {arrow}|"{label}"| N{link.dst}\n')
             counts["links"] += 1
     return counts

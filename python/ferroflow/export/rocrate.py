@@ -45,6 +45,12 @@ Streaming: every per-node entity is written as its rows are read (pk-ordered str
 together, see :mod:`.selection`); only per-*type* facts (tools, parameters, steps) are held in
 memory.
 
+Safety: the run may be an import of someone else's file, so no stored text becomes a path
+unchecked: every file is named and placed by :class:`~.safe_paths.TargetFolder` (safe
+characters, unique, resolved inside the target), zip entries pass
+:func:`~.safe_paths.check_arcname`, and files are 0600, folders 0700
+(:mod:`ferroflow.store.private`).
+
 The modules: this one puts the crate on disk (a directory, or a zip written beside the target
 and moved into place, so no half-written zip carries the final name);
 :mod:`.rocrate_metadata` streams the metadata document, built from :mod:`.rocrate_entities`
@@ -55,17 +61,21 @@ and moved into place, so no half-written zip carries the final name);
 from __future__ import annotations
 
 import os
-import shutil
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import TextIO, cast
 
 from ..store import Store
+from ..store.private import open_private
 from .rocrate_entities import CONTEXT, PROFILES
 from .rocrate_metadata import write_metadata
+from .safe_paths import TargetFolder, check_arcname
 from .selection import RunSelection
 
 __all__ = ["CONTEXT", "PROFILES", "write_ro_crate"]
+
+_METADATA = "ro-crate-metadata.json"
 
 
 def write_ro_crate(
@@ -83,17 +93,24 @@ def write_ro_crate(
         raise FileExistsError(f"{target} exists and is not an empty directory")
     with RunSelection(store, run_pk) as sel:
         if not zipped:
-            target.mkdir(parents=True, exist_ok=True)
-            with open(target / "ro-crate-metadata.json", "w", encoding="utf-8") as fp:
-                return write_metadata(sel, fp, target, license)
+            files = TargetFolder(target)  # created 0700; every name checked (safe_paths)
+            with files.open(_METADATA, "w", encoding="utf-8") as fp:
+                return write_metadata(sel, cast(TextIO, fp), files, license)
         with tempfile.TemporaryDirectory(prefix="ferroflow-crate-") as tmp:
-            root = Path(tmp)
-            with open(root / "ro-crate-metadata.json", "w", encoding="utf-8") as fp:
-                counts = write_metadata(sel, fp, root, license)
+            files = TargetFolder(Path(tmp))
+            with files.open(_METADATA, "w", encoding="utf-8") as fp:
+                counts = write_metadata(sel, cast(TextIO, fp), files, license)
             partial = target.with_name(target.name + ".partial")
-            with zipfile.ZipFile(partial, "w", compression=zipfile.ZIP_DEFLATED) as archive:
-                for file in sorted(root.rglob("*")):
-                    if file.is_file():
-                        archive.write(file, file.relative_to(root).as_posix())
-            shutil.move(str(partial), str(target))
+            try:
+                with (
+                    open_private(partial, "wb") as raw,
+                    zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+                ):
+                    for file in sorted(files.root.rglob("*")):
+                        if file.is_file() and not file.is_symlink():
+                            name = check_arcname(file.relative_to(files.root).as_posix())
+                            archive.write(file, name)
+                os.replace(partial, target)
+            finally:
+                partial.unlink(missing_ok=True)
             return counts

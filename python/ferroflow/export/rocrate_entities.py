@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as _dt
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
@@ -18,6 +17,7 @@ from ..model.labels import split_label
 from ..model.vocabulary import Kind, State
 from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED, UNSERIALISABLE, decode
 from ..version import __version__
+from .safe_paths import TargetFolder
 from .selection import NodeRow, RunSelection, json_scalar
 
 __all__ = [
@@ -182,7 +182,7 @@ def fixed_entities(license: str | None) -> Iterator[dict[str, Any]]:
 
 # -- per-node entities -------------------------------------------------------------------------
 def value_entity(
-    sel: RunSelection, node: NodeRow, links: list[tuple[str, str, str]], root: Path
+    sel: RunSelection, node: NodeRow, links: list[tuple[str, str, str]], files: TargetFolder
 ) -> dict[str, Any]:
     """A data node's entity; ``links`` are ``(process type, direction, label)``, outputs
     first (the name comes from the first)."""
@@ -197,7 +197,8 @@ def value_entity(
         payload = sel.payload(node)
         data = payload.encode("ascii") if isinstance(payload, str) else bytes(payload or b"")
         file_id = value_ref(node.uuid, node.codec, node.blob_id)["@id"]
-        (root / file_id).write_bytes(data)
+        with files.open(file_id) as out:  # a uuid's hex: safe, and checked to stay inside
+            out.write(data)
         entity = {
             "@id": file_id,
             "@type": "File",

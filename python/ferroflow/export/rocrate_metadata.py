@@ -9,7 +9,6 @@ entities are built in :mod:`.rocrate_entities`; this module only walks the run a
 from __future__ import annotations
 
 import time
-from pathlib import Path
 from typing import TextIO
 
 from ..model.vocabulary import KIND_CODES, Kind
@@ -36,6 +35,7 @@ from .rocrate_entities import (
 )
 from .rocrate_source import write_workflow_file
 from .rocrate_tools import tool_entities, tools_of
+from .safe_paths import TargetFolder
 from .selection import Joined, RunSelection
 
 __all__ = ["write_metadata"]
@@ -61,13 +61,13 @@ _PROCESSES = (
 
 
 def write_metadata(
-    sel: RunSelection, fp: TextIO, root: Path, license: str | None
+    sel: RunSelection, fp: TextIO, files: TargetFolder, license: str | None
 ) -> dict[str, int]:
     """Write the metadata document of the run ``sel`` to ``fp`` and its value files under
-    ``root``; returns counts of what was written."""
+    ``files``; returns counts of what was written."""
     run = sel.root
     counts = {"CreateAction": 0, "ControlAction": 0, "values": 0, "files": 0}
-    main_id = write_workflow_file(root, run.type)
+    main_id = write_workflow_file(files, run.type)
     n_files = next(sel.rows(_FILES, (NPY, BYTES, PICKLE, PICKLE_UNTRUSTED, JSON)))[0]
 
     top = Container(fp)
@@ -78,9 +78,9 @@ def write_metadata(
     for entity in tool_entities(tools_of(sel), run.type, main_id):
         graph.add(entity)
     if n_files:
-        (root / "values").mkdir()
+        files.folder("values")
         _values_folder(sel, graph)
-    _values(sel, graph, root, counts)
+    _values(sel, graph, files, counts)
     _actions(sel, graph, main_id, counts)
     _organize(sel, graph)
     _root(sel, graph, main_id, license or "#license", bool(n_files))
@@ -106,14 +106,16 @@ def _values_folder(sel: RunSelection, graph: Container) -> None:
     folder.close()
 
 
-def _values(sel: RunSelection, graph: Container, root: Path, counts: dict[str, int]) -> None:
+def _values(
+    sel: RunSelection, graph: Container, files: TargetFolder, counts: dict[str, int]
+) -> None:
     """Every value, with the parameters it realises, from links in both directions."""
     makes = Joined(sel.adjacent("dst", OUTPUT_LINKS))  # made by the other end
     uses = Joined(sel.adjacent("src", INPUT_LINKS))  # used by the other end
     for node in sel.nodes((Kind.DATA,)):
         links = [(row.other_type, OUTPUT, row.label) for row in makes.take(node.pk)]
         links += [(row.other_type, INPUT, row.label) for row in uses.take(node.pk)]
-        graph.add(value_entity(sel, node, links, root))
+        graph.add(value_entity(sel, node, links, files))
         counts["values"] += 1
         counts["files"] += is_file(node.codec, node.blob_id)
 

@@ -7,9 +7,9 @@ from __future__ import annotations
 import re
 import sys
 from pathlib import Path
-from urllib.parse import quote
 
 from .rocrate_entities import short
+from .safe_paths import TargetFolder
 
 __all__ = ["write_workflow_file"]
 
@@ -47,17 +47,23 @@ def _module_source(process_type: str) -> tuple[str, str] | None:
     return Path(path).name, text
 
 
-def write_workflow_file(root: Path, process_type: str) -> str:
+def write_workflow_file(files: TargetFolder, process_type: str) -> str:
+    """Write ``workflow/<name>.py`` and return its id. The name is made safe
+    (:func:`~.safe_paths.safe_name`): ``process_type`` may come from an imported file."""
     found = _module_source(process_type)
     if found is None:
-        name = f"{short(process_type)}.py"
-        text = (
-            f'"""Placeholder: the source of the ferroflow graph function `{process_type}` was\n'
-            "not available when this crate was exported (its module was neither imported nor\n"
-            'found on sys.path), so the workflow file holds only this note."""\n'
+        name = short(process_type)
+        text = (  # the stored name goes in as a literal (!a): never as code or docstring
+            '"""Placeholder: the source of the ferroflow graph function named below was not\n'
+            "available when this crate was exported (its module was neither imported nor found\n"
+            'on sys.path), so the workflow file holds only this note."""\n\n'
+            f"GRAPH_FUNCTION = {process_type!a}\n"
         )
     else:
         name, text = found
-    (root / "workflow").mkdir()
-    (root / "workflow" / name).write_text(text, encoding="utf-8")
-    return f"workflow/{quote(name)}"  # the @id is a URI path; the file keeps its name
+        name = name.removesuffix(".py")
+    files.folder("workflow")
+    relative = files.claim("workflow", name, ".py")
+    with files.open(relative, "w", encoding="utf-8") as out:
+        out.write(text)
+    return relative  # safe characters only: the file name is also the entity's @id

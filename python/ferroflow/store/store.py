@@ -55,6 +55,7 @@ from ..errors import StoreClosedError
 from ..model.vocabulary import Kind, State
 from . import owners
 from .pks import PkBlocks
+from .private import create_private_file, private_dir
 from .reading import Link, Reader, StoredNode
 from .rows import OP_DATA, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE
 from .schema import (
@@ -132,7 +133,8 @@ class Store:
 
     def __init__(self, path: Path, commit_interval: float, durability: str) -> None:
         """Open ``path`` now (use :meth:`open`, which also reuses an already open store)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent)
+        create_private_file(path)  # 0600 before SQLite opens it; its -wal/-shm copy the mode
         conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
         try:
             configure_connection(conn, durability)

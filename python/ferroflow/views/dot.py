@@ -14,6 +14,7 @@ from html import escape
 
 from ..model.graph import Graph
 from .counts import counts_text
+from .escaping import dot_text
 from .palette import state_colour
 from .snapshot import GraphSnapshot
 
@@ -25,9 +26,10 @@ DRAW_LIMIT = 1000
 
 def workgraph_dot(snapshot: GraphSnapshot) -> str:
     """The workflow's tasks and data links as DOT text (see the module docstring)."""
-    title = f"{snapshot.name} ({snapshot.state})\\n{counts_text(snapshot.counts)}"
+    name = dot_text(snapshot.name)  # names are the user's: escaped wherever they go
+    title = f"{name} ({snapshot.state})\\n{dot_text(counts_text(snapshot.counts))}"
     lines = [
-        f'digraph "{snapshot.name}" {{',
+        f'digraph "{name}" {{',
         '  rankdir=LR; node [shape=box, style="rounded,filled", fontname=Helvetica];',
         f'  label="{title}"; labelloc=t; fontname=Helvetica;',
     ]
@@ -40,12 +42,12 @@ def _emit(graph: Graph, indent: str, lines: list[str]) -> None:
     for t in graph.tasks:
         colour = state_colour(t.state)
         ident = f"t{id(t)}"
-        label = f"{t.name}\\n{t.state}"
+        name = dot_text(t.name)
+        label = f"{name}\\n{t.state}"
         if t.child is not None and t.child.tasks:
             lines.append(f'{indent}subgraph "cluster_{ident}" {{')
             lines.append(
-                f'{indent}  label="{t.name} ({t.state})"; style=dashed; '
-                f'color="{colour}"; penwidth=2;'
+                f'{indent}  label="{name} ({t.state})"; style=dashed; color="{colour}"; penwidth=2;'
             )
             _emit(t.child, indent + "  ", lines)
             lines.append(f"{indent}}}")

@@ -42,6 +42,7 @@ from ..model.data import DataNode
 from ..model.graph import Graph, TaskNode, producer
 from ..model.labels import flatten, leaves, split_label
 from ..model.sockets import FutureSocket, socket_label, socket_value
+from ..store.private import open_private
 from ..store.recorder import error_text
 from ..store.values import shorten, type_name
 from .palette import STATE_COLOURS, css_variables
@@ -370,9 +371,9 @@ the graph.</p></noscript>
 
 def write_page(data: Page, path: str | os.PathLike[str]) -> Path:
     """Write the page for ``data`` to ``path`` (UTF-8); returns the path."""
-    target = Path(path)
-    target.write_text(page_html(data), encoding="utf-8")
-    return target
+    with open_private(path, "w", encoding="utf-8") as out:  # 0600: values are in the page
+        out.write(page_html(data))
+    return Path(path)
 
 
 # -- a workflow in memory ------------------------------------------------------------------------
@@ -511,5 +512,6 @@ def workgraph_html(
     """The page of a workflow in memory as HTML, also written to ``path`` if given."""
     page = page_html(workgraph_page(snapshot, max_tasks))
     if path is not None:
-        Path(path).write_text(page, encoding="utf-8")
+        with open_private(path, "w", encoding="utf-8") as out:
+            out.write(page)
     return page

@@ -33,6 +33,7 @@ from ..model.vocabulary import Kind
 from ..model.vocabulary import Link as LinkType
 from ..store import Link, Store, StoredNode
 from ..store.schema import CALL_LINKS, INPUT_LINKS, OUTPUT_LINKS
+from .escaping import dot_text
 from .palette import CALC_FILL, DATA_FILL, LINE, WORK_FILL
 from .snapshot import GraphSnapshot
 
@@ -98,11 +99,6 @@ def data_class_name(type_name: str) -> str:
     return _DATA_CLASSES.get(type_name) or type_name.rsplit(".", 1)[-1]
 
 
-def _dot_text(text: str) -> str:
-    """User text made safe inside a DOT label: backslashes doubled, newlines as DOT ``\\n``."""
-    return text.replace("\\", "\\\\").replace("\r", "").replace("\n", "\\n")
-
-
 def _node_attrs(node: StoredNode) -> dict[str, str]:
     if node.kind == Kind.DATA:
         name = data_class_name(node.type)
@@ -120,7 +116,7 @@ def _node_attrs(node: StoredNode) -> dict[str, str]:
     lines = [f"{name} ({node.pk})"]
     if sublabel:
         lines.extend(sublabel.split("\n"))
-    return {**style, "label": "\\n".join(_dot_text(line) for line in lines)}
+    return {**style, "label": "\\n".join(dot_text(line) for line in lines)}
 
 
 def build_provenance_graph(
@@ -175,15 +171,18 @@ def build_provenance_graph(
 
 def draw(graph: Any, nodes: dict[int, StoredNode], links: Iterable[Link]) -> None:
     """Add ``nodes`` (AiiDA shapes) and the ``links`` between them to a graphviz graph, in a
-    stable order so the same provenance always gives the same DOT text."""
+    stable order so the same provenance always gives the same DOT text. Labels are escaped
+    (:func:`.escaping.dot_text`) and never HTML-like, whatever a stored name holds."""
+    nohtml = import_graphviz().nohtml
     for pk in sorted(nodes):
-        graph.node(f"N{pk}", **_node_attrs(nodes[pk]))
+        attrs = _node_attrs(nodes[pk])
+        graph.node(f"N{pk}", **{**attrs, "label": nohtml(attrs["label"])})
     for link in sorted(links, key=lambda link: (link.src, link.dst, link.type, link.label)):
         if link.src in nodes and link.dst in nodes:
             graph.edge(
                 f"N{link.src}",
                 f"N{link.dst}",
-                label=f"{link.type}\\n{_dot_text(link.label)}",
+                label=nohtml(f"{link.type}\\n{dot_text(link.label)}"),
                 style=EDGE_STYLES[link.type],
                 color=LINE,
             )
