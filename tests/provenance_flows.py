@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 from ferroflow import get_current_profile, load_node, load_profile, namespace, task
 from ferroflow.demo import ScatterGatherSquare
-from ferroflow.export import export_run
+from ferroflow.export import export_run, import_run
+from ferroflow.model.vocabulary import KIND_CODES
 from ferroflow.store import Store
 
 ARRAY_N = 3
@@ -253,3 +254,24 @@ def hostile_export(tmp_path: Path, root_type: str, data_type: str) -> Path:
         elif node["kind"] == "data":
             node["type"] = data_type
     return write_json(document, tmp_path / "hostile.json")
+
+
+def hostile_run(store: Store, tmp_path: Path, root_type: str, data_type: str) -> int:
+    """A run in ``store`` whose graph type and data types are hostile; returns its pk.
+
+    Imported from a clean export, then rewritten in the file itself: the importer refuses
+    control characters in names now, but a store written by an older ferroflow or another
+    tool may hold them, and exports must stay safe whatever the store holds."""
+    run_pk = import_run(store, hostile_export(tmp_path, "hostile.run", "int")).run_pk
+    store.flush()
+    with sqlite3.connect(store.path) as conn:
+        for kind, type_ in (("work", root_type), ("data", data_type)):
+            conn.execute(
+                "UPDATE node SET type = ? WHERE kind = ? AND (run_pk = ? OR pk IN"
+                " (SELECT src FROM link WHERE dst IN (SELECT pk FROM node WHERE run_pk = ?))"
+                " OR pk IN (SELECT dst FROM link WHERE src IN"
+                " (SELECT pk FROM node WHERE run_pk = ?)))",
+                (type_, KIND_CODES[kind], run_pk, run_pk, run_pk),
+            )
+    conn.close()
+    return run_pk

@@ -12,9 +12,9 @@ from typing import Any
 
 import graphviz
 from ferroflow import load_profile, task
-from ferroflow.export import export_run, import_run
+from ferroflow.export import export_run
 from ferroflow.views.escaping import dot_text, mermaid_text
-from provenance_flows import hostile_export
+from provenance_flows import hostile_run
 
 NAME = 'q"] [color=red]; x -> y [label="\\ %% evil\n]{<script>alert(1)-->|p|`t` &amp;\u2028z\\'
 VALUE = NAME + "</script><!--"
@@ -97,7 +97,7 @@ def test_stored_run_pictures_escape_names_labels_and_values(tmp_path: Path) -> N
 def test_stored_pictures_of_hostile_imported_types_escape_them(tmp_path: Path) -> None:
     victim = load_profile("victim").store
     hostile = '<b>x"] [shape=star]\n%%'
-    run_pk = import_run(victim, hostile_export(tmp_path, hostile + ">", hostile + ">")).run_pk
+    run_pk = hostile_run(victim, tmp_path, hostile + ">", hostile + ">")
     buf = io.StringIO()
     counts = export_run(victim, run_pk, "mermaid", buf)
     dot = io.StringIO()

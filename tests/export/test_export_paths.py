@@ -17,9 +17,9 @@ from pathlib import Path
 import pytest
 from ferroflow import load_profile
 from ferroflow.errors import UnsafeExportPathError
-from ferroflow.export import export_run, import_run
+from ferroflow.export import export_run
 from ferroflow.export.safe_paths import MAX_NAME, TargetFolder, check_arcname, safe_name
-from provenance_flows import hostile_export
+from provenance_flows import hostile_run
 
 _SAFE = re.compile(rf"[A-Za-z0-9_-][A-Za-z0-9._-]{{0,{MAX_NAME - 1}}}")
 
@@ -61,7 +61,7 @@ def test_ro_crate_of_a_hostile_import_stays_inside_its_target(
     root_type = _hostile_types(outside)[index]
     data_type = _hostile_types(outside)[-1 - index]
     victim = load_profile("victim").store
-    run_pk = import_run(victim, hostile_export(tmp_path, root_type, data_type)).run_pk
+    run_pk = hostile_run(victim, tmp_path, root_type, data_type)
     exports = tmp_path / "exports"
     exports.mkdir()
     before = set(tmp_path.rglob("*"))
