@@ -11,14 +11,15 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import FerroflowError
-from .model.explicit import add_task, complete, link, set_value
+from .model.explicit import add_task, complete, give_graph_inputs, link, set_value
 from .model.graph import Graph, graph_context
 from .model.labels import key_problem
-from .model.sockets import FutureSocket
+from .model.sockets import FutureSocket, GraphInputSocket
+from .model.spec import Leaf, Namespace
 from .model.taskdef import GraphDef, TaskDef
 from .views.tasks import GraphTask, InputSocket
 
-__all__ = ["ExplicitConstruction"]
+__all__ = ["ExplicitConstruction", "GraphInputs"]
 
 
 def _outputs(where: str, value: Any) -> Any:
@@ -39,6 +40,35 @@ def _outputs(where: str, value: Any) -> Any:
     )
 
 
+class GraphInputs:
+    """``wg.inputs``: a graph's inputs by attribute or name. A built graph's are its data
+    nodes; an explicit graph's are sockets tasks can take (``add_task(f, x=wg.inputs.x)``)
+    until ``run(inputs={"x": ...})`` gives them values, then their data nodes."""
+
+    __slots__ = ("_owner",)
+    _owner: ExplicitConstruction
+
+    def __init__(self, owner: ExplicitConstruction) -> None:
+        object.__setattr__(self, "_owner", owner)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        try:
+            return self[name]
+        except KeyError as exc:
+            raise AttributeError(str(exc)) from None
+
+    def __getitem__(self, name: str) -> Any:
+        return self._owner._graph_input(name)
+
+    def __iter__(self) -> Any:
+        return iter(self._owner._graph.inputs)
+
+    def __repr__(self) -> str:
+        return f"<inputs of WorkGraph '{self._owner._graph.name}'>"
+
+
 class ExplicitConstruction:
     """The methods of a WorkGraph that add to it outside a ``@task.graph`` body."""
 
@@ -46,6 +76,31 @@ class ExplicitConstruction:
     _handle: GraphDef | None
     _context: Any
     _execution: Any
+    #: declared graph-level inputs of an explicit graph (None: any name, WorkGraph's default)
+    _input_spec: Namespace | None
+    _input_sockets: dict[str, GraphInputSocket]
+
+    def _graph_input(self, name: str) -> Any:
+        """A graph input: its data node once it has one, else (explicit graphs) its socket."""
+        if name in self._graph.inputs:
+            return self._graph.inputs[name]
+        if self._handle is not None:
+            raise KeyError(
+                f"WorkGraph '{self._graph.name}' has no input '{name}'; inputs: "
+                f"{', '.join(self._graph.inputs) or '<none>'}"
+            )
+        spec = self._input_spec
+        child = Leaf() if spec is None else spec.child(name)
+        if child is None:
+            assert spec is not None
+            raise KeyError(
+                f"WorkGraph '{self._graph.name}' declares no input '{name}'; inputs: "
+                f"{', '.join(spec.fields) or '<none>'}"
+            )
+        socket = self._input_sockets.get(name)
+        if socket is None:
+            socket = self._input_sockets[name] = GraphInputSocket(self._graph.name, name, child)
+        return socket
 
     def _process_node(self, pk: int) -> Any:
         raise NotImplementedError
@@ -120,23 +175,39 @@ class ExplicitConstruction:
         self._graph.outputs = _outputs(f"WorkGraph '{self._graph.name}' outputs", dict(value))
 
     def _apply_inputs(self, inputs: Mapping[str, Any] | None) -> None:
-        """``run(inputs={"add1": {"x": 1}})``: set task inputs by task name, then (for an
-        explicit graph) check every task has all it needs."""
+        """``run(inputs=...)``: a key naming a graph input gives it its value, a key naming a
+        task sets that task's inputs (``{"add1": {"x": 1}}``), anything else is refused; then
+        (for an explicit graph) every task must have all it needs."""
         tasks = self._graph.tasks_by_name
+        graph_inputs: dict[str, Any] = {}
         for key, values in (inputs or {}).items():
-            if key not in tasks:
+            if self._handle is None and self._is_graph_input(key):
+                graph_inputs[key] = values
+            elif key in tasks:
+                if not isinstance(values, Mapping):
+                    raise TypeError(
+                        f"run(inputs=): the inputs of task '{key}' must be a dict, got {values!r}"
+                    )
+                for name, value in values.items():
+                    set_value(tasks[key], name, value)
+            else:
                 raise KeyError(
-                    f"run(inputs=): '{key}' names no task of WorkGraph '{self._graph.name}'; "
-                    f"tasks: {', '.join(tasks) or '<none>'}"
+                    f"run(inputs=): '{key}' names no input or task of WorkGraph "
+                    f"'{self._graph.name}'; tasks: {', '.join(tasks) or '<none>'}"
                 )
-            if not isinstance(values, Mapping):
-                raise TypeError(
-                    f"run(inputs=): the inputs of task '{key}' must be a dict, got {values!r}"
-                )
-            for name, value in values.items():
-                set_value(tasks[key], name, value)
-        if self._handle is None or inputs:
+        if self._handle is None:
+            give_graph_inputs(self._graph, self._input_spec, graph_inputs)
             complete(self._graph)
+        elif inputs:
+            complete(self._graph)
+
+    def _is_graph_input(self, key: str) -> bool:
+        spec = self._input_spec
+        if spec is not None:
+            return spec.child(key) is not None and (
+                key in spec.fields or key not in self._graph.tasks_by_name
+            )
+        return key in self._input_sockets
 
     def show(self) -> None:
         """Print the tasks as a table: name, pk and state (WorkGraph's ``wg.show()``)."""

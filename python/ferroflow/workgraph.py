@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .construction import ExplicitConstruction
+from .construction import ExplicitConstruction, GraphInputs
 from .engine.execution import Execution
 from .engine.gc_tuning import relaxed_gc
 from .engine.pools import lease_pool
@@ -16,6 +16,7 @@ from .executors import executors_for
 from .model.binding import bind_inputs
 from .model.body import run_body
 from .model.graph import Graph, TaskNode
+from .model.spec import Namespace
 from .model.taskdef import GraphDef
 from .model.vocabulary import State
 from .profile import get_current_profile
@@ -49,12 +50,27 @@ class WorkGraph(ExplicitConstruction):
     (``with WorkGraph("name") as wg:`` makes task calls inside the block add to it).
     """
 
-    def __init__(self, name: str = "WorkGraph", *, max_number_jobs: int | None = None) -> None:
+    def __init__(
+        self,
+        name: str = "WorkGraph",
+        *,
+        inputs: Namespace | None = None,
+        outputs: Mapping[str, Any] | None = None,
+        max_number_jobs: int | None = None,
+    ) -> None:
         if not isinstance(name, str) or not name or "/" in name:
             raise ValueError(
                 f"a WorkGraph name must be a non-empty string without '/', got {name!r}"
             )
+        if inputs is not None and not isinstance(inputs, Namespace):
+            raise TypeError(
+                f"WorkGraph '{name}': inputs must be a namespace(...) of the graph's inputs, "
+                f"got {inputs!r}"
+            )
         self._setup(Graph(name), None, max_number_jobs)
+        self._input_spec = inputs
+        if outputs is not None:
+            self.outputs = outputs
 
     @classmethod
     def _built(cls, graph: Graph, handle: GraphDef) -> WorkGraph:
@@ -68,6 +84,8 @@ class WorkGraph(ExplicitConstruction):
         #: the @task.graph it was built from; None for an explicit graph
         self._handle = handle
         self._context: Any = None
+        self._input_spec = None
+        self._input_sockets = {}
         self._execution: Execution | None = None
         self._store: Store | None = None
         self._profile: Profile | None = None
@@ -162,8 +180,10 @@ class WorkGraph(ExplicitConstruction):
         return self._store.load_node(pk)
 
     @property
-    def inputs(self) -> dict[str, Any]:
-        return dict(self._graph.inputs)
+    def inputs(self) -> GraphInputs:
+        """The graph's inputs: ``wg.inputs.x`` (a data node, or before the run of an explicit
+        graph a socket that tasks can take)."""
+        return GraphInputs(self)
 
     @property
     def outputs(self) -> ResultSocket:

@@ -15,6 +15,7 @@ from ferroflow import (
     WorkGraph,
     dynamic,
     get_current_profile,
+    namespace,
     task,
 )
 from ferroflow.model.vocabulary import LINK_CODES
@@ -134,7 +135,7 @@ def test_run_inputs_set_task_inputs_and_a_missing_one_fails_before_running() -> 
     wg = WorkGraph("later")
     wg.add_task(add, name="a")
     wg.add_task(multiply, name="m", x=wg.tasks.a.outputs.result)
-    with pytest.raises(KeyError, match="'nope' names no task"):
+    with pytest.raises(KeyError, match="'nope' names no input or task"):
         wg.run(inputs={"nope": {"x": 1}})
     wg.run(inputs={"a": {"x": 1, "y": 2}, "m": {"y": 3}})
     assert wg.tasks.m.outputs.result.value == 9
@@ -209,3 +210,39 @@ def test_an_explicit_graph_is_not_rebuilt_from_the_store() -> None:
     wg.run(raise_on_error=False)
     with pytest.raises(FerroflowError, match="built explicitly"):
         wg.restart()
+
+
+def test_graph_level_inputs_and_outputs() -> None:
+    wg = WorkGraph("sum_graph", inputs=namespace(x=int, y=int))
+    first = wg.add_task(add, x=wg.inputs.x, y=wg.inputs.y)
+    second = wg.add_task(multiply, x=first.outputs.result, y=wg.inputs.y)
+    wg.outputs = {"sum": first.outputs.result, "product": second.outputs.result}
+    wg.run(inputs={"x": 1, "y": 2})
+    assert wg.outputs.sum.value == 3 and wg.outputs.product.value == 6
+    # one data node per graph input, shared by the graph run and every task that took it
+    assert wg.inputs.y.value == 2
+    store = get_current_profile().store
+    run = store.load_node(wg.pk)
+    given = {label: node.pk for kind, label, node in run.inputs if kind == "INPUT_WORK"}
+    assert set(given) == {"x", "y"}
+    assert second.inputs.y.value.pk == given["y"] == first.inputs.y.value.pk
+    assert _links(wg.pk) == Counter(
+        {"INPUT_WORK": 2, "INPUT_CALC": 4, "CREATE": 2, "CALL_CALC": 2, "RETURN": 2}
+    )
+
+
+def test_graph_inputs_are_checked_before_anything_runs() -> None:
+    declared = WorkGraph("declared", inputs=namespace(x=int))
+    declared.add_task(add, x=declared.inputs.x, y=1)
+    with pytest.raises(AttributeError, match="declares no input 'z'"):
+        declared.inputs.z  # noqa: B018
+    with pytest.raises(TaskInputError, match="expected int, got str 'no'"):
+        declared.run(inputs={"x": "no"})
+    with pytest.raises(TaskInputError, match="missing required input 'x'"):
+        WorkGraph("again", inputs=namespace(x=int)).run()
+
+    dynamic_inputs = WorkGraph("any")  # WorkGraph's default: any input name
+    dynamic_inputs.add_task(add, x=dynamic_inputs.inputs.a, y=3)
+    with pytest.raises(TaskInputError, match=r"graph input 'a' has no value; pass run\(inputs="):
+        dynamic_inputs.run()
+    assert dynamic_inputs.state == "PLANNED"

@@ -14,10 +14,10 @@ from typing import Any
 from ..errors import TaskInputError
 from .data import DataNode
 from .labels import key_problem
-from .sockets import FutureSocket
+from .sockets import FutureSocket, GraphInputSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
 
-__all__ = ["bind_given", "bind_inputs", "complete_inputs"]
+__all__ = ["bind_given", "bind_inputs", "bind_value", "complete_inputs"]
 
 
 def _where(task: str, path: str) -> str:
@@ -39,7 +39,7 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
     (unstored) data nodes; dicts bound to namespaces are bound item by item. ``task`` and the
     dotted socket ``path`` name the input in error messages."""
     kind = type(value)
-    if kind is FutureSocket:
+    if kind is FutureSocket or kind is GraphInputSocket:
         return value
     if type(spec) is Leaf and kind is not dict:
         # Hot path: one plain value (or node) for one leaf input.
@@ -212,3 +212,8 @@ def _is_plain(func: Any, name: str) -> bool:
     """Whether parameter ``name`` takes one argument (not ``*args`` / ``**kwargs``)."""
     kind = _layout(func)[0].parameters[name].kind
     return kind not in (inspect.Parameter.VAR_POSITIONAL, inspect.Parameter.VAR_KEYWORD)
+
+
+def bind_value(task_label: str, path: str, spec: SocketSpec, value: Any) -> Any:
+    """One value bound to one socket, checked against its spec (see :func:`_bind_value`)."""
+    return _bind_value(task_label, path, spec, value)

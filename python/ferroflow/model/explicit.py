@@ -12,14 +12,14 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import FerroflowError, TaskInputError
-from .binding import bind_given, complete_inputs
+from .binding import bind_given, bind_value, complete_inputs
 from .data import DataNode
 from .graph import Graph, TaskNode
-from .sockets import FutureSocket
-from .spec import Namespace
+from .sockets import FutureSocket, GraphInputSocket
+from .spec import Leaf, Namespace
 from .taskdef import TaskDef
 
-__all__ = ["add_task", "complete", "link", "set_value"]
+__all__ = ["add_task", "complete", "give_graph_inputs", "link", "set_value"]
 
 #: names WorkGraph keeps for its built-in tasks
 RESERVED = frozenset({"graph_inputs", "graph_outputs", "graph_ctx"})
@@ -107,3 +107,41 @@ def complete(graph: Graph) -> None:
         for key, value in list(node.inputs.items()):
             if not isinstance(value, (DataNode, FutureSocket, dict)):
                 node.inputs[key] = DataNode(value)
+
+
+def give_graph_inputs(graph: Graph, spec: Namespace | None, values: dict[str, Any]) -> None:
+    """Before the run: make the data nodes of the graph-level inputs from ``values`` (checked
+    against the declared ``spec``), and hand each to every task that took its socket."""
+    for name, value in values.items():
+        child = spec.child(name) if spec is not None else Leaf()
+        if child is None:
+            raise TaskInputError(
+                f"graph '{graph.path}' has no input '{name}'; its inputs are: "
+                f"{', '.join(spec.fields) if spec is not None else '<any>'}"
+            )
+        graph.inputs[name] = bind_value(graph.path, name, child, value)
+    if spec is not None:
+        for name, field in spec.fields.items():
+            if name not in graph.inputs and (not isinstance(field, Leaf) or field.required):
+                raise TaskInputError(
+                    f"graph '{graph.path}': missing required input '{name}'; pass "
+                    f"run(inputs={{'{name}': ...}})"
+                )
+    for node in graph.tasks:
+        node.inputs = {
+            key: _given_input(graph, node, key, binding) for key, binding in node.inputs.items()
+        }
+
+
+def _given_input(graph: Graph, node: TaskNode, key: str, binding: Any) -> Any:
+    if isinstance(binding, GraphInputSocket):
+        found = graph.inputs.get(binding.name)
+        if found is None:
+            raise TaskInputError(
+                f"task '{node.path}', input '{key}': graph input '{binding.name}' has no value; "
+                f"pass run(inputs={{'{binding.name}': ...}})"
+            )
+        return found
+    if isinstance(binding, dict):
+        return {k: _given_input(graph, node, f"{key}.{k}", v) for k, v in binding.items()}
+    return binding

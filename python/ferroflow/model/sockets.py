@@ -18,7 +18,7 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from ..errors import FutureUsageError, NotRunError
 from .spec import Leaf, Namespace, SocketSpec
 
-__all__ = ["FutureSocket", "Producer", "socket_label", "socket_value"]
+__all__ = ["FutureSocket", "GraphInputSocket", "Producer", "socket_label", "socket_value"]
 
 
 class Producer(Protocol):
@@ -246,6 +246,22 @@ for _op, _symbol in {
     setattr(FutureSocket, f"__{_op}__", _refusing(f"{_kind} ({_symbol})"))
     if _kind == "arithmetic":
         setattr(FutureSocket, f"__r{_op}__", _refusing(f"{_kind} ({_symbol})"))
+
+
+class GraphInputSocket:
+    """A graph-level input of an explicitly built graph (``wg.inputs.x``) before the run: tasks
+    take it as an input like any socket; ``run(inputs={"x": value})`` makes its data node,
+    which the graph run and every task that took it share."""
+
+    __slots__ = ("graph", "name", "spec")
+
+    def __init__(self, graph: str, name: str, spec: SocketSpec) -> None:
+        self.graph = graph
+        self.name = name
+        self.spec = spec
+
+    def __repr__(self) -> str:
+        return f"<GraphInputSocket {self.graph}.inputs.{self.name}>"
 
 
 # A socket's attributes are its task's outputs (``.result``, ``.data``), so what other modules
