@@ -41,7 +41,7 @@ from .errors import (
     WorkflowFailedError,
 )
 from .model.data import DataNode
-from .model.sockets import FutureSocket
+from .model.sockets import FutureSocket, group
 from .model.spec import dynamic, namespace
 from .profile import Profile, get_current_profile, load_profile
 from .task import GraphHandle, TaskHandle, task
@@ -83,6 +83,7 @@ __all__ = [
     "__version__",
     "dynamic",
     "get_current_profile",
+    "group",
     "load_node",
     "load_profile",
     "namespace",

@@ -160,10 +160,21 @@ def bind_inputs(
     result: dict[str, Any] = {}
     for name, value in bound.arguments.items():
         if name == var_kw:
-            result[name] = _bind_value(task_label, name, specs[name], dict(value))
+            result[name] = _bind_value(task_label, name, specs[name], _spread(var_kw, value))
         else:
             result[name] = _bind_value(task_label, name, specs[name], value)
     return result
+
+
+def _spread(var_kw: str, given: dict[str, Any]) -> Any:
+    """The ``**kwargs`` namespace of a call. ``f(data=ns)`` for ``def f(**data)`` feeds the
+    whole namespace ``ns`` (a namespace socket or a dict), as WorkGraph does, rather than one
+    entry named ``data``: the function is then called as ``f(**ns)``."""
+    if len(given) == 1 and var_kw in given:
+        whole = given[var_kw]
+        if isinstance(whole, (FutureSocket, dict)):
+            return whole
+    return dict(given)
 
 
 def bind_given(
@@ -175,7 +186,9 @@ def bind_given(
     result: dict[str, Any] = {}
     spread: dict[str, Any] = {}
     for name, value in given.items():
-        if name == var_kw and isinstance(value, dict):
+        if name == var_kw and isinstance(value, FutureSocket):
+            result[name] = _bind_value(task_label, name, specs[name], value)
+        elif name == var_kw and isinstance(value, dict):
             spread.update(value)
         elif name in specs and name != var_kw:
             result[name] = _bind_value(task_label, name, specs[name], value)

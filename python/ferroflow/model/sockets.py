@@ -18,7 +18,15 @@ from typing import Any, NoReturn, Protocol, TypeVar
 from ..errors import FutureUsageError, NotRunError
 from .spec import Leaf, Namespace, SocketSpec
 
-__all__ = ["FutureSocket", "GraphInputSocket", "Producer", "socket_label", "socket_value"]
+__all__ = [
+    "FutureSocket",
+    "GraphInputSocket",
+    "Producer",
+    "TaskGroup",
+    "group",
+    "socket_label",
+    "socket_value",
+]
 
 
 class Producer(Protocol):
@@ -203,6 +211,32 @@ class FutureSocket:
         for later in _sockets(other, "<<"):
             later._task.wait_for(self._task)
         return self
+
+
+class TaskGroup(tuple[FutureSocket, ...]):
+    """``group(a, b)``: tasks ordered together with ``>>`` / ``<<`` (WorkGraph's
+    ``DependencyCollection``); ``group(a, b) >> c`` makes ``c`` wait for both and returns
+    ``c``, so chains read left to right."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return f"group({', '.join(socket_label(s) for s in self)})"
+
+
+def group(*items: Any) -> TaskGroup:
+    """Group task outputs (a task call's result, one of its sockets, or a task view from
+    ``wg.tasks``) so that ``>>`` and ``<<`` order them together."""
+    sockets: list[FutureSocket] = []
+    for item in items:
+        outputs = item if isinstance(item, FutureSocket) else getattr(item, "outputs", None)
+        if not isinstance(outputs, FutureSocket):
+            raise FutureUsageError(
+                f"group() takes task outputs (what a task call returns, or wg.tasks['name']), "
+                f"got {type(item).__qualname__} {item!r}"
+            )
+        sockets.append(outputs)
+    return TaskGroup(sockets)
 
 
 def _sockets(value: Any, op: str) -> list[FutureSocket]:

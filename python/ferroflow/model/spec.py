@@ -106,6 +106,8 @@ def dynamic(item_type: Any = Any, **fixed: Any) -> Namespace:
 
 
 def _spec_from_hint(hint: Any) -> SocketSpec:
+    if isinstance(hint, SocketSpec):  # a bare ``-> namespace(...)`` annotation
+        return hint
     if typing.get_origin(hint) is typing.Annotated:
         for meta in typing.get_args(hint)[1:]:
             if isinstance(meta, SocketSpec):

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict, cast
 
 from .error_handlers import parse_error_handlers
@@ -22,7 +22,7 @@ __all__ = ["GraphDef", "GraphOptions", "TaskDef", "TaskOptions", "check_options"
 
 class _HandleOptions(TypedDict, total=False):
     name: str | None
-    outputs: Namespace | None
+    outputs: Namespace | Sequence[str] | None
 
 
 class TaskOptions(_HandleOptions, total=False):
@@ -95,7 +95,7 @@ class TaskDef:
         func: Callable[..., Any],
         *,
         name: str | None = None,
-        outputs: Namespace | None = None,
+        outputs: Namespace | Sequence[str] | None = None,
         retries: int = 0,
         retry_on: type[BaseException] | tuple[type[BaseException], ...] = Exception,
         backoff: float = 0.0,
@@ -154,7 +154,9 @@ class TaskDef:
             self.needs_runner = True  # never the fast lane, which calls functions in Rust
         self.inputs: dict[str, SocketSpec]
         self.inputs, self.var_kw = input_specs(func)
-        self.outputs: Namespace = outputs if outputs is not None else output_spec(func)
+        self.outputs: Namespace = (
+            output_spec(func) if outputs is None else _outputs_option(label, outputs)
+        )
         self.process_type = f"{func.__module__}.{func.__qualname__}"
         # The common case "one leaf output": the engine wraps the return value directly.
         fields = self.outputs.fields
@@ -185,6 +187,20 @@ class TaskDef:
         return f"<{kind} {self.name}>"
 
 
+def _outputs_option(label: str, outputs: Namespace | Sequence[str]) -> Namespace:
+    """``outputs=namespace(...)``, or WorkGraph's ``outputs=["sum", "difference"]`` (the same
+    as ``namespace(sum=Any, difference=Any)``)."""
+    if isinstance(outputs, Namespace):
+        return outputs
+    if isinstance(outputs, (list, tuple)) and all(isinstance(o, str) and o for o in outputs):
+        if len(set(outputs)) != len(outputs):
+            raise ValueError(f"{label}: outputs names a socket twice: {list(outputs)}")
+        return Namespace({name: Leaf(Any) for name in outputs})
+    raise TypeError(
+        f"{label}: outputs must be a namespace(...) or a list of output names, got {outputs!r}"
+    )
+
+
 class GraphDef(TaskDef):
     """A ``@task.graph`` function's definition: its body only wires tasks together."""
 
@@ -195,7 +211,7 @@ class GraphDef(TaskDef):
         func: Callable[..., Any],
         *,
         name: str | None = None,
-        outputs: Namespace | None = None,
+        outputs: Namespace | Sequence[str] | None = None,
         max_depth: int = 100,
         max_number_jobs: int | None = None,
         error_handlers: Mapping[str, Any] | None = None,

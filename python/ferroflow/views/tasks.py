@@ -35,6 +35,15 @@ def _given(binding: Any) -> Any:
     return binding
 
 
+def _outputs_of(item: Any) -> Any:
+    """The other side of ``>>`` / ``<<`` as sockets: a task view is its outputs namespace."""
+    if isinstance(item, GraphTask):
+        return item.outputs
+    if isinstance(item, (list, tuple)):
+        return [_outputs_of(part) for part in item]
+    return item
+
+
 class GraphTask:
     """One task of a workflow: ``name``, ``path``, ``state``, ``pk``, ``error``, its
     ``inputs``/``outputs`` socket namespaces, and for a graph task its own ``tasks``."""
@@ -120,13 +129,21 @@ class GraphTask:
         is ``other >> task``."""
         return WaitingOn(self.node)
 
-    def __rshift__(self, other: GraphTask) -> GraphTask:
-        other.node.wait_for(self.node)
+    def __rshift__(self, other: Any) -> Any:
+        self.outputs >> _outputs_of(other)
         return other
 
-    def __lshift__(self, other: GraphTask) -> GraphTask:
-        self.node.wait_for(other.node)
+    def __lshift__(self, other: Any) -> Any:
+        self.outputs << _outputs_of(other)
         return other
+
+    def __rrshift__(self, other: Any) -> GraphTask:
+        _outputs_of(other) >> self.outputs
+        return self
+
+    def __rlshift__(self, other: Any) -> GraphTask:
+        _outputs_of(other) << self.outputs
+        return self
 
     @property
     def tasks(self) -> TaskView:
