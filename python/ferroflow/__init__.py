@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import socket_spec as spec
 from .errors import (
     ChildTasksFailedError,
     CorePanicError,
@@ -87,5 +88,6 @@ __all__ = [
     "load_node",
     "load_profile",
     "namespace",
+    "spec",
     "task",
 ]

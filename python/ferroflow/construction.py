@@ -11,20 +11,22 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from .errors import FerroflowError
+from .model.data import DataNode
 from .model.explicit import add_task, complete, give_graph_inputs, link, set_value
 from .model.graph import Graph, graph_context
 from .model.labels import key_problem
 from .model.sockets import FutureSocket, GraphInputSocket
 from .model.spec import Leaf, Namespace
 from .model.taskdef import GraphDef, TaskDef
+from .views.results import ResultSocket
 from .views.tasks import GraphTask, InputSocket
 
-__all__ = ["ExplicitConstruction", "GraphInputs"]
+__all__ = ["Context", "ExplicitConstruction", "GraphInputs", "GraphOutputs"]
 
 
 def _outputs(where: str, value: Any) -> Any:
     """Check a graph's outputs assignment: sockets, or nested dicts of them."""
-    if isinstance(value, FutureSocket):
+    if isinstance(value, (FutureSocket, DataNode)):
         return value
     if isinstance(value, GraphTask):
         return value.outputs
@@ -62,11 +64,102 @@ class GraphInputs:
     def __getitem__(self, name: str) -> Any:
         return self._owner._graph_input(name)
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        self[name] = value
+
+    def __setitem__(self, name: str, value: Any) -> None:
+        """``wg.inputs.x = 2``: the value the input gets when the graph runs (an explicit
+        graph's; ``run(inputs=...)`` may still replace it)."""
+        self._owner._graph_input(name)  # refuses an undeclared one
+        self._owner._refuse_after_run("change its inputs")
+        self._owner._pending_inputs[name] = value
+
     def __iter__(self) -> Any:
         return iter(self._owner._graph.inputs)
 
     def __repr__(self) -> str:
         return f"<inputs of WorkGraph '{self._owner._graph.name}'>"
+
+
+class GraphOutputs(ResultSocket):
+    """``wg.outputs``: ``wg.outputs.sum.value`` after the run; ``wg.outputs.sum = socket``
+    (or ``wg.outputs["data.sum"] = socket``) before it declares a graph output."""
+
+    __slots__ = ("_construction",)
+    _construction: ExplicitConstruction
+
+    def __init__(self, owner: ExplicitConstruction, get: Any) -> None:
+        super().__init__(owner._graph.name, (), get)
+        object.__setattr__(self, "_construction", owner)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if name.startswith("_"):
+            object.__setattr__(self, name, value)
+        else:
+            self[name] = value
+
+    def __setitem__(self, path: str, value: Any) -> None:
+        self._construction._add_output(path, value)
+
+
+class Context:
+    """``wg.ctx``: named values and sockets a script keeps beside its tasks (WorkGraph's
+    context). ``wg.ctx.x = 2`` or ``= task.outputs.result`` writes; ``wg.ctx.x`` used as a
+    task input reads: a value becomes one data node shared by every reader, a socket links
+    the reader to the task that writes it. Dotted keys nest (``wg.ctx = {"data.y": 3}``)."""
+
+    __slots__ = ("_entries", "_where")
+    _entries: dict[str, Any]
+    _where: str
+
+    def __init__(self, where: str, entries: dict[str, Any] | None = None) -> None:
+        object.__setattr__(self, "_where", where)
+        object.__setattr__(self, "_entries", {} if entries is None else entries)
+
+    def _update(self, values: Mapping[str, Any]) -> None:
+        for key, value in values.items():
+            *outer, last = str(key).split(".")
+            entries = self._entries
+            for part in outer:
+                inner = entries.get(part)
+                if not isinstance(inner, dict):
+                    inner = entries[part] = {}
+                entries = inner
+            entries[last] = _context_value(f"{self._where}.{key}", value)
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        self._update({name: value})
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name not in self._entries:
+            raise AttributeError(
+                f"{self._where} has no entry '{name}' yet; entries: "
+                f"{', '.join(self._entries) or '<none>'} (write it before a task reads it)"
+            )
+        found = self._entries[name]
+        return Context(f"{self._where}.{name}", found) if isinstance(found, dict) else found
+
+    def __dir__(self) -> list[str]:
+        return list(self._entries)
+
+    def __repr__(self) -> str:
+        return f"<{self._where}: {', '.join(self._entries) or 'empty'}>"
+
+
+def _context_value(where: str, value: Any) -> Any:
+    """What a context entry holds: sockets and data nodes as they are, a dict nested, any
+    other value in one data node (so every reader shares it)."""
+    if isinstance(value, GraphTask):
+        return value.outputs
+    if isinstance(value, Context):
+        return value._entries
+    if isinstance(value, dict):
+        return {str(k): _context_value(f"{where}.{k}", v) for k, v in value.items()}
+    if isinstance(value, (FutureSocket, DataNode, GraphInputSocket)):
+        return value
+    return DataNode(value)
 
 
 class ExplicitConstruction:
@@ -78,7 +171,38 @@ class ExplicitConstruction:
     _execution: Any
     #: declared graph-level inputs of an explicit graph (None: any name, WorkGraph's default)
     _input_spec: Namespace | None
+    #: declared graph-level outputs (informative: ``wg.outputs.x = socket`` fills them)
+    _output_spec: Namespace | None
     _input_sockets: dict[str, GraphInputSocket]
+    #: graph input values set with ``wg.inputs.x = value`` before the run
+    _pending_inputs: dict[str, Any]
+    _ctx: Context
+
+    @property
+    def ctx(self) -> Context:
+        """The graph's context (see :class:`Context`)."""
+        return self._ctx
+
+    @ctx.setter
+    def ctx(self, values: Mapping[str, Any]) -> None:
+        """``wg.ctx = {"x": 2, "data.y": 3}`` replaces the context."""
+        self._ctx = Context(f"WorkGraph '{self._graph.name}' ctx")
+        self._ctx._update(values)
+
+    def update_ctx(self, values: Mapping[str, Any]) -> None:
+        """Write several context entries (dotted keys nest)."""
+        self._ctx._update(values)
+
+    def _add_output(self, path: str, value: Any) -> None:
+        """``wg.outputs.sum = socket``: declare one (possibly nested) graph output."""
+        self._refuse_after_run("change its outputs")
+        outputs = self._graph.outputs
+        if not isinstance(outputs, dict):
+            outputs = self._graph.outputs = {}
+        *outer, last = path.split(".")
+        for part in outer:
+            outputs = outputs.setdefault(part, {})
+        outputs[last] = _outputs(f"WorkGraph '{self._graph.name}' output '{path}'", value)
 
     def _graph_input(self, name: str) -> Any:
         """A graph input: its data node once it has one, else (explicit graphs) its socket."""
@@ -196,7 +320,9 @@ class ExplicitConstruction:
                     f"'{self._graph.name}'; tasks: {', '.join(tasks) or '<none>'}"
                 )
         if self._handle is None:
-            give_graph_inputs(self._graph, self._input_spec, graph_inputs)
+            give_graph_inputs(
+                self._graph, self._input_spec, {**self._pending_inputs, **graph_inputs}
+            )
             complete(self._graph)
         elif inputs:
             complete(self._graph)

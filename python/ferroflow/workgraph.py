@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .construction import ExplicitConstruction, GraphInputs
+from .construction import Context, ExplicitConstruction, GraphInputs, GraphOutputs
 from .engine.execution import Execution
 from .engine.gc_tuning import relaxed_gc
 from .engine.pools import lease_pool
@@ -24,7 +24,7 @@ from .progress import show_progress
 from .restart import check_not_running, fill_cache_keys, find_graph, stored_inputs
 from .store import StoredNode
 from .store.recorder import Recorder, StoreRecorder
-from .views import GraphSnapshot, GraphTask, ResultSocket, TaskView
+from .views import GraphSnapshot, GraphTask, TaskView
 from .views.dot import workgraph_dot, workgraph_jupyter_html, workgraph_svg
 from .views.html import MAX_TASKS, workgraph_html
 from .views.provenance import workgraph_provenance
@@ -55,7 +55,7 @@ class WorkGraph(ExplicitConstruction):
         name: str = "WorkGraph",
         *,
         inputs: Namespace | None = None,
-        outputs: Mapping[str, Any] | None = None,
+        outputs: Namespace | Mapping[str, Any] | None = None,
         max_number_jobs: int | None = None,
     ) -> None:
         if not isinstance(name, str) or not name or "/" in name:
@@ -69,7 +69,9 @@ class WorkGraph(ExplicitConstruction):
             )
         self._setup(Graph(name), None, max_number_jobs)
         self._input_spec = inputs
-        if outputs is not None:
+        if isinstance(outputs, Namespace):
+            self._output_spec = outputs  # declared; ``wg.outputs.x = socket`` fills them
+        elif outputs is not None:
             self.outputs = outputs
 
     @classmethod
@@ -85,7 +87,10 @@ class WorkGraph(ExplicitConstruction):
         self._handle = handle
         self._context: Any = None
         self._input_spec = None
+        self._output_spec = None
         self._input_sockets = {}
+        self._pending_inputs = {}
+        self._ctx = Context(f"WorkGraph '{graph.name}' ctx")
         self._execution: Execution | None = None
         self._store: Store | None = None
         self._profile: Profile | None = None
@@ -186,10 +191,11 @@ class WorkGraph(ExplicitConstruction):
         return GraphInputs(self)
 
     @property
-    def outputs(self) -> ResultSocket:
-        """The graph's outputs: ``wg.outputs.result.value`` after the run."""
-        return ResultSocket(
-            self.name, (), lambda: self._execution.outputs if self._execution is not None else None
+    def outputs(self) -> GraphOutputs:
+        """The graph's outputs: ``wg.outputs.result.value`` after the run; for an explicit
+        graph ``wg.outputs.sum = task.outputs.result`` declares one before it."""
+        return GraphOutputs(
+            self, lambda: self._execution.outputs if self._execution is not None else None
         )
 
     @outputs.setter

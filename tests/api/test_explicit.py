@@ -246,3 +246,44 @@ def test_graph_inputs_are_checked_before_anything_runs() -> None:
     with pytest.raises(TaskInputError, match=r"graph input 'a' has no value; pass run\(inputs="):
         dynamic_inputs.run()
     assert dynamic_inputs.state == "PLANNED"
+
+
+def test_graph_inputs_and_outputs_set_by_attribute_and_nested() -> None:
+    wg = WorkGraph(
+        "nested_io",
+        inputs=namespace(add=namespace(x=int, y=int), factor=int),
+        outputs=namespace(sums=namespace(first=int), product=int),
+    )
+    wg.inputs.factor = 5  # a value for the run, replaceable by run(inputs=)
+    first = wg.add_task(add, x=wg.inputs.add.x, y=wg.inputs.add.y)
+    product = wg.add_task(multiply, x=first.outputs.result, y=wg.inputs.factor)
+    wg.outputs.sums = {"first": first.outputs.result}
+    wg.outputs.product = product.outputs.result
+    with pytest.raises(AttributeError, match="input 'add' has no input 'z'; it has: x, y"):
+        wg.inputs.add.z  # noqa: B018
+    wg.run(inputs={"add": {"x": 1, "y": 2}})
+    assert wg.outputs.sums.first.value == 3 and wg.outputs.product.value == 15
+    given = get_current_profile().store.load_node(wg.pk).inputs
+    assert sorted(label for kind, label, _ in given if kind == "INPUT_WORK") == [
+        "add__x",
+        "add__y",
+        "factor",
+    ]
+
+
+def test_the_context_holds_values_and_sockets() -> None:
+    wg = WorkGraph("context_example")
+    wg.ctx = {"x": 2, "data.y": 3}
+    wg.add_task(add, "add1", x=wg.ctx.x, y=wg.ctx.data.y)
+    wg.ctx.sum = wg.tasks.add1.outputs.result
+    wg.add_task(add, "add2", x=wg.ctx.x, y=wg.ctx.sum)
+    wg.update_ctx({"data.sum2": wg.tasks.add2.outputs.result})
+    wg.outputs.result = wg.ctx.data.sum2
+    with pytest.raises(AttributeError, match="has no entry 'nope' yet"):
+        wg.ctx.nope  # noqa: B018
+    wg.run()
+    assert wg.outputs.result.value == 2 + (2 + 3)
+    # a value in the context is one data node, whoever reads it
+    assert wg.tasks.add1.inputs.x.value.pk == wg.tasks.add2.inputs.x.value.pk
+    # reading a socket from the context links the reader to its writer
+    assert [p.name for p in wg.tasks.add2.node.producers] == ["add1"]

@@ -135,7 +135,9 @@ def give_graph_inputs(graph: Graph, spec: Namespace | None, values: dict[str, An
 
 def _given_input(graph: Graph, node: TaskNode, key: str, binding: Any) -> Any:
     if isinstance(binding, GraphInputSocket):
-        found = graph.inputs.get(binding.name)
+        found: Any = graph.inputs
+        for part in binding.name.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
         if found is None:
             raise TaskInputError(
                 f"task '{node.path}', input '{key}': graph input '{binding.name}' has no value; "

@@ -290,9 +290,23 @@ class GraphInputSocket:
     __slots__ = ("graph", "name", "spec")
 
     def __init__(self, graph: str, name: str, spec: SocketSpec) -> None:
+        #: the graph's name, and the input's dotted path in its inputs (``add.first.x``)
         self.graph = graph
         self.name = name
         self.spec = spec
+
+    def __getattr__(self, key: str) -> GraphInputSocket:
+        """A nested input of a namespace input: ``wg.inputs.add.first.x``."""
+        if key.startswith("_"):
+            raise AttributeError(key)
+        spec = self.spec
+        child = spec.child(key) if isinstance(spec, Namespace) else None
+        if child is None:
+            raise AttributeError(
+                f"graph '{self.graph}': input '{self.name}' has no input '{key}'"
+                + (f"; it has: {', '.join(spec.fields)}" if isinstance(spec, Namespace) else "")
+            )
+        return GraphInputSocket(self.graph, f"{self.name}.{key}", child)
 
     def __repr__(self) -> str:
         return f"<GraphInputSocket {self.graph}.inputs.{self.name}>"
