@@ -13,8 +13,9 @@ from typing import Any
 from .errors import FerroflowError
 from .model.data import DataNode
 from .model.explicit import add_task, complete, give_graph_inputs, link, set_value
-from .model.graph import Graph, graph_context
+from .model.graph import Graph, graph_context, require_graph
 from .model.labels import key_problem
+from .model.replay import graph_def
 from .model.sockets import FutureSocket, GraphInputSocket
 from .model.spec import Leaf, Namespace
 from .model.taskdef import GraphDef, TaskDef
@@ -173,6 +174,8 @@ class ExplicitConstruction:
     _input_spec: Namespace | None
     #: declared graph-level outputs (informative: ``wg.outputs.x = socket`` fills them)
     _output_spec: Namespace | None
+    #: this graph as a task of another (:meth:`_as_task`)
+    _task_def: GraphDef | None
     _input_sockets: dict[str, GraphInputSocket]
     #: graph input values set with ``wg.inputs.x = value`` before the run
     _pending_inputs: dict[str, Any]
@@ -192,6 +195,27 @@ class ExplicitConstruction:
     def update_ctx(self, values: Mapping[str, Any]) -> None:
         """Write several context entries (dotted keys nest)."""
         self._ctx._update(values)
+
+    def _as_task(self) -> GraphDef:
+        """This graph as the definition of a task of another graph (made once)."""
+        if self._handle is not None:
+            return self._handle
+        if self._execution is not None:
+            raise FerroflowError(
+                f"WorkGraph '{self._graph.name}' has already run; only a graph that has not run "
+                f"can be used as a task of another"
+            )
+        if self._task_def is None:
+            self._task_def = graph_def(self._graph, self._output_spec)
+        return self._task_def
+
+    def __call__(self, inputs: Mapping[str, Any] | None = None, **kwargs: Any) -> FutureSocket:
+        """Inside another graph (a ``with`` block or a graph body): add this graph as a task,
+        fed ``inputs`` (values or sockets, by graph input name); returns its outputs."""
+        graph = require_graph(self._graph.name)
+        handle = self._as_task()
+        node = add_task(graph, handle, None, {**dict(inputs or {}), **kwargs})
+        return FutureSocket(node, (), handle.outputs)
 
     def _add_output(self, path: str, value: Any) -> None:
         """``wg.outputs.sum = socket``: declare one (possibly nested) graph output."""
@@ -268,11 +292,8 @@ class ExplicitConstruction:
                 f"@task function (zones such as 'workgraph.if_zone' are not supported yet)"
             )
         if isinstance(identifier, ExplicitConstruction):
-            raise FerroflowError(
-                f"add_task(WorkGraph '{identifier._graph.name}'): a WorkGraph as a task of "
-                f"another is not supported yet; write the inner graph as a @task.graph function"
-            )
-        if isinstance(identifier, TaskDef):
+            handle: TaskDef = identifier._as_task()
+        elif isinstance(identifier, TaskDef):
             handle = identifier
         elif callable(identifier):
             handle = TaskDef(identifier)

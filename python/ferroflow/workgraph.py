@@ -88,6 +88,7 @@ class WorkGraph(ExplicitConstruction):
         self._context: Any = None
         self._input_spec = None
         self._output_spec = None
+        self._task_def = None
         self._input_sockets = {}
         self._pending_inputs = {}
         self._ctx = Context(f"WorkGraph '{graph.name}' ctx")

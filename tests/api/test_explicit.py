@@ -85,8 +85,6 @@ def test_default_names_count_up_and_explicit_names_are_checked() -> None:
         wg.add_task(add, z=1)
     with pytest.raises(FerroflowError, match="no registry of built-in tasks"):
         wg.add_task("workgraph.if_zone")
-    with pytest.raises(FerroflowError, match="not supported yet"):
-        wg.add_task(WorkGraph("inner"))
 
 
 def test_a_plain_function_becomes_a_task() -> None:
@@ -287,3 +285,36 @@ def test_the_context_holds_values_and_sockets() -> None:
     assert wg.tasks.add1.inputs.x.value.pk == wg.tasks.add2.inputs.x.value.pk
     # reading a socket from the context links the reader to its writer
     assert [p.name for p in wg.tasks.add2.node.producers] == ["add1"]
+
+
+def _add_multiply() -> WorkGraph:
+    with WorkGraph("inner", inputs=namespace(x=int, y=int, z=int)) as inner:
+        the_sum = add(x=inner.inputs.x, y=inner.inputs.y).result
+        inner.outputs.result = multiply(x=the_sum, y=inner.inputs.z).result
+    return inner
+
+
+def test_a_workgraph_is_a_task_of_another() -> None:
+    with WorkGraph("outer", inputs=namespace(x=int)) as wg:
+        seed = add(x=wg.inputs.x, y=1).result
+        inner = _add_multiply()
+        first = inner(inputs={"x": seed, "y": 2, "z": 3}).result
+        second = wg.add_task(inner, name="again", x=first, y=0, z=10)
+        wg.outputs.result = second.outputs.result
+    wg.run(inputs={"x": 1})
+    assert first.value == (1 + 1 + 2) * 3
+    assert wg.outputs.result.value == (12 + 0) * 10
+    store = get_current_profile().store
+    run = store.load_node(wg.pk)
+    called = {node.label: node for node in run.called}
+    assert set(called) == {"add", "inner", "again"}
+    assert called["inner"].kind == "work" and called["again"].kind == "work"
+    assert sorted(n.label for n in called["again"].called) == ["add", "multiply"]
+    assert [p.path for p in wg.tasks.again.tasks] == ["outer/again/add", "outer/again/multiply"]
+
+
+def test_an_inner_graph_input_that_is_not_given_fails_its_task() -> None:
+    with WorkGraph("outer_missing") as wg:
+        _add_multiply()(inputs={"x": 1, "y": 2})
+    with pytest.raises(WorkflowFailedError, match="graph input 'z' of 'inner' was not given"):
+        wg.run()
