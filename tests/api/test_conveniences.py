@@ -4,6 +4,7 @@ a bare ``-> namespace(...)`` (F11), ``f(data=ns)`` for ``def f(**data)`` (F12),
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pytest
@@ -18,8 +19,10 @@ from ferroflow import (
     task,
 )
 from ferroflow.collection import group as group_again
+from ferroflow.orm import Bool, Dict, Float, Int, List, Str, load_node
 from ferroflow.tasks.tests import add, multiply
 from ferroflow.utils import get_process_summary
+from ferroflow.utils.logging import set_aiida_loglevel
 
 ORDER: list[str] = []
 
@@ -165,3 +168,33 @@ def test_the_documentation_tasks_are_importable() -> None:
     wg.run()
     assert wg.tasks.multiply.outputs.result.value == 20
     assert add.process_type == "ferroflow.tasks.tests.add"
+
+
+def test_aiida_data_types_are_data_nodes_a_task_sees_as_values() -> None:
+    seen: list[Any] = []
+
+    @task
+    def record(x: Any, d: Any, items: Any) -> int:
+        seen.extend([type(x), type(d), type(items)])
+        return int(x + d["a"] + sum(items))
+
+    wg = WorkGraph("orm")
+    wg.ctx = {"x": Int(2)}
+    wg.add_task(record, x=wg.ctx.x, d=Dict({"a": 3}), items=List([1, 2]))
+    wg.run()
+    assert seen == [int, dict, list]
+    assert wg.tasks.record.outputs.result.value == 8
+    assert Int(2) + 1 == 3 and Float("1.5") == 1.5 and Str(7) == "7" and Bool(1) is not None
+    assert Dict(a=1).get_dict() == {"a": 1} and List((1, 2)).get_list() == [1, 2]
+    with pytest.raises(TypeError, match="get_dict"):
+        Int(1).get_dict()
+    stored = load_node(wg.tasks.record.outputs.result.value.pk)
+    assert stored.value == 8
+
+
+def test_set_aiida_loglevel_knows_aiidas_report_level() -> None:
+    set_aiida_loglevel("REPORT")
+    assert logging.getLogger("ferroflow").level == 23
+    set_aiida_loglevel(logging.WARNING)
+    assert logging.getLogger("ferroflow").level == logging.WARNING
+    logging.getLogger("ferroflow").setLevel(logging.NOTSET)

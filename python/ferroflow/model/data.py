@@ -119,6 +119,19 @@ class DataNode:
     def __getitem__(self, key: Any) -> Any:
         return self.value[key]
 
+    # AiiDA's Dict and List accessors, for scripts written against them
+    def get_dict(self) -> dict[Any, Any]:
+        """A copy of a dict value (AiiDA's ``Dict.get_dict()``)."""
+        if not isinstance(self.value, dict):
+            raise TypeError(f"get_dict() on a node holding {type(self.value).__qualname__}")
+        return dict(self.value)
+
+    def get_list(self) -> list[Any]:
+        """A copy of a list value (AiiDA's ``List.get_list()``)."""
+        if not isinstance(self.value, list):
+            raise TypeError(f"get_list() on a node holding {type(self.value).__qualname__}")
+        return list(self.value)
+
     __str__ = __repr__  # print(node) and f"{node}" show the node, as AiiDA does
 
     def __format__(self, spec: str) -> str:

@@ -1,13 +1,14 @@
-"""WorkGraph's ``aiida_workgraph.utils`` helpers that scripts call: :func:`get_process_summary`."""
+"""WorkGraph's ``aiida_workgraph.utils`` helpers that scripts call: :func:`get_process_summary`
+and (in :mod:`.logging`) ``set_aiida_loglevel``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable
 
-from .model.labels import split_label
-from .model.vocabulary import Link
-from .profile import get_current_profile
-from .store import StoredNode
+from ..model.labels import split_label
+from ..model.vocabulary import Link
+from ..profile import get_current_profile
+from ..store import StoredNode
 
 __all__ = ["get_process_summary"]
 
