@@ -6,6 +6,7 @@ errors for misuse."""
 from __future__ import annotations
 
 from collections import Counter
+from typing import Any
 
 import pytest
 from ferroflow import (
@@ -318,3 +319,19 @@ def test_an_inner_graph_input_that_is_not_given_fails_its_task() -> None:
         _add_multiply()(inputs={"x": 1, "y": 2})
     with pytest.raises(WorkflowFailedError, match="graph input 'z' of 'inner' was not given"):
         wg.run()
+
+
+@task.graph
+def add_then(x: int, y: int) -> Any:
+    return add(x=x, y=y).result
+
+
+def test_a_finished_graph_is_continued_with_new_tasks() -> None:
+    wg = add_then.build(1, 2)
+    wg.run()
+    with WorkGraph.load(wg.pk) as again:
+        more = multiply(x=again.tasks.add.outputs.result, y=10)
+    again.run()
+    assert again.cached_tasks == ["add_then/add"]  # the finished task is reused, not rerun
+    assert more.result.value == 30
+    assert again.pk != wg.pk
