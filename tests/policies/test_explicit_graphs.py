@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from ferroflow import WorkflowFailedError, WorkGraph, task
+from ferroflow import WorkflowFailedError, WorkGraph, namespace, task
 from provenance_flows import run_provenance
 
 from policies.backends import Backend
@@ -59,3 +59,15 @@ def test_a_failure_in_an_explicit_graph_skips_what_is_linked_to_it(backend: Back
     with pytest.raises(WorkflowFailedError):
         backend.run(wg)
     assert [t.state for t in wg.tasks] == ["FAILED", "SKIPPED", "FINISHED"]
+
+
+def test_graph_inputs_context_and_an_inner_workgraph_on_every_backend(backend: Backend) -> None:
+    f = backend.flows
+    with WorkGraph("inner", inputs=namespace(x=float)) as inner:
+        inner.outputs.result = f.plus_one(x=inner.inputs.x).result
+    with WorkGraph("outer", inputs=namespace(start=float)) as wg:
+        wg.ctx.first = f.plus_one(x=wg.inputs.start).result
+        wg.outputs.result = inner(inputs={"x": wg.ctx.first}).result
+    backend.run(wg, inputs={"start": 1.0})
+    assert wg.outputs.result.value == 3.0
+    assert [t.state for t in wg.all_tasks()] == ["FINISHED"] * 3
