@@ -93,7 +93,8 @@ CANCELLED: str
 class FastContext:
     """The fast lane's view of one run (``Run.execute``'s ``fast``): ``fail(id, exc, ctime)``
     records a failed fast task the general way, ``odd(id, returned)`` turns a returned dict or
-    data node into the output value, ``queue`` (None: record nothing) takes one provenance entry
+    data node into the output value, ``isolate(value)`` gives a call its own copy of an input
+    that is not an immutable scalar, ``queue`` (None: record nothing) takes one provenance entry
     per finished task, ``throttle()`` is called when more than ``queue_limit`` entries wait."""
 
     def __new__(
@@ -102,6 +103,7 @@ class FastContext:
         fail: Callable[[int, BaseException, float], bool],
         odd: Callable[[int, Any], Any],
         data_node: type,
+        isolate: Callable[[Any], Any],
         queue: list[Any] | None,
         run_pk: int,
         throttle: Callable[[], None] | None,

@@ -28,6 +28,7 @@ from ..errors import (
 from ..model.body import run_body
 from ..model.data import DataNode, new_uuid
 from ..model.graph import Graph, TaskNode
+from ..model.isolation import isolate
 from ..model.outputs import parse_outputs
 from ..model.sockets import FutureSocket
 from ..model.vocabulary import Link, State
@@ -195,6 +196,7 @@ class Execution:
             fail=self._fast_fail,
             odd=self._fast_odd,
             data_node=DataNode,
+            isolate=isolate,
             queue=queue,
             run_pk=self.pk,
             throttle=throttle,

@@ -107,6 +107,10 @@ pub(crate) struct FastContext {
     /// (or raises, which fails the task).
     pub odd: Py<PyAny>,
     pub data_node_type: Py<PyAny>,
+    /// `isolate(value) -> value` gives a call its own copy of an input value (or a read-only
+    /// view of an array); called only for values that are not exactly `int`, `float`, `str`,
+    /// `bool` or `None` (`ferroflow/model/isolation.py`).
+    pub isolate: Py<PyAny>,
     /// The store writer's queue (a list) and the run's pk; `None` without provenance.
     pub queue: Option<Py<PyList>>,
     pub run_pk: i64,
@@ -120,22 +124,46 @@ pub(crate) struct FastContext {
 #[pymethods]
 impl FastContext {
     #[new]
-    #[pyo3(signature = (*, fail, odd, data_node, queue, run_pk, throttle, queue_limit))]
+    #[pyo3(signature = (*, fail, odd, data_node, isolate, queue, run_pk, throttle, queue_limit))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         fail: Py<PyAny>,
         odd: Py<PyAny>,
         data_node: Py<PyAny>,
+        isolate: Py<PyAny>,
         queue: Option<Py<PyList>>,
         run_pk: i64,
         throttle: Option<Py<PyAny>>,
         queue_limit: usize,
     ) -> Self {
-        FastContext { fail, odd, data_node_type: data_node, queue, run_pk, throttle, queue_limit }
+        FastContext {
+            fail,
+            odd,
+            data_node_type: data_node,
+            isolate,
+            queue,
+            run_pk,
+            throttle,
+            queue_limit,
+        }
     }
 }
 
 fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Whether a call may share `value` with others: an immutable scalar, checked by exact type
+/// (a few pointer compares; subclasses go through `isolate`).
+fn shareable(value: *mut ffi::PyObject) -> bool {
+    // SAFETY: `value` is a valid object pointer held alive by the run.
+    unsafe {
+        value == ffi::Py_None()
+            || ffi::PyLong_CheckExact(value) != 0
+            || ffi::PyFloat_CheckExact(value) != 0
+            || ffi::PyUnicode_CheckExact(value) != 0
+            || ffi::PyBool_Check(value) != 0
+    }
 }
 
 /// Most tasks have few inputs: keep the argument vector on the stack.
@@ -160,8 +188,10 @@ pub(crate) fn execute(
         heap.resize(n + 1, std::ptr::null_mut());
         &mut heap
     };
+    // Copies made for this call (values that are not immutable scalars): owned until it returns.
+    let mut copies: Vec<Bound<'_, PyAny>> = Vec::new();
     for (slot, arg) in slots[1..].iter_mut().zip(task.args.iter()) {
-        *slot = match arg {
+        let shared = match arg {
             Arg::Const { value, .. } => value.as_ptr(),
             Arg::From(id) => match producer(run, *id) {
                 Some(done) => done.value.as_ptr(),
@@ -174,10 +204,20 @@ pub(crate) fn execute(
                 }
             },
         };
+        *slot = if shareable(shared) {
+            shared
+        } else {
+            // SAFETY: attached; `shared` is a borrowed reference kept alive by the run.
+            let value = unsafe { Bound::from_borrowed_ptr(py, shared) };
+            let copy = ctx.isolate.bind(py).call1((value,))?;
+            let ptr = copy.as_ptr();
+            copies.push(copy);
+            ptr
+        };
     }
     // SAFETY: attached; `slots[1..]` holds `n` borrowed references kept alive by the run (the
-    // constants and the producers' `Done` values outlive this call); `kwnames` is a tuple of
-    // `n` str objects; nargsf says 0 positional arguments and allows use of slot 0.
+    // constants and the producers' `Done` values outlive this call) or by `copies`; `kwnames`
+    // is a tuple of `n` str objects; nargsf says 0 positional arguments and allows use of slot 0.
     let returned = unsafe {
         let raw = ffi::PyObject_Vectorcall(
             task.func.as_ptr(),
@@ -187,6 +227,7 @@ pub(crate) fn execute(
         );
         Bound::from_owned_ptr_or_err(py, raw)
     };
+    drop(copies);
     let value = match returned {
         Ok(v) if v.is_instance_of::<PyDict>() || v.is_instance(ctx.data_node_type.bind(py))? => {
             ctx.odd.bind(py).call1((id.0, v))
