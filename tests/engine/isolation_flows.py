@@ -72,3 +72,24 @@ async def amutate(x: Any) -> Any:
 @task
 async def aseen_after(x: Any, after: Any) -> Any:
     return _seen(x)
+
+
+def _append_then_fail_once(x: list[int], log: str) -> int:
+    """Appends to its input and writes the length it saw; the first attempt then fails."""
+    x.append(0)
+    with open(log, "a") as f:
+        f.write(f"{len(x)}\n")
+    with open(log) as f:
+        if len(f.read().split()) == 1:
+            raise ConnectionError("first attempt")
+    return len(x)
+
+
+@task(retries=1, retry_on=ConnectionError)
+def retried(x: list[int], log: str) -> int:
+    return _append_then_fail_once(x, log)
+
+
+@task(retries=1, retry_on=ConnectionError)
+async def aretried(x: list[int], log: str) -> int:
+    return _append_then_fail_once(x, log)

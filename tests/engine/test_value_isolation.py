@@ -15,6 +15,7 @@ from __future__ import annotations
 import copy
 import importlib
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import isolation_flows as flows
@@ -149,3 +150,21 @@ def test_isolate_copies_mutables_and_shares_immutables() -> None:
 
     local = Local()
     assert isolate(local) is not local
+
+
+@task.graph
+def retrying(log: str, use_async: bool) -> Any:
+    retried = flows.aretried if use_async else flows.retried
+    return retried(x=flows.make_list().result, log=log).result
+
+
+def test_each_attempt_gets_its_own_input(backend: Any, tmp_path: Path) -> None:
+    """A retry sees the input as produced, not as the failed attempt left it."""
+    name, executor = backend
+    log = tmp_path / "lengths"
+    wg = retrying.build(log=str(log), use_async=name == "async")
+    wg.run(executor=executor)
+    assert log.read_text().split() == ["4", "4"]
+    assert wg.outputs.result.value == 4
+    made = [t for t in wg.all_tasks() if t.path.endswith("make_list")][0]
+    assert load_node(made.outputs["result"].pk).value == [1, 2, 3]
