@@ -166,5 +166,5 @@ def test_each_attempt_gets_its_own_input(backend: Any, tmp_path: Path) -> None:
     wg.run(executor=executor)
     assert log.read_text().split() == ["4", "4"]
     assert wg.outputs.result.value == 4
-    made = [t for t in wg.all_tasks() if t.path.endswith("make_list")][0]
+    made = next(t for t in wg.all_tasks() if t.path.endswith("make_list"))
     assert load_node(made.outputs["result"].pk).value == [1, 2, 3]
