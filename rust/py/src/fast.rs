@@ -32,8 +32,9 @@ pub(crate) enum Payload {
 pub(crate) enum Arg {
     /// A value known at submit time, with the pk of its data node (-1 without provenance).
     Const { value: Py<PyAny>, pk: i64 },
-    /// The single output of another fast task.
-    From(TaskId),
+    /// The single output of another fast task, and the exact type its socket accepts without a
+    /// closer look (None: any value; another type goes to `FastContext.mistyped`).
+    From(TaskId, Option<Py<PyAny>>),
 }
 
 /// A fast task: everything needed to call it and record it. It holds no reference to the
@@ -48,6 +49,9 @@ pub(crate) struct FastTask {
     label: Py<PyString>,
     process_type: Py<PyString>,
     out_label: Py<PyString>,
+    /// The exact type the output accepts without a closer look (None: any value; a returned
+    /// object of another type goes to `FastContext.odd`, which checks the declared type).
+    out_type: Option<Py<PyAny>>,
     /// Process pk, pk of the output data node, pk of the calling graph run (-1: no provenance).
     pk: i64,
     out_pk: i64,
@@ -71,6 +75,7 @@ pub(crate) struct FastSpec {
     pub label: Py<PyString>,
     pub process_type: Py<PyString>,
     pub out_label: Py<PyString>,
+    pub out_type: Option<Py<PyAny>>,
     pub pk: i64,
     pub out_pk: i64,
     pub caller_pk: i64,
@@ -85,6 +90,7 @@ impl FastTask {
             label: spec.label,
             process_type: spec.process_type,
             out_label: spec.out_label,
+            out_type: spec.out_type,
             pk: spec.pk,
             out_pk: spec.out_pk,
             caller_pk: spec.caller_pk,
@@ -103,9 +109,13 @@ impl FastTask {
 pub(crate) struct FastContext {
     /// `fail(id, exc, ctime) -> False` records a failed fast task the general way.
     pub fail: Py<PyAny>,
-    /// `odd(id, returned) -> value` turns a returned dict or data node into the output value
-    /// (or raises, which fails the task).
+    /// `odd(id, returned) -> value` turns a returned dict or data node into the output value,
+    /// checks a value not exactly of the output's type against its annotation, refuses a
+    /// coroutine (or raises, which fails the task).
     pub odd: Py<PyAny>,
+    /// `mistyped(id, name, value)` raises if an input's value (not exactly of the socket's
+    /// type) does not fit its annotation; the task then fails without being called.
+    pub mistyped: Py<PyAny>,
     pub data_node_type: Py<PyAny>,
     /// `isolate(value) -> value` gives a call its own copy of an input value (or a read-only
     /// view of an array); called only for values that are not exactly `int`, `float`, `str`,
@@ -124,11 +134,14 @@ pub(crate) struct FastContext {
 #[pymethods]
 impl FastContext {
     #[new]
-    #[pyo3(signature = (*, fail, odd, data_node, isolate, queue, run_pk, throttle, queue_limit))]
+    #[pyo3(signature = (
+        *, fail, odd, mistyped, data_node, isolate, queue, run_pk, throttle, queue_limit
+    ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
         fail: Py<PyAny>,
         odd: Py<PyAny>,
+        mistyped: Py<PyAny>,
         data_node: Py<PyAny>,
         isolate: Py<PyAny>,
         queue: Option<Py<PyList>>,
@@ -139,6 +152,7 @@ impl FastContext {
         FastContext {
             fail,
             odd,
+            mistyped,
             data_node_type: data_node,
             isolate,
             queue,
@@ -190,16 +204,33 @@ pub(crate) fn execute(
     };
     // Copies made for this call (values that are not immutable scalars): owned until it returns.
     let mut copies: Vec<Bound<'_, PyAny>> = Vec::new();
-    for (slot, arg) in slots[1..].iter_mut().zip(task.args.iter()) {
+    for (i, (slot, arg)) in slots[1..].iter_mut().zip(task.args.iter()).enumerate() {
         let shared = match arg {
             Arg::Const { value, .. } => value.as_ptr(),
-            Arg::From(id) => match producer(run, *id) {
-                Some(done) => done.value.as_ptr(),
+            Arg::From(from, wanted) => match producer(run, *from) {
+                Some(done) => {
+                    let value = done.value.bind(py);
+                    if let Some(wanted) = wanted {
+                        if !value.get_type().is(wanted.bind(py)) {
+                            let name = task.kwnames.bind(py).get_item(i)?;
+                            if let Err(err) = ctx.mistyped.bind(py).call1((id.0, name, value)) {
+                                let ok =
+                                    ctx.fail.bind(py).call1((id.0, err.into_value(py), ctime))?;
+                                return Ok(if ok.is_truthy()? {
+                                    Outcome::Finished
+                                } else {
+                                    Outcome::Failed
+                                });
+                            }
+                        }
+                    }
+                    done.value.as_ptr()
+                }
                 None => {
                     return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
                         "internal error: the producer (task id {}) of a fast task's input has \
                          no result",
-                        id.0
+                        from.0
                     )))
                 }
             },
@@ -229,9 +260,7 @@ pub(crate) fn execute(
     };
     drop(copies);
     let value = match returned {
-        Ok(v) if v.is_instance_of::<PyDict>() || v.is_instance(ctx.data_node_type.bind(py))? => {
-            ctx.odd.bind(py).call1((id.0, v))
-        }
+        Ok(v) if odd(py, task, ctx, &v)? => ctx.odd.bind(py).call1((id.0, v)),
         other => other,
     };
     let value = match value {
@@ -256,6 +285,17 @@ pub(crate) fn execute(
     }
     let _ = task.done.set(done);
     Ok(Outcome::Finished)
+}
+
+/// Whether a returned value needs Python's look: a dict or data node (outputs by name), a value
+/// not exactly of the declared output type, or a coroutine (a sync function's mistake).
+fn odd(py: Python<'_>, task: &FastTask, ctx: &FastContext, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    // SAFETY: attached; `v` is a valid object.
+    let coroutine = unsafe { ffi::PyCoro_CheckExact(v.as_ptr()) != 0 };
+    if coroutine || v.is_instance_of::<PyDict>() || v.is_instance(ctx.data_node_type.bind(py))? {
+        return Ok(true);
+    }
+    Ok(task.out_type.as_ref().is_some_and(|wanted| !v.get_type().is(wanted.bind(py))))
 }
 
 fn producer(run: &Run<Payload>, id: TaskId) -> Option<&Done> {
@@ -299,7 +339,7 @@ fn record(
     for arg in task.args.iter() {
         pks.push(match arg {
             Arg::Const { pk, .. } => *pk,
-            Arg::From(id) => match run.payload(*id) {
+            Arg::From(id, _) => match run.payload(*id) {
                 Ok(Payload::Fast(p)) => p.out_pk,
                 _ => -1,
             },
