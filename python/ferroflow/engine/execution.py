@@ -280,7 +280,12 @@ class Execution:
                     node = outputs[key] if outputs is not None and key in outputs else None
                     if node is None:
                         node = resolve(binding, f"task '{task.path}', input '{name}'")
-                    if typed and type(node.value) is not typed.get(name, type(node.value)):
+                    wanted = typed.get(name) if typed else None
+                    if (
+                        wanted is not None
+                        and type(node) is DataNode
+                        and type(node.value) is not wanted
+                    ):
                         check_arrived(task, name, node.value)
                 else:
                     node = resolve(binding, f"task '{task.path}', input '{name}'")
