@@ -49,6 +49,10 @@ class _TaskDefinition(Protocol):
     def single_output(self) -> str | None: ...
     @property
     def process_type(self) -> str: ...
+    @property
+    def fast_out_type(self) -> type | None: ...
+    @property
+    def fast_in_types(self) -> dict[str, type]: ...
 
 class _SubmittableTask(Protocol):
     """What ``Run.submit`` reads and writes of a task node (``ferroflow.model.graph.TaskNode``):
@@ -93,7 +97,10 @@ CANCELLED: str
 class FastContext:
     """The fast lane's view of one run (``Run.execute``'s ``fast``): ``fail(id, exc, ctime)``
     records a failed fast task the general way, ``odd(id, returned)`` turns a returned dict or
-    data node into the output value, ``queue`` (None: record nothing) takes one provenance entry
+    data node into the output value (and checks a value not exactly of ``fast_out_type``, and
+    refuses a coroutine), ``mistyped(id, name, value)`` raises if an input from another task,
+    not exactly of its ``fast_in_types`` entry, does not fit its annotation, ``isolate(value)`` gives a call its own copy of an input
+    that is not an immutable scalar, ``queue`` (None: record nothing) takes one provenance entry
     per finished task, ``throttle()`` is called when more than ``queue_limit`` entries wait."""
 
     def __new__(
@@ -101,7 +108,9 @@ class FastContext:
         *,
         fail: Callable[[int, BaseException, float], bool],
         odd: Callable[[int, Any], Any],
+        mistyped: Callable[[int, str, Any], None],
         data_node: type,
+        isolate: Callable[[Any], Any],
         queue: list[Any] | None,
         run_pk: int,
         throttle: Callable[[], None] | None,

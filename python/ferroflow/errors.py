@@ -14,6 +14,7 @@ __all__ = [
     "CommandError",
     "CorePanicError",
     "FerroflowError",
+    "ForeignFutureError",
     "FutureUsageError",
     "GraphContextError",
     "GraphReturnError",
@@ -48,6 +49,12 @@ class FerroflowError(Exception):
 class FutureUsageError(FerroflowError, TypeError):
     """A future output was used as if its value were known at build time (iterated, tested
     for truth, measured, converted). Move that logic into a ``@task.graph``."""
+
+
+class ForeignFutureError(FutureUsageError):
+    """A task was given an output (a future) of a task of another workflow, such as one that
+    already ran: its task is no part of this graph, and wiring it in would alias whatever
+    task of the new run has the same position."""
 
 
 class TaskInputError(FerroflowError, TypeError):

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..errors import RetryCancelledError, TaskInputError
 from ..model.data import DataNode
+from ..model.isolation import isolate
 from ..model.outputs import unwrap
 
 if TYPE_CHECKING:
@@ -24,9 +25,10 @@ __all__ = ["Attempts", "call_kwargs"]
 
 def call_kwargs(task: TaskNode, inputs: dict[str, Any]) -> dict[str, Any]:
     """The keyword arguments of ``task``'s function from its input data nodes (namespaces as
-    plain dicts; a ``**kwargs`` input spread into the call)."""
+    plain dicts; a ``**kwargs`` input spread into the call), each the call's own
+    (:func:`~ferroflow.model.isolation.isolate`: the nodes' values are never handed out)."""
     kwargs = {
-        name: node.value if type(node) is DataNode else unwrap(node)
+        name: isolate(node.value if type(node) is DataNode else unwrap(node))
         for name, node in inputs.items()
     }
     var_kw = task.handle.var_kw

@@ -13,6 +13,7 @@ import contextlib
 import logging
 import os
 import time
+import types
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -25,9 +26,11 @@ from ..errors import (
     RecursionDepthError,
     RetryCancelledError,
 )
+from ..model.binding import check_arrived
 from ..model.body import run_body
 from ..model.data import DataNode, new_uuid
 from ..model.graph import Graph, TaskNode
+from ..model.isolation import isolate
 from ..model.outputs import parse_outputs
 from ..model.sockets import FutureSocket
 from ..model.vocabulary import Link, State
@@ -40,6 +43,10 @@ from .resolve import resolve, resolve_available
 from .run_cache import RunCache
 
 __all__ = ["Execution", "Executor", "Executors"]
+
+#: returned values that :func:`parse_outputs` must see even for a task with one output (a dict
+#: of outputs by name, a data node, a coroutine to refuse)
+_ODD = frozenset({dict, DataNode, types.CoroutineType})
 
 log = logging.getLogger("ferroflow")
 
@@ -165,9 +172,15 @@ class Execution:
             self.recorder.process_started(task, task.name, self._caller(task), inputs)
         return self.failed(task, exc)
 
+    def _fast_mistyped(self, task_id: int, name: str, value: Any) -> None:
+        """A fast-lane task's input ``name`` got a value from another task that is not exactly
+        of its declared type: raises if it does not fit it (the task then fails uncalled)."""
+        check_arrived(self.tasks[task_id], name, value)
+
     def _fast_odd(self, task_id: int, returned: Any) -> Any:
-        """A fast-lane task returned a dict or a data node: the output value WorkGraph's rules
-        give (raises :class:`TaskOutputError` like the general runner)."""
+        """A fast-lane task returned a dict, a data node, a coroutine or a value not exactly of
+        its output's type: the output value WorkGraph's rules give, type-checked (raises
+        :class:`TaskOutputError` like the general runner)."""
         task = self.tasks[task_id]
         handle = task.handle
         outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)
@@ -194,7 +207,9 @@ class Execution:
         fast = _core.FastContext(
             fail=self._fast_fail,
             odd=self._fast_odd,
+            mistyped=self._fast_mistyped,
             data_node=DataNode,
+            isolate=isolate,
             queue=queue,
             run_pk=self.pk,
             throttle=throttle,
@@ -254,6 +269,7 @@ class Execution:
         # messages and nested namespaces take the general (slower) route only when needed.
         inputs: dict[str, Any] = {}
         node: Any  # a data node, or a nested dict of them for a namespace input
+        typed = handle.fast_in_types  # inputs with a declared type: checked as values arrive
         try:
             for name, binding in task.inputs.items():
                 if type(binding) is DataNode:
@@ -264,6 +280,13 @@ class Execution:
                     node = outputs[key] if outputs is not None and key in outputs else None
                     if node is None:
                         node = resolve(binding, f"task '{task.path}', input '{name}'")
+                    wanted = typed.get(name) if typed else None
+                    if (
+                        wanted is not None
+                        and type(node) is DataNode
+                        and type(node.value) is not wanted
+                    ):
+                        check_arrived(task, name, node.value)
                 else:
                     node = resolve(binding, f"task '{task.path}', input '{name}'")
                 inputs[name] = node
@@ -316,8 +339,13 @@ class Execution:
         the value does not fit the declared outputs)."""
         handle = task.handle
         kind = type(returned)
+        wanted = handle.fast_out_type
         try:
-            if handle.single_output is not None and kind is not dict and kind is not DataNode:
+            if (
+                handle.single_output is not None
+                and kind not in _ODD
+                and (kind is wanted or wanted is None)
+            ):
                 outputs = {handle.single_output: DataNode(returned)}
             else:
                 outputs = parse_outputs(f"task '{task.path}'", handle.outputs, returned)

@@ -214,12 +214,14 @@ class AsyncTasks:
         attempts = Attempts(task)
         while True:
             try:
-                returned = await self._attempt(task, kwargs)
+                # each attempt its own inputs: a failed one's mutation is not the next one's
+                call = kwargs if attempts.attempt == 1 else call_kwargs(task, inputs)
+                returned = await self._attempt(task, call)
             except asyncio.CancelledError:
                 raise  # abandoned by a cancelled run (or cancelled by the body: see _ended)
             except BaseException as exc:
                 try:
-                    changes = attempts.after_failure(exc, kwargs)
+                    changes = attempts.after_failure(exc, call_kwargs(task, inputs))
                 except BaseException as handler_exc:
                     self._report(task, False, handler_exc)
                     return

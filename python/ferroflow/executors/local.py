@@ -92,14 +92,16 @@ class LocalThreads:
         attempts = Attempts(task)
         while True:
             try:
+                # each attempt its own inputs: a failed one's mutation is not the next one's
+                call = kwargs if attempts.attempt == 1 else call_kwargs(task, inputs)
                 if timeout is None:
                     with task_body():
-                        returned = task.handle.func(**kwargs)
+                        returned = task.handle.func(**call)
                 else:
-                    returned = call_with_deadline(task, timeout, kwargs)
+                    returned = call_with_deadline(task, timeout, call)
             except BaseException as exc:
                 try:
-                    changes = attempts.after_failure(exc, kwargs)
+                    changes = attempts.after_failure(exc, call_kwargs(task, inputs))
                 except BaseException as handler_exc:
                     return execution.failed(task, handler_exc)
                 if changes is None:

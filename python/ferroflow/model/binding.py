@@ -17,7 +17,7 @@ from .labels import key_problem
 from .sockets import FutureSocket, GraphInputSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
 
-__all__ = ["bind_given", "bind_inputs", "bind_value", "complete_inputs"]
+__all__ = ["bind_given", "bind_inputs", "bind_value", "check_arrived", "complete_inputs"]
 
 
 def _where(task: str, path: str) -> str:
@@ -32,6 +32,15 @@ def _check_leaf(where: str, spec: Leaf, value: Any) -> None:
             f"{where}: expected {spec.describe()}, got {type(raw).__qualname__} {raw!r}. "
             f"Pass a value of the declared type or change the annotation."
         )
+
+
+def check_arrived(task: Any, name: str, value: Any) -> None:
+    """A value from another task arrived at ``task``'s input ``name`` at run time: raise
+    :class:`TaskInputError` if it does not fit the input's declared type (constants were
+    checked when the graph was built)."""
+    spec = task.handle.inputs.get(name)
+    if isinstance(spec, Leaf):
+        _check_leaf(f"{_where(task.path, name)} (a value from another task)", spec, value)
 
 
 def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:

@@ -2,7 +2,9 @@
 
 A :class:`DataNode` is what a task output becomes once it exists: a Python value with a global
 ``uuid`` and, once recorded in a profile's store, an integer ``pk``. The same node object is
-handed to every consumer, so provenance never copies a value (AiiDA's "no copies" rule).
+handed to every consumer, so provenance never copies a value (AiiDA's "no copies" rule); the
+*call* of a consumer gets its own copy of a mutable value (:mod:`.isolation`), so the node's value
+stays the value as produced.
 
 Inside a ``@task.graph`` body that runs at run time, inputs arrive as data nodes. They behave
 like their values (comparison, arithmetic, ``int()``, iteration, indexing) so that plain Python

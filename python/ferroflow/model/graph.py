@@ -16,7 +16,7 @@ from typing import Any, cast
 
 import ferroflow._core as _core
 
-from ..errors import FerroflowError, GraphContextError
+from ..errors import FerroflowError, ForeignFutureError, GraphContextError
 from ..model.vocabulary import State
 from .data import DataNode
 from .error_handlers import ErrorHandler
@@ -326,6 +326,9 @@ class Graph:
         self.outputs: dict[str, Any] | FutureSocket = {}  # a socket: a whole namespace
         self.depth = 0 if parent is None else parent.depth + 1
         self.path = name if parent is None else parent.path
+        #: the top-level graph of the workflow this one belongs to (itself, or a graph task's
+        #: expansion's root): a task's producers must share it
+        self.root: Graph = self if parent is None else parent.graph.root
         self.max_number_jobs: int | None = None  # cap on this graph's tasks running at once
         self.reordered = False  # ``>>`` was used: a task may wait for a later one
 
@@ -363,8 +366,18 @@ class Graph:
     def add(self, handle: TaskDef, inputs: dict[str, Any], name: str, n: int) -> TaskNode:
         """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
         binding errors can name the task)."""
-        self._counts[handle.name] = n + 1
         node = TaskNode(handle, self, name, inputs)
+        for used in node.producers:
+            if used.graph.root is not self.root:
+                raise ForeignFutureError(
+                    f"task '{node.path}' uses an output of task '{used.path}', which belongs to "
+                    f"another workflow ('{used.graph.root.name}'"
+                    f"{', which already ran' if used.id is not None else ''}). A workflow "
+                    f"cannot wire in another's tasks: pass the value it produced instead "
+                    f"(for example the old run's `wg.outputs.result.value`), or build both "
+                    f"tasks in one graph."
+                )
+        self._counts[handle.name] = n + 1
         self.tasks.append(node)
         self.tasks_by_name[name] = node
         return node

@@ -8,14 +8,15 @@ dynamic namespace yields one stored node per key.
 
 from __future__ import annotations
 
+import types
 from typing import Any
 
 from ..errors import TaskOutputError
 from .data import DataNode
 from .labels import key_problem
-from .spec import DEFAULT_OUTPUT, Leaf, Namespace, SocketSpec
+from .spec import DEFAULT_OUTPUT, Leaf, Namespace, SocketSpec, type_matches
 
-__all__ = ["parse_outputs", "unwrap"]
+__all__ = ["parse_outputs", "refuse_coroutine", "unwrap"]
 
 
 def _in(path: str) -> str:
@@ -32,9 +33,29 @@ def unwrap(binding: Any) -> Any:
     return binding
 
 
-def _node(value: Any) -> DataNode:
+def _node(where: str, path: str, spec: SocketSpec, value: Any) -> DataNode:
     # A task creates new data: returning an input node yields a new node with its value.
-    return DataNode(value.value if isinstance(value, DataNode) else value)
+    raw = value.value if isinstance(value, DataNode) else value
+    if isinstance(spec, Leaf) and not type_matches(spec.type, raw):
+        shown = repr(raw)
+        raise TaskOutputError(
+            f"{where}, output '{path}': declared {spec.describe()}, but the function returned "
+            f"{type(raw).__qualname__} {shown[:200]}{'...' if len(shown) > 200 else ''}. "
+            f"Return a value of the declared type or change the annotation."
+        )
+    return DataNode(raw)
+
+
+def refuse_coroutine(where: str, returned: Any) -> None:
+    """A plain ``def`` task returned a coroutine (it called an ``async def`` without awaiting
+    it): never a value to store. Closed here, so Python does not warn it was never awaited."""
+    if type(returned) is types.CoroutineType:
+        returned.close()
+        raise TaskOutputError(
+            f"{where} returned a coroutine ({returned.__qualname__}) instead of a value: its "
+            f"function is a plain def that did not await it. Make the task `async def` and "
+            f"`await` the call, or call a synchronous function."
+        )
 
 
 def _fill(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
@@ -62,7 +83,7 @@ def _fill(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
             out[key] = _fill(where, socket, child, item)
         _check_required(where, path, spec, out)
         return out
-    return _node(value)
+    return _node(where, path, spec, value)
 
 
 def _check_required(where: str, path: str, spec: Namespace, out: dict[str, Any]) -> None:
@@ -81,7 +102,9 @@ def _check_required(where: str, path: str, spec: Namespace, out: dict[str, Any])
 
 
 def parse_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
-    """Nested dict of new data nodes for the declared outputs ``spec``."""
+    """Nested dict of new data nodes for the declared outputs ``spec`` (each leaf's value
+    checked against its declared type; a coroutine refused)."""
+    refuse_coroutine(where, returned)
     fields = list(spec.fields)
     if not fields and spec.dynamic is None:
         return {}

@@ -16,6 +16,7 @@ from typing import Any, TypedDict, cast
 from .error_handlers import parse_error_handlers
 from .labels import join_label
 from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
+from .typecheck import exact_type
 
 __all__ = ["GraphDef", "GraphOptions", "TaskDef", "TaskOptions", "check_options"]
 
@@ -169,6 +170,15 @@ class TaskDef:
             and isinstance(fields[only], Leaf)
             else None
         )
+        #: the run-time type checks' fast path (:mod:`.typecheck`): the class whose exact
+        #: instances fit the single output (None: no check) and each leaf input
+        single = fields[self.single_output] if self.single_output is not None else None
+        self.fast_out_type = exact_type(single.type) if isinstance(single, Leaf) else None
+        self.fast_in_types: dict[str, type] = {}
+        for key, spec in self.inputs.items():
+            wanted = exact_type(spec.type) if isinstance(spec, Leaf) else None
+            if wanted is not None and key != self.var_kw:
+                self.fast_in_types[key] = wanted
         #: whether its calls may take the core's fast lane (called in Rust, provenance queued
         #: as one entry): one leaf output, no ``**kwargs``, nothing the general runner adds
         #: (retries, timeout, handlers, caching, a coroutine), not a graph

@@ -32,8 +32,9 @@ pub(crate) enum Payload {
 pub(crate) enum Arg {
     /// A value known at submit time, with the pk of its data node (-1 without provenance).
     Const { value: Py<PyAny>, pk: i64 },
-    /// The single output of another fast task.
-    From(TaskId),
+    /// The single output of another fast task, and the exact type its socket accepts without a
+    /// closer look (None: any value; another type goes to `FastContext.mistyped`).
+    From(TaskId, Option<Py<PyAny>>),
 }
 
 /// A fast task: everything needed to call it and record it. It holds no reference to the
@@ -48,6 +49,9 @@ pub(crate) struct FastTask {
     label: Py<PyString>,
     process_type: Py<PyString>,
     out_label: Py<PyString>,
+    /// The exact type the output accepts without a closer look (None: any value; a returned
+    /// object of another type goes to `FastContext.odd`, which checks the declared type).
+    out_type: Option<Py<PyAny>>,
     /// Process pk, pk of the output data node, pk of the calling graph run (-1: no provenance).
     pk: i64,
     out_pk: i64,
@@ -71,6 +75,7 @@ pub(crate) struct FastSpec {
     pub label: Py<PyString>,
     pub process_type: Py<PyString>,
     pub out_label: Py<PyString>,
+    pub out_type: Option<Py<PyAny>>,
     pub pk: i64,
     pub out_pk: i64,
     pub caller_pk: i64,
@@ -85,6 +90,7 @@ impl FastTask {
             label: spec.label,
             process_type: spec.process_type,
             out_label: spec.out_label,
+            out_type: spec.out_type,
             pk: spec.pk,
             out_pk: spec.out_pk,
             caller_pk: spec.caller_pk,
@@ -103,10 +109,18 @@ impl FastTask {
 pub(crate) struct FastContext {
     /// `fail(id, exc, ctime) -> False` records a failed fast task the general way.
     pub fail: Py<PyAny>,
-    /// `odd(id, returned) -> value` turns a returned dict or data node into the output value
-    /// (or raises, which fails the task).
+    /// `odd(id, returned) -> value` turns a returned dict or data node into the output value,
+    /// checks a value not exactly of the output's type against its annotation, refuses a
+    /// coroutine (or raises, which fails the task).
     pub odd: Py<PyAny>,
+    /// `mistyped(id, name, value)` raises if an input's value (not exactly of the socket's
+    /// type) does not fit its annotation; the task then fails without being called.
+    pub mistyped: Py<PyAny>,
     pub data_node_type: Py<PyAny>,
+    /// `isolate(value) -> value` gives a call its own copy of an input value (or a read-only
+    /// view of an array); called only for values that are not exactly `int`, `float`, `str`,
+    /// `bool` or `None` (`ferroflow/model/isolation.py`).
+    pub isolate: Py<PyAny>,
     /// The store writer's queue (a list) and the run's pk; `None` without provenance.
     pub queue: Option<Py<PyList>>,
     pub run_pk: i64,
@@ -120,22 +134,50 @@ pub(crate) struct FastContext {
 #[pymethods]
 impl FastContext {
     #[new]
-    #[pyo3(signature = (*, fail, odd, data_node, queue, run_pk, throttle, queue_limit))]
+    #[pyo3(signature = (
+        *, fail, odd, mistyped, data_node, isolate, queue, run_pk, throttle, queue_limit
+    ))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         fail: Py<PyAny>,
         odd: Py<PyAny>,
+        mistyped: Py<PyAny>,
         data_node: Py<PyAny>,
+        isolate: Py<PyAny>,
         queue: Option<Py<PyList>>,
         run_pk: i64,
         throttle: Option<Py<PyAny>>,
         queue_limit: usize,
     ) -> Self {
-        FastContext { fail, odd, data_node_type: data_node, queue, run_pk, throttle, queue_limit }
+        FastContext {
+            fail,
+            odd,
+            mistyped,
+            data_node_type: data_node,
+            isolate,
+            queue,
+            run_pk,
+            throttle,
+            queue_limit,
+        }
     }
 }
 
 fn now() -> f64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0)
+}
+
+/// Whether a call may share `value` with others: an immutable scalar, checked by exact type
+/// (a few pointer compares; subclasses go through `isolate`).
+fn shareable(value: *mut ffi::PyObject) -> bool {
+    // SAFETY: `value` is a valid object pointer held alive by the run.
+    unsafe {
+        value == ffi::Py_None()
+            || ffi::PyLong_CheckExact(value) != 0
+            || ffi::PyFloat_CheckExact(value) != 0
+            || ffi::PyUnicode_CheckExact(value) != 0
+            || ffi::PyBool_Check(value) != 0
+    }
 }
 
 /// Most tasks have few inputs: keep the argument vector on the stack.
@@ -160,24 +202,53 @@ pub(crate) fn execute(
         heap.resize(n + 1, std::ptr::null_mut());
         &mut heap
     };
-    for (slot, arg) in slots[1..].iter_mut().zip(task.args.iter()) {
-        *slot = match arg {
+    // Copies made for this call (values that are not immutable scalars): owned until it returns.
+    let mut copies: Vec<Bound<'_, PyAny>> = Vec::new();
+    for (i, (slot, arg)) in slots[1..].iter_mut().zip(task.args.iter()).enumerate() {
+        let shared = match arg {
             Arg::Const { value, .. } => value.as_ptr(),
-            Arg::From(id) => match producer(run, *id) {
-                Some(done) => done.value.as_ptr(),
+            Arg::From(from, wanted) => match producer(run, *from) {
+                Some(done) => {
+                    let value = done.value.bind(py);
+                    if let Some(wanted) = wanted {
+                        if !value.get_type().is(wanted.bind(py)) {
+                            let name = task.kwnames.bind(py).get_item(i)?;
+                            if let Err(err) = ctx.mistyped.bind(py).call1((id.0, name, value)) {
+                                let ok =
+                                    ctx.fail.bind(py).call1((id.0, err.into_value(py), ctime))?;
+                                return Ok(if ok.is_truthy()? {
+                                    Outcome::Finished
+                                } else {
+                                    Outcome::Failed
+                                });
+                            }
+                        }
+                    }
+                    done.value.as_ptr()
+                }
                 None => {
                     return Err(pyo3::exceptions::PyRuntimeError::new_err(format!(
                         "internal error: the producer (task id {}) of a fast task's input has \
                          no result",
-                        id.0
+                        from.0
                     )))
                 }
             },
         };
+        *slot = if shareable(shared) {
+            shared
+        } else {
+            // SAFETY: attached; `shared` is a borrowed reference kept alive by the run.
+            let value = unsafe { Bound::from_borrowed_ptr(py, shared) };
+            let copy = ctx.isolate.bind(py).call1((value,))?;
+            let ptr = copy.as_ptr();
+            copies.push(copy);
+            ptr
+        };
     }
     // SAFETY: attached; `slots[1..]` holds `n` borrowed references kept alive by the run (the
-    // constants and the producers' `Done` values outlive this call); `kwnames` is a tuple of
-    // `n` str objects; nargsf says 0 positional arguments and allows use of slot 0.
+    // constants and the producers' `Done` values outlive this call) or by `copies`; `kwnames`
+    // is a tuple of `n` str objects; nargsf says 0 positional arguments and allows use of slot 0.
     let returned = unsafe {
         let raw = ffi::PyObject_Vectorcall(
             task.func.as_ptr(),
@@ -187,10 +258,9 @@ pub(crate) fn execute(
         );
         Bound::from_owned_ptr_or_err(py, raw)
     };
+    drop(copies);
     let value = match returned {
-        Ok(v) if v.is_instance_of::<PyDict>() || v.is_instance(ctx.data_node_type.bind(py))? => {
-            ctx.odd.bind(py).call1((id.0, v))
-        }
+        Ok(v) if odd(py, task, ctx, &v)? => ctx.odd.bind(py).call1((id.0, v)),
         other => other,
     };
     let value = match value {
@@ -215,6 +285,17 @@ pub(crate) fn execute(
     }
     let _ = task.done.set(done);
     Ok(Outcome::Finished)
+}
+
+/// Whether a returned value needs Python's look: a dict or data node (outputs by name), a value
+/// not exactly of the declared output type, or a coroutine (a sync function's mistake).
+fn odd(py: Python<'_>, task: &FastTask, ctx: &FastContext, v: &Bound<'_, PyAny>) -> PyResult<bool> {
+    // SAFETY: attached; `v` is a valid object.
+    let coroutine = unsafe { ffi::PyCoro_CheckExact(v.as_ptr()) != 0 };
+    if coroutine || v.is_instance_of::<PyDict>() || v.is_instance(ctx.data_node_type.bind(py))? {
+        return Ok(true);
+    }
+    Ok(task.out_type.as_ref().is_some_and(|wanted| !v.get_type().is(wanted.bind(py))))
 }
 
 fn producer(run: &Run<Payload>, id: TaskId) -> Option<&Done> {
@@ -258,7 +339,7 @@ fn record(
     for arg in task.args.iter() {
         pks.push(match arg {
             Arg::Const { pk, .. } => *pk,
-            Arg::From(id) => match run.payload(*id) {
+            Arg::From(id, _) => match run.payload(*id) {
                 Ok(Payload::Fast(p)) => p.out_pk,
                 _ => -1,
             },

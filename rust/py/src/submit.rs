@@ -47,6 +47,9 @@ pub(crate) fn fast_spec<'py>(
     let mut names = Vec::with_capacity(inputs.len());
     let mut args = Vec::with_capacity(inputs.len());
     let mut deps = Vec::new();
+    // exact types the inputs from other tasks accept without a closer look (by input name)
+    let in_types = handle.getattr(intern!(py, "fast_in_types"))?;
+    let in_types = in_types.cast::<PyDict>()?;
     for (name, binding) in inputs.iter() {
         let kind = binding.get_type();
         if kind.is(lanes.data_node) {
@@ -70,7 +73,8 @@ pub(crate) fn fast_spec<'py>(
             }
             let id: u32 = producer.getattr(intern!(py, "id"))?.extract()?;
             deps.push(id);
-            args.push(Arg::From(ferroflow_core::TaskId(id)));
+            let wanted = if in_types.is_empty() { None } else { in_types.get_item(&name)? };
+            args.push(Arg::From(ferroflow_core::TaskId(id), wanted.map(Bound::unbind)));
         } else {
             return Ok(None);
         }
@@ -101,6 +105,14 @@ pub(crate) fn fast_spec<'py>(
             .cast_into::<PyString>()?
             .unbind(),
         out_label: out.cast_into::<PyString>()?.unbind(),
+        out_type: {
+            let wanted = handle.getattr(intern!(py, "fast_out_type"))?;
+            if wanted.is_none() {
+                None
+            } else {
+                Some(wanted.unbind())
+            }
+        },
         pk: if lanes.recording { pk } else { -1 },
         out_pk,
         caller_pk: if lanes.recording { lanes.caller_pk } else { -1 },

@@ -34,6 +34,7 @@ from distributed.protocol.pickle import dumps, loads
 
 from ...errors import RemoteTaskError, RemoteTraceback
 from ...model.graph import task_body
+from ...model.isolation import isolate
 
 __all__ = ["ATTEMPT_STARTED", "Calls", "Ref", "RemoteTaskError", "run_calls"]
 
@@ -107,9 +108,9 @@ def _thaw(frozen: bytes, buffers: list[Any], started: Any) -> Calls:
 
 
 def _fill(value: Any, deps: Sequence[Any]) -> Any:
-    if type(value) is Ref:
+    if type(value) is Ref:  # a value on this worker, shared by its calls: each its own
         dep = deps[value.slot]
-        return dep if value.index is None else dep[value.index][1]
+        return isolate(dep if value.index is None else dep[value.index][1])
     if type(value) is dict:
         return {k: _fill(v, deps) for k, v in value.items()}
     return value

@@ -18,6 +18,7 @@ import distributed
 from dask.sizeof import sizeof
 
 from ...model.data import DataNode
+from ...model.isolation import isolate
 
 if TYPE_CHECKING:
     from ...model.graph import TaskNode
@@ -74,7 +75,9 @@ class ClusterValues:
             return OnCluster(held[1], held[2])
         value = node.value
         if type(value) in SMALL or sizeof(value) < self.inline_limit:
-            return value
+            # the call's own copy: calls of one chunk are pickled together, and pickle would
+            # hand two of them one object
+            return isolate(value)
         future = self._client.scatter(value, hash=False)
         held = self._held.setdefault(id(node), (node, future, None))
         refs[0] = True
