@@ -13,7 +13,6 @@ from typing import Any
 
 from ..errors import FerroflowError, TaskInputError
 from .binding import bind_given, bind_value, complete_inputs
-from .data import DataNode
 from .graph import Graph, TaskNode
 from .sockets import FutureSocket, GraphInputSocket
 from .spec import Leaf, Namespace
@@ -104,9 +103,6 @@ def complete(graph: Graph) -> None:
         if node.state != "PLANNED":
             raise FerroflowError(f"task '{node.path}' is {node.state}: the graph already ran")
         complete_inputs(node.path, node.handle.func, node.inputs)
-        for key, value in list(node.inputs.items()):
-            if not isinstance(value, (DataNode, FutureSocket, dict)):
-                node.inputs[key] = DataNode(value)
 
 
 def give_graph_inputs(graph: Graph, spec: Namespace | None, values: dict[str, Any]) -> None:
@@ -135,9 +131,7 @@ def give_graph_inputs(graph: Graph, spec: Namespace | None, values: dict[str, An
 
 def _given_input(graph: Graph, node: TaskNode, key: str, binding: Any) -> Any:
     if isinstance(binding, GraphInputSocket):
-        found: Any = graph.inputs
-        for part in binding.name.split("."):
-            found = found.get(part) if isinstance(found, dict) else None
+        found = binding.given_in(graph.inputs)
         if found is None:
             raise TaskInputError(
                 f"task '{node.path}', input '{key}': graph input '{binding.name}' has no value; "

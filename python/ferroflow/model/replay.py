@@ -42,9 +42,7 @@ def graph_def(template: Graph, output_spec: Namespace | None) -> GraphDef:
                 original = binding._task
                 return FutureSocket(copies[id(original)], binding._path, binding._spec)
             if isinstance(binding, GraphInputSocket):
-                found: Any = inputs
-                for part in binding.name.split("."):
-                    found = found.get(part) if isinstance(found, dict) else None
+                found = binding.given_in(inputs)
                 if found is None:
                     raise TaskInputError(
                         f"{where}: graph input '{binding.name}' of '{template.name}' was not "

@@ -308,6 +308,13 @@ class GraphInputSocket:
             )
         return GraphInputSocket(self.graph, f"{self.name}.{key}", child)
 
+    def given_in(self, inputs: dict[str, Any]) -> Any:
+        """This input's value in ``inputs`` (nested dicts by input name), or ``None``."""
+        found: Any = inputs
+        for part in self.name.split("."):
+            found = found.get(part) if isinstance(found, dict) else None
+        return found
+
     def __repr__(self) -> str:
         return f"<GraphInputSocket {self.graph}.inputs.{self.name}>"
 
