@@ -299,18 +299,31 @@ def producer(socket: FutureSocket) -> TaskNode:
 
 def producers(binding: Any) -> list[TaskNode]:
     """Distinct tasks whose outputs ``binding`` (a socket or nested dict) uses, in order."""
+    # Every task of a build passes here: ``_task`` is read inline (no call to :func:`producer`)
+    # and a flat binding with at most one producer (a chain) builds no dict.
     if isinstance(binding, FutureSocket):
-        return [producer(binding)]
-    found: dict[int, TaskNode] = {}
-    stack = [binding] if isinstance(binding, dict) else []
+        return [binding._task]  # type: ignore[list-item]
+    if not isinstance(binding, dict):
+        return []
+    found: dict[int, TaskNode] | None = None
+    first: TaskNode | None = None
+    stack = [binding]
     while stack:
         for b in stack.pop().values():
             kind = type(b)
             if kind is FutureSocket:
-                found.setdefault(id(b._task), producer(b))
+                used: TaskNode = b._task
+                if first is None:
+                    first = used
+                elif used is not first:
+                    if found is None:
+                        found = {id(first): first}
+                    found.setdefault(id(used), used)
             elif kind is dict:
                 stack.append(b)
-    return list(found.values())
+    if found is not None:
+        return list(found.values())
+    return [] if first is None else [first]
 
 
 class Graph:
