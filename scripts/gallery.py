@@ -8,9 +8,10 @@ The gallery is WorkGraph's (not part of this repository), so point this at a che
 
 Each page runs in its own process with a fresh ``FERROFLOW_HOME``; the script prints one row per
 page (ran / failed, with the last line of the error) and how many ran. Only ``import`` and
-``from … import`` lines are rewritten (``aiida_workgraph`` → ``ferroflow``; ``aiida.orm`` and
-``from aiida import orm, load_profile`` → ``ferroflow``'s); a page that still imports other parts
-of AiiDA (CalcJob plugins, codes, the QueryBuilder) fails at that import, as it should.
+``from … import`` lines are rewritten (``aiida_workgraph`` → ``ferroflow``; ``aiida.orm``,
+``from aiida import orm, load_profile`` and ``from aiida.manage import load_profile`` →
+``ferroflow``'s); a page that still imports other parts of AiiDA (CalcJob plugins, codes, the
+QueryBuilder) fails at that import, as it should.
 """
 
 from __future__ import annotations
@@ -27,6 +28,10 @@ _REWRITES = [
     (re.compile(r"\baiida_workgraph\b"), "ferroflow"),
     (re.compile(r"^(\s*)from aiida\.orm import"), r"\1from ferroflow.orm import"),
     (re.compile(r"^(\s*)import aiida\.orm as"), r"\1import ferroflow.orm as"),
+    (
+        re.compile(r"^(\s*)from aiida\.manage import load_profile\s*$"),
+        r"\1from ferroflow import load_profile",
+    ),
     (re.compile(r"^(\s*)from aiida import (load_profile|orm)(, (load_profile|orm))?\s*$"), None),
 ]
 

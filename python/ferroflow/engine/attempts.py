@@ -16,6 +16,7 @@ from ..errors import RetryCancelledError, TaskInputError
 from ..model.data import DataNode
 from ..model.isolation import isolate
 from ..model.outputs import unwrap
+from ..model.spec import as_models
 
 if TYPE_CHECKING:
     from ..model.graph import TaskNode
@@ -31,6 +32,9 @@ def call_kwargs(task: TaskNode, inputs: dict[str, Any]) -> dict[str, Any]:
         name: isolate(node.value if type(node) is DataNode else unwrap(node))
         for name, node in inputs.items()
     }
+    for name, spec in task.handle.model_inputs.items():
+        if name in kwargs:
+            kwargs[name] = as_models(spec, kwargs[name])
     var_kw = task.handle.var_kw
     if var_kw:
         kwargs.update(kwargs.pop(var_kw, {}))

@@ -16,6 +16,7 @@ from .data import DataNode
 from .labels import key_problem
 from .sockets import FutureSocket, GraphInputSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
+from .structured import fields_of
 
 __all__ = ["bind_given", "bind_inputs", "bind_value", "check_arrived", "complete_inputs"]
 
@@ -60,8 +61,11 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
     if isinstance(value, FutureSocket):
         return value
     if isinstance(spec, Namespace):
-        if isinstance(value, DataNode) and isinstance(value.value, dict):
+        if isinstance(value, DataNode):
             value = value.value  # a whole dict value: one node per key from here on
+        split = fields_of(value)  # a dataclass / pydantic instance: one node per field
+        if split is not None:
+            value = split
         if not isinstance(value, dict):
             raise TaskInputError(
                 f"{where}: expected a dict for namespace input {spec.describe()}, "

@@ -15,6 +15,7 @@ from ..errors import TaskOutputError
 from .data import DataNode
 from .labels import key_problem
 from .spec import DEFAULT_OUTPUT, Leaf, Namespace, SocketSpec, type_matches
+from .structured import fields_of
 
 __all__ = ["parse_outputs", "refuse_coroutine", "unwrap"]
 
@@ -62,6 +63,9 @@ def _fill(where: str, path: str, spec: SocketSpec, value: Any) -> Any:
     if isinstance(spec, Namespace):
         if isinstance(value, DataNode):
             value = value.value
+        split = fields_of(value)  # a dataclass / pydantic instance: one node per field
+        if split is not None:
+            value = split
         if not isinstance(value, dict):
             raise TaskOutputError(
                 f"{where}: output '{path}' is a namespace {spec.describe()} but the function "
@@ -112,6 +116,9 @@ def parse_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
         if isinstance(returned, dict) and DEFAULT_OUTPUT in returned:
             returned = returned[DEFAULT_OUTPUT]
         return {DEFAULT_OUTPUT: _fill(where, DEFAULT_OUTPUT, spec.fields[DEFAULT_OUTPUT], returned)}
+    split = fields_of(returned)  # a dataclass / pydantic instance: one output per field
+    if split is not None:
+        returned = split
     if isinstance(returned, tuple) and spec.dynamic is None:
         paired = spec.by_position(returned)
         if isinstance(paired, str):

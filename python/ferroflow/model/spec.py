@@ -13,19 +13,26 @@ import inspect
 import textwrap
 import types
 import typing
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from typing import Any
+
+from .structured import is_leaf_model, model_fields, rebuild
 
 __all__ = [
     "DEFAULT_OUTPUT",
     "Leaf",
     "Namespace",
+    "Select",
     "SocketSpec",
+    "WithModels",
+    "as_models",
     "dynamic",
+    "has_model",
     "input_specs",
     "namespace",
     "output_spec",
+    "select",
     "type_matches",
 ]
 
@@ -46,6 +53,10 @@ class Leaf(SocketSpec):
     def describe(self) -> str:
         return _type_name(self.type)
 
+    def __class_getitem__(cls, tp: Any) -> Any:
+        """``Leaf[Model]``: keep a model (dataclass, pydantic) one value, not a namespace."""
+        return typing.Annotated[tp, cls(tp)]
+
 
 @dataclass(frozen=True)
 class Namespace(SocketSpec):
@@ -54,6 +65,9 @@ class Namespace(SocketSpec):
 
     fields: Mapping[str, SocketSpec] = field(default_factory=dict)
     dynamic: SocketSpec | None = None
+    #: the dataclass, TypedDict or pydantic model this namespace has the shape of: a task
+    #: declared with it receives an instance (:mod:`.structured`); None: a plain dict
+    model: Any = None
 
     def child(self, name: str) -> SocketSpec | None:
         if name in self.fields:
@@ -80,16 +94,31 @@ class Namespace(SocketSpec):
         ]
 
     def __hash__(self) -> int:
-        return hash((tuple(self.fields.items()), self.dynamic))
+        return hash((tuple(self.fields.items()), self.dynamic, self.model))
 
 
 def _describe(spec: SocketSpec) -> str:
     return spec.describe() if isinstance(spec, (Leaf, Namespace)) else repr(spec)
 
 
+def _spec_mapping(value: Any) -> Namespace | None:
+    """A task's ``.inputs`` (a dict of socket specs) reused as a namespace, as in
+    ``namespace(add1=add.inputs)``; None for anything else."""
+    if (
+        isinstance(value, Mapping)
+        and value
+        and all(isinstance(v, SocketSpec) for v in value.values())
+    ):
+        return Namespace(dict(value))
+    return None
+
+
 def _as_spec(value: Any) -> SocketSpec:
     if isinstance(value, SocketSpec):
         return value
+    reused = _spec_mapping(value)
+    if reused is not None:
+        return reused
     if isinstance(value, tuple) and len(value) == 2:  # (type, default): optional field
         return Leaf(value[0], required=False)
     return _spec_from_hint(value)
@@ -109,13 +138,135 @@ def _spec_from_hint(hint: Any) -> SocketSpec:
     if isinstance(hint, SocketSpec):  # a bare ``-> namespace(...)`` annotation
         return hint
     if typing.get_origin(hint) is typing.Annotated:
-        for meta in typing.get_args(hint)[1:]:
-            if isinstance(meta, SocketSpec):
-                return meta
-        return Leaf(typing.get_args(hint)[0])
+        base: SocketSpec | None = None
+        args = typing.get_args(hint)
+        for meta in args[1:]:
+            found = meta if isinstance(meta, SocketSpec) else _spec_mapping(meta)
+            if found is not None:
+                base = found
+                break
+        if base is None:
+            base = _spec_from_hint(args[0])
+        for meta in args[1:]:
+            if isinstance(meta, Select):
+                base = meta.apply(base)
+        return base
     if hint is inspect.Parameter.empty:
         return Leaf(Any)
+    if is_leaf_model(hint):
+        return Leaf(hint)
+    shape = model_fields(hint)
+    if shape is not None:
+        fields, extra = shape
+        return Namespace(
+            {name: _field_spec(tp, required) for name, (tp, required) in fields.items()},
+            None if extra is None else _as_spec(extra),
+            model=hint,
+        )
     return Leaf(hint)
+
+
+def _field_spec(hint: Any, required: bool) -> SocketSpec:
+    spec = _spec_from_hint(hint)
+    if not required and isinstance(spec, Leaf):
+        return Leaf(spec.type, required=False)
+    return spec
+
+
+@dataclass(frozen=True)
+class Select:
+    """``select(...)`` in ``Annotated[dict, task.inputs, select(exclude="data.pw.x")]``:
+    reuse another task's namespace minus or only some of its sockets (WorkGraph's
+    ``socket_spec.select``). ``include`` / ``exclude`` take dotted paths, the ``*_prefix``
+    forms filter top-level names by prefix, then ``rename`` and ``prefix`` change top-level
+    names. A path or name that is not in the namespace is refused (WorkGraph ignores it, so a
+    typo would silently keep the socket)."""
+
+    include: tuple[str, ...] = ()
+    exclude: tuple[str, ...] = ()
+    include_prefix: tuple[str, ...] = ()
+    exclude_prefix: tuple[str, ...] = ()
+    rename: Mapping[str, str] = field(default_factory=dict)
+    prefix: str = ""
+
+    def __hash__(self) -> int:
+        return hash((self.include, self.exclude, self.include_prefix, self.exclude_prefix))
+
+    def apply(self, spec: SocketSpec) -> Namespace:
+        if not isinstance(spec, Namespace):
+            raise TypeError(f"select(...) reshapes a namespace, not {_describe(spec)}")
+        top = list(spec.fields)
+        include = [*self.include, *(k for k in top for p in self.include_prefix if k.startswith(p))]
+        exclude = [*self.exclude, *(k for k in top for p in self.exclude_prefix if k.startswith(p))]
+        if self.include or self.include_prefix:
+            spec = _keep(spec, include, "")
+        for path in exclude:
+            spec = _drop(spec, path.split("."), path)
+        fields = dict(spec.fields)
+        for old, new in self.rename.items():
+            if old not in fields:
+                raise ValueError(f"select(rename=...): no socket '{old}' in {spec.describe()}")
+            if new in fields and new != old:
+                raise ValueError(f"select(rename=...): '{new}' is already a socket")
+        renamed = {self.prefix + self.rename.get(k, k): v for k, v in fields.items()}
+        return replace(spec, fields=renamed, model=None)
+
+
+def _keep(spec: Namespace, paths: list[str], where: str) -> Namespace:
+    """Only the sockets named by dotted ``paths`` (all of a namespace a path stops at)."""
+    kept: dict[str, SocketSpec] = {}
+    heads: dict[str, list[str]] = {}
+    for path in paths:
+        head, _, rest = path.partition(".")
+        if head not in spec.fields:
+            raise ValueError(f"select(include=...): no socket '{where}{head}' in {spec.describe()}")
+        heads.setdefault(head, []).append(rest)
+    for head, rests in heads.items():
+        child = spec.fields[head]
+        if "" in rests or not isinstance(child, Namespace):
+            kept[head] = child
+        else:
+            kept[head] = _keep(child, rests, f"{where}{head}.")
+    return replace(spec, fields=kept, model=None)
+
+
+def _drop(spec: Namespace, parts: list[str], path: str) -> Namespace:
+    head = parts[0]
+    child = spec.fields.get(head)
+    if child is None or (len(parts) > 1 and not isinstance(child, Namespace)):
+        raise ValueError(f"select(exclude=...): no socket '{path}' to exclude")
+    fields = dict(spec.fields)
+    if len(parts) == 1:
+        del fields[head]
+    else:
+        assert isinstance(child, Namespace)
+        fields[head] = _drop(child, parts[1:], path)
+    return replace(spec, fields=fields, model=None)
+
+
+def _names(value: str | Iterable[str] | None) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    return (value,) if isinstance(value, str) else tuple(value)
+
+
+def select(
+    include: str | Iterable[str] | None = None,
+    exclude: str | Iterable[str] | None = None,
+    include_prefix: str | Iterable[str] | None = None,
+    exclude_prefix: str | Iterable[str] | None = None,
+    rename: Mapping[str, str] | None = None,
+    prefix: str | None = None,
+) -> Select:
+    """Reshape a reused namespace inside ``Annotated[...]`` (see :class:`Select`)."""
+    return Select(
+        _names(include),
+        _names(exclude),
+        _names(include_prefix),
+        _names(exclude_prefix),
+        dict(rename or {}),
+        prefix or "",
+    )
 
 
 def _hints(func: Callable[..., Any]) -> dict[str, Any]:
@@ -244,3 +395,46 @@ def type_matches(tp: Any, value: Any) -> bool:
     except ImportError:  # pragma: no cover - numpy is a runtime dependency
         pass
     return False
+
+
+def has_model(spec: SocketSpec) -> bool:
+    """Whether a task declared with ``spec`` receives a model instance somewhere in it."""
+    if not isinstance(spec, Namespace):
+        return False
+    if spec.model is not None:
+        return True
+    children = [*spec.fields.values(), *([spec.dynamic] if spec.dynamic is not None else [])]
+    return any(has_model(child) for child in children)
+
+
+def as_models(spec: SocketSpec, value: Any) -> Any:
+    """The value a task function receives for stored ``value`` at an input declared ``spec``:
+    the namespaces declared with a model class become instances of it (see
+    :mod:`.structured`), everything else as it is."""
+    if not isinstance(spec, Namespace) or not isinstance(value, dict):
+        return value
+
+    def child(key: str, item: Any) -> Any:
+        sub = spec.child(key)
+        return item if sub is None else as_models(sub, item)
+
+    if spec.model is None:
+        return {key: child(key, item) for key, item in value.items()}
+    return rebuild(spec.model, value, child)
+
+
+class WithModels:
+    """A task function that rebuilds its model inputs before the call: what a backend that
+    calls the function elsewhere (a Dask worker) ships instead of the bare function."""
+
+    __slots__ = ("func", "specs")
+
+    def __init__(self, func: Callable[..., Any], specs: dict[str, SocketSpec]) -> None:
+        self.func = func
+        self.specs = specs
+
+    def __call__(self, **kwargs: Any) -> Any:
+        for key, spec in self.specs.items():
+            if key in kwargs:
+                kwargs[key] = as_models(spec, kwargs[key])
+        return self.func(**kwargs)

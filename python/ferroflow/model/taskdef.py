@@ -15,7 +15,7 @@ from typing import Any, TypedDict, cast
 
 from .error_handlers import parse_error_handlers
 from .labels import join_label
-from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
+from .spec import Leaf, Namespace, SocketSpec, has_model, input_specs, output_spec
 from .typecheck import exact_type
 
 __all__ = ["GraphDef", "GraphOptions", "TaskDef", "TaskOptions", "check_options"]
@@ -158,6 +158,10 @@ class TaskDef:
         self.outputs: Namespace = (
             output_spec(func) if outputs is None else _outputs_option(label, outputs)
         )
+        #: inputs declared with a dataclass / pydantic model: the call rebuilds an instance
+        self.model_inputs: dict[str, SocketSpec] = {
+            key: spec for key, spec in self.inputs.items() if has_model(spec)
+        }
         self.process_type = f"{func.__module__}.{func.__qualname__}"
         # The common case "one leaf output": the engine wraps the return value directly.
         fields = self.outputs.fields
@@ -187,6 +191,7 @@ class TaskDef:
             and not self.is_graph
             and self.var_kw is None
             and not self.needs_runner
+            and not self.model_inputs  # the lane passes stored values as they are
             # the lane stores argument names as link labels as they are
             and all(join_label((name,)) == name for name in (*self.inputs, self.single_output))
         )

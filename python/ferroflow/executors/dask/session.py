@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import distributed
 
 from ...engine.backend import PENDING, Outcome
+from ...model.spec import WithModels
 from .attempts import Retries
 from .chunks import Chunks
 from .fetch import Fetcher, chunk_error
@@ -146,7 +147,8 @@ class DaskSession:
         if handle.var_kw:
             kwargs.update(kwargs.pop(handle.var_kw, {}))
         assert task.id is not None
-        entry = Entry(task, task.id, handle.func, kwargs, has_refs, inputs, makes_attempts(task))
+        func = WithModels(handle.func, handle.model_inputs) if handle.model_inputs else handle.func
+        entry = Entry(task, task.id, func, kwargs, has_refs, inputs, makes_attempts(task))
         self._retries.watch(entry)
         self._pending.add(entry)
         self._to_send.put(entry)
