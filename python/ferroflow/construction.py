@@ -17,7 +17,7 @@ from .model.graph import Graph, graph_context, require_graph
 from .model.labels import key_problem
 from .model.replay import graph_def
 from .model.sockets import FutureSocket, GraphInputSocket
-from .model.spec import Leaf, Namespace
+from .model.spec import Leaf, Namespace, SocketSpec, socket_spec_of
 from .model.taskdef import GraphDef, TaskDef
 from .views.results import ResultSocket
 from .views.tasks import GraphTask, InputSocket
@@ -177,6 +177,8 @@ class ExplicitConstruction:
     #: this graph as a task of another (:meth:`_as_task`)
     _task_def: GraphDef | None
     _input_sockets: dict[str, GraphInputSocket]
+    #: inputs declared by ``add_input_spec`` on a graph that declared no namespace of inputs
+    _added_inputs: dict[str, SocketSpec]
     #: graph input values set with ``wg.inputs.x = value`` before the run
     _pending_inputs: dict[str, Any]
     _ctx: Context
@@ -302,6 +304,59 @@ class ExplicitConstruction:
         node = add_task(self._graph, handle, name, inputs)
         return GraphTask(node, self._process_node)
 
+    def add_input_spec(self, spec: Any, name: str, **options: Any) -> Any:
+        """Declare one more graph input ``name`` (WorkGraph's ``add_input_spec``): ``spec`` is
+        a type, a socket spec (``namespace(...)``) or a WorkGraph identifier such as
+        ``"workgraph.any"`` or ``"workgraph.int"``; returns its socket, for tasks to take."""
+        self._declare("input", spec, name, options)
+        return self._graph_input(name)
+
+    def add_output_spec(self, spec: Any, name: str, **options: Any) -> None:
+        """Declare one more graph output ``name``; ``wg.outputs.<name> = socket`` fills it."""
+        self._declare("output", spec, name, options)
+
+    def _declare(self, side: str, spec: Any, name: str, options: Mapping[str, Any]) -> None:
+        where = f"WorkGraph '{self._graph.name}': add_{side}_spec({spec!r}, name={name!r})"
+        self._refuse_after_run(f"take new {side}s")
+        if self._handle is not None:
+            raise FerroflowError(
+                f"{where}: the {side}s of a graph built from a @task.graph function are its "
+                f"function's; add a parameter (or an output) to the function instead"
+            )
+        problem = key_problem(name) if isinstance(name, str) else "a name must be a str"
+        if problem is not None:
+            raise ValueError(f"{where}: {problem}")
+        unknown = sorted(set(options) - {"help", "required"})
+        if unknown:
+            raise TypeError(f"{where}: unknown option(s) {', '.join(unknown)} (help, required)")
+        child = socket_spec_of(where, spec)
+        if isinstance(child, Leaf) and options.get("required") is False:
+            child = Leaf(child.type, required=False)
+        current = self._input_spec if side == "input" else self._output_spec
+        taken = name in self._input_sockets if side == "input" and current is None else False
+        if taken or (current is not None and name in current.fields):
+            raise ValueError(f"{where}: the graph already has an {side} '{name}'")
+        if side == "input" and current is None:
+            # A graph that declared no inputs takes any name (WorkGraph's default) and still
+            # does; the declared one keeps its spec on its socket (see _given_spec).
+            self._input_sockets[name] = GraphInputSocket(self._graph.name, name, child)
+            self._added_inputs[name] = child
+            return
+        fields = {} if current is None else dict(current.fields)
+        dynamic = Leaf() if current is None else current.dynamic
+        declared = Namespace({**fields, name: child}, dynamic)
+        if side == "input":
+            self._input_spec = declared
+        else:
+            self._output_spec = declared
+
+    def _given_spec(self) -> Namespace | None:
+        """What ``run(inputs=)`` checks graph inputs against: the declared namespace, or for a
+        graph that declared none, the inputs ``add_input_spec`` added and any other name."""
+        if self._input_spec is not None or not self._added_inputs:
+            return self._input_spec
+        return Namespace(dict(self._added_inputs), Leaf())
+
     def add_link(self, source: Any, target: Any) -> None:
         """Link an output socket (``a.outputs.result``) to an input socket (``b.inputs.x``)."""
         self._refuse_after_run("take new links")
@@ -342,7 +397,7 @@ class ExplicitConstruction:
                 )
         if self._handle is None:
             give_graph_inputs(
-                self._graph, self._input_spec, {**self._pending_inputs, **graph_inputs}
+                self._graph, self._given_spec(), {**self._pending_inputs, **graph_inputs}
             )
             complete(self._graph)
         elif inputs:

@@ -90,6 +90,7 @@ class WorkGraph(ExplicitConstruction):
         self._output_spec = None
         self._task_def = None
         self._input_sockets = {}
+        self._added_inputs = {}
         self._pending_inputs = {}
         self._ctx = Context(f"WorkGraph '{graph.name}' ctx")
         self._execution: Execution | None = None

@@ -247,6 +247,45 @@ def test_graph_inputs_are_checked_before_anything_runs() -> None:
     assert dynamic_inputs.state == "PLANNED"
 
 
+def test_add_input_spec_declares_a_graph_input_tasks_can_take() -> None:
+    wg = WorkGraph("added", inputs=namespace(x=int))
+    z = wg.add_input_spec("workgraph.int", name="z")
+    wg.add_task(add, name="add1", x=wg.inputs.x, y=z)
+    wg.add_output_spec(int, name="sum")
+    wg.outputs.sum = wg.tasks.add1.outputs.result
+    with pytest.raises(TaskInputError, match="input 'z': expected int, got str"):
+        wg.run(inputs={"x": 1, "z": "5"})
+    wg.run(inputs={"x": 1, "z": 5})
+    assert wg.outputs.sum.value == 6
+    run = get_current_profile().store.load_node(wg.pk)
+    assert {label for kind, label, _ in run.inputs if kind == "INPUT_WORK"} == {"x", "z"}
+
+    open_graph = WorkGraph("open")  # declared nothing: any name, plus the added one, checked
+    open_graph.add_input_spec("workgraph.any", name="z")
+    open_graph.add_task(add, x=open_graph.inputs.z, y=open_graph.inputs.w)
+    with pytest.raises(TaskInputError, match="missing required input 'z'"):
+        open_graph.run(inputs={"w": 1})
+    open_graph.run(inputs={"w": 1, "z": 2})
+    assert open_graph.tasks.add.outputs.result.value == 3
+
+
+def test_add_input_spec_refuses_what_it_cannot_honour() -> None:
+    wg = WorkGraph("bad", inputs=namespace(x=int))
+    with pytest.raises(ValueError, match="already has an input 'x'"):
+        wg.add_input_spec(int, name="x")
+    with pytest.raises(ValueError, match=r"unknown socket identifier 'workgraph\.integer'"):
+        wg.add_input_spec("workgraph.integer", name="y")
+    with pytest.raises(ValueError, match=r"'a\.b' contains '\.'"):
+        wg.add_input_spec(int, name="a.b")
+
+    @task.graph
+    def body(x: int) -> int:
+        return add(x=x, y=1).result
+
+    with pytest.raises(FerroflowError, match="are its function's"):
+        body.build(x=1).add_input_spec(int, name="y")
+
+
 def test_graph_inputs_and_outputs_set_by_attribute_and_nested() -> None:
     wg = WorkGraph(
         "nested_io",

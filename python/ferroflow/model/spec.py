@@ -33,6 +33,7 @@ __all__ = [
     "namespace",
     "output_spec",
     "select",
+    "socket_spec_of",
     "type_matches",
 ]
 
@@ -132,6 +133,33 @@ def namespace(**fields: Any) -> Namespace:
 def dynamic(item_type: Any = Any, **fixed: Any) -> Namespace:
     """A namespace accepting any key (items of ``item_type``), plus optional fixed fields."""
     return Namespace({name: _as_spec(v) for name, v in fixed.items()}, _as_spec(item_type))
+
+
+#: WorkGraph's socket identifiers (``add_input_spec("workgraph.int", ...)``) and their types
+_IDENTIFIERS: dict[str, Any] = {
+    "workgraph.any": Any,
+    "workgraph.int": int,
+    "workgraph.float": float,
+    "workgraph.string": str,
+    "workgraph.bool": bool,
+    "workgraph.list": list,
+    "workgraph.dict": dict,
+}
+
+
+def socket_spec_of(where: str, spec: Any) -> SocketSpec:
+    """A socket spec from what a user may name one by: a spec, a type, an annotation or a
+    WorkGraph identifier (``"workgraph.any"``, ``"workgraph.namespace"``)."""
+    if isinstance(spec, str):
+        if spec == "workgraph.namespace":
+            return Namespace({}, Leaf())
+        if spec not in _IDENTIFIERS:
+            raise ValueError(
+                f"{where}: unknown socket identifier {spec!r}; known: "
+                f"{', '.join([*_IDENTIFIERS, 'workgraph.namespace'])}, or pass a type"
+            )
+        return Leaf(_IDENTIFIERS[spec])
+    return _as_spec(spec)
 
 
 def _spec_from_hint(hint: Any) -> SocketSpec:
