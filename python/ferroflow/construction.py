@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from .builtin_tasks import BuiltinTask, builtin_task
+from .context import Context
 from .errors import FerroflowError
 from .model.data import DataNode
 from .model.explicit import add_task, complete, give_graph_inputs, link, set_value
@@ -101,66 +103,6 @@ class GraphOutputs(ResultSocket):
 
     def __setitem__(self, path: str, value: Any) -> None:
         self._construction._add_output(path, value)
-
-
-class Context:
-    """``wg.ctx``: named values and sockets a script keeps beside its tasks (WorkGraph's
-    context). ``wg.ctx.x = 2`` or ``= task.outputs.result`` writes; ``wg.ctx.x`` used as a
-    task input reads: a value becomes one data node shared by every reader, a socket links
-    the reader to the task that writes it. Dotted keys nest (``wg.ctx = {"data.y": 3}``)."""
-
-    __slots__ = ("_entries", "_where")
-    _entries: dict[str, Any]
-    _where: str
-
-    def __init__(self, where: str, entries: dict[str, Any] | None = None) -> None:
-        object.__setattr__(self, "_where", where)
-        object.__setattr__(self, "_entries", {} if entries is None else entries)
-
-    def _update(self, values: Mapping[str, Any]) -> None:
-        for key, value in values.items():
-            *outer, last = str(key).split(".")
-            entries = self._entries
-            for part in outer:
-                inner = entries.get(part)
-                if not isinstance(inner, dict):
-                    inner = entries[part] = {}
-                entries = inner
-            entries[last] = _context_value(f"{self._where}.{key}", value)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        self._update({name: value})
-
-    def __getattr__(self, name: str) -> Any:
-        if name.startswith("_"):
-            raise AttributeError(name)
-        if name not in self._entries:
-            raise AttributeError(
-                f"{self._where} has no entry '{name}' yet; entries: "
-                f"{', '.join(self._entries) or '<none>'} (write it before a task reads it)"
-            )
-        found = self._entries[name]
-        return Context(f"{self._where}.{name}", found) if isinstance(found, dict) else found
-
-    def __dir__(self) -> list[str]:
-        return list(self._entries)
-
-    def __repr__(self) -> str:
-        return f"<{self._where}: {', '.join(self._entries) or 'empty'}>"
-
-
-def _context_value(where: str, value: Any) -> Any:
-    """What a context entry holds: sockets and data nodes as they are, a dict nested, any
-    other value in one data node (so every reader shares it)."""
-    if isinstance(value, GraphTask):
-        return value.outputs
-    if isinstance(value, Context):
-        return value._entries
-    if isinstance(value, dict):
-        return {str(k): _context_value(f"{where}.{k}", v) for k, v in value.items()}
-    if isinstance(value, (FutureSocket, DataNode, GraphInputSocket)):
-        return value
-    return DataNode(value)
 
 
 class ExplicitConstruction:
@@ -282,17 +224,17 @@ class ExplicitConstruction:
         context.__exit__(None, None, None)
 
     def add_task(
-        self, identifier: TaskDef | Callable[..., Any], name: str | None = None, **inputs: Any
-    ) -> GraphTask:
+        self,
+        identifier: TaskDef | Callable[..., Any] | str,
+        name: str | None = None,
+        **inputs: Any,
+    ) -> GraphTask | BuiltinTask:
         """Add a call of a ``@task`` / ``@task.graph`` handle (or a plain function, made a task
         on the fly) named ``name`` (default: the function's name, numbered when repeated), with
         the inputs known so far: values, or sockets (``other.outputs.result``) that link."""
         self._refuse_after_run("take new tasks")
         if isinstance(identifier, str):
-            raise FerroflowError(
-                f"add_task({identifier!r}): ferroflow has no registry of built-in tasks; pass a "
-                f"@task function (zones such as 'workgraph.if_zone' are not supported yet)"
-            )
+            return builtin_task(self._ctx, identifier, name, inputs)
         if isinstance(identifier, ExplicitConstruction):
             handle: TaskDef = identifier._as_task()
         elif isinstance(identifier, TaskDef):

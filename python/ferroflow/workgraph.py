@@ -6,7 +6,8 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .construction import Context, ExplicitConstruction, GraphInputs, GraphOutputs
+from .construction import ExplicitConstruction, GraphInputs, GraphOutputs
+from .context import Context
 from .engine.execution import Execution
 from .engine.gc_tuning import relaxed_gc
 from .engine.pools import lease_pool

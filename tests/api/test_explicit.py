@@ -84,7 +84,7 @@ def test_default_names_count_up_and_explicit_names_are_checked() -> None:
         wg.add_task(add, name="a/b")
     with pytest.raises(TaskInputError, match="unknown input 'z'"):
         wg.add_task(add, z=1)
-    with pytest.raises(FerroflowError, match="no registry of built-in tasks"):
+    with pytest.raises(FerroflowError, match="no built-in task of that name"):
         wg.add_task("workgraph.if_zone")
 
 
@@ -325,6 +325,32 @@ def test_the_context_holds_values_and_sockets() -> None:
     assert wg.tasks.add1.inputs.x.value.pk == wg.tasks.add2.inputs.x.value.pk
     # reading a socket from the context links the reader to its writer
     assert [p.name for p in wg.tasks.add2.node.producers] == ["add1"]
+
+
+def test_get_context_and_set_context_tasks_read_and_write_the_context() -> None:
+    # WorkGraph's node-graph spelling of wg.ctx (its "context" page): nothing stored for them
+    wg = WorkGraph("context_gui_demo")
+    wg.ctx = {"x": 2, "multiplier": 10}
+    get_x = wg.add_task("workgraph.get_context", name="get_x", key="x")
+    get_m = wg.add_task("workgraph.get_context", name="get_m", key="multiplier")
+    add1 = wg.add_task(add, "add1", x=get_x.outputs.result, y=get_m.outputs.result)
+    wg.add_task("workgraph.set_context", name="keep", key="final.sum", value=add1.outputs.result)
+    again = wg.add_task("workgraph.get_context", key="final.sum")
+    wg.add_task(multiply, "double", x=again.outputs["result"], y=2)
+    with pytest.raises(FerroflowError, match="has no entry 'nope' yet"):
+        wg.add_task("workgraph.get_context", key="nope")
+    with pytest.raises(TypeError, match="unexpected input.*value"):
+        wg.add_task("workgraph.get_context", key="x", value=3)
+    with pytest.raises(TypeError, match="value= is missing"):
+        wg.add_task("workgraph.set_context", key="y")
+    with pytest.raises(FerroflowError, match="no built-in task of that name"):
+        wg.add_task("workgraph.if_zone")
+    wg.run()
+    assert wg.tasks.add1.outputs.result.value == 12
+    assert wg.tasks.double.outputs.result.value == 24
+    assert list(wg.tasks.keys()) == ["add1", "double"]  # the context tasks store nothing
+    assert wg.tasks.add1.inputs.x.value.pk == wg.ctx.x.pk  # the context's own data node
+    assert _links(wg.pk) == Counter({"INPUT_CALC": 4, "CREATE": 2, "CALL_CALC": 2})
 
 
 def _add_multiply() -> WorkGraph:

@@ -1,0 +1,104 @@
+"""WorkGraph's built-in tasks named by string in ``wg.add_task("workgraph.…", ...)``.
+
+``workgraph.set_context`` (``key``, ``value``) writes a context entry and
+``workgraph.get_context`` (``key``) reads one into ``.outputs.result``, for scripts written in
+WorkGraph's node-graph style. WorkGraph stores nothing for either (no process node, no link of
+their own), and neither does ferroflow: they act on ``wg.ctx`` when the graph is built, as
+``wg.ctx.key = value`` and ``wg.ctx.key`` do (see :mod:`ferroflow.context`), so they are not
+among ``wg.tasks``. Zones (``workgraph.if_zone`` …) are not built yet and are refused by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from .context import Context
+from .errors import FerroflowError
+
+__all__ = ["BuiltinTask", "builtin_task"]
+
+
+class BuiltinOutputs:
+    """``get_context``'s outputs: ``.result`` (also ``["result"]``) is the entry it read."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: Any) -> None:
+        self.result = result
+
+    def __getitem__(self, name: str) -> Any:
+        if name != "result":
+            raise KeyError(f"a context task has only the output 'result', not {name!r}")
+        return self.result
+
+
+class BuiltinTask:
+    """What ``add_task("workgraph.get_context" | "workgraph.set_context", ...)`` returns."""
+
+    __slots__ = ("identifier", "key", "name", "outputs")
+
+    def __init__(self, identifier: str, name: str, key: str, result: Any) -> None:
+        self.identifier = identifier
+        self.name = name
+        self.key = key
+        self.outputs = BuiltinOutputs(result)
+
+    def __repr__(self) -> str:
+        return f"<{self.identifier} '{self.name}' key={self.key!r}>"
+
+
+def _key(where: str, inputs: dict[str, Any]) -> str:
+    key = inputs.pop("key", None)
+    if not isinstance(key, str) or not key:
+        raise TypeError(f"{where}: key= must be the context entry's name (a str), got {key!r}")
+    return key
+
+
+def _set_context(ctx: Context, where: str, name: str, inputs: dict[str, Any]) -> BuiltinTask:
+    key = _key(where, inputs)
+    if "value" not in inputs:
+        raise TypeError(f"{where}: value= is missing (the value or socket to keep under {key!r})")
+    value = inputs.pop("value")
+    ctx._update({key: value})
+    return BuiltinTask("workgraph.set_context", name, key, None)
+
+
+def _get_context(ctx: Context, where: str, name: str, inputs: dict[str, Any]) -> BuiltinTask:
+    key = _key(where, inputs)
+    try:
+        found = ctx._read(key)
+    except AttributeError as exc:
+        raise FerroflowError(f"{where}: {exc}") from None
+    return BuiltinTask("workgraph.get_context", name, key, found)
+
+
+_BUILTINS: dict[
+    str, tuple[Callable[[Context, str, str, dict[str, Any]], BuiltinTask], set[str]]
+] = {
+    "workgraph.set_context": (_set_context, {"key", "value"}),
+    "workgraph.get_context": (_get_context, {"key"}),
+}
+
+
+def builtin_task(
+    ctx: Context, identifier: str, name: str | None, inputs: Mapping[str, Any]
+) -> BuiltinTask:
+    """Apply the built-in ``identifier`` to ``ctx`` now; refuse unknown identifiers and
+    unexpected inputs by name."""
+    where = f"add_task({identifier!r})"
+    found = _BUILTINS.get(identifier)
+    if found is None:
+        raise FerroflowError(
+            f"{where}: ferroflow has no built-in task of that name; it has "
+            f"{', '.join(_BUILTINS)} (zones such as 'workgraph.if_zone' are not built yet); "
+            f"pass a @task function otherwise"
+        )
+    make, takes = found
+    unexpected = sorted(set(inputs) - takes)
+    if unexpected:  # before anything is written to the context
+        raise TypeError(
+            f"{where}: unexpected input(s) {', '.join(unexpected)}; "
+            f"it takes {', '.join(sorted(takes))}"
+        )
+    return make(ctx, where, name or identifier.rpartition(".")[2], dict(inputs))
