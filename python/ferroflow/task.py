@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
 from .model.binding import bind_inputs
+from .model.call_metadata import RESERVED_INPUT, parse_call_metadata
 from .model.graph import require_graph
 from .model.sockets import FutureSocket
 from .model.taskdef import GraphDef, GraphOptions, TaskDef, TaskOptions, check_options
@@ -31,10 +32,19 @@ class TaskHandle(TaskDef):
 
     def __call__(self, *args: Any, **kwargs: Any) -> FutureSocket:
         graph = require_graph(self.name)
-        name, n = graph.next_name(self.name)
+        meta = None
+        if RESERVED_INPUT in kwargs:  # WorkGraph's per-call metadata (model/call_metadata.py)
+            where = f"task '{graph.path}/{self.name}'"
+            meta = parse_call_metadata(where, kwargs.pop(RESERVED_INPUT))
+        if meta is None or meta.call_link_label is None:
+            name, n = graph.next_name(self.name)
+        else:
+            name, n = graph.own_name(meta.call_link_label, self.name)
         where = f"{graph.path}/{name}"
         bindings = bind_inputs(where, self.func, self.inputs, self.var_kw, args, kwargs)
         node = graph.add(self, bindings, name, n)
+        if meta is not None:
+            node.describe(meta.stored)
         return FutureSocket(node, (), self.outputs)
 
 

@@ -113,6 +113,7 @@ class TaskNode:
         "_outputs",
         "_uuid",
         "cached_from",
+        "call_meta",
         "child",
         "depth",
         "error",
@@ -158,6 +159,16 @@ class TaskNode:
         #: its error handlers when its graph adds some (:mod:`ferroflow.model.error_handlers`);
         #: None: just the handle's
         self.handlers: tuple[ErrorHandler, ...] | None = None
+        #: ``(label, description)`` its call's ``metadata=`` gave, stored with its process
+        #: node (:mod:`.call_metadata`); None: none given
+        self.call_meta: tuple[str | None, str | None] | None = None
+
+    def describe(self, stored: tuple[str | None, str | None] | None) -> None:
+        """Keep the ``label`` / ``description`` of a call's ``metadata=`` for the store; such
+        a task leaves the fast lane, whose single queued entry has no place for them."""
+        if stored is not None:
+            self.call_meta = stored
+            self.fast_ok = False
 
     def _materialise(self) -> bool:
         """Fetch a fast-lane task's result from the core (once); False if it has none."""
@@ -362,6 +373,16 @@ class Graph:
             n += 1
             name = f"{base}{n}"
         return name, n
+
+    def own_name(self, name: str, base: str) -> tuple[str, int]:
+        """A task of ``base`` named ``name`` by its caller (``name=``, a ``call_link_label``):
+        refused if the graph already has that name; plus the counter value for :meth:`add`,
+        which leaves the automatic numbering of ``base`` unchanged."""
+        if name in self.tasks_by_name:
+            raise ValueError(
+                f"graph '{self.path}' already has a task named '{name}'; choose another name"
+            )
+        return name, self.next_name(base)[1] - 1
 
     def add(self, handle: TaskDef, inputs: dict[str, Any], name: str, n: int) -> TaskNode:
         """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that

@@ -13,6 +13,7 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict, cast
 
+from .call_metadata import RESERVED_INPUT
 from .error_handlers import parse_error_handlers
 from .labels import join_label
 from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
@@ -155,6 +156,13 @@ class TaskDef:
             self.needs_runner = True  # never the fast lane, which calls functions in Rust
         self.inputs: dict[str, SocketSpec]
         self.inputs, self.var_kw = input_specs(func)
+        if RESERVED_INPUT in self.inputs:
+            raise ValueError(
+                f"{label} ({func.__module__}.{func.__qualname__}): an input named "
+                f"'{RESERVED_INPUT}' is reserved: every task call takes metadata={{"
+                f"'call_link_label': ..., 'label': ..., 'description': ...}}. Rename the "
+                f"parameter (e.g. task_metadata)"
+            )
         self.outputs: Namespace = (
             output_spec(func) if outputs is None else _outputs_option(label, outputs)
         )

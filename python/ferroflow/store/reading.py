@@ -384,6 +384,25 @@ class StoredNode(NodeRecord):
         rows = self._reader.query("SELECT cached_from FROM node WHERE pk = ?", (self.pk,))
         return rows[0][0] if rows else None
 
+    @property
+    def user_label(self) -> str | None:
+        """The ``label`` its task call's ``metadata=`` gave (AiiDA's ``ProcessNode.label``;
+        ``label`` is the task's name in its graph), else None."""
+        return self._process_text()[0]
+
+    @property
+    def description(self) -> str | None:
+        """The ``description`` its task call's ``metadata=`` gave, else None."""
+        return self._process_text()[1]
+
+    def _process_text(self) -> tuple[str | None, str | None]:
+        if self.kind == Kind.DATA:
+            return None, None
+        rows = self._reader.query(
+            "SELECT label, description FROM process_text WHERE pk = ?", (self.pk,)
+        )
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
     # -- links --------------------------------------------------------------------------------
     @property
     def inputs(self) -> list[tuple[str, str, StoredNode]]:
