@@ -16,7 +16,15 @@ from .model.binding import bind_inputs
 from .model.call_metadata import RESERVED_INPUT, parse_call_metadata
 from .model.graph import require_graph
 from .model.sockets import FutureSocket
-from .model.taskdef import GraphDef, GraphOptions, TaskDef, TaskOptions, check_options
+from .model.taskdef import (
+    CalcFunctionDef,
+    CalcFunctionOptions,
+    GraphDef,
+    GraphOptions,
+    TaskDef,
+    TaskOptions,
+    check_options,
+)
 from .workgraph import WorkGraph, build
 
 if TYPE_CHECKING:
@@ -24,7 +32,7 @@ if TYPE_CHECKING:
     # Python 3.11+ (PEP 692 is 3.12), and typing_extensions is no runtime dependency.
     from typing_extensions import Unpack
 
-__all__ = ["GraphHandle", "TaskHandle", "task"]
+__all__ = ["CalcFunctionHandle", "GraphHandle", "TaskHandle", "task"]
 
 
 class TaskHandle(TaskDef):
@@ -63,6 +71,11 @@ class GraphHandle(GraphDef, TaskHandle):
         return wg
 
 
+class CalcFunctionHandle(CalcFunctionDef, TaskHandle):
+    """A ``@task.calcfunction`` function: called in a graph body like a ``@task``; its body
+    receives data nodes (``x.value``; ``x + y`` is a node) and may return nodes."""
+
+
 class _TaskDecorator:
     """``@task``, ``@task(...)``, ``@task.graph`` and ``@task.graph(...)``."""
 
@@ -91,6 +104,29 @@ class _TaskDecorator:
 
         def make(f: Callable[..., Any]) -> TaskHandle:
             return TaskHandle(f, **options)
+
+        return make(func) if func is not None else make
+
+    @overload
+    def calcfunction(self, func: Callable[..., Any], /) -> CalcFunctionHandle: ...
+
+    @overload
+    def calcfunction(
+        self, func: None = None, /, **options: Unpack[CalcFunctionOptions]
+    ) -> Callable[[Callable[..., Any]], CalcFunctionHandle]: ...
+
+    def calcfunction(
+        self, func: Callable[..., Any] | None = None, /, **options: Unpack[CalcFunctionOptions]
+    ) -> CalcFunctionHandle | Callable[[Callable[..., Any]], CalcFunctionHandle]:
+        """WorkGraph's ``@task.calcfunction`` / ``@task.calcfunction(inputs=, outputs=,
+        catalog=, error_handlers=, ...)``: a task whose body receives data nodes, as an AiiDA
+        calcfunction's does, and may return nodes, plain values or a dict of them (stored as
+        their values); its outputs default to ``result``. It is stored as a calculation like
+        any ``@task``, and takes every ``@task`` option."""
+        check_options("@task.calcfunction()", options, CalcFunctionOptions.__optional_keys__)
+
+        def make(f: Callable[..., Any]) -> CalcFunctionHandle:
+            return CalcFunctionHandle(f, **options)
 
         return make(func) if func is not None else make
 

@@ -84,6 +84,13 @@ async def plus_one(x: float) -> float:
     return x + 1
 
 
+@task.calcfunction(outputs=namespace(total=float, seen=str))
+async def node_sum(x: float, y: float) -> Any:
+    await asyncio.sleep(0)
+    total = x + y
+    return {"total": total, "seen": f"{type(x).__name__} {type(total).__name__} {x.value}"}
+
+
 # -- timeouts ----------------------------------------------------------------------------------
 
 

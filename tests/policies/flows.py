@@ -69,6 +69,13 @@ def plus_one(x: float) -> float:
     return x + 1
 
 
+@task.calcfunction(outputs=namespace(total=float, seen=str))
+def node_sum(x: float, y: float) -> Any:
+    """A calcfunction: sees data nodes (``x.value``; ``x + y`` is a node), returns a node."""
+    total = x + y
+    return {"total": total, "seen": f"{type(x).__name__} {type(total).__name__} {x.value}"}
+
+
 # -- timeouts ----------------------------------------------------------------------------------
 
 

@@ -13,13 +13,22 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict, cast
 
+from .calcfunction import CalcFunctionCall, shape_of
 from .call_metadata import RESERVED_INPUT
 from .error_handlers import parse_error_handlers
 from .labels import join_label
 from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
 from .typecheck import exact_type
 
-__all__ = ["GraphDef", "GraphOptions", "TaskDef", "TaskOptions", "check_options"]
+__all__ = [
+    "CalcFunctionDef",
+    "CalcFunctionOptions",
+    "GraphDef",
+    "GraphOptions",
+    "TaskDef",
+    "TaskOptions",
+    "check_options",
+]
 
 
 class _HandleOptions(TypedDict, total=False):
@@ -38,6 +47,14 @@ class TaskOptions(_HandleOptions, total=False):
     error_handlers: Mapping[str, Any] | None
     cache: bool | None
     version: str | int | None
+
+
+class CalcFunctionOptions(TaskOptions, total=False):
+    """``@task.calcfunction(...)``: the ``@task`` options, ``inputs=namespace(...)`` (specs
+    of the function's parameters) and WorkGraph's ``catalog`` (a GUI group, kept unused)."""
+
+    inputs: Namespace | None
+    catalog: str | None
 
 
 class GraphOptions(_HandleOptions, total=False):
@@ -105,9 +122,13 @@ class TaskDef:
         error_handlers: Mapping[str, Any] | None = None,
         cache: bool | None = None,
         version: str | int | None = None,
+        inputs: Namespace | None = None,
     ) -> None:
         _check_function(func)
         self.func = func
+        #: what the backends call with the keyword arguments: the function, or for a
+        #: calcfunction the wrapper that hands it data nodes (:mod:`.calcfunction`)
+        self.call: Callable[..., Any] = func
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(
                 f"task '{func.__name__}': name must be a non-empty string without '/' (task "
@@ -156,6 +177,8 @@ class TaskDef:
             self.needs_runner = True  # never the fast lane, which calls functions in Rust
         self.inputs: dict[str, SocketSpec]
         self.inputs, self.var_kw = input_specs(func)
+        if inputs is not None:
+            self.inputs.update(_inputs_option(label, inputs, self.inputs, self.var_kw))
         if RESERVED_INPUT in self.inputs:
             raise ValueError(
                 f"{label} ({func.__module__}.{func.__qualname__}): an input named "
@@ -217,6 +240,43 @@ def _outputs_option(label: str, outputs: Namespace | Sequence[str]) -> Namespace
     raise TypeError(
         f"{label}: outputs must be a namespace(...) or a list of output names, got {outputs!r}"
     )
+
+
+def _inputs_option(
+    label: str, inputs: Namespace, specs: dict[str, SocketSpec], var_kw: str | None
+) -> dict[str, SocketSpec]:
+    """``inputs=namespace(x=int, ...)``: declared specs for parameters of the function (their
+    types, a namespace); a name the function has no parameter for is refused."""
+    if not isinstance(inputs, Namespace):
+        raise TypeError(f"{label}: inputs must be a namespace(...), got {inputs!r}")
+    unknown = [name for name in inputs.fields if name not in specs or name == var_kw]
+    if unknown:
+        raise TypeError(
+            f"{label}: inputs declares '{unknown[0]}', which is no parameter of the function "
+            f"(its parameters: {', '.join(n for n in specs if n != var_kw) or '<none>'})"
+        )
+    return dict(inputs.fields)
+
+
+class CalcFunctionDef(TaskDef):
+    """A ``@task.calcfunction`` function's definition: as ``@task``, but its body receives
+    data nodes and may return them (:class:`~.calcfunction.CalcFunctionCall`)."""
+
+    def __init__(
+        self, func: Callable[..., Any], *, catalog: str | None = None, **options: Any
+    ) -> None:
+        super().__init__(func, **options)
+        if catalog is not None and not isinstance(catalog, str):
+            raise TypeError(f"task '{self.name}': catalog must be a str, got {catalog!r}")
+        #: WorkGraph's palette group for the GUI; kept, not used
+        self.catalog = catalog
+        spread = self.inputs.get(self.var_kw) if self.var_kw is not None else None
+        self.call = CalcFunctionCall(
+            func,
+            {name: shape_of(spec) for name, spec in self.inputs.items() if name != self.var_kw},
+            shape_of(spread),
+        )
+        self.fast_ok = False  # the fast lane calls the function with plain values
 
 
 class GraphDef(TaskDef):

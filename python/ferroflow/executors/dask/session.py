@@ -146,7 +146,7 @@ class DaskSession:
         if handle.var_kw:
             kwargs.update(kwargs.pop(handle.var_kw, {}))
         assert task.id is not None
-        entry = Entry(task, task.id, handle.func, kwargs, has_refs, inputs, makes_attempts(task))
+        entry = Entry(task, task.id, handle.call, kwargs, has_refs, inputs, makes_attempts(task))
         self._retries.watch(entry)
         self._pending.add(entry)
         self._to_send.put(entry)
