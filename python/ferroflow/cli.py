@@ -158,6 +158,8 @@ def cmd_node_show(args: argparse.Namespace) -> int:
     print(f"label    {node.label or '-'}\nctime    {_when(node.ctime)}")
     if node.is_data:
         print(f"value    {node.value_summary(200)}")
+        if node.base.extras.keys():
+            print(f"extras   {node.base.extras.all}")
     else:
         print(f"state    {node.state}\nduration {_duration(node)}")
         for title, text in (("labelled", node.user_label), ("about", node.description)):

@@ -1,8 +1,8 @@
 """WorkGraph's ``aiida_workgraph.socket_spec`` spelling: ``from ferroflow import spec`` then
-``spec.namespace(...)``, ``spec.dynamic(...)``, ``spec.Leaf``."""
+``spec.namespace(...)``, ``spec.dynamic(...)``, ``spec.Leaf``, ``spec.meta(...)``."""
 
 from __future__ import annotations
 
-from .model.spec import Leaf, Namespace, dynamic, namespace
+from .model.spec import Leaf, Namespace, SocketMeta, dynamic, meta, namespace
 
-__all__ = ["Leaf", "Namespace", "dynamic", "namespace"]
+__all__ = ["Leaf", "Namespace", "SocketMeta", "dynamic", "meta", "namespace"]

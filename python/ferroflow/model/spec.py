@@ -9,7 +9,9 @@ A plain return type (or none) means one output called ``result``; a function wit
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
+import json
 import textwrap
 import types
 import typing
@@ -21,9 +23,11 @@ __all__ = [
     "DEFAULT_OUTPUT",
     "Leaf",
     "Namespace",
+    "SocketMeta",
     "SocketSpec",
     "dynamic",
     "input_specs",
+    "meta",
     "namespace",
     "output_spec",
     "type_matches",
@@ -38,13 +42,70 @@ class SocketSpec:
 
 @dataclass(frozen=True)
 class Leaf(SocketSpec):
-    """A single value of (optionally) a declared type."""
+    """A single value of (optionally) a declared type; ``help`` and ``extras`` come from
+    :func:`meta` (extras: set on an output's data node when its task finishes)."""
 
     type: Any = Any
     required: bool = True
+    help: str | None = field(default=None, compare=False)
+    extras: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         return _type_name(self.type)
+
+
+@dataclass(frozen=True)
+class SocketMeta:
+    """WorkGraph's ``meta(...)`` in ``Annotated[type, meta(...)]`` (or a ``namespace`` field):
+    ``help`` (a description), ``required`` (False: optional), ``extras`` (JSON-serialisable
+    key/values set on the output's data node after the task finished: ``{'unit': 'eV'}``);
+    ``is_metadata`` and ``dynamic`` are accepted as WorkGraph spells them and have no effect."""
+
+    help: str | None = None
+    required: bool | None = None
+    is_metadata: bool = False
+    dynamic: bool = False
+    extras: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.extras is not None:
+            if not isinstance(self.extras, Mapping) or not all(
+                isinstance(k, str) for k in self.extras
+            ):
+                raise TypeError(f"meta(extras=...) must be a dict with str keys: {self.extras!r}")
+            try:
+                json.dumps(dict(self.extras))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"meta(extras={self.extras!r}): extras are stored as JSON ({exc})"
+                ) from None
+
+
+def meta(
+    *,
+    help: str | None = None,
+    required: bool | None = None,
+    is_metadata: bool = False,
+    dynamic: bool = False,
+    extras: Mapping[str, Any] | None = None,
+) -> SocketMeta:
+    """Socket metadata for ``Annotated[...]``, as WorkGraph's ``socket_spec.meta``."""
+    return SocketMeta(help, required, is_metadata, dynamic, extras)
+
+
+def _with_meta(spec: SocketSpec, metas: list[SocketMeta]) -> SocketSpec:
+    """``spec`` with what ``meta(...)`` entries say (for a leaf: help, required, extras)."""
+    if not metas or not isinstance(spec, Leaf):
+        return spec
+    changes: dict[str, Any] = {}
+    for m in metas:
+        if m.help is not None:
+            changes["help"] = m.help
+        if m.required is not None:
+            changes["required"] = m.required
+        if m.extras is not None:
+            changes["extras"] = {**(changes.get("extras") or spec.extras or {}), **m.extras}
+    return dataclasses.replace(spec, **changes)
 
 
 @dataclass(frozen=True)
@@ -109,10 +170,12 @@ def _spec_from_hint(hint: Any) -> SocketSpec:
     if isinstance(hint, SocketSpec):  # a bare ``-> namespace(...)`` annotation
         return hint
     if typing.get_origin(hint) is typing.Annotated:
-        for meta in typing.get_args(hint)[1:]:
-            if isinstance(meta, SocketSpec):
-                return meta
-        return Leaf(typing.get_args(hint)[0])
+        args = typing.get_args(hint)
+        metas = [m for m in args[1:] if isinstance(m, SocketMeta)]
+        for spec in args[1:]:
+            if isinstance(spec, SocketSpec):
+                return _with_meta(spec, metas)
+        return _with_meta(Leaf(args[0]), metas)
     if hint is inspect.Parameter.empty:
         return Leaf(Any)
     return Leaf(hint)
@@ -144,7 +207,7 @@ def input_specs(func: Callable[..., Any]) -> tuple[dict[str, SocketSpec], str | 
         else:
             spec = _spec_from_hint(hint)
             if param.default is not inspect.Parameter.empty and isinstance(spec, Leaf):
-                spec = Leaf(spec.type, required=False)
+                spec = dataclasses.replace(spec, required=False)
             specs[name] = spec
     return specs, var_kw
 

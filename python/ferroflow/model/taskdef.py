@@ -17,6 +17,7 @@ from .calcfunction import CalcFunctionCall, shape_of
 from .call_metadata import RESERVED_INPUT
 from .error_handlers import parse_error_handlers
 from .labels import join_label
+from .outputs import has_extras
 from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
 from .typecheck import exact_type
 
@@ -189,6 +190,8 @@ class TaskDef:
         self.outputs: Namespace = (
             output_spec(func) if outputs is None else _outputs_option(label, outputs)
         )
+        #: whether an output declares ``meta(extras=...)``, set on its node when it finished
+        self.output_extras = has_extras(self.outputs)
         self.process_type = f"{func.__module__}.{func.__qualname__}"
         # The common case "one leaf output": the engine wraps the return value directly.
         fields = self.outputs.fields
@@ -218,6 +221,7 @@ class TaskDef:
             and not self.is_graph
             and self.var_kw is None
             and not self.needs_runner
+            and not self.output_extras  # the lane's queued entry has no place for extras
             # the lane stores argument names as link labels as they are
             and all(join_label((name,)) == name for name in (*self.inputs, self.single_output))
         )

@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
+from ..model.extras import NodeBase
 from ..model.vocabulary import Kind
 from ..model.vocabulary import Link as LinkType
+from .annotations import EXTRAS_SQL, TEXT_SQL, read_extras
 from .node_record import NODE_RECORD_COLUMNS, NodeRecord, decode_node_columns, uuid_text
 from .schema import CALL_LINKS, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN
 from .values import BYTES, NPY, PICKLE_UNTRUSTED, UnserialisableValue, decode, npy_summary, shorten
@@ -398,10 +400,14 @@ class StoredNode(NodeRecord):
     def _process_text(self) -> tuple[str | None, str | None]:
         if self.kind == Kind.DATA:
             return None, None
-        rows = self._reader.query(
-            "SELECT label, description FROM process_text WHERE pk = ?", (self.pk,)
-        )
+        rows = self._reader.query(TEXT_SQL, (self.pk,))
         return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    @property
+    def base(self) -> NodeBase:
+        """AiiDA's ``node.base``: ``node.base.extras.get('unit')``, ``.base.extras.all``
+        (a data node's extras, from ``meta(extras=...)`` of the output that made it)."""
+        return NodeBase(read_extras(self._reader.query(EXTRAS_SQL, (self.pk,))))
 
     # -- links --------------------------------------------------------------------------------
     @property

@@ -45,6 +45,9 @@ Choices worth knowing:
   name in its graph (its CALL link label), which restarts, caches and views key on, so the
   user's label needs a place of its own; few processes have one, hence a side table. Additive:
   ``SCHEMA_VERSION`` stays 1.
+* ``extra`` holds data nodes' extras (JSON text, one row per key), set from an output
+  annotation's ``meta(extras=...)`` when the task finished (:mod:`.annotations`). Additive like
+  ``process_text``.
 """
 
 from __future__ import annotations
@@ -197,6 +200,13 @@ CREATE TABLE IF NOT EXISTS process_text(
     label       TEXT,                 -- its label, AiiDA's ProcessNode.label
     description TEXT                  -- its description
 );
+
+CREATE TABLE IF NOT EXISTS extra(
+    pk    INTEGER NOT NULL,           -- a data node
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,              -- JSON
+    PRIMARY KEY (pk, key)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS link(
     src   INTEGER NOT NULL,

@@ -77,7 +77,6 @@ log = logging.getLogger("ferroflow.store")
 _PROCESS_KINDS = {name: code for name, code in KIND_CODES.items() if name != "data"}
 
 _MARK_SQL = "UPDATE node SET hash = ?, cached_from = ? WHERE pk = ?"
-_TEXT_SQL = "INSERT OR REPLACE INTO process_text(pk, label, description) VALUES (?, ?, ?)"
 _CODE_SQL = "INSERT OR IGNORE INTO code(run_pk, type, digest) VALUES (?, ?, ?)"
 # The original task run with a cache key (a hit's own node points to it with cached_from) and
 # its CREATE outputs, in one indexed read: node_hash, then the link_src index.
@@ -273,9 +272,10 @@ class Store:
         """Queue the cache key of task run ``pk`` and, for a cache hit, the pk it reused."""
         self._append((OP_SQL, _MARK_SQL, (key, cached_from, pk)))
 
-    def record_process_text(self, pk: int, label: str | None, description: str | None) -> None:
-        """Queue the ``label`` / ``description`` a call's ``metadata=`` gave process ``pk``."""
-        self._append((OP_SQL, _TEXT_SQL, (pk, label, description)))
+    def record_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Queue ready-made ``OP_SQL`` rows (a node's label or extras, :mod:`.annotations`)."""
+        for row in rows:
+            self._append(row)
 
     def record_code(self, run_pk: int, process_type: str, digest: bytes) -> None:
         """Queue the code digest of a task function run ``run_pk`` used."""
