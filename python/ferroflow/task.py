@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, overload
 
 from .model.binding import bind_inputs
 from .model.call_metadata import RESERVED_INPUT, parse_call_metadata
-from .model.graph import require_graph
+from .model.graph import Graph, require_graph
 from .model.sockets import FutureSocket
 from .model.taskdef import (
     CalcFunctionDef,
@@ -40,19 +40,29 @@ class TaskHandle(TaskDef):
 
     def __call__(self, *args: Any, **kwargs: Any) -> FutureSocket:
         graph = require_graph(self.name)
-        meta = None
-        if RESERVED_INPUT in kwargs:  # WorkGraph's per-call metadata (model/call_metadata.py)
-            where = f"task '{graph.path}/{self.name}'"
-            meta = parse_call_metadata(where, kwargs.pop(RESERVED_INPUT))
-        if meta is None or meta.call_link_label is None:
+        if RESERVED_INPUT in kwargs:
+            return self._described_call(graph, args, kwargs)
+        name, n = graph.next_name(self.name)
+        where = f"{graph.path}/{name}"
+        bindings = bind_inputs(where, self.func, self.inputs, self.var_kw, args, kwargs)
+        node = graph.add(self, bindings, name, n)
+        return FutureSocket(node, (), self.outputs)
+
+    def _described_call(
+        self, graph: Graph, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> FutureSocket:
+        """A call with WorkGraph's per-call ``metadata=`` (:mod:`.model.call_metadata`): its
+        ``call_link_label`` names the task, its label and description are kept for the store.
+        (Apart from :meth:`__call__`, which every task call in a graph body takes.)"""
+        meta = parse_call_metadata(f"task '{graph.path}/{self.name}'", kwargs.pop(RESERVED_INPUT))
+        if meta.call_link_label is None:
             name, n = graph.next_name(self.name)
         else:
             name, n = graph.own_name(meta.call_link_label, self.name)
         where = f"{graph.path}/{name}"
         bindings = bind_inputs(where, self.func, self.inputs, self.var_kw, args, kwargs)
         node = graph.add(self, bindings, name, n)
-        if meta is not None:
-            node.describe(meta.stored)
+        node.describe(meta.stored)
         return FutureSocket(node, (), self.outputs)
 
 

@@ -131,6 +131,8 @@ class TaskNode:
         "state",
     )
 
+    call_meta: tuple[str | None, str | None]
+
     def __init__(self, handle: TaskDef, graph: Graph, name: str, inputs: dict[str, Any]):
         self.handle = handle
         self.graph = graph
@@ -159,16 +161,18 @@ class TaskNode:
         #: its error handlers when its graph adds some (:mod:`ferroflow.model.error_handlers`);
         #: None: just the handle's
         self.handlers: tuple[ErrorHandler, ...] | None = None
-        #: ``(label, description)`` its call's ``metadata=`` gave, stored with its process
-        #: node (:mod:`.call_metadata`); None: none given
-        self.call_meta: tuple[str | None, str | None] | None = None
 
     def describe(self, stored: tuple[str | None, str | None] | None) -> None:
-        """Keep the ``label`` / ``description`` of a call's ``metadata=`` for the store; such
-        a task leaves the fast lane, whose single queued entry has no place for them."""
+        """Keep the ``label`` / ``description`` of a call's ``metadata=`` for the store (slot
+        ``call_meta``, unset on most tasks: read it with :meth:`described`); such a task
+        leaves the fast lane, whose single queued entry has no place for them."""
         if stored is not None:
             self.call_meta = stored
             self.fast_ok = False
+
+    def described(self) -> tuple[str | None, str | None] | None:
+        """``(label, description)`` its call's ``metadata=`` gave; None: none given."""
+        return getattr(self, "call_meta", None)
 
     def _materialise(self) -> bool:
         """Fetch a fast-lane task's result from the core (once); False if it has none."""

@@ -156,8 +156,9 @@ class StoreRecorder(Recorder):
         store.record_process(
             pk, task.uuid, kind, label, process_type, State.RUNNING, task.ctime, run_pk
         )
-        if task.call_meta is not None:
-            store.record_rows([text_row(pk, *task.call_meta)])
+        described = task.described()
+        if described is not None:
+            store.record_rows([text_row(pk, *described)])
         store.record_link(caller_pk, pk, _CALL[kind], label)
         link = _INPUT[kind]
         record_data, record_link = store.record_data, store.record_link
