@@ -9,7 +9,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from ferroflow import WorkGraph, get_current_profile, task
+from ferroflow import WorkGraph, get_current_profile, namespace, task
 from ferroflow.cli import main
 from ferroflow.query import find_nodes
 
@@ -196,3 +196,25 @@ def test_a_function_with_a_metadata_input_is_refused_at_decoration() -> None:
         task(spread)
     with pytest.raises(ValueError, match="'metadata' is reserved"):
         WorkGraph("plain").add_task(configure, x=1)
+
+
+def test_metadata_on_graph_tasks_and_an_inner_workgraph() -> None:
+    @task.graph
+    def inner(x: int) -> Any:
+        return add(x, 1).result
+
+    with WorkGraph("child", inputs=namespace(x=int)) as child:
+        child.outputs.result = multiply(x=child.inputs.x, y=2).result
+
+    @task.graph
+    def outer(x: int) -> Any:
+        first = inner(x, metadata={"call_link_label": "step_one", "label": "Inner"}).result
+        return child(inputs={"x": first}, metadata={"call_link_label": "step_two"}).result
+
+    wg = outer.build(x=1)
+    assert [t.name for t in wg.tasks] == ["step_one", "step_two"]
+    wg.run()
+    assert wg.outputs.result.value == 4
+    called = {n.label: n for n in get_current_profile().store.load_node(wg.pk).called}
+    assert called["step_one"].kind == "work" and called["step_one"].user_label == "Inner"
+    assert called["step_two"].kind == "work" and called["step_two"].user_label is None
