@@ -44,7 +44,7 @@ from .errors import (
 )
 from .model.data import DataNode
 from .model.sockets import FutureSocket, group
-from .model.spec import dynamic, namespace
+from .model.spec import dynamic, meta, namespace
 from .profile import Profile, get_current_profile, load_profile
 from .task import GraphHandle, TaskHandle, task
 from .version import __version__
@@ -89,6 +89,7 @@ __all__ = [
     "group",
     "load_node",
     "load_profile",
+    "meta",
     "namespace",
     "spec",
     "task",

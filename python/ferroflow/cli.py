@@ -129,7 +129,12 @@ def _tree(node: StoredNode, indent: str, lines: list[str]) -> None:
     kind = "graph" if node.kind == Kind.WORK else "task"
     origin = node.cached_from if kind == "task" else None
     hit = f" (cached from pk {origin})" if origin is not None else ""
-    lines.append(f"{indent}{node.label} [{kind} pk={node.pk}] {node.state} {_duration(node)}{hit}")
+    named = f" '{node.user_label}'" if node.user_label else ""
+    lines.append(
+        f"{indent}{node.label}{named} [{kind} pk={node.pk}] {node.state} {_duration(node)}{hit}"
+    )
+    if node.description:
+        lines.append(f"{indent}  {node.description}")
     unsuccessful = node.state in (State.FAILED, State.CANCELLED, State.KILLED)
     if unsuccessful and node.error and node.error.strip():
         lines.append(f"{indent}  ! {node.error.strip().splitlines()[-1]}")
@@ -153,8 +158,13 @@ def cmd_node_show(args: argparse.Namespace) -> int:
     print(f"label    {node.label or '-'}\nctime    {_when(node.ctime)}")
     if node.is_data:
         print(f"value    {node.value_summary(200)}")
+        if node.base.extras.keys():
+            print(f"extras   {node.base.extras.all}")
     else:
         print(f"state    {node.state}\nduration {_duration(node)}")
+        for title, text in (("labelled", node.user_label), ("about", node.description)):
+            if text:
+                print(f"{title:<8} {text}")
         if node.kind == Kind.CALC and node.cached_from is not None:
             print(
                 f"cached   reused the results of pk {node.cached_from} "

@@ -184,8 +184,9 @@ def find_nodes(
     """Stored nodes matching every filter given, oldest first (``newest_first`` reverses).
 
     ``task``: a task or graph name: the label in its graph (``square1``), its function's name
-    (``square``, matching every ``square``, ``square1``, …) or qualified name, or a glob;
-    process nodes only. ``kind``: ``data``, ``calc`` (alias ``task``) or ``work`` (``graph``).
+    (``square``, matching every ``square``, ``square1``, …) or qualified name, the ``label``
+    its call's ``metadata=`` gave (``"AdditionStep"``), or a glob; process nodes only.
+    ``kind``: ``data``, ``calc`` (alias ``task``) or ``work`` (``graph``).
     ``state``: process state(s). ``run``: pk or uuid of a top-level run; its processes and
     every value they used, created or returned. ``since``/``until``: creation time bounds
     (:func:`parse_time`). ``store`` defaults to the current profile's.
@@ -207,6 +208,10 @@ def find_nodes(
             raise ValueError("data nodes have no task name; use kind='calc' or 'work' with task")
         where.append(f"kind != {KIND_CODES[Kind.DATA]}")
         _text_match(("label", "type"), task, where, params)
+        # or the label its call's metadata= gave (process_text, see store.schema)
+        op = "GLOB" if _GLOB.search(task) else "="
+        where[-1] = where[-1][:-1] + f" OR pk IN (SELECT pk FROM process_text WHERE label {op} ?))"
+        params.append(task)
     codes = _states(state)
     if codes:
         where.append(f"state IN ({', '.join('?' * len(codes))})")

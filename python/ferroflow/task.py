@@ -13,9 +13,18 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
 from .model.binding import bind_inputs
-from .model.graph import require_graph
+from .model.call_metadata import RESERVED_INPUT, parse_call_metadata
+from .model.graph import Graph, require_graph
 from .model.sockets import FutureSocket
-from .model.taskdef import GraphDef, GraphOptions, TaskDef, TaskOptions, check_options
+from .model.taskdef import (
+    CalcFunctionDef,
+    CalcFunctionOptions,
+    GraphDef,
+    GraphOptions,
+    TaskDef,
+    TaskOptions,
+    check_options,
+)
 from .workgraph import WorkGraph, build
 
 if TYPE_CHECKING:
@@ -23,7 +32,7 @@ if TYPE_CHECKING:
     # Python 3.11+ (PEP 692 is 3.12), and typing_extensions is no runtime dependency.
     from typing_extensions import Unpack
 
-__all__ = ["GraphHandle", "TaskHandle", "task"]
+__all__ = ["CalcFunctionHandle", "GraphHandle", "TaskHandle", "task"]
 
 
 class TaskHandle(TaskDef):
@@ -31,10 +40,29 @@ class TaskHandle(TaskDef):
 
     def __call__(self, *args: Any, **kwargs: Any) -> FutureSocket:
         graph = require_graph(self.name)
+        if RESERVED_INPUT in kwargs:
+            return self._described_call(graph, args, kwargs)
         name, n = graph.next_name(self.name)
         where = f"{graph.path}/{name}"
         bindings = bind_inputs(where, self.func, self.inputs, self.var_kw, args, kwargs)
         node = graph.add(self, bindings, name, n)
+        return FutureSocket(node, (), self.outputs)
+
+    def _described_call(
+        self, graph: Graph, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> FutureSocket:
+        """A call with WorkGraph's per-call ``metadata=`` (:mod:`.model.call_metadata`): its
+        ``call_link_label`` names the task, its label and description are kept for the store.
+        (Apart from :meth:`__call__`, which every task call in a graph body takes.)"""
+        meta = parse_call_metadata(f"task '{graph.path}/{self.name}'", kwargs.pop(RESERVED_INPUT))
+        if meta.call_link_label is None:
+            name, n = graph.next_name(self.name)
+        else:
+            name, n = graph.own_name(meta.call_link_label, self.name)
+        where = f"{graph.path}/{name}"
+        bindings = bind_inputs(where, self.func, self.inputs, self.var_kw, args, kwargs)
+        node = graph.add(self, bindings, name, n)
+        node.describe(meta.stored)
         return FutureSocket(node, (), self.outputs)
 
 
@@ -51,6 +79,11 @@ class GraphHandle(GraphDef, TaskHandle):
         wg = self.build(*args, **kwargs)
         wg.run()
         return wg
+
+
+class CalcFunctionHandle(CalcFunctionDef, TaskHandle):
+    """A ``@task.calcfunction`` function: called in a graph body like a ``@task``; its body
+    receives data nodes (``x.value``; ``x + y`` is a node) and may return nodes."""
 
 
 class _TaskDecorator:
@@ -81,6 +114,29 @@ class _TaskDecorator:
 
         def make(f: Callable[..., Any]) -> TaskHandle:
             return TaskHandle(f, **options)
+
+        return make(func) if func is not None else make
+
+    @overload
+    def calcfunction(self, func: Callable[..., Any], /) -> CalcFunctionHandle: ...
+
+    @overload
+    def calcfunction(
+        self, func: None = None, /, **options: Unpack[CalcFunctionOptions]
+    ) -> Callable[[Callable[..., Any]], CalcFunctionHandle]: ...
+
+    def calcfunction(
+        self, func: Callable[..., Any] | None = None, /, **options: Unpack[CalcFunctionOptions]
+    ) -> CalcFunctionHandle | Callable[[Callable[..., Any]], CalcFunctionHandle]:
+        """WorkGraph's ``@task.calcfunction`` / ``@task.calcfunction(inputs=, outputs=,
+        catalog=, error_handlers=, ...)``: a task whose body receives data nodes, as an AiiDA
+        calcfunction's does, and may return nodes, plain values or a dict of them (stored as
+        their values); its outputs default to ``result``. It is stored as a calculation like
+        any ``@task``, and takes every ``@task`` option."""
+        check_options("@task.calcfunction()", options, CalcFunctionOptions.__optional_keys__)
+
+        def make(f: Callable[..., Any]) -> CalcFunctionHandle:
+            return CalcFunctionHandle(f, **options)
 
         return make(func) if func is not None else make
 

@@ -339,7 +339,7 @@ def test_get_context_and_set_context_tasks_read_and_write_the_context() -> None:
     wg.add_task(multiply, "double", x=again.outputs["result"], y=2)
     with pytest.raises(FerroflowError, match="has no entry 'nope' yet"):
         wg.add_task("workgraph.get_context", key="nope")
-    with pytest.raises(TypeError, match="unexpected input.*value"):
+    with pytest.raises(TypeError, match=r"unexpected input.*value"):
         wg.add_task("workgraph.get_context", key="x", value=3)
     with pytest.raises(TypeError, match="value= is missing"):
         wg.add_task("workgraph.set_context", key="y")

@@ -10,7 +10,7 @@ import threading
 import time
 from typing import Annotated, Any
 
-from ferroflow import TaskTimeoutError, namespace, task
+from ferroflow import TaskTimeoutError, meta, namespace, task
 
 from policies.flows import (
     HANDLERS,
@@ -82,6 +82,19 @@ async def misfit(counter: str, x: int) -> Annotated[dict[str, int], namespace(a=
 async def plus_one(x: float) -> float:
     await asyncio.sleep(0)
     return x + 1
+
+
+@task
+async def energy(x: float) -> Annotated[float, meta(extras={"unit": "eV"})]:
+    await asyncio.sleep(0)
+    return -x
+
+
+@task.calcfunction(outputs=namespace(total=float, seen=str))
+async def node_sum(x: float, y: float) -> Any:
+    await asyncio.sleep(0)
+    total = x + y
+    return {"total": total, "seen": f"{type(x).__name__} {type(total).__name__} {x.value}"}
 
 
 # -- timeouts ----------------------------------------------------------------------------------

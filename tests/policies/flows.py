@@ -14,7 +14,7 @@ import threading
 import time
 from typing import Annotated, Any
 
-from ferroflow import TaskTimeoutError, namespace, task
+from ferroflow import TaskTimeoutError, meta, namespace, task
 
 from policies.tally import bump, marks_of, note, notes, wait_for_gate
 
@@ -67,6 +67,19 @@ def misfit(counter: str, x: int) -> Annotated[dict[str, int], namespace(a=int, b
 @task
 def plus_one(x: float) -> float:
     return x + 1
+
+
+@task
+def energy(x: float) -> Annotated[float, meta(extras={"unit": "eV"})]:
+    """An output with ``meta(extras=...)``: set on its node when the task finished."""
+    return -x
+
+
+@task.calcfunction(outputs=namespace(total=float, seen=str))
+def node_sum(x: float, y: float) -> Any:
+    """A calcfunction: sees data nodes (``x.value``; ``x + y`` is a node), returns a node."""
+    total = x + y
+    return {"total": total, "seen": f"{type(x).__name__} {type(total).__name__} {x.value}"}
 
 
 # -- timeouts ----------------------------------------------------------------------------------

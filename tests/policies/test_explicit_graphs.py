@@ -7,7 +7,7 @@ from collections import Counter
 from typing import Any
 
 import pytest
-from ferroflow import WorkflowFailedError, WorkGraph, namespace, task
+from ferroflow import WorkflowFailedError, WorkGraph, get_current_profile, namespace, task
 from provenance_flows import run_provenance
 
 from policies.backends import Backend
@@ -71,3 +71,30 @@ def test_graph_inputs_context_and_an_inner_workgraph_on_every_backend(backend: B
     backend.run(wg, inputs={"start": 1.0})
     assert wg.outputs.result.value == 3.0
     assert [t.state for t in wg.all_tasks()] == ["FINISHED"] * 3
+
+
+def test_call_metadata_is_stored_alike_on_every_backend(backend: Backend) -> None:
+    """A task given ``metadata=`` (which the fast lane cannot record) runs in the general
+    runner: renamed, its label and description stored, its provenance as without it."""
+    f = backend.flows
+    with WorkGraph("described") as wg:
+        first = f.plus_one(x=1.0, metadata={"call_link_label": "start", "label": "Start"})
+        f.plus_one(x=first.result, metadata={"description": "then one more"})
+    backend.run(wg)
+    assert wg.tasks.plus_one.outputs.result.value == 3.0
+    store = get_current_profile().store
+    called = {n.label: n for n in store.load_node(wg.pk).called}
+    assert (called["start"].user_label, called["start"].description) == ("Start", None)
+    assert (called["plus_one"].user_label, called["plus_one"].description) == (
+        None,
+        "then one more",
+    )
+
+    with WorkGraph("described") as plain:
+        second = f.plus_one(x=1.0)
+        f.plus_one(x=second.result)
+    backend.run(plain)
+    assert plain.pk is not None and wg.pk is not None
+    # the same nodes and links as without metadata, but for the task names
+    rename = {"start": "plus_one", "plus_one": "plus_one1"}
+    assert _renamed(run_provenance(wg.pk), rename) == run_provenance(plain.pk)

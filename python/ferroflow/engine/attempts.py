@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 from ..errors import RetryCancelledError, TaskInputError
 from ..model.data import DataNode
 from ..model.isolation import isolate
+from ..model.model_inputs import as_models
 from ..model.outputs import unwrap
-from ..model.spec import as_models
 
 if TYPE_CHECKING:
     from ..model.graph import TaskNode

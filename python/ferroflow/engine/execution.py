@@ -360,6 +360,7 @@ class Execution:
         task.state = State.FINISHED
         task.mtime = time.time()
         assert task.pk is not None
+        self.recorder.output_extras(task, outputs)  # meta(extras=...) of its outputs
         self.recorder.process_ended(task.pk, State.FINISHED, task.mtime)
         return True
 

@@ -250,10 +250,10 @@ class AsyncTasks:
         handle = task.handle
         timeout = handle.timeout
         if timeout is None:
-            return await handle.func(**kwargs)
+            return await handle.call(**kwargs)
         # The body runs as a task of its own, so that a TimeoutError it raises itself is not
         # mistaken for the deadline (as asyncio.wait_for would on Python 3.10).
-        body = asyncio.ensure_future(handle.func(**kwargs))
+        body = asyncio.ensure_future(handle.call(**kwargs))
         try:
             done, _ = await asyncio.wait({body}, timeout=timeout)
         except asyncio.CancelledError:

@@ -29,7 +29,7 @@ def call_with_deadline(task: TaskNode, timeout: float, kwargs: dict[str, Any]) -
     killed, so the call finishes in the background and its result is discarded."""
     done = threading.Event()
     box: list[tuple[bool, Any]] = []
-    func = task.handle.func
+    func = task.handle.call
 
     def body() -> None:
         try:
@@ -77,7 +77,7 @@ class LocalThreads:
             return self._attempts(task, inputs, kwargs)
         try:
             with task_body():
-                returned = task.handle.func(**kwargs)
+                returned = task.handle.call(**kwargs)
         except BaseException as exc:
             return execution.failed(task, exc)
         return execution.finished(task, returned)
@@ -96,7 +96,7 @@ class LocalThreads:
                 call = kwargs if attempts.attempt == 1 else call_kwargs(task, inputs)
                 if timeout is None:
                     with task_body():
-                        returned = task.handle.func(**call)
+                        returned = task.handle.call(**call)
                 else:
                     returned = call_with_deadline(task, timeout, call)
             except BaseException as exc:

@@ -71,6 +71,11 @@ class Node:
     codec: str | None
     blob: bool
     payload: str | bytes | None
+    #: a data node's extras as (key, JSON text) pairs (``store.annotations``)
+    extras: tuple[tuple[str, str], ...] = ()
+    #: a process's label and description from a call's ``metadata=``
+    user_label: str | None = None
+    description: str | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +241,10 @@ def node(record: Any, index: int, trust: bool) -> Node:
         raise ImportFormatError(f"{where}: a process node has no codec")
     if is_data and (hash_hex is not None or cached_from is not None):
         raise ImportFormatError(f"{where}: only a process has a cache key or 'cached_from'")
+    if is_data and ("user_label" in record or "description" in record):
+        raise ImportFormatError(f"{where}: only a process has a 'user_label' or 'description'")
+    if not is_data and "extras" in record:
+        raise ImportFormatError(f"{where}: only a data node has 'extras'")
     return Node(
         where=where,
         uuid=raw,
@@ -255,7 +264,27 @@ def node(record: Any, index: int, trust: bool) -> Node:
         codec=codec,
         blob=blob,
         payload=payload,
+        extras=_extras(record.get("extras"), where),
+        user_label=_opt_text(record, "user_label", where),
+        description=_opt_text(record, "description", where),
     )
+
+
+def _extras(value: Any, where: str) -> tuple[tuple[str, str], ...]:
+    """A node's ``extras``: an object with string keys and JSON values, kept as JSON text."""
+    if value is None:
+        return ()
+    if not isinstance(value, dict):
+        raise ImportFormatError(f"{where}: 'extras' must be an object, not {_short(value)}")
+    pairs = []
+    for key, item in value.items():
+        text(key, f"{where}: an 'extras' key")
+        try:
+            encoded = json.dumps(item)
+        except (TypeError, ValueError, RecursionError) as exc:
+            raise ImportFormatError(f"{where}: extra {key!r} cannot be stored: {exc}") from None
+        pairs.append((key, text(encoded, f"{where}: extra {key!r}")))
+    return tuple(pairs)
 
 
 def link(record: Any, index: int) -> Link:

@@ -68,6 +68,7 @@ from typing import IO, Any
 
 from ..errors import ImportFormatError
 from ..store import Store
+from ..store.annotations import INSERT_EXTRA_SQL, INSERT_TEXT_SQL
 from ..store.schema import INPUT_LINKS, LINK_CODES
 from ..store.values import PICKLE, PICKLE_UNTRUSTED, digest
 from .import_records import Code, Link, Node, code_rows, link, node, uuid
@@ -335,6 +336,10 @@ def _write(
                 blob_id, item.hash, resolve(item.cached_from),
             ),
         )  # fmt: skip
+        for extra, encoded in item.extras:
+            conn.execute(INSERT_EXTRA_SQL, (pks[item.text], extra, encoded))
+        if item.user_label is not None or item.description is not None:
+            conn.execute(INSERT_TEXT_SQL, (pks[item.text], item.user_label, item.description))
         result.created += 1
         result.untrusted += item.codec == PICKLE_UNTRUSTED
     for edge in links:

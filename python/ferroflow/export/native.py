@@ -25,6 +25,9 @@ Why this shape:
   ``code`` table (the code digest of every task function it ran, hex), from which a restart
   computes the keys of task runs recorded without caching. So an imported run gives cache hits and
   restarts in its new store as it did in the old one.
+* **Annotations ride along.** A data node's ``extras`` (``meta(extras=...)``) and a process's
+  ``user_label`` / ``description`` (a call's ``metadata=``) are members of its object, present
+  only when it has them.
 * **Additive changes keep the version.** ``"code"`` (and the ``hash``/``cached_from`` members)
   may be missing: files written before they existed still import, as runs without keys or
   code rows. A reader ignores members it does not know, so ``VERSION`` stays 1; it is bumped
@@ -137,8 +140,11 @@ def write_native(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
         code.close()
         nodes = top.open("nodes", array=True)
         n_nodes = 0
+        notes = sel.annotations()
         for node in sel.nodes():
-            nodes.add_raw(dumps(node_record(sel, node, uuids)))
+            record = node_record(sel, node, uuids)
+            record.update(notes.get(node.pk, ()))
+            nodes.add_raw(dumps(record))
             n_nodes += 1
         nodes.close()
         links = top.open("links", array=True)

@@ -24,6 +24,7 @@ exported as an input of this run, without its creator.
 from __future__ import annotations
 
 import datetime as _dt
+import json
 import math
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -283,6 +284,18 @@ class RunSelection:
             yield Adjacent(
                 pk, LINK_NAMES[code], label, other_pk, uuid_text(raw), type_, codec, blob_id
             )
+
+    def annotations(self) -> dict[int, dict[str, Any]]:
+        """What members carry beside their row (rare, so read at once): a data node's
+        ``extras``, a process's ``user_label`` and ``description`` (``store.annotations``)."""
+        found: dict[int, dict[str, Any]] = {}
+        sql = "SELECT s.pk, e.key, e.value FROM ff_sel s CROSS JOIN extra e ON e.pk = s.pk"
+        for pk, key, value in self.rows(sql):
+            found.setdefault(pk, {}).setdefault("extras", {})[key] = json.loads(value)
+        sql = "SELECT s.pk, t.label, t.description FROM ff_sel s CROSS JOIN process_text t"
+        for pk, label, description in self.rows(sql + " ON t.pk = s.pk"):
+            found.setdefault(pk, {}).update(user_label=label, description=description)
+        return found
 
     def nodes_by_pk(self, pks: Iterable[int]) -> dict[int, NodeRow]:
         """Nodes of the file with these pks (members or not; unknown pks are left out), read

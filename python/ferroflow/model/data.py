@@ -21,6 +21,8 @@ from typing import Any
 
 import ferroflow._core as _core
 
+from .extras import NodeBase
+
 __all__ = ["DataNode", "new_uuid"]
 
 
@@ -48,7 +50,7 @@ class DataNode:
     compare the wrapped value, so ``node == 30`` holds for a node holding ``30``.
     """
 
-    __slots__ = ("_pk", "_uuid", "value")
+    __slots__ = ("_extras", "_pk", "_uuid", "value")
 
     def __init__(self, value: Any, uuid: str | None = None, pk: int | None = None) -> None:
         self.value = value
@@ -75,6 +77,16 @@ class DataNode:
     @property
     def is_stored(self) -> bool:
         return self._pk is not None
+
+    @property
+    def base(self) -> NodeBase:
+        """AiiDA's ``node.base``: ``node.base.extras.get('unit')``, ``.base.extras.all``
+        (set from ``meta(extras=...)`` of the output that made this node)."""
+        return NodeBase(dict(getattr(self, "_extras", None) or {}))
+
+    def set_extras(self, extras: dict[str, Any]) -> None:
+        """Add ``extras`` to this node's (the engine's, when the task that made it finished)."""
+        self._extras = {**(getattr(self, "_extras", None) or {}), **extras}
 
     def __repr__(self) -> str:
         return f"uuid: {self.uuid} (pk: {self._pk}) value: {self.value}"

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import FerroflowError, TaskInputError
 from .binding import bind_given, bind_value, complete_inputs
+from .call_metadata import RESERVED_INPUT, parse_call_metadata
 from .graph import Graph, TaskNode
 from .sockets import FutureSocket, GraphInputSocket
 from .spec import Leaf, Namespace
@@ -25,8 +26,20 @@ RESERVED = frozenset({"graph_inputs", "graph_outputs", "graph_ctx"})
 
 
 def add_task(graph: Graph, handle: TaskDef, name: str | None, given: dict[str, Any]) -> TaskNode:
-    """Add a call of ``handle`` named ``name`` (default: the handle's name, numbered when
-    repeated) with the inputs ``given`` so far."""
+    """Add a call of ``handle`` named ``name`` (default: the ``call_link_label`` of a
+    ``metadata=`` among ``given``, else the handle's name, numbered when repeated) with the
+    inputs ``given`` so far."""
+    given = dict(given)
+    meta = parse_call_metadata(
+        f"task '{graph.path}/{name or handle.name}'", given.pop(RESERVED_INPUT, None)
+    )
+    link = meta.call_link_label
+    if link is not None and name is not None and name != link:
+        raise ValueError(
+            f"graph '{graph.path}': add_task got name={name!r} and metadata call_link_label "
+            f"{link!r}; both name the task: give one of them"
+        )
+    name = name if name is not None else link
     if name is None:
         name, n = graph.next_name(handle.name)
     else:
@@ -37,13 +50,11 @@ def add_task(graph: Graph, handle: TaskDef, name: str | None, given: dict[str, A
             )
         if name in RESERVED:
             raise ValueError(f"graph '{graph.path}': '{name}' is reserved for a built-in task")
-        if name in graph.tasks_by_name:
-            raise ValueError(
-                f"graph '{graph.path}' already has a task named '{name}'; choose another name"
-            )
-        n = graph.next_name(handle.name)[1] - 1  # the automatic numbering goes on unchanged
+        name, n = graph.own_name(name, handle.name)
     bound = bind_given(f"{graph.path}/{name}", handle.inputs, handle.var_kw, given)
-    return graph.add(handle, bound, name, n)
+    node = graph.add(handle, bound, name, n)
+    node.describe(meta.stored)
+    return node
 
 
 def _top(node: TaskNode, name: str) -> str:

@@ -113,6 +113,7 @@ class TaskNode:
         "_outputs",
         "_uuid",
         "cached_from",
+        "call_meta",
         "child",
         "depth",
         "error",
@@ -129,6 +130,8 @@ class TaskNode:
         "producers",
         "state",
     )
+
+    call_meta: tuple[str | None, str | None]
 
     def __init__(self, handle: TaskDef, graph: Graph, name: str, inputs: dict[str, Any]):
         self.handle = handle
@@ -158,6 +161,18 @@ class TaskNode:
         #: its error handlers when its graph adds some (:mod:`ferroflow.model.error_handlers`);
         #: None: just the handle's
         self.handlers: tuple[ErrorHandler, ...] | None = None
+
+    def describe(self, stored: tuple[str | None, str | None] | None) -> None:
+        """Keep the ``label`` / ``description`` of a call's ``metadata=`` for the store (slot
+        ``call_meta``, unset on most tasks: read it with :meth:`described`); such a task
+        leaves the fast lane, whose single queued entry has no place for them."""
+        if stored is not None:
+            self.call_meta = stored
+            self.fast_ok = False
+
+    def described(self) -> tuple[str | None, str | None] | None:
+        """``(label, description)`` its call's ``metadata=`` gave; None: none given."""
+        return getattr(self, "call_meta", None)
 
     def _materialise(self) -> bool:
         """Fetch a fast-lane task's result from the core (once); False if it has none."""
@@ -375,6 +390,16 @@ class Graph:
             n += 1
             name = f"{base}{n}"
         return name, n
+
+    def own_name(self, name: str, base: str) -> tuple[str, int]:
+        """A task of ``base`` named ``name`` by its caller (``name=``, a ``call_link_label``):
+        refused if the graph already has that name; plus the counter value for :meth:`add`,
+        which leaves the automatic numbering of ``base`` unchanged."""
+        if name in self.tasks_by_name:
+            raise ValueError(
+                f"graph '{self.path}' already has a task named '{name}'; choose another name"
+            )
+        return name, self.next_name(base)[1] - 1
 
     def add(self, handle: TaskDef, inputs: dict[str, Any], name: str, n: int) -> TaskNode:
         """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that

@@ -17,7 +17,7 @@ from .labels import key_problem
 from .spec import DEFAULT_OUTPUT, Leaf, Namespace, SocketSpec, type_matches
 from .structured import fields_of
 
-__all__ = ["parse_outputs", "refuse_coroutine", "unwrap"]
+__all__ = ["has_extras", "output_extras", "parse_outputs", "refuse_coroutine", "unwrap"]
 
 
 def _in(path: str) -> str:
@@ -132,3 +132,27 @@ def parse_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
     out = _fill(where, "", spec, returned)
     assert isinstance(out, dict)
     return out
+
+
+def has_extras(spec: SocketSpec | None) -> bool:
+    """Whether any leaf of an outputs spec carries ``meta(extras=...)``."""
+    if isinstance(spec, Leaf):
+        return bool(spec.extras)
+    if isinstance(spec, Namespace):
+        return has_extras(spec.dynamic) or any(has_extras(s) for s in spec.fields.values())
+    return False
+
+
+def output_extras(spec: SocketSpec | None, outputs: Any) -> list[tuple[DataNode, dict[str, Any]]]:
+    """Each output data node whose socket declares ``meta(extras=...)``, with those extras
+    (a dynamic namespace's item spec applies to every key)."""
+    if isinstance(spec, Leaf):
+        if spec.extras and isinstance(outputs, DataNode):
+            return [(outputs, dict(spec.extras))]
+        return []
+    if not isinstance(spec, Namespace) or not isinstance(outputs, dict):
+        return []
+    found: list[tuple[DataNode, dict[str, Any]]] = []
+    for key, item in outputs.items():
+        found += output_extras(spec.child(key), item)
+    return found

@@ -9,7 +9,9 @@ A plain return type (or none) means one output called ``result``; a function wit
 from __future__ import annotations
 
 import ast
+import dataclasses
 import inspect
+import json
 import textwrap
 import types
 import typing
@@ -17,19 +19,18 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .structured import is_leaf_model, model_fields, rebuild
+from .structured import is_leaf_model, model_fields
 
 __all__ = [
     "DEFAULT_OUTPUT",
     "Leaf",
     "Namespace",
     "Select",
+    "SocketMeta",
     "SocketSpec",
-    "WithModels",
-    "as_models",
     "dynamic",
-    "has_model",
     "input_specs",
+    "meta",
     "namespace",
     "output_spec",
     "select",
@@ -46,10 +47,13 @@ class SocketSpec:
 
 @dataclass(frozen=True)
 class Leaf(SocketSpec):
-    """A single value of (optionally) a declared type."""
+    """A single value of (optionally) a declared type; ``help`` and ``extras`` come from
+    :func:`meta` (extras: set on an output's data node when its task finishes)."""
 
     type: Any = Any
     required: bool = True
+    help: str | None = field(default=None, compare=False)
+    extras: Mapping[str, Any] | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         return _type_name(self.type)
@@ -57,6 +61,60 @@ class Leaf(SocketSpec):
     def __class_getitem__(cls, tp: Any) -> Any:
         """``Leaf[Model]``: keep a model (dataclass, pydantic) one value, not a namespace."""
         return typing.Annotated[tp, cls(tp)]
+
+
+@dataclass(frozen=True)
+class SocketMeta:
+    """WorkGraph's ``meta(...)`` in ``Annotated[type, meta(...)]`` (or a ``namespace`` field):
+    ``help`` (a description), ``required`` (False: optional), ``extras`` (JSON-serialisable
+    key/values set on the output's data node after the task finished: ``{'unit': 'eV'}``);
+    ``is_metadata`` and ``dynamic`` are accepted as WorkGraph spells them and have no effect."""
+
+    help: str | None = None
+    required: bool | None = None
+    is_metadata: bool = False
+    dynamic: bool = False
+    extras: Mapping[str, Any] | None = None
+
+    def __post_init__(self) -> None:
+        if self.extras is not None:
+            if not isinstance(self.extras, Mapping) or not all(
+                isinstance(k, str) for k in self.extras
+            ):
+                raise TypeError(f"meta(extras=...) must be a dict with str keys: {self.extras!r}")
+            try:
+                json.dumps(dict(self.extras))
+            except (TypeError, ValueError) as exc:
+                raise TypeError(
+                    f"meta(extras={self.extras!r}): extras are stored as JSON ({exc})"
+                ) from None
+
+
+def meta(
+    *,
+    help: str | None = None,
+    required: bool | None = None,
+    is_metadata: bool = False,
+    dynamic: bool = False,
+    extras: Mapping[str, Any] | None = None,
+) -> SocketMeta:
+    """Socket metadata for ``Annotated[...]``, as WorkGraph's ``socket_spec.meta``."""
+    return SocketMeta(help, required, is_metadata, dynamic, extras)
+
+
+def _with_meta(spec: SocketSpec, metas: list[SocketMeta]) -> SocketSpec:
+    """``spec`` with what ``meta(...)`` entries say (for a leaf: help, required, extras)."""
+    if not metas or not isinstance(spec, Leaf):
+        return spec
+    changes: dict[str, Any] = {}
+    for m in metas:
+        if m.help is not None:
+            changes["help"] = m.help
+        if m.required is not None:
+            changes["required"] = m.required
+        if m.extras is not None:
+            changes["extras"] = {**(changes.get("extras") or spec.extras or {}), **m.extras}
+    return dataclasses.replace(spec, **changes)
 
 
 @dataclass(frozen=True)
@@ -168,6 +226,7 @@ def _spec_from_hint(hint: Any) -> SocketSpec:
     if typing.get_origin(hint) is typing.Annotated:
         base: SocketSpec | None = None
         args = typing.get_args(hint)
+        metas = [m for m in args[1:] if isinstance(m, SocketMeta)]
         for meta in args[1:]:
             found = meta if isinstance(meta, SocketSpec) else _spec_mapping(meta)
             if found is not None:
@@ -178,7 +237,7 @@ def _spec_from_hint(hint: Any) -> SocketSpec:
         for meta in args[1:]:
             if isinstance(meta, Select):
                 base = meta.apply(base)
-        return base
+        return _with_meta(base, metas)
     if hint is inspect.Parameter.empty:
         return Leaf(Any)
     if is_leaf_model(hint):
@@ -323,7 +382,7 @@ def input_specs(func: Callable[..., Any]) -> tuple[dict[str, SocketSpec], str | 
         else:
             spec = _spec_from_hint(hint)
             if param.default is not inspect.Parameter.empty and isinstance(spec, Leaf):
-                spec = Leaf(spec.type, required=False)
+                spec = dataclasses.replace(spec, required=False)
             specs[name] = spec
     return specs, var_kw
 
@@ -423,46 +482,3 @@ def type_matches(tp: Any, value: Any) -> bool:
     except ImportError:  # pragma: no cover - numpy is a runtime dependency
         pass
     return False
-
-
-def has_model(spec: SocketSpec) -> bool:
-    """Whether a task declared with ``spec`` receives a model instance somewhere in it."""
-    if not isinstance(spec, Namespace):
-        return False
-    if spec.model is not None:
-        return True
-    children = [*spec.fields.values(), *([spec.dynamic] if spec.dynamic is not None else [])]
-    return any(has_model(child) for child in children)
-
-
-def as_models(spec: SocketSpec, value: Any) -> Any:
-    """The value a task function receives for stored ``value`` at an input declared ``spec``:
-    the namespaces declared with a model class become instances of it (see
-    :mod:`.structured`), everything else as it is."""
-    if not isinstance(spec, Namespace) or not isinstance(value, dict):
-        return value
-
-    def child(key: str, item: Any) -> Any:
-        sub = spec.child(key)
-        return item if sub is None else as_models(sub, item)
-
-    if spec.model is None:
-        return {key: child(key, item) for key, item in value.items()}
-    return rebuild(spec.model, value, child)
-
-
-class WithModels:
-    """A task function that rebuilds its model inputs before the call: what a backend that
-    calls the function elsewhere (a Dask worker) ships instead of the bare function."""
-
-    __slots__ = ("func", "specs")
-
-    def __init__(self, func: Callable[..., Any], specs: dict[str, SocketSpec]) -> None:
-        self.func = func
-        self.specs = specs
-
-    def __call__(self, **kwargs: Any) -> Any:
-        for key, spec in self.specs.items():
-            if key in kwargs:
-                kwargs[key] = as_models(spec, kwargs[key])
-        return self.func(**kwargs)

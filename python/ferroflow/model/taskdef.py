@@ -13,12 +13,24 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypedDict, cast
 
+from .calcfunction import CalcFunctionCall, shape_of
+from .call_metadata import RESERVED_INPUT
 from .error_handlers import parse_error_handlers
 from .labels import join_label
-from .spec import Leaf, Namespace, SocketSpec, has_model, input_specs, output_spec
+from .model_inputs import has_model
+from .outputs import has_extras
+from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
 from .typecheck import exact_type
 
-__all__ = ["GraphDef", "GraphOptions", "TaskDef", "TaskOptions", "check_options"]
+__all__ = [
+    "CalcFunctionDef",
+    "CalcFunctionOptions",
+    "GraphDef",
+    "GraphOptions",
+    "TaskDef",
+    "TaskOptions",
+    "check_options",
+]
 
 
 class _HandleOptions(TypedDict, total=False):
@@ -37,6 +49,14 @@ class TaskOptions(_HandleOptions, total=False):
     error_handlers: Mapping[str, Any] | None
     cache: bool | None
     version: str | int | None
+
+
+class CalcFunctionOptions(TaskOptions, total=False):
+    """``@task.calcfunction(...)``: the ``@task`` options, ``inputs=namespace(...)`` (specs
+    of the function's parameters) and WorkGraph's ``catalog`` (a GUI group, kept unused)."""
+
+    inputs: Namespace | None
+    catalog: str | None
 
 
 class GraphOptions(_HandleOptions, total=False):
@@ -104,9 +124,13 @@ class TaskDef:
         error_handlers: Mapping[str, Any] | None = None,
         cache: bool | None = None,
         version: str | int | None = None,
+        inputs: Namespace | None = None,
     ) -> None:
         _check_function(func)
         self.func = func
+        #: what the backends call with the keyword arguments: the function, or for a
+        #: calcfunction the wrapper that hands it data nodes (:mod:`.calcfunction`)
+        self.call: Callable[..., Any] = func
         if name is not None and (not isinstance(name, str) or not name or "/" in name):
             raise ValueError(
                 f"task '{func.__name__}': name must be a non-empty string without '/' (task "
@@ -155,6 +179,15 @@ class TaskDef:
             self.needs_runner = True  # never the fast lane, which calls functions in Rust
         self.inputs: dict[str, SocketSpec]
         self.inputs, self.var_kw = input_specs(func)
+        if inputs is not None:
+            self.inputs.update(_inputs_option(label, inputs, self.inputs, self.var_kw))
+        if RESERVED_INPUT in self.inputs:
+            raise ValueError(
+                f"{label} ({func.__module__}.{func.__qualname__}): an input named "
+                f"'{RESERVED_INPUT}' is reserved: every task call takes metadata={{"
+                f"'call_link_label': ..., 'label': ..., 'description': ...}}. Rename the "
+                f"parameter (e.g. task_metadata)"
+            )
         self.outputs: Namespace = (
             output_spec(func) if outputs is None else _outputs_option(label, outputs)
         )
@@ -162,6 +195,8 @@ class TaskDef:
         self.model_inputs: dict[str, SocketSpec] = {
             key: spec for key, spec in self.inputs.items() if has_model(spec)
         }
+        #: whether an output declares ``meta(extras=...)``, set on its node when it finished
+        self.output_extras = has_extras(self.outputs)
         self.process_type = f"{func.__module__}.{func.__qualname__}"
         # The common case "one leaf output": the engine wraps the return value directly.
         fields = self.outputs.fields
@@ -192,6 +227,7 @@ class TaskDef:
             and self.var_kw is None
             and not self.needs_runner
             and not self.model_inputs  # the lane passes stored values as they are
+            and not self.output_extras  # the lane's queued entry has no place for extras
             # the lane stores argument names as link labels as they are
             and all(join_label((name,)) == name for name in (*self.inputs, self.single_output))
         )
@@ -214,6 +250,43 @@ def _outputs_option(label: str, outputs: Namespace | Sequence[str]) -> Namespace
     raise TypeError(
         f"{label}: outputs must be a namespace(...) or a list of output names, got {outputs!r}"
     )
+
+
+def _inputs_option(
+    label: str, inputs: Namespace, specs: dict[str, SocketSpec], var_kw: str | None
+) -> dict[str, SocketSpec]:
+    """``inputs=namespace(x=int, ...)``: declared specs for parameters of the function (their
+    types, a namespace); a name the function has no parameter for is refused."""
+    if not isinstance(inputs, Namespace):
+        raise TypeError(f"{label}: inputs must be a namespace(...), got {inputs!r}")
+    unknown = [name for name in inputs.fields if name not in specs or name == var_kw]
+    if unknown:
+        raise TypeError(
+            f"{label}: inputs declares '{unknown[0]}', which is no parameter of the function "
+            f"(its parameters: {', '.join(n for n in specs if n != var_kw) or '<none>'})"
+        )
+    return dict(inputs.fields)
+
+
+class CalcFunctionDef(TaskDef):
+    """A ``@task.calcfunction`` function's definition: as ``@task``, but its body receives
+    data nodes and may return them (:class:`~.calcfunction.CalcFunctionCall`)."""
+
+    def __init__(
+        self, func: Callable[..., Any], *, catalog: str | None = None, **options: Any
+    ) -> None:
+        super().__init__(func, **options)
+        if catalog is not None and not isinstance(catalog, str):
+            raise TypeError(f"task '{self.name}': catalog must be a str, got {catalog!r}")
+        #: WorkGraph's palette group for the GUI; kept, not used
+        self.catalog = catalog
+        spread = self.inputs.get(self.var_kw) if self.var_kw is not None else None
+        self.call = CalcFunctionCall(
+            func,
+            {name: shape_of(spec) for name, spec in self.inputs.items() if name != self.var_kw},
+            shape_of(spread),
+        )
+        self.fast_ok = False  # the fast lane calls the function with plain values
 
 
 class GraphDef(TaskDef):

@@ -26,8 +26,10 @@ from pathlib import Path
 from typing import Any, NamedTuple
 
 from ..errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
+from ..model.extras import NodeBase
 from ..model.vocabulary import Kind
 from ..model.vocabulary import Link as LinkType
+from .annotations import EXTRAS_SQL, TEXT_SQL, read_extras
 from .node_record import NODE_RECORD_COLUMNS, NodeRecord, decode_node_columns, uuid_text
 from .schema import CALL_LINKS, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN
 from .values import BYTES, NPY, PICKLE_UNTRUSTED, UnserialisableValue, decode, npy_summary, shorten
@@ -383,6 +385,29 @@ class StoredNode(NodeRecord):
         """For a task run that was a cache hit: the pk of the run whose results it reused."""
         rows = self._reader.query("SELECT cached_from FROM node WHERE pk = ?", (self.pk,))
         return rows[0][0] if rows else None
+
+    @property
+    def user_label(self) -> str | None:
+        """The ``label`` its task call's ``metadata=`` gave (AiiDA's ``ProcessNode.label``;
+        ``label`` is the task's name in its graph), else None."""
+        return self._process_text()[0]
+
+    @property
+    def description(self) -> str | None:
+        """The ``description`` its task call's ``metadata=`` gave, else None."""
+        return self._process_text()[1]
+
+    def _process_text(self) -> tuple[str | None, str | None]:
+        if self.kind == Kind.DATA:
+            return None, None
+        rows = self._reader.query(TEXT_SQL, (self.pk,))
+        return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    @property
+    def base(self) -> NodeBase:
+        """AiiDA's ``node.base``: ``node.base.extras.get('unit')``, ``.base.extras.all``
+        (a data node's extras, from ``meta(extras=...)`` of the output that made it)."""
+        return NodeBase(read_extras(self._reader.query(EXTRAS_SQL, (self.pk,))))
 
     # -- links --------------------------------------------------------------------------------
     @property

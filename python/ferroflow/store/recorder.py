@@ -21,7 +21,9 @@ from typing import Any
 from ..model.data import DataNode
 from ..model.graph import TaskNode
 from ..model.labels import flatten, join_label
+from ..model.outputs import output_extras
 from ..model.vocabulary import Kind, Link, State
+from .annotations import extra_rows, text_row
 from .store import Store
 from .values import UnserialisableValue
 
@@ -74,6 +76,17 @@ class Recorder:
         return None
 
     def outputs_made(self, pk: int, outputs: dict[str, Any], link: str) -> None:
+        return None
+
+    def output_extras(self, task: TaskNode, outputs: dict[str, Any]) -> None:
+        """``task`` finished with ``outputs``: put the ``meta(extras=...)`` of its output
+        sockets on their data nodes (and, recording, in the store)."""
+        if task.handle.output_extras:
+            for node, extras in output_extras(task.handle.outputs, outputs):
+                node.set_extras(extras)
+                self._store_extras(node, extras)
+
+    def _store_extras(self, node: DataNode, extras: dict[str, Any]) -> None:
         return None
 
     def process_ended(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
@@ -143,6 +156,9 @@ class StoreRecorder(Recorder):
         store.record_process(
             pk, task.uuid, kind, label, process_type, State.RUNNING, task.ctime, run_pk
         )
+        described = task.described()
+        if described is not None:
+            store.record_rows([text_row(pk, *described)])
         store.record_link(caller_pk, pk, _CALL[kind], label)
         link = _INPUT[kind]
         record_data, record_link = store.record_data, store.record_link
@@ -157,6 +173,10 @@ class StoreRecorder(Recorder):
         store = self.store
         for label, node in flatten(outputs):
             store.record_link(pk, store.record_data(node), link, label)
+
+    def _store_extras(self, node: DataNode, extras: dict[str, Any]) -> None:
+        store = self.store
+        store.record_rows(extra_rows(store.record_data(node), extras))
 
     def process_ended(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
         self.store.update_process(pk, state, mtime, error=error)

@@ -40,6 +40,14 @@ Choices worth knowing:
   such a name unless the user names it (:func:`ferroflow.restart.find_graph`). A local run
   never has a row. Additive like ``run_owner``: ``SCHEMA_VERSION`` stays 1, and a file from
   before it gets the (empty) table when it is opened.
+* ``process_text`` holds the ``label`` and ``description`` a task call's ``metadata=`` gave
+  (:mod:`ferroflow.model.call_metadata`). The node's own ``label`` column stays the task's
+  name in its graph (its CALL link label), which restarts, caches and views key on, so the
+  user's label needs a place of its own; few processes have one, hence a side table. Additive:
+  ``SCHEMA_VERSION`` stays 1.
+* ``extra`` holds data nodes' extras (JSON text, one row per key), set from an output
+  annotation's ``meta(extras=...)`` when the task finished (:mod:`.annotations`). Additive like
+  ``process_text``.
 """
 
 from __future__ import annotations
@@ -186,6 +194,19 @@ CREATE TABLE IF NOT EXISTS run_owner(
     pid    INTEGER NOT NULL,
     token  TEXT NOT NULL              -- boot id and process start time: tells a reused pid
 );
+
+CREATE TABLE IF NOT EXISTS process_text(
+    pk          INTEGER PRIMARY KEY,  -- a process node whose call gave metadata=
+    label       TEXT,                 -- its label, AiiDA's ProcessNode.label
+    description TEXT                  -- its description
+);
+
+CREATE TABLE IF NOT EXISTS extra(
+    pk    INTEGER NOT NULL,           -- a data node
+    key   TEXT NOT NULL,
+    value TEXT NOT NULL,              -- JSON
+    PRIMARY KEY (pk, key)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS link(
     src   INTEGER NOT NULL,

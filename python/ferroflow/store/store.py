@@ -272,6 +272,11 @@ class Store:
         """Queue the cache key of task run ``pk`` and, for a cache hit, the pk it reused."""
         self._append((OP_SQL, _MARK_SQL, (key, cached_from, pk)))
 
+    def record_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
+        """Queue ready-made ``OP_SQL`` rows (a node's label or extras, :mod:`.annotations`)."""
+        for row in rows:
+            self._append(row)
+
     def record_code(self, run_pk: int, process_type: str, digest: bytes) -> None:
         """Queue the code digest of a task function run ``run_pk`` used."""
         self._append((OP_SQL, _CODE_SQL, (run_pk, process_type, digest)))

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import distributed
 
 from ...engine.backend import PENDING, Outcome
-from ...model.spec import WithModels
+from ...model.model_inputs import WithModels
 from .attempts import Retries
 from .chunks import Chunks
 from .fetch import Fetcher, chunk_error
@@ -147,7 +147,7 @@ class DaskSession:
         if handle.var_kw:
             kwargs.update(kwargs.pop(handle.var_kw, {}))
         assert task.id is not None
-        func = WithModels(handle.func, handle.model_inputs) if handle.model_inputs else handle.func
+        func = WithModels(handle.call, handle.model_inputs) if handle.model_inputs else handle.call
         entry = Entry(task, task.id, func, kwargs, has_refs, inputs, makes_attempts(task))
         self._retries.watch(entry)
         self._pending.add(entry)
