@@ -20,12 +20,23 @@ __all__ = ["BuiltinTask", "builtin_task"]
 
 
 class BuiltinOutputs:
-    """``get_context``'s outputs: ``.result`` (also ``["result"]``) is the entry it read."""
+    """``get_context``'s outputs: ``.result`` (also ``["result"]``) is the entry it read.
 
-    __slots__ = ("result",)
+    An entry the context does not have when the task is added is an error only when
+    ``.result`` is used (WorkGraph reads the context at run time, so a script may add a
+    ``get_context`` it never wires to anything)."""
 
-    def __init__(self, result: Any) -> None:
-        self.result = result
+    __slots__ = ("_missing", "_result")
+
+    def __init__(self, result: Any, missing: str | None = None) -> None:
+        self._result = result
+        self._missing = missing
+
+    @property
+    def result(self) -> Any:
+        if self._missing is not None:
+            raise FerroflowError(self._missing)
+        return self._result
 
     def __getitem__(self, name: str) -> Any:
         if name != "result":
@@ -38,11 +49,13 @@ class BuiltinTask:
 
     __slots__ = ("identifier", "key", "name", "outputs")
 
-    def __init__(self, identifier: str, name: str, key: str, result: Any) -> None:
+    def __init__(
+        self, identifier: str, name: str, key: str, result: Any, missing: str | None = None
+    ) -> None:
         self.identifier = identifier
         self.name = name
         self.key = key
-        self.outputs = BuiltinOutputs(result)
+        self.outputs = BuiltinOutputs(result, missing)
 
     def __repr__(self) -> str:
         return f"<{self.identifier} '{self.name}' key={self.key!r}>"
@@ -69,7 +82,8 @@ def _get_context(ctx: Context, where: str, name: str, inputs: dict[str, Any]) ->
     try:
         found = ctx._read(key)
     except AttributeError as exc:
-        raise FerroflowError(f"{where}: {exc}") from None
+        missing = f"{where} '{name}': {exc}; write the entry before the task that reads it"
+        return BuiltinTask("workgraph.get_context", name, key, None, missing)
     return BuiltinTask("workgraph.get_context", name, key, found)
 
 

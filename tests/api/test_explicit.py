@@ -337,8 +337,9 @@ def test_get_context_and_set_context_tasks_read_and_write_the_context() -> None:
     wg.add_task("workgraph.set_context", name="keep", key="final.sum", value=add1.outputs.result)
     again = wg.add_task("workgraph.get_context", key="final.sum")
     wg.add_task(multiply, "double", x=again.outputs["result"], y=2)
+    unread = wg.add_task("workgraph.get_context", key="nope")  # WorkGraph reads at run time
     with pytest.raises(FerroflowError, match="has no entry 'nope' yet"):
-        wg.add_task("workgraph.get_context", key="nope")
+        unread.outputs.result  # noqa: B018
     with pytest.raises(TypeError, match=r"unexpected input.*value"):
         wg.add_task("workgraph.get_context", key="x", value=3)
     with pytest.raises(TypeError, match="value= is missing"):
