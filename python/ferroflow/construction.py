@@ -24,7 +24,10 @@ from .model.taskdef import GraphDef, TaskDef
 from .views.results import ResultSocket
 from .views.tasks import GraphTask, InputSocket
 
-__all__ = ["Context", "ExplicitConstruction", "GraphInputs", "GraphOutputs"]
+__all__ = ["EXPLICIT_PREFIX", "ExplicitConstruction", "GraphInputs", "GraphOutputs"]
+
+#: the process type of an explicitly built graph's run is this plus its name
+EXPLICIT_PREFIX = "workgraph:"
 
 
 def _outputs(where: str, value: Any) -> Any:
@@ -200,10 +203,11 @@ class ExplicitConstruction:
     @property
     def process_type(self) -> str:
         """What the stored run names as its process: the ``@task.graph`` function's qualified
-        name, or ``workgraph:<name>`` for an explicit graph (not importable, so not rebuilt)."""
+        name, or ``workgraph:<name>`` for an explicit graph (rebuilt from its stored recipe,
+        :mod:`ferroflow.explicit_reload`)."""
         if self._handle is not None:
             return self._handle.process_type
-        return f"workgraph:{self._graph.name}"
+        return f"{EXPLICIT_PREFIX}{self._graph.name}"
 
     def _refuse_after_run(self, what: str) -> None:
         if self._execution is not None:

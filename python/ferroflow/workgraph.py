@@ -6,7 +6,7 @@ import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .construction import ExplicitConstruction, GraphInputs, GraphOutputs
+from .construction import EXPLICIT_PREFIX, ExplicitConstruction, GraphInputs, GraphOutputs
 from .context import Context
 from .engine.execution import Execution
 from .engine.gc_tuning import relaxed_gc
@@ -14,6 +14,7 @@ from .engine.pools import lease_pool
 from .engine.report import raise_failures
 from .errors import FerroflowError, NotRunError, RunTimeoutError
 from .executors import executors_for
+from .explicit_reload import load_explicit
 from .model.binding import bind_inputs
 from .model.body import run_body
 from .model.graph import Graph, TaskNode
@@ -24,6 +25,7 @@ from .profile import get_current_profile
 from .progress import show_progress
 from .restart import check_not_running, fill_cache_keys, find_graph, stored_inputs
 from .store import StoredNode
+from .store.recipes import recipe_row, recipe_text
 from .store.recorder import Recorder, StoreRecorder
 from .views import GraphSnapshot, GraphTask, TaskView
 from .views.dot import workgraph_dot, workgraph_jupyter_html, workgraph_svg
@@ -129,6 +131,12 @@ class WorkGraph(ExplicitConstruction):
                 f"pass the pk of a top-level run (ferroflow runs list)"
             )
         check_not_running(store, node.pk)
+        if graph is None and node.type.startswith(EXPLICIT_PREFIX):
+            explicit = cls(node.label or node.type[len(EXPLICIT_PREFIX) :])
+            load_explicit(explicit, store, node)
+            explicit.restart_of = node.pk
+            explicit._profile = profile
+            return explicit
         if graph is not None:
             handle = graph
         else:
@@ -148,7 +156,13 @@ class WorkGraph(ExplicitConstruction):
         """Run this graph again in the same profile, reusing every task run of this one that
         finished; returns the new, finished WorkGraph (``run_options`` as for :meth:`run`).
         For a run that failed, was cancelled, or whose process was killed (then use
-        ``WorkGraph.load(pk)`` in a new process)."""
+        ``WorkGraph.load(pk)`` in a new process).
+
+        On a graph from ``WorkGraph.load`` that has not run, as in WorkGraph's "continue a
+        finished workgraph": it already is the restart of the loaded run, so this returns it
+        unchanged, to be edited and then ``run()``."""
+        if self._execution is None and self.restart_of is not None and not run_options:
+            return self
         if self._execution is None:
             raise NotRunError(f"WorkGraph '{self.name}' has not run: there is nothing to restart")
         if self._store is None:
@@ -156,11 +170,7 @@ class WorkGraph(ExplicitConstruction):
                 f"WorkGraph '{self.name}' ran with provenance=False: nothing was stored to "
                 f"restart from"
             )
-        if self._handle is None:
-            raise FerroflowError(
-                f"WorkGraph '{self.name}' was built explicitly (add_task), so it cannot be rebuilt "
-                f"from the store; write it as a @task.graph function to restart it"
-            )
+        # an explicit graph is rebuilt from its stored recipe (graph=None)
         new = WorkGraph.load(self._execution.pk, profile=self._profile, graph=self._handle)
         new.run(**run_options)
         return new
@@ -175,6 +185,16 @@ class WorkGraph(ExplicitConstruction):
     @property
     def name(self) -> str:
         return self._graph.name
+
+    @name.setter
+    def name(self, name: str) -> None:
+        """Rename the graph before it runs (its run is stored under the new name)."""
+        self._refuse_after_run("be renamed")
+        if not isinstance(name, str) or not name or "/" in name:
+            raise ValueError(
+                f"a WorkGraph name must be a non-empty string without '/', got {name!r}"
+            )
+        self._graph.rename(name)
 
     @property
     def tasks(self) -> TaskView:
@@ -304,6 +324,8 @@ class WorkGraph(ExplicitConstruction):
             raise ValueError(f"max_number_jobs must be at least 1, got {cap}")
         self._graph.max_number_jobs = cap
         execution = Execution(self._graph, self.process_type, recorder, executors, cache=cache)
+        if provenance and self._handle is None:  # what WorkGraph.load needs to rebuild it
+            store.record_rows([recipe_row(execution.pk, recipe_text(self._graph))])
         execution.cache.alias = self.restart_alias
         self._execution = execution
         with lease_pool(max_workers) as pool, relaxed_gc():

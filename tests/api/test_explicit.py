@@ -33,6 +33,11 @@ def multiply(x: int, y: int = 10) -> int:
 
 
 @task
+def divide(x: int, y: int) -> float:
+    return x / y
+
+
+@task
 def total(**values: int) -> int:
     return sum(values.values())
 
@@ -199,16 +204,24 @@ def test_show_prints_name_pk_and_state(capsys: pytest.CaptureFixture[str]) -> No
     assert lines[1].split() == ["add", str(wg.tasks.add.pk), "FINISHED"]
 
 
-def test_an_explicit_graph_is_not_rebuilt_from_the_store() -> None:
-    @task
-    def fails() -> int:
-        raise ValueError("no")
-
+def test_an_explicit_graph_restarts_from_its_stored_recipe() -> None:
     wg = WorkGraph("once")
-    wg.add_task(fails)
+    first = wg.add_task(add, x=1, y=2)
+    wg.add_task(divide, x=first.outputs.result, y=0)
     wg.run(raise_on_error=False)
-    with pytest.raises(FerroflowError, match="built explicitly"):
-        wg.restart()
+    assert wg.tasks.divide.state == "FAILED"
+    again = wg.restart(raise_on_error=False)  # rebuilt from the recipe, add reused
+    assert again.cached_tasks == ["once/add"] and again.tasks.divide.state == "FAILED"
+
+    @task
+    def local() -> int:
+        return 1
+
+    inner = WorkGraph("local")
+    inner.add_task(local)
+    inner.run()
+    with pytest.raises(FerroflowError, match="cannot rebuild task 'local'"):
+        inner.restart()
 
 
 def test_graph_level_inputs_and_outputs() -> None:

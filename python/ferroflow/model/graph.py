@@ -360,6 +360,12 @@ class Graph:
         self.max_number_jobs: int | None = None  # cap on this graph's tasks running at once
         self.reordered = False  # ``>>`` was used: a task may wait for a later one
 
+    def rename(self, name: str) -> None:
+        """A top-level graph's new name, before it runs (``wg.name = ...``)."""
+        self.name = name
+        if self.parent is None:
+            self.path = name
+
     def submit_order(self) -> list[TaskNode]:
         """The tasks, each after the tasks of this graph it waits for (creation order unless
         ``>>`` / ``<<`` made a task wait for a later one; cycles are refused when made)."""

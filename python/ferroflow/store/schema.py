@@ -48,6 +48,10 @@ Choices worth knowing:
 * ``extra`` holds data nodes' extras (JSON text, one row per key), set from an output
   annotation's ``meta(extras=...)`` when the task finished (:mod:`.annotations`). Additive like
   ``process_text``.
+* ``graph_recipe`` keeps how an explicitly built graph (``WorkGraph(...)``, ``add_task``) was
+  wired, one JSON text per run (:mod:`.recipes`): a ``@task.graph`` run is rebuilt by calling
+  its function again, an explicit one has no function, so ``WorkGraph.load`` reads this.
+  Written only by runs of this store (an import never writes one). Additive.
 """
 
 from __future__ import annotations
@@ -199,6 +203,11 @@ CREATE TABLE IF NOT EXISTS process_text(
     pk          INTEGER PRIMARY KEY,  -- a process node whose call gave metadata=
     label       TEXT,                 -- its label, AiiDA's ProcessNode.label
     description TEXT                  -- its description
+);
+
+CREATE TABLE IF NOT EXISTS graph_recipe(
+    run_pk INTEGER PRIMARY KEY,       -- a top-level run of an explicitly built graph
+    recipe TEXT NOT NULL              -- JSON, see ferroflow.store.recipes
 );
 
 CREATE TABLE IF NOT EXISTS extra(
