@@ -42,6 +42,7 @@ from .errors import (
     ValueNotStoredError,
     WorkflowFailedError,
 )
+from .model import operators  # noqa: F401  (installs arithmetic and comparisons on futures)
 from .model.data import DataNode
 from .model.sockets import FutureSocket, group
 from .model.spec import dynamic, meta, namespace

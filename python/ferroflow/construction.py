@@ -194,7 +194,9 @@ class ExplicitConstruction:
             )
         socket = self._input_sockets.get(name)
         if socket is None:
-            socket = self._input_sockets[name] = GraphInputSocket(self._graph.name, name, child)
+            socket = self._input_sockets[name] = GraphInputSocket(
+                self._graph.name, name, child, self._graph
+            )
         return socket
 
     def _process_node(self, pk: int) -> Any:
@@ -285,7 +287,7 @@ class ExplicitConstruction:
         if side == "input" and current is None:
             # A graph that declared no inputs takes any name (WorkGraph's default) and still
             # does; the declared one keeps its spec on its socket (see _given_spec).
-            self._input_sockets[name] = GraphInputSocket(self._graph.name, name, child)
+            self._input_sockets[name] = GraphInputSocket(self._graph.name, name, child, self._graph)
             self._added_inputs[name] = child
             return
         fields = {} if current is None else dict(current.fields)

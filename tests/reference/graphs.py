@@ -81,7 +81,17 @@ def graphs(
         wg.run()
         return wg
 
+    def operators() -> Any:
+        with WorkGraph("operators") as wg:
+            the_sum = add(x=1, y=2).result  # two constants
+            wg.outputs.scaled = the_sum * 10  # an op_mul task, one constant
+            wg.outputs.small = the_sum < 5  # an op_lt task, one constant
+            wg.outputs.back = 100 - the_sum  # reflected: op_sub(x=100, y=sum)
+        wg.run()
+        return wg
+
     return {
+        "operators": (operators, 5),
         "add_multiply": (run(add_multiply, x=1, y=2, z=3), 0),
         "outer": (run(outer, x=1, y=2), 2),
         "shapes": (run(shapes, x=5, n=3), 0),

@@ -1,9 +1,10 @@
 """Future sockets: placeholders for task outputs that do not exist yet at build time.
 
 Calling a task inside a graph body returns the namespace socket of its outputs. Attribute and
-item access walk into it (``.result``, ``.data``, ``["a.b"]``); anything that needs the value
-itself (iteration, truth, length, conversion, comparison, arithmetic) raises
-:class:`FutureUsageError` with a hint, instead of WorkGraph's silent empty loop.
+item access walk into it (``.result``, ``.data``, ``["a.b"]``); arithmetic and comparisons add
+an operator task (:mod:`ferroflow.model.operators`); anything that needs the value itself
+(iteration, truth, length, conversion) raises :class:`FutureUsageError` with a hint, instead of
+WorkGraph's silent empty loop.
 
 After the run the same socket reads what its task made, as WorkGraph's sockets do:
 ``socket.value`` is the data node (a dict of them for a namespace), and a namespace socket
@@ -259,27 +260,11 @@ def _refusing(what: str) -> Any:
     return refuse
 
 
-for _op, _symbol in {
-    "lt": "<",
-    "le": "<=",
-    "gt": ">",
-    "ge": ">=",
-    "add": "+",
-    "sub": "-",
-    "mul": "*",
-    "truediv": "/",
-    "floordiv": "//",
-    "mod": "%",
-    "pow": "**",
-    "matmul": "@",
-    "and": "&",
-    "or": "|",
-    "xor": "^",
-}.items():
-    _kind = "comparing with" if _op in ("lt", "le", "gt", "ge") else "arithmetic"
-    setattr(FutureSocket, f"__{_op}__", _refusing(f"{_kind} ({_symbol})"))
-    if _kind == "arithmetic":
-        setattr(FutureSocket, f"__r{_op}__", _refusing(f"{_kind} ({_symbol})"))
+# Arithmetic and comparisons add operator tasks (:mod:`ferroflow.model.operators`); these have
+# no task WorkGraph would make for them.
+for _op, _symbol in {"matmul": "@", "and": "&", "or": "|", "xor": "^"}.items():
+    setattr(FutureSocket, f"__{_op}__", _refusing(f"the operator {_symbol}"))
+    setattr(FutureSocket, f"__r{_op}__", _refusing(f"the operator {_symbol}"))
 
 
 class GraphInputSocket:
@@ -287,13 +272,16 @@ class GraphInputSocket:
     take it as an input like any socket; ``run(inputs={"x": value})`` makes its data node,
     which the graph run and every task that took it share."""
 
-    __slots__ = ("graph", "name", "spec")
+    __slots__ = ("graph", "name", "owner", "spec")
 
-    def __init__(self, graph: str, name: str, spec: SocketSpec) -> None:
+    def __init__(self, graph: str, name: str, spec: SocketSpec, owner: Any = None) -> None:
         #: the graph's name, and the input's dotted path in its inputs (``add.first.x``)
         self.graph = graph
         self.name = name
         self.spec = spec
+        #: the graph itself, where an operator on this input outside a ``with`` block adds its
+        #: task (:mod:`ferroflow.model.operators`)
+        self.owner = owner
 
     def __getattr__(self, key: str) -> GraphInputSocket:
         """A nested input of a namespace input: ``wg.inputs.add.first.x``."""
@@ -306,7 +294,7 @@ class GraphInputSocket:
                 f"graph '{self.graph}': input '{self.name}' has no input '{key}'"
                 + (f"; it has: {', '.join(spec.fields)}" if isinstance(spec, Namespace) else "")
             )
-        return GraphInputSocket(self.graph, f"{self.name}.{key}", child)
+        return GraphInputSocket(self.graph, f"{self.name}.{key}", child, self.owner)
 
     def given_in(self, inputs: dict[str, Any]) -> Any:
         """This input's value in ``inputs`` (nested dicts by input name), or ``None``."""
