@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any, overload
 from .model.binding import bind_inputs
 from .model.call_metadata import RESERVED_INPUT, parse_call_metadata
 from .model.graph import Graph, require_graph
+from .model.monitor import monitoring
 from .model.sockets import FutureSocket
 from .model.taskdef import (
     CalcFunctionDef,
@@ -114,6 +115,31 @@ class _TaskDecorator:
 
         def make(f: Callable[..., Any]) -> TaskHandle:
             return TaskHandle(f, **options)
+
+        return make(func) if func is not None else make
+
+    @overload
+    def monitor(self, func: Callable[..., Any], /) -> TaskHandle: ...
+
+    @overload
+    def monitor(
+        self, func: None = None, /, **options: Unpack[TaskOptions]
+    ) -> Callable[[Callable[..., Any]], TaskHandle]: ...
+
+    def monitor(
+        self, func: Callable[..., Any] | None = None, /, **options: Unpack[TaskOptions]
+    ) -> TaskHandle | Callable[[Callable[..., Any]], TaskHandle]:
+        """WorkGraph's ``@task.monitor``: a task that calls the predicate until it returns
+        something truthy, every ``interval`` seconds (an input, default 5), failing with
+        ``TimeoutError`` after ``timeout`` seconds (default 3600); it waits on the run's event
+        loop, holding no worker thread (:mod:`ferroflow.model.monitor`). Never cached unless
+        ``cache=`` says so. Takes every ``@task`` option."""
+        check_options("@task.monitor()", options, TaskOptions.__optional_keys__)
+
+        def make(f: Callable[..., Any]) -> TaskHandle:
+            label = str(options.get("name") or getattr(f, "__name__", repr(f)))
+            chosen: dict[str, Any] = {"cache": False, **options}
+            return TaskHandle(monitoring(f, label), **chosen)
 
         return make(func) if func is not None else make
 
