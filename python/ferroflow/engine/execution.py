@@ -25,6 +25,7 @@ from ..errors import (
     FerroflowError,
     RecursionDepthError,
     RetryCancelledError,
+    StoreError,
 )
 from ..model.binding import check_arrived
 from ..model.body import run_body
@@ -451,7 +452,11 @@ class Execution:
         except BaseException as exc:
             self._abort(exc)
             raise
-        self.recorder.run_ended(self.pk, self.state)
+        try:
+            self.recorder.run_ended(self.pk, self.state)
+        except StoreError:  # rows were lost: the run is incomplete, never FINISHED
+            self.state = State.FAILED
+            raise
 
     def _settle(self, interrupted: bool) -> None:
         """Every task's final state from the core (rows of tasks the core ended), the graph's

@@ -40,6 +40,7 @@ left to the parent, which owns them): recording there raises :class:`StoreClosed
 from __future__ import annotations
 
 import atexit
+import contextlib
 import logging
 import operator
 import os
@@ -54,6 +55,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex
 from ..errors import StoreClosedError
 from ..model.vocabulary import Kind, State
 from . import owners
+from .faults import initialise_unless_busy
 from .pks import PkBlocks
 from .private import create_private_file, private_dir
 from .reading import Link, Reader, StoredNode
@@ -63,7 +65,6 @@ from .schema import (
     LINK_CODES,
     STATE_CODES,
     configure_connection,
-    initialise,
 )
 from .writer import BatchWriter
 
@@ -141,10 +142,9 @@ class Store:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if str(mode).lower() != "wal":
                 log.warning("%s: journal_mode is %s, not WAL (file system?)", path, mode)
-            initialise(conn)
-            writer = BatchWriter(
-                conn, commit_interval, f"ferroflow-store-writer[{path.name}]", durability
-            )
+            initialise_unless_busy(conn, path)
+            name = f"ferroflow-store-writer[{path.name}]"
+            writer = BatchWriter(conn, commit_interval, name, durability, path)
         except BaseException:
             conn.close()
             raise
@@ -177,6 +177,9 @@ class Store:
         resolved = Path(path).expanduser().resolve()
         with _open_lock:
             store = _open_stores.get(resolved)
+            if store is not None and store._writer.fault is not None:  # it stopped writing
+                with contextlib.suppress(Exception):
+                    store._abandon_faulty()
             opened = store is None or store.closed
             if opened:
                 store = cls(resolved, commit_interval, durability)
@@ -291,6 +294,11 @@ class Store:
     def release_run(self, run_pk: int) -> None:
         """Queue the end of run ``run_pk``'s ownership (its end state is recorded)."""
         self._append((OP_SQL, owners.RELEASE_SQL, (run_pk,)))
+
+    def fail_run(self, run_pk: int, error: str) -> bool:
+        """After a file fault stopped the writer (:mod:`.faults`): mark run ``run_pk`` FAILED
+        with ``error`` in place, best effort; returns whether it did."""
+        return self._writer.fail_run(run_pk, error)
 
     def run_owner(self, run_pk: int) -> tuple[str, int, bool | None] | None:
         """``(host, pid, alive)`` of the process running ``run_pk`` per committed rows, or None
@@ -422,6 +430,12 @@ class Store:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<Store {str(self.path)!r} ({state})>"
+
+    def _abandon_faulty(self) -> None:
+        """``open`` of a store whose writer stopped (:mod:`.faults`): close it without
+        raising its errors again, so the file is opened afresh."""
+        self._writer._errors.clear()
+        self.close()
 
     def _abandon_after_fork(self) -> None:
         """In a forked child: stop using the parent's connections and thread, write nothing."""
