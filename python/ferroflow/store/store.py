@@ -34,13 +34,11 @@ writer thread. Consequences the engine relies on:
 Every open store is closed (and so flushed) by an :mod:`atexit` hook. In a child made by
 ``os.fork()`` the inherited stores are abandoned (marked closed, their connections and queued rows
 left to the parent, which owns them): recording there raises :class:`StoreClosedError`, and
-``Store.open`` in the child opens a fresh instance.
+``Store.open`` in the child opens a fresh instance (both in :mod:`.open_stores`).
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
 import logging
 import operator
 import os
@@ -54,7 +52,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from ..errors import StoreClosedError
 from ..model.vocabulary import Kind, State
-from . import owners
+from . import open_stores, owners
 from .faults import initialise_unless_busy
 from .pks import PkBlocks
 from .private import create_private_file, private_dir
@@ -89,9 +87,6 @@ _CACHED_SQL = (
     " LEFT JOIN link l ON l.src = o.pk AND l.type = ? LEFT JOIN node n ON n.pk = l.dst"
     " LEFT JOIN blob b ON b.id = n.blob_id ORDER BY l.label"
 )
-
-_open_stores: dict[Path, Store] = {}
-_open_lock = threading.Lock()
 
 #: Backpressure: a task start (``record_process``) that finds more rows than this queued waits
 #: until the writer has committed them. Without it a writer slower than the workers falls ever
@@ -175,16 +170,9 @@ class Store:
         open, that instance is returned (and the two arguments are ignored).
         """
         resolved = Path(path).expanduser().resolve()
-        with _open_lock:
-            store = _open_stores.get(resolved)
-            if store is not None and store._writer.fault is not None:  # it stopped writing
-                with contextlib.suppress(Exception):
-                    store._abandon_faulty()
-            opened = store is None or store.closed
-            if opened:
-                store = cls(resolved, commit_interval, durability)
-                _open_stores[resolved] = store
-        assert store is not None
+        store, opened = open_stores.get_or_open(
+            resolved, lambda: cls(resolved, commit_interval, durability)
+        )
         if opened:  # outside the lock: a busy file must not hold up other stores' opening
             try:
                 store.reap_dead_runs()
@@ -400,9 +388,7 @@ class Store:
                 return
             self._closed = True
             self._append = _closed_append
-            with _open_lock:
-                if _open_stores.get(self.path) is self:
-                    del _open_stores[self.path]
+            open_stores.forget(self)
             try:
                 self._pks.close()
             finally:
@@ -431,9 +417,14 @@ class Store:
         state = "closed" if self._closed else "open"
         return f"<Store {str(self.path)!r} ({state})>"
 
-    def _abandon_faulty(self) -> None:
-        """``open`` of a store whose writer stopped (:mod:`.faults`): close it without
-        raising its errors again, so the file is opened afresh."""
+    @property
+    def faulty(self) -> bool:
+        """Whether a fault of the file stopped the writer (:mod:`.faults`): nothing more is
+        written, and ``open`` of the path opens it afresh."""
+        return self._writer.fault is not None
+
+    def abandon_faulty(self) -> None:
+        """Close a store that stopped writing without raising its errors again."""
         self._writer._errors.clear()
         self.close()
 
@@ -482,27 +473,3 @@ class Store:
     def outgoing(self, pks: Iterable[int], link_types: Iterable[str] | None = None) -> list[Link]:
         """Links out of any of ``pks`` (all types unless ``link_types``)."""
         return self._reader.links(pks, incoming=False, link_types=link_types)
-
-
-def _abandon_stores_in_child() -> None:
-    global _open_lock
-    _open_lock = threading.Lock()  # the parent may have held it while forking
-    for store in list(_open_stores.values()):
-        store._abandon_after_fork()
-    _open_stores.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_abandon_stores_in_child)
-
-
-@atexit.register
-def _close_open_stores() -> None:
-    """Flush and close every store still open when the interpreter exits."""
-    with _open_lock:
-        stores = list(_open_stores.values())
-    for store in stores:
-        try:
-            store.close()
-        except Exception:
-            log.exception("closing provenance store %s at exit failed", store.path)
