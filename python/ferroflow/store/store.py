@@ -51,6 +51,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from ..errors import StoreClosedError
+from ..model.names import storable_text
 from ..model.vocabulary import Kind, State
 from . import open_stores, owners
 from .faults import initialise_unless_busy
@@ -243,7 +244,10 @@ class Store:
         self._append((OP_PROCESS, pk, uuid, kind_code, label, process_type, state_code, ctime, run))
 
     def update_process(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
-        """Queue a state change of process ``pk`` (``error`` replaces the stored error text)."""
+        """Queue a state change of process ``pk`` (``error`` replaces the stored error text,
+        any lone surrogate in it escaped: :func:`.names.storable_text`)."""
+        if error is not None:
+            error = storable_text(error)
         try:
             state_code = STATE_CODES[state]
         except KeyError:
@@ -284,9 +288,10 @@ class Store:
         self._append((OP_SQL, owners.RELEASE_SQL, (run_pk,)))
 
     def fail_run(self, run_pk: int, error: str) -> bool:
-        """After a file fault stopped the writer (:mod:`.faults`): mark run ``run_pk`` FAILED
-        with ``error`` in place, best effort; returns whether it did."""
-        return self._writer.fail_run(run_pk, error)
+        """Rows of run ``run_pk`` were lost (a row of its own, or a file fault that stopped
+        the writer: :mod:`.faults`): mark it FAILED with ``error`` in place, best effort;
+        returns whether it did."""
+        return self._writer.fail_run(run_pk, storable_text(error))
 
     def run_owner(self, run_pk: int) -> tuple[str, int, bool | None] | None:
         """``(host, pid, alive)`` of the process running ``run_pk`` per committed rows, or None
