@@ -36,6 +36,7 @@ __all__ = [
     "file_identity",
     "initialise_unless_busy",
     "is_fatal",
+    "mark_failed",
 ]
 
 log = logging.getLogger("ferroflow.store")
@@ -140,34 +141,42 @@ class Fault:
         return error
 
     def rescue(self, conn: sqlite3.Connection, run_pk: int, text: str, mtime: float) -> bool:
-        """Mark run ``run_pk`` and its unfinished nodes FAILED with ``text``, and end its
-        ownership, on ``conn`` (best effort; the file is faulty). Returns whether it did."""
+        """Mark run ``run_pk`` FAILED with ``text`` (:func:`mark_failed`), unless the file is
+        gone (the rows would go to a file no one can open again). Returns whether it did."""
         if isinstance(self.error, StoreLostError):
-            return False  # the rows would go to a file no one can open again
-        failed = "UPDATE node SET state = ?, mtime = ?"
-        attempts: list[list[tuple[str, tuple[object, ...]]]] = [
-            [
-                (f"{failed}, error = ? WHERE pk = ?", (_FAILED, mtime, text, run_pk)),
-                (f"{failed} WHERE run_pk = ? AND state IN {_UNFINISHED}", (_FAILED, mtime, run_pk)),
-                (owners.RELEASE_SQL, (run_pk,)),
-            ],
-            # a row that grows may need a page a full disk does not have: the state alone
-            [
-                ("UPDATE node SET state = ? WHERE pk = ?", (_FAILED, run_pk)),
-                (owners.RELEASE_SQL, (run_pk,)),
-            ],
-        ]
-        if isinstance(self.error, StoreBusyError):
-            attempts = attempts[:1]  # each try waits for the busy timeout again
-        for statements in attempts:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                for sql, params in statements:
-                    conn.execute(sql, params)
-                conn.execute("COMMIT")
-                return True
-            except sqlite3.Error as exc:
-                log.debug("%s: marking run %s FAILED: %s", self.path, run_pk, exc)
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-        return False
+            return False
+        busy = isinstance(self.error, StoreBusyError)  # each try waits for the lock again
+        return mark_failed(conn, self.path, run_pk, text, mtime, tries=1 if busy else 2)
+
+
+def mark_failed(
+    conn: sqlite3.Connection, path: Path, run_pk: int, text: str, mtime: float, tries: int = 2
+) -> bool:
+    """Mark run ``run_pk`` and its unfinished nodes FAILED with ``text``, and end its
+    ownership, on ``conn`` (best effort: the file may be faulty, ``tries`` of the attempts
+    below are made). Returns whether it did."""
+    failed = "UPDATE node SET state = ?, mtime = ?"
+    attempts: list[list[tuple[str, tuple[object, ...]]]] = [
+        [
+            (f"{failed}, error = ? WHERE pk = ?", (_FAILED, mtime, text, run_pk)),
+            (f"{failed} WHERE run_pk = ? AND state IN {_UNFINISHED}", (_FAILED, mtime, run_pk)),
+            (owners.RELEASE_SQL, (run_pk,)),
+        ],
+        # a row that grows may need a page a full disk does not have: the state alone
+        [
+            ("UPDATE node SET state = ? WHERE pk = ?", (_FAILED, run_pk)),
+            (owners.RELEASE_SQL, (run_pk,)),
+        ],
+    ]
+    for statements in attempts[:tries]:
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for sql, params in statements:
+                conn.execute(sql, params)
+            conn.execute("COMMIT")
+            return True
+        except sqlite3.Error as exc:
+            log.debug("%s: marking run %s FAILED: %s", path, run_pk, exc)
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+    return False

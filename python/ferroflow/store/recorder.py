@@ -189,9 +189,10 @@ class StoreRecorder(Recorder):
         return self.store.cached_outputs(key)
 
     def run_ended(self, pk: int, state: str, error: str | None = None) -> None:
-        """Record the run's end and wait until all of it is on disk. Should rows be lost (the
-        store's file is faulty: :mod:`.faults`), the run is marked FAILED with what was lost
-        instead, and the error is raised: a run never shows FINISHED with rows missing."""
+        """Record the run's end and wait until all of it is on disk. Should rows be lost (a
+        row the store refused, or a fault of its file: :mod:`.faults`), the run is marked
+        FAILED with what was lost instead, and the error is raised: a run never shows FINISHED
+        with rows missing."""
         store = self.store
         store.update_process(pk, state, time.time(), error=error)
         store.release_run(pk)

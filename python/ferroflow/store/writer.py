@@ -49,7 +49,7 @@ from typing import Any
 from .. import _core
 from ..errors import StoreWriteError
 from . import schema, values
-from .faults import Fault, file_identity, is_fatal
+from .faults import Fault, file_identity, is_fatal, mark_failed
 from .rows import OP_FLUSH, STATEMENTS
 
 __all__ = ["BatchWriter"]
@@ -416,13 +416,15 @@ class BatchWriter:
         self._fail(f"batch of {len(batch)} rows not written", self.fault.error)
 
     def fail_run(self, run_pk: int, text: str) -> bool:
-        """After a file fault: mark run ``run_pk`` FAILED with ``text`` (best effort; see
-        :meth:`.faults.Fault.rescue`). Returns whether it was marked."""
-        fault = self.fault
-        if fault is None or self._stopped:
+        """Rows of run ``run_pk`` were lost: mark it FAILED with ``text`` (best effort, after
+        a file fault: :meth:`.faults.Fault.rescue`). Returns whether it was marked."""
+        if self._stopped:
             return False
-        with self._drain_lock:
-            return fault.rescue(self._conn, run_pk, text, time.time())
+        with self._drain_lock:  # no batch is being written meanwhile
+            if self.fault is not None:
+                return self.fault.rescue(self._conn, run_pk, text, time.time())
+            # rows of their own were lost (a value too long): the file takes the mark
+            return mark_failed(self._conn, self._path or Path("?"), run_pk, text, time.time())
 
     def _fail(self, what: str, exc: BaseException) -> None:
         message = f"{what}: {type(exc).__name__}: {exc}"
