@@ -111,11 +111,13 @@ def test_a_store_deleted_or_replaced_during_a_run_fails_it(writer: str, how: str
         wg.run()
     assert str(path) in str(info.value)
     assert wg.state == "FAILED"
-    # the store opens afresh on the file now at the path
-    store = Store.open(path)
-    assert not store._writer.fault
-    if how == "replace":
-        assert [r.pk for r in store.runs()] == []
+    # the next run goes to the file now at the path, opened afresh (a new one, or the other
+    # file, which had no runs)
+    again = campaign.build(2)
+    again.run()
+    store = load_profile().store
+    assert not store.faulty and Store.open(path) is store
+    assert [(r.pk, r.state) for r in store.runs()] == [(again.pk, "FINISHED")]
 
 
 def test_a_held_write_lock_is_store_busy_naming_store_and_holder(
