@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
 import time
 from pathlib import Path
 
@@ -191,3 +192,37 @@ def test_a_write_lock_held_during_a_run_fails_it_without_hanging(
     assert "pid 4343 on elsewhere" in message and "were not written" in message
     assert wg.state == "FAILED"
     assert_consistent(path)
+
+
+class _BrokenRows:
+    """A row conversion that fails whole (a bug): the batch it drained is lost."""
+
+    def prepare(self, rows: list[object]) -> None:
+        raise RuntimeError("the conversion broke")
+
+
+def test_a_writer_that_loses_a_batch_releases_the_flush_waiting_on_it(
+    writer: str, tmp_path: Path
+) -> None:
+    store = Store.open(tmp_path / "broken.sqlite")
+    rows, store._writer._rows = store._writer._rows, _BrokenRows()
+    raised: list[BaseException] = []
+    done = threading.Event()
+
+    def flush() -> None:
+        try:
+            store.flush()
+        except BaseException as exc:
+            raised.append(exc)
+        done.set()
+
+    try:
+        pk = store.new_pk()
+        store.record_process(pk, "0" * 32, "work", "r", "t", "RUNNING", time.time(), None)
+        threading.Thread(target=flush, daemon=True).start()
+        assert done.wait(60), "flush() waited for ever on a batch the writer had dropped"
+    finally:
+        store._writer._rows = rows
+    (error,) = raised
+    assert isinstance(error, StoreWriteError) and "the conversion broke" in str(error)
+    store.close()  # nothing more to report

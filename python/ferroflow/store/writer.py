@@ -383,7 +383,14 @@ class BatchWriter:
             return
         rows = queue[:n]
         del queue[:n]  # appends made meanwhile land after the prefix and stay queued
-        batch = self._rows.prepare(rows)
+        try:
+            batch = self._rows.prepare(rows)
+        except Exception as exc:  # (a bug) the rows are lost: say so, then release flush()es
+            self._fail(f"batch of {n} rows lost", exc)  # first: a released flush() raises it
+            for row in rows:
+                if type(row) is tuple and len(row) == 2 and row[0] == OP_FLUSH:
+                    row[1].set()
+            return
         try:
             unserialisable = batch.unserialisable
             for pk in unserialisable:
