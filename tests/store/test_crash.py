@@ -34,11 +34,12 @@ It runs once per committer (``writer``, tests/conftest.py): 15-25 s each on the 
 
 Faults of the file rather than of the process, each in a child after a finished run: a full
 disk (SQLite's ``max_page_count`` stands in for it: ``SQLITE_FULL`` as a full disk gives it,
-deterministically and without root), the store deleted mid-run, and the store replaced mid-run
-by a copy (a backup restored). The run ends FAILED, never FINISHED; ``ferroflow runs show``
-says what was lost; the file passes ``store_rules`` (integrity, no dangling link, the link
-rules) and the completeness rules above; no finished row is rewritten; a replacing file gets
-no row at all.
+deterministically and without root), a write the kernel refuses (``RLIMIT_FSIZE`` set from a
+task on: ``EFBIG``, which SQLite reports as a disk I/O error), the store deleted mid-run, and
+the store replaced mid-run by a copy (a backup restored). The run ends FAILED, never
+FINISHED; ``ferroflow runs show`` says what was lost; the file passes ``store_rules``
+(integrity, no dangling link, the link rules) and the completeness rules above; no finished
+row is rewritten; a replacing file gets no row at all.
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -55,6 +57,7 @@ import typing as t
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from ferroflow import dynamic, load_profile, task
 from ferroflow.store import Store, schema
 from store_rules import snapshot, violations
@@ -121,17 +124,30 @@ def child_main(log_path: str, child_id: int, runs: int, blocks: int) -> None:
         run += 1
 
 
+def _limit_file_size(path: Path, room: int) -> None:
+    """Once what is queued is on disk, let no file of this process grow more than ``room``
+    bytes past the store's largest: the kernel refuses such writes (EFBIG), as a failing disk
+    would, and SQLite reports a disk I/O error."""
+    load_profile().store.flush()
+    largest = max(os.path.getsize(f"{path}{suffix}") for suffix in ("", "-wal"))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (largest + room, resource.RLIM_INFINITY))
+
+
 def fault_main(how: str, arg: str, blocks: int) -> None:
     """Run one campaign of ``blocks`` blocks while the store's file fails: ``full`` (SQLite's
-    page limit ``arg`` stands in for the disk), ``remove`` (a task deletes the file) or
-    ``replace`` (a task puts the copy at ``arg`` in its place, as restoring a backup would).
-    Prints what ``run()`` raised and the run's state, as JSON."""
+    page limit ``arg`` stands in for the disk), ``write-error`` (from a task on, files may grow
+    only ``arg`` bytes more), ``remove`` (a task deletes the file) or ``replace`` (a task puts
+    the copy at ``arg`` in its place, as restoring a backup would). Prints what ``run()``
+    raised and the run's state, as JSON."""
     global _fault
     if how == "full":
         schema.EXTRA_PRAGMAS = [f"PRAGMA max_page_count = {int(arg)}"]
     store = load_profile().store
     path = store.path
-    if how == "remove":
+    if how == "write-error":
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a signal that kills
+        _fault = (FAULT_AT, lambda: _limit_file_size(path, int(arg)))
+    elif how == "remove":
         _fault = (FAULT_AT, lambda: os.remove(path))
     elif how == "replace":
         _fault = (FAULT_AT, lambda: os.replace(arg, path))
@@ -442,19 +458,29 @@ def rows(path: Path, sql: str, *params: object) -> list[tuple[t.Any, ...]]:
         conn.close()
 
 
-def test_a_full_disk_fails_the_run_and_loses_nothing_finished(tmp_path: Path, writer: str) -> None:
+#: how the file fails -> what SQLite says
+WRITE_FAULTS = {"full": "database or disk is full", "write-error": "disk I/O error"}
+
+
+@pytest.mark.parametrize("how", list(WRITE_FAULTS))
+def test_a_full_disk_or_a_write_error_fails_the_run_and_loses_nothing_finished(
+    tmp_path: Path, writer: str, how: str
+) -> None:
     env = child_env(tmp_path / "home")
     path = tmp_path / "home" / "default" / "provenance.sqlite"
     done = finished_run(env, tmp_path)
     before = snapshot(path)
     ((pages,),) = rows(path, "PRAGMA page_count")
-    # the disk fills up some 60 pages (~1,000 tasks) into a run of 15,600 tasks
-    report = fault_run(env, writer, "full", str(pages + 60))
+    # A run of 15,600 tasks (~6 MB) meets the fault part way: the disk is full 2.4 MB on,
+    # more than any first batch, or files can grow 100 kB more from its 2,000th leaf on.
+    arg = str(pages + 600) if how == "full" else "100000"
+    report = fault_run(env, writer, how, arg)
+    said = WRITE_FAULTS[how]
     pk = report["run_pk"]
     assert report["state"] == "FAILED"
     raised = report["raised"]
     assert raised["type"] == "StoreWriteError", raised
-    assert "database or disk is full" in raised["message"] and str(path) in raised["message"]
+    assert said in raised["message"] and str(path) in raised["message"]
     assert "were not written" in raised["message"]
     # the store is consistent: SQLite's check, every link's ends, AiiDA's link rules; whatever
     # is stored FINISHED is complete
@@ -471,7 +497,7 @@ def test_a_full_disk_fails_the_run_and_loses_nothing_finished(tmp_path: Path, wr
     # the run is FAILED with the reason, none of its tasks is left RUNNING, nothing owns it
     ((state, error),) = rows(path, "SELECT state, error FROM node WHERE pk = ?", pk)
     assert state == schema.STATE_CODES["FAILED"]
-    assert "database or disk is full" in error and "were not written" in error
+    assert said in error and "were not written" in error
     assert rows(path, f"SELECT pk FROM node WHERE run_pk = ? AND state IN ({UNFINISHED})", pk) == []
     assert rows(path, "SELECT * FROM run_owner") == []
     assert rows(path, "SELECT count(*) FROM node WHERE run_pk = ?", pk)[0][0] < 15_600
@@ -486,11 +512,7 @@ def test_a_full_disk_fails_the_run_and_loses_nothing_finished(tmp_path: Path, wr
     assert shown.returncode == 0, shown.stderr
     head, *rest = shown.stdout.splitlines()
     assert f"pk={pk}] FAILED" in head
-    assert (
-        "database or disk is full" in rest[0]
-        and "rows" in rest[0]
-        and "were not written" in rest[0]
-    )
+    assert said in rest[0] and "rows" in rest[0] and "were not written" in rest[0]
     # with room again the store takes new runs
     again = finished_run(env, tmp_path)
     assert again > pk and violations(path) == []
