@@ -25,7 +25,6 @@ from ..errors import (
     FerroflowError,
     RecursionDepthError,
     RetryCancelledError,
-    StoreError,
 )
 from ..model.binding import check_arrived
 from ..model.body import run_body
@@ -450,7 +449,7 @@ class Execution:
             raise
         try:
             self.recorder.run_ended(self.pk, self.state)
-        except StoreError:  # rows were lost: the run is incomplete, never FINISHED
+        except FerroflowError:  # (StoreError) rows were lost: incomplete, never FINISHED
             self.state = State.FAILED
             raise
 
