@@ -13,7 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from ferroflow import WorkGraph, dynamic, load_profile, namespace, task
+from ferroflow import WorkGraph, dynamic, load_profile, meta, namespace, task
 from ferroflow.errors import TaskInputError, WorkflowFailedError
 from ferroflow.store import Store
 from store_rules import violations
@@ -49,6 +49,21 @@ def _added_with_a_bad_name() -> object:
     return wg.add_task(ident, name=BAD, x=1)
 
 
+def _called_with(metadata: dict[str, str]) -> Callable[[], object]:
+    def build() -> object:
+        @task.graph
+        def labelled(x: int) -> t.Any:
+            return ident(x, metadata=metadata).result
+
+        return labelled.build(1)
+
+    return build
+
+
+def _added_with(metadata: dict[str, str]) -> Callable[[], object]:
+    return lambda: WorkGraph("fine").add_task(ident, x=1, metadata=metadata)
+
+
 REFUSED: dict[str, tuple[Callable[[], object], str]] = {
     "task name=": (lambda: task(name=BAD)(ident.func), f"task 'ident': name {SHOWN}"),
     "graph name=": (
@@ -64,6 +79,14 @@ REFUSED: dict[str, tuple[Callable[[], object], str]] = {
         f"task 'ident': outputs: namespace key {SHOWN}",
     ),
     "namespace(...) key": (lambda: namespace(**{BAD: int}), f"namespace key {SHOWN}"),
+    "metadata label in a graph body": (
+        _called_with({"label": BAD}),
+        f"task 'labelled/ident': metadata 'label' {SHOWN}",
+    ),
+    "metadata description of add_task": (
+        _added_with({"label": "fine", "description": f"made {BAD}"}),
+        f"task 'fine/ident': metadata 'description' {f'made {BAD}'!r}",
+    ),
 }
 
 
@@ -73,11 +96,18 @@ def test_a_name_or_key_with_a_lone_surrogate_is_refused_where_it_is_made(case: s
     with pytest.raises(ValueError, match="lone surrogate") as info:
         make()
     assert str(info.value).startswith(where), str(info.value)
+    assert "store cannot keep" in str(info.value)
     # refused before anything reached the store
     path = load_profile().store.path
     with sqlite3.connect(path) as conn:
         assert conn.execute("SELECT count(*) FROM node").fetchone() == (0,)
     conn.close()
+
+
+def test_an_extras_key_with_a_lone_surrogate_is_refused_where_it_is_declared() -> None:
+    with pytest.raises(TypeError, match="str keys the store can keep") as info:
+        meta(extras={BAD: "eV"})
+    assert SHOWN in str(info.value)
 
 
 @task

@@ -6,10 +6,11 @@ text as UTF-8: a lone surrogate (``"\\udc80"``, which ``os.fsdecode`` makes of u
 bytes, or a ``\\ud800`` typed by hand) has no UTF-8 form. Writing such a row fails on the writer
 thread, long after the task started, and loses that row while the links to it stay queued. So
 the name is refused when the task or graph is made, with an error naming it; namespace keys
-follow the same rule (:func:`.labels.key_problem`). Values need no rule: they are stored as
-ASCII JSON or pickles, which keep any string. Text that only reports (an error's message and
-traceback) is not refused but kept with such a character escaped (:func:`storable_text`): a
-task that fails must be stored FAILED whatever its exception says.
+follow the same rule (:func:`.labels.key_problem`), as do a call's ``metadata`` label and
+description (:mod:`.call_metadata`) and the keys of ``meta(extras=...)``. Values need no
+rule: they are stored as ASCII JSON or pickles, which keep any string. Text that only reports
+(an error's message and traceback) is not refused but kept with such a character escaped
+(:func:`storable_text`): a task that fails must be stored FAILED whatever its exception says.
 """
 
 from __future__ import annotations

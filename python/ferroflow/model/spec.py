@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .labels import key_problem
+from .names import storable
 from .structured import is_leaf_model, model_fields
 
 __all__ = [
@@ -80,9 +81,12 @@ class SocketMeta:
     def __post_init__(self) -> None:
         if self.extras is not None:
             if not isinstance(self.extras, Mapping) or not all(
-                isinstance(k, str) for k in self.extras
+                isinstance(k, str) and storable(k) for k in self.extras
             ):
-                raise TypeError(f"meta(extras=...) must be a dict with str keys: {self.extras!r}")
+                raise TypeError(
+                    "meta(extras=...) must be a dict with str keys the store can keep (no lone"
+                    f" surrogate): {self.extras!r}"
+                )
             try:
                 json.dumps(dict(self.extras))
             except (TypeError, ValueError) as exc:
