@@ -30,6 +30,7 @@ __all__ = [
     "StoreBusyError",
     "StoreClosedError",
     "StoreError",
+    "StoreLostError",
     "StoreWriteError",
     "TaskInputError",
     "TaskOutputError",
@@ -190,19 +191,28 @@ class StoreWriteError(StoreError):
     underlying exception and :attr:`messages` lists every failure since the last report.
     """
 
-    def __init__(self, message: str, messages: list[str]) -> None:
+    def __init__(self, message: str, messages: list[str] | None = None) -> None:
         super().__init__(message)
-        self.messages = messages
+        self.messages = messages if messages is not None else [message]
 
 
 class SchemaVersionError(StoreError):
     """The file was written with a different, incompatible schema version."""
 
 
-class StoreBusyError(StoreError):
+class StoreBusyError(StoreWriteError):
     """Another connection (usually another process) held the file's write lock for longer than
-    the busy timeout, so pks could not be reserved. Nothing was written or corrupted; retry, or
-    find the process that keeps a long write transaction open."""
+    the busy timeout, so pks could not be reserved or a batch of rows could not be written. The
+    message names the store and the holder when the store knows it (a ferroflow run's owner
+    row), else "another process". Nothing was corrupted: what was written is consistent, and a
+    run whose rows were lost ends FAILED; retry, or end the process that keeps a long write
+    transaction open."""
+
+
+class StoreLostError(StoreWriteError):
+    """The store's file was deleted or replaced while it was open: rows written now would go
+    to a file no one can open again, so the store stops writing and the run fails, naming the
+    path (checked once per committed batch, against the file's device and inode at open)."""
 
 
 class UntrustedValueError(StoreError, ValueError):

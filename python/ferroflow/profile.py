@@ -97,9 +97,10 @@ class Profile:
 
     @property
     def store(self) -> Store:
-        """The profile's provenance store, opened on first use (and again after ``close``)."""
+        """The profile's provenance store, opened on first use (and again after ``close``, or
+        after a fault of its file stopped it writing: the next run gets the file afresh)."""
         with self._store_lock:
-            if self._store is None or self._store.closed:
+            if self._store is None or self._store.closed or self._store.faulty:
                 self._store = Store.open(
                     self.store_path,
                     commit_interval=self.commit_interval,

@@ -18,6 +18,7 @@ from .explicit_reload import load_explicit
 from .model.binding import bind_inputs
 from .model.body import run_body
 from .model.graph import Graph, TaskNode
+from .model.names import name_problem
 from .model.spec import Namespace
 from .model.taskdef import GraphDef
 from .model.vocabulary import State
@@ -61,10 +62,9 @@ class WorkGraph(ExplicitConstruction):
         outputs: Namespace | Mapping[str, Any] | None = None,
         max_number_jobs: int | None = None,
     ) -> None:
-        if not isinstance(name, str) or not name or "/" in name:
-            raise ValueError(
-                f"a WorkGraph name must be a non-empty string without '/', got {name!r}"
-            )
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(f"a WorkGraph name {problem}")
         if inputs is not None and not isinstance(inputs, Namespace):
             raise TypeError(
                 f"WorkGraph '{name}': inputs must be a namespace(...) of the graph's inputs, "

@@ -31,6 +31,15 @@ and a CPU hog on both cores. MARGIN is 0.2 s + 1.0 s of slack for loaded CI mach
 is killed 0.15-0.3 s after it is ready (before its first batch commits: integrity only) once,
 and MARGIN + 0.3-1.2 s after it three times, in random order (the seed is in the messages).
 It runs once per committer (``writer``, tests/conftest.py): 15-25 s each on the 2-core VM.
+
+Faults of the file rather than of the process, each in a child after a finished run: a full
+disk (SQLite's ``max_page_count`` stands in for it: ``SQLITE_FULL`` as a full disk gives it,
+deterministically and without root), a write the kernel refuses (``RLIMIT_FSIZE`` set from a
+task on: ``EFBIG``, which SQLite reports as a disk I/O error), the store deleted mid-run, and
+the store replaced mid-run by a copy (a backup restored). The run ends FAILED, never
+FINISHED; ``ferroflow runs show`` says what was lost; the file passes ``store_rules``
+(integrity, no dangling link, the link rules) and the completeness rules above; no finished
+row is rewritten; a replacing file gets no row at all.
 """
 
 from __future__ import annotations
@@ -38,6 +47,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import resource
 import signal
 import sqlite3
 import subprocess
@@ -47,10 +57,13 @@ import typing as t
 from collections import defaultdict
 from pathlib import Path
 
+import pytest
 from ferroflow import dynamic, load_profile, task
-from ferroflow.store import Store
+from ferroflow.store import Store, schema
+from store_rules import snapshot, violations
 
 COMMIT_INTERVAL = 0.2  # the default the child's profile uses
+FAULT_AT = 2000  # the leaf of a fault test's child that deletes or replaces the store
 MARGIN = COMMIT_INTERVAL + 1.0
 LEAVES = 64  # per block (78 tasks: 64 leaves, 7 totals, 7 graph tasks)
 LONG = 3000  # blocks in a killed child's campaign: 234,001 tasks, far longer than any kill's delay
@@ -60,12 +73,16 @@ DEPTH = 2  # block → block → block → leaves: graph tasks nested three deep
 # -- the child's workflow --------------------------------------------------------------------------
 
 _log_fd: int | None = None
+#: (leaf input, what it does to the store file then) in a child of the fault tests
+_fault: tuple[int, t.Callable[[], None]] | None = None
 
 
 @task
 def leaf(x: int) -> int:
     if _log_fd is not None:
         os.write(_log_fd, f"{x} {time.time():.6f}\n".encode())
+    if _fault is not None and x == _fault[0]:
+        _fault[1]()
     return x
 
 
@@ -105,6 +122,43 @@ def child_main(log_path: str, child_id: int, runs: int, blocks: int) -> None:
         assert wg.outputs.result.value == sum(range(base, base + blocks * LEAVES))
         print(json.dumps({"run_pk": wg.pk}), flush=True)
         run += 1
+
+
+def _limit_file_size(path: Path, room: int) -> None:
+    """Once what is queued is on disk, let no file of this process grow more than ``room``
+    bytes past the store's largest: the kernel refuses such writes (EFBIG), as a failing disk
+    would, and SQLite reports a disk I/O error."""
+    load_profile().store.flush()
+    largest = max(os.path.getsize(f"{path}{suffix}") for suffix in ("", "-wal"))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (largest + room, resource.RLIM_INFINITY))
+
+
+def fault_main(how: str, arg: str, blocks: int) -> None:
+    """Run one campaign of ``blocks`` blocks while the store's file fails: ``full`` (SQLite's
+    page limit ``arg`` stands in for the disk), ``write-error`` (from a task on, files may grow
+    only ``arg`` bytes more), ``remove`` (a task deletes the file) or ``replace`` (a task puts
+    the copy at ``arg`` in its place, as restoring a backup would). Prints what ``run()``
+    raised and the run's state, as JSON."""
+    global _fault
+    if how == "full":
+        schema.EXTRA_PRAGMAS = [f"PRAGMA max_page_count = {int(arg)}"]
+    store = load_profile().store
+    path = store.path
+    if how == "write-error":
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # EFBIG, not a signal that kills
+        _fault = (FAULT_AT, lambda: _limit_file_size(path, int(arg)))
+    elif how == "remove":
+        _fault = (FAULT_AT, lambda: os.remove(path))
+    elif how == "replace":
+        _fault = (FAULT_AT, lambda: os.replace(arg, path))
+    wg = campaign.build(0, blocks, LEAVES)
+    try:
+        wg.run(max_workers=2)
+        raised = None
+    except Exception as exc:
+        raised = {"type": type(exc).__name__, "message": str(exc)}
+    report = {"committer": store._writer.committer, "run_pk": wg.pk, "state": wg.state}
+    print(json.dumps({**report, "raised": raised}), flush=True)
 
 
 # -- checks --------------------------------------------------------------------------------------
@@ -270,7 +324,7 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path, wri
     rng = random.Random(seed)
     delays = [rng.uniform(0.15, 0.3)] + [rng.uniform(MARGIN + 0.3, MARGIN + 1.2) for _ in range(3)]
     rng.shuffle(delays)
-    env = {**os.environ, "FERROFLOW_HOME": str(tmp_path / "home"), "FERROFLOW_WORKERS": "2"}
+    env = child_env(tmp_path / "home")
     store_path = tmp_path / "home" / "default" / "provenance.sqlite"
     logs: list[tuple[Path, float | None]] = []
     checked = 0  # tasks whose presence was required
@@ -353,5 +407,161 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path, wri
     assert nodes_after > nodes_before + 2 * tasks
 
 
+# -- faults of the file: disk full, the store removed or replaced mid-run -------------------------
+
+# the rules above hold whatever the end of a run, but for the end states allowed (FAILED too)
+COMPLETE_RULES = {r: sql for r, sql in LINK_RULES.items() if r != "node in an unexpected state"}
+FINISHED = schema.STATE_CODES["FINISHED"]
+UNFINISHED = schema.sql_codes(schema.STATE_CODES, ("PLANNED", "RUNNING"))
+
+
+def child_env(home: Path) -> dict[str, str]:
+    """The environment of a child: its profile in ``home``, two workers, tests/ importable."""
+    tests = str(Path(__file__).resolve().parents[1])
+    paths = [tests, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    return {
+        **os.environ,
+        "FERROFLOW_HOME": str(home),
+        "FERROFLOW_WORKERS": "2",
+        "PYTHONPATH": os.pathsep.join(paths),
+    }
+
+
+def child(env: dict[str, str], *args: str) -> str:
+    """Run this file as a child with ``args``; its stdout (it must exit 0)."""
+    proc = subprocess.run(
+        [sys.executable, __file__, *args], env=env, capture_output=True, text=True, timeout=300
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc.stdout
+
+
+def finished_run(env: dict[str, str], tmp_path: Path, blocks: int = 4) -> int:
+    """A campaign run to completion by a child; its pk."""
+    out = child(env, str(tmp_path / "leaves-ok.txt"), "7", "1", str(blocks))
+    return int(json.loads(out.splitlines()[-1])["run_pk"])
+
+
+def fault_run(env: dict[str, str], writer: str, how: str, arg: str) -> dict[str, t.Any]:
+    """What a child's campaign met with the store file failing (:func:`fault_main`)."""
+    out = child(env, "fault", how, arg, "200")
+    report: dict[str, t.Any] = json.loads(out.splitlines()[-1])
+    assert report["committer"] == writer
+    return report
+
+
+def rows(path: Path, sql: str, *params: object) -> list[tuple[t.Any, ...]]:
+    conn = sqlite3.connect(path)
+    try:
+        return conn.execute(sql, params).fetchall()
+    finally:
+        conn.close()
+
+
+#: how the file fails -> what SQLite says
+WRITE_FAULTS = {"full": "database or disk is full", "write-error": "disk I/O error"}
+
+
+@pytest.mark.parametrize("how", list(WRITE_FAULTS))
+def test_a_full_disk_or_a_write_error_fails_the_run_and_loses_nothing_finished(
+    tmp_path: Path, writer: str, how: str
+) -> None:
+    env = child_env(tmp_path / "home")
+    path = tmp_path / "home" / "default" / "provenance.sqlite"
+    done = finished_run(env, tmp_path)
+    before = snapshot(path)
+    ((pages,),) = rows(path, "PRAGMA page_count")
+    # A run of 15,600 tasks (~6 MB) meets the fault part way: the disk is full 2.4 MB on,
+    # more than any first batch, or files can grow 100 kB more from its 2,000th leaf on.
+    arg = str(pages + 600) if how == "full" else "100000"
+    report = fault_run(env, writer, how, arg)
+    said = WRITE_FAULTS[how]
+    pk = report["run_pk"]
+    assert report["state"] == "FAILED"
+    raised = report["raised"]
+    assert raised["type"] == "StoreWriteError", raised
+    assert said in raised["message"] and str(path) in raised["message"]
+    assert "were not written" in raised["message"]
+    # the store is consistent: SQLite's check, every link's ends, AiiDA's link rules; whatever
+    # is stored FINISHED is complete
+    assert violations(path) == []
+    for rule, sql in COMPLETE_RULES.items():
+        assert rows(path, sql) == [], rule
+    # finished rows were never rewritten: every row from before is there as it was
+    after = snapshot(path)
+    for table in ("node", "link", "blob"):
+        assert before[table] <= after[table], table
+    assert (done, FINISHED) in rows(
+        path, f"SELECT pk, state FROM node WHERE {schema.TOP_LEVEL_RUN}"
+    )
+    # the run is FAILED with the reason, none of its tasks is left RUNNING, nothing owns it
+    ((state, error),) = rows(path, "SELECT state, error FROM node WHERE pk = ?", pk)
+    assert state == schema.STATE_CODES["FAILED"]
+    assert said in error and "were not written" in error
+    assert rows(path, f"SELECT pk FROM node WHERE run_pk = ? AND state IN ({UNFINISHED})", pk) == []
+    assert rows(path, "SELECT * FROM run_owner") == []
+    assert rows(path, "SELECT count(*) FROM node WHERE run_pk = ?", pk)[0][0] < 15_600
+    # `ferroflow runs show` says what was lost
+    shown = subprocess.run(
+        [sys.executable, "-m", "ferroflow", "runs", "show", str(pk)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    head, *rest = shown.stdout.splitlines()
+    assert f"pk={pk}] FAILED" in head
+    assert said in rest[0] and "rows" in rest[0] and "were not written" in rest[0]
+    # with room again the store takes new runs
+    again = finished_run(env, tmp_path)
+    assert again > pk and violations(path) == []
+
+
+def test_a_store_removed_mid_run_fails_the_run_and_writes_nowhere(
+    tmp_path: Path, writer: str
+) -> None:
+    env = child_env(tmp_path / "home")
+    path = tmp_path / "home" / "default" / "provenance.sqlite"
+    finished_run(env, tmp_path)
+    report = fault_run(env, writer, "remove", "")
+    assert report["state"] == "FAILED"
+    assert report["raised"]["type"] == "StoreLostError"
+    assert f"{path}: the store file was deleted while open" in report["raised"]["message"]
+    assert not path.exists()  # nothing made a new file with the run's remaining rows
+    # the profile starts a new store, which only the next run is in
+    again = finished_run(env, tmp_path)
+    assert [pk for (pk,) in rows(path, f"SELECT pk FROM node WHERE {schema.TOP_LEVEL_RUN}")] == [
+        again
+    ]
+    assert violations(path) == []
+
+
+def test_a_store_replaced_mid_run_fails_the_run_and_leaves_the_new_file_alone(
+    tmp_path: Path, writer: str
+) -> None:
+    env = child_env(tmp_path / "home")
+    path = tmp_path / "home" / "default" / "provenance.sqlite"
+    finished_run(env, tmp_path)
+    backup = tmp_path / "backup.sqlite"
+    source, copy = sqlite3.connect(path), sqlite3.connect(backup)
+    source.backup(copy)
+    source.close()
+    copy.close()
+    kept = snapshot(backup)
+    report = fault_run(env, writer, "replace", str(backup))
+    assert report["state"] == "FAILED"
+    assert report["raised"]["type"] == "StoreLostError"
+    message = report["raised"]["message"]
+    assert f"{path}: the store file was replaced by another file while open" in message
+    # the restored file is as it was: no row of the failed run, no finished row rewritten
+    assert snapshot(path) == kept
+    assert violations(path) == []
+    assert rows(path, "SELECT count(*) FROM node WHERE run_pk = ?", report["run_pk"]) == [(0,)]
+
+
 if __name__ == "__main__":
-    child_main(sys.argv[1], *map(int, sys.argv[2:]))
+    if sys.argv[1] == "fault":
+        fault_main(sys.argv[2], sys.argv[3], int(sys.argv[4]))
+    else:
+        child_main(sys.argv[1], *map(int, sys.argv[2:]))

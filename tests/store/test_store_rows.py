@@ -215,6 +215,10 @@ def test_a_run_reports_a_too_long_output_by_task_and_socket(
     )
     too_big = "DataError: string or blob too big: 5000 bytes, SQLite's limit is 4096"
     assert re.fullmatch(f"{where}: {too_big}", message), message
+    # the run is stored FAILED, saying what was lost, not FINISHED with a task run missing
+    assert wg.state == "FAILED"
+    run = store.load_node(wg.pk)
+    assert run.state == "FAILED" and "5000 bytes" in (run.error or "")
 
 
 def test_the_library_must_be_the_one_python_loaded(tmp_path: Path) -> None:

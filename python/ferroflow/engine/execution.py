@@ -100,9 +100,8 @@ class Execution:
             and not self.cache_all
             and os.environ.get("FERROFLOW_FAST_LANE", "1") != "0"
         )
-        remote = executors.remote
         #: where sync functions run: this process's workers, or a cluster
-        self._calls: Backend = (remote or executors.local).session(self)
+        self._calls: Backend = (executors.remote or executors.local).session(self)
         #: where ``async def`` functions run: the run's event loop, in this process
         self._coroutines: Backend = executors.coroutines.session(self)
         # Fast-lane task nodes read their results through this box: the live run while it
@@ -141,10 +140,8 @@ class Execution:
             if len(exc.args) != 2 or not isinstance(exc.args[0], TaskNode):
                 raise
             task, producer = exc.args
-            raise FerroflowError(
-                f"task '{task.path}' uses an output of '{producer.path}', which is not part of "
-                f"this run"
-            ) from None
+            what = f"task '{task.path}' uses an output of '{producer.path}'"
+            raise FerroflowError(f"{what}, which is not part of this run") from None
 
     def _caller(self, task: TaskNode) -> tuple[int, int]:
         """``(run pk, caller pk)`` of ``task``: its top-level run and the graph run (the run, or
@@ -250,8 +247,7 @@ class Execution:
         finally:
             self._coroutines.close()
             # the backends refer back to this execution: without the cycle, a finished run's
-            # task nodes are freed at once instead of by a later full GC pass (which a
-            # process running many big graphs pays for)
+            # task nodes are freed at once, not by a later full GC pass (many big graphs pay)
             self._calls = self._coroutines = CLOSED
 
     # -- the runner ------------------------------------------------------------------------
@@ -451,7 +447,11 @@ class Execution:
         except BaseException as exc:
             self._abort(exc)
             raise
-        self.recorder.run_ended(self.pk, self.state)
+        try:
+            self.recorder.run_ended(self.pk, self.state)
+        except FerroflowError:  # (StoreError) rows were lost: incomplete, never FINISHED
+            self.state = State.FAILED
+            raise
 
     def _settle(self, interrupted: bool) -> None:
         """Every task's final state from the core (rows of tasks the core ended), the graph's

@@ -15,6 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .names import storable
+
 __all__ = ["RESERVED_INPUT", "CallMetadata", "check_link_label", "parse_call_metadata"]
 
 #: the keyword every task call reserves for its metadata
@@ -74,6 +76,11 @@ def parse_call_metadata(where: str, metadata: Any) -> CallMetadata:
         if value is not None and not isinstance(value, str):
             raise TypeError(
                 f"{where}: metadata {key!r} must be a str, got {type(value).__qualname__}"
+            )
+        if value is not None and not storable(value):
+            raise ValueError(
+                f"{where}: metadata {key!r} {value!r} contains a lone surrogate, which the "
+                "store cannot keep (it keeps UTF-8)"
             )
     link = metadata.get("call_link_label")
     return CallMetadata(

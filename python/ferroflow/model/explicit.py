@@ -15,6 +15,7 @@ from ..errors import FerroflowError, TaskInputError
 from .binding import bind_given, bind_value, complete_inputs
 from .call_metadata import RESERVED_INPUT, parse_call_metadata
 from .graph import Graph, TaskNode
+from .names import name_problem
 from .sockets import FutureSocket, GraphInputSocket
 from .spec import Leaf, Namespace
 from .taskdef import TaskDef
@@ -43,11 +44,9 @@ def add_task(graph: Graph, handle: TaskDef, name: str | None, given: dict[str, A
     if name is None:
         name, n = graph.next_name(handle.name)
     else:
-        if not isinstance(name, str) or not name or "/" in name:
-            raise ValueError(
-                f"graph '{graph.path}': a task name must be a non-empty string without '/', "
-                f"got {name!r}"
-            )
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(f"graph '{graph.path}': a task name {problem}")
         if name in RESERVED:
             raise ValueError(f"graph '{graph.path}': '{name}' is reserved for a built-in task")
         name, n = graph.own_name(name, handle.name)

@@ -19,6 +19,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .data import DataNode
+from .names import storable
 
 __all__ = [
     "SEPARATOR",
@@ -49,9 +50,7 @@ def key_problem(key: object) -> str | None:
             f"namespace key {key!r} contains '.', which separates the levels of a socket path; "
             f"nest a dict instead ({{{key.split('.', 1)[0]!r}: {{...}}}})"
         )
-    try:
-        key.encode("utf-8")
-    except UnicodeEncodeError:
+    if not storable(key):
         return f"namespace key {key!r} contains a lone surrogate, which the store cannot keep"
     return None
 

@@ -19,6 +19,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from .labels import key_problem
+from .names import storable
 from .structured import is_leaf_model, model_fields
 
 __all__ = [
@@ -79,9 +81,12 @@ class SocketMeta:
     def __post_init__(self) -> None:
         if self.extras is not None:
             if not isinstance(self.extras, Mapping) or not all(
-                isinstance(k, str) for k in self.extras
+                isinstance(k, str) and storable(k) for k in self.extras
             ):
-                raise TypeError(f"meta(extras=...) must be a dict with str keys: {self.extras!r}")
+                raise TypeError(
+                    "meta(extras=...) must be a dict with str keys the store can keep (no lone"
+                    f" surrogate): {self.extras!r}"
+                )
             try:
                 json.dumps(dict(self.extras))
             except (TypeError, ValueError) as exc:
@@ -127,6 +132,13 @@ class Namespace(SocketSpec):
     #: the dataclass, TypedDict or pydantic model this namespace has the shape of: a task
     #: declared with it receives an instance (:mod:`.structured`); None: a plain dict
     model: Any = None
+
+    def __post_init__(self) -> None:
+        # a declared key follows the rule of keys given at run time (``**{"a.b": int}`` or a
+        # lone surrogate would otherwise fail only when the value arrives, or in the store)
+        problem = next(filter(None, map(key_problem, self.fields)), None)
+        if problem is not None:
+            raise ValueError(problem)
 
     def child(self, name: str) -> SocketSpec | None:
         if name in self.fields:

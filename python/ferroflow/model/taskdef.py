@@ -16,8 +16,9 @@ from typing import Any, TypedDict, cast
 from .calcfunction import CalcFunctionCall, shape_of
 from .call_metadata import RESERVED_INPUT
 from .error_handlers import parse_error_handlers
-from .labels import join_label
+from .labels import join_label, key_problem
 from .model_inputs import has_model
+from .names import name_problem, storable
 from .outputs import has_extras
 from .spec import Leaf, Namespace, SocketSpec, input_specs, output_spec
 from .typecheck import exact_type
@@ -131,11 +132,9 @@ class TaskDef:
         #: what the backends call with the keyword arguments: the function, or for a
         #: calcfunction the wrapper that hands it data nodes (:mod:`.calcfunction`)
         self.call: Callable[..., Any] = func
-        if name is not None and (not isinstance(name, str) or not name or "/" in name):
-            raise ValueError(
-                f"task '{func.__name__}': name must be a non-empty string without '/' (task "
-                f"paths join names with '/'), got {name!r}"
-            )
+        problem = None if name is None else name_problem(name)
+        if problem is not None:
+            raise ValueError(f"task {func.__name__!r}: name {problem}")
         self.name = name or func.__name__
         label = f"task '{self.name}'"
         if isinstance(retries, bool) or not isinstance(retries, int) or retries < 0:
@@ -198,6 +197,11 @@ class TaskDef:
         #: whether an output declares ``meta(extras=...)``, set on its node when it finished
         self.output_extras = has_extras(self.outputs)
         self.process_type = f"{func.__module__}.{func.__qualname__}"
+        if not (storable(self.name) and storable(self.process_type)):  # (the store's type)
+            raise ValueError(
+                f"task {self.name!r} ({self.process_type!r}): the function's name or module "
+                "contains a lone surrogate, which the store cannot keep (it keeps UTF-8)"
+            )
         # The common case "one leaf output": the engine wraps the return value directly.
         fields = self.outputs.fields
         only = next(iter(fields), None)
@@ -244,6 +248,9 @@ def _outputs_option(label: str, outputs: Namespace | Sequence[str]) -> Namespace
     if isinstance(outputs, Namespace):
         return outputs
     if isinstance(outputs, (list, tuple)) and all(isinstance(o, str) and o for o in outputs):
+        problem = next(filter(None, map(key_problem, outputs)), None)
+        if problem is not None:
+            raise ValueError(f"{label}: outputs: {problem}")
         if len(set(outputs)) != len(outputs):
             raise ValueError(f"{label}: outputs names a socket twice: {list(outputs)}")
         return Namespace({name: Leaf(Any) for name in outputs})

@@ -13,6 +13,7 @@ from ..errors import (
     StoreBusyError,
     StoreClosedError,
     StoreError,
+    StoreLostError,
     StoreWriteError,
     UntrustedValueError,
 )
@@ -36,6 +37,7 @@ __all__ = [
     "StoreBusyError",
     "StoreClosedError",
     "StoreError",
+    "StoreLostError",
     "StoreWriteError",
     "StoredNode",
     "UnserialisableValue",

@@ -12,7 +12,8 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-from ..errors import StoreBusyError, StoreClosedError, StoreError
+from ..errors import StoreClosedError, StoreError
+from .faults import busy_error
 from .schema import configure_connection, release_pks, reserve_pks
 
 __all__ = ["PkBlocks"]
@@ -155,10 +156,8 @@ class PkBlocks:
                 first = reserve_pks(conn, n)
             except sqlite3.OperationalError as exc:
                 if "locked" in str(exc) or "busy" in str(exc):
-                    raise StoreBusyError(
-                        f"{self.path}: could not reserve pks: another connection held the write "
-                        f"lock for longer than the busy timeout ({exc})"
-                    ) from exc
+                    assert conn is not None  # (connecting never waits for the lock)
+                    raise busy_error(self.path, conn, "could not reserve pks") from exc
                 raise StoreError(f"{self.path}: could not reserve pks: {exc}") from exc
             except sqlite3.Error as exc:
                 raise StoreError(f"{self.path}: could not reserve pks: {exc}") from exc

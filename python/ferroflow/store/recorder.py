@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from ..errors import StoreWriteError
 from ..model.data import DataNode
 from ..model.graph import TaskNode
 from ..model.labels import flatten, join_label
@@ -188,10 +189,21 @@ class StoreRecorder(Recorder):
         return self.store.cached_outputs(key)
 
     def run_ended(self, pk: int, state: str, error: str | None = None) -> None:
+        """Record the run's end and wait until all of it is on disk. Should rows be lost (a
+        row the store refused, or a fault of its file: :mod:`.faults`), the run is marked
+        FAILED with what was lost instead, and the error is raised: a run never shows FINISHED
+        with rows missing."""
         store = self.store
         store.update_process(pk, state, time.time(), error=error)
         store.release_run(pk)
-        store.flush()
+        try:
+            store.flush()
+        except StoreWriteError as exc:
+            text = f"{type(exc).__name__}: {exc}"
+            if error:
+                text = f"{error}\n{text}"
+            store.fail_run(pk, text)
+            raise
 
     def unstored_mark(self) -> int:
         return self.store.unserialisable_count()

@@ -241,17 +241,27 @@ SELECT src, dst, {_case("type", LINK_NAMES)} AS type, label FROM link;
 """
 
 
+#: How long a writer waits for another connection's write lock, in ms, before it gives up with
+#: :class:`~ferroflow.errors.StoreBusyError` (tests lower it: read when a store opens).
+BUSY_TIMEOUT_MS = 30_000
+#: Pragmas appended to every writing connection's; empty except in tests, which set e.g.
+#: ``PRAGMA max_page_count`` to meet SQLITE_FULL without filling a disk (read when a store
+#: opens).
+EXTRA_PRAGMAS: list[str] = []
+
+
 def connection_pragmas(durability: str) -> list[str]:
     """The per-connection pragmas of every connection that writes the store (WAL is
     persistent, the others are not): Python's and the store writer's own in Rust."""
     if durability not in ("normal", "full"):
         raise ValueError(f"durability must be 'normal' or 'full', not {durability!r}")
     return [
-        "PRAGMA busy_timeout = 30000",
+        f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT_MS)}",
         "PRAGMA journal_mode = WAL",
         f"PRAGMA synchronous = {durability.upper()}",
         "PRAGMA temp_store = MEMORY",
         "PRAGMA cache_size = -65536",
+        *EXTRA_PRAGMAS,
     ]
 
 

@@ -34,12 +34,11 @@ writer thread. Consequences the engine relies on:
 Every open store is closed (and so flushed) by an :mod:`atexit` hook. In a child made by
 ``os.fork()`` the inherited stores are abandoned (marked closed, their connections and queued rows
 left to the parent, which owns them): recording there raises :class:`StoreClosedError`, and
-``Store.open`` in the child opens a fresh instance.
+``Store.open`` in the child opens a fresh instance (both in :mod:`.open_stores`).
 """
 
 from __future__ import annotations
 
-import atexit
 import logging
 import operator
 import os
@@ -52,8 +51,10 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from ..errors import StoreClosedError
+from ..model.names import storable_text
 from ..model.vocabulary import Kind, State
-from . import owners
+from . import open_stores, owners
+from .faults import initialise_unless_busy
 from .pks import PkBlocks
 from .private import create_private_file, private_dir
 from .reading import Link, Reader, StoredNode
@@ -63,7 +64,6 @@ from .schema import (
     LINK_CODES,
     STATE_CODES,
     configure_connection,
-    initialise,
 )
 from .writer import BatchWriter
 
@@ -88,9 +88,6 @@ _CACHED_SQL = (
     " LEFT JOIN link l ON l.src = o.pk AND l.type = ? LEFT JOIN node n ON n.pk = l.dst"
     " LEFT JOIN blob b ON b.id = n.blob_id ORDER BY l.label"
 )
-
-_open_stores: dict[Path, Store] = {}
-_open_lock = threading.Lock()
 
 #: Backpressure: a task start (``record_process``) that finds more rows than this queued waits
 #: until the writer has committed them. Without it a writer slower than the workers falls ever
@@ -141,10 +138,9 @@ class Store:
             mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
             if str(mode).lower() != "wal":
                 log.warning("%s: journal_mode is %s, not WAL (file system?)", path, mode)
-            initialise(conn)
-            writer = BatchWriter(
-                conn, commit_interval, f"ferroflow-store-writer[{path.name}]", durability
-            )
+            initialise_unless_busy(conn, path)
+            name = f"ferroflow-store-writer[{path.name}]"
+            writer = BatchWriter(conn, commit_interval, name, durability, path)
         except BaseException:
             conn.close()
             raise
@@ -175,13 +171,9 @@ class Store:
         open, that instance is returned (and the two arguments are ignored).
         """
         resolved = Path(path).expanduser().resolve()
-        with _open_lock:
-            store = _open_stores.get(resolved)
-            opened = store is None or store.closed
-            if opened:
-                store = cls(resolved, commit_interval, durability)
-                _open_stores[resolved] = store
-        assert store is not None
+        store, opened = open_stores.get_or_open(
+            resolved, lambda: cls(resolved, commit_interval, durability)
+        )
         if opened:  # outside the lock: a busy file must not hold up other stores' opening
             try:
                 store.reap_dead_runs()
@@ -252,7 +244,10 @@ class Store:
         self._append((OP_PROCESS, pk, uuid, kind_code, label, process_type, state_code, ctime, run))
 
     def update_process(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
-        """Queue a state change of process ``pk`` (``error`` replaces the stored error text)."""
+        """Queue a state change of process ``pk`` (``error`` replaces the stored error text,
+        any lone surrogate in it escaped: :func:`.names.storable_text`)."""
+        if error is not None:
+            error = storable_text(error)
         try:
             state_code = STATE_CODES[state]
         except KeyError:
@@ -291,6 +286,12 @@ class Store:
     def release_run(self, run_pk: int) -> None:
         """Queue the end of run ``run_pk``'s ownership (its end state is recorded)."""
         self._append((OP_SQL, owners.RELEASE_SQL, (run_pk,)))
+
+    def fail_run(self, run_pk: int, error: str) -> bool:
+        """Rows of run ``run_pk`` were lost (a row of its own, or a file fault that stopped
+        the writer: :mod:`.faults`): mark it FAILED with ``error`` in place, best effort;
+        returns whether it did."""
+        return self._writer.fail_run(run_pk, storable_text(error))
 
     def run_owner(self, run_pk: int) -> tuple[str, int, bool | None] | None:
         """``(host, pid, alive)`` of the process running ``run_pk`` per committed rows, or None
@@ -392,9 +393,7 @@ class Store:
                 return
             self._closed = True
             self._append = _closed_append
-            with _open_lock:
-                if _open_stores.get(self.path) is self:
-                    del _open_stores[self.path]
+            open_stores.forget(self)
             try:
                 self._pks.close()
             finally:
@@ -422,6 +421,17 @@ class Store:
     def __repr__(self) -> str:
         state = "closed" if self._closed else "open"
         return f"<Store {str(self.path)!r} ({state})>"
+
+    @property
+    def faulty(self) -> bool:
+        """Whether a fault of the file stopped the writer (:mod:`.faults`): nothing more is
+        written, and ``open`` of the path opens it afresh."""
+        return self._writer.fault is not None
+
+    def abandon_faulty(self) -> None:
+        """Close a store that stopped writing without raising its errors again."""
+        self._writer._errors.clear()
+        self.close()
 
     def _abandon_after_fork(self) -> None:
         """In a forked child: stop using the parent's connections and thread, write nothing."""
@@ -468,27 +478,3 @@ class Store:
     def outgoing(self, pks: Iterable[int], link_types: Iterable[str] | None = None) -> list[Link]:
         """Links out of any of ``pks`` (all types unless ``link_types``)."""
         return self._reader.links(pks, incoming=False, link_types=link_types)
-
-
-def _abandon_stores_in_child() -> None:
-    global _open_lock
-    _open_lock = threading.Lock()  # the parent may have held it while forking
-    for store in list(_open_stores.values()):
-        store._abandon_after_fork()
-    _open_stores.clear()
-
-
-if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_abandon_stores_in_child)
-
-
-@atexit.register
-def _close_open_stores() -> None:
-    """Flush and close every store still open when the interpreter exits."""
-    with _open_lock:
-        stores = list(_open_stores.values())
-    for store in stores:
-        try:
-            store.close()
-        except Exception:
-            log.exception("closing provenance store %s at exit failed", store.path)

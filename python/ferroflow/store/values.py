@@ -10,7 +10,10 @@ A value becomes ``(codec, payload)``; the codec says how to read the payload bac
     as ``{"__ff__": "<kind>", "items": [...]}`` so they read back as the same type; a dict that
     happens to contain the key ``"__ff__"`` is always written in that escaped form, so the tag can
     never be confused with user data. Floats use ``repr`` and so round-trip exactly. Output is
-    ASCII (``ensure_ascii``) so lone surrogates in strings cannot break the SQLite insert.
+    ASCII (``ensure_ascii``) so lone surrogates in strings cannot break the SQLite insert. A
+    string holding a high surrogate right before a low one (two code points, e.g. from
+    ``os.fsdecode``) is pickled instead: JSON writes the two as ``\ud800\udfff``, which
+    every reader decodes as *one* character, so the value would read back changed.
 ``npy``
     ``numpy.ndarray`` (exact type, no object dtype) as ``.npy`` bytes written with
     ``allow_pickle=False``: dtype, shape, memory order and bytes round-trip exactly.
@@ -43,6 +46,7 @@ import hashlib
 import io
 import json
 import pickle
+import re
 import sys
 from typing import Any, NamedTuple
 
@@ -123,14 +127,27 @@ def type_name(value: Any) -> str:
     return cls.__qualname__ if module == "builtins" else f"{module}.{cls.__qualname__}"
 
 
+#: a high surrogate followed by a low one: JSON cannot keep them two (see the docstring)
+_PAIR = re.compile("[\ud800-\udbff][\udc00-\udfff]")
+
+
+def _json_keeps(text: str) -> bool:
+    """Whether JSON reads ``text`` back unchanged (:data:`_PAIR`)."""
+    return text.isascii() or _PAIR.search(text) is None
+
+
 def _to_json(value: Any) -> Any:
     cls = type(value)
-    if value is None or cls is bool or cls is int or cls is float or cls is str:
+    if value is None or cls is bool or cls is int or cls is float:
         return value
+    if cls is str:
+        if _json_keeps(value):
+            return value
+        raise _NotJSON
     if cls is list:
         return [_to_json(item) for item in value]
     if cls is dict:
-        if _TAG not in value and all(type(key) is str for key in value):
+        if _TAG not in value and all(type(key) is str and _json_keeps(key) for key in value):
             return {key: _to_json(item) for key, item in value.items()}
         return {_TAG: "dict", "items": [[_to_json(k), _to_json(v)] for k, v in value.items()]}
     if cls is tuple:
@@ -173,7 +190,7 @@ def encode(value: Any) -> Encoded:
             pass
     elif cls is bool or value is None:
         return Encoded(JSON, _SCALAR_JSON[value], False)
-    elif cls is float or (cls is str and len(value) <= INLINE_LIMIT // 6):
+    elif cls is float or (cls is str and len(value) <= INLINE_LIMIT // 6 and _json_keeps(value)):
         return Encoded(JSON, _dumps(value), False)  # short enough to stay inline even escaped
     numpy = sys.modules.get("numpy")  # if numpy was never imported, value is no ndarray
     if numpy is not None and cls is numpy.ndarray and not value.dtype.hasobject:

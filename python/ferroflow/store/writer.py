@@ -26,9 +26,12 @@ Why a thread and a plain list:
   cannot be proven to be Python's (see ``rust/py/src/sqlite.rs``), or ``FERROFLOW_PY_WRITER=1``
   is set when the store opens, the Python committer writes the same rows with ``executemany``.
 * The thread never dies silently. A failing batch is rolled back and replayed row by row, so the
-  good rows still land; each bad row's error is kept and raised (as :class:`StoreWriteError`) from
-  the next ``flush()``/``close()``. Should the thread be gone anyway, ``flush()`` drains the queue
+  good rows still land (a link to a node that failed is left out with it: no link dangles); each
+  bad row's error is kept and raised (as :class:`StoreWriteError`) from the next
+  ``flush()``/``close()``. Should the thread be gone anyway, ``flush()`` drains the queue
   itself.
+* A fault of the file itself (disk full, I/O error, a write lock held past the busy timeout,
+  the file deleted or replaced) is not replayed: the store stops writing (see :mod:`.faults`).
 """
 
 from __future__ import annotations
@@ -38,12 +41,15 @@ import os
 import sqlite3
 import sys
 import threading
+import time
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from .. import _core
 from ..errors import StoreWriteError
 from . import schema, values
+from .faults import Fault, file_identity, is_fatal, mark_failed
 from .rows import OP_FLUSH, STATEMENTS
 
 __all__ = ["BatchWriter"]
@@ -140,11 +146,14 @@ class _PythonCommitter:
                 conn.execute(sql, params)
             conn.execute("COMMIT")
             return []
-        except Exception:
+        except Exception as exc:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if is_fatal(str(exc)):  # the file's fault: the batch is lost whole (see .faults)
+                return [(f"batch of {len(batch)} rows lost", exc)]
         # Replay one statement at a time, keeping every row that can be kept.
         failures: Failures = []
+        missing: set[int] = set()  # nodes not written: links to them would dangle
 
         def run(what: str, sql: str, params: Row) -> None:
             try:
@@ -162,13 +171,25 @@ class _PythonCommitter:
                     failures.append((f"blob {blob[0].hex()[:16]}", exc))
                     ids.append(None)
             for row in nodes:
+                n = len(failures)
                 try:
                     run(f"node pk={row[0]}", STATEMENTS["node"], _with_blob_id(row, ids))
                 except LookupError as exc:
                     failures.append((f"node pk={row[0]}", exc))
+                if len(failures) > n:
+                    missing.add(row[0])
             for row in updates:
                 run(f"update of pk={row[3]}", STATEMENTS["update"], row)
             for row in links:
+                gone = [pk for pk in row[:2] if pk in missing]
+                if gone:
+                    failures.append(
+                        (
+                            f"link {row[0]}->{row[1]}",
+                            LookupError(f"node pk={gone[0]} was not written"),
+                        )
+                    )
+                    continue
                 run(f"link {row[0]}->{row[1]}", STATEMENTS["link"], row)
             for sql, params in statements:
                 run(f"statement {sql}", sql, params)
@@ -230,6 +251,7 @@ class BatchWriter:
         commit_interval: float,
         name: str,
         durability: str = "normal",
+        path: Path | None = None,
     ) -> None:
         if not commit_interval > 0:
             raise ValueError(f"commit_interval must be > 0, not {commit_interval!r}")
@@ -243,6 +265,12 @@ class BatchWriter:
         self._drain_lock = threading.Lock()  # one drain at a time (thread or fallback)
         self._errors: list[tuple[str, BaseException]] = []
         self._committer = _committer(conn, durability)
+        #: The file written, and its identity when opened: a batch finding another is not
+        #: written (see :mod:`.faults`).
+        self._path = path
+        self._identity = file_identity(path) if path is not None else None
+        #: The file fault that stopped this writer, if one did.
+        self.fault: Fault | None = None
         self._rows = _core.SqlWriter(values, schema, self._committer.max_length())
         #: pks of data nodes written as the repr of a value that could not be serialised, in
         #: write order (the engine reports those of its run, naming task and socket).
@@ -314,11 +342,15 @@ class BatchWriter:
         return bool(self.queue) or self._drain_lock.locked()
 
     def raise_errors(self) -> None:
-        """Raise (once) a :class:`StoreWriteError` for the failures since the last report."""
+        """Raise (once) a :class:`StoreWriteError` for the failures since the last report (the
+        file's fault, :class:`StoreBusyError` or :class:`StoreLostError`, where one stopped the
+        writer)."""
         if not self._errors:
             return
         errors = self._errors[:]
         del self._errors[: len(errors)]
+        if self.fault is not None:
+            raise self.fault.report()
         messages = [message for message, _ in errors]
         more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
         raise StoreWriteError(
@@ -351,7 +383,14 @@ class BatchWriter:
             return
         rows = queue[:n]
         del queue[:n]  # appends made meanwhile land after the prefix and stay queued
-        batch = self._rows.prepare(rows)
+        try:
+            batch = self._rows.prepare(rows)
+        except Exception as exc:  # (a bug) the rows are lost: say so, then release flush()es
+            self._fail(f"batch of {n} rows lost", exc)  # first: a released flush() raises it
+            for row in rows:
+                if type(row) is tuple and len(row) == 2 and row[0] == OP_FLUSH:
+                    row[1].set()
+            return
         try:
             unserialisable = batch.unserialisable
             for pk in unserialisable:
@@ -362,11 +401,37 @@ class BatchWriter:
             if batch and self._stopped:
                 self._fail("store closed", RuntimeError("rows recorded after close() dropped"))
             elif batch:
-                for what, exc in self._committer.commit(batch):
-                    self._fail(what, exc)
+                self._commit(batch)
         finally:
             for marker in batch.markers:
                 marker.set()
+
+    def _commit(self, batch: _core.PreparedBatch) -> None:
+        """Commit ``batch``, unless the file is faulty (then count its rows as lost)."""
+        path = self._path
+        if self.fault is None and path is not None and file_identity(path) != self._identity:
+            self.fault = Fault.lost(path)
+        if self.fault is None:
+            for what, exc in self._committer.commit(batch):
+                if path is not None and is_fatal(str(exc)):
+                    self.fault = Fault.sqlite(path, self._conn, str(exc))
+                self._fail(what, exc)
+            if self.fault is not None:
+                self.fault.rows_lost += len(batch)
+            return
+        self.fault.rows_lost += len(batch)
+        self._fail(f"batch of {len(batch)} rows not written", self.fault.error)
+
+    def fail_run(self, run_pk: int, text: str) -> bool:
+        """Rows of run ``run_pk`` were lost: mark it FAILED with ``text`` (best effort, after
+        a file fault: :meth:`.faults.Fault.rescue`). Returns whether it was marked."""
+        if self._stopped:
+            return False
+        with self._drain_lock:  # no batch is being written meanwhile
+            if self.fault is not None:
+                return self.fault.rescue(self._conn, run_pk, text, time.time())
+            # rows of their own were lost (a value too long): the file takes the mark
+            return mark_failed(self._conn, self._path or Path("?"), run_pk, text, time.time())
 
     def _fail(self, what: str, exc: BaseException) -> None:
         message = f"{what}: {type(exc).__name__}: {exc}"

@@ -953,14 +953,36 @@ fn link_params(l: &LinkRow) -> [Val<'_>; 4] {
     [Val::Int(l.src), Val::Int(l.dst), Val::Int(l.type_), Val::Text(&l.label)]
 }
 
+/// SQLite messages that say the file, not a row, is at fault (disk full, I/O error, lock held,
+/// read-only or damaged file): replaying the batch row by row would keep whichever rows still
+/// fit, e.g. links whose nodes did not, so such a batch is lost whole. `writer.py` keeps the
+/// same list (`FATAL_MESSAGES`) for the Python committer.
+const FATAL_MESSAGES: [&str; 7] = [
+    "database or disk is full",
+    "disk I/O error",
+    "database is locked",
+    "readonly database",
+    "file is not a database",
+    "malformed",
+    "unable to open database",
+];
+
+fn is_fatal(message: &str) -> bool {
+    FATAL_MESSAGES.iter().any(|m| message.contains(m))
+}
+
 /// Write a batch in one transaction; on failure replay it statement by statement so that every
-/// row that can be kept is kept. Returns one message per row that could not be written.
+/// row that can be kept is kept, unless the failure is the file's (`is_fatal`): then the batch
+/// is lost whole. Returns one message per row that could not be written.
 fn commit(conn: &Conn, batch: &Batch) -> Vec<(String, String)> {
     match commit_all(conn, batch) {
         Ok(()) => Vec::new(),
-        Err(_) => {
+        Err(e) => {
             if conn.in_transaction() {
                 let _ = conn.exec("ROLLBACK");
+            }
+            if is_fatal(&e) {
+                return vec![(format!("batch of {} rows lost", batch.len()), e)];
             }
             commit_row_by_row(conn, batch)
         }
@@ -1041,9 +1063,12 @@ fn commit_row_by_row(conn: &Conn, batch: &Batch) -> Vec<(String, String)> {
         conn.exec("BEGIN IMMEDIATE")?;
         let ids = store_blobs(conn, batch, &mut errors)?;
         let mut nodes = conn.prepare(NODE_SQL)?;
+        // a link to a node that was not written would dangle: it is left out too
+        let mut missing = std::collections::HashSet::new();
         for row in &batch.nodes {
             if let Err(e) = node_params(row, &ids).and_then(|p| nodes.run(&p[..])) {
                 errors.push((format!("node pk={}", row.pk), e));
+                missing.insert(row.pk);
             }
         }
         let mut updates = conn.prepare(UPDATE_SQL)?;
@@ -1054,6 +1079,13 @@ fn commit_row_by_row(conn: &Conn, batch: &Batch) -> Vec<(String, String)> {
         }
         let mut links = conn.prepare(LINK_SQL)?;
         for l in &batch.links {
+            if let Some(pk) = [l.src, l.dst].into_iter().find(|pk| missing.contains(pk)) {
+                errors.push((
+                    format!("link {}->{}", l.src, l.dst),
+                    format!("node pk={pk} was not written"),
+                ));
+                continue;
+            }
             if let Err(e) = links.run(&link_params(l)) {
                 errors.push((format!("link {}->{}", l.src, l.dst), e));
             }
