@@ -26,6 +26,7 @@ OPTIONAL = (
     "rich",
     "hypothesis",
     "numpy",
+    "ase",  # only to rebuild a stored Atoms (store/serializers.py)
 )
 #: the one module allowed past the size limit: the HTML view's page builder
 LONG_MODULES = {"views/html.py"}

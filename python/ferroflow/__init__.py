@@ -47,6 +47,7 @@ from .model.data import DataNode
 from .model.sockets import FutureSocket, group
 from .model.spec import dynamic, meta, namespace
 from .profile import Profile, get_current_profile, load_profile
+from .store.serializers import RegisteredValue, register_serializer
 from .task import GraphHandle, TaskHandle, task
 from .version import __version__
 from .workgraph import WorkGraph
@@ -74,6 +75,7 @@ __all__ = [
     "NotRunError",
     "Profile",
     "RecursionDepthError",
+    "RegisteredValue",
     "RetryCancelledError",
     "RunTimeoutError",
     "StoreError",
@@ -92,6 +94,7 @@ __all__ = [
     "load_profile",
     "meta",
     "namespace",
+    "register_serializer",
     "spec",
     "task",
 ]

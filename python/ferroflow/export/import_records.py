@@ -27,6 +27,7 @@ from ..errors import ImportFormatError
 from ..model.vocabulary import Kind
 from ..store.node_record import uuid_text
 from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES
+from ..store.serializers import REGISTERED, read_registered
 from ..store.values import (
     BYTES,
     CODECS,
@@ -180,11 +181,15 @@ def _payload(record: dict[str, Any], codec: str, where: str) -> str | bytes:
             payload = base64.b64decode(encoded.encode("ascii"), validate=True)
         except (binascii.Error, UnicodeEncodeError) as exc:
             raise ImportFormatError(f"{where}: 'value_b64' is not base64: {exc}") from None
-    if codec in (JSON, UNSERIALISABLE, NPY):
+    if codec in (JSON, UNSERIALISABLE, NPY, REGISTERED):
         try:
             # What a reader will do with it: a value it cannot read back is refused now.
-            # (json, and npy with allow_pickle=False, run no code; pickles are never decoded.)
-            decode(codec, payload)
+            # (json, npy with allow_pickle=False and a registered record's data run no code;
+            # pickles are never decoded, registered serialisers never called here.)
+            if codec == REGISTERED:
+                read_registered(payload)
+            else:
+                decode(codec, payload)
         except Exception as exc:  # any failure of a parser fed hostile bytes means "refuse"
             raise ImportFormatError(f"{where}: the {codec} value cannot be read: {exc}") from None
     return payload

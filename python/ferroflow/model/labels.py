@@ -63,8 +63,10 @@ def _escape(key: str, nested: bool) -> str:
 
 def join_label(keys: Sequence[str]) -> str:
     """The link label of a socket path (its keys from the outside in)."""
-    nested = len(keys) > 1
-    return SEPARATOR.join(_escape(str(key), nested) for key in keys)
+    if len(keys) == 1:  # every task's inputs and outputs pass here: no generator for one key
+        key = str(keys[0])
+        return key if "%" not in key and SEPARATOR not in key else _escape(key, False)
+    return SEPARATOR.join(_escape(str(key), True) for key in keys)
 
 
 def split_label(label: str) -> list[str]:
@@ -72,12 +74,20 @@ def split_label(label: str) -> list[str]:
     return [unquote(part) if "%" in part else part for part in label.split(SEPARATOR)]
 
 
-def flatten(tree: Any, path: Sequence[str] = ()) -> Iterator[tuple[str, DataNode]]:
+def flatten(tree: Any, path: Sequence[str] = ()) -> list[tuple[str, DataNode]]:
     """Leaves of a nested dict of data nodes with their link labels (``data__number_1``);
     ``path`` holds the keys of ``tree`` itself, if it has any."""
-    for label, leaf in leaves(tree, path):
-        if isinstance(leaf, DataNode):
-            yield label, leaf
+    if not path and type(tree) is dict:
+        # The common case, a task's outputs or inputs: one data node per key, walked without
+        # generators (this runs for every task of a recorded run).
+        found: list[tuple[str, DataNode]] = []
+        for key, value in tree.items():
+            if type(value) is DataNode:
+                found.append((join_label((key,)), value))
+            else:
+                found += flatten(value, (key,))
+        return found
+    return [(label, leaf) for label, leaf in leaves(tree, path) if isinstance(leaf, DataNode)]
 
 
 def leaves(tree: Any, path: Sequence[str] = ()) -> Iterator[tuple[str, Any]]:

@@ -30,6 +30,10 @@ A value becomes ``(codec, payload)``; the codec says how to read the payload bac
     whatever code the payload names. A distinct codec string, not a schema column, so the mark
     travels with the payload everywhere the codec does (node rows, blob rows and their digests,
     exports) and every reader that does not know it fails closed ("unknown codec").
+``registered``
+    A value of a type with a serialiser of the user's (:mod:`.serializers`, ASE's ``Atoms``
+    built in): JSON of ``{"type", "data"}``, data only, rebuilt on read where the type is
+    registered. Chosen before pickle, so the user's form wins.
 ``unserialisable``
     A value that even pickle refused. The writer must not die on it, so it stores a JSON record
     ``{"type", "repr", "error"}`` and reading returns an :class:`UnserialisableValue` that carries
@@ -51,6 +55,7 @@ import sys
 from typing import Any, NamedTuple
 
 from ..errors import UntrustedValueError
+from .serializers import REGISTERED, decode_registered, encode_registered, serializer_of
 
 __all__ = [
     "CODECS",
@@ -75,7 +80,7 @@ BYTES = "bytes"
 PICKLE = "pickle"
 PICKLE_UNTRUSTED = "pickle-untrusted"  # 16 bytes: the longest blake2b ``person`` allowed
 UNSERIALISABLE = "unserialisable"
-CODECS = (JSON, NPY, BYTES, PICKLE, PICKLE_UNTRUSTED, UNSERIALISABLE)
+CODECS = (JSON, NPY, BYTES, PICKLE, PICKLE_UNTRUSTED, UNSERIALISABLE, REGISTERED)
 
 _TAG = "__ff__"
 _PICKLE_PROTOCOL = 5
@@ -203,6 +208,14 @@ def encode(value: Any) -> Encoded:
             return Encoded(NPY, buffer.getvalue(), True)
     if cls is bytes:
         return Encoded(BYTES, value, True)
+    entry = serializer_of(cls)
+    if entry is not None:
+        try:
+            stored = encode_registered(value, entry)
+        except Exception as exc:
+            return _unserialisable(value, exc)
+        big = len(stored) > INLINE_LIMIT
+        return Encoded(REGISTERED, stored.encode("ascii") if big else stored, big)
     try:
         text = _dumps(_to_json(value))
     except (_NotJSON, RecursionError, ValueError, TypeError):
@@ -247,6 +260,8 @@ def decode(codec: str, payload: str | bytes) -> Any:
         return bytes(payload)  # type: ignore[arg-type]
     if codec == PICKLE:
         return pickle.loads(payload)  # type: ignore[arg-type]
+    if codec == REGISTERED:
+        return decode_registered(payload)
     if codec == PICKLE_UNTRUSTED:
         raise UntrustedValueError(
             "this value is a pickle imported from another store without trust; unpickling it "
