@@ -21,6 +21,7 @@ __all__ = [
     "ImportFormatError",
     "NodeNotFoundError",
     "NotRunError",
+    "PythonJobError",
     "RecursionDepthError",
     "RemoteTaskError",
     "RemoteTraceback",
@@ -138,6 +139,11 @@ class UncacheableError(FerroflowError):
 class RemoteTaskError(FerroflowError):
     """Stands in for an exception raised on a worker that could not be sent back (it does not
     pickle); its message is the original's type and text, its cause the remote traceback."""
+
+
+class PythonJobError(FerroflowError, RuntimeError):
+    """A python job's process ended without a result (it crashed or exited), or the job was
+    sent to a computer ferroflow does not know."""
 
 
 class RemoteTraceback(Exception):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
+from .executors.pythonjob import in_own_process
 from .model.binding import bind_inputs
 from .model.call_metadata import RESERVED_INPUT, parse_call_metadata
 from .model.graph import Graph, require_graph
@@ -55,7 +56,9 @@ class TaskHandle(TaskDef):
         """A call with WorkGraph's per-call ``metadata=`` (:mod:`.model.call_metadata`): its
         ``call_link_label`` names the task, its label and description are kept for the store.
         (Apart from :meth:`__call__`, which every task call in a graph body takes.)"""
-        meta = parse_call_metadata(f"task '{graph.path}/{self.name}'", kwargs.pop(RESERVED_INPUT))
+        meta = parse_call_metadata(
+            f"task '{graph.path}/{self.name}'", kwargs.pop(RESERVED_INPUT), self.metadata_keys
+        )
         if meta.call_link_label is None:
             name, n = graph.next_name(self.name)
         else:
@@ -140,6 +143,31 @@ class _TaskDecorator:
             label = str(options.get("name") or getattr(f, "__name__", repr(f)))
             chosen: dict[str, Any] = {"cache": False, **options}
             return TaskHandle(monitoring(f, label), **chosen)
+
+        return make(func) if func is not None else make
+
+    @overload
+    def pythonjob(self, func: Callable[..., Any], /) -> TaskHandle: ...
+
+    @overload
+    def pythonjob(
+        self, func: None = None, /, **options: Unpack[TaskOptions]
+    ) -> Callable[[Callable[..., Any]], TaskHandle]: ...
+
+    def pythonjob(
+        self, func: Callable[..., Any] | None = None, /, **options: Unpack[TaskOptions]
+    ) -> TaskHandle | Callable[[Callable[..., Any]], TaskHandle]:
+        """WorkGraph's ``@task.pythonjob``: the function runs in a Python process of its own
+        (:mod:`ferroflow.executors.pythonjob`), so a crash fails only its task; it takes a
+        ``computer`` input (``"localhost"``) and ``metadata={"options": ...}``. Takes every
+        ``@task`` option."""
+        check_options("@task.pythonjob()", options, TaskOptions.__optional_keys__)
+
+        def make(f: Callable[..., Any]) -> TaskHandle:
+            label = str(options.get("name") or getattr(f, "__name__", repr(f)))
+            handle = TaskHandle(in_own_process(f, label), **options)
+            handle.metadata_keys = ("options",)
+            return handle
 
         return make(func) if func is not None else make
 

@@ -32,7 +32,9 @@ def add_task(graph: Graph, handle: TaskDef, name: str | None, given: dict[str, A
     inputs ``given`` so far."""
     given = dict(given)
     meta = parse_call_metadata(
-        f"task '{graph.path}/{name or handle.name}'", given.pop(RESERVED_INPUT, None)
+        f"task '{graph.path}/{name or handle.name}'",
+        given.pop(RESERVED_INPUT, None),
+        handle.metadata_keys,
     )
     link = meta.call_link_label
     if link is not None and name is not None and name != link:

@@ -176,8 +176,11 @@ class TaskDef:
         if inspect.iscoroutinefunction(func):
             self.is_async = True
             self.needs_runner = True  # never the fast lane, which calls functions in Rust
-        self.inputs: dict[str, SocketSpec]
-        self.inputs, self.var_kw = input_specs(func)
+        specs, self.var_kw = input_specs(func)
+        self.inputs: dict[str, SocketSpec] = InputSpecs(specs)
+        #: keys a call's ``metadata=`` may have beside WorkGraph's call_link_label, label and
+        #: description (a python job's scheduler ``options``)
+        self.metadata_keys: tuple[str, ...] = ()
         if inputs is not None:
             self.inputs.update(_inputs_option(label, inputs, self.inputs, self.var_kw))
         if RESERVED_INPUT in self.inputs:
@@ -273,6 +276,19 @@ def _inputs_option(
             f"(its parameters: {', '.join(n for n in specs if n != var_kw) or '<none>'})"
         )
     return dict(inputs.fields)
+
+
+class InputSpecs(dict[str, SocketSpec]):
+    """A task's input sockets by name, also as attributes (``add.inputs.x``), as WorkGraph
+    scripts reuse them: ``Annotated[dict, add.inputs.metadata]`` is the namespace every call's
+    ``metadata=`` is."""
+
+    def __getattr__(self, name: str) -> SocketSpec:
+        if name in self:
+            return self[name]
+        if name == RESERVED_INPUT:
+            return Namespace({}, Leaf())
+        raise AttributeError(f"no input '{name}'; inputs: {', '.join(self) or '<none>'}")
 
 
 class CalcFunctionDef(TaskDef):

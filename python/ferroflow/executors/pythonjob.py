@@ -1,0 +1,104 @@
+"""``@task.pythonjob``: the function runs in a Python process of its own (WorkGraph's F18).
+
+A python job's call is sent to a fresh interpreter (``sys.executable -m
+ferroflow.executors.pythonjob_child``): the function and its inputs are pickled into a file
+(``cloudpickle`` when it is installed, so functions of a script's ``__main__`` travel by value),
+the child writes back the result or the exception and its traceback. So a crash, ``os._exit``
+or a leaked resource in the function fails only that task; the run goes on. The child's stdout
+and stderr are passed through to this process's, and the end of stderr is in the error of a
+job whose process died.
+
+The parent waits with ``asyncio`` (the job is an ``async`` task of the run's event loop), so a
+waiting job holds no worker thread and jobs run side by side. ``computer`` is WorkGraph's input
+naming where to run: ``"localhost"`` (the default) is this machine, the only computer ferroflow
+runs python jobs on yet. ``metadata={"options": {...}}`` (scheduler settings in WorkGraph) is
+accepted and has nothing to set for a child process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import pickle
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..errors import PythonJobError, RemoteTaskError, RemoteTraceback
+
+__all__ = ["LOCAL_COMPUTERS", "in_own_process"]
+
+#: the computers a python job runs on here: this machine
+LOCAL_COMPUTERS = ("localhost", "local")
+_STDERR_TAIL = 2000
+
+
+def _dumps(payload: Any) -> bytes:
+    try:
+        import cloudpickle  # optional: functions of __main__ travel by value
+    except ImportError:
+        return pickle.dumps(payload)
+    return bytes(cloudpickle.dumps(payload))
+
+
+async def _run_child(label: str, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
+    with tempfile.TemporaryDirectory(prefix="ferroflow-job-") as folder:
+        job, result = Path(folder) / "job.pkl", Path(folder) / "result.pkl"
+        job.write_bytes(_dumps((func, kwargs)))
+        child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-m",
+            "ferroflow.executors.pythonjob_child",
+            str(job),
+            str(result),
+            stderr=asyncio.subprocess.PIPE,
+        )
+        _, err = await child.communicate()
+        text = err.decode("utf-8", "replace")
+        if text:
+            sys.stderr.write(text)
+        if not result.exists():
+            tail = text[-_STDERR_TAIL:].strip() or "(nothing on stderr)"
+            raise PythonJobError(
+                f"python job '{label}': its process ended with exit code {child.returncode} "
+                f"without a result; the end of its stderr:\n{tail}"
+            )
+        ok, value, trace = pickle.loads(result.read_bytes())
+    if ok:
+        return value
+    error = value if isinstance(value, BaseException) else RemoteTaskError(value)
+    raise error from RemoteTraceback(trace)  # the child's frames print under the error
+
+
+def in_own_process(func: Callable[..., Any], label: str) -> Callable[..., Any]:
+    """The ``async`` task function running ``func`` in a child process: ``func``'s
+    parameters plus ``computer`` (keyword, default ``"localhost"``)."""
+    signature = inspect.signature(func)
+    if "computer" in signature.parameters:
+        raise TypeError(
+            f"@task.pythonjob '{label}': the parameter 'computer' is the job's own (where it "
+            f"runs); rename it"
+        )
+    computer = inspect.Parameter(
+        "computer", inspect.Parameter.KEYWORD_ONLY, default=LOCAL_COMPUTERS[0]
+    )
+    params = list(signature.parameters.values())
+    var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
+    plain = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
+
+    @functools.wraps(func)
+    async def job(**kwargs: Any) -> Any:
+        where = kwargs.pop("computer", LOCAL_COMPUTERS[0])
+        if where not in LOCAL_COMPUTERS:
+            raise PythonJobError(
+                f"python job '{label}': unknown computer {where!r}; ferroflow runs python jobs "
+                f"on {LOCAL_COMPUTERS[0]!r} (a child process of this one)"
+            )
+        return await _run_child(label, func, kwargs)
+
+    job.__signature__ = signature.replace(parameters=[*plain, computer, *var_kw])  # type: ignore[attr-defined]
+    job.__annotations__ = {**func.__annotations__, "computer": str}
+    return job

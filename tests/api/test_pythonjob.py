@@ -1,0 +1,95 @@
+"""``@task.pythonjob`` (F18): the function runs in a Python process of its own, so a crash or
+``os._exit`` fails only its task; ``computer`` and ``metadata={"options": ...}`` as WorkGraph's
+python jobs take them."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated, Any
+
+import pytest
+from ferroflow import PythonJobError, WorkGraph, task
+
+
+@task.pythonjob
+def where(x: int) -> Any:
+    return {"pid": os.getpid(), "x": x}
+
+
+@task.pythonjob
+def add(x: int, y: int) -> int:
+    print(f"adding {x} and {y}")  # the child's output reaches this process's
+    return x + y
+
+
+@task.pythonjob
+def dies(code: int) -> int:
+    os._exit(code)
+
+
+@task.pythonjob
+def raises(x: int) -> int:
+    raise ValueError(f"bad x {x}")
+
+
+@task
+def multiply(x: int, y: int) -> int:
+    return x * y
+
+
+def test_a_python_job_runs_in_a_process_of_its_own(capfd: pytest.CaptureFixture[str]) -> None:
+    with WorkGraph("own_process") as wg:
+        where(x=1)
+        wg.outputs.result = multiply(x=add(x=2, y=3, computer="localhost").result, y=4).result
+    wg.run()
+    seen = wg.tasks.where.outputs.result.value.value
+    assert seen["x"] == 1 and seen["pid"] != os.getpid()
+    assert wg.outputs.result.value.value == 20
+    assert "adding 2 and 3" in capfd.readouterr().out
+
+
+def test_a_crash_fails_only_its_task_naming_the_exit_code() -> None:
+    with WorkGraph("crash") as wg:
+        dies(code=3)
+        add(x=1, y=1)
+    wg.run(raise_on_error=False)
+    assert wg.tasks.dies.state == "FAILED" and wg.tasks.add.state == "FINISHED"
+    error = wg.tasks.dies.node.error
+    assert isinstance(error, PythonJobError) and "exit code 3" in str(error)
+
+
+def test_an_exception_in_the_job_fails_the_task_with_it_and_its_frames() -> None:
+    with WorkGraph("raising") as wg:
+        raises(x=7)
+    wg.run(raise_on_error=False)
+    error = wg.tasks.raises.node.error
+    assert isinstance(error, ValueError) and str(error) == "bad x 7"
+    assert "in raises" in str(error.__cause__)  # the child's traceback
+
+
+def test_metadata_options_as_the_remote_job_page_passes_them() -> None:
+    @task.graph
+    def remote(
+        x: int, y: int, computer: str, add_metadata: Annotated[dict, add.inputs.metadata]
+    ) -> Any:
+        the_sum = add(x=x, y=y, computer=computer, metadata=add_metadata).result
+        return multiply(x=the_sum, y=4).result
+
+    wg = remote.build(
+        x=2, y=3, computer="localhost", add_metadata={"options": {"custom_scheduler_commands": ""}}
+    )
+    wg.run()
+    assert wg.outputs.result.value == 20
+
+
+def test_an_unknown_computer_or_a_computer_parameter_is_refused() -> None:
+    with WorkGraph("elsewhere") as wg:
+        add(x=1, y=1, computer="cluster")
+    wg.run(raise_on_error=False)
+    assert "unknown computer 'cluster'" in str(wg.tasks.add.node.error)
+
+    def takes_computer(computer: str) -> str:
+        return computer
+
+    with pytest.raises(TypeError, match="'computer' is the job's own"):
+        task.pythonjob(takes_computer)
