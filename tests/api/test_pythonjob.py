@@ -5,10 +5,11 @@ python jobs take them."""
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from ferroflow import PythonJobError, WorkGraph, task
+from ferroflow import PythonJobError, RunTimeoutError, WorkGraph, task
 
 
 @task.pythonjob
@@ -93,3 +94,34 @@ def test_an_unknown_computer_or_a_computer_parameter_is_refused() -> None:
 
     with pytest.raises(TypeError, match="'computer' is the job's own"):
         task.pythonjob(takes_computer)
+
+
+@task.pythonjob
+def sleeper(pid_file: str) -> int:
+    import time
+    from pathlib import Path
+
+    Path(pid_file).write_text(str(os.getpid()))
+    time.sleep(60)
+    return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # a zombie still answers kill(0): it has exited, its parent just has not reaped it yet
+    status = Path(f"/proc/{pid}/status")
+    return not status.exists() or "zombie" not in status.read_text()
+
+
+def test_a_cancelled_run_stops_its_python_jobs(tmp_path: Path) -> None:
+    pid_file = tmp_path / "pid"
+    with WorkGraph("cancelled") as wg:
+        sleeper(pid_file=str(pid_file))
+    with pytest.raises(RunTimeoutError):
+        wg.run(timeout=2)
+    pid = int(pid_file.read_text())
+    assert not _alive(pid)  # the child was killed with the run, not left running
+    assert wg.tasks.sleeper.state == "CANCELLED"

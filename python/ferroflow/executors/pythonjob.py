@@ -56,7 +56,13 @@ async def _run_child(label: str, func: Callable[..., Any], kwargs: dict[str, Any
             str(result),
             stderr=asyncio.subprocess.PIPE,
         )
-        _, err = await child.communicate()
+        try:
+            _, err = await child.communicate()
+        except BaseException:  # the run was cancelled (Ctrl-C, a timeout): stop the job too
+            if child.returncode is None:
+                child.kill()
+                await asyncio.shield(child.wait())
+            raise
         text = err.decode("utf-8", "replace")
         if text:
             sys.stderr.write(text)
