@@ -12,6 +12,7 @@ import inspect
 from typing import Any
 
 from ..errors import TaskInputError
+from .calcfunction import NodeArg
 from .data import DataNode
 from .labels import key_problem
 from .sockets import FutureSocket, GraphInputSocket
@@ -51,6 +52,8 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
     kind = type(value)
     if kind is FutureSocket or kind is GraphInputSocket:
         return value
+    if kind is NodeArg:  # orm.Int(2) and its arithmetic: bound as a plain data node
+        value, kind = DataNode(value.value, value._uuid, value._pk), DataNode
     if type(spec) is Leaf and kind is not dict:
         # Hot path: one plain value (or node) for one leaf input.
         raw = value.value if kind is DataNode else value

@@ -27,8 +27,10 @@ __all__ = ["CalcFunctionCall", "NodeArg", "Shape", "plain", "shape_of"]
 
 
 class NodeArg(DataNode):
-    """A calcfunction's input node: arithmetic on it makes another node (AiiDA's ``Int + Int
-    -> Int``), so ``return x + y`` and ``orm.Int(x + y)`` both work; comparisons stay bools."""
+    """A data node as AiiDA's behave in a script: a calcfunction's input node, or what
+    ``ferroflow.orm.Int(2)`` makes. Arithmetic on it makes another node (AiiDA's ``Int + Int
+    -> Int``), so ``return x + y`` and ``(Int(2) + Int(3)).value`` both work; comparisons stay
+    bools. Bound to a task input it is a plain data node again."""
 
     __slots__ = ()
 
