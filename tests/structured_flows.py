@@ -7,7 +7,7 @@ a model-declared input arrives as an instance of the model on every backend.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, TypedDict
 
 from ferroflow import task
@@ -128,3 +128,34 @@ def consume_complex(
     ],
 ) -> None:
     return None
+
+
+@dataclass
+class Checked:
+    a: int
+    doubled: int = field(init=False, default=0)  # computed, never given
+
+    def __post_init__(self) -> None:
+        if self.a < 0:
+            raise ValueError(f"a must not be negative, got {self.a}")
+        self.doubled = 2 * self.a
+
+
+@dataclass
+class OnlyResult:
+    result: int
+
+
+@task
+def checked(data: Checked) -> int:
+    return data.doubled
+
+
+@task
+def only_result(x: int) -> OnlyResult:
+    return OnlyResult(result=x + 1)
+
+
+@task
+def minus(x: int) -> int:
+    return -x

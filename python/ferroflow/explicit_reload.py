@@ -69,6 +69,8 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> No
     nodes: dict[str, TaskNode] = {}
     for task in recipe["tasks"]:
         handle = import_object(task["type"], load=not imported)
+        if callable(handle) and not isinstance(handle, TaskDef) and not imported:
+            handle = TaskDef(handle)  # added as a plain function (add_task(f)), so again
         if not isinstance(handle, TaskDef):
             raise FerroflowError(
                 f"cannot rebuild task '{task['name']}' of run {run.pk}: its function "

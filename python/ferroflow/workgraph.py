@@ -161,7 +161,9 @@ class WorkGraph(ExplicitConstruction):
         On a graph from ``WorkGraph.load`` that has not run, as in WorkGraph's "continue a
         finished workgraph": it already is the restart of the loaded run, so this returns it
         unchanged, to be edited and then ``run()``."""
-        if self._execution is None and self.restart_of is not None and not run_options:
+        if self._execution is None and self.restart_of is not None:
+            if run_options:
+                self.run(**run_options)
             return self
         if self._execution is None:
             raise NotRunError(f"WorkGraph '{self.name}' has not run: there is nothing to restart")
@@ -190,10 +192,9 @@ class WorkGraph(ExplicitConstruction):
     def name(self, name: str) -> None:
         """Rename the graph before it runs (its run is stored under the new name)."""
         self._refuse_after_run("be renamed")
-        if not isinstance(name, str) or not name or "/" in name:
-            raise ValueError(
-                f"a WorkGraph name must be a non-empty string without '/', got {name!r}"
-            )
+        problem = name_problem(name)
+        if problem is not None:
+            raise ValueError(f"a WorkGraph name {problem}")
         self._graph.rename(name)
 
     @property

@@ -122,3 +122,35 @@ def test_a_built_graph_stores_no_recipe() -> None:
     wg.run()
     with sqlite3.connect(_store_file()) as conn:
         assert conn.execute("SELECT count(*) FROM graph_recipe").fetchone() == (0,)
+
+
+def plain_double(x: int) -> int:
+    return 2 * x
+
+
+def test_plain_functions_and_unstored_constants_on_reload() -> None:
+    wg = WorkGraph("plain")
+    wg.add_task(plain_double, x=4)  # a plain function, made a task on the fly
+    wg.run()
+    again = WorkGraph.load(wg.pk)
+    again.run()
+    assert again.tasks.plain_double.outputs.result.value.value == 8
+
+    import threading
+
+    @task
+    def keeps(lock: Any) -> int:
+        return 1
+
+    held = WorkGraph("unstored")
+    held.add_task(keeps, lock=threading.Lock())  # a value the store cannot keep
+    held.run(raise_on_error=False)
+    with pytest.raises(FerroflowError, match=r"input 'lock'.*was not stored"):
+        WorkGraph.load(held.pk)
+
+
+def test_a_graph_name_the_store_cannot_keep_is_refused_when_set() -> None:
+    wg = _first_run()
+    loaded = WorkGraph.load(wg.pk)
+    with pytest.raises(ValueError, match="surrogate"):
+        loaded.name = "bad\udc80"

@@ -5,6 +5,7 @@ python jobs take them."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -125,3 +126,47 @@ def test_a_cancelled_run_stops_its_python_jobs(tmp_path: Path) -> None:
     pid = int(pid_file.read_text())
     assert not _alive(pid)  # the child was killed with the run, not left running
     assert wg.tasks.sleeper.state == "CANCELLED"
+
+
+def test_without_cloudpickle_the_job_goes_by_name(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)  # import cloudpickle fails here
+    with WorkGraph("by_name") as wg:
+        add(x=1, y=2)
+    wg.run()
+    assert wg.tasks.add.outputs.result.value.value == 3
+
+
+def test_the_child_finds_the_modules_this_process_finds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "job_module_xyz.py").write_text(
+        "from ferroflow import task\n"
+        "def helper(x):\n    return x * 10\n"
+        "@task.pythonjob\n"
+        "def scaled(x: int) -> int:\n    return helper(x)\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    import job_module_xyz  # type: ignore[import-not-found]
+
+    with WorkGraph("paths") as wg:
+        job_module_xyz.scaled(x=4)
+    wg.run()
+    assert wg.tasks.scaled.outputs.result.value.value == 40
+
+
+class Picky(Exception):
+    def __init__(self, a: int, b: int) -> None:  # unpickling calls Picky(message): breaks
+        super().__init__(f"{a}/{b}")
+
+
+@task.pythonjob
+def picky() -> int:
+    raise Picky(1, 2)
+
+
+def test_an_exception_that_does_not_unpickle_still_names_what_happened() -> None:
+    with WorkGraph("picky") as wg:
+        picky()
+    wg.run(raise_on_error=False)
+    error = wg.tasks.picky.node.error
+    assert "Picky: 1/2" in str(error) and "in picky" in str(error.__cause__)

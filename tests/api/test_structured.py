@@ -261,3 +261,38 @@ def test_a_selected_namespace_input_is_filled_in_by_the_body_and_spread_into_a_c
                 "second": {"data": {"pw": {"kpoints": 4, "parameters": 5}}},
             },
         )
+
+
+def test_a_model_that_refuses_its_values_fails_only_its_task() -> None:
+    @task.graph
+    def g() -> None:
+        sf.checked(data={"a": sf.minus(x=1).result})  # -1: __post_init__ raises
+        sf.checked(data={"a": 3})  # init=False fields are neither sockets nor given
+
+    wg = g.build()
+    wg.run(raise_on_error=False)
+    bad, good = [t for t in wg.all_tasks() if t.name.startswith("checked")]
+    assert bad.state == "FAILED" and "must not be negative" in str(bad.node.error)
+    assert good.state == "FINISHED" and good.outputs.result.value.value == 6
+    assert list(sf.checked.inputs["data"].fields) == ["a"]  # type: ignore[attr-defined]
+
+
+def test_a_model_output_whose_one_field_is_result() -> None:
+    @task.graph
+    def g() -> None:
+        sf.only_result(x=1)
+
+    wg = g.build()
+    wg.run()
+    assert _only_task(wg).outputs.result.value.value == 2
+
+
+def test_select_rename_may_swap_names_but_never_merge_two() -> None:
+    swapped = _reshaped(select(rename={"data": "renamed"}))
+    assert list(swapped.fields) == ["renamed"]
+    spec = namespace(x=int, y=str)
+    assert select(rename={"x": "y", "y": "x"}).apply(spec).describe() == (
+        "namespace(y: int, x: str)"
+    )
+    with pytest.raises(ValueError, match="two sockets named 'z'"):
+        select(rename={"x": "z", "y": "z"}).apply(spec)

@@ -157,3 +157,20 @@ def test_ase_atoms_with_a_calculator_are_stored_without_it() -> None:
     back = load_node(node.pk).value
     assert isinstance(back, ase.Atoms) and back.calc is None
     assert back.get_chemical_symbols() == ["Cu"] and back.cell[0][0] == pytest.approx(3.6)
+
+
+def test_a_cached_result_this_process_cannot_rebuild_is_no_cache_hit() -> None:
+    _register_sample()
+
+    @task.graph
+    def once() -> None:
+        make_sample(n=1)
+
+    first = once.build()
+    first.run(cache=True)
+    serializers._REGISTRY.pop(f"{__name__}.Sample")
+    serializers._BY_CLASS = {}
+    again = once.build()
+    again.run(cache=True)
+    assert again.cached_tasks == []  # it ran: a RegisteredValue would not be a Sample
+    assert isinstance(again.tasks.make_sample.outputs.result.value.value, Sample)

@@ -104,7 +104,10 @@ class AsyncTasks:
         """Run ``task``'s coroutine function on the loop (``inputs``: its input data nodes,
         also for the links of retry attempts). Returns :data:`PENDING` for the runner to
         return, or False if the task had to be failed at once."""
-        kwargs = call_kwargs(task, inputs)
+        try:
+            kwargs = call_kwargs(task, inputs)
+        except Exception as exc:  # a declared model refused the values: this task fails
+            return self._execution.failed(task, exc)
         task_id = task.id
         assert task_id is not None
         try:

@@ -72,7 +72,10 @@ class LocalThreads:
 
     def submit(self, task: TaskNode, inputs: dict[str, Any]) -> Outcome:
         execution = self._execution
-        kwargs = call_kwargs(task, inputs)
+        try:
+            kwargs = call_kwargs(task, inputs)
+        except Exception as exc:  # a declared model refused the values: this task fails
+            return execution.failed(task, exc)
         if task.handle.needs_runner or task.handlers is not None:
             return self._attempts(task, inputs, kwargs)
         try:

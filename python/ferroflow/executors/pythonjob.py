@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
+import os
 import pickle
 import sys
 import tempfile
@@ -36,18 +37,28 @@ LOCAL_COMPUTERS = ("localhost", "local")
 _STDERR_TAIL = 2000
 
 
-def _dumps(payload: Any) -> bytes:
+def _dumps(func: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:
+    """The pickled call. With cloudpickle (optional) a function of a script's ``__main__``
+    travels by value; without it, the function goes by its module and name, which the child
+    imports (the name there is the job's handle, whose ``func`` wraps this function)."""
     try:
-        import cloudpickle  # optional: functions of __main__ travel by value
+        import cloudpickle
     except ImportError:
-        return pickle.dumps(payload)
-    return bytes(cloudpickle.dumps(payload))
+        return pickle.dumps(((func.__module__, func.__qualname__), kwargs))
+    return bytes(cloudpickle.dumps((func, kwargs)))
+
+
+def _child_env() -> dict[str, str]:
+    """The child finds what this process finds: its ``sys.path`` (a script's own folder,
+    ``sys.path.insert`` calls) as the child's ``PYTHONPATH``."""
+    paths = [p for p in sys.path if p]
+    return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
 async def _run_child(label: str, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
     with tempfile.TemporaryDirectory(prefix="ferroflow-job-") as folder:
         job, result = Path(folder) / "job.pkl", Path(folder) / "result.pkl"
-        job.write_bytes(_dumps((func, kwargs)))
+        job.write_bytes(_dumps(func, kwargs))
         child = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -55,6 +66,7 @@ async def _run_child(label: str, func: Callable[..., Any], kwargs: dict[str, Any
             str(job),
             str(result),
             stderr=asyncio.subprocess.PIPE,
+            env=_child_env(),
         )
         try:
             _, err = await child.communicate()
@@ -72,7 +84,13 @@ async def _run_child(label: str, func: Callable[..., Any], kwargs: dict[str, Any
                 f"python job '{label}': its process ended with exit code {child.returncode} "
                 f"without a result; the end of its stderr:\n{tail}"
             )
-        ok, value, trace = pickle.loads(result.read_bytes())
+        try:
+            ok, value, trace = pickle.loads(result.read_bytes())
+        except Exception as exc:
+            raise PythonJobError(
+                f"python job '{label}': its result could not be read back here: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
     if ok:
         return value
     error = value if isinstance(value, BaseException) else RemoteTaskError(value)

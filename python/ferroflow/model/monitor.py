@@ -50,10 +50,12 @@ def monitoring(predicate: Callable[..., Any], label: str) -> Callable[..., Any]:
         interval = float(kwargs.pop("interval", DEFAULT_INTERVAL))
         timeout = float(kwargs.pop("timeout", DEFAULT_TIMEOUT))
         deadline = time.monotonic() + timeout
+        loop = asyncio.get_running_loop()
+        check = functools.partial(predicate, *args, **kwargs)
         while True:
-            found = predicate(*args, **kwargs)
-            if is_async:
-                found = await found
+            # a sync check runs on a helper thread: a slow one (a file system, a database)
+            # must not stall the loop every async task of the run shares
+            found = await check() if is_async else await loop.run_in_executor(None, check)
             if found:
                 return found
             left = deadline - time.monotonic()

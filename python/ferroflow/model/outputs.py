@@ -112,7 +112,7 @@ def parse_outputs(where: str, spec: Namespace, returned: Any) -> dict[str, Any]:
     fields = list(spec.fields)
     if not fields and spec.dynamic is None:
         return {}
-    if fields == [DEFAULT_OUTPUT] and spec.dynamic is None:
+    if fields == [DEFAULT_OUTPUT] and spec.dynamic is None and spec.model is None:
         if isinstance(returned, dict) and DEFAULT_OUTPUT in returned:
             returned = returned[DEFAULT_OUTPUT]
         return {DEFAULT_OUTPUT: _fill(where, DEFAULT_OUTPUT, spec.fields[DEFAULT_OUTPUT], returned)}

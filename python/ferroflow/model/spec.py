@@ -268,7 +268,7 @@ def _spec_from_hint(hint: Any) -> SocketSpec:
 def _field_spec(hint: Any, required: bool) -> SocketSpec:
     spec = _spec_from_hint(hint)
     if not required and isinstance(spec, Leaf):
-        return Leaf(spec.type, required=False)
+        return replace(spec, required=False)  # keeping its meta (help, extras)
     return spec
 
 
@@ -302,12 +302,15 @@ class Select:
         for path in exclude:
             spec = _drop(spec, path.split("."), path)
         fields = dict(spec.fields)
-        for old, new in self.rename.items():
+        for old in self.rename:
             if old not in fields:
                 raise ValueError(f"select(rename=...): no socket '{old}' in {spec.describe()}")
-            if new in fields and new != old:
-                raise ValueError(f"select(rename=...): '{new}' is already a socket")
-        renamed = {self.prefix + self.rename.get(k, k): v for k, v in fields.items()}
+        renamed: dict[str, SocketSpec] = {}
+        for key, value in fields.items():
+            name = self.prefix + self.rename.get(key, key)
+            if name in renamed:  # two sockets would share a name (a swap is fine)
+                raise ValueError(f"select(rename=..., prefix=...): two sockets named '{name}'")
+            renamed[name] = value
         return replace(spec, fields=renamed, model=None)
 
 

@@ -52,6 +52,7 @@ def model_fields(tp: Any) -> tuple[dict[str, tuple[Any, bool]], Any] | None:
                 f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING,
             )
             for f in dataclasses.fields(tp)
+            if f.init  # a field __init__ does not take is computed, not given
         }, None
     if _is_pydantic(tp) and not is_leaf_model(tp):
         fields = {
@@ -68,7 +69,7 @@ def fields_of(value: Any) -> dict[str, Any] | None:
     """A dataclass or pydantic model instance as a dict of its fields (one level: a nested
     model stays an instance, split in turn by its own namespace); ``None`` for other values."""
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
     if _is_pydantic(type(value)):
         return dict(value)  # fields and, for extra='allow', the extra keys
     return None

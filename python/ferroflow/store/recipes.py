@@ -32,7 +32,7 @@ from ..model.data import DataNode
 from ..model.graph import Graph, TaskNode, producers
 from ..model.sockets import FutureSocket, GraphInputSocket
 from .rows import OP_SQL
-from .values import decode, encode
+from .values import PICKLE_UNTRUSTED, UNSERIALISABLE, decode, encode
 
 if TYPE_CHECKING:
     from .store import Store
@@ -123,6 +123,11 @@ def _read_binding(where: str, binding: Any) -> Any:
         return ("input", body)
     if kind == "value" and isinstance(body, list) and len(body) == 2:
         codec, text = body
+        if codec in (UNSERIALISABLE, PICKLE_UNTRUSTED):
+            raise FerroflowError(
+                f"{where}: the constant given there was not stored ({codec}), so the graph "
+                f"cannot be rebuilt with it; build the graph again with the value"
+            )
         payload: str | bytes = base64.b64decode(text[4:]) if text.startswith("b64:") else str(text)
         return ("value", decode(str(codec), payload))
     if kind == "ns" and isinstance(body, dict):

@@ -75,16 +75,18 @@ def register_serializer(
         raise TypeError(f"register_serializer: name a class or 'module.ClassName', got {tp!r}")
     if not callable(to_storable) or not callable(from_storable):
         raise TypeError("register_serializer: to_storable and from_storable must be callables")
+    global _BY_CLASS
     _REGISTRY[name] = (to_storable, from_storable)
-    _BY_CLASS.clear()
+    _BY_CLASS = {}  # a new memo: a lookup racing on another thread fills the old one
 
 
 def serializer_of(cls: type) -> _Entry | None:
     """The registered serialiser for values of exactly ``cls``, if any."""
+    memo = _BY_CLASS
     try:
-        return _BY_CLASS[cls]
+        return memo[cls]
     except KeyError:
-        found = _BY_CLASS[cls] = _REGISTRY.get(_name(cls))
+        found = memo[cls] = _REGISTRY.get(_name(cls))
         return found
 
 

@@ -65,6 +65,7 @@ from .schema import (
     STATE_CODES,
     configure_connection,
 )
+from .serializers import RegisteredValue
 from .writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -337,7 +338,8 @@ class Store:
         original of a chain of hits) and the outputs it created, or None. One query on
         committed rows only: no flush, so a lookup never waits for the writer (the runs it can
         hit have ended, and a run flushes when it ends). A value that cannot be decoded (an
-        imported pickle this store does not trust) raises."""
+        imported pickle this store does not trust) raises; one stored by a serialiser this
+        process has not registered is no hit (the task runs)."""
         rows = self._reader.query_committed(_CACHED_SQL, (key, LINK_CODES["CREATE"]))
         if not rows:
             return None
@@ -347,6 +349,8 @@ class Store:
             for _, label, codec, inline, blob in rows
             if label is not None  # (a run that created no outputs: one row of NULLs)
         ]
+        if any(type(value) is RegisteredValue for _, value in outputs):
+            return None  # stored by a serialiser this process lacks: run the task instead
         return int(rows[0][0]), outputs
 
     def throttle(self) -> None:

@@ -37,7 +37,8 @@ def monitor_task(
     task_name: str, workgraph_pk: int | None = None, workgraph_name: str | None = None
 ) -> bool:
     """True once the task ``task_name`` of run ``workgraph_pk`` (or of the newest run named
-    ``workgraph_name``) has ended: finished, failed, killed or cancelled."""
+    ``workgraph_name``) has ended: finished, or failed, killed or cancelled with its run
+    ended (a failed attempt may still be retried while the run goes on)."""
     store = get_current_profile().store
     run = workgraph_pk
     if run is None:
@@ -47,5 +48,14 @@ def monitor_task(
         if not runs:
             return False
         run = max(runs, key=lambda r: r.pk).pk
-    tasks = find_nodes(store, run=run, task=task_name, kind="calc")
-    return any(node.state in _TERMINAL for node in tasks if node.label == task_name)
+    attempts = [
+        node
+        for node in find_nodes(store, run=run, kind="calc")
+        if node.label == task_name or (node.label or "").startswith(f"{task_name}_attempt")
+    ]
+    if not attempts:
+        return False
+    last = max(attempts, key=lambda node: node.pk)  # a failed attempt may be retried
+    if last.state == State.FINISHED:
+        return True
+    return last.state in _TERMINAL and store.load_node(run).state in _TERMINAL
