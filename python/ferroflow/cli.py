@@ -27,13 +27,15 @@ from .export import FORMATS, export_run, import_run
 from .export.dot import node_graph, render
 from .export.view import run_page
 from .model.vocabulary import Kind, State
-from .profile import load_profile
+from .profile import open_profile
 from .query import KINDS, find_nodes
 from .restart import import_object
 from .store import Store, StoredNode
 from .store.private import open_private
 from .task import GraphHandle
+from .version import __version__
 from .views.html import MAX_TASKS, page_html
+from .views.text_table import text_table
 from .workgraph import WorkGraph
 
 __all__ = ["build_parser", "main"]
@@ -56,17 +58,11 @@ def _duration(node: StoredNode) -> str:
 
 
 def _table(rows: list[list[str]], headers: list[str]) -> str:
-    widths = [
-        max(len(h), *(len(r[i]) for r in rows)) if rows else len(h) for i, h in enumerate(headers)
-    ]
-    fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-    lines = [fmt.format(*headers).rstrip(), fmt.format(*("-" * w for w in widths))]
-    lines += [fmt.format(*r).rstrip() for r in rows]
-    return "\n".join(lines)
+    return text_table(headers, rows)
 
 
 def _store(args: argparse.Namespace) -> Store:
-    return load_profile(args.profile).store
+    return open_profile(args.profile, args.create).store
 
 
 def _load(key_text: str, args: argparse.Namespace) -> StoredNode:
@@ -85,7 +81,7 @@ def _run(key_text: str, args: argparse.Namespace) -> StoredNode:
 # -- demo, runs, node --------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
 
-    profile = load_profile(args.profile)
+    profile = open_profile(args.profile, args.create)
     print(profile)
     data = {f"number_{i}": i for i in range(1, args.n + 1)}
     wg = ParallelSquare.build(data)
@@ -192,7 +188,7 @@ def cmd_cache_why(args: argparse.Namespace) -> int:
 def cmd_restart(args: argparse.Namespace) -> int:
 
     sys.path.insert(0, os.getcwd())  # as `python -m` does: graphs of the current project import
-    profile = load_profile(args.profile)
+    profile = open_profile(args.profile, args.create)
     run = _run(args.run, args)
     graph = None
     if args.graph is not None:
@@ -276,7 +272,7 @@ def cmd_view(args: argparse.Namespace) -> int:
 
 def cmd_import(args: argparse.Namespace) -> int:
 
-    profile = load_profile(args.profile)
+    profile = open_profile(args.profile, args.create)
     result = import_run(profile.store, args.file, trust=args.trust)
     print(
         f"imported run pk {result.run_pk} into profile '{profile.name}': {result.created} new "
@@ -326,10 +322,13 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument(
         "--profile", default=argparse.SUPPRESS, help="profile name (default: 'default')"
     )
+    common.add_argument("--create", action="store_true", default=argparse.SUPPRESS)
     parser = argparse.ArgumentParser(
         prog="ferroflow", description="Run workflows and inspect their provenance."
     )
     parser.add_argument("--profile", default=None, help="profile name (default: 'default')")
+    parser.add_argument("--create", action="store_true", help="make --profile if it is new")
+    parser.add_argument("--version", action="version", version=f"ferroflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def add(group: Any, name: str, text: str) -> argparse.ArgumentParser:
@@ -482,9 +481,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         sqlite3.Error,
     ) as exc:
         # every ferroflow error (store, import, command) is a FerroflowError; bad filters are
-        # ValueErrors;
-        # a missing `dot` is a RuntimeError, a missing graphviz package an ImportError (OSError
-        # covers files that cannot be read or written, FileExistsError included).
+        # ValueErrors; a missing `dot` is a RuntimeError (OSError covers files that cannot be
+        # read or written, FileExistsError included).
         print(f"error: {exc}", file=sys.stderr)
         return 1
     except ImportError as exc:

@@ -21,6 +21,7 @@ __all__ = [
     "ImportFormatError",
     "NodeNotFoundError",
     "NotRunError",
+    "ProfileNotFoundError",
     "PythonJobError",
     "RecursionDepthError",
     "RemoteTaskError",
@@ -164,6 +165,10 @@ class UnsafeExportPathError(FerroflowError, ValueError):
 
 class CommandError(FerroflowError):
     """A problem the ``ferroflow`` command reports as ``error: <message>`` with exit status 1."""
+
+
+class ProfileNotFoundError(CommandError):
+    """``--profile NAME`` names no existing profile (and ``--create`` was not given)."""
 
 
 # -- the provenance store -------------------------------------------------------------------

@@ -34,6 +34,7 @@ import uuid as _uuid
 from pathlib import Path
 from typing import Any
 
+from .errors import ProfileNotFoundError
 from .executors import check_executor_text
 from .store import Store
 from .store.private import private_dir
@@ -243,6 +244,21 @@ def load_profile(name: str | None = None) -> Profile:
             _profiles[directory] = profile
         _current = profile
         return profile
+
+
+def open_profile(name: str | None, create: bool = False) -> Profile:
+    """:func:`load_profile` for the command line: a profile named explicitly must exist
+    (a typo would otherwise make an empty profile that looks like lost data) unless
+    ``create``; the default profile is made on first use."""
+    home = ferroflow_home()
+    missing = name is not None and not (home / name / PROFILE_FILE).exists()
+    if missing and not create and _NAME.fullmatch(name or ""):
+        found = sorted(p.parent.name for p in home.glob(f"*/{PROFILE_FILE}"))
+        raise ProfileNotFoundError(
+            f"no profile '{name}' in {home} (profiles there: {', '.join(found) or 'none'}); "
+            f"pass --create to make it"
+        )
+    return load_profile(name)
 
 
 def get_current_profile() -> Profile:

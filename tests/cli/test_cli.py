@@ -169,7 +169,7 @@ def test_export_every_format(cli: CLI, runs: dict[str, str], tmp_path: Path) -> 
 def test_import_into_another_profile(cli: CLI, runs: dict[str, str], tmp_path: Path) -> None:
     path = tmp_path / "run.json"
     cli("export", runs["ScatterGatherSquare"], "-o", str(path))
-    out = cli("import", str(path), "--profile", "copy").stdout
+    out = cli("import", str(path), "--profile", "copy", "--create").stdout
     n = howto_counts(4)["nodes"]
     assert f"{n} new nodes, 0 already present, 35 new links" in out
     again = cli("--profile", "copy", "import", str(path)).stdout  # the global option works too
@@ -178,8 +178,26 @@ def test_import_into_another_profile(cli: CLI, runs: dict[str, str], tmp_path: P
     assert "ScatterGatherSquare" in listed and "ParallelSquare" not in listed
     broken = tmp_path / "broken.json"
     broken.write_text('{"format": "other"}')
-    refused = cli("import", str(broken), "--profile", "copy2", ok=False)
+    refused = cli("import", str(broken), "--profile", "copy2", "--create", ok=False)
     assert refused.returncode == 1 and "not a ferroflow export" in refused.stderr
+
+
+def test_a_profile_name_with_a_typo_is_an_error_not_a_new_empty_profile(cli: CLI) -> None:
+    typo = cli("--profile", "defualt", "runs", "list", ok=False)
+    assert typo.returncode == 1
+    assert "no profile 'defualt'" in typo.stderr
+    assert re.search(r"profiles there: [^)]*\bdefault\b", typo.stderr) and "--create" in typo.stderr
+    again = cli("runs", "list", "--profile", "defualt", ok=False)  # nothing was made
+    assert again.returncode == 1 and "no profile 'defualt'" in again.stderr
+    made = cli("--profile", "fresh", "--create", "runs", "list")
+    assert made.returncode == 0 and cli("--profile", "fresh", "runs", "list").returncode == 0
+
+
+def test_version(cli: CLI) -> None:
+    from ferroflow import __version__
+
+    out = cli("--version").stdout
+    assert out.strip() == f"ferroflow {__version__}"
 
 
 def test_import_keeps_pickles_untrusted_unless_told(cli: CLI, tmp_path: Path) -> None:
@@ -201,13 +219,13 @@ def test_import_keeps_pickles_untrusted_unless_told(cli: CLI, tmp_path: Path) ->
         str(path),
     ]
     subprocess.run(args, check=True, env=env, timeout=120)
-    out = cli("import", str(path), "--profile", "careful").stdout
+    out = cli("import", str(path), "--profile", "careful", "--create").stdout
     assert "1 pickled value(s) kept untrusted" in out
     evil = next(n for n in json.loads(path.read_text())["nodes"] if n["codec"] == "pickle")
     shown = cli("--profile", "careful", "node", "show", evil["uuid"]).stdout
     assert "<untrusted pickle: provenance_flows.Evil>" in shown
     assert not marker.exists()
-    trusted = cli("import", str(path), "--trust", "--profile", "brave").stdout
+    trusted = cli("import", str(path), "--trust", "--profile", "brave", "--create").stdout
     assert "untrusted" not in trusted
     assert not marker.exists()  # importing never unpickles, trusted or not
 

@@ -206,7 +206,7 @@ def test_cli_import_then_cli_restart(
 ) -> None:
     path = _failed_run_exported(side, monkeypatch, tmp_path)
     capsys.readouterr()
-    assert cli_main(["--profile", "b", "import", str(path)]) == 0
+    assert cli_main(["--profile", "b", "--create", "import", str(path)]) == 0
     assert "new links, 2 code digests (restart and caching work here)" in capsys.readouterr().out
     run_pk = load_profile("b").store.runs()[0].pk
     assert cli_main(["--profile", "b", "restart", str(run_pk)]) == 0

@@ -340,7 +340,7 @@ def test_the_command_refuses_a_bad_file_naming_the_record(
 ) -> None:
     _set("work", "ctime", float("inf"))(doc)
     path = write_json(doc, tmp_path / "inf.json")
-    assert cli_main(["--profile", "c", "import", str(path)]) == 1
+    assert cli_main(["--profile", "c", "--create", "import", str(path)]) == 1
     assert re.search("error: " + NODE + "'ctime' is not a finite", capsys.readouterr().err)
     assert load_profile("c").store.runs() == []
 

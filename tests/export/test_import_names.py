@@ -53,7 +53,7 @@ def test_restart_and_cache_why_never_import_a_module_named_by_an_imported_run(
 ) -> None:
     name, marker = evil
     path = _hostile_file(name, tmp_path)
-    assert cli_main(["--profile", "b", "import", str(path)]) == 0
+    assert cli_main(["--profile", "b", "--create", "import", str(path)]) == 0
     store = load_profile("b").store
     [run] = store.runs()
     assert store.imported(run.pk)

@@ -17,6 +17,7 @@ from ..model.labels import split_label
 from ..model.vocabulary import Link
 from ..profile import get_current_profile
 from ..store import StoredNode
+from ..views.text_table import text_table
 
 __all__ = ["get_process_summary"]
 
@@ -61,19 +62,9 @@ def _rows(nested: dict[str, Any], depth: int = 0) -> list[tuple[str, str, str]]:
 
 
 def _table(headers: tuple[str, str, str], rows: list[tuple[str, str, str]]) -> str:
-    widths = [
-        max([len(h) + _PADDING, *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)
-    ]
     # a column of numbers only is right-aligned, one with a blank (a namespace row) left-aligned
-    right = [i == 1 and all(row[1] for row in rows) for i in range(3)]
-
-    def line(cells: Iterable[str]) -> str:
-        return "  ".join(
-            cell.rjust(w) if r else cell.ljust(w)
-            for cell, w, r in zip(cells, widths, right, strict=True)
-        ).rstrip()
-
-    return "\n".join([line(headers), line("-" * w for w in widths), *(line(row) for row in rows)])
+    numbers = bool(rows) and all(row[1] for row in rows)
+    return text_table(headers, rows, padding=_PADDING, right=(False, numbers, False))
 
 
 def get_process_summary(node: StoredNode | int | str, data: Iterable[str] = ("outputs",)) -> str:
