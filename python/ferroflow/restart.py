@@ -83,7 +83,8 @@ _INPUTS_SQL = (
 
 def import_object(qualified: str, load: bool = True) -> Any:
     """The object a ``module.qualname`` names (a task or graph function), or None when it
-    cannot be imported by that name (functions defined inside functions). ``__main__.name``
+    cannot be imported by that name (functions defined inside functions); a module that exists
+    but fails to import raises its error. ``__main__.name``
     is looked up in this process's ``__main__`` (a script or notebook restarting its own run);
     a new process has another ``__main__``, where it is usually missing.
 
@@ -102,7 +103,11 @@ def import_object(qualified: str, load: bool = True) -> Any:
                 if name == "__main__" or not load
                 else importlib.import_module(name)
             )
-        except (ImportError, KeyError):
+        except ModuleNotFoundError as exc:
+            if exc.name is not None and (name == exc.name or name.startswith(f"{exc.name}.")):
+                continue  # no module of this name: try a shorter one
+            raise  # the module exists but what it imports does not: say so, do not hide it
+        except KeyError:
             continue
         for attr in parts[cut:]:
             found = getattr(found, attr, None)

@@ -306,3 +306,13 @@ def test_restart_and_cache_why(tmp_path: Path) -> None:
     assert refused.returncode == 1 and "not a top-level run" in refused.stderr
     unknown = cli("restart", old, "--graph", "ferroflow.demo.nothing", ok=False)
     assert unknown.returncode == 1 and "no @task.graph function" in unknown.stderr
+
+
+def test_restart_graph_shows_the_import_error_of_a_broken_module(
+    cli: CLI, runs: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "broken_graphs_xyz.py").write_text("import a_package_that_is_not_installed\n")
+    monkeypatch.setenv("PYTHONPATH", f"{tmp_path}{os.pathsep}{os.environ.get('PYTHONPATH', '')}")
+    broken = cli("restart", runs["ScatterGatherSquare"], "--graph", "broken_graphs_xyz.G", ok=False)
+    assert broken.returncode == 1
+    assert "No module named 'a_package_that_is_not_installed'" in broken.stderr
