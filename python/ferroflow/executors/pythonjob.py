@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import PythonJobError, RemoteTaskError, RemoteTraceback
+from ..model.own_inputs import with_own_inputs
 
 __all__ = ["LOCAL_COMPUTERS", "in_own_process"]
 
@@ -106,12 +107,6 @@ def in_own_process(func: Callable[..., Any], label: str) -> Callable[..., Any]:
             f"@task.pythonjob '{label}': the parameter 'computer' is the job's own (where it "
             f"runs); rename it"
         )
-    computer = inspect.Parameter(
-        "computer", inspect.Parameter.KEYWORD_ONLY, default=LOCAL_COMPUTERS[0]
-    )
-    params = list(signature.parameters.values())
-    var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
-    plain = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
 
     @functools.wraps(func)
     async def job(**kwargs: Any) -> Any:
@@ -123,6 +118,4 @@ def in_own_process(func: Callable[..., Any], label: str) -> Callable[..., Any]:
             )
         return await _run_child(label, func, kwargs)
 
-    job.__signature__ = signature.replace(parameters=[*plain, computer, *var_kw])  # type: ignore[attr-defined]
-    job.__annotations__ = {**func.__annotations__, "computer": str}
-    return job
+    return with_own_inputs(job, func, {"computer": (str, LOCAL_COMPUTERS[0])})

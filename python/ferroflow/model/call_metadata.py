@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .data import DataNode
 from .names import storable
+from .outputs import unwrap
 
 __all__ = ["RESERVED_INPUT", "CallMetadata", "check_link_label", "parse_call_metadata"]
 
@@ -57,21 +57,12 @@ def check_link_label(where: str, name: object) -> str:
     return name
 
 
-def _plain(value: Any) -> Any:
-    """``metadata`` given from a graph input holds data nodes: their values."""
-    if isinstance(value, DataNode):
-        return value.value
-    if isinstance(value, Mapping):
-        return {key: _plain(item) for key, item in value.items()}
-    return value
-
-
 def parse_call_metadata(where: str, metadata: Any, accepted: tuple[str, ...] = ()) -> CallMetadata:
     """The checked ``metadata=`` of the call ``where`` (a task path, for messages); keys in
     ``accepted`` (a python job's ``options``) are allowed beside :data:`_KEYS`."""
     if metadata is None:
         return CallMetadata()
-    metadata = _plain(metadata)
+    metadata = unwrap(metadata)  # given from a graph input, it holds data nodes
     if not isinstance(metadata, Mapping):
         raise TypeError(
             f"{where}: metadata must be a dict with keys {', '.join(_KEYS)}, got "

@@ -18,6 +18,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from .own_inputs import with_own_inputs
+
 __all__ = ["DEFAULT_INTERVAL", "DEFAULT_TIMEOUT", "monitoring"]
 
 #: WorkGraph's defaults: seconds between two calls of the predicate, and before giving up
@@ -36,13 +38,6 @@ def monitoring(predicate: Callable[..., Any], label: str) -> Callable[..., Any]:
             f"@task.monitor '{label}': the parameter(s) {', '.join(taken)} are the monitor's "
             f"own (seconds between checks, and before giving up); rename them"
         )
-    extra = [
-        inspect.Parameter("interval", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_INTERVAL),
-        inspect.Parameter("timeout", inspect.Parameter.KEYWORD_ONLY, default=DEFAULT_TIMEOUT),
-    ]
-    params = list(signature.parameters.values())
-    var_kw = [p for p in params if p.kind is inspect.Parameter.VAR_KEYWORD]
-    plain = [p for p in params if p.kind is not inspect.Parameter.VAR_KEYWORD]
     is_async = inspect.iscoroutinefunction(predicate)
 
     @functools.wraps(predicate)
@@ -65,6 +60,5 @@ def monitoring(predicate: Callable[..., Any], label: str) -> Callable[..., Any]:
                 )
             await asyncio.sleep(min(interval, left))
 
-    poll.__signature__ = signature.replace(parameters=[*plain, *extra, *var_kw])  # type: ignore[attr-defined]
-    poll.__annotations__ = {**predicate.__annotations__, "interval": float, "timeout": float}
-    return poll
+    own = {"interval": (float, DEFAULT_INTERVAL), "timeout": (float, DEFAULT_TIMEOUT)}
+    return with_own_inputs(poll, predicate, own)
