@@ -20,7 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from aiida import load_profile, orm
-from aiida_workgraph import WorkGraph, dynamic, namespace, task
+from aiida_workgraph import If, Map, While, WorkGraph, dynamic, namespace, task
+from aiida_workgraph.collection import group
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -59,7 +60,9 @@ def counts(pk: int) -> dict[str, dict[str, int]]:
 def main() -> None:
     load_profile()
     found = {}
-    for name, (build_and_run, _) in graphs(task, namespace, dynamic, WorkGraph).items():
+    for name, (build_and_run, _, _) in graphs(
+        task, namespace, dynamic, WorkGraph, {"If": If, "While": While, "Map": Map, "group": group}
+    ).items():
         found[name] = counts(build_and_run().pk)
     out = ROOT / "tests" / "reference" / "workgraph_0.9.json"
     out.write_text(json.dumps(found, indent=1, sort_keys=True) + "\n")

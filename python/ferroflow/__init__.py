@@ -31,6 +31,7 @@ from .errors import (
     FutureUsageError,
     GraphContextError,
     GraphReturnError,
+    MaxIterationsError,
     NotRunError,
     PythonJobError,
     RecursionDepthError,
@@ -42,11 +43,13 @@ from .errors import (
     TaskTimeoutError,
     ValueNotStoredError,
     WorkflowFailedError,
+    ZoneError,
 )
 from .model import operators  # noqa: F401  (installs arithmetic and comparisons on futures)
 from .model.data import DataNode
 from .model.sockets import FutureSocket, group
 from .model.spec import dynamic, meta, namespace
+from .model.zones import If, Map, While, Zone
 from .profile import Profile, get_current_profile, load_profile
 from .store.serializers import RegisteredValue, register_serializer
 from .task import GraphHandle, TaskHandle, task
@@ -73,6 +76,9 @@ __all__ = [
     "GraphContextError",
     "GraphHandle",
     "GraphReturnError",
+    "If",
+    "Map",
+    "MaxIterationsError",
     "NotRunError",
     "Profile",
     "PythonJobError",
@@ -86,8 +92,11 @@ __all__ = [
     "TaskOutputError",
     "TaskTimeoutError",
     "ValueNotStoredError",
+    "While",
     "WorkGraph",
     "WorkflowFailedError",
+    "Zone",
+    "ZoneError",
     "__version__",
     "dynamic",
     "get_current_profile",

@@ -5,7 +5,9 @@
 WorkGraph's node-graph style. WorkGraph stores nothing for either (no process node, no link of
 their own), and neither does ferroflow: they act on ``wg.ctx`` when the graph is built, as
 ``wg.ctx.key = value`` and ``wg.ctx.key`` do (see :mod:`ferroflow.context`), so they are not
-among ``wg.tasks``. Zones (``workgraph.if_zone`` …) are not built yet and are refused by name.
+among ``wg.tasks``. The zones (``workgraph.if_zone``, ``while_zone``, ``map_zone``, ``zone``)
+are :class:`ZoneTask`: tasks added with its ``add_task`` are the zone's children
+(:mod:`ferroflow.model.zones`); ``workgraph.select`` is a task like any other.
 """
 
 from __future__ import annotations
@@ -15,8 +17,39 @@ from typing import Any
 
 from .context import Context
 from .errors import FerroflowError
+from .model.operators import select
+from .model.taskdef import TaskDef
+from .model.zones import ZONE_IDENTIFIERS
 
-__all__ = ["BuiltinTask", "builtin_task"]
+__all__ = ["BUILTIN_TASKS", "BuiltinTask", "ZoneTask", "builtin_task"]
+
+#: the built-in identifiers that name an ordinary task
+BUILTIN_TASKS: dict[str, TaskDef] = {"workgraph.select": select}
+
+
+class ZoneTask:
+    """A zone added in WorkGraph's node-graph style (``wg.add_task("workgraph.if_zone",
+    conditions=...)``): ``zone.add_task(f, ...)`` adds a child; a Map's ``item``, ``gather``
+    and ``outputs``, and the zone's ``name`` and ``state`` are the zone's own."""
+
+    __slots__ = ("_block", "_owner")
+
+    def __init__(self, owner: Any, block: Any) -> None:
+        #: the WorkGraph whose ``add_task`` adds the children
+        self._owner = owner
+        self._block = block
+
+    def add_task(self, identifier: Any, name: str | None = None, **inputs: Any) -> Any:
+        with self._block:
+            return self._owner.add_task(identifier, name, **inputs)
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        return getattr(self._block, name)
+
+    def __repr__(self) -> str:
+        return repr(self._block)
 
 
 class BuiltinOutputs:
@@ -105,7 +138,7 @@ def builtin_task(
     if found is None:
         raise FerroflowError(
             f"{where}: ferroflow has no built-in task of that name; it has "
-            f"{', '.join(_BUILTINS)} (zones such as 'workgraph.if_zone' are not built yet); "
+            f"{', '.join([*_BUILTINS, *BUILTIN_TASKS, *ZONE_IDENTIFIERS])}; "
             f"pass a @task function otherwise"
         )
     make, takes = found

@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from .builtin_tasks import BuiltinTask, builtin_task
+from .builtin_tasks import BUILTIN_TASKS, BuiltinTask, ZoneTask, builtin_task
 from .context import Context
 from .errors import FerroflowError
+from .model.context_read import ContextRead
 from .model.data import DataNode
 from .model.explicit import add_task, complete, give_graph_inputs, link, set_value
 from .model.graph import Graph, graph_context, require_graph
@@ -21,6 +22,8 @@ from .model.replay import graph_def
 from .model.sockets import FutureSocket, GraphInputSocket
 from .model.spec import Leaf, Namespace, SocketSpec, socket_spec_of
 from .model.taskdef import GraphDef, TaskDef
+from .model.zone_plan import check_zones
+from .model.zones import ZONE_IDENTIFIERS, zone_block
 from .views.results import ResultSocket
 from .views.tasks import GraphTask, InputSocket
 
@@ -32,7 +35,7 @@ EXPLICIT_PREFIX = "workgraph:"
 
 def _outputs(where: str, value: Any) -> Any:
     """Check a graph's outputs assignment: sockets, or nested dicts of them."""
-    if isinstance(value, (FutureSocket, DataNode)):
+    if isinstance(value, (FutureSocket, DataNode, ContextRead)):
         return value
     if isinstance(value, GraphTask):
         return value.outputs
@@ -234,11 +237,15 @@ class ExplicitConstruction:
         identifier: TaskDef | Callable[..., Any] | str,
         name: str | None = None,
         **inputs: Any,
-    ) -> GraphTask | BuiltinTask:
+    ) -> GraphTask | BuiltinTask | ZoneTask:
         """Add a call of a ``@task`` / ``@task.graph`` handle (or a plain function, made a task
         on the fly) named ``name`` (default: the function's name, numbered when repeated), with
         the inputs known so far: values, or sockets (``other.outputs.result``) that link."""
         self._refuse_after_run("take new tasks")
+        if isinstance(identifier, str) and identifier in ZONE_IDENTIFIERS:
+            return ZoneTask(self, zone_block(identifier, self._graph, name, dict(inputs)))
+        if isinstance(identifier, str) and identifier in BUILTIN_TASKS:
+            identifier = BUILTIN_TASKS[identifier]
         if isinstance(identifier, str):
             return builtin_task(self._ctx, identifier, name, inputs)
         if isinstance(identifier, ExplicitConstruction):
@@ -348,6 +355,8 @@ class ExplicitConstruction:
                 self._graph, self._given_spec(), {**self._pending_inputs, **graph_inputs}
             )
             complete(self._graph)
+            if self._graph.zone_stack is not None:
+                check_zones(self._graph)
         elif inputs:
             complete(self._graph)
 

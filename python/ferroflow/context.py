@@ -1,10 +1,11 @@
 """``wg.ctx``, WorkGraph's context: named values and sockets a script keeps beside its tasks.
 
-Reads happen where the script writes them, when the graph is built: an entry holding a socket
-links its reader to the task that writes it (WorkGraph takes the value when the reader starts
-and creates no dependency; the two agree when a script writes an entry before reading it, which
-ferroflow requires). :mod:`ferroflow.builtin_tasks` has WorkGraph's ``get_context`` /
-``set_context`` spellings.
+A read links its reader to the task that wrote the entry when the script read it (WorkGraph
+takes the value when the reader starts and creates no dependency; the two agree when a script
+writes an entry before reading it, which ferroflow requires). What tasks inside zones write is
+run-time state, as in WorkGraph: a read is a :class:`~ferroflow.model.context_read.ContextRead`
+that resolves to the latest such value (a ``While`` body advancing ``wg.ctx.n``).
+:mod:`ferroflow.builtin_tasks` has WorkGraph's ``get_context`` / ``set_context`` spellings.
 """
 
 from __future__ import annotations
@@ -12,8 +13,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from .model.context_read import ContextRead, RuntimeContext
 from .model.data import DataNode
 from .model.sockets import FutureSocket, GraphInputSocket
+from .model.zones import note_context_write
 from .views.tasks import GraphTask
 
 __all__ = ["Context"]
@@ -25,13 +28,25 @@ class Context:
     task input reads: a value becomes one data node shared by every reader, a socket links
     the reader to the task that writes it. Dotted keys nest (``wg.ctx = {"data.y": 3}``)."""
 
-    __slots__ = ("_entries", "_where")
+    __slots__ = ("_entries", "_prefix", "_runtime", "_where")
     _entries: dict[str, Any]
     _where: str
+    _runtime: RuntimeContext
+    _prefix: str
 
-    def __init__(self, where: str, entries: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        where: str,
+        entries: dict[str, Any] | None = None,
+        runtime: RuntimeContext | None = None,
+        prefix: str = "",
+    ) -> None:
         object.__setattr__(self, "_where", where)
         object.__setattr__(self, "_entries", {} if entries is None else entries)
+        #: what zone tasks write while the graph runs, shared by the nested groups
+        object.__setattr__(self, "_runtime", runtime if runtime is not None else RuntimeContext())
+        #: the dotted key of this group (``"data."``), empty at the top
+        object.__setattr__(self, "_prefix", prefix)
 
     def _update(self, values: Mapping[str, Any]) -> None:
         for key, value in values.items():
@@ -42,7 +57,10 @@ class Context:
                 if not isinstance(inner, dict):
                     inner = entries[part] = {}
                 entries = inner
-            entries[last] = _context_value(f"{self._where}.{key}", value)
+            previous = entries.get(last)
+            entries[last] = found = _context_value(f"{self._where}.{key}", value)
+            if note_context_write(self._runtime, f"{self._prefix}{key}", found):
+                self._runtime.before[id(found)] = previous
 
     def __setattr__(self, name: str, value: Any) -> None:
         self._update({name: value})
@@ -66,7 +84,10 @@ class Context:
                 f"{', '.join(self._entries) or '<none>'} (write it before a task reads it)"
             )
         found = self._entries[name]
-        return Context(f"{self._where}.{name}", found) if isinstance(found, dict) else found
+        key = f"{self._prefix}{name}"
+        if isinstance(found, dict):
+            return Context(f"{self._where}.{name}", found, self._runtime, f"{key}.")
+        return ContextRead(key, found, self._runtime)
 
     def __dir__(self) -> list[str]:
         return list(self._entries)
@@ -84,6 +105,6 @@ def _context_value(where: str, value: Any) -> Any:
         return value._entries
     if isinstance(value, dict):
         return {str(k): _context_value(f"{where}.{k}", v) for k, v in value.items()}
-    if isinstance(value, (FutureSocket, DataNode, GraphInputSocket)):
+    if isinstance(value, (FutureSocket, DataNode, GraphInputSocket, ContextRead)):
         return value
     return DataNode(value)

@@ -19,6 +19,7 @@ __all__ = [
     "GraphContextError",
     "GraphReturnError",
     "ImportFormatError",
+    "MaxIterationsError",
     "NodeNotFoundError",
     "NotRunError",
     "ProfileNotFoundError",
@@ -42,6 +43,7 @@ __all__ = [
     "UntrustedValueError",
     "ValueNotStoredError",
     "WorkflowFailedError",
+    "ZoneError",
 ]
 
 
@@ -130,6 +132,15 @@ class WorkflowFailedError(FerroflowError, RuntimeError):
 class ChildTasksFailedError(FerroflowError):
     """A graph task failed because tasks of its expanded graph, or tasks whose outputs its body
     returned, failed or were skipped."""
+
+
+class MaxIterationsError(FerroflowError):
+    """A ``While`` zone's condition still held after its ``max_iterations`` iterations."""
+
+
+class ZoneError(FerroflowError, ValueError):
+    """A zone used in a way that cannot run (a ``While`` whose condition reads nothing its body
+    writes, a condition computed inside its own loop), refused before the run starts."""
 
 
 class UncacheableError(FerroflowError):

@@ -27,6 +27,8 @@ A workflow is described as data, independently of any engine:
 :func:`evaluate` runs one in a plain sequential loop and returns a :class:`Reference` with every
 task's expected state (``FINISHED``, ``FAILED`` or ``SKIPPED``) and value; :func:`inline` flattens
 the graph nodes of a spec into their parent, for comparing dynamic with static expansion.
+:func:`zone_programs` and :func:`evaluate_program` do the same for control-flow zones
+(:mod:`ferroflow.testing_zones`).
 
 The failure semantics are ferroflow's: a task whose data input did not finish is ``SKIPPED``
 (and a skipped graph task never expands, so its body's tasks do not exist); a graph task whose
@@ -48,17 +50,22 @@ except ImportError as exc:  # pragma: no cover - depends on the environment
         "ferroflow.testing needs hypothesis: pip install 'ferroflow[test]' (or hypothesis)"
     ) from exc
 
+from .testing_zones import Program, evaluate_program, zone_programs
+
 __all__ = [
     "ROOT_TAG",
     "DagSpec",
     "NodeSpec",
+    "Program",
     "RefTask",
     "Reference",
     "Workflow",
     "dag_specs",
     "evaluate",
+    "evaluate_program",
     "inline",
     "workflows",
+    "zone_programs",
 ]
 
 Kind = Literal["add", "identity", "raise", "graph"]

@@ -13,14 +13,26 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ferroflow import WorkGraph, dynamic, get_current_profile, namespace, task
+from ferroflow import (
+    If,
+    Map,
+    While,
+    WorkGraph,
+    dynamic,
+    get_current_profile,
+    group,
+    namespace,
+    task,
+)
 from ferroflow.model.vocabulary import KIND_CODES, LINK_CODES
 from reference.graphs import graphs
 
 REFERENCE = json.loads(
     (Path(__file__).resolve().parent.parent / "reference" / "workgraph_0.9.json").read_text()
 )
-CASES = graphs(task, namespace, dynamic, WorkGraph)
+CASES = graphs(
+    task, namespace, dynamic, WorkGraph, {"If": If, "While": While, "Map": Map, "group": group}
+)
 
 
 def _counts(run_pk: int) -> dict[str, dict[str, int]]:
@@ -54,13 +66,14 @@ def _counts(run_pk: int) -> dict[str, dict[str, int]]:
 
 @pytest.mark.parametrize("case", sorted(CASES))
 def test_the_same_graph_stores_what_workgraph_stores(case: str) -> None:
-    build_and_run, constants = CASES[case]
+    build_and_run, constants, only_linked = CASES[case]
     wg: Any = build_and_run()
     assert wg.state == "FINISHED"
     expected = json.loads(json.dumps(REFERENCE[case]))
     if constants:
         expected["links"]["INPUT_WORK"] -= constants  # WorkGraph's extra links (module doc)
         expected["links"] = {k: n for k, n in expected["links"].items() if n}
+    expected["nodes"]["data"] -= only_linked
     assert _counts(wg.pk) == expected
 
 

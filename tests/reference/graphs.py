@@ -4,8 +4,9 @@ compared (``tests/reference/workgraph_0.9.json`` holds WorkGraph's counts).
 
 :func:`graphs` takes the library's names (``task``, ``namespace``, ``dynamic``, ``WorkGraph``)
 and returns, per case, a function that builds and runs the graph and returns it, plus the number
-of constants its graph bodies give to tasks (WorkGraph links each of those to the graph run too:
-see the README's "Coming from AiiDA WorkGraph").
+of constants its graph bodies give to tasks and zones (WorkGraph links each of those to the graph
+run too: see the README's "Coming from AiiDA WorkGraph") and how many data nodes only those links
+touch.
 """
 
 import typing as t
@@ -16,8 +17,11 @@ __all__ = ["graphs"]
 
 
 def graphs(
-    task: Any, namespace: Any, dynamic: Any, WorkGraph: Any
-) -> dict[str, tuple[Callable[[], Any], int]]:
+    task: Any, namespace: Any, dynamic: Any, WorkGraph: Any, zones: Any
+) -> dict[str, tuple[Callable[[], Any], int, int]]:
+    """``zones``: the library's ``If``, ``While``, ``Map`` and ``group`` by name."""
+    If, While, Map, group = zones["If"], zones["While"], zones["Map"], zones["group"]
+
     @task
     def add(x, y):  # type: ignore[no-untyped-def]
         return x + y
@@ -90,12 +94,54 @@ def graphs(
         wg.run()
         return wg
 
+    def if_zones() -> Any:  # WorkGraph's gallery: the false branch is skipped, no node
+        with WorkGraph("if_zones") as wg:
+            first_sum = add(x=1, y=1).result
+            with If(first_sum < 0):
+                second_sum = add(x=first_sum, y=2).result
+                wg.ctx.result = second_sum
+            with If(first_sum >= 0):
+                the_product = multiply(x=first_sum, y=3).result
+                wg.ctx.result = the_product
+            (final_sum := add(x=wg.ctx.result, y=1).result) << group(second_sum, the_product)
+            wg.outputs.result = final_sum
+        wg.run()
+        return wg
+
+    def while_zone() -> Any:  # three checks, two iterations: each a process of its own
+        with WorkGraph("while_zone") as wg:
+            n = add(x=1, y=1).result
+            wg.ctx.n = n
+            (condition := wg.ctx.n < 8) << n
+            with While(condition, max_iterations=10):
+                n = add(x=wg.ctx.n, y=1).result
+                n = multiply(x=n, y=2).result
+                wg.ctx.n = n
+            wg.outputs.result = add(x=n, y=1).result
+        wg.run()
+        return wg
+
+    def map_zone() -> Any:  # one clone of the body per key of a task's dynamic output
+        with WorkGraph("map_zone") as wg:
+            with Map(squares(n=3)) as zone:
+                zone.gather({"result": add(x=zone.value, y=1).result})
+            wg.outputs.result = total(data=zone.outputs.result).result
+        wg.run()
+        return wg
+
+    # (build and run, constants WorkGraph also links to the graph run, data nodes only those
+    # links touch): a zone's own inputs (invert_condition, max_iterations) and the constants
+    # of a branch not taken are such nodes, since ferroflow records them only where a task
+    # that ran used them.
     return {
-        "operators": (operators, 5),
-        "add_multiply": (run(add_multiply, x=1, y=2, z=3), 0),
-        "outer": (run(outer, x=1, y=2), 2),
-        "shapes": (run(shapes, x=5, n=3), 0),
-        "gather": (run(gather, n=4), 0),
-        "explicit": (explicit, 0),
-        "with_block": (with_block, 3),
+        "if_zones": (if_zones, 9, 3),  # 7 constants + 2 invert_condition; y=2 never used
+        "while_zone": (while_zone, 7, 1),  # 6 constants + max_iterations
+        "map_zone": (map_zone, 2, 0),
+        "operators": (operators, 5, 0),
+        "add_multiply": (run(add_multiply, x=1, y=2, z=3), 0, 0),
+        "outer": (run(outer, x=1, y=2), 2, 0),
+        "shapes": (run(shapes, x=5, n=3), 0, 0),
+        "gather": (run(gather, n=4), 0, 0),
+        "explicit": (explicit, 0, 0),
+        "with_block": (with_block, 3, 0),
     }

@@ -183,7 +183,7 @@ def test_a_run_that_fails_before_its_tasks_start_releases_its_claim(
     store = get_current_profile().store
     wg = pair.build(x=2)
     with monkeypatch.context() as patch:  # (undo() would also undo conftest's FERROFLOW_HOME)
-        patch.setattr(Execution, "_submit", broken)
+        patch.setattr(Execution, "submit_graph", broken)
         with pytest.raises(RuntimeError, match="unreachable"):
             wg.run()
     (run,) = store.runs()

@@ -20,14 +20,12 @@ from typing import Any, Protocol
 import ferroflow._core as _core
 
 from ..errors import (
-    ChildTasksFailedError,
     CorePanicError,
     FerroflowError,
-    RecursionDepthError,
     RetryCancelledError,
 )
 from ..model.binding import check_arrived
-from ..model.body import run_body
+from ..model.context_read import write_context
 from ..model.data import DataNode, new_uuid
 from ..model.graph import Graph, TaskNode
 from ..model.isolation import isolate
@@ -37,10 +35,11 @@ from ..model.vocabulary import Link, State
 from ..store.recorder import Recorder, error_text
 from .backend import CANCELLED, CLOSED, Backend
 from .caching import code_digest
-from .cycles import refuse_cycles, returned_outer
+from .graph_tasks import expand, finish_graph_task
 from .report import explain_unstored
 from .resolve import resolve, resolve_available
 from .run_cache import RunCache
+from .zones import ZoneRunner, top_level
 
 __all__ = ["Execution", "Executor", "Executors"]
 
@@ -111,22 +110,35 @@ class Execution:
         self.unstored: dict[str, str] = {}
         #: why the graph's outputs could not all be resolved, when every task finished
         self.output_error: FerroflowError | None = None
+        #: the core's concurrency limit of each graph with ``max_number_jobs`` (by id)
+        self._limits: dict[int, int] = {}
+        #: runs the control-flow zones (If, While, Map) of the run's graphs
+        self.zones = ZoneRunner(self)
 
     # -- set-up ----------------------------------------------------------------------------
-    def _submit(self, graph: Graph) -> list[int]:
+    def submit_graph(self, graph: Graph) -> list[int]:
         """Add ``graph``'s tasks to the core, each in its lane (``rust/py/src/submit.rs``): a
         calc task with one leaf output, no ``**kwargs``, and inputs that are data nodes or the
         single outputs of fast tasks of this run takes the fast lane (its pks are reserved and
         its constant inputs recorded now); every other task the general lane, depending on its
-        producers."""
+        producers. A graph with zones submits its top level (:mod:`.zones`)."""
         # max_number_jobs: one core limit per graph instance, as in WorkGraph (nested graphs
         # have their own); every task of the graph counts, graph tasks included.
-        limit = self.core.add_limit(graph.max_number_jobs) if graph.max_number_jobs else None
+        if graph.max_number_jobs:
+            self._limits[id(graph)] = self.core.add_limit(graph.max_number_jobs)
         if self.recording:
             self._record_code(graph)
+        if graph.zone_stack is not None:
+            return self.zones.submit(top_level(graph))
+        return self.submit_tasks(graph.submit_order(), graph)
+
+    def submit_tasks(self, tasks: list[TaskNode], graph: Graph, limited: bool = True) -> list[int]:
+        """Add ``tasks`` of ``graph`` (ordered, producers first) to the core; ``limited``: under
+        the graph's ``max_number_jobs``."""
+        limit = self._limits.get(id(graph)) if limited else None
         try:
             return self.core.submit(
-                graph.submit_order(),
+                tasks,
                 self.tasks,
                 self._fast_box if self.fast_lane else None,
                 self.recorder,
@@ -193,7 +205,7 @@ class Execution:
             recorder.run_started(
                 self.pk, self.uuid, self.graph.name, self.process_type, self.graph.inputs
             )
-            self._submit(self.graph)
+            self.submit_graph(self.graph)
             self._calls.start()
             self._coroutines.start()
         except BaseException as exc:
@@ -253,9 +265,11 @@ class Execution:
     # -- the runner ------------------------------------------------------------------------
     def _run_task(self, task: TaskNode) -> bool | list[int] | str:
         if task.child is not None:
-            return self._finish_graph_task(task)
+            return finish_graph_task(self, task)
         handle = task.handle
         is_graph = handle.is_graph
+        if is_graph and handle.is_zone:
+            return self.zones.run(task)
         recorder = self.recorder
         task.pk = recorder.new_pk()
         task.state = State.RUNNING
@@ -297,11 +311,11 @@ class Execution:
         if failure is not None:
             return self.failed(task, failure)
         if is_graph:
-            return self._expand(task, inputs)
+            return expand(self, task, inputs)
         if handle.cache or (self.cache_all and handle.cache is None):
             reused = self.cache.lookup(task, inputs) if self.recording else None
             if reused is not None:
-                return self._succeed(task, reused)
+                return self.succeed(task, reused)
         if handle.is_async:  # the run's event loop awaits it, in this process
             return self._coroutines.submit(task, inputs)
         return self._calls.submit(task, inputs)
@@ -349,12 +363,16 @@ class Execution:
             return self.failed(task, exc)
         assert task.pk is not None
         self.recorder.outputs_made(task.pk, outputs, Link.CREATE)
-        return self._succeed(task, outputs)
+        return self.succeed(task, outputs)
 
-    def _succeed(self, task: TaskNode, outputs: dict[str, Any]) -> bool:
+    def succeed(self, task: TaskNode, outputs: dict[str, Any]) -> bool:
+        """``task`` made ``outputs``: FINISHED (its context writes, if a zone's, applied)."""
         task.outputs = outputs
         task.state = State.FINISHED
         task.mtime = time.time()
+        zoned = getattr(task, "zoned", None)
+        if zoned is not None and zoned.writes:
+            write_context(zoned.writes, outputs)
         assert task.pk is not None
         self.recorder.output_extras(task, outputs)  # meta(extras=...) of its outputs
         self.recorder.process_ended(task.pk, State.FINISHED, task.mtime)
@@ -377,68 +395,9 @@ class Execution:
         if task.pk is not None:
             self.recorder.process_ended(task.pk, state, task.mtime, text)
 
-    def _expand(self, task: TaskNode, inputs: dict[str, Any]) -> bool | list[int]:
-        handle = task.handle
-        max_depth = getattr(handle, "max_depth", 100)
-        if task.depth + 1 > max_depth:
-            return self.failed(
-                task,
-                RecursionDepthError(
-                    f"graph task '{task.path}' would nest {task.depth + 1} graphs deep, past its "
-                    f"max_depth={max_depth}. Raise @task.graph(max_depth=...) or check the "
-                    f"recursion's stopping condition."
-                ),
-            )
-        child = Graph(task.name, parent=task)
-        child.max_number_jobs = getattr(handle, "max_number_jobs", None)
-        child.inputs = inputs
-        assert task.pk is not None
-        self.graph_pks[id(child)] = task.pk
-        try:
-            run_body(handle, child)  # type: ignore[arg-type]
-            refuse_cycles(task, child, self.core.state)
-            task.child = child
-            ids = self._submit(child)
-        except BaseException as exc:
-            task.child = None
-            return self.failed(task, exc)
-        # A body may return outputs of tasks outside its expansion (futures it closed over):
-        # the graph task finishes only once those are terminal too.
-        ids.extend(t.id for t in returned_outer(child) if t.id is not None)
-        if not ids:
-            return self._finish_graph_task(task)
-        return ids
-
-    def _state(self, task: TaskNode) -> str:
+    def task_state(self, task: TaskNode) -> str:
         """The core's state of ``task``; PLANNED if it was never added to the run."""
         return self.core.state(task.id) if task.id is not None else State.PLANNED
-
-    def _finish_graph_task(self, task: TaskNode) -> bool:
-        child = task.child
-        assert child is not None and task.pk is not None
-        bad = [t for t in child.tasks if self._state(t) != State.FINISHED]
-        if bad:
-            listing = ", ".join(f"{t.name} ({self._state(t)})" for t in bad)
-            return self.failed(
-                task,
-                ChildTasksFailedError(f"graph task '{task.path}' has failed children: {listing}"),
-            )
-        bad = [t for t in returned_outer(child) if self._state(t) != State.FINISHED]
-        if bad:
-            listing = ", ".join(f"{t.path} ({self._state(t)})" for t in bad)
-            return self.failed(
-                task,
-                ChildTasksFailedError(
-                    f"graph task '{task.path}' returns outputs of tasks that did not finish: "
-                    f"{listing}"
-                ),
-            )
-        try:
-            outputs = resolve(child.outputs, f"graph '{task.path}' outputs")
-        except BaseException as exc:
-            return self.failed(task, exc)
-        self.recorder.outputs_made(task.pk, outputs, Link.RETURN)
-        return self._succeed(task, outputs)
 
     # -- after the run ---------------------------------------------------------------------
     def _conclude(self, interrupted: bool) -> None:

@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import TaskInputError
+from ..model.context_read import ContextRead
+from ..model.data import DataNode
 from ..model.sockets import FutureSocket
+from ..model.zones import zone_link
 
 __all__ = ["resolve", "resolve_available"]
 
@@ -21,19 +24,46 @@ def _walk(outputs: dict[str, Any] | None, path: tuple[str, ...], where: str, pro
     return node
 
 
+def _untaken(producer: Any) -> bool:
+    """A task of a zone branch that was not taken: its outputs read as ``None``."""
+    link = zone_link(producer)
+    return link is not None and link.untaken
+
+
 def resolve(binding: Any, where: str) -> Any:
-    """Input bindings → data nodes (nested dicts for namespaces)."""
+    """Input bindings → data nodes (nested dicts for namespaces); a context read gives the
+    value a zone task last wrote under its key, else its entry's."""
     if isinstance(binding, FutureSocket):
         producer = binding._task
+        if producer.outputs is None and _untaken(producer):
+            return DataNode(None)
         return _walk(producer.outputs, binding._path, where, producer.path)
     if isinstance(binding, dict):
         return {k: resolve(v, f"{where}.{k}") for k, v in binding.items()}
+    if type(binding) is ContextRead:
+        runtime = binding.runtime
+        found = runtime.values.get(binding.key) if runtime.zoned else None
+        return found if found is not None else resolve(_written(binding), where)
     return binding
+
+
+def _written(read: ContextRead) -> Any:
+    """The entry a context read falls back on: the one the script read, or, while that one's
+    task is of a branch not taken, what the key held before it."""
+    entry = read.entry
+    before = read.runtime.before
+    while isinstance(entry, FutureSocket) and _untaken(entry._task) and id(entry) in before:
+        entry = before[id(entry)]
+    return entry
 
 
 def resolve_available(binding: Any) -> Any:
     """Like :func:`resolve`, but leaves out the outputs that failed or skipped producers never
     made (``None`` for a socket that has no value)."""
+    if type(binding) is ContextRead:
+        runtime = binding.runtime
+        found = runtime.values.get(binding.key) if runtime.zoned else None
+        return found if found is not None else resolve_available(_written(binding))
     if isinstance(binding, FutureSocket):
         producer = binding._task
         try:

@@ -13,6 +13,7 @@ from typing import Any
 
 from ..errors import TaskInputError
 from .calcfunction import NodeArg
+from .context_read import ContextRead
 from .data import DataNode
 from .labels import key_problem
 from .sockets import FutureSocket, GraphInputSocket
@@ -50,7 +51,7 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
     (unstored) data nodes; dicts bound to namespaces are bound item by item. ``task`` and the
     dotted socket ``path`` name the input in error messages."""
     kind = type(value)
-    if kind is FutureSocket or kind is GraphInputSocket:
+    if kind is FutureSocket or kind is GraphInputSocket or kind is ContextRead:
         return value
     if kind is NodeArg:  # orm.Int(2) and its arithmetic: bound as a plain data node
         value, kind = DataNode(value.value, value._uuid, value._pk), DataNode

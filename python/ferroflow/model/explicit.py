@@ -14,6 +14,7 @@ from typing import Any
 from ..errors import FerroflowError, TaskInputError
 from .binding import bind_given, bind_value, complete_inputs
 from .call_metadata import RESERVED_INPUT, parse_call_metadata
+from .context_read import ContextRead
 from .graph import Graph, TaskNode
 from .names import name_problem
 from .sockets import FutureSocket, GraphInputSocket
@@ -152,4 +153,6 @@ def _given_input(graph: Graph, node: TaskNode, key: str, binding: Any) -> Any:
         return found
     if isinstance(binding, dict):
         return {k: _given_input(graph, node, f"{key}.{k}", v) for k, v in binding.items()}
+    if isinstance(binding, ContextRead) and isinstance(binding.entry, GraphInputSocket):
+        return binding.with_entry(_given_input(graph, node, key, binding.entry))
     return binding

@@ -18,6 +18,7 @@ import ferroflow._core as _core
 
 from ..errors import FerroflowError, ForeignFutureError, GraphContextError
 from ..model.vocabulary import State
+from .context_read import ContextRead
 from .data import DataNode
 from .error_handlers import ErrorHandler
 from .sockets import FutureSocket
@@ -129,9 +130,13 @@ class TaskNode:
         "pk",
         "producers",
         "state",
+        "zoned",
     )
 
     call_meta: tuple[str | None, str | None]
+    #: its place among control-flow zones (:class:`~ferroflow.model.zones.ZoneLink`); unset on
+    #: tasks outside every zone: read it with :func:`~ferroflow.model.zones.zone_link`
+    zoned: Any
 
     def __init__(self, handle: TaskDef, graph: Graph, name: str, inputs: dict[str, Any]):
         self.handle = handle
@@ -318,6 +323,8 @@ def producers(binding: Any) -> list[TaskNode]:
     # and a flat binding with at most one producer (a chain) builds no dict.
     if isinstance(binding, FutureSocket):
         return [binding._task]  # type: ignore[list-item]
+    if type(binding) is ContextRead:
+        return producers(binding.entry)
     if not isinstance(binding, dict):
         return []
     found: dict[int, TaskNode] | None = None
@@ -336,6 +343,8 @@ def producers(binding: Any) -> list[TaskNode]:
                     found.setdefault(id(used), used)
             elif kind is dict:
                 stack.append(b)
+            elif kind is ContextRead:
+                stack.append({"": b.entry})
     if found is not None:
         return list(found.values())
     return [] if first is None else [first]
@@ -359,6 +368,9 @@ class Graph:
         self.root: Graph = self if parent is None else parent.graph.root
         self.max_number_jobs: int | None = None  # cap on this graph's tasks running at once
         self.reordered = False  # ``>>`` was used: a task may wait for a later one
+        #: the zones open while tasks are added (``with If(...)``), innermost last; None
+        #: until the graph has a zone (:mod:`ferroflow.model.zones`)
+        self.zone_stack: list[Any] | None = None
 
     def rename(self, name: str) -> None:
         """A top-level graph's new name, before it runs (``wg.name = ...``)."""
@@ -424,6 +436,8 @@ class Graph:
         self._counts[handle.name] = n + 1
         self.tasks.append(node)
         self.tasks_by_name[name] = node
+        if self.zone_stack:
+            self.zone_stack[-1].adopt(node)
         return node
 
 

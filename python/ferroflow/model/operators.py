@@ -22,12 +22,13 @@ from collections.abc import Callable
 from typing import Any
 
 from .binding import bind_inputs
+from .context_read import ContextRead
 from .graph import Graph, TaskNode, current_graph, require_graph
 from .sockets import FutureSocket, GraphInputSocket
 from .spec import Namespace
 from .taskdef import TaskDef
 
-__all__ = ["OPERATORS", "apply_operator"]
+__all__ = ["OPERATORS", "apply_operator", "select"]
 
 
 def _task(func: Callable[[Any, Any], Any]) -> TaskDef:
@@ -101,6 +102,13 @@ def op_ne(x: Any, y: Any) -> Any:
     return x != y
 
 
+@_task
+def select(condition: Any, true: Any = None, false: Any = None) -> Any:
+    """WorkGraph's ``workgraph.select``: ``true`` if ``condition`` holds, else ``false`` (the
+    branch not taken usually comes from a skipped zone task and reads as ``None``)."""
+    return true if condition else false
+
+
 #: dunder name -> (its task, its symbol, whether it is arithmetic, with a reflected form)
 OPERATORS: dict[str, tuple[TaskDef, str, bool]] = {
     name: (handle, symbol, arithmetic)
@@ -129,6 +137,7 @@ def apply_operator(handle: TaskDef, symbol: str, left: Any, right: Any) -> Futur
         if isinstance(operand, FutureSocket) and isinstance(operand._spec, Namespace):
             operand._refuse(f"the operator {symbol} (on a namespace of outputs)")
     graph = current_graph() or _graph_of(left) or _graph_of(right) or require_graph(handle.name)
+    # (an operator inside a zone's block is one of its children, as in WorkGraph)
     name, n = graph.next_name(handle.name)
     bindings = bind_inputs(
         f"{graph.path}/{name}", handle.func, handle.inputs, None, (), {"x": left, "y": right}
@@ -146,6 +155,8 @@ def _graph_of(operand: Any) -> Graph | None:
             return task.graph
     if isinstance(operand, GraphInputSocket) and isinstance(operand.owner, Graph):
         return operand.owner
+    if isinstance(operand, ContextRead):
+        return _graph_of(operand.entry)
     return None
 
 
@@ -156,7 +167,7 @@ def _method(handle: TaskDef, symbol: str, reflected: bool) -> Callable[[Any, Any
 
 
 for _name, (_handle, _symbol, _arithmetic) in OPERATORS.items():
-    for _cls in (FutureSocket, GraphInputSocket):
+    for _cls in (FutureSocket, GraphInputSocket, ContextRead):
         setattr(_cls, f"__{_name}__", _method(_handle, _symbol, reflected=False))
         if _arithmetic:
             setattr(_cls, f"__r{_name}__", _method(_handle, _symbol, reflected=True))

@@ -188,7 +188,8 @@ class FutureSocket:
         self._refuse("arithmetic (+)")
 
     def __repr__(self) -> str:
-        return f"<FutureSocket {self._label}>"
+        found = socket_value(self)  # after the run, what it holds (as WorkGraph prints it)
+        return f"<FutureSocket {self._label}{'' if found is None else f': {found}'}>"
 
     # Ordering without data (WorkGraph's ``>>`` / ``<<``): ``a >> b`` and ``b << a`` make the
     # task of ``b`` wait for the task of ``a``; both return the right-hand side, so

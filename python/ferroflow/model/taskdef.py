@@ -106,6 +106,8 @@ class TaskDef:
     The callable handles users get (``ferroflow.task.TaskHandle``) add calling and building."""
 
     is_graph = False
+    #: True for a control-flow zone's task (:mod:`ferroflow.model.zones`)
+    is_zone = False
     #: True when the task needs the general runner (retries or a timeout): no fast lane
     needs_runner = False
     #: True for an ``async def`` function: awaited on the run's event loop
