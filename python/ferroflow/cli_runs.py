@@ -27,10 +27,10 @@ from .cli_common import (
 )
 from .errors import CommandError
 from .model.vocabulary import Kind, State
-from .query import find_nodes, find_runs
+from .query import find_nodes, find_runs, task_counts
 from .store import Store, StoredNode
 from .store.deletion import delete_run
-from .views.counts import count_states, counts_text
+from .views.counts import counts_text, ordered_counts
 from .views.text_table import text_table
 
 __all__ = ["add_runs_commands"]
@@ -137,7 +137,7 @@ def cmd_runs_cancel(args: argparse.Namespace) -> int:
             f"the process running it{by} cancels it when it next reads the store (a ferroflow "
             "too old to read requests never does; stop that process with Ctrl-C or kill)"
         )
-    tasks = count_states(n.state or "" for n in find_nodes(store, run=run.pk, kind=Kind.CALC))
+    tasks = ordered_counts(task_counts(store, run=run.pk))
     print(f"run {run.pk} {state}: tasks {counts_text(tasks) or 'none'}")
     if state in _UNSUCCESSFUL:
         print(f"finished results are stored; go on with: {restart_command(run, args)}")
