@@ -80,9 +80,12 @@ def profile_option(args: argparse.Namespace) -> str:
 def restart_command(run: StoredNode, args: argparse.Namespace) -> str:
     """The command that runs ``run`` again reusing its finished results, with the profile
     named as this command line named it, and ``--graph`` for a run started from a script
-    (stored as ``__main__.NAME``, which no later process can import)."""
+    (stored as ``__main__.NAME``, which no later process can import) or imported from a file
+    (whose names are never imported unless the user names them)."""
     text = f"ferroflow restart {run.pk}{profile_option(args)}"
     if run.type.startswith("__main__."):
         name = run.type.removeprefix("__main__.")
         text += f" --graph MODULE.{name}  (MODULE: the module name of the script that ran it)"
+    elif open_store(args).imported(run.pk):
+        text += f" --graph {run.type}  (an imported run: check that this is the graph to run)"
     return text

@@ -129,6 +129,43 @@ def test_runs_show_prints_the_restart_command_of_an_unsuccessful_run(cli: CLI) -
     assert "restart" not in cli("runs", "show", pks["ParallelSquare"]).stdout
 
 
+def test_the_restart_command_names_the_graph_where_a_restart_needs_it(tmp_path: Path) -> None:
+    """A run started from a script is stored as ``__main__.campaign`` and an imported run's
+    names are never imported unless given: the command shows ``--graph`` for both."""
+    cli = CLI(tmp_path / "home")
+    cli.python(MIXED + "print(f.run_mixed())")
+    script = subprocess.run(
+        [sys.executable, str(TESTS / "restart_flows.py"), "1", "2"],
+        env={**cli.env, "FF_FAIL": "1"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert "WorkflowFailedError" in script.stderr
+    pk = rows(cli("runs", "list", "--name", "campaign").stdout)[0][0]
+    assert (
+        cli("runs", "show", pk)
+        .stdout.rstrip()
+        .endswith(
+            f"ferroflow restart {pk} --graph MODULE.campaign  (MODULE: the module name of the "
+            "script that ran it)"
+        )
+    )
+    mixed = rows(cli("runs", "list", "--name", "Mixed").stdout)[0][0]
+    exported = tmp_path / "mixed.json"
+    cli("export", mixed, "-o", str(exported))
+    imported = re.search(
+        r"imported run pk (\d+)",
+        cli("--profile", "other", "--create", "import", str(exported)).stdout,
+    )
+    assert imported is not None
+    shown = cli("--profile", "other", "runs", "show", imported.group(1)).stdout
+    assert shown.rstrip().endswith(
+        f"ferroflow restart {imported.group(1)} --profile other --graph provenance_flows.Mixed"
+        "  (an imported run: check that this is the graph to run)"
+    )
+
+
 def _side(path: Path) -> list[int]:
     return [int(line) for line in path.read_text().split()] if path.exists() else []
 
