@@ -273,6 +273,8 @@ class WorkGraph(ExplicitConstruction):
         is raised naming every failed task (unless ``raise_on_error=False``: then the outputs
         that were produced are returned, as WorkGraph does, and ``wg.outputs`` holds them).
         Ctrl-C or ``timeout`` cancel the run; finished results are stored either way.
+        ``ferroflow runs cancel PK`` from another shell does the same within about a second
+        and raises :class:`RunCancelledError` (see :mod:`ferroflow.engine.cancel_watch`).
         ``provenance=False`` records nothing (data nodes keep ``pk=None``).
         ``max_number_jobs`` (default: ``wg.max_number_jobs``, from ``@task.graph``) caps how
         many of this graph's tasks run at once; nested graphs use their own decorator's cap.
