@@ -1,5 +1,7 @@
 """The ``ferroflow`` command line: run the demo, look at stored runs and nodes, draw, view,
-export, import and query provenance, explain cache keys and restart runs.
+export, import and query provenance, explain cache keys and restart runs. The ``runs``
+commands (list, show, cancel, delete) are in :mod:`.cli_runs`, helpers they share in
+:mod:`.cli_common`.
 
 Plain ``argparse`` and plain-text tables, so the CLI needs nothing beyond the package (SVG/PNG
 pictures need the ``graphviz`` package and Graphviz's ``dot``). Every command takes
@@ -14,13 +16,18 @@ import argparse
 import os
 import sqlite3
 import sys
-import time
 from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .cache_why import explain_key
+from .cli_common import duration as _duration
+from .cli_common import load as _load
+from .cli_common import load_run as _run
+from .cli_common import open_store as _store
+from .cli_common import when as _when
+from .cli_runs import add_runs_commands
 from .demo import ParallelSquare, ScatterGatherSquare
 from .errors import CommandError, FerroflowError
 from .export import FORMATS, export_run, import_run
@@ -30,7 +37,6 @@ from .model.vocabulary import Kind, State
 from .profile import open_profile
 from .query import KINDS, find_nodes
 from .restart import import_object
-from .store import Store, StoredNode
 from .store.private import open_private
 from .task import GraphHandle
 from .version import __version__
@@ -44,41 +50,11 @@ _GRAPH_FORMATS = ("dot", "svg", "png")
 _SUFFIX_FORMATS = {".dot": "dot", ".gv": "dot", ".svg": "svg", ".png": "png"}
 
 
-def _when(ts: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(ts)) if ts else "-"
-
-
-def _duration(node: StoredNode) -> str:
-    if node.ctime is None or node.mtime is None:
-        return "-"
-    seconds = node.mtime - node.ctime
-    if seconds < 1e-3:
-        return f"{seconds * 1e6:.0f} µs"
-    return f"{seconds * 1e3:.1f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
 def _table(rows: list[list[str]], headers: list[str]) -> str:
     return text_table(headers, rows)
 
 
-def _store(args: argparse.Namespace) -> Store:
-    return open_profile(args.profile, args.create).store
-
-
-def _load(key_text: str, args: argparse.Namespace) -> StoredNode:
-    key: int | str = int(key_text) if key_text.isdigit() else key_text
-    return _store(args).load_node(key)
-
-
-def _run(key_text: str, args: argparse.Namespace) -> StoredNode:
-    node = _load(key_text, args)
-    if node.kind != Kind.WORK or node.run_pk != node.pk:
-        hint = f" (it belongs to run {node.run_pk})" if node.run_pk is not None else ""
-        raise CommandError(f"{key_text} is a {node.kind} node, not a top-level run{hint}")
-    return node
-
-
-# -- demo, runs, node --------------------------------------------------------------------------
+# -- demo, node --------------------------------------------------------------------------------
 def cmd_demo(args: argparse.Namespace) -> int:
 
     profile = open_profile(args.profile, args.create)
@@ -97,54 +73,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
         print(f"error: expected {expected}", file=sys.stderr)
         return 1
     print(f"\nStored in {profile.store_path} (run pk {wg.pk}); see: ferroflow runs show {wg.pk}")
-    return 0
-
-
-def _state_with_owner(store: Store, run: StoredNode) -> str:
-    """A run's state; for one RUNNING, the process running it (``RUNNING (pid 42)``)."""
-    state = run.state or ""
-    owner = store.run_owner(run.pk) if state == State.RUNNING else None
-    if owner is None:
-        return state
-    host, pid, alive = owner
-    return f"{state} (pid {pid}{'' if alive is not None else ' on ' + host})"
-
-
-def cmd_runs_list(args: argparse.Namespace) -> int:
-    store = _store(args)
-    runs = store.runs()[: args.limit]
-    rows = [
-        [str(r.pk), r.label or "", _state_with_owner(store, r), _when(r.ctime), _duration(r)]
-        for r in runs
-    ]
-    print(_table(rows, ["pk", "graph", "state", "started", "duration"]))
-    return 0
-
-
-def _tree(node: StoredNode, indent: str, lines: list[str]) -> None:
-    kind = "graph" if node.kind == Kind.WORK else "task"
-    origin = node.cached_from if kind == "task" else None
-    hit = f" (cached from pk {origin})" if origin is not None else ""
-    named = f" '{node.user_label}'" if node.user_label else ""
-    lines.append(
-        f"{indent}{node.label}{named} [{kind} pk={node.pk}] {node.state} {_duration(node)}{hit}"
-    )
-    if node.description:
-        lines.append(f"{indent}  {node.description}")
-    unsuccessful = node.state in (State.FAILED, State.CANCELLED, State.KILLED)
-    if unsuccessful and node.error and node.error.strip():
-        lines.append(f"{indent}  ! {node.error.strip().splitlines()[-1]}")
-    for child in node.called:
-        _tree(child, indent + "  ", lines)
-
-
-def cmd_runs_show(args: argparse.Namespace) -> int:
-    node = _load(args.run, args)
-    if node.is_data:
-        raise CommandError(f"{args.run} is a data node; `ferroflow node show {args.run}`")
-    lines: list[str] = []
-    _tree(node, "", lines)
-    print("\n".join(lines))
     return 0
 
 
@@ -342,14 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--workers", type=int, default=None, help="worker threads")
     demo.set_defaults(func=cmd_demo)
 
-    runs = add(sub, "runs", "list and show stored runs")
-    runs_sub = runs.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
-    runs_list = add(runs_sub, "list", "top-level runs, newest first")
-    runs_list.add_argument("--limit", type=int, default=20, help="at most this many (default 20)")
-    runs_list.set_defaults(func=cmd_runs_list)
-    runs_show = add(runs_sub, "show", "tree of a run's graphs and tasks, states and durations")
-    runs_show.add_argument("run", help="pk or uuid of a graph run")
-    runs_show.set_defaults(func=cmd_runs_show)
+    add_runs_commands(sub, add)  # list, show, cancel, delete: cli_runs.py
 
     node = add(sub, "node", "show stored nodes")
     node_sub = node.add_subparsers(dest="node_command", required=True, metavar="SUBCOMMAND")

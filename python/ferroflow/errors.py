@@ -28,6 +28,8 @@ __all__ = [
     "RemoteTaskError",
     "RemoteTraceback",
     "RetryCancelledError",
+    "RunCancelledError",
+    "RunDeleteRefusedError",
     "RunTimeoutError",
     "SchemaVersionError",
     "StoreBusyError",
@@ -114,6 +116,12 @@ class NotRunError(FerroflowError, RuntimeError):
 class RunTimeoutError(FerroflowError, TimeoutError):
     """``run(timeout=...)`` expired: no task started afterwards, running bodies finished, every
     other task is CANCELLED, and every finished result is stored."""
+
+
+class RunCancelledError(FerroflowError):
+    """``ferroflow runs cancel`` stopped the run from another shell: as after Ctrl-C, no task
+    started afterwards, running bodies finished, every other task is CANCELLED, and every
+    finished result is stored (``ferroflow restart PK`` runs the rest)."""
 
 
 class CorePanicError(FerroflowError, RuntimeError):
@@ -235,6 +243,11 @@ class StoreLostError(StoreWriteError):
     """The store's file was deleted or replaced while it was open: rows written now would go
     to a file no one can open again, so the store stops writing and the run fails, naming the
     path (checked once per committed batch, against the file's device and inode at open)."""
+
+
+class RunDeleteRefusedError(StoreError):
+    """``ferroflow runs delete`` refused: the run is still in progress, or other runs use its
+    data nodes or reused its cached results (``--force`` deletes it anyway, keeping those)."""
 
 
 class UntrustedValueError(StoreError, ValueError):

@@ -34,9 +34,9 @@ from typing import Any
 from .model.vocabulary import KIND_CODES, STATE_CODES, Kind
 from .profile import get_current_profile
 from .store import Store, StoredNode
-from .store.schema import RUN_INPUTS_SQL, RUN_OUTPUTS_SQL, TOP_LEVEL_RUN
+from .store.schema import RUN_INPUTS_SQL, RUN_OUTPUTS_SQL, TOP_LEVEL_RUN, state_name
 
-__all__ = ["KINDS", "find_nodes", "find_runs", "parse_time"]
+__all__ = ["KINDS", "find_nodes", "find_runs", "parse_time", "task_counts"]
 
 #: Node kinds, with the aliases ``task`` (``calc``) and ``graph`` (``work``).
 KINDS: dict[str, str] = {kind: kind for kind in KIND_CODES} | {
@@ -230,6 +230,20 @@ def find_nodes(
     _time_range(since, until, where, params)
     order = "ctime DESC, pk DESC" if newest_first else "ctime, pk"
     return db._reader.select(" AND ".join(where) or "1", params, order, _limit(limit))
+
+
+def task_counts(store: Store | None = None, *, run: int | str) -> dict[str, int]:
+    """How many task runs of top-level run ``run`` (pk or uuid) ended in each state, e.g.
+    ``{"FINISHED": 10, "FAILED": 1}``: one grouped count on the ``node_run`` index, so a run
+    of a million tasks costs no million node objects. Tasks that never started (skipped,
+    cancelled before they began) have no node and are not counted."""
+    db = _store(store)
+    run_pk = _run_pk(db, run)
+    rows = db._reader.query(
+        "SELECT state, count(*) FROM node WHERE run_pk = ? AND kind = ? GROUP BY state",
+        (run_pk, KIND_CODES[Kind.CALC]),
+    )
+    return {state_name(code): n for code, n in rows}
 
 
 def _run_pk(store: Store, run: int | str) -> int:

@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
+from contextlib import nullcontext
 from typing import TYPE_CHECKING, Any
 
 from .construction import EXPLICIT_PREFIX, ExplicitConstruction, GraphInputs, GraphOutputs
 from .context import Context
+from .engine.cancel_watch import watching
 from .engine.execution import Execution
 from .engine.gc_tuning import relaxed_gc
 from .engine.pools import lease_pool
 from .engine.report import raise_failures
-from .errors import FerroflowError, NotRunError, RunTimeoutError
+from .errors import FerroflowError, NotRunError, RunCancelledError, RunTimeoutError
 from .executors import executors_for
 from .explicit_reload import load_explicit
 from .model.binding import bind_inputs
@@ -271,6 +273,8 @@ class WorkGraph(ExplicitConstruction):
         is raised naming every failed task (unless ``raise_on_error=False``: then the outputs
         that were produced are returned, as WorkGraph does, and ``wg.outputs`` holds them).
         Ctrl-C or ``timeout`` cancel the run; finished results are stored either way.
+        ``ferroflow runs cancel PK`` from another shell does the same within about a second
+        and raises :class:`RunCancelledError` (see :mod:`ferroflow.engine.cancel_watch`).
         ``provenance=False`` records nothing (data nodes keep ``pk=None``).
         ``max_number_jobs`` (default: ``wg.max_number_jobs``, from ``@task.graph``) caps how
         many of this graph's tasks run at once; nested graphs use their own decorator's cap.
@@ -329,9 +333,13 @@ class WorkGraph(ExplicitConstruction):
             store.record_rows([recipe_row(execution.pk, recipe_text(self._graph))])
         execution.cache.alias = self.restart_alias
         self._execution = execution
+        # `ferroflow runs cancel PK` from another shell cancels it as Ctrl-C does
+        watch = (
+            watching(store, execution.pk, execution.core.cancel) if provenance else nullcontext()
+        )
         with lease_pool(max_workers) as pool, relaxed_gc():
             try:
-                with show_progress(execution.core.counts, self.name, progress):
+                with watch, show_progress(execution.core.counts, self.name, progress):
                     execution.execute(pool, timeout)
             except TimeoutError as exc:
                 stored = (
@@ -343,6 +351,11 @@ class WorkGraph(ExplicitConstruction):
                     f"WorkGraph '{self.name}' was cancelled after its timeout of {timeout} s; "
                     f"{stored}"
                 ) from exc
+        if execution.state == State.CANCELLED:
+            raise RunCancelledError(
+                f"WorkGraph '{self.name}' was cancelled by `ferroflow runs cancel {self.pk}`; "
+                f"finished results are stored (`ferroflow restart {self.pk}` runs the rest)"
+            )
         if raise_on_error:
             raise_failures(execution)
         return execution.outputs or {}

@@ -7,7 +7,7 @@ import time
 
 import pytest
 from ferroflow import load_profile
-from ferroflow.query import find_nodes, find_runs, parse_time
+from ferroflow.query import find_nodes, find_runs, parse_time, task_counts
 from ferroflow.store import Store, StoredNode
 from provenance_flows import howto_counts, members, run_howto, run_mixed
 
@@ -99,6 +99,15 @@ def test_find_nodes_of_a_run_by_kind_and_state(store: Store, three_runs: dict) -
     assert pks(find_nodes(store, run=three_runs["mixed"], state="FAILED", kind="calc")) == [
         n.pk for n in failed if n.label == "boom"
     ]
+
+
+def test_task_counts_of_a_run(store: Store, three_runs: dict) -> None:
+    """One grouped count per run: what ``ferroflow runs cancel`` reports."""
+    assert task_counts(store, run=three_runs["mixed"]) == {"FINISHED": 2, "FAILED": 1}
+    calcs = howto_counts(2)["processes"] - 2  # without the run and its nested ParallelSquare
+    assert task_counts(store, run=three_runs["last"]) == {"FINISHED": calcs}
+    with pytest.raises(ValueError, match="not a top-level graph run"):
+        task_counts(store, run=three_runs["last"] + 1)
 
 
 def test_find_nodes_by_time(store: Store, three_runs: dict) -> None:

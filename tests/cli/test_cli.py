@@ -20,6 +20,8 @@ COMMANDS = [
     ["runs"],
     ["runs", "list"],
     ["runs", "show"],
+    ["runs", "cancel"],
+    ["runs", "delete"],
     ["node"],
     ["node", "show"],
     ["graph"],
@@ -86,7 +88,7 @@ def test_help_everywhere(cli: CLI, command: list[str]) -> None:
 def test_demo_and_runs_list(cli: CLI, runs: dict[str, str]) -> None:
     assert set(runs) == {"ScatterGatherSquare", "ParallelSquare"}
     out = cli("runs", "list", "--limit", "1").stdout.splitlines()
-    assert out[0].split() == ["pk", "graph", "state", "started", "duration"]
+    assert out[0].split() == ["pk", "graph", "state", "started", "duration", "error"]
     assert len(out) == 3 and "ScatterGatherSquare" in out[2] and "FINISHED" in out[2]
 
 

@@ -237,7 +237,8 @@ def test_the_cli_shows_a_killed_run_with_its_last_sign_of_life(
     run_pk = fake_run(path, host, pid, "", now=three_days_ago)
     assert cli_main(["runs", "list"]) == 0  # opening the store reaps
     row = next(line for line in capsys.readouterr().out.splitlines() if "KILLED" in line)
-    assert row.split()[0] == str(run_pk) and row.endswith(" 0 µs")  # not 259200 s
+    assert row.split()[0] == str(run_pk) and " 0 µs  " in row  # not 259200 s
+    assert row.split("  ")[-1].startswith(f"the process running it (pid {pid} on {host})")
     run = load_profile().store.load_node(run_pk)
     assert run.mtime == three_days_ago
     assert cli_main(["runs", "show", str(run_pk)]) == 0

@@ -231,7 +231,7 @@ class Execution:
             self._conclude(interrupted=True)
             raise
         self._close_backends()
-        self._conclude(interrupted=False)
+        self._conclude(interrupted=self.core.cancelled)  # Run.cancel (`ferroflow runs cancel`)
         values = recorder.unstored_since(unstored)
         if values:
             self.unstored = explain_unstored(self, values)

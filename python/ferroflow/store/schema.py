@@ -52,6 +52,9 @@ Choices worth knowing:
   wired, one JSON text per run (:mod:`.recipes`): a ``@task.graph`` run is rebuilt by calling
   its function again, an explicit one has no function, so ``WorkGraph.load`` reads this.
   Written only by runs of this store (an import never writes one). Additive.
+* ``cancel_request`` holds the runs ``ferroflow runs cancel`` asked to stop
+  (:mod:`.cancels`): the process running one polls it and cancels the run as Ctrl-C does. A
+  row lives from the request to the run's end (released with its owner row). Additive.
 """
 
 from __future__ import annotations
@@ -208,6 +211,11 @@ CREATE TABLE IF NOT EXISTS process_text(
 CREATE TABLE IF NOT EXISTS graph_recipe(
     run_pk INTEGER PRIMARY KEY,       -- a top-level run of an explicitly built graph
     recipe TEXT NOT NULL              -- JSON, see ferroflow.store.recipes
+);
+
+CREATE TABLE IF NOT EXISTS cancel_request(
+    run_pk INTEGER PRIMARY KEY,       -- a top-level graph run in progress asked to stop
+    time   REAL NOT NULL              -- when
 );
 
 CREATE TABLE IF NOT EXISTS extra(

@@ -53,7 +53,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex
 from ..errors import StoreClosedError
 from ..model.names import storable_text
 from ..model.vocabulary import Kind, State
-from . import open_stores, owners
+from . import cancels, open_stores, owners
 from .faults import initialise_unless_busy
 from .pks import PkBlocks
 from .private import create_private_file, private_dir
@@ -285,8 +285,20 @@ class Store:
         self._append((OP_SQL, owners.CLAIM_SQL, (run_pk, *owners.this_process())))
 
     def release_run(self, run_pk: int) -> None:
-        """Queue the end of run ``run_pk``'s ownership (its end state is recorded)."""
+        """Queue the end of run ``run_pk``'s ownership (its end state is recorded), and of a
+        cancel request for it (:mod:`.cancels`)."""
         self._append((OP_SQL, owners.RELEASE_SQL, (run_pk,)))
+        self._append((OP_SQL, cancels.CLEAR_SQL, (run_pk,)))
+
+    def request_cancel(self, run_pk: int) -> None:
+        """Ask the process running ``run_pk`` to cancel it (:mod:`.cancels`); committed when
+        this returns."""
+        self._append((OP_SQL, cancels.REQUEST_SQL, (run_pk, time.time())))
+        self.flush()
+
+    def cancel_requests(self) -> set[int]:
+        """pks of the runs asked to stop and not ended yet (committed rows, no flush)."""
+        return {pk for (pk,) in self._reader.query_committed(cancels.PENDING_SQL)}
 
     def fail_run(self, run_pk: int, error: str) -> bool:
         """Rows of run ``run_pk`` were lost (a row of its own, or a file fault that stopped
