@@ -22,6 +22,7 @@ COMMANDS = [
     ["runs", "show"],
     ["node"],
     ["node", "show"],
+    ["logs"],
     ["graph"],
     ["view"],
     ["export"],

@@ -52,6 +52,8 @@ Choices worth knowing:
   wired, one JSON text per run (:mod:`.recipes`): a ``@task.graph`` run is rebuilt by calling
   its function again, an explicit one has no function, so ``WorkGraph.load`` reads this.
   Written only by runs of this store (an import never writes one). Additive.
+* ``task_output`` keeps what a task run printed and logged (bounded; :mod:`.task_output`), one
+  row per process node that wrote anything. Additive.
 """
 
 from __future__ import annotations
@@ -208,6 +210,12 @@ CREATE TABLE IF NOT EXISTS process_text(
 CREATE TABLE IF NOT EXISTS graph_recipe(
     run_pk INTEGER PRIMARY KEY,       -- a top-level run of an explicitly built graph
     recipe TEXT NOT NULL              -- JSON, see ferroflow.store.recipes
+);
+
+CREATE TABLE IF NOT EXISTS task_output(
+    pk      INTEGER PRIMARY KEY,      -- a process node (one attempt of a task)
+    text    TEXT NOT NULL,            -- its stdout, stderr and log records, as written
+    dropped INTEGER NOT NULL          -- characters dropped from the middle (bounded capture)
 );
 
 CREATE TABLE IF NOT EXISTS extra(
