@@ -21,6 +21,7 @@ from ferroflow import WorkGraph, task
 from ferroflow.engine import capture as capture_module
 from ferroflow.engine.capture import TaskCapture, install, live_display
 from ferroflow.errors import WorkflowFailedError
+from ferroflow.export.view import run_page
 from ferroflow.progress import ProgressDisplay
 from ferroflow.store import Store
 
@@ -355,3 +356,15 @@ def test_a_python_jobs_child_output_is_kept_with_its_task() -> None:
     wg = job_graph.build(x=5)
     wg.run()
     assert _outputs(wg)["child_job"] == "child says 5\nchild warns 5\n"
+
+
+def test_the_html_page_of_a_stored_run_shows_each_task_output() -> None:
+    wg = failing.build(x=4)
+    wg.run(raise_on_error=False)
+    store = wg._store
+    assert store is not None and wg.pk is not None
+    page = run_page(store, wg.pk)
+    shown = {t["name"]: t["output"] for t in page["tasks"]}
+    assert shown["steady"] == "steady 4"
+    assert shown["breaks"] == "about to fail on 4\nERROR breaks: giving up"
+    assert shown["failing"] is None  # the run itself printed nothing
