@@ -368,3 +368,26 @@ def test_the_html_page_of_a_stored_run_shows_each_task_output() -> None:
     assert shown["steady"] == "steady 4"
     assert shown["breaks"] == "about to fail on 4\nERROR breaks: giving up"
     assert shown["failing"] is None  # the run itself printed nothing
+
+
+def test_each_attempt_of_a_retried_task_keeps_its_own_output() -> None:
+    tries: list[int] = []
+
+    @task(retries=1)
+    def flaky() -> int:
+        tries.append(1)
+        print(f"attempt {len(tries)}")
+        if len(tries) == 1:
+            raise RuntimeError("first time")
+        return 0
+
+    @task.graph
+    def one() -> Any:
+        return flaky().result
+
+    wg = one.build()
+    wg.run()
+    store = wg._store
+    assert store is not None and wg.pk is not None
+    runs = {n.label: n.output for n in store.load_node(wg.pk).called}
+    assert runs == {"flaky": "attempt 1\n", "flaky_attempt2": "attempt 2\n"}

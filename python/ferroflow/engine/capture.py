@@ -200,6 +200,8 @@ class _Proxy:
             self.wrapped.flush()
 
     def __getattr__(self, name: str) -> Any:
+        if name == "wrapped":  # not set yet (a copy being made): no endless lookup
+            raise AttributeError(name)
         return getattr(self.wrapped, name)
 
 
