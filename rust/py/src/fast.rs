@@ -216,11 +216,21 @@ fn with_capture<T>(
     let Some(capture) = &ctx.capture else {
         return f();
     };
+    /// Puts the thread's previous task back however the call ends (a panic included), so the
+    /// slot never keeps a pointer past the call.
+    struct Restore(Current);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let saved = self.0;
+            CURRENT.with(|c| c.set(saved));
+        }
+    }
     let mine = Current { id: id.0, capture: capture.as_ptr(), asked: false };
-    let saved = CURRENT.with(|c| c.replace(mine));
+    let restore = Restore(CURRENT.with(|c| c.replace(mine)));
     let out = f();
-    let after = CURRENT.with(|c| c.replace(saved));
-    if after.asked {
+    let asked = CURRENT.with(|c| c.get()).asked;
+    drop(restore);
+    if asked {
         if let Err(err) = capture.bind(py).call_method1(pyo3::intern!(py, "fast_done"), (id.0, pk))
         {
             err.write_unraisable(py, None);
