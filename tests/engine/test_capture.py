@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import logging
 import os
 import sqlite3
@@ -20,8 +21,10 @@ import pytest
 from ferroflow import WorkGraph, task
 from ferroflow.engine import capture as capture_module
 from ferroflow.engine.capture import TaskCapture, install, live_display
-from ferroflow.errors import WorkflowFailedError
+from ferroflow.errors import ImportFormatError, WorkflowFailedError
+from ferroflow.export import export_run, import_run
 from ferroflow.export.view import run_page
+from ferroflow.profile import load_profile
 from ferroflow.progress import ProgressDisplay
 from ferroflow.store import Store
 
@@ -391,3 +394,73 @@ def test_each_attempt_of_a_retried_task_keeps_its_own_output() -> None:
     assert store is not None and wg.pk is not None
     runs = {n.label: n.output for n in store.load_node(wg.pk).called}
     assert runs == {"flaky": "attempt 1\n", "flaky_attempt2": "attempt 2\n"}
+
+
+def test_export_and_import_keep_each_task_output(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(capture_module, "HEAD", 20)
+    monkeypatch.setattr(capture_module, "TAIL", 20)
+    wg = failing.build(x=9)
+    wg.run(raise_on_error=False)
+    source = wg._store
+    assert source is not None and wg.pk is not None
+    path = tmp_path / "run.json"
+    export_run(source, wg.pk, "json", path)
+    records = json.loads(path.read_text())["nodes"]
+    kept = {r["label"]: (r.get("output"), r.get("output_dropped")) for r in records}
+    assert kept["steady"] == ("steady 9\n", None)
+    assert kept["breaks"][1] == len("about to fail on 9\nERROR breaks: giving up\n") - 40
+    target = load_profile("imported").store
+    result = import_run(target, path)
+    assert [(o.path, o.text) for o in target.task_outputs(result.run_pk)] == [
+        (o.path, o.text) for o in source.task_outputs(wg.pk)
+    ]
+    with sqlite3.connect(target.path) as conn:
+        dropped = conn.execute("SELECT dropped FROM task_output ORDER BY dropped").fetchall()
+    assert dropped == [(0,), (kept["breaks"][1],)]
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"output": "x"}, "only a process has an 'output'"),
+        ({"output_dropped": 3}, "only a process has an 'output'"),
+    ],
+)
+def test_an_import_refuses_output_on_a_data_node(
+    change: dict[str, Any], match: str, tmp_path: Path
+) -> None:
+    wg = failing.build(x=1)
+    wg.run(raise_on_error=False)
+    assert wg._store is not None and wg.pk is not None
+    path = tmp_path / "run.json"
+    export_run(wg._store, wg.pk, "json", path)
+    doc = json.loads(path.read_text())
+    next(r for r in doc["nodes"] if r["kind"] == "data").update(change)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ImportFormatError, match=match):
+        import_run(load_profile("other").store, path)
+
+
+@pytest.mark.parametrize(
+    ("change", "match"),
+    [
+        ({"output": 12}, "'output' must be a string"),
+        ({"output": "x", "output_dropped": -1}, "'output_dropped' must be a count"),
+        ({"output": "x", "output_dropped": True}, "'output_dropped' must be a count"),
+    ],
+)
+def test_an_import_refuses_a_malformed_output(
+    change: dict[str, Any], match: str, tmp_path: Path
+) -> None:
+    wg = failing.build(x=2)
+    wg.run(raise_on_error=False)
+    assert wg._store is not None and wg.pk is not None
+    path = tmp_path / "run.json"
+    export_run(wg._store, wg.pk, "json", path)
+    doc = json.loads(path.read_text())
+    next(r for r in doc["nodes"] if r["label"] == "steady").update(change)
+    path.write_text(json.dumps(doc))
+    with pytest.raises(ImportFormatError, match=match):
+        import_run(load_profile("other").store, path)

@@ -21,9 +21,9 @@ from .schema import CALL_LINKS, LINK_CODES, sql_codes
 #: runs one read statement and returns its rows (``Reader.query``)
 Query = Callable[[str, Sequence[Any]], list[Any]]
 
-__all__ = ["OUTPUT_SQL", "TaskOutput", "output_row", "run_outputs"]
+__all__ = ["INSERT_OUTPUT_SQL", "OUTPUT_SQL", "TaskOutput", "output_row", "run_outputs"]
 
-_INSERT_SQL = "INSERT OR REPLACE INTO task_output(pk, text, dropped) VALUES (?, ?, ?)"
+INSERT_OUTPUT_SQL = "INSERT OR REPLACE INTO task_output(pk, text, dropped) VALUES (?, ?, ?)"
 #: one parameter, a process pk: its captured text and the characters dropped from its middle
 OUTPUT_SQL = "SELECT text, dropped FROM task_output WHERE pk = ?"
 #: one parameter, a run pk: every captured process of the run, in run order
@@ -50,7 +50,7 @@ class TaskOutput(NamedTuple):
 
 def output_row(pk: int, text: str, dropped: int) -> tuple[Any, ...]:
     """The queued row that keeps process ``pk``'s captured ``text``."""
-    return (OP_SQL, _INSERT_SQL, (pk, storable_text(text), dropped))
+    return (OP_SQL, INSERT_OUTPUT_SQL, (pk, storable_text(text), dropped))
 
 
 def run_outputs(query: Query, run_pk: int) -> list[TaskOutput]:
