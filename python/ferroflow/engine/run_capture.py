@@ -4,10 +4,10 @@ its process node.
 Every backend wraps each attempt of a task's function in :meth:`RunCapture.attempt` (the
 local workers, the run's event loop; Dask captures on the worker with
 :func:`~ferroflow.engine.capture.capturing` and ships the text back, stored with
-:meth:`RunCapture.store`). Fast-lane tasks have no wrapper: the core names the task a worker
+:meth:`RunCapture.store_text`). Fast-lane tasks have no wrapper: the core names the task a worker
 calls (``_core.current_fast_task``), the proxy asks :meth:`RunCapture.fast_buffer` for its
 capture, and the lane calls :meth:`RunCapture.fast_done` after a call that printed, so a task
-that prints nothing costs the lane a thread-local write.
+that prints nothing costs the lane two thread-local writes.
 
 On by default; ``run(capture=False)``, or ``FERROFLOW_CAPTURE=0`` when ``run()`` is not told,
 turns it off (output then goes straight to the terminal, as it would without ferroflow). A run
