@@ -262,7 +262,7 @@ def test_logging_to_the_terminal_is_captured_once_and_not_shown(
     assert "TERMINAL log" not in err and "TERMINAL after the run" in err
 
 
-def test_threads_a_task_starts_are_not_its_output_but_its_asyncio_tasks_are() -> None:
+def test_coroutines_an_async_task_starts_print_into_its_output() -> None:
     @task
     async def spawner() -> int:
         async def child() -> None:
