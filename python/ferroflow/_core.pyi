@@ -20,6 +20,7 @@ __all__ = [
     "SqliteConnection",
     "__version__",
     "after_fork",
+    "current_fast_task",
     "in_worker",
     "new_uuid",
 ]
@@ -33,6 +34,7 @@ WRITER_SQL: dict[str, str]
 def new_uuid() -> str: ...
 def after_fork() -> None: ...
 def in_worker() -> bool: ...
+def current_fast_task() -> tuple[Any, int] | None: ...
 
 # (value, output uuid bytes, process uuid bytes, ctime, mtime)
 _Done = tuple[Any, bytes, bytes, float, float]
@@ -101,7 +103,10 @@ class FastContext:
     refuses a coroutine), ``mistyped(id, name, value)`` raises if an input from another task,
     not exactly of its ``fast_in_types`` entry, does not fit its annotation, ``isolate(value)`` gives a call its own copy of an input
     that is not an immutable scalar, ``queue`` (None: record nothing) takes one provenance entry
-    per finished task, ``throttle()`` is called when more than ``queue_limit`` entries wait."""
+    per finished task, ``throttle()`` is called when more than ``queue_limit`` entries wait;
+    ``capture`` (None: off) is the run's output capture: :func:`current_fast_task` names it and
+    the task whose function runs on this thread, and a task that printed gets
+    ``capture.fast_done(id, pk)`` after its call."""
 
     def __new__(
         cls,
@@ -115,6 +120,7 @@ class FastContext:
         run_pk: int,
         throttle: Callable[[], None] | None,
         queue_limit: int,
+        capture: Any | None = None,
     ) -> FastContext: ...
 
 @final

@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from . import cli_logs
 from .cache_why import explain_key
 from .cli_common import duration as _duration
 from .cli_common import load as _load
@@ -96,6 +97,8 @@ def cmd_node_show(args: argparse.Namespace) -> int:
             )
         if node.error:
             print("error:\n" + node.error)
+        if (output := cli_logs.task_output_hint(node.output, node.pk)) is not None:
+            print(output)
     for title, links in (("inputs", node.inputs), ("outputs", node.outputs)):
         if links:
             print(f"{title}:")
@@ -278,6 +281,7 @@ def build_parser() -> argparse.ArgumentParser:
     node_show.add_argument("node", help="pk or uuid (or a unique uuid prefix)")
     node_show.set_defaults(func=cmd_node_show)
 
+    cli_logs.register(sub, add)
     cache = add(sub, "cache", "explain cache keys")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="SUBCOMMAND")
     cache_why = add(cache_sub, "why", "what went into a task run's cache key")

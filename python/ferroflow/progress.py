@@ -19,7 +19,9 @@ Why it is built like this:
   what Jupyter shows, so ``ipywidgets`` is not needed). Where the stream is not a terminal
   (forced on), a full line is written every :data:`LOG_INTERVAL` seconds, readable in a log.
 * **Never in the way.** The display writes to standard error, and any error while drawing
-  stops the display, never the run.
+  stops the display, never the run. Lines printed or logged *outside* tasks while it draws
+  (task output is captured: :mod:`ferroflow.engine.capture`) go through the stream proxies to
+  :meth:`ProgressDisplay.write_above`, which prints them above the bar instead of through it.
 
 The final line shows the totals when the run ends (also when it failed or was interrupted)::
 
@@ -39,6 +41,8 @@ from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, Literal, TextIO
+
+from .engine.capture import install, live_display, unwrap
 
 __all__ = [
     "DELAY",
@@ -200,6 +204,9 @@ class ProgressDisplay:
         self._rich: Any = None
         self._rich_task: Any = None
         self._broken = False
+        self._lock = threading.RLock()  # drawing, and writing text above the drawing
+        self._line = ""  # the last "\r" line drawn, to draw again below printed text
+        self._partial = ""  # text printed above the bar, waiting for the end of its line
         #: seconds spent sampling and drawing, on the thread and for the final line (what the
         #: display takes from the run at most; ``benches/progress_overhead.py`` reports it)
         self.draw_seconds = 0.0
@@ -219,6 +226,10 @@ class ProgressDisplay:
         if self._thread is not None:
             self._thread.join()
             self._thread = None
+        with self._lock:
+            partial, self._partial = self._partial, ""
+        if partial:
+            self.write_above(self.stream, partial + "\n")
         try:
             if not self._broken and (self.shown or self.forced):
                 self._draw(final=True)
@@ -268,9 +279,40 @@ class ProgressDisplay:
     def _draw(self, *, final: bool) -> None:
         began = time.perf_counter()
         try:
-            self._draw_sample(final)
+            with self._lock:
+                self._draw_sample(final)
         finally:
             self.draw_seconds += time.perf_counter() - began
+
+    def write_above(self, stream: TextIO, text: str) -> None:
+        """Write ``text`` (printed or logged outside any task, meant for ``stream``) above the
+        bar: whole lines only, the bar drawn again below them; a partial line waits for its
+        end (or for :meth:`stop`). Anything but a drawn terminal bar gets it as it comes."""
+        with self._lock:
+            if not self.shown or self._broken or self.mode == "log":
+                stream.write(text)
+                return
+            if stream is not self.stream and not _is_terminal(stream):
+                stream.write(text)  # a redirected stdout: not the bar's terminal
+                return
+            pending = self._partial + text
+            lines, newline, self._partial = pending.rpartition("\n")
+            if not newline:
+                return
+            try:
+                if self._rich is not None:
+                    from rich.text import Text
+
+                    self._rich.console.print(Text(lines), highlight=False, soft_wrap=True)
+                    return
+                self.stream.write("\r" + " " * self._width + "\r")
+                self.stream.flush()
+                stream.write(lines + "\n")
+                stream.flush()
+                self.stream.write(self._line)
+                self.stream.flush()
+            except Exception:
+                self._broken = True
 
     def _draw_sample(self, final: bool) -> None:
         counts = dict(self.counts())
@@ -292,6 +334,7 @@ class ProgressDisplay:
             # a line as long as the terminal would wrap, and "\r" return to its second half
             pad = " " * max(self._width - len(line), 0)
             self._width = len(line)
+            self._line = f"\r{line}"
             self.stream.write(f"\r{line}{pad}" + ("\n" if final else ""))
             self.stream.flush()
         else:
@@ -323,6 +366,10 @@ class ProgressDisplay:
                 TextColumn("{task.fields[line]}"),
                 console=Console(file=self.stream),
                 auto_refresh=False,  # this thread decides when to draw
+                # the stream proxies send other output to write_above (rich's own redirection
+                # would bypass them, and with them the capture of task output)
+                redirect_stdout=False,
+                redirect_stderr=False,
             )
             self._rich_task = self._rich.add_task(self.name, total=None, line="")
             started = False
@@ -345,15 +392,17 @@ def show_progress(
 ) -> Iterator[ProgressDisplay | None]:
     """Show the progress of a run for the duration of the ``with`` block (see the module
     docstring for when it shows at all). ``stream`` defaults to ``sys.stderr`` as it is now."""
-    out = stream if stream is not None else sys.stderr
+    out = unwrap(stream if stream is not None else sys.stderr)  # draw on the real stream
     chosen = choose_mode(progress, out)
     if chosen is None:
         yield None
         return
     mode, forced = chosen
     display = ProgressDisplay(counts, name, stream=out, mode=mode, forced=forced)
+    install()  # the stream proxies, which route other output above the bar
     display.start()
     try:
-        yield display
+        with live_display(display):
+            yield display
     finally:
         display.stop()

@@ -14,6 +14,7 @@ from .engine.execution import Execution
 from .engine.gc_tuning import relaxed_gc
 from .engine.pools import lease_pool
 from .engine.report import raise_failures
+from .engine.run_capture import RunCapture, capture_wanted
 from .errors import FerroflowError, NotRunError, RunCancelledError, RunTimeoutError
 from .executors import executors_for
 from .explicit_reload import load_explicit
@@ -265,6 +266,7 @@ class WorkGraph(ExplicitConstruction):
         executor: Any = None,
         cache: bool = False,
         inputs: Mapping[str, Any] | None = None,
+        capture: bool | None = None,
     ) -> dict[str, Any]:
         """Execute the graph on a pool of worker threads and record its provenance.
 
@@ -294,6 +296,10 @@ class WorkGraph(ExplicitConstruction):
         WorkGraph from :meth:`load` (a restart) always runs with caching on.
         ``inputs``: task inputs to set first, by task name (``{"add1": {"x": 1}}``); a task
         still missing a required input is refused before anything runs.
+        ``capture``: keep what each task prints to stdout/stderr and logs with its task run in
+        the store (``ferroflow logs PK``), instead of on the terminal (``None``: on unless
+        ``$FERROFLOW_CAPTURE=0``; nothing is kept with ``provenance=False``; see
+        :mod:`ferroflow.engine.capture`).
         """
         if self._execution is not None:
             raise FerroflowError(
@@ -329,6 +335,7 @@ class WorkGraph(ExplicitConstruction):
             raise ValueError(f"max_number_jobs must be at least 1, got {cap}")
         self._graph.max_number_jobs = cap
         execution = Execution(self._graph, self.process_type, recorder, executors, cache=cache)
+        execution.capture = RunCapture(recorder, capture_wanted(capture))
         if provenance and self._handle is None:  # what WorkGraph.load needs to rebuild it
             store.record_rows([recipe_row(execution.pk, recipe_text(self._graph))])
         execution.cache.alias = self.restart_alias

@@ -24,6 +24,7 @@ COMMANDS = [
     ["runs", "delete"],
     ["node"],
     ["node", "show"],
+    ["logs"],
     ["graph"],
     ["view"],
     ["export"],

@@ -10,7 +10,6 @@ it, ``rust/py/src/fast.rs`` runs it) comes back here only for an exception
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import time
 import types
@@ -39,6 +38,7 @@ from .graph_tasks import expand, finish_graph_task
 from .report import explain_unstored
 from .resolve import resolve, resolve_available
 from .run_cache import RunCache
+from .run_capture import OFF, RunCapture
 from .zones import ZoneRunner, top_level
 
 __all__ = ["Execution", "Executor", "Executors"]
@@ -46,8 +46,6 @@ __all__ = ["Execution", "Executor", "Executors"]
 #: returned values that :func:`parse_outputs` must see even for a task with one output (a dict
 #: of outputs by name, a data node, a coroutine to refuse)
 _ODD = frozenset({dict, DataNode, types.CoroutineType})
-
-log = logging.getLogger("ferroflow")
 
 
 class Executor(Protocol):
@@ -92,6 +90,7 @@ class Execution:
         self.cache_all = cache and self.recording
         #: cache keys, lookups and hits (``cache.hits``; ``cache.alias`` for a script's restart)
         self.cache = RunCache(recorder)
+        self.capture: RunCapture = OFF  # what tasks print and log; run() sets it (run_capture.py)
         self._code_recorded: set[int] = set()  # id() of handles whose code digest is stored
         # Tasks on a cluster take the general runner: the fast lane calls functions here.
         self.fast_lane = (
@@ -223,6 +222,7 @@ class Execution:
             run_pk=self.pk,
             throttle=throttle,
             queue_limit=limit,
+            capture=self.capture.fast,
         )
         try:
             self.core.execute(pool, self._run_task, timeout, fast, on_cancel=self._on_cancel)

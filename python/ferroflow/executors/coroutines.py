@@ -219,7 +219,9 @@ class AsyncTasks:
             try:
                 # each attempt its own inputs: a failed one's mutation is not the next one's
                 call = kwargs if attempts.attempt == 1 else call_kwargs(task, inputs)
-                returned = await self._attempt(task, call)
+                # this asyncio task's own context: what it (and tasks it starts) prints is its
+                with execution.capture.attempt(task):
+                    returned = await self._attempt(task, call)
             except asyncio.CancelledError:
                 raise  # abandoned by a cancelled run (or cancelled by the body: see _ended)
             except BaseException as exc:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..engine.attempts import Attempts, call_kwargs
 from ..engine.backend import Outcome
+from ..engine.run_capture import OFF, RunCapture
 from ..errors import TaskTimeoutError
 from ..model.graph import task_body
 
@@ -23,17 +24,21 @@ if TYPE_CHECKING:
 __all__ = ["LocalExecutor", "LocalThreads", "call_with_deadline"]
 
 
-def call_with_deadline(task: TaskNode, timeout: float, kwargs: dict[str, Any]) -> Any:
+def call_with_deadline(
+    task: TaskNode, timeout: float, kwargs: dict[str, Any], capture: RunCapture = OFF
+) -> Any:
     """Call ``task``'s function on a helper thread and wait at most ``timeout`` seconds (the
     wait releases the GIL). Past it, raise :class:`TaskTimeoutError`: a thread cannot be
-    killed, so the call finishes in the background and its result is discarded."""
+    killed, so the call finishes in the background and its result is discarded (what it
+    prints after the deadline goes to the terminal: its capture is stored at the deadline)."""
     done = threading.Event()
     box: list[tuple[bool, Any]] = []
     func = task.handle.call
+    captured = capture.new()
 
     def body() -> None:
         try:
-            with task_body():
+            with task_body(), capture.into(captured):
                 box.append((True, func(**kwargs)))
         except BaseException as exc:
             box.append((False, exc))
@@ -41,7 +46,9 @@ def call_with_deadline(task: TaskNode, timeout: float, kwargs: dict[str, Any]) -
             done.set()
 
     threading.Thread(target=body, name=f"ferroflow {task.path}", daemon=True).start()
-    if not done.wait(timeout):
+    in_time = done.wait(timeout)
+    capture.store(task.pk, captured)
+    if not in_time:
         raise TaskTimeoutError(
             f"task '{task.path}' ran past its timeout of {timeout:g} s and was failed; its "
             f"result will be discarded (the thread running it cannot be stopped and finishes "
@@ -79,7 +86,7 @@ class LocalThreads:
         if task.handle.needs_runner or task.handlers is not None:
             return self._attempts(task, inputs, kwargs)
         try:
-            with task_body():
+            with task_body(), execution.capture.attempt(task):
                 returned = task.handle.call(**kwargs)
         except BaseException as exc:
             return execution.failed(task, exc)
@@ -98,10 +105,10 @@ class LocalThreads:
                 # each attempt its own inputs: a failed one's mutation is not the next one's
                 call = kwargs if attempts.attempt == 1 else call_kwargs(task, inputs)
                 if timeout is None:
-                    with task_body():
+                    with task_body(), execution.capture.attempt(task):
                         returned = task.handle.call(**call)
                 else:
-                    returned = call_with_deadline(task, timeout, call)
+                    returned = call_with_deadline(task, timeout, call, execution.capture)
             except BaseException as exc:
                 try:
                     changes = attempts.after_failure(exc, call_kwargs(task, inputs))

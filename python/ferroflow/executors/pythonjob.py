@@ -5,8 +5,10 @@ ferroflow.executors.pythonjob_child``): the function and its inputs are pickled 
 (``cloudpickle`` when it is installed, so functions of a script's ``__main__`` travel by value),
 the child writes back the result or the exception and its traceback. So a crash, ``os._exit``
 or a leaked resource in the function fails only that task; the run goes on. The child's stdout
-and stderr are passed through to this process's, and the end of stderr is in the error of a
-job whose process died.
+and stderr are read back and written to this process's ``sys.stdout``/``sys.stderr`` from the
+job's async task, so the run's capture keeps them with the job's task run (stdout first, then
+stderr, when the child has ended); the end of stderr is in the error of a job whose process
+died.
 
 The parent waits with ``asyncio`` (the job is an ``async`` task of the run's event loop), so a
 waiting job holds no worker thread and jobs run side by side. ``computer`` is WorkGraph's input
@@ -66,16 +68,20 @@ async def _run_child(label: str, func: Callable[..., Any], kwargs: dict[str, Any
             "ferroflow.executors.pythonjob_child",
             str(job),
             str(result),
+            stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
             env=_child_env(),
         )
         try:
-            _, err = await child.communicate()
+            out, err = await child.communicate()
         except BaseException:  # the run was cancelled (Ctrl-C, a timeout): stop the job too
             if child.returncode is None:
                 child.kill()
                 await asyncio.shield(child.wait())
             raise
+        # written here, in the job's async task: the run's capture keeps them with the task
+        if out:
+            sys.stdout.write(out.decode("utf-8", "replace"))
         text = err.decode("utf-8", "replace")
         if text:
             sys.stderr.write(text)

@@ -77,6 +77,9 @@ class Node:
     #: a process's label and description from a call's ``metadata=``
     user_label: str | None = None
     description: str | None = None
+    #: a process's captured output and the characters dropped from it (``store.task_output``)
+    output: str | None = None
+    output_dropped: int = 0
 
 
 @dataclass(frozen=True)
@@ -250,6 +253,11 @@ def node(record: Any, index: int, trust: bool) -> Node:
         raise ImportFormatError(f"{where}: only a process has a 'user_label' or 'description'")
     if not is_data and "extras" in record:
         raise ImportFormatError(f"{where}: only a data node has 'extras'")
+    if is_data and ("output" in record or "output_dropped" in record):
+        raise ImportFormatError(f"{where}: only a process has an 'output'")
+    dropped = record.get("output_dropped", 0)
+    if isinstance(dropped, bool) or not isinstance(dropped, int) or not 0 <= dropped < 2**63:
+        raise ImportFormatError(f"{where}: 'output_dropped' must be a count, not {_short(dropped)}")
     return Node(
         where=where,
         uuid=raw,
@@ -272,6 +280,8 @@ def node(record: Any, index: int, trust: bool) -> Node:
         extras=_extras(record.get("extras"), where),
         user_label=_opt_text(record, "user_label", where),
         description=_opt_text(record, "description", where),
+        output=_opt_text(record, "output", where),
+        output_dropped=dropped,
     )
 
 

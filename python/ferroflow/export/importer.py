@@ -70,6 +70,7 @@ from ..errors import ImportFormatError
 from ..store import Store
 from ..store.annotations import INSERT_EXTRA_SQL, INSERT_TEXT_SQL
 from ..store.schema import INPUT_LINKS, LINK_CODES
+from ..store.task_output import INSERT_OUTPUT_SQL
 from ..store.values import PICKLE, PICKLE_UNTRUSTED, digest
 from .import_records import Code, Link, Node, code_rows, link, node, uuid
 from .import_rules import check_file
@@ -340,6 +341,8 @@ def _write(
             conn.execute(INSERT_EXTRA_SQL, (pks[item.text], extra, encoded))
         if item.user_label is not None or item.description is not None:
             conn.execute(INSERT_TEXT_SQL, (pks[item.text], item.user_label, item.description))
+        if item.output is not None:
+            conn.execute(INSERT_OUTPUT_SQL, (pks[item.text], item.output, item.output_dropped))
         result.created += 1
         result.untrusted += item.codec == PICKLE_UNTRUSTED
     for edge in links:

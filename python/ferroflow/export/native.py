@@ -27,7 +27,8 @@ Why this shape:
   restarts in its new store as it did in the old one.
 * **Annotations ride along.** A data node's ``extras`` (``meta(extras=...)``) and a process's
   ``user_label`` / ``description`` (a call's ``metadata=``) are members of its object, present
-  only when it has them.
+  only when it has them; so is a task run's captured ``output`` (what it printed and logged,
+  ``output_dropped`` the characters dropped from its middle when any were).
 * **Additive changes keep the version.** ``"code"`` (and the ``hash``/``cached_from`` members)
   may be missing: files written before they existed still import, as runs without keys or
   code rows. A reader ignores members it does not know, so ``VERSION`` stays 1; it is bumped
@@ -141,9 +142,17 @@ def write_native(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
         nodes = top.open("nodes", array=True)
         n_nodes = 0
         notes = sel.annotations()
+        outputs = sel.outputs()  # by pk, as the nodes: merged as they stream
+        output = next(outputs, None)
         for node in sel.nodes():
             record = node_record(sel, node, uuids)
             record.update(notes.get(node.pk, ()))
+            while output is not None and output[0] < node.pk:
+                output = next(outputs, None)
+            if output is not None and output[0] == node.pk:
+                record["output"] = output[1]
+                if output[2]:
+                    record["output_dropped"] = output[2]
             nodes.add_raw(dumps(record))
             n_nodes += 1
         nodes.close()

@@ -297,6 +297,15 @@ class RunSelection:
             found.setdefault(pk, {}).update(user_label=label, description=description)
         return found
 
+    def outputs(self) -> Iterator[tuple[int, str, int]]:
+        """``(pk, text, dropped)`` of members with captured output (``store.task_output``), by
+        pk and streamed (unlike annotations, most tasks of a chatty run have some)."""
+        sql = (
+            "SELECT s.pk, o.text, o.dropped FROM ff_sel s CROSS JOIN task_output o"
+            " ON o.pk = s.pk ORDER BY s.pk"
+        )
+        return self.rows(sql)
+
     def nodes_by_pk(self, pks: Iterable[int]) -> dict[int, NodeRow]:
         """Nodes of the file with these pks (members or not; unknown pks are left out), read
         in chunks of a few hundred, for readers that pick nodes instead of streaming them all."""

@@ -25,7 +25,7 @@ from collections.abc import Iterable
 from ..store import Store
 from ..store.schema import LINK_CODES, STATE_NAMES
 from ..views.counts import ordered_counts
-from ..views.html import MAX_TASKS, SUMMARY_CHARS, Page, Port, ViewBuilder, share
+from ..views.html import MAX_TASKS, SUMMARY_CHARS, Page, Port, ViewBuilder, error_tail, share
 from .selection import NodeRow, RunSelection
 
 __all__ = ["run_page"]
@@ -137,6 +137,14 @@ def _ports(sel: RunSelection, builder: ViewBuilder, ids: dict[int, int]) -> None
             builder.flow(creators[data], task)
 
 
+def _outputs(sel: RunSelection, builder: ViewBuilder, ids: dict[int, int]) -> None:
+    """The end of what each shown task printed and logged (``ferroflow logs`` has all)."""
+    for chunk in _chunks(sorted(ids)):
+        sql = f"SELECT pk, text FROM task_output WHERE pk IN ({_marks(len(chunk))})"
+        for pk, text in sel.conn.execute(sql, chunk):
+            builder.tasks[ids[pk]]["output"] = error_tail(text)
+
+
 def run_page(store: Store, run_pk: int, max_tasks: int = MAX_TASKS) -> Page:
     """The page data of the stored top-level run ``run_pk`` (see the module docstring).
 
@@ -149,6 +157,7 @@ def run_page(store: Store, run_pk: int, max_tasks: int = MAX_TASKS) -> Page:
         _add(builder, -1, root.label or root.type, root)
         ids = _tasks(sel, builder)
         _ports(sel, builder, ids)
+        _outputs(sel, builder, ids)
         sql = (
             "SELECT state, count(*) FROM node WHERE run_pk = ? AND kind != 0 AND pk != ?"
             " GROUP BY state"

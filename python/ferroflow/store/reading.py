@@ -32,6 +32,7 @@ from ..model.vocabulary import Link as LinkType
 from .annotations import EXTRAS_SQL, TEXT_SQL, read_extras
 from .node_record import NODE_RECORD_COLUMNS, NodeRecord, decode_node_columns, uuid_text
 from .schema import CALL_LINKS, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN
+from .task_output import OUTPUT_SQL
 from .values import BYTES, NPY, PICKLE_UNTRUSTED, UnserialisableValue, decode, npy_summary, shorten
 
 __all__ = ["DATA_PROVENANCE", "LINK_TYPES", "Link", "Reader", "StoredNode", "uuid_text"]
@@ -402,6 +403,15 @@ class StoredNode(NodeRecord):
             return None, None
         rows = self._reader.query(TEXT_SQL, (self.pk,))
         return (rows[0][0], rows[0][1]) if rows else (None, None)
+
+    @property
+    def output(self) -> str | None:
+        """What this task run printed and logged (stdout, stderr, log records, as written and
+        bounded: :mod:`ferroflow.engine.capture`), or None if nothing was captured."""
+        if self.kind == Kind.DATA:
+            return None
+        rows = self._reader.query(OUTPUT_SQL, (self.pk,))
+        return str(rows[0][0]) if rows else None
 
     @property
     def base(self) -> NodeBase:

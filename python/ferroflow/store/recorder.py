@@ -26,6 +26,7 @@ from ..model.outputs import output_extras
 from ..model.vocabulary import Kind, Link, State
 from .annotations import extra_rows, text_row
 from .store import Store
+from .task_output import output_row
 from .values import UnserialisableValue
 
 __all__ = ["FastLaneSink", "Recorder", "StoreRecorder", "error_text"]
@@ -94,6 +95,10 @@ class Recorder:
         return None
 
     def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None:
+        return None
+
+    def task_output(self, pk: int, text: str, dropped: int) -> None:
+        """What process ``pk`` printed and logged (:mod:`ferroflow.engine.capture`)."""
         return None
 
     def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None:
@@ -184,6 +189,9 @@ class StoreRecorder(Recorder):
 
     def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None:
         self.store.mark_cache(pk, key, original)
+
+    def task_output(self, pk: int, text: str, dropped: int) -> None:
+        self.store.record_rows([output_row(pk, text, dropped)])
 
     def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None:
         return self.store.cached_outputs(key)

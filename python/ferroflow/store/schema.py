@@ -55,6 +55,8 @@ Choices worth knowing:
 * ``cancel_request`` holds the runs ``ferroflow runs cancel`` asked to stop
   (:mod:`.cancels`): the process running one polls it and cancels the run as Ctrl-C does. A
   row lives from the request to the run's end (released with its owner row). Additive.
+* ``task_output`` keeps what a task run printed and logged (bounded; :mod:`.task_output`), one
+  row per process node that wrote anything. Additive.
 """
 
 from __future__ import annotations
@@ -216,6 +218,12 @@ CREATE TABLE IF NOT EXISTS graph_recipe(
 CREATE TABLE IF NOT EXISTS cancel_request(
     run_pk INTEGER PRIMARY KEY,       -- a top-level graph run in progress asked to stop
     time   REAL NOT NULL              -- when
+);
+
+CREATE TABLE IF NOT EXISTS task_output(
+    pk      INTEGER PRIMARY KEY,      -- a process node (one attempt of a task)
+    text    TEXT NOT NULL,            -- its stdout, stderr and log records, as written
+    dropped INTEGER NOT NULL          -- characters dropped from the middle (bounded capture)
 );
 
 CREATE TABLE IF NOT EXISTS extra(

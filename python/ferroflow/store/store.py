@@ -66,6 +66,7 @@ from .schema import (
     configure_connection,
 )
 from .serializers import RegisteredValue
+from .task_output import TaskOutput, run_outputs
 from .writer import BatchWriter
 
 if TYPE_CHECKING:
@@ -291,8 +292,7 @@ class Store:
         self._append((OP_SQL, cancels.CLEAR_SQL, (run_pk,)))
 
     def request_cancel(self, run_pk: int) -> None:
-        """Ask the process running ``run_pk`` to cancel it (:mod:`.cancels`); committed when
-        this returns."""
+        """Ask the process running ``run_pk`` to cancel it (committed on return; :mod:`.cancels`)."""
         self._append((OP_SQL, cancels.REQUEST_SQL, (run_pk, time.time())))
         self.flush()
 
@@ -482,6 +482,10 @@ class Store:
     def load_nodes(self, pks: Iterable[int]) -> dict[int, StoredNode]:
         """The stored nodes among ``pks`` keyed by pk; unknown pks are left out."""
         return self._reader.nodes(pks)
+
+    def task_outputs(self, run_pk: int) -> list[TaskOutput]:
+        """What each task run of run ``run_pk`` printed and logged, in run order."""
+        return run_outputs(self._reader.query, run_pk)
 
     def runs(self) -> list[StoredNode]:
         """Top-level graph runs, newest first."""

@@ -112,6 +112,7 @@ class TaskEntry(TypedDict):
     start: float | None
     duration: float | None
     error: str | None
+    output: str | None  # the end of what it printed and logged (stored runs)
     inputs: list[Port]
     outputs: list[Port]
     more_inputs: int
@@ -223,6 +224,7 @@ class ViewBuilder:
                 start=start,
                 duration=duration,
                 error=error_tail(error),
+                output=None,
                 inputs=[],
                 outputs=[],
                 more_inputs=0,

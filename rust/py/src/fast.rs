@@ -17,6 +17,7 @@ use ferroflow_core::{Outcome, Run, TaskId};
 use pyo3::ffi;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
+use std::cell::Cell;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -129,13 +130,18 @@ pub(crate) struct FastContext {
     /// commit interval of finished work.
     pub throttle: Option<Py<PyAny>>,
     pub queue_limit: usize,
+    /// The run's output capture (`ferroflow/engine/run_capture.py`), `None` when off. While a
+    /// fast task's function runs, [`current_fast_task`] tells the stream proxy which task
+    /// prints; a task that printed gets `capture.fast_done(id, pk)` after its call.
+    pub capture: Option<Py<PyAny>>,
 }
 
 #[pymethods]
 impl FastContext {
     #[new]
     #[pyo3(signature = (
-        *, fail, odd, mistyped, data_node, isolate, queue, run_pk, throttle, queue_limit
+        *, fail, odd, mistyped, data_node, isolate, queue, run_pk, throttle, queue_limit,
+        capture = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -148,6 +154,7 @@ impl FastContext {
         run_pk: i64,
         throttle: Option<Py<PyAny>>,
         queue_limit: usize,
+        capture: Option<Py<PyAny>>,
     ) -> Self {
         FastContext {
             fail,
@@ -159,8 +166,77 @@ impl FastContext {
             run_pk,
             throttle,
             queue_limit,
+            capture,
         }
     }
+}
+
+/// The fast task this thread is calling, for output capture: its id, the run's capture object
+/// (borrowed from the `FastContext`, which outlives the call), and whether anything asked.
+#[derive(Clone, Copy)]
+struct Current {
+    id: u32,
+    capture: *mut ffi::PyObject,
+    asked: bool,
+}
+
+const NO_TASK: Current = Current { id: 0, capture: std::ptr::null_mut(), asked: false };
+
+thread_local! {
+    static CURRENT: Cell<Current> = const { Cell::new(NO_TASK) };
+}
+
+/// `(capture, task id)` of the fast task whose function runs on this thread, or `None`: how
+/// the stream proxy finds where a fast task's print goes (the lane calls functions directly,
+/// with no Python wrapper to set a context variable). A thread-local read; it costs the fast
+/// lane nothing while no task prints.
+#[pyfunction]
+pub(crate) fn current_fast_task(py: Python<'_>) -> Option<(Py<PyAny>, u32)> {
+    let mut current = CURRENT.with(|c| c.get());
+    if current.capture.is_null() {
+        return None;
+    }
+    current.asked = true;
+    CURRENT.with(|c| c.set(current));
+    // SAFETY: attached; the pointer is the run's capture object, held by the `FastContext`
+    // that lives until the call this thread is making returns (the slot is reset then).
+    let capture = unsafe { Bound::from_borrowed_ptr(py, current.capture) };
+    Some((capture.unbind(), current.id))
+}
+
+/// Call `f` with this thread's current fast task set to `id` (when the run captures output);
+/// afterwards, if the task printed, hand its capture to `capture.fast_done(id, pk)`.
+fn with_capture<T>(
+    py: Python<'_>,
+    ctx: &FastContext,
+    id: TaskId,
+    pk: i64,
+    f: impl FnOnce() -> T,
+) -> T {
+    let Some(capture) = &ctx.capture else {
+        return f();
+    };
+    /// Puts the thread's previous task back however the call ends (a panic included), so the
+    /// slot never keeps a pointer past the call.
+    struct Restore(Current);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let saved = self.0;
+            CURRENT.with(|c| c.set(saved));
+        }
+    }
+    let mine = Current { id: id.0, capture: capture.as_ptr(), asked: false };
+    let restore = Restore(CURRENT.with(|c| c.replace(mine)));
+    let out = f();
+    let asked = CURRENT.with(|c| c.get()).asked;
+    drop(restore);
+    if asked {
+        if let Err(err) = capture.bind(py).call_method1(pyo3::intern!(py, "fast_done"), (id.0, pk))
+        {
+            err.write_unraisable(py, None);
+        }
+    }
+    out
 }
 
 fn now() -> f64 {
@@ -249,7 +325,7 @@ pub(crate) fn execute(
     // SAFETY: attached; `slots[1..]` holds `n` borrowed references kept alive by the run (the
     // constants and the producers' `Done` values outlive this call) or by `copies`; `kwnames`
     // is a tuple of `n` str objects; nargsf says 0 positional arguments and allows use of slot 0.
-    let returned = unsafe {
+    let returned = with_capture(py, ctx, id, task.pk, || unsafe {
         let raw = ffi::PyObject_Vectorcall(
             task.func.as_ptr(),
             slots.as_ptr().add(1),
@@ -257,7 +333,7 @@ pub(crate) fn execute(
             task.kwnames.as_ptr(),
         );
         Bound::from_owned_ptr_or_err(py, raw)
-    };
+    });
     drop(copies);
     let value = match returned {
         Ok(v) if odd(py, task, ctx, &v)? => ctx.odd.bind(py).call1((id.0, v)),

@@ -641,6 +641,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sql_writer::SqliteConnection>()?;
     rows::register(m)?;
     m.add_function(wrap_pyfunction!(in_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(fast::current_fast_task, m)?)?;
     m.add_function(wrap_pyfunction!(new_uuid, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;

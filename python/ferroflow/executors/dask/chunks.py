@@ -147,7 +147,7 @@ class Chunks:
             if first.attempt > 1:  # a new key: the failed attempt's may still be known
                 key = f"{key}-{first.attempt}"
             started = self.retries.token(first)
-        payload = Calls(calls, started)
+        payload = Calls(calls, started, self.pending.execution.capture.enabled)
         try:
             payload.freeze()
         except Exception as exc:

@@ -14,6 +14,11 @@ calls, rather than each task function being submitted directly, because:
   walks lists and dicts in task arguments looking for futures, which would cost time for large
   keyword dicts and could misread user values.
 
+* **Output is captured on the worker.** With the run's capture on (``Calls.capture``), what
+  each call prints and logs is captured there (:mod:`ferroflow.engine.capture`) and travels
+  back as the last element of its outcome; the client stores it with the task run. Output of
+  an attempt the client gave up on (past its timeout) is lost with its result.
+
 A chunk holding a timed call carries a ``started`` token, logged as a Dask event (topic
 :data:`ATTEMPT_STARTED`) when the call starts, so that its deadline counts from then.
 
@@ -32,6 +37,7 @@ from typing import Any
 from distributed import get_worker
 from distributed.protocol.pickle import dumps, loads
 
+from ...engine.capture import TaskCapture, capturing, install
 from ...errors import RemoteTaskError, RemoteTraceback
 from ...model.graph import task_body
 from ...model.isolation import isolate
@@ -41,7 +47,8 @@ __all__ = ["ATTEMPT_STARTED", "Calls", "Ref", "RemoteTaskError", "run_calls"]
 #: The Dask event topic on which a worker reports the start of a timed call.
 ATTEMPT_STARTED = "ferroflow-attempt-started"
 
-#: One call's result: ``(True, value)``, or ``(False, exception, traceback dict or None, text)``.
+#: One call's result: ``(True, value, output)``, or ``(False, exception, traceback dict or None,
+#: text, output)``; ``output`` is ``(captured text, characters dropped)`` or None.
 Outcome = tuple[Any, ...]
 
 
@@ -65,7 +72,8 @@ class Ref:
 
 class Calls:
     """A chunk of calls ``(function, kwargs, has_refs)``, opaque to Dask's argument parsing;
-    ``started``: a token to report (:data:`ATTEMPT_STARTED`) when the chunk starts, or None.
+    ``started``: a token to report (:data:`ATTEMPT_STARTED`) when the chunk starts, or None;
+    ``capture``: capture what each call prints and logs.
 
     :meth:`freeze` pickles the calls on the client *before* the chunk goes to Dask: Dask
     serialises a submission on its event loop, where a function or value that does not pickle
@@ -74,15 +82,17 @@ class Calls:
     their names; the pickling is the same work Dask would have done.
     """
 
-    __slots__ = ("buffers", "calls", "frozen", "started")
+    __slots__ = ("buffers", "calls", "capture", "frozen", "started")
 
     def __init__(
         self,
         calls: list[tuple[Callable[..., Any], dict[str, Any], bool]],
         started: Any = None,
+        capture: bool = False,
     ) -> None:
         self.calls = calls
         self.started = started
+        self.capture = capture
         self.frozen: bytes | None = None
         self.buffers: list[pickle.PickleBuffer] = []
 
@@ -96,15 +106,15 @@ class Calls:
 
     def __reduce__(self) -> tuple[Any, ...]:
         if self.frozen is not None:
-            return _thaw, (self.frozen, self.buffers, self.started)
-        return Calls, (self.calls, self.started)
+            return _thaw, (self.frozen, self.buffers, self.started, self.capture)
+        return Calls, (self.calls, self.started, self.capture)
 
     def __len__(self) -> int:
         return len(self.calls)
 
 
-def _thaw(frozen: bytes, buffers: list[Any], started: Any) -> Calls:
-    return Calls(loads(frozen, buffers=buffers), started)
+def _thaw(frozen: bytes, buffers: list[Any], started: Any, capture: bool) -> Calls:
+    return Calls(loads(frozen, buffers=buffers), started, capture)
 
 
 def _fill(value: Any, deps: Sequence[Any]) -> Any:
@@ -147,15 +157,32 @@ def run_calls(chunk: Calls, deps: Sequence[Any] = ()) -> list[Outcome]:
     if chunk.started is not None:
         _report_start(chunk.started)
     out: list[Outcome] = []
+    if chunk.capture:
+        install()
     with task_body():
         for func, kwargs, has_refs in chunk.calls:
+            captured = TaskCapture() if chunk.capture else None
             try:
                 if has_refs:
                     kwargs = {k: _fill(v, deps) for k, v in kwargs.items()}
-                out.append((True, func(**kwargs)))
+                if captured is None:
+                    value = func(**kwargs)
+                else:
+                    with capturing(captured):
+                        value = func(**kwargs)
+                out.append((True, value, _shipped(captured)))
             except BaseException as exc:
-                out.append(failure(exc, skip_frames=1))  # this frame is no part of the task
+                # this frame is no part of the task
+                out.append((*failure(exc, skip_frames=1), _shipped(captured)))
     return out
+
+
+def _shipped(captured: TaskCapture | None) -> tuple[str, int] | None:
+    """What a call printed and logged, as it travels back: ``(text, dropped)`` or None."""
+    if not captured:
+        return None
+    captured.closed = True
+    return captured.text(), captured.dropped
 
 
 def _report_start(token: Any) -> None:

@@ -181,6 +181,8 @@ class DaskSession:
                     continue
                 for entry in mine:
                     outcome = result[entry.index]
+                    if outcome[-1] is not None:  # what it printed: stored with this attempt
+                        self.execution.capture.store_text(entry.task.pk, *outcome[-1])
                     if outcome[0]:
                         resolved.append((entry.id, self._finish(entry, outcome[1])))
                     elif entry.solo:

@@ -385,6 +385,10 @@
       }, expanded.has(id) ? "Collapse" : "Expand"));
     }
     if (t.error) panel.append(htmlEl("h3", {}, "Error"), htmlEl("pre", { class: "ff-error" }, t.error));
+    if (t.output) {
+      panel.append(htmlEl("h3", {}, "Output"), htmlEl("pre", { class: "ff-output" }, t.output),
+        htmlEl("p", {}, "all of it: ferroflow logs " + t.pk));
+    }
     panel.append(htmlEl("h3", {}, "Inputs (" + (t.inputs.length + t.more_inputs) + ")"),
       portTable(t.inputs, t.more_inputs, "inputs"));
     panel.append(htmlEl("h3", {}, "Outputs (" + (t.outputs.length + t.more_outputs) + ")"),
