@@ -292,7 +292,7 @@ class Store:
         self._append((OP_SQL, cancels.CLEAR_SQL, (run_pk,)))
 
     def request_cancel(self, run_pk: int) -> None:
-        """Ask the process running ``run_pk`` to cancel it (committed on return; :mod:`.cancels`)."""
+        """Ask the process running ``run_pk`` to stop it (committed on return; :mod:`.cancels`)."""
         self._append((OP_SQL, cancels.REQUEST_SQL, (run_pk, time.time())))
         self.flush()
 
