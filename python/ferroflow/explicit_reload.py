@@ -60,9 +60,10 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> No
     text = stored_recipe(store, run.pk)
     if text is None:
         raise FerroflowError(
-            f"run {run.pk} ('{run.label}') was built explicitly and has no stored recipe (it "
-            f"was imported from another store, or stored by a ferroflow before 0.x kept "
-            f"recipes), so it cannot be rebuilt; build the graph again instead"
+            f"run {run.pk} ('{run.label}') was built explicitly and has no stored recipe (its "
+            f"graph has control-flow zones, which recipes do not describe yet; or it was "
+            f"imported from another store, or stored before ferroflow kept recipes), so it "
+            f"cannot be rebuilt; build the graph again instead"
         )
     recipe = read_recipe(run.pk, text)
     imported = store.imported(run.pk)

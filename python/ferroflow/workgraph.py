@@ -336,7 +336,8 @@ class WorkGraph(ExplicitConstruction):
         self._graph.max_number_jobs = cap
         execution = Execution(self._graph, self.process_type, recorder, executors, cache=cache)
         execution.capture = RunCapture(recorder, capture_wanted(capture))
-        if provenance and self._handle is None:  # what WorkGraph.load needs to rebuild it
+        # what WorkGraph.load needs to rebuild it (zones are not in recipes: refused there)
+        if provenance and self._handle is None and self._graph.zone_stack is None:
             store.record_rows([recipe_row(execution.pk, recipe_text(self._graph))])
         execution.cache.alias = self.restart_alias
         self._execution = execution

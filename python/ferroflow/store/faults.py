@@ -162,9 +162,13 @@ def mark_failed(
             (f"{failed} WHERE run_pk = ? AND state IN {_UNFINISHED}", (_FAILED, mtime, run_pk)),
             (owners.RELEASE_SQL, (run_pk,)),
         ],
-        # a row that grows may need a page a full disk does not have: the state alone
+        # a row that grows may need a page a full disk does not have: the states alone
         [
             ("UPDATE node SET state = ? WHERE pk = ?", (_FAILED, run_pk)),
+            (
+                f"UPDATE node SET state = ? WHERE run_pk = ? AND state IN {_UNFINISHED}",
+                (_FAILED, run_pk),
+            ),
             (owners.RELEASE_SQL, (run_pk,)),
         ],
     ]
