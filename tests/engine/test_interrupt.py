@@ -79,3 +79,58 @@ def test_sigint_cancels_the_run_and_keeps_finished_results(tmp_path: Path) -> No
             assert [label for link_type, label, _ in node.outputs if link_type == "CREATE"] == [
                 "result"
             ]
+
+
+WHILE_SCRIPT = textwrap.dedent(
+    """
+    import signal, sys, time
+    from ferroflow import While, WorkGraph, task
+
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    @task
+    def step(x: int) -> int:
+        time.sleep(0.02)
+        return x + 1
+
+    with WorkGraph("long_while") as wg:
+        wg.ctx.n = step(x=0).result
+        with While(wg.ctx.n < 100_000, max_iterations=100_000):
+            wg.ctx.n = step(x=wg.ctx.n).result
+    print("start", flush=True)
+    try:
+        wg.run(max_workers=2)
+    except KeyboardInterrupt:
+        zone = wg.tasks["while_zone"].state
+        print("interrupted", wg.pk, wg.state, zone, flush=True)
+        sys.exit(3)
+    print("not interrupted", flush=True)
+    """
+)
+
+
+def test_sigint_inside_a_while_stops_the_loop(tmp_path: Path) -> None:
+    env = {**os.environ, "FERROFLOW_HOME": str(tmp_path)}
+    proc = subprocess.Popen(
+        [sys.executable, "-c", WHILE_SCRIPT], env=env, stdout=subprocess.PIPE, text=True
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "start"
+    store_file = tmp_path / "default" / "provenance.sqlite"
+    deadline = time.monotonic() + 60
+    while committed_finished(store_file) < 3:  # some iterations are done
+        assert time.monotonic() < deadline, "no iteration was stored FINISHED within 60 s"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, _ = proc.communicate(timeout=30)  # a hang detector, not a speed assertion
+    assert proc.returncode == 3, out
+    word, pk, state, zone = out.split()
+    assert (word, state, zone) == ("interrupted", "CANCELLED", "CANCELLED")
+    with Store.open(store_file) as store:
+        run = store.load_node(int(pk))
+        assert run.state == "CANCELLED"
+        steps = [node for node in run.called if node.label in ("step", "step1")]
+        finished = [node for node in steps if node.state == "FINISHED"]
+        # each finished iteration is its own stored task run; none is left RUNNING
+        assert 3 <= len(finished) < 100_000
+        assert all(node.state in ("FINISHED", "CANCELLED") for node in steps)
