@@ -143,8 +143,11 @@ def format_line(
 
     ``done`` counts finished tasks; ``left`` is what is not yet terminal (waiting or running;
     the core's counters do not tell running tasks apart, a ``running`` entry is shown when
-    they do). Skipped and cancelled tasks are named only when there are some. ``compact``
-    leaves out ``left``, ``running`` and the rate, for narrow terminals.
+    they do). Skipped and cancelled tasks are named only when there are some. ``unexpanded``
+    counts graph tasks (and zones) whose work is not known yet: while there are some, the
+    total is a lower bound and there is no ETA. A final line of a run with cancelled tasks
+    ends ``CANCELLED``. ``compact`` leaves out ``left``, ``running`` and the rate, for narrow
+    terminals.
     """
     total = counts.get("total", 0)
     parts = [f"{counts.get('finished', 0):,}/{total:,} done", f"{counts.get('failed', 0):,} failed"]
@@ -155,15 +158,19 @@ def format_line(
         terminal = total - counts.get("remaining", 0)
         fast = elapsed > 0 and terminal and not compact
         parts.append(_duration(elapsed) + (f", {terminal / elapsed:,.0f} tasks/s" if fast else ""))
+        if counts.get("cancelled"):
+            parts.append("CANCELLED")
         return " | ".join(parts)
     left = counts.get("remaining", 0)
+    unknown = counts.get("unexpanded", 0)
     if not compact:
         if "running" in counts:
             parts.append(f"{counts['running']:,} running")
-        parts.append(f"{left:,} left")
+        parts.append(f"{left:,} left" + (f" + {unknown:,} graphs to expand" if unknown else ""))
         if rate is not None and rate > 0:
             parts.append(f"{rate:,.0f} tasks/s")
-    parts.append(f"ETA {_duration(left / rate)}" if rate is not None and rate > 0 else "ETA ?")
+    known = rate is not None and rate > 0 and not unknown
+    parts.append(f"ETA {_duration(left / rate)}" if known and rate else "ETA ?")
     return " | ".join(parts)
 
 
@@ -379,7 +386,9 @@ class ProgressDisplay:
             # rich would squeeze the bar away and crop the numbers: fewer numbers instead
             text = format_line(counts, elapsed, rate, final=final, compact=True)
         total = max(counts.get("total", 0), 1)
-        self._rich.update(self._rich_task, total=total, completed=terminal, line=text)
+        # a cancelled run's bar shows what ran, not every task reaching an end
+        completed = terminal - counts.get("cancelled", 0)
+        self._rich.update(self._rich_task, total=total, completed=completed, line=text)
         if not started:
             self._rich.start()
         if not final:  # stop() draws the final state

@@ -347,7 +347,7 @@ class WorkGraph(ExplicitConstruction):
         )
         with lease_pool(max_workers) as pool, relaxed_gc():
             try:
-                with watch, show_progress(execution.core.counts, self.name, progress):
+                with watch, show_progress(execution.progress_counts, self.name, progress):
                     execution.execute(pool, timeout)
             except TimeoutError as exc:
                 stored = (

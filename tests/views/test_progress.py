@@ -203,6 +203,37 @@ def test_cancelled_tasks_are_counted_after_a_timeout(capsys: pytest.CaptureFixtu
         naps.build(20, 0.05).run(progress=True, provenance=False, max_workers=1, timeout=0.1)
     last = capsys.readouterr().err.splitlines()[-1]
     assert re.search(r"\| \d+ cancelled \|", last), last
+    assert last.endswith("| CANCELLED"), last  # a cancelled run says so
+
+
+def test_a_cancelled_runs_rich_bar_is_not_drawn_full(monkeypatch: pytest.MonkeyPatch) -> None:
+    terminal = FakeTerminal()
+    monkeypatch.setattr(sys, "stderr", terminal)
+    monkeypatch.setattr(progress_module, "DELAY", 0.0)
+    with pytest.raises(RunTimeoutError):
+        naps.build(40, 0.05).run(progress=True, provenance=False, max_workers=1, timeout=0.2)
+    final = ANSI.sub("", terminal.getvalue()).splitlines()[-1]
+    assert "CANCELLED" in final
+    assert "━" * 20 not in final  # rich's full bar: 20 cells of done
+
+
+@task.graph
+def nested_naps(k: int, pause: float) -> None:
+    for _ in range(k):
+        naps(n=k, pause=pause)
+
+
+def test_graph_tasks_not_expanded_yet_are_unknown_work_without_an_eta(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(progress_module, "LOG_INTERVAL", 0.02)
+    wg = nested_naps.build(4, 0.03)
+    wg.run(progress=True, provenance=False, max_workers=1)
+    lines = capsys.readouterr().err.splitlines()
+    early = [line for line in lines if "graphs to expand" in line]
+    assert early, lines  # while graph tasks waited to expand, the line said so...
+    assert all(line.endswith("ETA ?") for line in early)  # ... and gave no ETA
+    assert not any("graphs to expand" in line for line in lines[-1:])
 
 
 class BrokenStream(io.StringIO):
@@ -238,6 +269,9 @@ def test_format_line() -> None:
     assert "1:15 min" in format_line(counts, 1.0, 598 / 75)
     # shown when the core's counts report running tasks
     assert "| 3 running | 598 left |" in format_line({**counts, "running": 3}, 2.0, 200.0)
+    # graph tasks not expanded yet: the total is a lower bound, so no ETA
+    unknown = format_line({**counts, "unexpanded": 3}, 2.0, 200.0)
+    assert unknown.endswith("| 598 left + 3 graphs to expand | 200 tasks/s | ETA ?"), unknown
 
 
 def test_display_used_directly() -> None:

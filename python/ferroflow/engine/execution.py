@@ -30,7 +30,7 @@ from ..model.graph import Graph, TaskNode
 from ..model.isolation import isolate
 from ..model.outputs import parse_outputs
 from ..model.sockets import FutureSocket
-from ..model.vocabulary import Link, State
+from ..model.vocabulary import TERMINAL, Link, State
 from ..store.recorder import Recorder, error_text
 from .backend import CANCELLED, CLOSED, Backend
 from .caching import code_digest
@@ -113,6 +113,8 @@ class Execution:
         self._limits: dict[int, int] = {}
         #: runs the control-flow zones (If, While, Map) of the run's graphs
         self.zones = ZoneRunner(self)
+        #: graph tasks and zones submitted so far: work not known until they expand
+        self._graph_nodes: list[TaskNode] = []
 
     # -- set-up ----------------------------------------------------------------------------
     def submit_graph(self, graph: Graph) -> list[int]:
@@ -127,6 +129,7 @@ class Execution:
             self._limits[id(graph)] = self.core.add_limit(graph.max_number_jobs)
         if self.recording:
             self._record_code(graph)
+        self._graph_nodes += graph.graph_nodes
         if graph.zone_stack is not None:
             return self.zones.submit(top_level(graph))
         return self.submit_tasks(graph.submit_order(), graph)
@@ -394,6 +397,28 @@ class Execution:
         task.mtime = time.time()
         if task.pk is not None:
             self.recorder.process_ended(task.pk, state, task.mtime, text)
+
+    def progress_counts(self) -> dict[str, int]:
+        """The core's per-state counts, and ``unexpanded``: graph tasks and zones not terminal
+        whose work is not known yet (a graph task before its body ran, a zone before it
+        expanded, a While until it ends), sampled by the progress display."""
+        counts: dict[str, int] = self.core.counts()
+        state = self.core.state
+        unknown = 0
+        for task in self._graph_nodes:
+            if task.id is None or task.child is not None or state(task.id) in TERMINAL:
+                continue
+            zoned = getattr(task, "zoned", None)
+            zone = zoned.zone if zoned is not None else None
+            if zone is None or zone.kind == "while" or zone.run is None:
+                unknown += 1
+        counts["unexpanded"] = unknown
+        return counts
+
+    def note_expandable(self, task: TaskNode) -> None:
+        """``task`` (a graph task or zone a zone cloned) counts as unknown work until it
+        expands (:meth:`progress_counts`)."""
+        self._graph_nodes.append(task)
 
     def task_state(self, task: TaskNode) -> str:
         """The core's state of ``task``; PLANNED if it was never added to the run."""

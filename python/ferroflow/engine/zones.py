@@ -46,6 +46,7 @@ class ZoneHost(Protocol):
         self, tasks: list[TaskNode], graph: Graph, limited: bool = True
     ) -> list[int]: ...
     def task_state(self, task: TaskNode) -> str: ...
+    def note_expandable(self, task: TaskNode) -> None: ...
 
 
 class _Progress:
@@ -90,6 +91,8 @@ class ZoneRunner:
         batch: list[TaskNode] = []
         for task in tasks:
             link = zone_link(task)
+            if task.handle.is_graph and link is not None and link.template is not None:
+                self.execution.note_expandable(task)  # a clone: its graph does not list it
             if link is not None and link.zone is not None:
                 ids += self.execution.submit_tasks(batch, task.graph, limited)
                 ids += self.execution.submit_tasks([task], task.graph, False)

@@ -371,6 +371,8 @@ class Graph:
         #: the zones open while tasks are added (``with If(...)``), innermost last; None
         #: until the graph has a zone (:mod:`ferroflow.model.zones`)
         self.zone_stack: list[Any] | None = None
+        #: its graph tasks (and zones): work not known until they run (progress counts them)
+        self.graph_nodes: list[TaskNode] = []
 
     def rename(self, name: str) -> None:
         """A top-level graph's new name, before it runs (``wg.name = ...``)."""
@@ -436,6 +438,8 @@ class Graph:
         self._counts[handle.name] = n + 1
         self.tasks.append(node)
         self.tasks_by_name[name] = node
+        if handle.is_graph:
+            self.graph_nodes.append(node)
         if self.zone_stack:
             self.zone_stack[-1].adopt(node)
         return node
