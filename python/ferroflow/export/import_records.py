@@ -52,7 +52,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _STORED_JSON = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"), allow_nan=True)
 
 
-@dataclass
+@dataclass(slots=True)
 class Node:
     """One checked node record; ``where`` names it in messages."""
 
@@ -82,7 +82,7 @@ class Node:
     output_dropped: int = 0
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Link:
     """One checked link record (ends are uuid texts)."""
 
@@ -93,7 +93,7 @@ class Link:
     label: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Code:
     """One ``code`` row: the digest of a task function the run used."""
 

@@ -58,7 +58,6 @@ Rules, and why:
 
 from __future__ import annotations
 
-import json
 import os
 import sqlite3
 import time
@@ -74,6 +73,7 @@ from ..store.task_output import INSERT_OUTPUT_SQL
 from ..store.values import PICKLE, PICKLE_UNTRUSTED, digest
 from .import_records import Code, Link, Node, code_rows, link, node, uuid
 from .import_rules import check_file
+from .jsonread import read_object
 from .native import FORMAT, VERSION
 
 __all__ = ["ImportFormatError", "ImportResult", "import_run"]
@@ -158,24 +158,6 @@ def _stored(conn: sqlite3.Connection, uuids: Sequence[bytes]) -> dict[bytes, _St
     return found
 
 
-def _read(source: str | os.PathLike[str] | IO[str]) -> dict[str, Any]:
-    try:
-        if isinstance(source, (str, os.PathLike)):
-            with open(source, encoding="utf-8") as fp:
-                document = json.load(fp)
-        else:
-            document = json.load(source)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
-        raise ImportFormatError(f"not a JSON file: {exc}") from None
-    if not isinstance(document, dict) or document.get("format") != FORMAT:
-        raise ImportFormatError(f'not a ferroflow export (no "format": "{FORMAT}")')
-    if document.get("version") != VERSION:
-        raise ImportFormatError(
-            f"export format version {document.get('version')!r}; this ferroflow reads {VERSION}"
-        )
-    return document
-
-
 @dataclass
 class _File:
     run: str
@@ -185,16 +167,36 @@ class _File:
     keys_dropped: int
 
 
-def _parse(document: dict[str, Any], trust: bool) -> _File:
-    """Every record checked (:mod:`.import_records`) and the file's graph (:mod:`.import_rules`)."""
-    records = document.get("nodes")
-    if not isinstance(records, list):
+def _read(source: str | os.PathLike[str] | IO[str], trust: bool) -> _File:
+    """The file, read piece by piece (:mod:`.jsonread`: each node and link record becomes the
+    importer's own compact record as soon as it is decoded), every record checked
+    (:mod:`.import_records`), then the file's graph (:mod:`.import_rules`)."""
+    nodes: list[Node] = []
+    links: list[Link] = []
+    streams = {
+        "nodes": lambda record, index: nodes.append(node(record, index, trust)),
+        "links": lambda record, index: links.append(link(record, index)),
+    }
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, encoding="utf-8") as fp:
+                document = read_object(fp, streams)
+        else:
+            document = read_object(source, streams)
+    except ImportFormatError:
+        raise
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+        raise ImportFormatError(f"not a JSON file: {exc}") from None
+    if document.get("format") != FORMAT:
+        raise ImportFormatError(f'not a ferroflow export (no "format": "{FORMAT}")')
+    if document.get("version") != VERSION:
+        raise ImportFormatError(
+            f"export format version {document.get('version')!r}; this ferroflow reads {VERSION}"
+        )
+    if not isinstance(document.get("nodes"), list):
         raise ImportFormatError("'nodes' must be a list")
-    link_records = document.get("links", [])
-    if not isinstance(link_records, list):
+    if not isinstance(document.get("links", []), list):
         raise ImportFormatError("'links' must be a list")
-    nodes = [node(record, index, trust) for index, record in enumerate(records)]
-    links = [link(record, index) for index, record in enumerate(link_records)]
     code = code_rows(document.get("code"))
     run = uuid(document.get("run"), "'run'")[1]
     check_file(run, nodes, links)
@@ -216,7 +218,7 @@ def import_run(
     ``run_pk`` is the pk of the exported run in ``store``. Raises :class:`ImportFormatError` for
     a malformed file, or one that would change what the store holds (nothing is written then).
     """
-    file = _parse(_read(source), trust)
+    file = _read(source, trust)
     store.flush()  # rows the engine queued are on disk before we look for existing uuids
     conn = sqlite3.connect(store.path, isolation_level=None)
     try:
