@@ -15,8 +15,9 @@ Why it is built like this:
   the environment variable ``FERROFLOW_PROGRESS`` decides (``0``/``false``/``off``: never,
   ``1``/``true``/``on``: always) before the terminal test does. An explicit argument wins.
 * **Nothing required.** With `rich <https://rich.readthedocs.io>`_ installed (the ``progress``
-  extra) a terminal gets a bar; otherwise one text line rewritten in place with ``\\r`` (also
-  what Jupyter shows, so ``ipywidgets`` is not needed). Where the stream is not a terminal
+  extra) a terminal gets a bar; otherwise one text line rewritten in place with ``\\r``. In a
+  Jupyter notebook with ``ipywidgets`` installed the cell shows a progress widget (a bar and
+  the numbers, coloured by the outcome when the run ends); without it, the ``\\r`` line. Where the stream is not a terminal
   (forced on), a full line is written every :data:`LOG_INTERVAL` seconds, readable in a log.
 * **Never in the way.** The display writes to standard error, and any error while drawing
   stops the display, never the run. Lines printed or logged *outside* tasks while it draws
@@ -69,7 +70,7 @@ RATE_WINDOW = 5.0
 #: Width of rich's bar (the numbers beside it need the rest of an 80-column terminal).
 _BAR = 20
 
-Mode = Literal["rich", "line", "log"]
+Mode = Literal["rich", "line", "log", "widget"]
 Counts = Callable[[], Mapping[str, int]]
 
 _OFF = frozenset({"0", "false", "no", "off"})
@@ -87,6 +88,11 @@ def _is_jupyter(stream: TextIO) -> bool:
     # ipykernel replaces sys.stdout/sys.stderr with its OutStream; it is no tty, yet a person
     # watches it (and it honours "\r").
     return type(stream).__module__.startswith("ipykernel")
+
+
+@functools.cache
+def _has_ipywidgets() -> bool:
+    return importlib.util.find_spec("ipywidgets") is not None
 
 
 @functools.cache
@@ -116,6 +122,8 @@ def choose_mode(progress: bool | None, stream: TextIO) -> tuple[Mode, bool] | No
         return None
     if terminal and os.environ.get("TERM") != "dumb" and _has_rich():
         return "rich", forced
+    if jupyter and _has_ipywidgets():
+        return "widget", forced
     if terminal or jupyter:
         return "line", forced
     return "log", forced
@@ -210,6 +218,7 @@ class ProgressDisplay:
         self._width = 0  # length of the last "\r" line, to blank it out
         self._rich: Any = None
         self._rich_task: Any = None
+        self._widget: Any = None  # (bar, label) of the notebook widget, once displayed
         self._broken = False
         self._lock = threading.RLock()  # drawing, and writing text above the drawing
         self._line = ""  # the last "\r" line drawn, to draw again below printed text
@@ -296,7 +305,7 @@ class ProgressDisplay:
         bar: whole lines only, the bar drawn again below them; a partial line waits for its
         end (or for :meth:`stop`). Anything but a drawn terminal bar gets it as it comes."""
         with self._lock:
-            if not self.shown or self._broken or self.mode == "log":
+            if not self.shown or self._broken or self.mode in ("log", "widget"):
                 stream.write(text)
                 return
             if stream is not self.stream and not _is_terminal(stream):
@@ -332,6 +341,8 @@ class ProgressDisplay:
         text = format_line(counts, elapsed, rate, final=final)
         if self.mode == "rich":
             self._draw_rich(counts, elapsed, rate, terminal, text, final)
+        elif self.mode == "widget":
+            self._draw_widget(counts, terminal, text, final)
         elif self.mode == "line":
             line = f"{self.name}: {text}"
             columns = self._columns()
@@ -348,6 +359,27 @@ class ProgressDisplay:
             self.stream.write(f"{self.name}: {text}\n")
             self.stream.flush()
         self.shown = True
+
+    def _draw_widget(
+        self, counts: Mapping[str, int], terminal: int, text: str, final: bool
+    ) -> None:
+        """The notebook widget: a bar of what ran (cancelled tasks not counted) and the line's
+        numbers; when the run ends the bar turns green (all done), red (failures) or orange
+        (cancelled). ipywidgets is optional: imported here, by name, only in a notebook."""
+        if self._widget is None:
+            widgets: Any = importlib.import_module("ipywidgets")
+            show: Any = importlib.import_module("IPython.display").display
+            bar = widgets.IntProgress(value=0, min=0, max=1, description=self.name)
+            label = widgets.Label(value="")
+            show(widgets.HBox([bar, label]))
+            self._widget = (bar, label)
+        bar, label = self._widget
+        bar.max = max(counts.get("total", 0), 1)
+        bar.value = terminal - counts.get("cancelled", 0)
+        label.value = text
+        if final:
+            failed, cancelled = counts.get("failed"), counts.get("cancelled")
+            bar.bar_style = "danger" if failed else "warning" if cancelled else "success"
 
     def _columns(self) -> int:
         if _is_jupyter(self.stream):

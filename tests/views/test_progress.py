@@ -284,3 +284,45 @@ def test_display_used_directly() -> None:
             state = {**state, "finished": i, "remaining": 4 - i}
     assert display.shown
     assert stream.getvalue().splitlines()[-1].startswith("custom: 4/4 done | 0 failed |")
+
+
+class NotebookStream(io.StringIO):
+    """Stands where ipykernel's OutStream stands in a notebook (no tty, a person watches)."""
+
+
+NotebookStream.__module__ = "ipykernel.iostream"
+
+
+def test_a_notebook_gets_a_widget(capsys: pytest.CaptureFixture[str]) -> None:
+    stream = NotebookStream()
+    assert choose_mode(None, stream) == ("widget", False)
+    state = {"total": 4, "finished": 0, "failed": 0, "remaining": 4}
+    with ProgressDisplay(
+        lambda: state, "nb", stream=stream, mode="widget", interval=0.01
+    ) as display:
+        for i in range(1, 5):
+            time.sleep(0.03)
+            state = {**state, "finished": i, "remaining": 4 - i}
+    bar, label = display._widget
+    assert (bar.value, bar.max, bar.bar_style) == (4, 4, "success")
+    assert label.value.startswith("4/4 done | 0 failed")
+    assert stream.getvalue() == ""  # nothing drawn as text into the cell's stream
+    # outside a kernel IPython's display() prints the widget's repr: it was displayed once
+    assert capsys.readouterr().out.count("IntProgress") == 1
+
+
+def test_a_notebook_widget_turns_red_on_failures(monkeypatch: pytest.MonkeyPatch) -> None:
+    stream = NotebookStream()
+    monkeypatch.setattr(sys, "stderr", stream)
+    shown: list[ProgressDisplay] = []
+    real = progress_module.ProgressDisplay
+
+    def keep(*args: object, **kwargs: object) -> ProgressDisplay:
+        shown.append(real(*args, **kwargs))  # type: ignore[arg-type]
+        return shown[-1]
+
+    monkeypatch.setattr(progress_module, "ProgressDisplay", keep)
+    with pytest.raises(WorkflowFailedError):
+        half_broken.build(3).run(progress=True, provenance=False)
+    bar, label = shown[0]._widget
+    assert bar.bar_style == "danger" and "1 failed" in label.value
