@@ -17,8 +17,9 @@ Why it is built like this:
 * **Nothing required.** With `rich <https://rich.readthedocs.io>`_ installed (the ``progress``
   extra) a terminal gets a bar; otherwise one text line rewritten in place with ``\\r``. In a
   Jupyter notebook with ``ipywidgets`` installed the cell shows a progress widget (a bar and
-  the numbers, coloured by the outcome when the run ends); without it, the ``\\r`` line. Where the stream is not a terminal
-  (forced on), a full line is written every :data:`LOG_INTERVAL` seconds, readable in a log.
+  the numbers, coloured by the outcome when the run ends); without it, the ``\\r`` line.
+  Where the stream is not a terminal (forced on), a full line is written every
+  :data:`LOG_INTERVAL` seconds, readable in a log.
 * **Never in the way.** The display writes to standard error, and any error while drawing
   stops the display, never the run. Lines printed or logged *outside* tasks while it draws
   (task output is captured: :mod:`ferroflow.engine.capture`) go through the stream proxies to
