@@ -79,9 +79,7 @@ class _Reader:
             return found
 
 
-def read_object(
-    fp: IO[str], streams: dict[str, Callable[[Any, int], None]]
-) -> dict[str, Any]:
+def read_object(fp: IO[str], streams: dict[str, Callable[[Any, int], None]]) -> dict[str, Any]:
     """Read the JSON object in ``fp``: each item of a member named in ``streams`` (an array)
     goes to ``streams[name](item, index)``; the other members are returned. Raises
     ``ValueError`` for what is not one JSON object (a streamed member that is not an array
