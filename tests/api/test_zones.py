@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from ferroflow import (
     FerroflowError,
+    FutureUsageError,
     If,
     Map,
     MaxIterationsError,
@@ -329,3 +330,12 @@ def test_a_run_with_zones_is_not_rebuilt_from_a_recipe_that_would_drop_them() ->
     again.run(cache=True)
     assert again.outputs.result.value.value == 7
     assert len(again.cached_tasks) == 5  # add, op_lt, op_ge, multiply, add2: all reused
+
+
+def test_a_context_entry_has_no_truth_or_items_at_build_time() -> None:
+    with WorkGraph("truth") as wg:
+        wg.ctx.n = add(x=1, y=1).result
+        with pytest.raises(FutureUsageError, match=r"If\(wg\.ctx\.n > 0\)"):
+            bool(wg.ctx.n)
+        with pytest.raises(FutureUsageError, match="Map zone"):
+            list(wg.ctx.n)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..errors import FutureUsageError
+
 __all__ = ["ContextRead", "RuntimeContext", "write_context"]
 
 
@@ -60,9 +62,16 @@ class ContextRead:
         return self.entry[key]
 
     def __bool__(self) -> bool:
-        raise TypeError(
-            f"context entry '{self.key}' has no value while the graph is being built; use it "
-            f"as a task input or a zone condition (If(wg.ctx.{self.key} < 8))"
+        raise FutureUsageError(
+            f"truth testing (if/while/and/or) on context entry '{self.key}': it has no value "
+            f"while the graph is being built; use it as a task input or a zone condition "
+            f"(with If(wg.ctx.{self.key} > 0): ..., with While(wg.ctx.{self.key} < 8): ...)"
+        )
+
+    def __iter__(self) -> Any:
+        raise FutureUsageError(
+            f"iterating context entry '{self.key}': it has no value while the graph is being "
+            f"built; use a Map zone (with Map(wg.ctx.{self.key}) as item: ...)"
         )
 
     def __repr__(self) -> str:
