@@ -37,6 +37,7 @@ from ..views.page_data import (
     MAX_FAILED,
     MAX_PORTS,
     MAX_TASKS,
+    MAX_UNRUN,
     SUMMARY_CHARS,
     Page,
     Port,
@@ -58,7 +59,6 @@ _CREATE = LINK_CODES["CREATE"]
 _RETURN = LINK_CODES["RETURN"]
 _FAILED = STATE_CODES[State.FAILED]
 _CALC = KIND_CODES["calc"]
-MAX_UNRUN = 1000  #: skipped and cancelled tasks of a stored run always kept; more are counted
 
 
 def _chunks(pks: list[int]) -> Iterable[list[int]]:

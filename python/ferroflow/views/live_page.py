@@ -5,8 +5,9 @@ run's reader is :mod:`ferroflow.export.view`; both make the same page):
 
 * one nesting level at a time, the room shared between the level's graphs
   (:func:`~.page_data.share`), so a cut keeps the top levels;
-* kept past the cut: the failed tasks, the tasks that made the graph's outputs (their values,
-  or before a run the tasks its output sockets point at), and the graphs holding them;
+* kept past the cut: the failed tasks, the tasks that never started (skipped, cancelled), the
+  tasks that made the graph's outputs (their values, or before a run the tasks its output
+  sockets point at), and the graphs holding them;
 * a task's ports are its inputs and outputs, a value's source the task that made it;
 * the timeline: every task that started, from its start (``ctime``) to its end (``mtime``).
 """
@@ -29,6 +30,7 @@ from .page_data import (
     MAX_FAILED,
     MAX_PORTS,
     MAX_TASKS,
+    MAX_UNRUN,
     Page,
     Port,
     ViewBuilder,
@@ -43,6 +45,8 @@ if TYPE_CHECKING:
     import os
 
 __all__ = ["workgraph_html", "workgraph_page"]
+
+_NOT_RUN = (State.SKIPPED, State.CANCELLED)
 
 
 class _LiveReader:
@@ -129,7 +133,8 @@ def _add_live(
 
 def _kept(snapshot: GraphSnapshot) -> set[int]:
     """``id()`` of the tasks a page keeps past its limit: the failed tasks (at most
-    :data:`MAX_FAILED`), the tasks that made the graph's first :data:`MAX_PORTS` outputs, and
+    :data:`MAX_FAILED`), the tasks that never started, skipped or cancelled (at most
+    :data:`MAX_UNRUN`), the tasks that made the graph's first :data:`MAX_PORTS` outputs, and
     every graph task around them."""
     parents: dict[int, TaskNode] = {}
     makers: dict[int, TaskNode] = {}  # id(DataNode) -> the task that made it
@@ -141,6 +146,7 @@ def _kept(snapshot: GraphSnapshot) -> set[int]:
             for _, value in flatten(t.outputs):
                 makers.setdefault(id(value), t)
     wanted = [t for t in snapshot.tasks if t.state == State.FAILED][:MAX_FAILED]
+    wanted += [t for t in snapshot.tasks if t.state in _NOT_RUN and t.pk is None][:MAX_UNRUN]
     for _, leaf in list(leaves(snapshot.outputs or {}))[:MAX_PORTS]:
         made = producer(leaf) if isinstance(leaf, FutureSocket) else makers.get(id(leaf))
         if made is not None:

@@ -17,9 +17,9 @@ listed per task, and nested graphs start collapsed once expanding them would sho
 :data:`EXPAND_LIMIT` tasks. A cut never hides what a reader opens the page for: tasks added with
 ``keep=True`` are embedded past the limit, with the graphs around them. The readers keep that
 way the failed tasks (at most :data:`MAX_FAILED`, each with its whole traceback up to
-:data:`ERROR_CHARS`), the tasks that made the run's outputs, and a stored failed run's skipped
-and cancelled tasks; the page lists the failed tasks first, and says what it left out, per
-state.
+:data:`ERROR_CHARS`), the tasks that made the run's outputs, and the tasks that never started,
+skipped after a failure or cancelled (at most :data:`MAX_UNRUN`); the page lists the failed
+tasks first, and says what it left out, per state.
 """
 
 from __future__ import annotations
@@ -32,7 +32,7 @@ from typing import Any, TypedDict
 
 from ..model.vocabulary import State
 from ..store.values import shorten, type_name
-from .counts import counts_text, ordered_counts
+from .counts import ordered_counts
 from .palette import STATE_COLOURS
 from .timeline import Timeline
 
@@ -42,6 +42,7 @@ __all__ = [
     "MAX_FAILED",
     "MAX_PORTS",
     "MAX_TASKS",
+    "MAX_UNRUN",
     "SUMMARY_CHARS",
     "Page",
     "Port",
@@ -61,6 +62,7 @@ EXPAND_LIMIT = 300  #: nested graphs start expanded while at most this many task
 ERROR_CHARS = 20_000  #: a traceback is kept whole up to this length (head and tail beyond)
 OUTPUT_CHARS = 3000  #: the end of what a task printed that is kept
 MAX_FAILED = 500  #: failed tasks always kept (with their tracebacks); more are counted
+MAX_UNRUN = 1000  #: skipped and cancelled tasks always kept; more are counted
 
 _FORMAT = "ferroflow-view/1"
 _repr = reprlib.Repr()
@@ -315,11 +317,12 @@ class ViewBuilder:
         for t in self.tasks[1:]:
             seen[t["state"]] = seen.get(t["state"], 0) + 1
         missing = ordered_counts({s: n - seen.get(s, 0) for s, n in counts.items()})
+        per_state = ", ".join(f"{state.lower()}: {n:,}" for state, n in missing.items())
         return (
-            f"Left out {total - shown:,} of {total:,} tasks ({counts_text(missing)}): the page "
+            f"Left out {total - shown:,} of {total:,} tasks ({per_state}): the page "
             f"holds {self.max_tasks:,} (top levels first) plus every failed task, the tasks "
-            "that made the outputs and, for a stored failed run, its skipped tasks; boxes say "
-            "how many tasks they hide."
+            "that made the outputs and the tasks that never started (skipped or cancelled); "
+            "boxes say how many tasks they hide."
         )
 
     def page(

@@ -116,8 +116,9 @@ def timeline(
     note = None
     if step > 1:
         note = (
-            f"The timeline shows {len(kept):,} of {total:,} tasks (every {step}th by start "
-            "time, and every failed task); lanes of a sample understate how many ran at once."
+            f"The timeline shows {len(kept):,} of {total:,} tasks (one in every {step:,} by "
+            "start time, and every failed task); lanes of a sample understate how many ran at "
+            "once."
         )
     return Timeline(
         origin=origin,
