@@ -405,14 +405,18 @@ def test_clicks_wheel_and_drag_in_a_real_browser(tmp_path: Path) -> None:
         browser.wheel(400, 400, -240)
         zoomed = browser.evaluate(transform)
         assert scale(zoomed) > scale(before) * 1.2
-        browser.drag((30, 760), (230, 700))
+        # the canvas's bottom left corner is background (the timeline sits below the canvas)
+        bottom = browser.evaluate(
+            "document.getElementById('ff-canvas').getBoundingClientRect().bottom"
+        )
+        browser.drag((30, bottom - 40), (230, bottom - 100))
         panned = browser.evaluate(transform)
         assert panned != zoomed and scale(panned) == scale(zoomed)
         assert browser.evaluate(selected) == square2
         # Fit shows the whole graph, within a margin; a click on the background selects the run
         browser.click(*browser.centre("#ff-fit"))
         assert browser.evaluate(transform) == fitted
-        browser.click(8, 792)
+        browser.click(8, bottom - 8)
         assert browser.evaluate(selected) == SG
         # the cluster's toggle collapses the nested graph; a double-click opens it again
         browser.click(

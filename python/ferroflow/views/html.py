@@ -73,13 +73,15 @@ def _script_json(data: Page) -> str:
 def page_html(data: Page, reload_every: float | None = None) -> str:
     """The complete HTML page for ``data``: styles, script and data inline, nothing fetched.
 
-    ``reload_every`` (seconds): the page reloads itself that often (a ``refresh`` meta tag,
-    which keeps the URL and so the selected task): for a page rewritten while its run goes on.
+    ``reload_every`` (seconds): the page reloads itself that often, for a page rewritten while
+    its run goes on. A ``ferroflow-reload`` meta tag says so and the script reloads: a
+    ``refresh`` meta tag did not reload in Chromium once the script had rewritten the URL's
+    fragment, while ``location.reload()`` keeps the fragment, so the selected task stays.
     """
     title = escape(f"{data['title']} · ferroflow")
     refresh = ""
     if reload_every is not None:
-        refresh = f'<meta http-equiv="refresh" content="{max(reload_every, 0.5):g}">\n'
+        refresh = f'<meta name="ferroflow-reload" content="{max(reload_every, 0.5):g}">\n'
     return f"""<!DOCTYPE html>
 <html lang="en">
 <head>

@@ -13,7 +13,7 @@
  * timeline below it (#ff-timeline) draws each task's start and end as a bar in its lane, as
  * Dask's task stream does (data.timeline: bars [lane, start, end, state, task id or -1, path]);
  * clicking a bar of a task the page shows selects it. A page of a run in progress says that
- * it reloads itself (its refresh meta tag).
+ * it reloads itself (its ferroflow-reload meta tag).
  *
  * URL fragment: #select=<task path> selects a task (and opens the graphs around it); clicking
  * a task writes it, so a link shows the same task. window.ferroflowView is a small API for
@@ -639,8 +639,11 @@
     });
     var total = data.total + (data.total === 1 ? " task" : " tasks");
     counts.append(htmlEl("span", { class: "ff-total" }, data.shown < data.total ? total + " (" + data.shown + " shown)" : total));
-    if (document.querySelector('meta[http-equiv="refresh"]')) {
-      counts.append(htmlEl("span", { class: "ff-live", id: "ff-live" }, "live: reloads while the run goes on"));
+    var reload = document.querySelector('meta[name="ferroflow-reload"]');
+    if (reload) {
+      var every = Number(reload.getAttribute("content")) || 2;
+      counts.append(htmlEl("span", { class: "ff-live", id: "ff-live" }, "live: reloads every " + every + " s while the run goes on"));
+      setTimeout(function () { location.reload(); }, every * 1000);
     }
   }
 
