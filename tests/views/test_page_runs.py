@@ -24,7 +24,7 @@ from ferroflow import dynamic, load_profile, namespace, task
 from ferroflow.export.view import run_page
 from ferroflow.views.html import write_page
 from ferroflow.views.live_page import workgraph_page
-from ferroflow.views.page_data import MAX_TASKS
+from ferroflow.views.page_data import ERROR_CHARS, MAX_TASKS, error_kept
 from ferroflow.views.timeline import GREEDY, MAX_BARS, Span, timeline
 
 SCRIPT = Path(sys.executable).parent / "ferroflow"
@@ -364,3 +364,14 @@ def test_a_page_of_a_running_run_reloads_itself(tmp_path: Path) -> None:
         )
     write_page(run_page(load_profile().store, wg.pk), page)
     assert '<meta name="ferroflow-reload"' not in page.read_text(encoding="utf-8")
+
+
+def test_a_huge_traceback_keeps_its_head_and_its_message() -> None:
+    assert error_kept("  short\n") == "short" and error_kept("") is None
+    huge = "Traceback (most recent call last):\n" + "x" * (3 * ERROR_CHARS) + "\nKeyError: 'end'"
+    kept = error_kept(huge)
+    assert kept is not None and len(kept) < ERROR_CHARS + 100
+    assert kept.startswith("Traceback (most recent call last):") and kept.endswith(
+        "KeyError: 'end'"
+    )
+    assert f"… {len(huge) - ERROR_CHARS:,} characters of the traceback left out …" in kept

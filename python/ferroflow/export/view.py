@@ -18,8 +18,9 @@ A cut keeps what the page is opened for (:mod:`ferroflow.views.page_data`): the 
 process nodes, the tasks that created the run's returned values, and the graphs around them are
 read past ``max_tasks``. Skipped and cancelled tasks have no process node (as in AiiDA); the run
 lists them in ``unrun_task`` (:mod:`ferroflow.store.unrun`), so a failed run's page shows them
-too, with edges from what they waited on. The timeline reads every task run's ``ctime`` and
-``mtime``, sampled in SQL past :data:`~ferroflow.views.timeline.MAX_BARS` rows.
+too, with edges from what they waited on. The timeline is the one part that reads every task
+run of the run (its ``ctime`` and ``mtime``, through the ``node_run`` index); SQLite samples
+them past :data:`~ferroflow.views.timeline.MAX_BARS` rows, so only the bars reach Python.
 """
 
 from __future__ import annotations
@@ -121,9 +122,10 @@ def _kept(sel: RunSelection, unrun: list[Unrun]) -> dict[int, set[int]]:
         frontier = sorted(found - parent_of.keys())
 
     def reaches(pk: int) -> bool:  # a value made in another run has its maker elsewhere
-        seen = 0
-        while pk != root and pk in parent_of and seen <= len(parent_of):
-            pk, seen = parent_of[pk], seen + 1
+        for _ in range(len(parent_of) + 1):  # CALL links form a tree; bounded all the same
+            if pk == root or pk not in parent_of:
+                break
+            pk = parent_of[pk]
         return pk == root
 
     kept: dict[int, set[int]] = {}
