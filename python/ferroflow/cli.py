@@ -33,6 +33,7 @@ from .demo import ParallelSquare, ScatterGatherSquare
 from .errors import CommandError, FerroflowError
 from .export import FORMATS, export_run, import_run
 from .export.dot import node_graph, render
+from .export.follow import follow_page
 from .export.view import run_page
 from .model.vocabulary import Kind, State
 from .profile import open_profile
@@ -196,8 +197,16 @@ def cmd_view(args: argparse.Namespace) -> int:
     run = _run(args.run, args)
     if args.max_tasks < 0:
         raise CommandError(f"--max-tasks must be at least 0, got {args.max_tasks}")
+    output = args.output or f"run-{run.pk}.html"
+    if args.follow:
+        if output == "-":
+            raise CommandError("--follow rewrites a file: give -o PATH, not '-'")
+        print(f"following run {run.pk}: rewriting {output} until it ends", file=sys.stderr)
+        data = follow_page(_store(args), run.pk, output, max_tasks=args.max_tasks)
+        print(f"wrote {output} (run {data['state'].lower()})", file=sys.stderr)
+        return 0
     page = page_html(run_page(_store(args), run.pk, max_tasks=args.max_tasks))
-    _write_output(page.encode("utf-8"), args.output or f"run-{run.pk}.html")
+    _write_output(page.encode("utf-8"), output)
     return 0
 
 
@@ -362,7 +371,14 @@ def build_parser() -> argparse.ArgumentParser:
         type=int,
         default=MAX_TASKS,
         metavar="N",
-        help=f"embed at most N tasks, top levels first (default {MAX_TASKS})",
+        help=f"embed at most N tasks, top levels first (default {MAX_TASKS}); failed tasks "
+        "and the tasks that made the outputs are always kept",
+    )
+    view.add_argument(
+        "--follow",
+        action="store_true",
+        help="while the run goes on, rewrite the page every second (it reloads itself in a "
+        "browser); stop once the run has ended",
     )
     view.set_defaults(func=cmd_view)
 

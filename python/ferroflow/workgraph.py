@@ -33,7 +33,8 @@ from .store.recipes import recipe_row, recipe_text
 from .store.recorder import Recorder, StoreRecorder
 from .views import GraphSnapshot, GraphTask, TaskView
 from .views.dot import workgraph_dot, workgraph_jupyter_html, workgraph_svg
-from .views.html import MAX_TASKS, workgraph_html
+from .views.live_page import workgraph_html
+from .views.page_data import MAX_TASKS
 from .views.provenance import workgraph_provenance
 
 if TYPE_CHECKING:

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 import ferroflow.views.dot as dot_view
 import ferroflow.views.html as html_view
+import ferroflow.views.page_data as page_data
 import ferroflow.views.palette as palette
 import pytest
 from browser import Browser, Element, dump_dom, parse_html
@@ -23,15 +24,8 @@ from ferroflow.demo import ScatterGatherSquare
 from ferroflow.export.view import run_page
 from ferroflow.model.vocabulary import STATE_CODES
 from ferroflow.views.counts import STATE_ORDER
-from ferroflow.views.html import (
-    MAX_PORTS,
-    SUMMARY_CHARS,
-    Page,
-    page_html,
-    share,
-    summarise,
-    workgraph_page,
-)
+from ferroflow.views.html import MAX_PORTS, SUMMARY_CHARS, Page, page_html, share, summarise
+from ferroflow.views.live_page import workgraph_page
 from provenance_flows import ARRAY_N, Mixed, Poisoned, run_howto
 
 SCRIPT = Path(sys.executable).parent / "ferroflow"
@@ -201,10 +195,13 @@ def test_failed_runs_show_errors_and_what_was_skipped() -> None:
     assert failed["state"] == "FAILED" and "RuntimeError: cannot take 5" in failed["error"]
     assert by_path(live)["Broken/square"]["state"] == "SKIPPED"
     assert by_path(live)["Broken/square"]["inputs"][0]["socket"] == "fails.result"
-    # the store keeps no node for skipped tasks (as AiiDA); the page says so
+    # the store keeps no node for skipped tasks (as AiiDA), but lists them beside the nodes
     assert "RuntimeError: cannot take 5" in by_path(stored)["Broken/fails"]["error"]
-    assert "Broken/square" not in by_path(stored)
-    assert any("Skipped and cancelled tasks are not stored" in n for n in stored["notes"])
+    skipped = by_path(stored)["Broken/square"]
+    assert skipped["state"] == "SKIPPED" and skipped["pk"] is None
+    assert [stored["tasks"][a]["path"] for a, b in stored["edges"]] == ["Broken/fails"]
+    assert stored["counts"] == live["counts"] == {"FAILED": 1, "SKIPPED": 1}
+    assert [stored["tasks"][i]["path"] for i in stored["failures"]] == ["Broken/fails"]
 
 
 def test_values_are_summaries_and_stored_pickles_are_never_loaded(tmp_path: Path) -> None:
@@ -252,14 +249,18 @@ def test_big_runs_are_cut_fairly_and_counted(monkeypatch: pytest.MonkeyPatch) ->
         assert len(tasks["Lopsided/Scatter"]["children"]) == 2  # the small graph is whole
         big = tasks["Lopsided/Scatter1"]
         assert len(big["children"]) == 7 and big["hidden"] == MAX_PORTS + 3
-        assert any("Showing 12 of" in note for note in data["notes"])
+        left = MAX_PORTS + 3
+        assert any(
+            f"Left out {left} of {left + 12} tasks (finished: {left})" in note
+            for note in data["notes"]
+        )
     for data in (workgraph_page(wg.snapshot()), run_page(load_profile().store, wg.pk)):
         summed = by_path(data)["Lopsided/gather"]
         assert len(summed["inputs"]) == MAX_PORTS and summed["more_inputs"] == 10
         assert len(by_path(data)["Lopsided/Scatter1"]["outputs"]) == MAX_PORTS
     # nested graphs start open only while few tasks show
     assert len(workgraph_page(wg.snapshot())["expanded"]) == 2
-    monkeypatch.setattr(html_view, "EXPAND_LIMIT", 10)
+    monkeypatch.setattr(page_data, "EXPAND_LIMIT", 10)
     data = workgraph_page(wg.snapshot())
     assert [data["tasks"][i]["name"] for i in data["expanded"]] == ["Scatter"]
 
@@ -404,14 +405,18 @@ def test_clicks_wheel_and_drag_in_a_real_browser(tmp_path: Path) -> None:
         browser.wheel(400, 400, -240)
         zoomed = browser.evaluate(transform)
         assert scale(zoomed) > scale(before) * 1.2
-        browser.drag((30, 760), (230, 700))
+        # the canvas's bottom left corner is background (the timeline sits below the canvas)
+        bottom = browser.evaluate(
+            "document.getElementById('ff-canvas').getBoundingClientRect().bottom"
+        )
+        browser.drag((30, bottom - 40), (230, bottom - 100))
         panned = browser.evaluate(transform)
         assert panned != zoomed and scale(panned) == scale(zoomed)
         assert browser.evaluate(selected) == square2
         # Fit shows the whole graph, within a margin; a click on the background selects the run
         browser.click(*browser.centre("#ff-fit"))
         assert browser.evaluate(transform) == fitted
-        browser.click(8, 792)
+        browser.click(8, bottom - 8)
         assert browser.evaluate(selected) == SG
         # the cluster's toggle collapses the nested graph; a double-click opens it again
         browser.click(

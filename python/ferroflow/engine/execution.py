@@ -45,6 +45,7 @@ __all__ = ["Execution", "Executor", "Executors"]
 
 #: returned values that :func:`parse_outputs` must see even for a task with one output (a dict
 #: of outputs by name, a data node, a coroutine to refuse)
+_NOT_RUN = frozenset({State.SKIPPED, State.CANCELLED})
 _ODD = frozenset({dict, DataNode, types.CoroutineType})
 
 
@@ -437,6 +438,27 @@ class Execution:
             self.state = State.FAILED
             raise
 
+    def _record_not_run(self) -> None:
+        """The tasks that ended skipped or cancelled without starting: the store keeps them
+        beside the nodes (:mod:`ferroflow.store.unrun`), so a stored failed run shows them."""
+        unrun = [
+            (
+                self.graph_pks[id(t.graph)],
+                t.name,
+                t.handle.process_type,
+                t.state,
+                [
+                    p.pk if p.pk is not None else p.name
+                    for p in t.producers
+                    if p.graph is t.graph or p.pk is not None
+                ],
+            )
+            for t in self.tasks.values()
+            if t.pk is None and t.state in _NOT_RUN and id(t.graph) in self.graph_pks
+        ]
+        if unrun and self.recording:
+            self.recorder.tasks_not_run(self.pk, unrun)
+
     def _settle(self, interrupted: bool) -> None:
         """Every task's final state from the core (rows of tasks the core ended), the graph's
         outputs with their RETURN links, and the run's own state."""
@@ -461,6 +483,7 @@ class Execution:
                 error = str(task.error) if task.error is not None else None
                 self.recorder.process_ended(task.pk, state, time.time(), error)
             task.state = state
+        self._record_not_run()
         outputs: dict[str, Any] | None = None
         complete = False
         if not interrupted:

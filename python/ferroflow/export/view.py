@@ -14,18 +14,40 @@ any run of any profile, finished, failed or still running, long after the proces
 * edges come from data flow: the ``CREATE`` link of each value a shown task used names the
   task that made it.
 
-Skipped and cancelled tasks have no process node in the store (as in AiiDA), so the page of a
-failed or cancelled run lacks them; the in-memory page shows them.
+A cut keeps what the page is opened for (:mod:`ferroflow.views.page_data`): the failed
+process nodes, the tasks that created the run's returned values, and the graphs around them are
+read past ``max_tasks``. Skipped and cancelled tasks have no process node (as in AiiDA); the run
+lists them in ``unrun_task`` (:mod:`ferroflow.store.unrun`), so a failed run's page shows them
+too, with edges from what they waited on. The timeline is the one part that reads every task
+run of the run (its ``ctime`` and ``mtime``, through the ``node_run`` index); SQLite samples
+them past :data:`~ferroflow.views.timeline.MAX_BARS` rows, so only the bars reach Python.
 """
 
 from __future__ import annotations
 
+import math
+import time
 from collections.abc import Iterable
 
+from ..model.vocabulary import TERMINAL, State
 from ..store import Store
-from ..store.schema import LINK_CODES, STATE_NAMES
+from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES, STATE_NAMES
+from ..store.unrun import Unrun, read_unrun, unrun_counts
 from ..views.counts import ordered_counts
-from ..views.html import MAX_TASKS, SUMMARY_CHARS, Page, Port, ViewBuilder, error_tail, share
+from ..views.page_data import (
+    MAX_FAILED,
+    MAX_PORTS,
+    MAX_TASKS,
+    MAX_UNRUN,
+    SUMMARY_CHARS,
+    Page,
+    Port,
+    ViewBuilder,
+    error_tail,
+    pick,
+    share,
+)
+from ..views.timeline import MAX_BARS, Span, Timeline, timeline
 from .selection import NodeRow, RunSelection
 
 __all__ = ["run_page"]
@@ -35,6 +57,9 @@ _CALLS = (LINK_CODES["CALL_CALC"], LINK_CODES["CALL_WORK"])
 _INPUTS = (LINK_CODES["INPUT_CALC"], LINK_CODES["INPUT_WORK"])
 _OUTPUTS = (LINK_CODES["CREATE"], LINK_CODES["RETURN"])
 _CREATE = LINK_CODES["CREATE"]
+_RETURN = LINK_CODES["RETURN"]
+_FAILED = STATE_CODES[State.FAILED]
+_CALC = KIND_CODES["calc"]
 
 
 def _chunks(pks: list[int]) -> Iterable[list[int]]:
@@ -46,7 +71,9 @@ def _marks(n: int) -> str:
     return ", ".join("?" * n)
 
 
-def _add(builder: ViewBuilder, parent: int, name: str, node: NodeRow) -> int | None:
+def _add(
+    builder: ViewBuilder, parent: int, name: str, node: NodeRow, keep: bool = False
+) -> int | None:
     return builder.add(
         parent,
         name,
@@ -58,34 +85,128 @@ def _add(builder: ViewBuilder, parent: int, name: str, node: NodeRow) -> int | N
         start=node.ctime,
         end=node.mtime if node.state not in (None, "PLANNED", "RUNNING") else None,
         error=node.error,
+        keep=keep,
     )
 
 
-def _tasks(sel: RunSelection, builder: ViewBuilder) -> dict[int, int]:
+def _kept(sel: RunSelection, unrun: list[Unrun]) -> dict[int, set[int]]:
+    """The process nodes kept past the limit, by the pk of the graph run holding them: the
+    failed ones (at most :data:`MAX_FAILED`), the creators of the run's first
+    :data:`MAX_PORTS` returned values, the graphs holding tasks that never started, and every
+    graph run around those, up to the run."""
+    root = sel.root.pk
+    sql = (
+        "SELECT pk FROM node WHERE run_pk = ? AND kind != 0 AND state = ? AND pk != ?"
+        " ORDER BY pk LIMIT ?"
+    )
+    wanted = {pk for (pk,) in sel.conn.execute(sql, (root, _FAILED, root, MAX_FAILED))}
+    sql = "SELECT dst FROM link WHERE src = ? AND type = ? ORDER BY label LIMIT ?"
+    returned = [pk for (pk,) in sel.conn.execute(sql, (root, _RETURN, MAX_PORTS))]
+    for chunk in _chunks(returned):
+        sql = f"SELECT src FROM link WHERE dst IN ({_marks(len(chunk))}) AND type = ?"
+        wanted.update(pk for (pk,) in sel.conn.execute(sql, (*chunk, _CREATE)))
+    wanted.update(u.parent_pk for u in unrun)
+    wanted.discard(root)
+    parent_of: dict[int, int] = {}
+    frontier = sorted(wanted)
+    while frontier:
+        found: set[int] = set()
+        for chunk in _chunks(frontier):
+            sql = (
+                f"SELECT dst, src FROM link WHERE dst IN ({_marks(len(chunk))}) AND type IN (?, ?)"
+            )
+            for child, parent in sel.conn.execute(sql, (*chunk, *_CALLS)):
+                parent_of[child] = parent
+                if parent != root and parent not in parent_of:
+                    found.add(parent)
+        frontier = sorted(found - parent_of.keys())
+
+    def reaches(pk: int) -> bool:  # a value made in another run has its maker elsewhere
+        for _ in range(len(parent_of) + 1):  # CALL links form a tree; bounded all the same
+            if pk == root or pk not in parent_of:
+                break
+            pk = parent_of[pk]
+        return pk == root
+
+    kept: dict[int, set[int]] = {}
+    for child, parent in parent_of.items():
+        if reaches(child):
+            kept.setdefault(parent, set()).add(child)
+    return kept
+
+
+def _children(
+    sel: RunSelection, parent: int, kept: set[int], n: int
+) -> list[tuple[int, str, bool]]:
+    """``(pk, name, kept)`` of the children of ``parent`` the page shows: the kept ones and
+    the first ``n`` others, in pk order."""
+    sql = "SELECT dst, label FROM link WHERE src = ? AND type IN (?, ?) ORDER BY dst LIMIT ?"
+    rows = sel.conn.execute(sql, (parent, *_CALLS, n + len(kept))).fetchall() if n else []
+    found = {dst for dst, _ in rows}
+    missing = sorted(kept - found)
+    for chunk in _chunks(missing):
+        sql = (
+            f"SELECT dst, label FROM link WHERE src = ? AND type IN (?, ?)"
+            f" AND dst IN ({_marks(len(chunk))})"
+        )
+        rows += sel.conn.execute(sql, (parent, *_CALLS, *chunk)).fetchall()
+    rows.sort()
+    chosen = pick(rows, [dst in kept for dst, _ in rows], n)
+    return [(dst, label, keep) for (dst, label), keep in chosen]
+
+
+def _tasks(
+    sel: RunSelection, builder: ViewBuilder, kept: dict[int, set[int]], pending: int
+) -> dict[int, int]:
     """Add the run's tasks one nesting level at a time, the room shared between the level's
-    graphs as in memory (:func:`~ferroflow.views.html.share`); returns page ids by pk."""
+    graphs as in memory (:func:`~ferroflow.views.page_data.share`), kept tasks past it;
+    returns page ids by pk."""
     ids = {sel.root.pk: 0}
     level = [sel.root.pk]
     count = "SELECT count(*) FROM link WHERE src = ? AND type IN (?, ?)"
-    children = "SELECT dst, label FROM link WHERE src = ? AND type IN (?, ?) ORDER BY dst LIMIT ?"
     while level:
         sizes = [sel.conn.execute(count, (pk, *_CALLS)).fetchone()[0] for pk in level]
-        fits = share(builder.max_tasks - (len(builder.tasks) - 1), sizes)
-        calls: list[tuple[int, int, str]] = []  # (parent pk, child pk, name)
-        for parent, size, n in zip(level, sizes, fits, strict=True):
-            builder.tasks[ids[parent]]["hidden"] += size - n
-            rows = sel.conn.execute(children, (parent, *_CALLS, n)).fetchall() if n else []
-            calls += [(parent, dst, label) for dst, label in rows]
-        nodes = sel.nodes_by_pk(child for _, child, _ in calls)
+        keeps = [kept.get(pk, set()) for pk in level]
+        fits = share(builder.room(pending), [s - len(k) for s, k in zip(sizes, keeps, strict=True)])
+        calls: list[tuple[int, int, str, bool]] = []  # (parent pk, child pk, name, kept)
+        for parent, size, keep, n in zip(level, sizes, keeps, fits, strict=True):
+            chosen = _children(sel, parent, keep, n)
+            pending -= len(keep)
+            builder.tasks[ids[parent]]["hidden"] += size - len(chosen)
+            calls += [(parent, dst, label, k) for dst, label, k in chosen]
+        nodes = sel.nodes_by_pk(child for _, child, _, _ in calls)
         level = []
-        for parent, child, name in calls:
+        for parent, child, name, keep_it in calls:
             node = nodes.get(child)
-            ident = None if node is None else _add(builder, ids[parent], name, node)
+            ident = None if node is None else _add(builder, ids[parent], name, node, keep_it)
             if ident is not None and node is not None:
                 ids[child] = ident
                 if node.kind == "work":
                     level.append(child)
     return ids
+
+
+def _unrun(builder: ViewBuilder, ids: dict[int, int], unrun: list[Unrun]) -> None:
+    """Add the tasks that never started under their graphs, with edges from what they
+    waited on."""
+    added: dict[tuple[int, str], int] = {}
+    for u in unrun:
+        parent = ids.get(u.parent_pk)
+        if parent is None:
+            continue
+        ident = builder.add(parent, u.label, graph=False, state=u.state, type=u.type, keep=True)
+        if ident is not None:
+            added[(u.parent_pk, u.label)] = ident
+    for u in unrun:
+        ident = added.get((u.parent_pk, u.label))
+        if ident is None:
+            continue
+        for before in u.after:
+            source = (
+                ids.get(before) if isinstance(before, int) else added.get((u.parent_pk, before))
+            )
+            if source is not None:
+                builder.flow(source, ident)
 
 
 def _ports(sel: RunSelection, builder: ViewBuilder, ids: dict[int, int]) -> None:
@@ -145,6 +266,29 @@ def _outputs(sel: RunSelection, builder: ViewBuilder, ids: dict[int, int]) -> No
             builder.tasks[ids[pk]]["output"] = error_tail(text)
 
 
+def _timeline(sel: RunSelection, builder: ViewBuilder, ids: dict[int, int]) -> Timeline | None:
+    """Every task run's start and end; past :data:`MAX_BARS` rows, every k-th by start time
+    (and every failed one), sampled by SQLite."""
+    run = sel.root.pk
+    where = "run_pk = ? AND kind = ? AND ctime IS NOT NULL"
+    total = sel.conn.execute(f"SELECT count(*) FROM node WHERE {where}", (run, _CALC)).fetchone()[0]
+    if not total:
+        return None
+    step = math.ceil(total / MAX_BARS)
+    sql = (
+        "SELECT pk, label, state, ctime, mtime FROM (SELECT pk, label, state, ctime, mtime,"
+        f" row_number() OVER (ORDER BY ctime, pk) - 1 AS n FROM node WHERE {where})"
+        " WHERE n % ? = 0 OR state = ?"
+    )
+    spans = []
+    for pk, label, code, ctime, mtime in sel.conn.execute(sql, (run, _CALC, step, _FAILED)):
+        state = STATE_NAMES.get(code, State.PLANNED)
+        ident = ids.get(pk)
+        path = builder.tasks[ident]["path"] if ident is not None else (label or str(pk))
+        spans.append(Span(path, state, ctime, mtime if state in TERMINAL else None, ident))
+    return timeline(spans, time.time(), sampled=(total, step))
+
+
 def run_page(store: Store, run_pk: int, max_tasks: int = MAX_TASKS) -> Page:
     """The page data of the stored top-level run ``run_pk`` (see the module docstring).
 
@@ -155,24 +299,25 @@ def run_page(store: Store, run_pk: int, max_tasks: int = MAX_TASKS) -> Page:
     with RunSelection(store, run_pk) as sel:
         root = sel.root
         _add(builder, -1, root.label or root.type, root)
-        ids = _tasks(sel, builder)
+        unrun = read_unrun(sel.conn, run_pk, MAX_UNRUN)
+        kept = _kept(sel, unrun)
+        ids = _tasks(sel, builder, kept, sum(map(len, kept.values())) + len(unrun))
+        _unrun(builder, ids, unrun)
         _ports(sel, builder, ids)
         _outputs(sel, builder, ids)
         sql = (
             "SELECT state, count(*) FROM node WHERE run_pk = ? AND kind != 0 AND pk != ?"
             " GROUP BY state"
         )
-        found: dict[str, int] = {}
+        found: dict[str, int] = unrun_counts(sel.conn, run_pk)
         for code, n in sel.conn.execute(sql, (run_pk, run_pk)):
             state = STATE_NAMES.get(code, "PLANNED")
             found[state] = found.get(state, 0) + n
+        line = _timeline(sel, builder, ids)
     counts = ordered_counts(found)
-    notes = []
-    if root.state in ("FAILED", "CANCELLED", "KILLED"):
-        notes.append("Skipped and cancelled tasks are not stored, so this page does not show them.")
     return builder.page(
         where=f"run pk {root.pk} in {store.path}",
         counts=counts,
         total=sum(counts.values()),
-        notes=notes,
+        timeline=line,
     )

@@ -98,7 +98,14 @@ _DELETE = [
     " EXCEPT SELECT blob_id FROM node WHERE blob_id IN (SELECT id FROM del_blob))",
     *(
         f"DELETE FROM {table} WHERE run_pk = :run"
-        for table in ("code", "graph_recipe", "run_owner", "cancel_request", "imported_run")
+        for table in (
+            "code",
+            "graph_recipe",
+            "run_owner",
+            "cancel_request",
+            "imported_run",
+            "unrun_task",
+        )
     ),
 ]
 

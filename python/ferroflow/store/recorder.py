@@ -27,6 +27,7 @@ from ..model.vocabulary import Kind, Link, State
 from .annotations import extra_rows, text_row
 from .store import Store
 from .task_output import output_row
+from .unrun import unrun_row
 from .values import UnserialisableValue
 
 __all__ = ["FastLaneSink", "Recorder", "StoreRecorder", "error_text"]
@@ -102,6 +103,14 @@ class Recorder:
         return None
 
     def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None:
+        return None
+
+    def tasks_not_run(
+        self, run_pk: int, tasks: list[tuple[int, str, str, str, list[int | str]]]
+    ) -> None:
+        """Tasks of run ``run_pk`` that never started, each ``(graph run pk, name,
+        process_type, state, what it waited on: process pks, or the names of tasks of its graph that
+        never started either)`` (:mod:`.unrun`)."""
         return None
 
     def run_ended(self, pk: int, state: str, error: str | None = None) -> None:
@@ -195,6 +204,11 @@ class StoreRecorder(Recorder):
 
     def cached_outputs(self, key: bytes) -> tuple[int, list[tuple[str, Any]]] | None:
         return self.store.cached_outputs(key)
+
+    def tasks_not_run(
+        self, run_pk: int, tasks: list[tuple[int, str, str, str, list[int | str]]]
+    ) -> None:
+        self.store.record_rows(unrun_row(run_pk, *task) for task in tasks)
 
     def run_ended(self, pk: int, state: str, error: str | None = None) -> None:
         """Record the run's end and wait until all of it is on disk. Should rows be lost (a

@@ -55,6 +55,9 @@ Choices worth knowing:
 * ``cancel_request`` holds the runs ``ferroflow runs cancel`` asked to stop
   (:mod:`.cancels`): the process running one polls it and cancels the run as Ctrl-C does. A
   row lives from the request to the run's end (released with its owner row). Additive.
+* ``unrun_task`` lists the tasks of a run that never started (skipped after a failure, or
+  cancelled; :mod:`.unrun`): AiiDA stores no node for them, yet a failed run's page shows
+  them. Additive.
 * ``task_output`` keeps what a task run printed and logged (bounded; :mod:`.task_output`), one
   row per process node that wrote anything. Additive.
 """
@@ -231,6 +234,16 @@ CREATE TABLE IF NOT EXISTS extra(
     key   TEXT NOT NULL,
     value TEXT NOT NULL,              -- JSON
     PRIMARY KEY (pk, key)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS unrun_task(
+    run_pk    INTEGER NOT NULL,       -- a top-level graph run
+    parent_pk INTEGER NOT NULL,       -- the graph run that held the task (the run, a graph task)
+    label     TEXT NOT NULL,          -- the task's name there
+    type      TEXT NOT NULL,          -- its process_type
+    state     INTEGER NOT NULL,       -- STATE_CODES: SKIPPED or CANCELLED
+    after     TEXT NOT NULL,          -- JSON: process pks it waited on, or unrun siblings' names
+    PRIMARY KEY (run_pk, parent_pk, label)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS link(

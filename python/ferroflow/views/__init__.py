@@ -7,7 +7,9 @@ memory reaches them as a :class:`GraphSnapshot`, a stored run as its store and p
 * :mod:`.tasks` - ``wg.tasks`` (:class:`TaskView` of :class:`GraphTask`)
 * :mod:`.snapshot` - :class:`GraphSnapshot`, what the pictures of a workflow in memory read
 * :mod:`.dot` - the workflow picture: DOT text, SVG, Jupyter's HTML
-* :mod:`.html` - the interactive HTML page (``wg.to_html()``, ``ferroflow view``)
+* :mod:`.html` - the interactive HTML page (``wg.to_html()``, ``ferroflow view``), filled as
+  :mod:`.page_data` says (its limits, and what survives them), from memory by :mod:`.live_page`;
+  its timeline of tasks in lanes is :mod:`.timeline`
 * :mod:`.provenance` - AiiDA-style provenance pictures from the store
 * :mod:`.counts`, :mod:`.palette` - tasks per state, and every colour
 """

@@ -9,6 +9,12 @@
  * Everything is recomputed on expand/collapse: milliseconds for the few thousand tasks a page
  * holds.
  *
+ * Failed tasks are listed first, above the graph (#ff-failures), each with its traceback; the
+ * timeline below it (#ff-timeline) draws each task's start and end as a bar in its lane, as
+ * Dask's task stream does (data.timeline: bars [lane, start, end, state, task id or -1, path]);
+ * clicking a bar of a task the page shows selects it. A page of a run in progress says that
+ * it reloads itself (its ferroflow-reload meta tag).
+ *
  * URL fragment: #select=<task path> selects a task (and opens the graphs around it); clicking
  * a task writes it, so a link shows the same task. window.ferroflowView is a small API for
  * scripts and tests (select, toggle, fit, data).
@@ -548,6 +554,79 @@
     selectPath(hits[found.index].path, true);
   });
 
+  // -- failures, listed first --------------------------------------------------------------------
+  function lastLine(text) {
+    var lines = (text || "").trim().split("\n");
+    return lines[lines.length - 1];
+  }
+
+  function failures() {
+    var box = document.getElementById("ff-failures");
+    if (!data.failures.length) return;
+    box.hidden = false;
+    var n = data.failures.length, all = data.failed_total;
+    box.append(htmlEl("h2", {}, (all > n ? n + " of " + all : String(n)) + " failed task" + (all === 1 ? "" : "s")));
+    data.failures.forEach(function (id, i) {
+      var t = tasks[id];
+      var item = htmlEl("details", { class: "ff-failure", "data-path": t.path },
+        htmlEl("summary", {}, taskLink(id), htmlEl("span", { class: "ff-path" }, " " + t.path),
+          htmlEl("span", { class: "ff-message" }, " \u2014 " + lastLine(t.error))),
+        htmlEl("pre", { class: "ff-error" }, t.error || "(no traceback stored)"));
+      if (i < 3) item.open = true;
+      box.append(item);
+    });
+  }
+
+  // -- the timeline -------------------------------------------------------------------------------
+  var LANE_H = 14, AXIS_H = 18;
+  function drawTimeline() {
+    var line = data.timeline, box = document.getElementById("ff-timeline");
+    if (!line || !line.bars.length) return;
+    box.hidden = false;
+    var head = document.getElementById("ff-timeline-head");
+    head.textContent = "";
+    head.append(htmlEl("strong", {}, "Timeline"),
+      " " + line.shown + (line.shown < line.total ? " of " + line.total : "") + " task" + (line.total === 1 ? "" : "s") +
+      " in " + line.lanes + " lane" + (line.lanes === 1 ? "" : "s") + " over " + duration(line.end) + "; " + line.how +
+      (line.note ? ". " + line.note : "."));
+    var tsvg = document.getElementById("ff-timeline-svg");
+    var width = Math.max(200, (tsvg.parentNode.clientWidth || 800) - 4);
+    var rowH = Math.max(3, Math.min(LANE_H, 240 / Math.max(line.lanes, 1)));
+    var height = AXIS_H + line.lanes * rowH + 2;
+    tsvg.setAttribute("width", width);
+    tsvg.setAttribute("height", height);
+    tsvg.textContent = "";
+    var span = line.end > 0 ? line.end : 1, scaleX = (width - 8) / span;
+    var axis = svgEl("g", { class: "ff-axis" });
+    for (var i = 0; i <= 4; i++) {
+      var x = 4 + (width - 8) * i / 4;
+      axis.append(svgEl("line", { x1: x, x2: x, y1: AXIS_H - 4, y2: height, class: "ff-tick" }));
+      var label = svgEl("text", { x: Math.min(x + 2, width - 60), y: AXIS_H - 6 });
+      label.textContent = duration(span * i / 4) || "0";
+      axis.append(label);
+    }
+    tsvg.append(axis);
+    var bars = svgEl("g", { class: "ff-bars" });
+    line.bars.forEach(function (b) {
+      var rect = svgEl("rect", {
+        class: "ff-bar", x: 4 + b[1] * scaleX, y: AXIS_H + b[0] * rowH, height: Math.max(rowH - 1, 2),
+        width: Math.max((b[2] - b[1]) * scaleX, 1.5), fill: colour(b[3]),
+        "data-state": b[3], "data-path": b[5], "data-lane": String(b[0]),
+      });
+      if (b[4] >= 0) rect.setAttribute("data-id", String(b[4]));
+      var tip = svgEl("title");
+      tip.textContent = b[5] + " \u2014 " + b[3].toLowerCase() + ", " + duration(b[2] - b[1]);
+      rect.append(tip);
+      bars.append(rect);
+    });
+    tsvg.append(bars);
+  }
+  document.getElementById("ff-timeline-svg").addEventListener("click", function (e) {
+    var bar = e.target.closest(".ff-bar[data-id]");
+    if (bar) selectPath(tasks[Number(bar.getAttribute("data-id"))].path, true);
+  });
+  window.addEventListener("resize", drawTimeline);
+
   // -- start ------------------------------------------------------------------------------------
   function header() {
     var title = document.getElementById("ff-title");
@@ -560,6 +639,12 @@
     });
     var total = data.total + (data.total === 1 ? " task" : " tasks");
     counts.append(htmlEl("span", { class: "ff-total" }, data.shown < data.total ? total + " (" + data.shown + " shown)" : total));
+    var reload = document.querySelector('meta[name="ferroflow-reload"]');
+    if (reload) {
+      var every = Number(reload.getAttribute("content")) || 2;
+      counts.append(htmlEl("span", { class: "ff-live", id: "ff-live" }, "live: reloads every " + every + " s while the run goes on"));
+      setTimeout(function () { location.reload(); }, every * 1000);
+    }
   }
 
   var defs = svgEl("defs");
@@ -570,6 +655,8 @@
   });
   svg.append(defs, viewport);
   header();
+  failures();
+  drawTimeline();
   render();
   fit();
   if (!readHash()) select(0, false);
