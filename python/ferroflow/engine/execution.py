@@ -30,7 +30,7 @@ from ..model.graph import Graph, TaskNode
 from ..model.isolation import isolate
 from ..model.outputs import parse_outputs
 from ..model.sockets import FutureSocket
-from ..model.vocabulary import TERMINAL, Link, State
+from ..model.vocabulary import Link, State
 from ..store.recorder import Recorder, error_text
 from .backend import CANCELLED, CLOSED, Backend
 from .caching import code_digest
@@ -39,6 +39,7 @@ from .report import explain_unstored
 from .resolve import resolve, resolve_available
 from .run_cache import RunCache
 from .run_capture import OFF, RunCapture
+from .unknown_work import count_unexpanded
 from .zones import ZoneRunner, top_level
 
 __all__ = ["Execution", "Executor", "Executors"]
@@ -400,25 +401,14 @@ class Execution:
             self.recorder.process_ended(task.pk, state, task.mtime, text)
 
     def progress_counts(self) -> dict[str, int]:
-        """The core's per-state counts, and ``unexpanded``: graph tasks and zones not terminal
-        whose work is not known yet (a graph task before its body ran, a zone before it
-        expanded, a While until it ends), sampled by the progress display."""
+        """The core's per-state counts, and ``unexpanded`` (:mod:`.unknown_work`): sampled by
+        the progress display."""
         counts: dict[str, int] = self.core.counts()
-        state = self.core.state
-        unknown = 0
-        for task in self._graph_nodes:
-            if task.id is None or task.child is not None or state(task.id) in TERMINAL:
-                continue
-            zoned = getattr(task, "zoned", None)
-            zone = zoned.zone if zoned is not None else None
-            if zone is None or zone.kind == "while" or zone.run is None:
-                unknown += 1
-        counts["unexpanded"] = unknown
+        counts["unexpanded"] = count_unexpanded(self._graph_nodes, self.core.state)
         return counts
 
     def note_expandable(self, task: TaskNode) -> None:
-        """``task`` (a graph task or zone a zone cloned) counts as unknown work until it
-        expands (:meth:`progress_counts`)."""
+        """``task``, a graph task or zone that a zone cloned, is unknown work until it expands."""
         self._graph_nodes.append(task)
 
     def task_state(self, task: TaskNode) -> str:
