@@ -47,8 +47,11 @@ def _node_line(node: StoredNode) -> str:
         )
         return f'    N{node.pk}(["{body}"]):::data\n'
     title = f"{node.label or node.type} ({node.pk})"
-    state = f"State: {(node.state or 'unknown').lower()}"
-    return f'    N{node.pk}["{mermaid_text(title)}<br/>{mermaid_text(state)}"]:::{node.kind}\n'
+    lines = [title, f"State: {(node.state or 'unknown').lower()}"]
+    if node.error and node.error.strip():  # as the DOT picture: a traceback's message line
+        lines.append(f"Error: {node.error.strip().splitlines()[-1][:SUBLABEL_CHARS]}")
+    body = "<br/>".join(mermaid_text(line) for line in lines)
+    return f'    N{node.pk}["{body}"]:::{node.kind}\n'
 
 
 def _edge_count(plan: ProvenancePlan) -> int:

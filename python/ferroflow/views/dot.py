@@ -53,12 +53,11 @@ class _Choice:
 
 
 def _pins(graph: Graph, cap: int) -> list[TaskNode]:
-    """A graph's tasks always drawn: failed or killed ones, and those behind its outputs."""
-    found = {id(t): t for t in producers(graph.outputs) if t.graph is graph}
-    for t in graph.tasks:
-        if t.state in _PINNED_STATES:
-            found.setdefault(id(t), t)
-    return list(found.values())[:cap]
+    """A graph's tasks always drawn: failed or killed ones, and those behind its outputs (at
+    most ``cap`` of each)."""
+    failed = [t for t in graph.tasks if t.state in _PINNED_STATES][:cap]
+    outputs = [t for t in producers(graph.outputs) if t.graph is graph and t not in failed]
+    return failed + outputs[:cap]
 
 
 def _choose(top: Graph, max_tasks: int) -> _Choice:

@@ -107,7 +107,7 @@ def caption(
     boxes = "1 box stands" if len(groups) == 1 else f"{len(groups)} boxes stand"
     text = (
         f"Grouped: {boxes} for {hidden:,} repeated tasks (task type × count, per graph run; "
-        f"at most {max_tasks} boxes, max_tasks / --max-tasks changes it)."
+        f"bound max_tasks={max_tasks:,}, --max-tasks on the command line)."
     )
     kept = [
         f"{n:,} {one if n == 1 else many}"

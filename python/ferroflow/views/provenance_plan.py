@@ -169,6 +169,10 @@ class _Planner:
         while frontier and (depth is None or level < depth):
             level += 1
             inside = set(frontier)
+            for pk, link in self._returned(frontier).items():
+                if pk not in must:
+                    must[pk] = link
+                    self.outputs += 1
             here = {pk: link for pk, link in must.items() if link.src in inside}
             kinds = self._kinds(here)
             groups: dict[tuple[int, str], TaskGroup] = {}
@@ -215,6 +219,21 @@ class _Planner:
                         if kind == _WORK:
                             next_frontier.append(row[1])
             frontier = next_frontier
+
+    def _returned(self, graphs: list[int]) -> dict[int, Link]:
+        """The tasks each graph run called that created what it returns: ``{pk: CALL link}``."""
+        found: dict[int, Link] = {}
+        sql = (
+            "SELECT k.src, k.dst, k.type, k.label FROM link r"
+            " CROSS JOIN link c ON c.dst = r.dst AND c.type = ?"
+            f" CROSS JOIN link k ON k.dst = c.src AND k.type IN ({_marks(len(_CALLS))})"
+            " WHERE r.src = ? AND r.type = ? AND k.src = r.src LIMIT ?"
+        )
+        cap = per_group(self.max_tasks)
+        for graph in graphs:
+            for row in self.rows(sql, (_CREATE, *_CALLS, graph, _RETURN, cap)):
+                found[row[1]] = _link(row)
+        return found
 
     def _kinds(self, here: dict[int, Link]) -> dict[int, tuple[str, str]]:
         found: dict[int, tuple[str, str]] = {}
