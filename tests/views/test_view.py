@@ -139,9 +139,9 @@ def test_jupyter_picture_shows_states_and_counts() -> None:
 def test_jupyter_picture_of_a_big_graph_is_grouped_not_refused() -> None:
     wg = Lopsided.build(60, 1)
     wg.run()
-    assert "square × 35" in wg.to_dot()  # 25 behind the outputs drawn, 35 in one box
+    assert "square × 52" in wg.to_dot()  # 8 behind the outputs drawn, 52 in one box
     page = wg._repr_html_()
-    assert "<svg" in page and "square × 35" in page and "Grouped: 1 box" in page
+    assert "<svg" in page and "square × 52" in page and "Grouped: 1 box" in page
     assert "<pre>" not in page
 
 

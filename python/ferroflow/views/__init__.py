@@ -9,6 +9,8 @@ memory reaches them as a :class:`GraphSnapshot`, a stored run as its store and p
 * :mod:`.dot` - the workflow picture: DOT text, SVG, Jupyter's HTML
 * :mod:`.html` - the interactive HTML page (``wg.to_html()``, ``ferroflow view``)
 * :mod:`.provenance` - AiiDA-style provenance pictures from the store
+* :mod:`.grouping`, :mod:`.provenance_plan` - the bound on every picture: repeated tasks
+  grouped, failed and output tasks always drawn, stored runs read with grouped SQL
 * :mod:`.counts`, :mod:`.palette` - tasks per state, and every colour
 """
 

@@ -29,7 +29,7 @@ from .grouping import (
     caption_lines,
     choose,
     group_label,
-    per_group,
+    pin_limit,
     short_type,
 )
 from .palette import state_colour
@@ -69,7 +69,7 @@ def _choose(top: Graph, max_tasks: int) -> _Choice:
         members: dict[tuple[int, str], tuple[TaskGroup, list[TaskNode]]] = {}
         opened_graphs: list[Graph] = []
         for graph in level:
-            pins = _pins(graph, per_group(max_tasks))
+            pins = _pins(graph, pin_limit(max_tasks))
             pinned = {id(t) for t in pins}
             choice.drawn |= pinned
             failed = sum(t.state in _PINNED_STATES for t in pins)

@@ -9,11 +9,11 @@ task boxes (:data:`PICTURE_MAX_TASKS` unless told). The rule is the same everywh
 * tasks are grouped by the graph run that called them and their task type: ``square`` called
   100,000 times by one graph is one group;
 * a group is drawn task by task when it fits the room left and takes at most an eighth of the
-  room (:func:`per_group`; so a 2,000-task scatter is one box whatever the bound, and the
+  room (:func:`per_group`; so a 2,000-task scatter is one box at the default bound, and the
   picture keeps a sane aspect ratio); otherwise it becomes one box, ``square × 99,999`` with
   its tasks counted per state;
 * failed (and killed) tasks and the tasks behind the graph's outputs are always drawn on their
-  own, outside their group's box: what a user looks for first (up to :func:`per_group` of
+  own, outside their group's box: what a user looks for first (up to :func:`pin_limit` of
   each per graph run; more are counted in their box, whose label counts tasks per state);
 * a box's graph run is not opened: tasks below a grouped graph are in its count only;
 * every picture that grouped something says so in its caption (:func:`caption`).
@@ -35,6 +35,7 @@ __all__ = [
     "choose",
     "group_label",
     "per_group",
+    "pin_limit",
     "short_type",
 ]
 
@@ -66,6 +67,12 @@ class TaskGroup:
 def per_group(max_tasks: int) -> int:
     """The most tasks of one group drawn one by one: an eighth of the room, at least 1."""
     return max(1, max_tasks // 8)
+
+
+def pin_limit(max_tasks: int) -> int:
+    """The most failed tasks, and the most tasks behind the outputs, drawn on their own per
+    graph run: 8 (fewer for a tiny bound), so a graph returning 100,000 values stays a picture."""
+    return max(1, min(8, max_tasks // 8))
 
 
 def choose(sizes: Sequence[int], room: int, max_tasks: int) -> list[bool]:

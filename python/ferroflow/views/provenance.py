@@ -11,12 +11,16 @@ AiiDA users read it at a glance:
 * edges labelled ``TYPE\\nlabel``: ``INPUT_CALC``/``CREATE`` solid, ``INPUT_WORK``/``RETURN``
   dashed, ``CALL_CALC``/``CALL_WORK`` dotted.
 
-What is drawn: the root, everything reachable from it through ``CALL_*``, ``CREATE`` and
-``RETURN`` links (``descendant_depth`` bounds the number of such hops), the inputs of every
-process drawn, and upstream history: the task runs that created drawn data which has no creator
-in the picture yet, with their inputs, for ``ancestor_depth`` generations. ``None`` means no
-limit for either, ``0`` draws none. Bound the depths for big runs: ``dot`` layout time grows
-quickly with size (provenance.md §4).
+What is drawn: the root, the tasks it called (through ``CALL_*`` links, ``descendant_depth``
+levels), the inputs and outputs of every process drawn, and upstream history: the task runs that
+created drawn data which has no creator in the picture yet, with their inputs, for
+``ancestor_depth`` generations. ``None`` means no limit for either, ``0`` draws none. Whatever
+the depths, the picture is bounded (:mod:`.grouping`): at most about ``max_tasks`` task boxes,
+repeated tasks of one graph run folded into a ``square × 99,999`` box (a 3-D box called by its
+graph run), failed tasks and the tasks behind the outputs always drawn, values beyond 8 per task
+counted in a dashed ``… more outputs`` ellipse, and a caption saying what was grouped. The
+choice is made with grouped SQL by :mod:`.provenance_plan`, so a million-task run draws in
+seconds.
 
 Only the Python ``graphviz`` package is needed to *build* the graph, and it is imported lazily
 (``pip install 'ferroflow[viz]'``). ``.source`` works without the ``dot`` binary; rendering

@@ -28,7 +28,7 @@ from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, State
 from ..model.vocabulary import Link as LinkType
 from ..store import Link, Store, StoredNode
 from ..store.schema import CALL_LINKS, INPUT_LINKS, LINK_NAMES, OUTPUT_LINKS, state_name
-from .grouping import PICTURE_MAX_TASKS, TaskGroup, caption, choose, per_group, short_type
+from .grouping import PICTURE_MAX_TASKS, TaskGroup, caption, choose, pin_limit, short_type
 
 __all__ = ["VALUES_PER_TASK", "ProvenancePlan", "ValueGroup", "plan_data", "plan_provenance"]
 
@@ -117,7 +117,7 @@ class _Planner:
         graph runs between them and ``root``: ``{pk: CALL link into it}``."""
         if root.run_pk is None or not root.is_process:
             return {}
-        cap = per_group(self.max_tasks)
+        cap = pin_limit(self.max_tasks)
         sql = (
             "SELECT pk FROM node WHERE run_pk = ? AND kind != 0 AND state IN (?, ?) AND pk != ?"
             " ORDER BY pk LIMIT ?"
@@ -229,7 +229,7 @@ class _Planner:
             f" CROSS JOIN link k ON k.dst = c.src AND k.type IN ({_marks(len(_CALLS))})"
             " WHERE r.src = ? AND r.type = ? AND k.src = r.src LIMIT ?"
         )
-        cap = per_group(self.max_tasks)
+        cap = pin_limit(self.max_tasks)
         for graph in graphs:
             for row in self.rows(sql, (_CREATE, *_CALLS, graph, _RETURN, cap)):
                 found[row[1]] = _link(row)
@@ -265,8 +265,9 @@ class _Planner:
                     if n <= self.per_task and n <= self.data_room:
                         few.append(pk)
                         self.data_room -= n
-                    else:
-                        shown = min(self.per_task, max(0, self.data_room))
+                    else:  # a graph's many outputs: drawn only through their pinned makers
+                        many = direction == "outputs" and self.procs.get(pk) == _WORK
+                        shown = 0 if many else min(self.per_task, max(0, self.data_room))
                         self.data_room -= shown
                         if shown:
                             sql1 = (
@@ -340,7 +341,8 @@ class _Planner:
         more = ""
         if values:
             n = sum(box.count for box in values)
-            more = f"{n:,} more values of {len(values)} tasks are counted, not drawn."
+            tasks = "1 task" if len(values) == 1 else f"{len(values):,} tasks"
+            more = f"{n:,} more values of {tasks} are counted, not drawn."
         if self.truncated:
             more = f"{more} {self.truncated}".strip()
         text = caption(self.groups, self.max_tasks, self.failed, self.outputs, more)
