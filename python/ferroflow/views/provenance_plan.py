@@ -185,14 +185,14 @@ class _Planner:
                 )
                 for parent, type_, kind, state, n in self.rows(sql, (*chunk, *_CALLS)):
                     group = groups.get((parent, type_))
-                    if group is None:
-                        ident = f"G{len(self.groups) + len(groups) + 1}"
-                        group = TaskGroup(ident, parent, type_, short_type(type_), kind == _WORK)
+                    if group is None:  # named when it becomes a box
+                        group = TaskGroup("", parent, type_, short_type(type_), kind == _WORK)
                         groups[(parent, type_)] = group
                     group.add(state_name(state) if state is not None else State.PLANNED, n)
             for pk, (type_, state) in kinds.items():  # drawn on their own: not in a box
                 groups[(here[pk].src, type_)].add(state, -1)
-            next_frontier = [pk for pk in here if self._add_process(pk, here[pk], kinds)]
+            self.links.update(here.values())
+            next_frontier = [pk for pk in here if self.procs.get(pk) == _WORK]
             self.room -= len(here)
             live = [(key, g) for key, g in groups.items() if g.total > 0]
             opened = choose([g.total for _, g in live], self.room, self.max_tasks)
@@ -243,10 +243,6 @@ class _Planner:
                 found[pk] = (type_, state_name(state) if state is not None else State.PLANNED)
                 self.procs.setdefault(pk, kind)
         return found
-
-    def _add_process(self, pk: int, link: Link, kinds: dict[int, tuple[str, str]]) -> bool:
-        self.links.add(link)
-        return self.procs.get(pk) == _WORK
 
     # -- values --------------------------------------------------------------------------------
     def values_of(self, procs: list[int]) -> None:
