@@ -42,6 +42,7 @@ from .restart import import_object
 from .store.private import open_private
 from .task import GraphHandle
 from .version import __version__
+from .views.grouping import PICTURE_MAX_TASKS
 from .views.html import MAX_TASKS, page_html
 from .views.text_table import text_table
 from .workgraph import WorkGraph
@@ -161,7 +162,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
         suffix = Path(args.output).suffix.lower() if args.output not in (None, "-") else ""
         fmt = _SUFFIX_FORMATS.get(suffix, "svg")
     node = _load(args.node, args)
-    graph = node_graph(_store(args), node.pk, args.ancestors, args.descendants)
+    graph = node_graph(_store(args), node.pk, args.ancestors, args.descendants, args.max_tasks)
     data = graph.source.encode("utf-8") if fmt == "dot" else render(graph, fmt)
     _write_output(data, args.output or f"provenance-{node.pk}.{fmt}")
     return 0
@@ -186,9 +187,9 @@ def cmd_export(args: argparse.Namespace) -> int:
     if args.license is not None:
         raise CommandError("--license applies to --format ro-crate only")
     if output in (None, "-"):
-        export_run(store, run.pk, args.format, None)
+        export_run(store, run.pk, args.format, None, max_tasks=args.max_tasks)
     else:
-        export_run(store, run.pk, args.format, output)
+        export_run(store, run.pk, args.format, output, max_tasks=args.max_tasks)
         print(f"wrote {output}", file=sys.stderr)
     return 0
 
@@ -256,6 +257,25 @@ def cmd_query(args: argparse.Namespace) -> int:
 
 
 # -- parser ----------------------------------------------------------------------------------------
+def _boxes(text: str) -> int:
+    n = int(text)
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {n}")
+    return n
+
+
+def _max_boxes(command: argparse.ArgumentParser) -> None:
+    """``--max-tasks``: the bound of a picture (:mod:`ferroflow.views.grouping`)."""
+    command.add_argument(
+        "--max-tasks",
+        type=_boxes,
+        default=PICTURE_MAX_TASKS,
+        metavar="N",
+        help=f"pictures: draw at most about N task boxes, grouping repeated tasks of one graph "
+        f"run (failed tasks and the outputs' tasks always drawn; default {PICTURE_MAX_TASKS})",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     # Each subcommand also accepts --profile; SUPPRESS keeps it from resetting the global one.
     common = argparse.ArgumentParser(add_help=False)
@@ -346,6 +366,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="output file, '-' for stdout (default: provenance-PK.FMT)",
     )
+    _max_boxes(graph)
     graph.set_defaults(func=cmd_graph)
 
     export = add(sub, "export", "export a run as JSON, PROV-JSON, RO-Crate, DOT, SVG or Mermaid")
@@ -359,6 +380,7 @@ def build_parser() -> argparse.ArgumentParser:
         "default run-PK-ro-crate)",
     )
     export.add_argument("--license", default=None, help="ro-crate: URL of the crate's license")
+    _max_boxes(export)
     export.set_defaults(func=cmd_export)
 
     view = add(sub, "view", "write an interactive HTML page of a run (opens offline)")

@@ -33,6 +33,7 @@ from .store.recipes import recipe_row, recipe_text
 from .store.recorder import Recorder, StoreRecorder
 from .views import GraphSnapshot, GraphTask, TaskView
 from .views.dot import workgraph_dot, workgraph_jupyter_html, workgraph_svg
+from .views.grouping import PICTURE_MAX_TASKS
 from .views.live_page import workgraph_html
 from .views.page_data import MAX_TASKS
 from .views.provenance import workgraph_provenance
@@ -388,16 +389,24 @@ class WorkGraph(ExplicitConstruction):
         )
 
     def generate_provenance_graph(
-        self, ancestor_depth: int | None = None, descendant_depth: int | None = None
+        self,
+        ancestor_depth: int | None = None,
+        descendant_depth: int | None = None,
+        *,
+        max_tasks: int = PICTURE_MAX_TASKS,
     ) -> graphviz.Digraph:
-        """AiiDA-style provenance picture of this run (a ``graphviz.Digraph``)."""
-        return workgraph_provenance(self.snapshot(), ancestor_depth, descendant_depth)
+        """AiiDA-style provenance picture of this run (a ``graphviz.Digraph``), at most about
+        ``max_tasks`` task boxes: repeated tasks of one graph run grouped into one box, failed
+        tasks and the tasks behind the outputs drawn on their own."""
+        return workgraph_provenance(self.snapshot(), ancestor_depth, descendant_depth, max_tasks)
 
-    def to_dot(self) -> str:
+    def to_dot(self, *, max_tasks: int = PICTURE_MAX_TASKS) -> str:
         """The workflow (tasks and data links) as Graphviz DOT text, states shown after a run:
         tasks filled by state, nested graphs as clusters outlined by state, and the title
-        counting tasks per state (``fan_out (FINISHED)`` / ``finished: 3``)."""
-        return workgraph_dot(self.snapshot())
+        counting tasks per state (``fan_out (FINISHED)`` / ``finished: 3``). At most about
+        ``max_tasks`` boxes: repeated tasks of one graph run become one ``square × 2,000``
+        box (failed tasks and the outputs' tasks always drawn), and the title says so."""
+        return workgraph_dot(self.snapshot(), max_tasks)
 
     def _repr_svg_(self) -> str | None:
         return workgraph_svg(self.snapshot())

@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import ferroflow.views.dot as dot_view
 import ferroflow.views.html as html_view
 import ferroflow.views.page_data as page_data
 import ferroflow.views.palette as palette
@@ -131,14 +130,13 @@ def test_jupyter_picture_shows_states_and_counts() -> None:
     assert dot.count('style=dashed; color="#8cd499"') == 2  # clusters outlined by state
 
 
-def test_jupyter_picture_of_a_big_graph_is_a_summary(monkeypatch: pytest.MonkeyPatch) -> None:
-    wg = Lopsided.build(3, 1)
+def test_jupyter_picture_of_a_big_graph_is_grouped_not_refused() -> None:
+    wg = Lopsided.build(60, 1)
     wg.run()
-    monkeypatch.setattr(dot_view, "DRAW_LIMIT", 5)
-    assert wg._repr_svg_() is None
+    assert "square × 52" in wg.to_dot()  # 8 behind the outputs drawn, 52 in one box
     page = wg._repr_html_()
-    assert "7 tasks: too many to draw here" in page and "wg.to_html(" in page
-    assert "<svg" not in page and "<pre>" not in page
+    assert "<svg" in page and "square × 52" in page and "Grouped: 1 box" in page
+    assert "<pre>" not in page
 
 
 # -- the page's data -------------------------------------------------------------------------------

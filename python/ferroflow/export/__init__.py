@@ -34,11 +34,13 @@ from __future__ import annotations
 import io
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from ..store import Store
 from ..store.private import open_private
+from ..views.grouping import PICTURE_MAX_TASKS
 from .dot import render, run_graph
 from .importer import ImportFormatError, ImportResult, import_run
 from .mermaid import write_mermaid
@@ -58,12 +60,15 @@ def export_run(
     fmt: str,
     out: str | os.PathLike[str] | IO[Any] | None = None,
     license: str | None = None,
+    max_tasks: int = PICTURE_MAX_TASKS,
 ) -> dict[str, int]:
     """Export the top-level run ``run_pk`` of ``store`` as ``fmt`` (one of :data:`FORMATS`).
 
     ``out`` is a path, an open file (text for the text formats, binary for ``svg``), or
     ``None`` for standard output; ``ro-crate`` needs a path (a directory, or a ``.zip``) and
-    takes an optional ``license`` URL. Returns counts of what was written (format-specific).
+    takes an optional ``license`` URL. The pictures (``dot``, ``svg``, ``mermaid``) draw at
+    most about ``max_tasks`` task boxes, repeated tasks grouped (:mod:`ferroflow.views.grouping`);
+    the data formats are complete. Returns counts of what was written (format-specific).
     """
     if fmt not in FORMATS:
         raise ValueError(f"unknown export format {fmt!r}; expected one of {', '.join(FORMATS)}")
@@ -72,12 +77,20 @@ def export_run(
             raise ValueError("the ro-crate format writes a directory or a .zip: give a path")
         return write_ro_crate(store, run_pk, out, license=license)
     if fmt in ("dot", "svg"):
-        graph = run_graph(store, run_pk)
+        graph = run_graph(store, run_pk, max_tasks)
         data = graph.source.encode("utf-8") if fmt == "dot" else render(graph, "svg")
         _write_bytes(out, data)
         return {"bytes": len(data)}
 
-    writer = {"json": write_native, "prov-json": write_prov_json, "mermaid": write_mermaid}[fmt]
+    def mermaid(store: Store, run_pk: int, fp: TextIO) -> dict[str, int]:
+        return write_mermaid(store, run_pk, fp, max_tasks)
+
+    writers: dict[str, Callable[[Store, int, TextIO], dict[str, int]]] = {
+        "json": write_native,
+        "prov-json": write_prov_json,
+        "mermaid": mermaid,
+    }
+    writer = writers[fmt]
     if out is None:
         return writer(store, run_pk, sys.stdout)
     if isinstance(out, (str, os.PathLike)):

@@ -11,6 +11,8 @@ memory reaches them as a :class:`GraphSnapshot`, a stored run as its store and p
   :mod:`.page_data` says (its limits, and what survives them), from memory by :mod:`.live_page`;
   its timeline of tasks in lanes is :mod:`.timeline`
 * :mod:`.provenance` - AiiDA-style provenance pictures from the store
+* :mod:`.grouping`, :mod:`.provenance_plan` - the bound on every picture: repeated tasks
+  grouped, failed and output tasks always drawn, stored runs read with grouped SQL
 * :mod:`.counts`, :mod:`.palette` - tasks per state, and every colour
 """
 

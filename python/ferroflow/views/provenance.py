@@ -11,12 +11,16 @@ AiiDA users read it at a glance:
 * edges labelled ``TYPE\\nlabel``: ``INPUT_CALC``/``CREATE`` solid, ``INPUT_WORK``/``RETURN``
   dashed, ``CALL_CALC``/``CALL_WORK`` dotted.
 
-What is drawn: the root, everything reachable from it through ``CALL_*``, ``CREATE`` and
-``RETURN`` links (``descendant_depth`` bounds the number of such hops), the inputs of every
-process drawn, and upstream history: the task runs that created drawn data which has no creator
-in the picture yet, with their inputs, for ``ancestor_depth`` generations. ``None`` means no
-limit for either, ``0`` draws none. Bound the depths for big runs: ``dot`` layout time grows
-quickly with size (provenance.md §4).
+What is drawn: the root, the tasks it called (through ``CALL_*`` links, ``descendant_depth``
+levels), the inputs and outputs of every process drawn, and upstream history: the task runs that
+created drawn data which has no creator in the picture yet, with their inputs, for
+``ancestor_depth`` generations. ``None`` means no limit for either, ``0`` draws none. Whatever
+the depths, the picture is bounded (:mod:`.grouping`): at most about ``max_tasks`` task boxes,
+repeated tasks of one graph run folded into a ``square × 99,999`` box (a 3-D box called by its
+graph run), failed tasks and the tasks behind the outputs always drawn, values beyond 8 per task
+counted in a dashed ``… more outputs`` ellipse, and a caption saying what was grouped. The
+choice is made with grouped SQL by :mod:`.provenance_plan`, so a million-task run draws in
+seconds.
 
 Only the Python ``graphviz`` package is needed to *build* the graph, and it is imported lazily
 (``pip install 'ferroflow[viz]'``). ``.source`` works without the ``dot`` binary; rendering
@@ -32,9 +36,10 @@ from ..errors import NotRunError
 from ..model.vocabulary import Kind
 from ..model.vocabulary import Link as LinkType
 from ..store import Link, Store, StoredNode
-from ..store.schema import CALL_LINKS, INPUT_LINKS, OUTPUT_LINKS
 from .escaping import dot_text
+from .grouping import PICTURE_MAX_TASKS, caption_lines, group_label
 from .palette import CALC_FILL, DATA_FILL, LINE, WORK_FILL
+from .provenance_plan import ProvenancePlan, plan_provenance
 from .snapshot import GraphSnapshot
 
 if TYPE_CHECKING:
@@ -46,6 +51,7 @@ __all__ = [
     "build_provenance_graph",
     "data_class_name",
     "draw",
+    "draw_plan",
     "import_graphviz",
     "workgraph_provenance",
 ]
@@ -63,7 +69,6 @@ EDGE_STYLES = {
     LinkType.CALL_WORK: "dotted",
 }
 
-_DOWN = (*CALL_LINKS, *OUTPUT_LINKS)
 _DATA_CLASSES = {
     "int": "Int",
     "float": "Float",
@@ -124,49 +129,50 @@ def build_provenance_graph(
     root_pk: int,
     ancestor_depth: int | None = None,
     descendant_depth: int | None = None,
+    max_tasks: int = PICTURE_MAX_TASKS,
 ) -> graphviz.Digraph:
-    """The provenance graph around ``root_pk`` (normally a graph run), see the module docstring.
+    """The provenance graph around ``root_pk`` (normally a graph run), see the module
+    docstring, at most about ``max_tasks`` task boxes (:mod:`.grouping`).
 
     Raises :class:`~ferroflow.store.NodeNotFoundError` for an unknown ``root_pk`` and
     :class:`ImportError` if the ``graphviz`` package is missing.
     """
     gv = import_graphviz()
-    root = store.load_node(root_pk)
-    nodes: dict[int, StoredNode] = {root.pk: root}
-    edges: set[Link] = set()
-
-    def add(links: Iterable[Link], far_end: str) -> list[StoredNode]:
-        links = list(links)
-        edges.update(links)
-        new = [getattr(link, far_end) for link in links if getattr(link, far_end) not in nodes]
-        loaded = store.load_nodes(new)
-        nodes.update(loaded)
-        return list(loaded.values())
-
-    # 1. Down from the root through calls, creations and returns.
-    frontier = [root.pk]
-    depth = 0
-    while frontier and (descendant_depth is None or depth < descendant_depth):
-        depth += 1
-        found = add(store.outgoing(frontier, _DOWN), "dst")
-        frontier = [node.pk for node in found if node.is_process]
-
-    # 2. The inputs of every process drawn.
-    add(store.incoming([pk for pk, node in nodes.items() if node.is_process], INPUT_LINKS), "src")
-
-    # 3. Upstream: creators of drawn data that has no creator in the picture, with their inputs.
-    created = {link.dst for link in edges if link.type == LinkType.CREATE}
-    frontier = [pk for pk, node in nodes.items() if node.is_data and pk not in created]
-    generation = 0
-    while frontier and (ancestor_depth is None or generation < ancestor_depth):
-        generation += 1
-        creators = [node.pk for node in add(store.incoming(frontier, (LinkType.CREATE,)), "src")]
-        inputs = add(store.incoming(creators, (LinkType.INPUT_CALC,)), "src")
-        frontier = [node.pk for node in inputs if node.is_data]
-
-    graph = gv.Digraph(name=f"provenance_{root.pk}")
-    draw(graph, nodes, edges)
+    plan = plan_provenance(store, root_pk, ancestor_depth, descendant_depth, max_tasks)
+    graph = gv.Digraph(name=f"provenance_{root_pk}")
+    draw_plan(graph, plan)
     return graph
+
+
+def draw_plan(graph: Any, plan: ProvenancePlan) -> None:
+    """Draw a bounded plan: its nodes and links (:func:`draw`), its task boxes (a 3-D box
+    called by its graph run, dotted), its value boxes and its caption."""
+    nohtml = import_graphviz().nohtml
+    draw(graph, plan.nodes, plan.links)
+    for group in plan.groups:
+        style = WORK_STYLE if group.graph else CALC_STYLE
+        label = "\\n".join(dot_text(line) for line in group_label(group))
+        graph.node(
+            group.ident, **{**style, "shape": "box3d", "penwidth": "1", "label": nohtml(label)}
+        )
+        if group.parent in plan.nodes:
+            kind = "CALL_WORK" if group.graph else "CALL_CALC"
+            graph.edge(
+                f"N{group.parent}",
+                group.ident,
+                label=nohtml(f"{kind}\\n× {group.total:,}"),
+                style=EDGE_STYLES[kind],
+                color=LINE,
+            )
+    for box in plan.values:
+        label = f"… {box.count:,} more {box.direction}"
+        graph.node(box.ident, **{**DATA_STYLE, "style": "filled,dashed", "label": nohtml(label)})
+        ends = (box.ident, f"N{box.process}")
+        src, dst = ends if box.direction == "inputs" else ends[::-1]
+        graph.edge(src, dst, style="dashed", color=LINE)
+    if plan.caption:
+        text = "\\n".join(dot_text(line) for line in caption_lines(plan.caption))
+        graph.attr(label=nohtml(text), labelloc="b", fontsize="10")
 
 
 def draw(graph: Any, nodes: dict[int, StoredNode], links: Iterable[Link]) -> None:
@@ -192,6 +198,7 @@ def workgraph_provenance(
     snapshot: GraphSnapshot,
     ancestor_depth: int | None = None,
     descendant_depth: int | None = None,
+    max_tasks: int = PICTURE_MAX_TASKS,
 ) -> graphviz.Digraph:
     """The provenance picture of a workflow's stored run; :class:`NotRunError` when nothing was
     stored (not run yet, or run without provenance)."""
@@ -200,4 +207,6 @@ def workgraph_provenance(
             f"WorkGraph '{snapshot.name}' has no provenance: it has not run yet (call wg.run()) "
             f"or ran with provenance=False"
         )
-    return build_provenance_graph(snapshot.store, snapshot.pk, ancestor_depth, descendant_depth)
+    return build_provenance_graph(
+        snapshot.store, snapshot.pk, ancestor_depth, descendant_depth, max_tasks
+    )
