@@ -123,3 +123,16 @@ def test_export_dot_and_max_tasks(million: tuple[Home, str]) -> None:
     assert "max_tasks=1," in tight.replace("\\n", " ") and "fails (" in tight
     refused = home.run("graph", pk, "--max-tasks", "0", ok=False)
     assert refused.returncode == 2 and "must be at least 1" in refused.stderr
+
+
+def test_view_of_a_million_task_run_lists_its_failure_first(
+    million: tuple[Home, str], tmp_path: Path
+) -> None:
+    home, pk = million
+    out = tmp_path / "run.html"
+    home.run("view", pk, "-o", str(out))
+    page = out.read_text()
+    assert len(page) < 20_000_000  # a bounded page, not a million tasks
+    # the one failure is in the page with its traceback, listed before the graph's tasks
+    assert page.count("broken on purpose") >= 1 and "ValueError" in page
+    assert re.search(r"Left out [\d,]+ of 1,000,00[12] tasks", page), "no note of what was cut"
