@@ -25,6 +25,18 @@ if ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/
     fi
 fi
 
+# a one-node SLURM cluster (tests/slurm_cluster.py starts and stops it) runs Dask workers as jobs
+if ! command -v slurmctld >/dev/null 2>&1 && [ ! -x /usr/sbin/slurmctld ] \
+    || ! command -v sbatch >/dev/null 2>&1 || [ ! -x /usr/sbin/munged ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+        apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+            --no-install-recommends slurmctld slurmd slurm-client munge >/dev/null
+    else
+        echo "SLURM (slurmctld, slurmd, sbatch) and munge are missing and cannot be installed here (needs root + apt)" >&2
+        exit 1
+    fi
+fi
+
 step "Rust: format and lints"
 cargo fmt --all --check
 cargo clippy --workspace --all-targets --quiet -- -D warnings
