@@ -103,7 +103,10 @@ def check_executor_text(text: object, where: str, names: Iterable[str] = ()) -> 
     """Raise ``ValueError`` unless ``text`` is an executor string or one of ``names``."""
     if not isinstance(text, str):
         raise ValueError(f"{where}: 'executor' must be a string, not {text!r}")
-    if text not in names:
+    if text in names:
+        return
+    kind, _, _ = parse_spec(text, where)
+    if kind == PROCESSES:  # (a Dask address is only read: checking it would connect)
         _make(text, where)
 
 
