@@ -257,6 +257,30 @@ def test_threads_and_processes_in_one_run_each_task_recorded() -> None:
     assert _executor_of(wg.pk) == "local"
 
 
+def test_a_task_nested_in_a_graph_task_of_a_local_run_goes_to_its_executor() -> None:
+    """No top-level task names an executor: the run keeps its fast lane, and the task nested
+    in a graph task that names one still runs there (only it records its executor)."""
+    get_current_profile().add_executor("procs", "processes?processes=2")
+
+    @task.graph
+    def inner(x: int) -> Any:
+        return add(x=whoami_procs(x=x).result, y=whoami(x=x).result).result
+
+    @task.graph
+    def outer() -> Any:
+        return inner(x=inc(x=1).result).result
+
+    wg = outer.build()
+    wg.run()
+    tasks = {t.name: t.node for t in wg.all_tasks()}
+    assert tasks["whoami_procs"].outputs["result"].value != os.getpid()
+    assert tasks["whoami"].outputs["result"].value == os.getpid()
+    assert tasks["inc"].fast_box is not None, "the plain local run keeps its fast lane"
+    assert _executor_of(tasks["whoami_procs"].pk) == "procs"
+    assert _executor_of(tasks["whoami"].pk) is None
+    assert _executor_of(wg.pk) is None
+
+
 def test_local_and_dask_in_one_run(client: Any) -> None:
     profile = get_current_profile()
     profile.add_executor("cluster", client.scheduler.address)

@@ -193,7 +193,7 @@ def executors_for(
     of ``tasks`` (the graph's) names; ``async def`` functions on the run's event loop."""
     name, default = resolve_executor(executor, profile_setting, named)
     routed = any(getattr(t.handle, "executor", None) for t in tasks)
-    if isinstance(default, LocalExecutor) and not routed:
-        return Executors(default, AsyncExecutor())  # the plain local run: its fast lane too
-    router = RoutedExecutor(name, default, _lookup(named or {}))
-    return Executors(LocalExecutor(), AsyncExecutor(), router)
+    lookup = _lookup(named or {})
+    if isinstance(default, LocalExecutor) and not routed:  # the plain local run: fast lane on
+        return Executors(RoutedExecutor(name, default, lookup, record_all=False), AsyncExecutor())
+    return Executors(LocalExecutor(), AsyncExecutor(), RoutedExecutor(name, default, lookup))

@@ -1,13 +1,15 @@
 """Several executors in one run: each task's calls go to the executor it names
 (``@task(executor="name")``), the rest to the run's default.
 
-A run that uses anything but the local thread pool (its default is not ``"local"``, or a task
-of its graph names an executor) goes through a :class:`RoutedSession`: it makes each named
-executor's backend at the first task that needs it (so a Dask cluster that no task of this run
-uses is never contacted) and records, as the ``executor`` extra of every task run it submits
-and of the run itself (its default), which executor that was; ``ferroflow node show`` prints
-it. Such runs take no fast lane (which calls functions in this process), so every sync task is
-recorded. ``async def`` tasks always run on the run's event loop, whatever they name.
+Every run's sync calls that leave the fast lane go through a :class:`RoutedSession`: it makes
+each named executor's backend at the first task that needs it (so a Dask cluster that no task of
+this run uses is never contacted) and records, as the ``executor`` extra of the task run, which
+executor that was; ``ferroflow node show`` prints it. A run that uses anything but the local
+thread pool (its default is not ``"local"``, or a task of its top-level graph names an executor)
+records every task run's executor and the run's default (``record_all``), and takes no fast lane
+(which calls functions in this process), so that every sync task is recorded. A plain local run
+keeps its fast lane and records only the tasks sent elsewhere (one nested in a graph task).
+``async def`` tasks always run on the run's event loop.
 """
 
 from __future__ import annotations
@@ -29,10 +31,18 @@ class RoutedExecutor:
     """The run's ``default`` executor (called ``name``), and ``lookup`` for the executors
     tasks name (raises :class:`~ferroflow.errors.UnknownExecutorError` for an unknown one)."""
 
-    def __init__(self, name: str, default: Executor, lookup: Callable[[str], Executor]) -> None:
+    def __init__(
+        self,
+        name: str,
+        default: Executor,
+        lookup: Callable[[str], Executor],
+        record_all: bool = True,
+    ) -> None:
         self.name = name
         self.default = default
         self.lookup = lookup
+        #: record the executor of every task run (else only of those not on the default)
+        self.record_all = record_all
 
     def session(self, execution: Execution) -> RoutedSession:
         return RoutedSession(execution, self)
@@ -50,7 +60,8 @@ class RoutedSession:
     def start(self) -> None:
         self._sessions[self._routes.name].start()
         execution = self._execution
-        execution.recorder.executor(execution.pk, self._routes.name)
+        if self._routes.record_all:
+            execution.recorder.executor(execution.pk, self._routes.name)
 
     def _session(self, name: str) -> Backend:
         """The run's backend of executor ``name``, made and started on first use."""
@@ -64,13 +75,15 @@ class RoutedSession:
 
     def submit(self, task: TaskNode, inputs: dict[str, Any]) -> Outcome:
         execution = self._execution
-        name = getattr(task.handle, "executor", None) or self._routes.name
+        routes = self._routes
+        name = getattr(task.handle, "executor", None) or routes.name
         try:
             session = self._session(name)
         except Exception as exc:  # an unknown name, a cluster that cannot be reached
             return execution.failed(task, exc)
-        assert task.pk is not None
-        execution.recorder.executor(task.pk, name)
+        if routes.record_all or name != routes.name:
+            assert task.pk is not None
+            execution.recorder.executor(task.pk, name)
         return session.submit(task, inputs)
 
     def cancel(self) -> None:
