@@ -10,8 +10,9 @@ bodies do not share a GIL, and a crash (``os._exit``, a segfault) ends only this
 parent fails that one task and starts another worker.
 
 A call is ``(function, kwargs, capture)``; its outcome ``(True, value, output)`` or ``(False,
-exception or its text, traceback text, output)``, ``output`` being ``(captured text, characters
-dropped)`` or None.
+exception or its text, traceback text, traceback dict, output)``, ``output`` being ``(captured
+text, characters dropped)`` or None; the dict (``tblib``, where installed: it comes with Dask)
+lets the parent give the exception its frames back, without this module's.
 """
 
 from __future__ import annotations
@@ -30,6 +31,17 @@ from .pythonjob_child import _dumps, _function, _round_trips
 __all__ = ["main"]
 
 
+def _tb_dict(tb: Any) -> dict[str, Any] | None:
+    try:
+        from tblib import Traceback
+    except ImportError:
+        return None
+    try:
+        return dict(Traceback(tb).to_dict()) if tb is not None else None
+    except Exception:
+        return None
+
+
 def _call(sent: Any, kwargs: dict[str, Any], capture: bool) -> tuple[Any, ...]:
     captured = TaskCapture() if capture else None
     try:
@@ -41,9 +53,11 @@ def _call(sent: Any, kwargs: dict[str, Any], capture: bool) -> tuple[Any, ...]:
                     value = _function(sent)(**kwargs)
         outcome: tuple[Any, ...] = (True, value)
     except BaseException as exc:  # the task's failure, sent back whole if it can be
-        trace = traceback.format_exc()
+        tb = exc.__traceback__
+        tb = tb.tb_next if tb is not None and tb.tb_next is not None else tb  # not _call's frame
+        trace = "".join(traceback.format_exception(type(exc), exc, tb))
         sendable = exc if _round_trips(exc) else f"{type(exc).__qualname__}: {exc}"
-        outcome = (False, sendable, trace)
+        outcome = (False, sendable, trace, _tb_dict(tb))
     output = None
     if captured:
         captured.closed = True
@@ -69,7 +83,7 @@ def main() -> None:
             data = _dumps(outcome)
         except Exception as exc:  # a result that does not pickle
             text = f"{type(exc).__name__}: its result does not pickle: {exc}"
-            data = pickle.dumps((False, text, "", outcome[-1]))
+            data = pickle.dumps((False, text, "", None, outcome[-1]))
         write_message(replies, data)
 
 

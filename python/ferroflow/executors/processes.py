@@ -66,6 +66,20 @@ def _dumps(func: Any, kwargs: dict[str, Any], capture: bool) -> bytes:
     return bytes(cloudpickle.dumps((func, kwargs, capture)))
 
 
+def _restored(error: Any, text: str, tb_dict: dict[str, Any] | None) -> BaseException:
+    """A worker's exception with its frames (``tblib``), else with their text as its cause."""
+    exc = error if isinstance(error, BaseException) else RemoteTaskError(error)
+    if tb_dict is not None:
+        try:
+            from tblib import Traceback
+
+            return exc.with_traceback(Traceback.from_dict(tb_dict).as_traceback())
+        except Exception:
+            pass
+    exc.__cause__ = RemoteTraceback(text)
+    return exc
+
+
 class _Worker:
     """One worker process, started at its first call and again after it ended."""
 
@@ -280,18 +294,20 @@ class ProcessSession:
                     return  # abandoned (the run was cancelled) before it started
                 entry.worker = worker
             try:
-                value = self._call(entry, worker)
-            except BaseException as exc:
-                if not self._again(entry, exc):
-                    return
-                continue
+                ok, value = self._call(entry, worker)
+            except BaseException as exc:  # the pool's own failure: a worker died, a timeout
+                ok, value = False, exc
             finally:
                 entry.worker = None
-            self._claimed(entry, execution.finished, value)
-            return
+            if ok:
+                self._claimed(entry, execution.finished, value)
+                return
+            if not self._again(entry, value):
+                return
 
-    def _call(self, entry: _Entry, worker: _Worker) -> Any:
-        """One attempt: the function's return value, or its exception raised here."""
+    def _call(self, entry: _Entry, worker: _Worker) -> tuple[bool, Any]:
+        """One attempt: ``(True, return value)`` or ``(False, the exception it raised)``, the
+        exception with the worker's frames only (it is not raised here)."""
         task = entry.task
         capture = self.execution.capture
         data = _dumps(task.handle.call, entry.kwargs, capture.enabled)
@@ -316,9 +332,8 @@ class ProcessSession:
         if outcome[-1] is not None:
             capture.store_text(task.pk, *outcome[-1])
         if outcome[0]:
-            return outcome[1]
-        error = outcome[1] if isinstance(outcome[1], BaseException) else RemoteTaskError(outcome[1])
-        raise error from RemoteTraceback(outcome[2])
+            return True, outcome[1]
+        return False, _restored(*outcome[1:4])
 
     def _again(self, entry: _Entry, exc: BaseException) -> bool:
         """An attempt failed with ``exc``: True if another follows (as the local runner
