@@ -9,6 +9,7 @@ running them are killed). Each task run records the executor that ran it.
 from __future__ import annotations
 
 import os
+import sys
 import time
 import traceback
 from pathlib import Path
@@ -184,6 +185,38 @@ def test_a_failure_comes_back_with_its_traceback() -> None:
     text = "".join(traceback.format_exception(t.error))
     assert "in fails_on_three" in text, "the worker's traceback"
     assert "process_worker" not in text, "without the worker's own frame"
+
+
+@task
+def chatty(x: int) -> int:
+    print(f"printed by {x}")
+    sys.stdout.flush()
+    return x + 1
+
+
+@pytest.mark.parametrize("capture", [True, False])
+def test_what_a_body_prints_is_captured_or_goes_to_stderr(
+    capture: bool, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Captured, it is stored with the task run; not captured, it reaches this process's
+    stderr and never the worker's replies (the run still gets its values)."""
+
+    @task.graph
+    def g() -> Any:
+        return add(x=chatty(x=1).result, y=chatty(x=2).result).result
+
+    wg = g.build()
+    # a pool of its own: its workers start now, so their stderr is the one captured here
+    wg.run(executor=f"processes?processes={3 if capture else 4}", capture=capture)
+    assert wg.outputs.result.value == 5
+    tasks = {t.name: t.node for t in wg.all_tasks()}
+    get_current_profile().store.flush()
+    stored = load_node(tasks["chatty1"].pk).output
+    if capture:
+        assert stored is not None and stored.strip() == "printed by 2"
+    else:
+        assert stored is None
+        assert "printed by 2" in capfd.readouterr().err
 
 
 def test_a_timeout_stops_the_worker_and_retries(tmp_path: Path) -> None:
