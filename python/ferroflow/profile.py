@@ -40,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ProfileNotFoundError
-from .executors import check_executor_text
+from .executors import check_executor_text, parse_spec, pythonjob
 from .store import Store
 from .store.private import private_dir
 
@@ -309,6 +309,18 @@ def open_profile(name: str | None, create: bool = False) -> Profile:
             f"pass --create to make it"
         )
     return load_profile(name)
+
+
+def _computers() -> dict[str, bool]:
+    """The current profile's executors as a python job's computers: True for those on this
+    machine (``local``, ``processes``), False for Dask clusters."""
+    profile = _current
+    if profile is None:
+        return {}
+    return {name: parse_spec(spec, name)[0] != "dask" for name, spec in profile.executors.items()}
+
+
+pythonjob.named_computers = _computers  # (executors/ is a layer below: it may not import this)
 
 
 def get_current_profile() -> Profile:
