@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import sys
+import threading
 import time
 import traceback
 from pathlib import Path
@@ -217,6 +218,28 @@ def test_what_a_body_prints_is_captured_or_goes_to_stderr(
     else:
         assert stored is None
         assert "printed by 2" in capfd.readouterr().err
+
+
+_GUARD = threading.Lock()  # a module global no pickle can send
+
+
+@task
+def guarded(x: int) -> int:
+    with _GUARD:
+        return x + 1
+
+
+def test_a_task_that_does_not_pickle_fails_named_while_the_rest_finishes() -> None:
+    @task.graph
+    def g() -> Any:
+        inc(x=guarded(x=1).result)  # skipped
+        return inc(x=2).result
+
+    wg = g.build()
+    with pytest.raises(WorkflowFailedError, match="cannot be sent to a worker process"):
+        wg.run(executor="processes")
+    states = {t.name: t.state for t in wg.all_tasks()}
+    assert states == {"guarded": "FAILED", "inc": "SKIPPED", "inc1": "FINISHED"}
 
 
 def test_a_timeout_stops_the_worker_and_retries(tmp_path: Path) -> None:

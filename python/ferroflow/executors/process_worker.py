@@ -12,7 +12,8 @@ parent fails that one task and starts another worker.
 A call is ``(function, kwargs, capture)``; its outcome ``(True, value, output)`` or ``(False,
 exception or its text, traceback text, traceback dict, output)``, ``output`` being ``(captured
 text, characters dropped)`` or None; the dict (``tblib``, where installed: it comes with Dask)
-lets the parent give the exception its frames back, without this module's.
+lets the parent give the exception its frames back, without this module's. An empty message
+comes first, when the call starts, so that a deadline does not count the worker's start-up.
 """
 
 from __future__ import annotations
@@ -78,6 +79,7 @@ def main() -> None:
         if capture and not installed:
             install()
             installed = True
+        write_message(replies, b"")  # started: a timeout counts from now
         outcome = _call(sent, kwargs, capture)
         try:
             data = _dumps(outcome)

@@ -4,11 +4,11 @@ processes of this machine, so that pure-Python (GIL-bound) bodies use every core
 A :class:`ProcessPool` of ``processes`` workers (:mod:`.process_worker`, one interpreter each)
 is made once per size and kept for later runs (shut down at exit); each worker is driven by a
 thread of the pool that sends it one call at a time and waits for the outcome with the GIL
-released. A run's :class:`ProcessSession` pickles each call on the engine's worker thread (so a
-function or value that does not pickle fails its task, named, at once: ``cloudpickle`` sends a
-script's functions by value), queues it and returns ``PENDING``; the pool thread reports the
-outcome with the execution's completion calls and ``Run.resolve``, as the Dask backend does.
-Provenance stays in this process.
+released. A run's :class:`ProcessSession` queues each call and returns ``PENDING``; the pool
+thread pickles it (``cloudpickle`` sends a script's functions by value; a function or value
+that does not pickle fails its task, named), sends it, and reports the outcome with the
+execution's completion calls and ``Run.resolve``, as the Dask backend does. Provenance stays in
+this process.
 
 * **A crash fails only its task.** A worker that ends mid-call (``os._exit``, a segfault, the
   OOM killer) fails that task with :class:`ProcessWorkerError`; the next call starts a new
@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING, Any, cast
 
 from ..engine.attempts import Attempts, call_kwargs
 from ..engine.backend import PENDING, Outcome
-from ..errors import ProcessWorkerError, RemoteTaskError, RemoteTraceback, TaskTimeoutError
+from ..errors import (
+    FerroflowError,
+    ProcessWorkerError,
+    RemoteTaskError,
+    RemoteTraceback,
+    TaskTimeoutError,
+)
 from .framing import read_message, write_message
 from .pythonjob import _child_env
 
@@ -86,8 +92,10 @@ class _Worker:
     def __init__(self) -> None:
         self._proc: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
-        #: the entry whose call runs now (kill only that call, never a later one)
-        self.running: object = None
+        #: the entry whose call this worker is given now (a cancel stops only that call)
+        self._entry: object = None
+        #: a cancel came for it (perhaps before its call was even sent)
+        self._stopped = False
 
     def _process(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
@@ -100,17 +108,28 @@ class _Worker:
             )
         return self._proc
 
-    def call(self, entry: object, data: bytes, timeout: float | None) -> bytes | int:
-        """Send one call and wait for its outcome; the worker's exit code if it ended first.
-        Past ``timeout`` seconds the worker is killed and ``TaskTimeoutError`` raised."""
+    def take(self, entry: object) -> None:
+        """``entry``'s call is this worker's next (its session's lock is held)."""
         with self._lock:
+            self._entry, self._stopped = entry, False
+
+    def call(self, data: bytes, timeout: float | None) -> bytes | int:
+        """Send the call taken and wait for its outcome; the worker's exit code if it ended
+        first (or -9 if a cancel stopped it before it was sent). ``timeout`` counts from when
+        the worker starts the call (its first reply, empty); past it the worker is killed and
+        ``TaskTimeoutError`` raised."""
+        with self._lock:
+            if self._stopped:
+                return -9
             proc = self._process()
-            self.running = entry
         stdin, stdout = cast(Any, proc.stdin), cast(Any, proc.stdout)
         try:
             try:
                 write_message(stdin, data)
             except OSError:
+                return self._ended(proc)
+            started = read_message(stdout)
+            if started is None:
                 return self._ended(proc)
             if timeout is not None:
                 ready, _, _ = select.select([stdout], [], [], timeout)
@@ -121,7 +140,7 @@ class _Worker:
             return self._ended(proc) if reply is None else reply
         finally:
             with self._lock:
-                self.running = None
+                self._entry = None
 
     def _ended(self, proc: subprocess.Popen[bytes]) -> int:
         code = proc.wait()
@@ -136,11 +155,14 @@ class _Worker:
         self._ended(proc)
 
     def kill_if(self, entry: object) -> None:
-        """Kill the worker if it is running ``entry``'s call (a cancel)."""
+        """A cancel: stop ``entry``'s call if it is this worker's (kill the worker running it,
+        or keep it from being sent)."""
         with self._lock:
-            if self.running is entry and self._proc is not None:
-                with contextlib.suppress(OSError):
-                    self._proc.kill()
+            if self._entry is entry:
+                self._stopped = True
+                if self._proc is not None:
+                    with contextlib.suppress(OSError):
+                        self._proc.kill()
 
     def close(self) -> None:
         """End the worker: it exits at the end of its input."""
@@ -293,6 +315,7 @@ class ProcessSession:
                 if self._pending.get(entry.id) is not entry:
                     return  # abandoned (the run was cancelled) before it started
                 entry.worker = worker
+                worker.take(entry)
             try:
                 ok, value = self._call(entry, worker)
             except BaseException as exc:  # the pool's own failure: a worker died, a timeout
@@ -310,9 +333,16 @@ class ProcessSession:
         exception with the worker's frames only (it is not raised here)."""
         task = entry.task
         capture = self.execution.capture
-        data = _dumps(task.handle.call, entry.kwargs, capture.enabled)
         try:
-            reply = worker.call(entry, data, task.handle.timeout)
+            data = _dumps(task.handle.call, entry.kwargs, capture.enabled)
+        except Exception as exc:
+            raise FerroflowError(
+                f"task '{task.path}' cannot be sent to a worker process: {type(exc).__name__}: "
+                f"{exc}. Its function must pickle (importable by name, or with globals that "
+                f"pickle: no locks, open files or connections) and so must its input values"
+            ) from exc
+        try:
+            reply = worker.call(data, task.handle.timeout)
         except TaskTimeoutError as exc:
             raise TaskTimeoutError(
                 f"task '{task.path}' {exc} in a worker process, which was stopped"
@@ -339,12 +369,14 @@ class ProcessSession:
         """An attempt failed with ``exc``: True if another follows (as the local runner
         decides, with :class:`Attempts`); else the task is reported failed (or cancelled)."""
         task, attempts, execution = entry.task, entry.attempts, self.execution
+        if self._gone(entry):
+            return False  # cancelled: no handler runs, nothing is reported
         try:
             changes = attempts.after_failure(exc, call_kwargs(task, entry.inputs))
         except BaseException as handler_exc:
             self.report(entry, handler_exc)
             return False
-        if changes is None or self._gone(entry):
+        if changes is None:
             self.report(entry, exc)
             return False
         execution.attempt_failed(task, exc)
