@@ -55,10 +55,11 @@ class RoutedSession:
         self._execution = execution
         self._routes = routes
         self._lock = threading.Lock()
-        self._sessions: dict[str, Backend] = {routes.name: routes.default.session(execution)}
+        self._default = routes.default.session(execution)
+        self._sessions: dict[str, Backend] = {routes.name: self._default}
 
     def start(self) -> None:
-        self._sessions[self._routes.name].start()
+        self._default.start()
         execution = self._execution
         if self._routes.record_all:
             execution.recorder.executor(execution.pk, self._routes.name)
@@ -77,10 +78,13 @@ class RoutedSession:
         execution = self._execution
         routes = self._routes
         name = getattr(task.handle, "executor", None) or routes.name
-        try:
-            session = self._session(name)
-        except Exception as exc:  # an unknown name, a cluster that cannot be reached
-            return execution.failed(task, exc)
+        if name == routes.name:
+            session = self._default
+        else:
+            try:
+                session = self._session(name)
+            except Exception as exc:  # an unknown name, a cluster that cannot be reached
+                return execution.failed(task, exc)
         if routes.record_all or name != routes.name:
             assert task.pk is not None
             execution.recorder.executor(task.pk, name)
