@@ -340,27 +340,33 @@ def test_a_task_nested_in_a_graph_task_of_a_local_run_goes_to_its_executor() -> 
     assert _executor_of(wg.pk) is None
 
 
-def test_local_and_dask_in_one_run(client: Any) -> None:
+def test_local_threads_processes_and_dask_in_one_run(client: Any) -> None:
     profile = get_current_profile()
     profile.add_executor("cluster", client.scheduler.address)
+    profile.add_executor("procs", "processes?processes=2")
     workers = set(client.run(os.getpid).values())
 
     @task.graph
     def g(n: int) -> Any:
         return total(
-            **{f"p{i}": whoami(x=i).result for i in range(n)},
+            **{f"h{i}": whoami(x=i).result for i in range(n)},
+            **{f"p{i}": whoami_procs(x=i).result for i in range(n)},
             **{f"c{i}": whoami_cluster(x=i).result for i in range(n)},
         ).result
 
     wg = g.build(3)
-    wg.run(executor="processes")
+    wg.run()  # the default: local threads
     assert _pids(wg, "whoami_cluster") <= workers
-    pooled = {t.node.outputs["result"].value for t in wg.all_tasks() if t.name.startswith("whoami")}
-    pooled -= _pids(wg, "whoami_cluster")
+    pooled = _pids(wg, "whoami_procs")
     assert pooled and os.getpid() not in pooled and pooled.isdisjoint(workers)
+    here = {t.node.outputs["result"].value for t in wg.all_tasks() if t.name.startswith("whoami")}
+    assert os.getpid() in here - pooled - _pids(wg, "whoami_cluster")
     for t in wg.all_tasks():
-        wanted = "cluster" if t.name.startswith("whoami_cluster") else "processes"
+        wanted = {"whoami_cluster": "cluster", "whoami_procs": "procs"}.get(
+            t.name.rstrip("0123456789"), "local"
+        )
         assert _executor_of(t.node.pk) == wanted, t.name
+    assert _executor_of(wg.pk) == "local"
 
 
 def test_an_unknown_executor_fails_its_task_naming_the_known_ones() -> None:
