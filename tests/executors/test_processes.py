@@ -17,11 +17,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ferroflow import RunTimeoutError, WorkflowFailedError, get_current_profile, load_node, task
+from ferroflow import (
+    RunCancelledError,
+    RunTimeoutError,
+    WorkflowFailedError,
+    get_current_profile,
+    load_node,
+    task,
+)
 from ferroflow.errors import ProcessWorkerError, TaskTimeoutError, UnknownExecutorError
 from ferroflow.executors import ProcessExecutor
 from lane_flows import add, as_dict, as_node, fails_on_three, inc, split
-from policies.backends import interrupt_when
+from policies.backends import interrupt_when, when
 from provenance_flows import run_provenance
 
 # -- tasks -------------------------------------------------------------------------------------
@@ -273,7 +280,7 @@ def _wait_gone(pid: int, wait: float = 30.0) -> None:
         time.sleep(0.05)
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "timeout"])
+@pytest.mark.parametrize("how", ["ctrl-c", "timeout", "runs-cancel"])
 def test_cancel_stops_the_calls_in_the_pool(tmp_path: Path, how: str) -> None:
     started = tmp_path / "started"
 
@@ -289,15 +296,25 @@ def test_cancel_stops_the_calls_in_the_pool(tmp_path: Path, how: str) -> None:
                 wg.run(executor="processes")
         finally:
             restore()
-    else:
+    elif how == "timeout":
         with pytest.raises(RunTimeoutError):
             wg.run(executor="processes", timeout=3)
+    else:  # `ferroflow runs cancel PK` from another shell: a request in the store
+        store = get_current_profile().store
+        join = when(started.exists, lambda: store.request_cancel(wg.pk))
+        try:
+            with pytest.raises(RunCancelledError):
+                wg.run(executor="processes")
+        finally:
+            join()
     assert started.exists()
     _wait_gone(int(started.read_text()))
     tasks = {t.name: t.state for t in wg.all_tasks()}
-    assert tasks == {"sleep_here": "CANCELLED", "inc": "CANCELLED"} or tasks["inc"] == "SKIPPED"
-    assert tasks["sleep_here"] == "CANCELLED"
+    assert tasks == {"sleep_here": "CANCELLED", "inc": "CANCELLED"}
     assert wg.state == "CANCELLED"
+    get_current_profile().store.flush()
+    assert load_node(wg.tasks.sleep_here.node.pk).state == "CANCELLED"
+    assert load_node(wg.tasks.sleep_here.node.pk).outputs == [], "nothing came back"
 
 
 # -- several executors in one run --------------------------------------------------------------
