@@ -15,7 +15,8 @@ this process.
   worker.
 * **Timeouts stop the call.** Past ``@task(timeout=)`` the worker is killed (unlike a thread, a
   process can be), the attempt fails with ``TaskTimeoutError``, and retries, backoff and error
-  handlers follow :class:`~ferroflow.engine.attempts.Attempts` as for local tasks.
+  handlers follow :class:`~ferroflow.engine.attempts.Attempts` as for local tasks. (A task
+  waiting out its backoff keeps its pool thread, and so its worker, idle meanwhile.)
 * **Cancel stops the calls.** Ctrl-C, ``run(timeout=)`` or ``ferroflow runs cancel`` abandons
   the run's pending tasks (CANCELLED) and kills the workers running them. Workers run in their
   own session, so the terminal's Ctrl-C reaches only this process, which decides.
@@ -241,9 +242,15 @@ def _shutdown_all() -> None:
         pool.shutdown()
 
 
+def _after_fork_in_child() -> None:
+    global _pools_lock
+    _pools_lock = threading.Lock()  # (it may have been held by another thread at the fork)
+    _pools.clear()  # a forked child has none of the parent's threads: its pools are not its own
+
+
 atexit.register(_shutdown_all)
-if hasattr(os, "register_at_fork"):  # a forked child has none of the parent's threads
-    os.register_at_fork(after_in_child=_pools.clear)
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)
 
 
 class ProcessExecutor:
