@@ -21,7 +21,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from . import cli_logs
+from . import cli_executors, cli_logs
 from .cache_why import explain_key
 from .cli_common import duration as _duration
 from .cli_common import load as _load
@@ -92,6 +92,8 @@ def cmd_node_show(args: argparse.Namespace) -> int:
         for title, text in (("labelled", node.user_label), ("about", node.description)):
             if text:
                 print(f"{title:<8} {text}")
+        if (executor := node.base.extras.get("executor")) is not None:
+            print(f"executor {executor}")
         if node.kind == Kind.CALC and node.cached_from is not None:
             print(
                 f"cached   reused the results of pk {node.cached_from} "
@@ -311,6 +313,7 @@ def build_parser() -> argparse.ArgumentParser:
     node_show.set_defaults(func=cmd_node_show)
 
     cli_logs.register(sub, add)
+    cli_executors.register(sub, add)  # list, add, remove: cli_executors.py
     cache = add(sub, "cache", "explain cache keys")
     cache_sub = cache.add_subparsers(dest="cache_command", required=True, metavar="SUBCOMMAND")
     cache_why = add(cache_sub, "why", "what went into a task run's cache key")

@@ -22,6 +22,7 @@ __all__ = [
     "MaxIterationsError",
     "NodeNotFoundError",
     "NotRunError",
+    "ProcessWorkerError",
     "ProfileNotFoundError",
     "PythonJobError",
     "RecursionDepthError",
@@ -41,6 +42,7 @@ __all__ = [
     "TaskOutputError",
     "TaskTimeoutError",
     "UncacheableError",
+    "UnknownExecutorError",
     "UnsafeExportPathError",
     "UntrustedValueError",
     "ValueNotStoredError",
@@ -164,6 +166,16 @@ class RemoteTaskError(FerroflowError):
 class PythonJobError(FerroflowError, RuntimeError):
     """A python job's process ended without a result (it crashed or exited), or the job was
     sent to a computer ferroflow does not know."""
+
+
+class ProcessWorkerError(FerroflowError, RuntimeError):
+    """A worker process of the local process pool ended while running a task (a crash,
+    ``os._exit``, killed by the system): that task failed; the pool starts another worker."""
+
+
+class UnknownExecutorError(FerroflowError, ValueError):
+    """A task or a run named an executor the profile does not declare (``ferroflow executors
+    list`` shows them)."""
 
 
 class RemoteTraceback(Exception):

@@ -21,6 +21,11 @@ profile created without them stays ``{"name": ..., "uuid": ...}``.
 So does ``"executor"``: where runs on this profile execute their tasks when ``run()`` names no
 executor and ``$FERROFLOW_EXECUTOR`` is unset: ``"local"`` (the default) or a Dask scheduler
 address such as ``"tcp://host:8786"`` (see :mod:`ferroflow.executors`).
+
+And ``"executors"``: executors declared by name, ``{"name": "executor string"}`` (``"local"``,
+``"processes?processes=4"``, ``"tcp://host:8786?chunk_size=8"``), for ``@task(executor="name")``,
+``run(executor="name")`` and the ``executor`` setting; ``ferroflow executors add/remove/list``
+(:mod:`ferroflow.cli_executors`) or :meth:`Profile.add_executor` manage them.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ProfileNotFoundError
-from .executors import check_executor_text
+from .executors import check_executor_text, parse_spec, pythonjob
 from .store import Store
 from .store.private import private_dir
 
@@ -79,6 +84,7 @@ class Profile:
         durability: str = DEFAULT_DURABILITY,
         commit_interval: float = DEFAULT_COMMIT_INTERVAL,
         executor: str | None = None,
+        executors: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.uuid = uuid
@@ -89,6 +95,8 @@ class Profile:
         self.commit_interval = commit_interval
         #: Default executor of runs on this profile (None: local); set with :meth:`configure`.
         self.executor = executor
+        #: Executors declared by name (name -> executor string); see the module docstring.
+        self.executors: dict[str, str] = dict(executors or {})
         self._store: Store | None = None
         self._store_lock = threading.Lock()
 
@@ -130,7 +138,8 @@ class Profile:
             updates["commit_interval"] = commit_interval
         if executor is not None:
             updates["executor"] = executor
-        _check_settings(updates, f"Profile '{self.name}'.configure()", ValueError)
+        where = f"Profile '{self.name}'.configure()"
+        _check_settings({"executors": self.executors, **updates}, where, ValueError)
         with _lock:
             config_path = self.path / PROFILE_FILE
             config = _read_config(config_path)
@@ -141,8 +150,43 @@ class Profile:
             self.durability = config.get("durability", DEFAULT_DURABILITY)
             self.commit_interval = config.get("commit_interval", DEFAULT_COMMIT_INTERVAL)
             self.executor = config.get("executor")
+            self.executors = dict(config.get("executors", {}))
         if not updates or set(updates) != {"executor"}:
             self.close()  # the store settings changed (the executor is read at each run)
+
+    def add_executor(self, name: str, spec: str) -> None:
+        """Declare executor ``name`` (``spec``: an executor string) in ``profile.json``,
+        replacing one of that name."""
+        where = f"Profile '{self.name}': executor '{name}'"
+        if not _NAME.fullmatch(name) or name.lower() in ("local", "processes"):
+            raise ValueError(
+                f"{where}: a name is letters, digits, '_', '.' and '-', and not 'local' or "
+                f"'processes' (the built-in executors)"
+            )
+        check_executor_text(spec, where)
+        self._edit_executors(lambda executors: executors.__setitem__(name, spec.strip()))
+
+    def remove_executor(self, name: str) -> None:
+        """Forget executor ``name``; KeyError if the profile has none of that name, ValueError
+        if it is the profile's default ``executor``."""
+        if self.executor == name:
+            raise ValueError(
+                f"Profile '{self.name}': executor '{name}' is the profile's default executor; "
+                f"set another first"
+            )
+        self._edit_executors(lambda executors: executors.pop(name))
+
+    def _edit_executors(self, edit: Any) -> None:
+        with _lock:
+            config = _read_config(self.path / PROFILE_FILE)
+            executors = dict(config.get("executors", {}))
+            edit(executors)
+            if executors:
+                config["executors"] = executors
+            else:
+                config.pop("executors", None)
+            _write_config(self.path, config)
+            self.executors = executors
 
     def close(self) -> None:
         """Flush and close the store if it was opened (it reopens on the next ``.store``)."""
@@ -163,11 +207,16 @@ def _check_settings(config: dict[str, Any], where: str, error: type[Exception]) 
     interval = config.get("commit_interval", DEFAULT_COMMIT_INTERVAL)
     if isinstance(interval, bool) or not isinstance(interval, (int, float)) or not interval > 0:
         raise error(f"{where}: 'commit_interval' must be a number of seconds > 0, not {interval!r}")
-    if "executor" in config:
-        try:
-            check_executor_text(config["executor"], where)
-        except ValueError as exc:
-            raise error(str(exc)) from None
+    executors = config.get("executors", {})
+    if not isinstance(executors, dict):
+        raise error(f"{where}: 'executors' must map names to executor strings, not {executors!r}")
+    try:
+        for name, spec in executors.items():
+            check_executor_text(spec, f"{where}: executor '{name}'")
+        if "executor" in config:
+            check_executor_text(config["executor"], where, executors)
+    except ValueError as exc:
+        raise error(str(exc)) from None
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -240,6 +289,7 @@ def load_profile(name: str | None = None) -> Profile:
                 durability=config.get("durability", DEFAULT_DURABILITY),
                 commit_interval=config.get("commit_interval", DEFAULT_COMMIT_INTERVAL),
                 executor=config.get("executor"),
+                executors=config.get("executors"),
             )
             _profiles[directory] = profile
         _current = profile
@@ -259,6 +309,18 @@ def open_profile(name: str | None, create: bool = False) -> Profile:
             f"pass --create to make it"
         )
     return load_profile(name)
+
+
+def _computers() -> dict[str, bool]:
+    """The current profile's executors as a python job's computers: True for those on this
+    machine (``local``, ``processes``), False for Dask clusters."""
+    profile = _current
+    if profile is None:
+        return {}
+    return {name: parse_spec(spec, name)[0] != "dask" for name, spec in profile.executors.items()}
+
+
+pythonjob.named_computers = _computers  # (executors/ is a layer below: it may not import this)
 
 
 def get_current_profile() -> Profile:

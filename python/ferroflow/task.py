@@ -112,7 +112,9 @@ class _TaskDecorator:
         attempt (see :mod:`ferroflow.model.error_handlers`). ``cache``: reuse the stored results of
         an earlier run with the same function, source and input values (True), never (False),
         or as ``run(cache=...)`` says (None; see :mod:`ferroflow.engine.caching`); ``version``
-        replaces the source text in the cache key."""
+        replaces the source text in the cache key. ``executor``: where its calls run, whatever
+        the run's executor: a name from the profile's executors (``ferroflow executors list``),
+        ``"local"``, ``"processes"`` or a Dask address (see :mod:`ferroflow.executors`)."""
 
         check_options("@task()", options, TaskOptions.__optional_keys__)
 

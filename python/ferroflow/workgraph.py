@@ -285,8 +285,9 @@ class WorkGraph(ExplicitConstruction):
         ``progress``: show tasks done / failed / left, rate and ETA on standard error while it
         runs (``None``: on a terminal, for runs over 0.5 s, unless ``$FERROFLOW_PROGRESS=0``;
         ``True``: always; ``False``: never; see :mod:`ferroflow.progress`).
-        ``executor``: where task functions run: ``"local"`` (the worker threads), a
-        ``distributed.Client``, a Dask scheduler address (``"tcp://host:8786"``) or a
+        ``executor``: where task functions run: ``"local"`` (the worker threads),
+        ``"processes"`` (local worker processes, one per core), a name of the profile's
+        executors, a ``distributed.Client``, a Dask scheduler address (``"tcp://host:8786"``) or a
         :class:`ferroflow.executors.DaskExecutor`; by default ``$FERROFLOW_EXECUTOR``, else the
         profile's ``executor`` setting, else local (see :mod:`ferroflow.executors`). On Dask,
         graph-task bodies and provenance stay in this process and ``max_workers`` threads
@@ -331,7 +332,12 @@ class WorkGraph(ExplicitConstruction):
             recorder = StoreRecorder(store)
         else:
             recorder = Recorder()  # records nothing
-        executors = executors_for(executor, profile.executor if profile is not None else None)
+        executors = executors_for(
+            executor,
+            profile.executor if profile is not None else None,
+            profile.executors if profile is not None else None,
+            self._graph.tasks,
+        )
         cap = max_number_jobs if max_number_jobs is not None else self.max_number_jobs
         if cap is not None and cap < 1:
             raise ValueError(f"max_number_jobs must be at least 1, got {cap}")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from ferroflow import PythonJobError, RunTimeoutError, WorkGraph, task
+from ferroflow import PythonJobError, RunTimeoutError, WorkGraph, get_current_profile, task
 
 
 @task.pythonjob
@@ -97,6 +97,26 @@ def test_an_unknown_computer_or_a_computer_parameter_is_refused() -> None:
 
     with pytest.raises(TypeError, match="'computer' is the job's own"):
         task.pythonjob(takes_computer)
+
+
+def test_a_computer_may_name_one_of_the_profile_s_executors_on_this_machine() -> None:
+    profile = get_current_profile()
+    profile.add_executor("big", "processes?processes=2")
+    profile.add_executor("cl", "tcp://10.0.0.1:8786")
+    with WorkGraph("named") as wg:
+        where(x=1, computer="big")
+    wg.run()
+    assert wg.tasks.where.outputs.result.value["pid"] != os.getpid()
+    with WorkGraph("on_dask") as wg:
+        add(x=1, y=1, computer="cl")
+    wg.run(raise_on_error=False)
+    assert "computer 'cl' is a Dask cluster" in str(wg.tasks.add.node.error)
+    assert "@task(executor='cl')" in str(wg.tasks.add.node.error)
+    with WorkGraph("unknown") as wg:
+        add(x=1, y=1, computer="nowhere")
+    wg.run(raise_on_error=False)
+    assert "unknown computer 'nowhere'" in str(wg.tasks.add.node.error)
+    assert "'localhost', 'big'" in str(wg.tasks.add.node.error), "names those it may be"
 
 
 @task.pythonjob

@@ -33,6 +33,10 @@ COMMANDS = [
     ["restart"],
     ["cache"],
     ["cache", "why"],
+    ["executors"],
+    ["executors", "list"],
+    ["executors", "add"],
+    ["executors", "remove"],
 ]
 
 

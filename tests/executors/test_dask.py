@@ -192,7 +192,7 @@ def test_bad_executor_settings_fail_early(tmp_path: Path) -> None:
         profile.configure(executor="tcp://127.0.0.1:1?bogus=3")
     with pytest.raises(ValueError, match="'executor' must be a string"):
         profile.configure(executor=5)  # type: ignore[arg-type]
-    with pytest.raises(TypeError, match="expected 'local', a Dask scheduler address"):
+    with pytest.raises(TypeError, match="expected 'local', 'processes', a Dask scheduler address"):
         ScatterGatherSquare.build(2).run(executor=object())
     with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
         DaskExecutor("tcp://127.0.0.1:1", chunk_size=0)

@@ -12,9 +12,12 @@ died.
 
 The parent waits with ``asyncio`` (the job is an ``async`` task of the run's event loop), so a
 waiting job holds no worker thread and jobs run side by side. ``computer`` is WorkGraph's input
-naming where to run: ``"localhost"`` (the default) is this machine, the only computer ferroflow
-runs python jobs on yet. ``metadata={"options": {...}}`` (scheduler settings in WorkGraph) is
-accepted and has nothing to set for a child process.
+naming where to run: ``"localhost"`` (the default) is this machine, and so is the name of one of
+the profile's executors that runs here (``local``, ``processes``: ``ferroflow executors add``);
+a python job always gets a process of its own here, so a Dask executor's name is refused with a
+pointer to ``@task(executor=NAME)``, which sends a plain task's calls to that cluster.
+``metadata={"options": {...}}`` (scheduler settings in WorkGraph) is accepted and has nothing to
+set for a child process.
 """
 
 from __future__ import annotations
@@ -26,18 +29,27 @@ import os
 import pickle
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from ..errors import PythonJobError, RemoteTaskError, RemoteTraceback
 from ..model.own_inputs import with_own_inputs
 
-__all__ = ["LOCAL_COMPUTERS", "in_own_process"]
+__all__ = ["LOCAL_COMPUTERS", "in_own_process", "named_computers"]
 
 #: the computers a python job runs on here: this machine
 LOCAL_COMPUTERS = ("localhost", "local")
 _STDERR_TAIL = 2000
+
+
+def _none() -> Mapping[str, bool]:
+    return {}
+
+
+#: The current profile's executors as computers: name -> True if it runs on this machine.
+#: :mod:`ferroflow.profile` (a layer above, which this module may not import) sets it.
+named_computers: Callable[[], Mapping[str, bool]] = _none
 
 
 def _dumps(func: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:
@@ -104,6 +116,25 @@ async def _run_child(label: str, func: Callable[..., Any], kwargs: dict[str, Any
     raise error from RemoteTraceback(trace)  # the child's frames print under the error
 
 
+def _check_computer(label: str, where: str) -> None:
+    """Raise unless ``where`` names one of the profile's executors on this machine."""
+    named = named_computers()
+    here = named.get(where)
+    if here:
+        return
+    if here is False:
+        raise PythonJobError(
+            f"python job '{label}': computer {where!r} is a Dask cluster; python jobs run in a "
+            f"process of their own on this machine. Send the function there as a task "
+            f"instead: @task(executor={where!r})"
+        )
+    local = [LOCAL_COMPUTERS[0], *sorted(name for name, on_here in named.items() if on_here)]
+    raise PythonJobError(
+        f"python job '{label}': unknown computer {where!r}; ferroflow runs python jobs on this "
+        f"machine (a child process of this one): {', '.join(map(repr, local))}"
+    )
+
+
 def in_own_process(func: Callable[..., Any], label: str) -> Callable[..., Any]:
     """The ``async`` task function running ``func`` in a child process: ``func``'s
     parameters plus ``computer`` (keyword, default ``"localhost"``)."""
@@ -118,10 +149,7 @@ def in_own_process(func: Callable[..., Any], label: str) -> Callable[..., Any]:
     async def job(**kwargs: Any) -> Any:
         where = kwargs.pop("computer", LOCAL_COMPUTERS[0])
         if where not in LOCAL_COMPUTERS:
-            raise PythonJobError(
-                f"python job '{label}': unknown computer {where!r}; ferroflow runs python jobs "
-                f"on {LOCAL_COMPUTERS[0]!r} (a child process of this one)"
-            )
+            _check_computer(label, where)
         return await _run_child(label, func, kwargs)
 
     return with_own_inputs(job, func, {"computer": (str, LOCAL_COMPUTERS[0])})

@@ -50,6 +50,7 @@ class TaskOptions(_HandleOptions, total=False):
     error_handlers: Mapping[str, Any] | None
     cache: bool | None
     version: str | int | None
+    executor: str | None
 
 
 class CalcFunctionOptions(TaskOptions, total=False):
@@ -128,6 +129,7 @@ class TaskDef:
         cache: bool | None = None,
         version: str | int | None = None,
         inputs: Namespace | None = None,
+        executor: str | None = None,
     ) -> None:
         _check_function(func)
         self.func = func
@@ -170,6 +172,11 @@ class TaskDef:
         #: replaces the source text in the cache key (bump it when a helper the task calls
         #: changed, or keep it when only comments changed)
         self.version = version
+        if executor is not None and (not isinstance(executor, str) or not executor.strip()):
+            raise TypeError(f"{label}: executor must be an executor's name, got {executor!r}")
+        #: the executor its calls run on (a name of the profile's executors, "local",
+        #: "processes", a Dask address); None: the run's (executors/routing.py)
+        self.executor = executor
         self.needs_runner = (
             retries > 0 or timeout is not None or bool(self.error_handlers) or cache is True
         )
@@ -237,6 +244,7 @@ class TaskDef:
             and not self.needs_runner
             and not self.model_inputs  # the lane passes stored values as they are
             and not self.output_extras  # the lane's queued entry has no place for extras
+            and self.executor is None  # the lane calls functions in this process
             # the lane stores argument names as link labels as they are
             and all(join_label((name,)) == name for name in (*self.inputs, self.single_output))
         )

@@ -95,6 +95,11 @@ class Recorder:
     def process_ended(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
         return None
 
+    def executor(self, pk: int, name: str) -> None:
+        """Process node ``pk`` (a task run, or a run: its default) ran on executor ``name``:
+        kept as its ``executor`` extra (``ferroflow node show``)."""
+        return None
+
     def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None:
         return None
 
@@ -195,6 +200,9 @@ class StoreRecorder(Recorder):
 
     def process_ended(self, pk: int, state: str, mtime: float, error: str | None = None) -> None:
         self.store.update_process(pk, state, mtime, error=error)
+
+    def executor(self, pk: int, name: str) -> None:
+        self.store.record_rows(extra_rows(pk, {"executor": name}))
 
     def cache_key(self, pk: int, key: bytes, original: int | None = None) -> None:
         self.store.mark_cache(pk, key, original)
