@@ -216,6 +216,19 @@ def test_the_archive_has_aiidas_layout(store: Store, tmp_path: Path) -> None:
     assert conn.execute("SELECT email FROM db_dbuser").fetchall() == [("ferroflow@localhost",)]
 
 
+def test_the_archive_goes_to_standard_output(
+    store: Store, tmp_path: Path, capsysbinary: pytest.CaptureFixture[bytes]
+) -> None:
+    run_pk = run_howto(2)
+    assert cli_main(["export", str(run_pk), "-f", "aiida"]) == 0
+    path = tmp_path / "stdout.aiida"
+    path.write_bytes(capsysbinary.readouterr().out)
+    with zipfile.ZipFile(path) as zf:
+        assert zf.namelist()[0] == "metadata.json" and "db.sqlite3" in zf.namelist()
+    other = load_profile("other").store
+    assert import_run(other, path).created == len(members(store, run_pk))
+
+
 def test_a_run_comes_back_from_its_aiida_archive(store: Store, tmp_path: Path) -> None:
     run_pk = run_howto(3)
     archive = tmp_path / "howto.aiida"
