@@ -372,7 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     _max_boxes(graph)
     graph.set_defaults(func=cmd_graph)
 
-    export = add(sub, "export", "export a run as JSON, PROV-JSON, RO-Crate, DOT, SVG or Mermaid")
+    export = add(
+        sub, "export", "export a run as JSON, PROV-JSON, RO-Crate, DOT, SVG, Mermaid or AiiDA"
+    )
     export.add_argument("run", help="pk or uuid of a top-level graph run")
     export.add_argument("-f", "--format", choices=FORMATS, default="json", help="default: json")
     export.add_argument(
@@ -407,8 +409,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     view.set_defaults(func=cmd_view)
 
-    imp = add(sub, "import", "import a JSON export (keeps uuids; pickles stay untrusted)")
-    imp.add_argument("file", help="a file written by `ferroflow export --format json`")
+    imp = add(
+        sub, "import", "import a JSON export or AiiDA archive (keeps uuids; pickles stay untrusted)"
+    )
+    imp.add_argument("file", help="a file of `ferroflow export -f json` or an AiiDA archive")
     imp.add_argument(
         "--trust",
         action="store_true",
