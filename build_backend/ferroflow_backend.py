@@ -11,7 +11,8 @@ Why a wrapper and not maturin alone (pyproject.toml names this file as the backe
    manylinux2014`): one manylinux_2_17 abi3 wheel for every CPython >= 3.10. zig comes from
    PyPI (the `ziglang` package) as a build requirement. Build arguments given explicitly
    (`--config-settings build-args=...` or `MATURIN_PEP517_ARGS`) replace this choice, and
-   `FERROFLOW_NATIVE_BUILD=1` builds with the machine's own linker (a wheel for this system).
+   `FERROFLOW_NATIVE_BUILD=1` builds with the machine's own linker (maturin's PEP 517 default: a
+   `linux_*` wheel for this machine).
 """
 
 from __future__ import annotations
