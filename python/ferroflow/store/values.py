@@ -12,7 +12,7 @@ A value becomes ``(codec, payload)``; the codec says how to read the payload bac
     never be confused with user data. Floats use ``repr`` and so round-trip exactly. Output is
     ASCII (``ensure_ascii``) so lone surrogates in strings cannot break the SQLite insert. A
     string holding a high surrogate right before a low one (two code points, e.g. from
-    ``os.fsdecode``) is pickled instead: JSON writes the two as ``\ud800\udfff``, which
+    ``os.fsdecode``) is pickled instead: JSON writes the two as ``\\ud800\\udfff``, which
     every reader decodes as *one* character, so the value would read back changed.
 ``npy``
     ``numpy.ndarray`` (exact type, no object dtype) as ``.npy`` bytes written with

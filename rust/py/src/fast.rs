@@ -4,19 +4,21 @@
 //! Most tasks in a big graph are exactly that (a scatter of `f(x=i)`, a chain of `f(x=prev)`),
 //! and for them the Python runner's bookkeeping (resolving bindings, wrapping results in data
 //! nodes, queuing provenance rows) cost ~10× the call itself. Here a worker gathers the argument
-//! objects by pointer, calls the function once through vectorcall with the keyword names
-//! prepared at submit time, and keeps the returned object in the task's [`Done`] slot, where
+//! objects by pointer, calls the function once (through vectorcall where the interpreter has
+//! it, see [`crate::call`]) with the keyword names prepared at submit time, and keeps the returned object in the task's [`Done`] slot, where
 //! consumers read it. With provenance on, it appends one compact entry per task to the store's
 //! write queue; the Python writer turns it into rows off the hot path. Everything unusual (an
 //! exception, a returned dict or data node) is handed to Python hooks, so the semantics stay
 //! those of the general runner.
 
+use crate::call::call_kw;
 use crate::rows::{calc, OP_CALC};
 use crate::uuid7::uuid7;
 use ferroflow_core::{Outcome, Run, TaskId};
 use pyo3::ffi;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple, PyType};
 use std::cell::Cell;
 use std::sync::OnceLock;
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -324,15 +326,9 @@ pub(crate) fn execute(
     }
     // SAFETY: attached; `slots[1..]` holds `n` borrowed references kept alive by the run (the
     // constants and the producers' `Done` values outlive this call) or by `copies`; `kwnames`
-    // is a tuple of `n` str objects; nargsf says 0 positional arguments and allows use of slot 0.
+    // is a tuple of `n` str objects; slot 0 is scratch.
     let returned = with_capture(py, ctx, id, task.pk, || unsafe {
-        let raw = ffi::PyObject_Vectorcall(
-            task.func.as_ptr(),
-            slots.as_ptr().add(1),
-            ffi::PY_VECTORCALL_ARGUMENTS_OFFSET,
-            task.kwnames.as_ptr(),
-        );
-        Bound::from_owned_ptr_or_err(py, raw)
+        call_kw(py, task.func.bind(py), slots, task.kwnames.bind(py))
     });
     drop(copies);
     let value = match returned {
@@ -365,9 +361,11 @@ pub(crate) fn execute(
 
 /// Whether a returned value needs Python's look: a dict or data node (outputs by name), a value
 /// not exactly of the declared output type, or a coroutine (a sync function's mistake).
+static COROUTINE: PyOnceLock<Py<PyType>> = PyOnceLock::new();
+
 fn odd(py: Python<'_>, task: &FastTask, ctx: &FastContext, v: &Bound<'_, PyAny>) -> PyResult<bool> {
-    // SAFETY: attached; `v` is a valid object.
-    let coroutine = unsafe { ffi::PyCoro_CheckExact(v.as_ptr()) != 0 };
+    // `PyCoro_CheckExact` is outside the limited API: compare with `types.CoroutineType`
+    let coroutine = v.get_type().is(COROUTINE.import(py, "types", "CoroutineType")?);
     if coroutine || v.is_instance_of::<PyDict>() || v.is_instance(ctx.data_node_type.bind(py))? {
         return Ok(true);
     }

@@ -6,6 +6,7 @@
 //! never block while attached (every wait is inside `Python::detach`), never call Python while
 //! detached, and drop Python objects only while attached.
 
+mod call;
 mod fast;
 mod rows;
 mod sql_writer;
@@ -622,6 +623,13 @@ fn after_fork() {
     uuid7::after_fork();
 }
 
+/// How fast tasks are called in this process: `"vectorcall"` (the interpreter exports it) or
+/// `"dict"` (the 3.10 limited API's `PyObject_Call`); see `call.rs`.
+#[pyfunction]
+fn call_route() -> &'static str {
+    call::route()
+}
+
 /// True when called on one of the pools' worker threads.
 #[pyfunction]
 fn in_worker() -> bool {
@@ -641,6 +649,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<sql_writer::SqliteConnection>()?;
     rows::register(m)?;
     m.add_function(wrap_pyfunction!(in_worker, m)?)?;
+    m.add_function(wrap_pyfunction!(call_route, m)?)?;
     m.add_function(wrap_pyfunction!(fast::current_fast_task, m)?)?;
     m.add_function(wrap_pyfunction!(new_uuid, m)?)?;
     m.add_function(wrap_pyfunction!(after_fork, m)?)?;
