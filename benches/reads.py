@@ -192,7 +192,18 @@ def main() -> None:
             "`find_nodes(kind='calc', since=<the newest scatter's start>, limit=20)`",
             lambda: find_nodes(kind="calc", since=big.ctime, limit=20),
         ),
-        ("`find_nodes(task='noop', limit=20)`", lambda: find_nodes(task="noop", limit=20)),
+        (
+            "`find_nodes(task='noop', limit=20)` (a name no node has)",
+            lambda: find_nodes(task="noop", limit=20),
+        ),
+        (
+            "`find_nodes(task='noop_body', limit=20)` (every scatter task's)",
+            lambda: find_nodes(task="noop_body", limit=20),
+        ),
+        (
+            "`find_nodes(state='FAILED', limit=20)` (no node has it)",
+            lambda: find_nodes(state="FAILED", limit=20),
+        ),
     ]
     query_rows = [
         (name, timed(list(range(args.repeat)), lambda _, q=q: q())) for name, q in queries

@@ -63,6 +63,7 @@ def test_process_listings_walk_the_time_index_and_answer_as_a_scan(
     processes = [node for node in every if node.is_process]
     calcs = [node for node in processes if node.kind == "calc"]
     assert len(every) > len(processes) > len(calcs) > 5
+    assert any(n.state == "FAILED" and n.ctime >= between for n in processes)
     cases: list[tuple[dict[str, Any], list[int], bool]] = [
         ({"kind": "calc", "newest_first": True, "limit": 3}, by_time(calcs)[::-1][:3], True),
         ({"kind": "calc"}, by_time(calcs), True),
@@ -77,12 +78,18 @@ def test_process_listings_walk_the_time_index_and_answer_as_a_scan(
             True,
         ),
         (
-            {"state": "FAILED", "newest_first": True},
-            by_time([n for n in processes if n.state == "FAILED"])[::-1],
+            {"state": "FAILED", "since": between, "newest_first": True},
+            by_time([n for n in processes if n.state == "FAILED" and n.ctime >= between])[::-1],
             True,
         ),
-        ({"state": "KILLED"}, [], True),
-        # a name may match nothing: a walk would read every entry and its row, so it scans
+        # a name or a state may match nothing: a walk would read every entry and its row, so
+        # without a time bound they scan
+        ({"state": "KILLED"}, [], False),
+        (
+            {"state": "FAILED", "newest_first": True},
+            by_time([n for n in processes if n.state == "FAILED"])[::-1],
+            False,
+        ),
         ({"task": "square"}, by_time([n for n in calcs if n.type.endswith(".square")]), False),
         (
             {"task": "square", "since": between},
