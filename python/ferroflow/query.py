@@ -215,12 +215,14 @@ def find_nodes(
         if kind_name is None:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     codes = _states(state)
-    if task is not None or codes or kind_name in (Kind.CALC, Kind.WORK):
+    listing = task is None and run is None and not codes  # nothing but kind and limit
+    timed = since is not None or until is not None or listing
+    if timed and (task is not None or codes or kind_name in (Kind.CALC, Kind.WORK)):
+        where.append(_processes(by_time=True))
+    elif task is not None:  # data nodes have labels too; a state or a kind says it already
         # first: SQLite tests the terms in this order, and this cheap one drops data nodes
         # (two thirds of a store) before a name's pattern is matched
-        listing = task is None and run is None and not codes  # nothing but kind and limit
-        timed = since is not None or until is not None or listing
-        where.append(_processes(by_time=timed))
+        where.append(_processes(by_time=False))
     if task is not None:
         if kind_name == Kind.DATA:
             raise ValueError("data nodes have no task name; use kind='calc' or 'work' with task")
