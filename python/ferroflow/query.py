@@ -19,8 +19,13 @@ runs", "where did task X fail", "what did run N produce" and "what ran recently"
 AND. Every query is one SQL statement on the store's read connection, so results include
 everything recorded before the call. Filtering by ``run`` uses the ``node_run`` index (and
 the link indexes for data nodes, whose ``run_pk`` may be unset); listing runs uses the partial
-index on top-level runs. Other filters scan the node table, which is linear and fine for
-interactive use; pass ``limit`` for large stores.
+index on top-level runs. Process nodes (``kind`` calc or work, a ``task``, a ``state``) with a
+time bound (``since``/``until``), or listed with nothing but ``kind`` (and ``limit``), walk the
+partial index ``node_process_ctime`` in time order and stop after ``limit``: the 20 newest task
+runs of a 10M-node store in 0.1 ms instead of a 2 s scan and sort. A ``task`` name or a
+``state`` without a time bound scans the node table (a filter may match nothing, and an index
+walk that finds nothing reads every entry *and* its row, slower than one scan), which is linear
+and fine for interactive use; pass ``since`` in large stores.
 """
 
 from __future__ import annotations
@@ -34,7 +39,13 @@ from typing import Any
 from .model.vocabulary import KIND_CODES, STATE_CODES, Kind
 from .profile import get_current_profile
 from .store import Store, StoredNode
-from .store.schema import RUN_INPUTS_SQL, RUN_OUTPUTS_SQL, TOP_LEVEL_RUN, state_name
+from .store.schema import (
+    PROCESS_NODE,
+    RUN_INPUTS_SQL,
+    RUN_OUTPUTS_SQL,
+    TOP_LEVEL_RUN,
+    state_name,
+)
 
 __all__ = ["KINDS", "find_nodes", "find_runs", "parse_time", "task_counts"]
 
@@ -203,16 +214,23 @@ def find_nodes(
         kind_name = KINDS.get(kind)
         if kind_name is None:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    codes = _states(state)
+    listing = task is None and run is None and not codes  # nothing but kind and limit
+    timed = since is not None or until is not None or listing
+    if timed and (task is not None or codes or kind_name in (Kind.CALC, Kind.WORK)):
+        where.append(_processes(by_time=True))
+    elif task is not None:  # data nodes have labels too; a state or a kind says it already
+        # first: SQLite tests the terms in this order, and this cheap one drops data nodes
+        # (two thirds of a store) before a name's pattern is matched
+        where.append(_processes(by_time=False))
     if task is not None:
         if kind_name == Kind.DATA:
             raise ValueError("data nodes have no task name; use kind='calc' or 'work' with task")
-        where.append(f"kind != {KIND_CODES[Kind.DATA]}")
         _text_match(("label", "type"), task, where, params)
         # or the label its call's metadata= gave (process_text, see store.schema)
         op = "GLOB" if _GLOB.search(task) else "="
         where[-1] = where[-1][:-1] + f" OR pk IN (SELECT pk FROM process_text WHERE label {op} ?))"
         params.append(task)
-    codes = _states(state)
     if codes:
         where.append(f"state IN ({', '.join('?' * len(codes))})")
         params.extend(codes)
@@ -230,6 +248,17 @@ def find_nodes(
     _time_range(since, until, where, params)
     order = "ctime DESC, pk DESC" if newest_first else "ctime, pk"
     return db._reader.select(" AND ".join(where) or "1", params, order, _limit(limit))
+
+
+def _processes(by_time: bool) -> str:
+    """The condition "a process node", worded so that SQLite walks ``node_process_ctime``
+    (process nodes in time order) when ``by_time``, and otherwise cannot: its planner uses a
+    partial index only for a WHERE clause that repeats the index's condition, and prefers a
+    walk in ``ORDER BY`` order even when a filter may match nothing, which then reads every
+    entry and its row (0.9-1.3 s against a 0.5-0.8 s scan at 10M nodes). Hence a task name, a
+    state or a run without a time bound scans, as it did before the index; add ``since`` to
+    walk (``find_nodes(state="FAILED", since="1d")``)."""
+    return PROCESS_NODE if by_time else f"kind > {KIND_CODES[Kind.DATA]}"
 
 
 def task_counts(store: Store | None = None, *, run: int | str) -> dict[str, int]:
