@@ -27,6 +27,7 @@ import functools
 import inspect
 import os
 import pickle
+import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
@@ -74,22 +75,20 @@ async def _run_child(label: str, func: Callable[..., Any], kwargs: dict[str, Any
     with tempfile.TemporaryDirectory(prefix="ferroflow-job-") as folder:
         job, result = Path(folder) / "job.pkl", Path(folder) / "result.pkl"
         job.write_bytes(_dumps(func, kwargs))
-        child = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "ferroflow.executors.pythonjob_child",
-            str(job),
-            str(result),
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+        # A plain process waited on from a thread, not an asyncio subprocess: the run's loop may
+        # close while a cancelled job is still being reaped, and an asyncio transport left
+        # behind then warns at garbage collection, long after (and in another test's time).
+        child = subprocess.Popen(
+            [sys.executable, "-m", "ferroflow.executors.pythonjob_child", str(job), str(result)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             env=_child_env(),
         )
         try:
-            out, err = await child.communicate()
+            out, err = await asyncio.to_thread(child.communicate)
         except BaseException:  # the run was cancelled (Ctrl-C, a timeout): stop the job too
-            if child.returncode is None:
-                child.kill()
-                await asyncio.shield(child.wait())
+            if child.poll() is None:
+                child.kill()  # the waiting thread's communicate() then reaps it
             raise
         # written here, in the job's async task: the run's capture keeps them with the task
         if out:
