@@ -331,18 +331,16 @@ def measure(engine: str, workload: str, n: int, args: argparse.Namespace) -> Cel
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.setup_aiida:
-        code = setup_venv()
-        print(describe(DEFAULT_VENV / "bin" / "python") or "aiida-workgraph: install failed")
-        return code
-    for tool in compare_peers.TOOLS:
-        if getattr(args, f"setup_{tool}"):
-            code = compare_peers.setup_venv(tool)
+    setups = [tool for tool in compare_peers.TOOLS if getattr(args, f"setup_{tool}")]
+    if args.setup_aiida or setups:  # every --setup-* given, then exit
+        codes = []
+        if args.setup_aiida:
+            codes.append(setup_venv())
+            print(describe(DEFAULT_VENV / "bin" / "python") or "aiida-workgraph: install failed")
+        for tool in setups:
+            codes.append(compare_peers.setup_venv(tool))
             print(compare_peers.describe(tool) or f"{tool}: install failed")
-            if code:
-                return code
-    if any(getattr(args, f"setup_{tool}") for tool in compare_peers.TOOLS):
-        return 0
+        return max(codes)
     started = time.perf_counter()
     args.workers_given = args.workers is not None
     args.workers = args.workers or os.cpu_count() or 1
