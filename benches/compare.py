@@ -4,13 +4,18 @@
     python benches/compare.py --quick              # tiny n, seconds: does every engine run?
     python benches/compare.py --workloads scatter howto --max-n 100000 --peers loop dask-threads
     python benches/compare.py --setup-aiida        # once: aiida-workgraph into benches/.venv-aiida
+    python benches/compare.py --setup-parsl --setup-jobflow --setup-prefect   # once each
 
 Runs the same workloads (``workloads.py``: no-op scatter and chain, the how-to's scatter-gather,
 1 ms sleeps, 256×256 matmuls, a 3-level nested graph with dynamic fan-out) through ferroflow
 (default settings, provenance on, and again with ``provenance=False``) and its peers: a plain
 loop, ``ThreadPoolExecutor``, Dask's threaded scheduler, Dask distributed (in-process
-``LocalCluster``) and AiiDA WorkGraph (its own virtualenv, a throw-away ``verdi presto``
-profile). ``compare_engines.py`` and ``compare_workgraph_child.py`` say exactly what each peer runs.
+``LocalCluster``), AiiDA WorkGraph (its own virtualenv, a throw-away ``verdi presto``
+profile), and the science workflow tools Parsl (ThreadPoolExecutor and local
+HighThroughputExecutor), jobflow (``run_locally``, in-memory store) and Prefect 3 (tasks in a
+flow, ephemeral local server), each in its own virtualenv (``compare_peers.py``; these three run
+scatter, chain, howto and nested). ``compare_engines.py``, ``compare_workgraph_child.py`` and
+``compare_parsl.py``/``compare_jobflow.py``/``compare_prefect.py`` say exactly what each peer runs.
 
 Every (engine, workload, n) runs in a fresh process: its timing starts warm (pools started, one
 small warm-up run) and its peak RSS is its own. Every pool gets the same number of workers
@@ -27,6 +32,7 @@ shape on tiny n).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime
 import importlib.util
 import json
@@ -34,6 +40,7 @@ import os
 import platform
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -42,6 +49,7 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
+import compare_peers
 from compare_child import MARKER
 from compare_report import Cell, fmt_count, plot, table
 from compare_workgraph import DEFAULT_VENV, describe, profile_env, setup_venv
@@ -76,7 +84,17 @@ QUICK_SIZES: dict[str, list[int]] = {
     "nested": [8, 27],
 }
 
-PEERS = ("loop", "threads", "dask-threads", "dask-distributed", "workgraph")
+PEERS = (
+    "loop",
+    "threads",
+    "dask-threads",
+    "dask-distributed",
+    "workgraph",
+    "parsl-threads",
+    "parsl-htex",
+    "jobflow",
+    "prefect",
+)
 FERROFLOW_ROWS = ("ferroflow", "ferroflow-noprov")
 #: What each row runs (printed above the tables).
 LEGEND = {
@@ -91,12 +109,29 @@ LEGEND = {
     "with `workers` threads in the same process; client.map/submit + gather",
     "workgraph": "AiiDA WorkGraph wg.run() in-process on a fresh `verdi presto --no-broker` "
     "SQLite profile",
+    "parsl-threads": "Parsl python apps on its ThreadPoolExecutor(max_threads=workers); "
+    "join_app for dynamic fan-out",
+    "parsl-htex": "Parsl python apps on a local HighThroughputExecutor (interchange + a pool of "
+    "`workers` worker processes, ZeroMQ on 127.0.0.1); join_app for dynamic fan-out",
+    "jobflow": "jobflow run_locally(flow, store=JobStore(MemoryStore())): jobs run one after "
+    "another (no pool); Response(replace=Flow) for dynamic fan-out",
+    "prefect": "Prefect 3 @task.submit/map inside a @flow, ThreadPoolTaskRunner(workers), "
+    "ephemeral local API server on a fresh PREFECT_HOME",
 }
 #: Largest n run per peer in a full run, so that it stays under ~25 min on 2 cores; bigger n
 #: print "skipped: n > cap" (``--cap ENGINE=N`` changes one). Measured here: Dask's threaded
 #: get ~40-60 µs/task (1M would take ~1 min per workload), Dask distributed ~2-5 ms/task (10k
 #: takes 20-60 s), WorkGraph 0.5-1 s/task and growing (50 takes ~50 s).
-CAPS: dict[str, int] = {"dask-threads": 100_000, "dask-distributed": 10_000, "workgraph": 50}
+#: Parsl threads ~0.1 ms/task, Parsl HTEX and jobflow ~1 ms, Prefect ~10 ms (all growing).
+CAPS: dict[str, int] = {
+    "dask-threads": 100_000,
+    "dask-distributed": 10_000,
+    "workgraph": 50,
+    "parsl-threads": 100_000,
+    "parsl-htex": 10_000,
+    "jobflow": 1_000,
+    "prefect": 1_000,
+}
 #: ferroflow's distribution name, and the distributions each peer needs
 NEEDS = {"dask-threads": ["dask"], "dask-distributed": ["dask", "distributed"]}
 
@@ -132,6 +167,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         action="store_true",
         help=f"create {DEFAULT_VENV.relative_to(ROOT)} with aiida-workgraph from PyPI, then exit",
     )
+    for tool in compare_peers.TOOLS:
+        venv = compare_peers.venv_of(tool).relative_to(ROOT)
+        parser.add_argument(
+            f"--setup-{tool}",
+            action="store_true",
+            help=f"create {venv} with {tool} from PyPI, then exit",
+        )
     return parser.parse_args(argv)
 
 
@@ -161,6 +203,9 @@ def availability(args: argparse.Namespace) -> dict[str, str | None]:
             reason = "not installed"
         elif engine == "workgraph":
             reason = None if describe(args.aiida_python) else "not installed"
+        elif engine in compare_peers.ENGINES:
+            tool = compare_peers.ENGINES[engine]
+            reason = None if compare_peers.describe(tool) else "not installed"
         elif any(importlib.util.find_spec(dist) is None for dist in NEEDS.get(engine, [])):
             reason = "not installed"
         missing[engine] = reason
@@ -208,17 +253,32 @@ def ferroflow_commit() -> str:
 
 def run_child(cmd: list[str], env: dict[str, str], timeout: float) -> dict[str, Any]:
     """Run one measurement process; its ``COMPARE_RESULT`` record, or ``{"error": …}``."""
-    try:
-        done = subprocess.run(
-            cmd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-    except subprocess.TimeoutExpired:
-        return {"error": f"timeout after {timeout:.0f} s"}
+    # Output goes to files, not pipes: a helper the child started (Prefect's server) inherits
+    # them and would hold a pipe open after the child exits. The child gets its own session,
+    # so that what it started and left (Parsl's interchange and workers, Prefect's server) is
+    # stopped with it.
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(cmd, env=env, stdout=out, stderr=err, start_new_session=True)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return {"error": f"timeout after {timeout:.0f} s"}
+        finally:
+            _kill_group(proc.pid)
+            proc.wait()
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(cmd, proc.returncode, out.read(), err.read())
     for line in reversed(done.stdout.splitlines()):
         if line.startswith(MARKER):
             return dict(json.loads(line[len(MARKER) :]))
     tail = (done.stderr.strip().splitlines() or [""])[-1][:160]
     return {"error": f"exit code {done.returncode}: {tail}"}
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pgid, signal.SIGKILL)
 
 
 def measure(engine: str, workload: str, n: int, args: argparse.Namespace) -> Cell:
@@ -242,6 +302,12 @@ def measure(engine: str, workload: str, n: int, args: argparse.Namespace) -> Cel
                     record = run_child(cmd, {**base, **env}, args.timeout)
             except (RuntimeError, OSError, subprocess.SubprocessError) as exc:
                 record = {"error": str(exc)}
+        elif engine in compare_peers.ENGINES:
+            python = str(compare_peers.python_of(engine))
+            child = str(HERE / "compare_peers_child.py")
+            cmd = [python, child, engine, workload, str(n), "--workers", str(args.workers)]
+            env = compare_peers.child_env(engine, base, home)
+            record = run_child([*cmd, *opts], env, args.timeout)
         else:
             env = {**base, "FERROFLOW_HOME": home}
             if args.workers_given:
@@ -265,10 +331,16 @@ def measure(engine: str, workload: str, n: int, args: argparse.Namespace) -> Cel
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    if args.setup_aiida:
-        code = setup_venv()
-        print(describe(DEFAULT_VENV / "bin" / "python") or "aiida-workgraph: install failed")
-        return code
+    setups = [tool for tool in compare_peers.TOOLS if getattr(args, f"setup_{tool}")]
+    if args.setup_aiida or setups:  # every --setup-* given, then exit
+        codes = []
+        if args.setup_aiida:
+            codes.append(setup_venv())
+            print(describe(DEFAULT_VENV / "bin" / "python") or "aiida-workgraph: install failed")
+        for tool in setups:
+            codes.append(compare_peers.setup_venv(tool))
+            print(compare_peers.describe(tool) or f"{tool}: install failed")
+        return max(codes)
     started = time.perf_counter()
     args.workers_given = args.workers is not None
     args.workers = args.workers or os.cpu_count() or 1
@@ -290,6 +362,10 @@ def main(argv: list[str] | None = None) -> int:
     ]
     if "workgraph" in args.peers and missing.get("workgraph") is None:
         versions.append(f"{describe(args.aiida_python)} ({args.aiida_python.parent.parent.name})")
+    for tool in compare_peers.TOOLS:
+        used = [e for e, t in compare_peers.ENGINES.items() if t == tool and e in args.peers]
+        if any(missing.get(e) is None for e in used):
+            versions.append(f"{compare_peers.describe(tool)} (.venv-{tool})")
     print(f"# `{command}`")
     print(f"# {datetime.date.today().isoformat()}; {machine()}")
     print(f"# {'; '.join(versions)}")
@@ -310,6 +386,9 @@ def main(argv: list[str] | None = None) -> int:
             note += " — NOT INSTALLED" + (" (--pretend-missing)" if forced else "")
             if engine == "workgraph" and not forced:
                 note += ": run `python benches/compare.py --setup-aiida`"
+            elif engine in compare_peers.ENGINES and not forced:
+                tool = compare_peers.ENGINES[engine]
+                note += f": run `python benches/compare.py --setup-{tool}`"
         print(f"* `{engine}`: {note}")
     print(flush=True)
 
@@ -328,6 +407,10 @@ def main(argv: list[str] | None = None) -> int:
             for engine in engines:
                 if missing[engine]:
                     cell = Cell(engine, workload, n, status=str(missing[engine]))
+                elif (
+                    engine in compare_peers.ENGINES and workload not in compare_peers.PEER_WORKLOADS
+                ):
+                    cell = Cell(engine, workload, n, status="skipped: not ported")
                 elif n > caps.get(engine, n):
                     cell = Cell(
                         engine, workload, n, status=f"skipped: n > cap {fmt_count(caps[engine])}"

@@ -10,17 +10,33 @@ and JSON files. Speeds are never asserted (the numbers are whatever this machine
 
 from __future__ import annotations
 
+import importlib
 import json
+import os
 import re
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
+from types import ModuleType
 
 import matplotlib  # noqa: F401 (in the test extra: the plot must be written)
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-ENGINES = ["ferroflow", "ferroflow-noprov", "loop", "threads", "dask-threads", "workgraph"]
+#: Parsl, jobflow and Prefect live in their own venvs (never installed by the tests): forced
+#: missing, so their rows, legend lines and JSON cells are still checked
+NEW_PEERS = ["parsl-threads", "parsl-htex", "jobflow", "prefect"]
+ENGINES = [
+    "ferroflow",
+    "ferroflow-noprov",
+    "loop",
+    "threads",
+    "dask-threads",
+    "workgraph",
+    *NEW_PEERS,
+]
 WORKLOADS = ["scatter", "howto"]
 MEASURED = re.compile(r"^(?P<us>[\d,]+(?:\.\d+)?) µs · (?P<ratio>[\d,]+(?:\.\d+)?)× · [\d,]+ MiB$")
 
@@ -39,8 +55,10 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, Path]:
         "threads",
         "dask-threads",
         "workgraph",
+        *NEW_PEERS,
         "--pretend-missing",
         "workgraph",
+        *NEW_PEERS,
         "--sizes",
         "4",
         "100",
@@ -112,3 +130,84 @@ def test_plot_and_json_are_written(run: tuple[str, Path]) -> None:
     engines = {c["engine"] for c in cells}
     assert engines == set(ENGINES)
     assert {c["status"] for c in cells if c["engine"] == "workgraph"} == {"not installed"}
+
+
+def test_new_peers_missing_say_so(run: tuple[str, Path]) -> None:
+    stdout = run[0]
+    for engine in NEW_PEERS:
+        line = next(x for x in stdout.splitlines() if x.startswith(f"* `{engine}`: "))
+        assert line.endswith("NOT INSTALLED (--pretend-missing)"), line
+        for rows in tables(stdout).values():
+            assert rows[engine] == ["not installed", "not installed", "-"]
+
+
+def _benches(name: str) -> ModuleType:
+    """A module of ``benches/`` (they import each other as siblings)."""
+    path = str(ROOT / "benches")
+    if path not in sys.path:
+        sys.path.insert(0, path)
+    return importlib.import_module(name)
+
+
+def test_setup_options_exist_for_each_peer_tool() -> None:
+    compare = _benches("compare")
+    args = compare.parse_args(["--setup-parsl", "--setup-prefect"])
+    assert (args.setup_parsl, args.setup_jobflow, args.setup_prefect) == (True, False, True)
+    assert set(compare.compare_peers.ENGINES) <= set(compare.PEERS)
+    assert set(compare.compare_peers.PEER_WORKLOADS) <= set(compare.WORKLOADS)
+
+
+def test_peer_child_env_uses_its_venv_and_a_fresh_prefect_home(tmp_path: Path) -> None:
+    peers = _benches("compare_peers")
+    base = {"PATH": "/usr/bin", "PREFECT_API_URL": "http://example.invalid/api"}
+    env = peers.child_env("prefect", base, str(tmp_path))
+    assert env["PATH"].split(os.pathsep)[0] == str(ROOT / "benches" / ".venv-prefect" / "bin")
+    assert "PREFECT_API_URL" not in env  # so Prefect starts its ephemeral local server
+    assert Path(env["PREFECT_HOME"]).parent == tmp_path
+    assert env["PYTHONPATH"] == str(ROOT / "benches")  # HTEX workers import the bodies
+    parsl_env = peers.child_env("parsl-htex", base, str(tmp_path))
+    assert parsl_env["PATH"].startswith(str(ROOT / "benches" / ".venv-parsl" / "bin"))
+    assert "PREFECT_HOME" not in parsl_env
+
+
+def test_peer_bodies_match_the_howto() -> None:
+    bodies = _benches("compare_peer_bodies")
+    data = bodies.generate_numbers(4)["data"]
+    squares = {key: bodies.square(value) for key, value in data.items()}
+    assert bodies.gather_and_sum(squares) == bodies.expected_howto(4) == 30
+    assert bodies.gather_list(list(squares.values())) == 30
+    assert [bodies.fanout_body(n) for n in (8, 26, 27, 1000)] == [2, 2, 3, 10]
+
+
+def test_run_child_returns_and_stops_what_the_child_left_running(tmp_path: Path) -> None:
+    """A child that leaves a helper holding its stdout (as Prefect's server does) neither
+    blocks the parent nor outlives the measurement."""
+    compare = _benches("compare")
+    pidfile = tmp_path / "helper.pid"
+    child = tmp_path / "child.py"
+    child.write_text(
+        textwrap.dedent(
+            f"""
+            import subprocess, sys
+            helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"])
+            open({str(pidfile)!r}, "w").write(str(helper.pid))
+            print({compare.MARKER!r} + '{{"seconds": 0.5, "times": [0.5]}}', flush=True)
+            """
+        )
+    )
+    record = compare.run_child([sys.executable, str(child)], dict(os.environ), timeout=60)
+    assert record == {"seconds": 0.5, "times": [0.5]}
+    helper = int(pidfile.read_text())
+    state = Path(f"/proc/{helper}/stat")
+
+    def gone() -> bool:  # SIGKILL is delivered asynchronously: allow it a moment to land
+        try:
+            return state.read_text().split(")")[1].split()[0] == "Z"
+        except (FileNotFoundError, ProcessLookupError):
+            return True
+
+    for _ in range(100):
+        if gone():
+            break
+        time.sleep(0.1)
+    assert gone(), f"helper {helper} still running"
