@@ -126,7 +126,7 @@ class ZoneRunner:
             if zone.kind == "if" and not self._condition(task, zone):
                 self._untake(zone)
                 return self._done(task)
-            return self._expand(task, zone, progress, zone.mapping, zone.prefix)
+            return self._expand(task, zone, progress)
         bad = self._settle(progress)
         if bad:
             return self._fail_children(task, bad)
@@ -162,7 +162,7 @@ class ZoneRunner:
                 f"that the body changes what the condition reads)"
             )
         progress.count += 1
-        return self._expand(task, zone, progress, zone.mapping, zone.prefix)
+        return self._expand(task, zone, progress)
 
     def _map(self, task: TaskNode, zone: ZoneSpec, progress: _Progress) -> bool | list[int]:
         if progress.phase == "start":
@@ -207,25 +207,14 @@ class ZoneRunner:
         return self._done(task)
 
     # -- steps ----------------------------------------------------------------------------
-    def _expand(
-        self,
-        task: TaskNode,
-        zone: ZoneSpec,
-        progress: _Progress,
-        mapping: dict[int, TaskNode],
-        prefix: str,
-    ) -> bool | list[int]:
-        clones = clone_body(zone, mapping, prefix)
+    def _expand(self, task: TaskNode, zone: ZoneSpec, progress: _Progress) -> bool | list[int]:
+        """Clone the body into the zone's mapping and submit it; an empty body goes on to the
+        next step at once (the core would have nothing to wait for)."""
+        clones = clone_body(zone, zone.mapping, zone.prefix)
         progress.phase = "body"
         progress.clones = clones
-        ids = self.submit(level_order(clones, mapping))
-        if not ids:
-            return self._run_again(task)
-        return ids
-
-    def _run_again(self, task: TaskNode) -> bool | list[int]:
-        """An empty body: the next step at once (the core has nothing to wait for)."""
-        return self.run(task)
+        ids = self.submit(level_order(clones, zone.mapping))
+        return ids if ids else self.run(task)
 
     def _settle(self, progress: _Progress, show: bool = True) -> list[TaskNode]:
         """The core's final states onto the clones, each template showing its latest clone

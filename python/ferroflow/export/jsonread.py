@@ -81,9 +81,10 @@ class _Reader:
 
 def read_object(fp: IO[str], streams: dict[str, Callable[[Any, int], None]]) -> dict[str, Any]:
     """Read the JSON object in ``fp``: each item of a member named in ``streams`` (an array)
-    goes to ``streams[name](item, index)``; the other members are returned. Raises
-    ``ValueError`` for what is not one JSON object (a streamed member that is not an array
-    included), naming the offset."""
+    goes to ``streams[name](item, index)`` (and the member is returned as ``[]``); the other
+    members (a streamed name whose value is no array among them, for the caller to refuse)
+    are returned as they are. Raises ``ValueError``, naming the offset, for what is not one
+    JSON object."""
     reader = _Reader(fp)
     others: dict[str, Any] = {}
     seen: set[str] = set()
@@ -104,7 +105,7 @@ def read_object(fp: IO[str], streams: dict[str, Callable[[Any, int], None]]) -> 
                 others[key] = reader.value()  # (a streamed name that is no array: the caller
             else:  # finds it among the others and refuses it)
                 _items(reader, handle)
-                others.setdefault(key, _STREAMED)
+                others[key] = []  # its items went to the callback
             if reader.peek() == ",":
                 reader.take(",")
                 continue
@@ -113,13 +114,6 @@ def read_object(fp: IO[str], streams: dict[str, Callable[[Any, int], None]]) -> 
     if reader.peek() != "":
         raise ValueError(f"extra data after the object at offset {reader.where()}")
     return others
-
-
-class _Streamed(list[Any]):
-    """Marks, among the returned members, an array whose items went to its callback."""
-
-
-_STREAMED = _Streamed()
 
 
 def _items(reader: _Reader, handle: Callable[[Any, int], None]) -> None:
