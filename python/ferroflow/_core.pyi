@@ -7,6 +7,7 @@ from typing import Any, Literal, Protocol, final
 
 __all__ = [
     "CANCELLED",
+    "FATAL_MESSAGES",
     "PENDING",
     "FastContext",
     "ROW_LAYOUTS",
@@ -27,6 +28,8 @@ __all__ = [
 ]
 
 __version__: str
+#: SQLite messages that blame the file, not a row (both committers judge errors by it).
+FATAL_MESSAGES: tuple[str, ...]
 # The store writer's queue rows and statements, as declared in ferroflow/store/rows.py.
 ROW_OPS: dict[str, int]
 ROW_LAYOUTS: dict[int, tuple[str, ...]]

@@ -25,6 +25,7 @@ import os
 import sqlite3
 from pathlib import Path
 
+from .. import _core
 from ..errors import StoreBusyError, StoreLostError, StoreWriteError
 from ..model.vocabulary import STATE_CODES, State
 from . import owners, schema
@@ -41,17 +42,9 @@ __all__ = [
 
 log = logging.getLogger("ferroflow.store")
 
-#: SQLite messages that blame the file, not a row (the Rust committer keeps the same list,
-#: ``FATAL_MESSAGES`` in rust/py/src/sql_writer.rs).
-FATAL_MESSAGES = (
-    "database or disk is full",
-    "disk I/O error",
-    "database is locked",
-    "readonly database",
-    "file is not a database",
-    "malformed",
-    "unable to open database",
-)
+#: SQLite messages that blame the file, not a row: the Rust committer's own list
+#: (``FATAL_MESSAGES`` in rust/py/src/sql_writer.rs), so both committers judge an error alike.
+FATAL_MESSAGES: tuple[str, ...] = _core.FATAL_MESSAGES
 
 _FAILED = STATE_CODES[State.FAILED]
 _UNFINISHED = f"({schema.sql_codes(STATE_CODES, (State.PLANNED, State.RUNNING))})"

@@ -955,9 +955,10 @@ fn link_params(l: &LinkRow) -> [Val<'_>; 4] {
 
 /// SQLite messages that say the file, not a row, is at fault (disk full, I/O error, lock held,
 /// read-only or damaged file): replaying the batch row by row would keep whichever rows still
-/// fit, e.g. links whose nodes did not, so such a batch is lost whole. `writer.py` keeps the
-/// same list (`FATAL_MESSAGES`) for the Python committer.
-const FATAL_MESSAGES: [&str; 7] = [
+/// fit, e.g. links whose nodes did not, so such a batch is lost whole. The module exports this
+/// list as `_core.FATAL_MESSAGES`, which the Python committer (`store/faults.py`) reads, so
+/// both committers judge an error by the one list.
+pub(crate) const FATAL_MESSAGES: [&str; 7] = [
     "database or disk is full",
     "disk I/O error",
     "database is locked",
