@@ -36,7 +36,15 @@ from pathlib import Path
 
 from ..errors import NodeNotFoundError, RunDeleteRefusedError
 from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link, State
-from .schema import INPUT_LINKS, OUTPUT_LINKS, TOP_LEVEL_RUN, configure_connection, sql_codes
+from .schema import (
+    IN_BLOB,
+    INPUT_LINKS,
+    OUTPUT_LINKS,
+    REUSES_RESULTS,
+    TOP_LEVEL_RUN,
+    configure_connection,
+    sql_codes,
+)
 
 __all__ = ["Deletion", "delete_run"]
 
@@ -44,14 +52,17 @@ _DATA = KIND_CODES[Kind.DATA]
 _CREATE = LINK_CODES[Link.CREATE]
 _IN_PROGRESS = (STATE_CODES[State.PLANNED], STATE_CODES[State.RUNNING])
 
-# Temporary tables (in memory: temp_store) of one delete, filled in this order.
+# Temporary tables (in memory: temp_store) of one delete, filled in this order. A join starting
+# from one is a ``CROSS JOIN``, which fixes SQLite's loop order: over the run's few rows, each
+# looking up the link table's keys. SQLite has no statistics for a new temporary table, and
+# left to itself it walked the whole ``link_src`` index once per statement.
 _COLLECT = [
     "CREATE TEMP TABLE del_proc(pk INTEGER PRIMARY KEY)",
     f"INSERT INTO del_proc SELECT pk FROM node WHERE run_pk = :run AND kind != {_DATA}",
     "CREATE TEMP TABLE touched(pk INTEGER PRIMARY KEY)",
-    "INSERT OR IGNORE INTO touched SELECT l.src FROM del_proc p JOIN link l ON l.dst = p.pk"
+    "INSERT OR IGNORE INTO touched SELECT l.src FROM del_proc p CROSS JOIN link l ON l.dst = p.pk"
     f" WHERE l.type IN ({sql_codes(LINK_CODES, INPUT_LINKS)})",
-    "INSERT OR IGNORE INTO touched SELECT l.dst FROM del_proc p JOIN link l ON l.src = p.pk"
+    "INSERT OR IGNORE INTO touched SELECT l.dst FROM del_proc p CROSS JOIN link l ON l.src = p.pk"
     f" WHERE l.type IN ({sql_codes(LINK_CODES, OUTPUT_LINKS)})",
     f"INSERT OR IGNORE INTO touched SELECT pk FROM node WHERE run_pk = :run AND kind = {_DATA}",
     # data nodes linked to a process of another run: kept
@@ -73,29 +84,33 @@ _COLLECT = [
 # Other runs holding on to the run: (their run pk, data nodes of the run they use).
 _USERS_SQL = (
     "SELECT run_pk, count(DISTINCT pk) FROM ("
-    " SELECT s.pk, n.run_pk FROM shared s JOIN link l ON l.src = s.pk JOIN node n ON n.pk = l.dst"
+    " SELECT s.pk, n.run_pk FROM shared s CROSS JOIN link l ON l.src = s.pk"
+    "  CROSS JOIN node n ON n.pk = l.dst"
     "  WHERE NOT s.foreign_made AND n.pk NOT IN (SELECT pk FROM del_proc)"
     " UNION ALL"
-    " SELECT s.pk, n.run_pk FROM shared s JOIN link l ON l.dst = s.pk JOIN node n ON n.pk = l.src"
+    " SELECT s.pk, n.run_pk FROM shared s CROSS JOIN link l ON l.dst = s.pk"
+    "  CROSS JOIN node n ON n.pk = l.src"
     "  WHERE NOT s.foreign_made AND n.pk NOT IN (SELECT pk FROM del_proc)"
     ") GROUP BY run_pk"
 )
-# (their run pk, their task runs that reused a result of the run); one scan of the node table
+# (their run pk, their task runs that reused a result of the run); each condition repeats its
+# partial index's (``node_cached_from``, ``node_blob``) so SQLite searches it instead of scanning
 _REUSERS_SQL = (
-    "SELECT run_pk, count(*) FROM node WHERE cached_from IN (SELECT pk FROM del_proc)"
+    f"SELECT run_pk, count(*) FROM node WHERE {REUSES_RESULTS}"
+    " AND cached_from IN (SELECT pk FROM del_proc)"
     " AND pk NOT IN (SELECT pk FROM del_proc) GROUP BY run_pk"
 )
 _DELETE = [
-    "UPDATE node SET cached_from = NULL WHERE cached_from IN (SELECT pk FROM del_proc)",
+    f"UPDATE node SET cached_from = NULL WHERE {REUSES_RESULTS}"
+    " AND cached_from IN (SELECT pk FROM del_proc)",
     "UPDATE node SET run_pk = NULL WHERE pk IN (SELECT pk FROM shared) AND run_pk = :run",
     "DELETE FROM link WHERE dst IN (SELECT pk FROM del_node)",
     "DELETE FROM link WHERE src IN (SELECT pk FROM del_node)",
     "DELETE FROM extra WHERE pk IN (SELECT pk FROM del_node)",
     "DELETE FROM process_text WHERE pk IN (SELECT pk FROM del_proc)",
     "DELETE FROM node WHERE pk IN (SELECT pk FROM del_node)",
-    # one scan of node for the blobs still referred to (node.blob_id has no index)
     "DELETE FROM blob WHERE id IN (SELECT id FROM del_blob"
-    " EXCEPT SELECT blob_id FROM node WHERE blob_id IN (SELECT id FROM del_blob))",
+    f" EXCEPT SELECT blob_id FROM node WHERE {IN_BLOB} AND blob_id IN (SELECT id FROM del_blob))",
     *(
         f"DELETE FROM {table} WHERE run_pk = :run"
         for table in (

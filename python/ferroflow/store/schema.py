@@ -66,6 +66,10 @@ Choices worth knowing:
   instead of scanning and sorting every node (2 s in a 10M-node store,
   ``benches/reads.py``). Additive: ``CREATE INDEX IF NOT EXISTS`` builds it when an older
   file is first opened (about 2.5 s per 10M nodes, once).
+* ``node_cached_from`` and ``node_blob`` index the few nodes that reused a result or keep
+  their value in ``blob``, so deleting a run finds who reused its results and which of its
+  blobs are still held by an index search instead of three scans of the whole table. Partial,
+  so a plain task adds no entry. Additive like ``node_process_ctime``.
 """
 
 from __future__ import annotations
@@ -79,6 +83,7 @@ from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link
 __all__ = [
     "CALL_LINKS",
     "INPUT_LINKS",
+    "IN_BLOB",
     "KIND_CODES",
     "KIND_NAMES",
     "LINK_CODES",
@@ -86,6 +91,7 @@ __all__ = [
     "OUTPUT_LINKS",
     "PK_COUNTER",
     "PROCESS_NODE",
+    "REUSES_RESULTS",
     "RUN_INPUTS_SQL",
     "RUN_OUTPUTS_SQL",
     "SCHEMA_VERSION",
@@ -137,6 +143,12 @@ TOP_LEVEL_RUN = f"kind = {KIND_CODES[Kind.WORK]} AND run_pk = pk"
 #: creation time), which a query uses only when its WHERE clause repeats this text. A query
 #: that must not be steered to that index writes the same condition another way.
 PROCESS_NODE = f"kind != {KIND_CODES[Kind.DATA]}"
+#: Task runs that reused another's results, and nodes whose value lives in the ``blob`` table:
+#: the conditions of the partial indexes ``node_cached_from`` and ``node_blob``, which deleting a
+#: run reads (who reused its results, which of its blobs someone else still holds). Few rows
+#: match, so the indexes cost a write only for cache hits and large values.
+REUSES_RESULTS = "cached_from IS NOT NULL"
+IN_BLOB = "blob_id IS NOT NULL"
 
 # The data of a run, which its data nodes' ``run_pk`` cannot tell (it is NULL for a run's
 # inputs, and values of earlier runs belong to those): what the run's processes used, and what
@@ -270,6 +282,8 @@ CREATE INDEX IF NOT EXISTS node_run ON node(run_pk, kind);
 CREATE INDEX IF NOT EXISTS node_hash ON node(hash) WHERE hash IS NOT NULL;
 CREATE INDEX IF NOT EXISTS node_toplevel ON node(ctime) WHERE {TOP_LEVEL_RUN};
 CREATE INDEX IF NOT EXISTS node_process_ctime ON node(ctime) WHERE {PROCESS_NODE};
+CREATE INDEX IF NOT EXISTS node_cached_from ON node(cached_from) WHERE {REUSES_RESULTS};
+CREATE INDEX IF NOT EXISTS node_blob ON node(blob_id) WHERE {IN_BLOB};
 
 CREATE VIEW IF NOT EXISTS node_view AS
 SELECT pk, {_uuid_text("uuid")} AS uuid, {_case("kind", KIND_NAMES)} AS kind, type, label,
