@@ -184,6 +184,28 @@ def test_each_committer_refuses_what_its_connection_cannot_hold(store: Store) ->
             store.load_node(pk)
 
 
+def test_a_bad_row_inside_a_multi_row_insert_costs_only_itself(store: Store) -> None:
+    """The committer inserts rows many per statement; a row that fails in the middle of such a
+    statement fails the batch, whose replay row by row keeps every other row."""
+    writer = store._writer
+    writer.limit_length(1000)
+    lenient = _core.SqlWriter(values, schema, 10**6)  # lets the long text through to SQLite
+    pks = [store.new_pk() for _ in range(100)]
+    texts = ["t" * 1001 if i == 40 else f"value {i}" for i in range(100)]
+    batch = lenient.prepare(
+        [(rows.OP_DATA, Node(text, pk), 0.0) for pk, text in zip(pks, texts, strict=True)]
+    )
+    with writer._drain_lock:
+        failures = writer._committer.commit(batch)
+    assert [what for what, _ in failures] == [f"node pk={pks[40]}"]
+    for i, pk in enumerate(pks):
+        if i == 40:
+            with pytest.raises(NodeNotFoundError):
+                store.load_node(pk)
+        else:
+            assert store.load_node(pk).value == texts[i]
+
+
 @task
 def payload(n: int) -> bytes:
     return b"z" * n
