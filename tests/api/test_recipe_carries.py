@@ -167,20 +167,25 @@ def always(value: int) -> int:
     return value
 
 
-def test_inline_calcfunction_and_monitor_tasks_are_made_again_of_their_kind() -> None:
+def test_inline_calcfunction_monitor_and_python_job_tasks_are_made_again_of_their_kind() -> None:
     wg = WorkGraph("kinds_inline")
     summed = wg.add_task(task.calcfunction(node_sum), x=1, y=2)
     watched = wg.add_task(task.monitor(always), value=summed.outputs.result, interval=0.01)
+    wg.add_task(task.pythonjob(flaky), x=watched.outputs.result, metadata={"options": {}})
     wg.run()
     assert watched.outputs.result.value.value == 3
     again = wg.restart()
+    job = again.tasks.flaky.node.handle
+    assert wrapper_kind(job.func) == "pythonjob" and job.metadata_keys == ("options",)
+    assert again.tasks.flaky.outputs.result.value.value == 3
     calc = again.tasks.node_sum.node.handle
     assert isinstance(calc, CalcFunctionDef) and calc.func is node_sum
     monitor = again.tasks.always.node.handle
     assert wrapper_kind(monitor.func) == "monitor" and monitor.func.__wrapped__ is always
     assert monitor.cache is False and "interval" in monitor.inputs
     assert again.tasks.always.outputs.result.value.value == 3
-    assert again.cached_tasks == ["kinds_inline/node_sum"]  # a monitor is never cached
+    # a monitor is never cached; the others are, by their input values
+    assert sorted(again.cached_tasks) == ["kinds_inline/flaky", "kinds_inline/node_sum"]
 
 
 def test_a_handler_without_an_importable_name_is_named_when_loading() -> None:
