@@ -62,8 +62,8 @@ class _Rebuild:
         self.values: dict[int, Any] = {}
 
     def read_constants(self, where: str, binding: Any) -> None:
-        """Read the constants ``binding`` names now, before any function is imported: a
-        recipe that cannot be rebuilt for its data imports no module."""
+        """Read the constants ``binding`` names now, before any name of the recipe is
+        imported: a recipe that cannot be rebuilt for its data imports no module by name."""
         if isinstance(binding, dict):
             for key, item in binding.items():
                 self.read_constants(f"{where}.{key}", item)
@@ -133,9 +133,8 @@ class _Rebuild:
             return found
         if isinstance(found, TaskDef) and not found.is_graph:
             found = found.func  # made again with the recorded options, from its function
-            if wrapper_kind(found) is not None:
-                found = getattr(found, "__wrapped__", found)  # a monitor's, a python job's
-                # user function: wrapped again below
+            if wrapper_kind(found) is not None:  # a monitor's or python job's: the user's
+                found = getattr(found, "__wrapped__", found)  # function, wrapped again below
         elif isinstance(found, TaskDef) or self.imported:
             found = None  # a plain function named by someone else's file is not trusted
         if not callable(found):
@@ -145,17 +144,26 @@ class _Rebuild:
                 f"script, a WorkGraph used as a task, or a module not imported for a run "
                 f"imported from another store)"
             )
+        try:
+            return self._made(found, task["name"], where, options)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FerroflowError(
+                f"cannot rebuild {where} with its recorded options: {exc}"
+            ) from None
+
+    def _made(self, func: Any, name: str, where: str, options: dict[str, Any]) -> TaskDef:
+        """The definition ``options`` describe, made again of ``func``."""
         kind, kwargs = rebuild_options(where, options, self.resolve, self.loosened)
-        label = str(kwargs.get("name") or getattr(found, "__name__", task["name"]))
+        label = str(kwargs.get("name") or getattr(func, "__name__", name))
         if kind == "calcfunction":
-            return CalcFunctionDef(found, **kwargs)
+            return CalcFunctionDef(func, **kwargs)
         if kind == "monitor":
-            return TaskDef(monitoring(found, label), **{"cache": False, **kwargs})
+            return TaskDef(monitoring(func, label), **{"cache": False, **kwargs})
         if kind == "pythonjob":
-            made = TaskDef(in_own_process(found, label), **kwargs)
+            made = TaskDef(in_own_process(func, label), **kwargs)
             made.metadata_keys = ("options",)
             return made
-        return TaskDef(found, **kwargs)
+        return TaskDef(func, **kwargs)
 
     def spec(self, where: str, data: Any, path: str = "") -> Any:
         if data is None:
@@ -176,6 +184,10 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> in
         )
     recipe = read_recipe(run.pk, text)
     rebuild = _Rebuild(wg, store, run)
+    for task in recipe["tasks"]:
+        for key, binding in task["inputs"].items():
+            rebuild.read_constants(f"task '{task['name']}', input '{key}'", binding)
+    rebuild.read_constants("the graph's outputs", recipe["outputs"])
     inputs = rebuild.spec("graph input", recipe["inputs"])
     if isinstance(inputs, Namespace):
         wg._input_spec = inputs
@@ -184,10 +196,6 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> in
     outputs_spec = rebuild.spec("graph output", recipe["output_spec"])
     if isinstance(outputs_spec, Namespace):
         wg._output_spec = outputs_spec
-    for task in recipe["tasks"]:
-        for key, binding in task["inputs"].items():
-            rebuild.read_constants(f"task '{task['name']}', input '{key}'", binding)
-    rebuild.read_constants("the graph's outputs", recipe["outputs"])
     nodes = rebuild.nodes
     for task in recipe["tasks"]:
         added = wg.add_task(rebuild.handle(task), name=task["name"])

@@ -405,3 +405,15 @@ def test_a_recipe_of_an_unknown_version_is_refused() -> None:
     _set_recipe(wg.pk, recipe)
     with pytest.raises(FerroflowError, match="version 99; this ferroflow reads versions 1 to"):
         WorkGraph.load(wg.pk)
+
+
+def test_damaged_task_options_are_refused_naming_the_task() -> None:
+    wg = WorkGraph("damaged")
+    wg.add_task(task(retries=1)(flaky), x=1)
+    wg.run()
+    recipe = _recipe(wg.pk)
+    assert recipe["tasks"][0]["options"] == {"retries": 1}
+    recipe["tasks"][0]["options"] = {"retries": "many"}
+    _set_recipe(wg.pk, recipe)
+    with pytest.raises(FerroflowError, match=r"task 'flaky' of run \d+ with its recorded"):
+        WorkGraph.load(wg.pk)
