@@ -87,7 +87,7 @@ class _Reader:
         found = self._type(data, missing)
         if missing:
             self.loosened.append(
-                f"{where}: its type {missing[0]} has no importable name, so it is checked as Any"
+                f"{where}: its type {missing[0]} names no importable class, so it is checked as Any"
             )
             return Any
         return found
