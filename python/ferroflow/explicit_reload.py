@@ -37,7 +37,7 @@ from .model.vocabulary import Kind, Link
 from .restart import import_object
 from .store import Store, StoredNode
 from .store.recipe_specs import Resolve, read_spec
-from .store.recipe_tasks import handle_options, rebuild_options
+from .store.recipe_tasks import SignatureSpecs, handle_options, rebuild_options
 from .store.recipes import read_recipe, stored_recipe
 from .store.values import PICKLE_UNTRUSTED, UNSERIALISABLE
 from .views.tasks import GraphTask
@@ -58,6 +58,7 @@ class _Rebuild:
         self.loosened: list[str] = []
         self.nodes: dict[str, TaskNode] = {}
         self.handle_options: dict[int, tuple[TaskDef, dict[str, Any]]] = {}
+        self.signatures: SignatureSpecs = {}
         #: the values of the constants' data nodes, by pk (:meth:`read_constants`)
         self.values: dict[int, Any] = {}
 
@@ -120,7 +121,8 @@ class _Rebuild:
         share one, and reading its output spec may read its source)."""
         found = self.handle_options.get(id(handle))
         if found is None:
-            found = self.handle_options[id(handle)] = (handle, handle_options(handle))
+            options = handle_options(handle, self.signatures)
+            found = self.handle_options[id(handle)] = (handle, options)
         return found[1]
 
     def handle(self, task: dict[str, Any]) -> TaskDef:

@@ -27,12 +27,12 @@ from typing import Any
 from ..errors import FerroflowError
 from ..model.graph import TaskNode, producers
 from ..model.own_inputs import wrapper_kind
-from ..model.spec import Namespace, input_specs, output_spec
+from ..model.spec import Namespace, SocketSpec, input_specs, output_spec
 from ..model.taskdef import CalcFunctionDef, TaskDef
 from .recipe_bindings import BindingWriter, embed, embedded, read_binding
 from .recipe_specs import Resolve, read_spec, spec_json
 
-__all__ = ["handle_options", "read_task", "rebuild_options", "task_entry"]
+__all__ = ["SignatureSpecs", "handle_options", "read_task", "rebuild_options", "task_entry"]
 
 
 def _name(obj: Any) -> str:
@@ -45,9 +45,29 @@ def _kind(handle: TaskDef) -> str | None:
     return wrapper_kind(handle.func)
 
 
-def handle_options(handle: TaskDef) -> dict[str, Any]:
+#: ``id(function) -> (function, its output spec, its input specs, its **kwargs name)``
+SignatureSpecs = dict[int, tuple[Any, Namespace, dict[str, SocketSpec], str | None]]
+
+
+def _signature_specs(
+    func: Any, cache: SignatureSpecs | None
+) -> tuple[Any, Namespace, dict[str, SocketSpec], str | None]:
+    """What a plain ``@task`` of ``func`` declares, once per function in ``cache``
+    (``add_task(f)`` makes a definition per call, and reading the output spec may read the
+    function's source)."""
+    found = None if cache is None else cache.get(id(func))
+    if found is None:
+        specs, var_kw = input_specs(func)
+        found = (func, output_spec(func), specs, var_kw)
+        if cache is not None:
+            cache[id(func)] = found
+    return found
+
+
+def handle_options(handle: TaskDef, cache: SignatureSpecs | None = None) -> dict[str, Any]:
     """What the recipe keeps of ``handle``'s options: those that differ from a plain
-    ``@task``'s (see the module docstring); nothing for a graph's."""
+    ``@task``'s (see the module docstring); nothing for a graph's. ``cache`` keeps what
+    each function's signature declares across calls."""
     if handle.is_graph:
         return {}
     found: dict[str, Any] = {}
@@ -76,9 +96,9 @@ def handle_options(handle: TaskDef) -> dict[str, Any]:
             }
             for h in handle.error_handlers
         ]
-    if handle.outputs != output_spec(handle.func):
+    _, outputs, specs, var_kw = _signature_specs(handle.func, cache)
+    if handle.outputs != outputs:
         found["outputs"] = spec_json(handle.outputs)
-    specs, var_kw = input_specs(handle.func)
     declared = {
         key: spec_json(spec)
         for key, spec in handle.inputs.items()

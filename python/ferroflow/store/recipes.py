@@ -46,7 +46,7 @@ from ..model.spec import Namespace, SocketSpec
 from ..model.taskdef import TaskDef
 from .recipe_bindings import BindingWriter, input_paths, read_binding
 from .recipe_specs import spec_json
-from .recipe_tasks import handle_options, read_task, task_entry
+from .recipe_tasks import SignatureSpecs, handle_options, read_task, task_entry
 from .rows import OP_SQL
 
 if TYPE_CHECKING:
@@ -73,11 +73,12 @@ def recipe_text(
     ``record_data`` stores a constant's data node (``Store.record_data``) and returns its pk."""
     writer = BindingWriter(input_paths(graph.inputs), record_data)
     cache: dict[int, tuple[TaskDef, dict[str, Any]]] = {}
+    signatures: SignatureSpecs = {}
 
     def options(handle: TaskDef) -> dict[str, Any]:
         found = cache.get(id(handle))
-        if found is None:
-            found = cache[id(handle)] = (handle, handle_options(handle))  # keeps it alive
+        if found is None:  # (the handle is kept, so its id is not reused meanwhile)
+            found = cache[id(handle)] = (handle, handle_options(handle, signatures))
         return found[1]
 
     recipe = {
