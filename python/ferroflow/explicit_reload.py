@@ -4,59 +4,178 @@ finished workgraph" does.
 
 Each task's function is imported by the ``module.qualname`` the recipe names, by
 :func:`ferroflow.restart.import_object`'s rules (for a run that came from ``ferroflow import``,
-only among modules this process already imported: importing runs code). The loaded graph's
-inputs are the run's stored input nodes (same pks), and it is a restart of the run: ``run()``
-reuses every finished task whose function and inputs are unchanged (see
-:mod:`ferroflow.restart`). Before that run the script may edit it as any explicit graph: rename
-it, set task inputs, add tasks, graph inputs and outputs.
+only among modules this process already imported: importing runs code); so are the error
+handlers, exception classes and socket types a recipe names, and nothing else is imported. A
+task definition made inline (``add_task(task(retries=2)(f))``) is made again with its
+recorded options (:mod:`ferroflow.store.recipe_tasks`), and its call's ``metadata=`` label and
+description come back. The graph's ``max_number_jobs`` and declared input and output specs
+come back too. The loaded graph's inputs are the run's stored input nodes (same pks), its
+constants the values of the data nodes the recipe names, and it is a restart of the run:
+``run()`` reuses every finished task whose function and inputs are unchanged (see
+:mod:`ferroflow.restart`). Before that run the script may edit it as any explicit graph:
+rename it, set task inputs, add tasks, graph inputs and outputs.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 from .construction import ExplicitConstruction
-from .errors import FerroflowError
+from .errors import FerroflowError, NodeNotFoundError
+from .executors.pythonjob import in_own_process
 from .model.data import DataNode
 from .model.explicit import set_value
 from .model.graph import TaskNode
 from .model.labels import nest
+from .model.monitor import monitoring
+from .model.own_inputs import wrapper_kind
 from .model.sockets import FutureSocket
-from .model.taskdef import TaskDef
-from .model.vocabulary import Link
+from .model.spec import Namespace
+from .model.taskdef import CalcFunctionDef, TaskDef
+from .model.vocabulary import Kind, Link
 from .restart import import_object
 from .store import Store, StoredNode
+from .store.recipe_specs import Resolve, read_spec
+from .store.recipe_tasks import SignatureSpecs, handle_options, rebuild_options
 from .store.recipes import read_recipe, stored_recipe
+from .store.values import PICKLE_UNTRUSTED, UNSERIALISABLE
 from .views.tasks import GraphTask
 
 __all__ = ["load_explicit"]
 
 
-def _bound(wg: ExplicitConstruction, nodes: dict[str, TaskNode], binding: Any) -> Any:
-    """A recipe binding as ``add_task`` takes it: sockets, graph input sockets, values."""
-    if isinstance(binding, dict):
-        return {key: _bound(wg, nodes, item) for key, item in binding.items()}
-    kind = binding[0]
-    if kind == "value":
-        return binding[1]
-    if kind == "input":
-        head, *rest = binding[1].split(".")
-        socket = wg._graph_input(head)
-        for part in rest:
-            socket = getattr(socket, part)
-        return socket
-    _, task, path = binding
-    source = nodes.get(task)
-    if source is None:
-        raise FerroflowError(f"the recipe links from task '{task}', which it does not have")
-    found: Any = FutureSocket(source, (), source.handle.outputs)
-    for part in path:
-        found = found[part]
-    return found
+class _Rebuild:
+    """What rebuilding one run needs: the store, how names are imported, what was loosened."""
+
+    def __init__(self, wg: ExplicitConstruction, store: Store, run: StoredNode) -> None:
+        self.wg = wg
+        self.store = store
+        self.run = run
+        imported = store.imported(run.pk)
+        self.imported = imported
+        self.resolve: Resolve = lambda name: import_object(name, load=not imported)
+        self.loosened: list[str] = []
+        self.nodes: dict[str, TaskNode] = {}
+        self.handle_options: dict[int, tuple[TaskDef, dict[str, Any]]] = {}
+        self.signatures: SignatureSpecs = {}
+        #: the values of the constants' data nodes, by pk (:meth:`read_constants`)
+        self.values: dict[int, Any] = {}
+
+    def read_constants(self, where: str, binding: Any) -> None:
+        """Read the constants ``binding`` names now, before any name of the recipe is
+        imported: a recipe that cannot be rebuilt for its data imports no module by name."""
+        if isinstance(binding, dict):
+            for key, item in binding.items():
+                self.read_constants(f"{where}.{key}", item)
+        elif binding[0] == "node" and binding[1] not in self.values:
+            self.values[binding[1]] = self._constant(where, binding[1])
+
+    def _constant(self, where: str, pk: int) -> Any:
+        """The value of the stored data node ``pk`` a recipe names as a constant."""
+        try:
+            node = self.store.load_node(pk)
+        except NodeNotFoundError:
+            raise FerroflowError(
+                f"{where}: the constant's data node {pk} is no longer in the store, so the "
+                f"graph cannot be rebuilt; build the graph again"
+            ) from None
+        if node.kind != Kind.DATA:
+            raise FerroflowError(f"{where}: the recipe names node {pk}, which is not a data node")
+        if node.codec in (UNSERIALISABLE, PICKLE_UNTRUSTED):
+            raise FerroflowError(
+                f"{where}: the constant given there was not stored ({node.codec}), so the "
+                f"graph cannot be rebuilt with it; build the graph again with the value"
+            )
+        return node.value
+
+    def bound(self, where: str, binding: Any) -> Any:
+        """A recipe binding as ``add_task`` takes it: sockets, graph input sockets, values."""
+        if isinstance(binding, dict):
+            return {key: self.bound(f"{where}.{key}", item) for key, item in binding.items()}
+        kind = binding[0]
+        if kind == "value":
+            return binding[1]
+        if kind == "node":
+            # A new node of the same value: each run owns its constants (``runs delete`` of
+            # one never breaks another's recipe); an array's bytes are stored once all the
+            # same (the blob table is content-addressed), and the cache key is the value's.
+            return DataNode(self.values[binding[1]])
+        if kind == "input":
+            head, *rest = binding[1].split(".")
+            socket = self.wg._graph_input(head)
+            for part in rest:
+                socket = getattr(socket, part)
+            return socket
+        _, task, path = binding
+        source = self.nodes.get(task)
+        if source is None:
+            raise FerroflowError(f"the recipe links from task '{task}', which it does not have")
+        found: Any = FutureSocket(source, (), source.handle.outputs)
+        for part in path:
+            found = found[part]
+        return found
+
+    def options(self, handle: TaskDef) -> dict[str, Any]:
+        """:func:`handle_options` of an imported ``handle``, once per handle (many tasks
+        share one, and reading its output spec may read its source)."""
+        found = self.handle_options.get(id(handle))
+        if found is None:
+            options = handle_options(handle, self.signatures)
+            found = self.handle_options[id(handle)] = (handle, options)
+        return found[1]
+
+    def handle(self, task: dict[str, Any]) -> TaskDef:
+        """Task ``task``'s definition: the imported one if its options are those recorded,
+        else made again from its function with them (``wg.add_task(task(...)(f))``)."""
+        where = f"task '{task['name']}' of run {self.run.pk}"
+        found = import_object(task["type"], load=not self.imported)
+        options = task["options"]
+        if isinstance(found, TaskDef) and self.options(found) == options:
+            return found
+        if isinstance(found, TaskDef) and not found.is_graph:
+            found = found.func  # made again with the recorded options, from its function
+            if wrapper_kind(found) is not None:  # a monitor's or python job's: the user's
+                found = getattr(found, "__wrapped__", found)  # function, wrapped again below
+        elif isinstance(found, TaskDef) or self.imported:
+            found = None  # a plain function named by someone else's file is not trusted
+        if not callable(found):
+            raise FerroflowError(
+                f"cannot rebuild {where}: its function '{task['type']}' is not importable by "
+                f"that name (a function defined inside another, another process's __main__ "
+                f"script, a WorkGraph used as a task, or a module not imported for a run "
+                f"imported from another store)"
+            )
+        try:
+            return self._made(found, task["name"], where, options)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise FerroflowError(
+                f"cannot rebuild {where} with its recorded options: {exc}"
+            ) from None
+
+    def _made(self, func: Any, name: str, where: str, options: dict[str, Any]) -> TaskDef:
+        """The definition ``options`` describe, made again of ``func``."""
+        kind, kwargs = rebuild_options(where, options, self.resolve, self.loosened)
+        label = str(kwargs.get("name") or getattr(func, "__name__", name))
+        if kind == "calcfunction":
+            return CalcFunctionDef(func, **kwargs)
+        if kind == "monitor":
+            return TaskDef(monitoring(func, label), **{"cache": False, **kwargs})
+        if kind == "pythonjob":
+            made = TaskDef(in_own_process(func, label), **kwargs)
+            made.metadata_keys = ("options",)
+            return made
+        return TaskDef(func, **kwargs)
+
+    def spec(self, where: str, data: Any, path: str = "") -> Any:
+        if data is None:
+            return None
+        return read_spec(where, data, self.resolve, self.loosened, path)
 
 
-def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> None:
-    """Fill the new, empty explicit WorkGraph ``wg`` with run ``run``'s graph."""
+def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> int | None:
+    """Fill the new, empty explicit WorkGraph ``wg`` with run ``run``'s graph; returns the
+    graph's ``max_number_jobs``."""
     text = stored_recipe(store, run.pk)
     if text is None:
         raise FerroflowError(
@@ -66,29 +185,33 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> No
             f"cannot be rebuilt; build the graph again instead"
         )
     recipe = read_recipe(run.pk, text)
-    imported = store.imported(run.pk)
-    nodes: dict[str, TaskNode] = {}
+    rebuild = _Rebuild(wg, store, run)
     for task in recipe["tasks"]:
-        handle = import_object(task["type"], load=not imported)
-        if callable(handle) and not isinstance(handle, TaskDef) and not imported:
-            handle = TaskDef(handle)  # added as a plain function (add_task(f)), so again
-        if not isinstance(handle, TaskDef):
-            raise FerroflowError(
-                f"cannot rebuild task '{task['name']}' of run {run.pk}: its function "
-                f"'{task['type']}' is not importable by that name (a function defined inside "
-                f"another, another process's __main__ script, a WorkGraph used as a task, or "
-                f"a module not imported for a run imported from another store)"
-            )
-        added = wg.add_task(handle, name=task["name"])
+        for key, binding in task["inputs"].items():
+            rebuild.read_constants(f"task '{task['name']}', input '{key}'", binding)
+    rebuild.read_constants("the graph's outputs", recipe["outputs"])
+    inputs = rebuild.spec("graph input", recipe["inputs"])
+    if isinstance(inputs, Namespace):
+        wg._input_spec = inputs
+    for name, data in recipe["added_inputs"].items():
+        wg.add_input_spec(rebuild.spec("graph input", data, name), name)
+    outputs_spec = rebuild.spec("graph output", recipe["output_spec"])
+    if isinstance(outputs_spec, Namespace):
+        wg._output_spec = outputs_spec
+    nodes = rebuild.nodes
+    for task in recipe["tasks"]:
+        added = wg.add_task(rebuild.handle(task), name=task["name"])
         assert isinstance(added, GraphTask)  # a TaskDef makes a task
+        added.node.describe(task["meta"])
         nodes[task["name"]] = added.node
     for task in recipe["tasks"]:
         node = nodes[task["name"]]
         for key, binding in task["inputs"].items():
-            set_value(node, key, _bound(wg, nodes, binding))
+            where = f"task '{task['name']}', input '{key}'"
+            set_value(node, key, rebuild.bound(where, binding))
         for before in task["after"]:
             node.wait_for(nodes[before])
-    outputs = _bound(wg, nodes, recipe["outputs"])
+    outputs = rebuild.bound("the graph's outputs", recipe["outputs"])
     if outputs:
         wg._graph.outputs = outputs
     given = [
@@ -97,3 +220,7 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> No
         if kind == Link.INPUT_WORK
     ]
     wg._pending_inputs.update(nest(given))
+    for problem in rebuild.loosened:
+        warnings.warn(f"WorkGraph.load({run.pk}): {problem}", UserWarning, stacklevel=3)
+    cap: int | None = recipe["max_number_jobs"]
+    return cap

@@ -138,7 +138,7 @@ class WorkGraph(ExplicitConstruction):
         check_not_running(store, node.pk)
         if graph is None and node.type.startswith(EXPLICIT_PREFIX):
             explicit = cls(node.label or node.type[len(EXPLICIT_PREFIX) :])
-            load_explicit(explicit, store, node)
+            explicit.max_number_jobs = load_explicit(explicit, store, node)
             explicit.restart_of = node.pk
             explicit._profile = profile
             return explicit
@@ -346,7 +346,15 @@ class WorkGraph(ExplicitConstruction):
         execution.capture = RunCapture(recorder, capture_wanted(capture))
         # what WorkGraph.load needs to rebuild it (zones are not in recipes: refused there)
         if provenance and self._handle is None and self._graph.zone_stack is None:
-            store.record_rows([recipe_row(execution.pk, recipe_text(self._graph))])
+            text = recipe_text(
+                self._graph,
+                store.record_data,
+                max_number_jobs=self.max_number_jobs,
+                inputs=self._input_spec,
+                added_inputs=self._added_inputs,
+                output_spec=self._output_spec,
+            )
+            store.record_rows([recipe_row(execution.pk, text)])
         execution.cache.alias = self.restart_alias
         self._execution = execution
         # `ferroflow runs cancel PK` from another shell cancels it as Ctrl-C does

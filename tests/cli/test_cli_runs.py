@@ -355,3 +355,28 @@ def test_runs_delete_keeps_other_runs_and_the_store_sound(tmp_path: Path) -> Non
     assert wrong.returncode == 1 and "not a top-level run" in wrong.stderr
     unknown = cli("runs", "delete", "9999", ok=False)
     assert unknown.returncode == 1 and "no node with pk=9999" in unknown.stderr
+
+
+def test_restart_rebuilds_an_explicit_graph_with_its_handlers_labels_and_cap(
+    tmp_path: Path,
+) -> None:
+    """``ferroflow restart`` of a graph built with ``add_task``: the inline task's error
+    handler, its call's label and the graph's ``max_number_jobs`` come back from the recipe
+    (without the handler the task, which must run again, would fail)."""
+    cli = CLI(tmp_path / "home")
+    old = cli.python("import recipe_flows as f; print(f.run_handled())").strip()
+    out = cli("restart", old).stdout
+    found = re.search(rf"restarted run {old} as run (\d+): FINISHED; 0 of 1 task", out)
+    assert found is not None, out
+    new = int(found.group(1))
+    with sqlite3.connect(cli.store) as conn:
+        labels = conn.execute(
+            "SELECT DISTINCT t.label, t.description FROM process_text t"
+            " JOIN node n ON n.pk = t.pk WHERE n.run_pk = ?",
+            (new,),
+        ).fetchall()
+        (recipe,) = conn.execute(
+            "SELECT recipe FROM graph_recipe WHERE run_pk = ?", (new,)
+        ).fetchone()
+    assert labels == [("flipped", "made positive")]
+    assert '"max_number_jobs":1' in recipe

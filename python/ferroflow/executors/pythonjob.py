@@ -151,4 +151,4 @@ def in_own_process(func: Callable[..., Any], label: str) -> Callable[..., Any]:
             _check_computer(label, where)
         return await _run_child(label, func, kwargs)
 
-    return with_own_inputs(job, func, {"computer": (str, LOCAL_COMPUTERS[0])})
+    return with_own_inputs(job, func, {"computer": (str, LOCAL_COMPUTERS[0])}, "pythonjob")

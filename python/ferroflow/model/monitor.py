@@ -61,4 +61,4 @@ def monitoring(predicate: Callable[..., Any], label: str) -> Callable[..., Any]:
             await asyncio.sleep(min(interval, left))
 
     own = {"interval": (float, DEFAULT_INTERVAL), "timeout": (float, DEFAULT_TIMEOUT)}
-    return with_own_inputs(poll, predicate, own)
+    return with_own_inputs(poll, predicate, own, "monitor")

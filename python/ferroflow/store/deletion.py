@@ -5,7 +5,8 @@ every cache lookup until it goes. What belongs to run ``R``:
 
 * its process nodes (``run_pk = R``: the run, its nested graph runs and its task runs), with
   their cache keys (the ``hash`` column), labels (``process_text``) and links;
-* the data nodes they used, created or returned that *no process of another run* is linked to
+* the data nodes they used, created or returned, and the constants its recipe names (a task
+  that never ran has no link to its own), that *no process of another run* is linked to
   (their extras and the blobs no remaining node refers to go with them);
 * its rows keyed by run: recipe, code digests, owner row, cancel request, import record.
 
@@ -65,6 +66,12 @@ _COLLECT = [
     "INSERT OR IGNORE INTO touched SELECT l.dst FROM del_proc p CROSS JOIN link l ON l.src = p.pk"
     f" WHERE l.type IN ({sql_codes(LINK_CODES, OUTPUT_LINKS)})",
     f"INSERT OR IGNORE INTO touched SELECT pk FROM node WHERE run_pk = :run AND kind = {_DATA}",
+    # the constants its recipe names (store/recipe_bindings.py): one of a task that never ran
+    # has no link, and would otherwise stay behind
+    "INSERT OR IGNORE INTO touched SELECT n.pk"
+    " FROM (SELECT recipe FROM graph_recipe WHERE run_pk = :run AND json_valid(recipe)) r,"
+    " json_tree(r.recipe) j JOIN node n ON n.pk = j.value"
+    f" WHERE j.key = 'node' AND j.type = 'integer' AND n.kind = {_DATA}",
     # data nodes linked to a process of another run: kept
     "CREATE TEMP TABLE shared(pk INTEGER PRIMARY KEY, foreign_made INTEGER NOT NULL)",
     "INSERT INTO shared SELECT t.pk, EXISTS (SELECT 1 FROM link l WHERE l.dst = t.pk"

@@ -2,98 +2,95 @@
 
 A ``@task.graph`` run is rebuilt by calling its function with the stored inputs. A graph built
 with ``WorkGraph(...)``, ``add_task`` and ``add_link`` has no function, so its run keeps a
-recipe (table ``graph_recipe``): its name, and for each task in order its name, the
-``module.qualname`` of its function and its input bindings, the tasks it waits for without using
-their outputs (``>>``), and the graph's outputs. A binding is one of
+recipe (table ``graph_recipe``, JSON), written when the run starts (a run killed later can
+still be restarted). Version 2 holds
 
-``{"link": [task, [path...]]}``
-    an output socket of another task of the graph,
-``{"input": "a.b"}``
-    a graph-level input (its value is the run's stored input of that name),
-``{"value": [codec, text]}``
-    a constant, serialised as the store serialises values (:mod:`.values`; bytes payloads in
-    base64),
-``{"ns": {key: binding}}``
-    a namespace of bindings.
+* ``name`` and ``max_number_jobs`` of the graph (``WorkGraph(max_number_jobs=)``, not a cap
+  given to one ``run()``);
+* ``inputs``: the declared namespace of graph inputs (``WorkGraph(inputs=...)``) or None,
+  ``added_inputs``: inputs ``add_input_spec`` declared on a graph without one, and
+  ``output_spec``: the declared outputs (socket specs, :mod:`.recipe_specs`);
+* ``tasks``, in order: each task's name, the ``module.qualname`` of its function, its input
+  bindings (:mod:`.recipe_bindings`), the tasks it waits for without using their outputs
+  (``>>``), its call's ``metadata=`` label and description, and the options of its task
+  definition that differ from the defaults (:mod:`.recipe_tasks`);
+* ``outputs``: the graph's outputs, as bindings.
+
+A constant is the data node that holds it (``{"node": pk}``), stored when the recipe is
+written, so a large array is in the store once; version 1 (before these fields) embedded
+constants in the recipe and is still read. ``ferroflow runs delete`` removes the constants a
+recipe names with its run, unless another run uses them (:mod:`.deletion`).
+
+What cannot be carried is said, never dropped silently: an error handler or exception class
+of a task made inline that has no importable name (a lambda, a closure) makes the load fail,
+naming the task (the task would run differently without it); a socket type without one
+(a class defined in a function) is read as ``Any`` with a warning naming the socket (a type
+is only a check). Control-flow zones are not described: such a run stores no recipe.
 
 The recipe is written only by a run of this store (``ferroflow import`` writes none), and read
 back as data: a ``pickle`` constant is unpickled, as every stored value of a local run is, and
-function names are imported by :mod:`ferroflow.restart`'s rules.
+function, class and type names are imported by :mod:`ferroflow.restart`'s rules (by the
+caller: the store names them, it never imports them).
 """
 
 from __future__ import annotations
 
-import base64
 import json
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from ..errors import FerroflowError
 from ..model.data import DataNode
-from ..model.graph import Graph, TaskNode, producers
-from ..model.sockets import FutureSocket, GraphInputSocket
+from ..model.graph import Graph
+from ..model.spec import Namespace, SocketSpec
+from ..model.taskdef import TaskDef
+from .recipe_bindings import BindingWriter, input_paths, read_binding
+from .recipe_specs import spec_json
+from .recipe_tasks import SignatureSpecs, handle_options, read_task, task_entry
 from .rows import OP_SQL
-from .values import PICKLE_UNTRUSTED, UNSERIALISABLE, decode, encode
 
 if TYPE_CHECKING:
     from .store import Store
 
 __all__ = ["RECIPE_VERSION", "read_recipe", "recipe_row", "recipe_text", "stored_recipe"]
 
-RECIPE_VERSION = 1
+RECIPE_VERSION = 2
+#: the versions this ferroflow reads
+_READS = (1, 2)
 _INSERT_SQL = "INSERT OR IGNORE INTO graph_recipe(run_pk, recipe) VALUES (?, ?)"
 
 
-def _input_paths(inputs: Any, prefix: str = "") -> dict[int, str]:
-    """``id(data node) -> dotted path`` of a graph's given inputs (one node per input, shared
-    by every task that took it: that is how a task's binding is known to be a graph input)."""
-    paths: dict[int, str] = {}
-    if isinstance(inputs, dict):
-        for key, value in inputs.items():
-            paths.update(_input_paths(value, f"{prefix}{key}."))
-    elif isinstance(inputs, DataNode):
-        paths[id(inputs)] = prefix[:-1]
-    return paths
+def recipe_text(
+    graph: Graph,
+    record_data: Callable[[DataNode], int],
+    *,
+    max_number_jobs: int | None = None,
+    inputs: Namespace | None = None,
+    added_inputs: dict[str, SocketSpec] | None = None,
+    output_spec: Namespace | None = None,
+) -> str:
+    """The recipe of an explicitly built top-level ``graph`` whose inputs were given;
+    ``record_data`` stores a constant's data node (``Store.record_data``) and returns its pk."""
+    writer = BindingWriter(input_paths(graph.inputs), record_data)
+    cache: dict[int, tuple[TaskDef, dict[str, Any]]] = {}
+    signatures: SignatureSpecs = {}
 
+    def options(handle: TaskDef) -> dict[str, Any]:
+        found = cache.get(id(handle))
+        if found is None:  # (the handle is kept, so its id is not reused meanwhile)
+            found = cache[id(handle)] = (handle, handle_options(handle, signatures))
+        return found[1]
 
-def _value(value: Any) -> list[str]:
-    encoded = encode(value)
-    payload = encoded.payload
-    text = payload if isinstance(payload, str) else "b64:" + base64.b64encode(payload).decode()
-    return [encoded.codec, text]
-
-
-def _binding(binding: Any, inputs: dict[int, str]) -> Any:
-    if isinstance(binding, FutureSocket):
-        return {"link": [binding._task.name, list(binding._path)]}
-    if isinstance(binding, GraphInputSocket):
-        return {"input": binding.name}
-    if isinstance(binding, dict):
-        return {"ns": {key: _binding(value, inputs) for key, value in binding.items()}}
-    if isinstance(binding, DataNode):
-        path = inputs.get(id(binding))
-        return {"input": path} if path is not None else {"value": _value(binding.value)}
-    return {"value": _value(binding)}
-
-
-def _after(node: TaskNode) -> list[str]:
-    used = {id(p) for p in producers(node.inputs)}
-    return [p.name for p in node.producers if id(p) not in used]
-
-
-def recipe_text(graph: Graph) -> str:
-    """The recipe of an explicitly built top-level ``graph`` whose inputs were given."""
-    inputs = _input_paths(graph.inputs)
-    tasks = [
-        {
-            "name": node.name,
-            "type": node.handle.process_type,
-            "inputs": {key: _binding(b, inputs) for key, b in node.inputs.items()},
-            "after": _after(node),
-        }
-        for node in graph.tasks
-    ]
-    outputs = _binding(graph.outputs, inputs)
-    recipe = {"version": RECIPE_VERSION, "name": graph.name, "tasks": tasks, "outputs": outputs}
+    recipe = {
+        "version": RECIPE_VERSION,
+        "name": graph.name,
+        "max_number_jobs": max_number_jobs,
+        "inputs": None if inputs is None else spec_json(inputs),
+        "added_inputs": {key: spec_json(spec) for key, spec in (added_inputs or {}).items()},
+        "output_spec": None if output_spec is None else spec_json(output_spec),
+        "tasks": [task_entry(node, writer, options) for node in graph.tasks],
+        "outputs": writer.binding(graph.outputs),
+    }
     return json.dumps(recipe, ensure_ascii=True, separators=(",", ":"))
 
 
@@ -111,57 +108,37 @@ def stored_recipe(store: Store, run_pk: int) -> str | None:
     return str(rows[0][0]) if rows else None
 
 
-def _read_binding(where: str, binding: Any) -> Any:
-    """A binding with its constants decoded: ``("link", task, path)``, ``("input", path)``,
-    ``("value", value)`` or a dict of those."""
-    if not isinstance(binding, dict) or len(binding) != 1:
-        raise FerroflowError(f"{where}: not a recipe binding: {binding!r}")
-    ((kind, body),) = binding.items()
-    if kind == "link" and isinstance(body, list) and len(body) == 2:
-        return ("link", str(body[0]), tuple(str(p) for p in body[1]))
-    if kind == "input" and isinstance(body, str):
-        return ("input", body)
-    if kind == "value" and isinstance(body, list) and len(body) == 2:
-        codec, text = body
-        if codec in (UNSERIALISABLE, PICKLE_UNTRUSTED):
-            raise FerroflowError(
-                f"{where}: the constant given there was not stored ({codec}), so the graph "
-                f"cannot be rebuilt with it; build the graph again with the value"
-            )
-        payload: str | bytes = base64.b64decode(text[4:]) if text.startswith("b64:") else str(text)
-        return ("value", decode(str(codec), payload))
-    if kind == "ns" and isinstance(body, dict):
-        return {str(k): _read_binding(f"{where}.{k}", v) for k, v in body.items()}
-    raise FerroflowError(f"{where}: not a recipe binding: {binding!r}")
+def _cap(value: Any) -> int | None:
+    if value is None or (isinstance(value, int) and not isinstance(value, bool) and value >= 1):
+        return value
+    raise FerroflowError(f"max_number_jobs is not a count of tasks: {value!r}")
 
 
 def read_recipe(run_pk: int, text: str) -> dict[str, Any]:
-    """A stored recipe as ``{"name", "tasks": [{"name", "type", "inputs", "after"}],
-    "outputs"}`` with bindings read by :func:`_read_binding`."""
+    """A stored recipe (version 1 or 2) as ``{"name", "max_number_jobs", "inputs",
+    "added_inputs", "output_spec", "tasks", "outputs"}``: tasks read by
+    :func:`.recipe_tasks.read_task`, bindings by :func:`.recipe_bindings.read_binding`, specs
+    left as data for :func:`.recipe_specs.read_spec` (what a version 1 recipe lacks is empty)."""
     where = f"the recipe of run {run_pk}"
     try:
         recipe = json.loads(text)
-        if recipe.get("version") != RECIPE_VERSION:
+        version = recipe.get("version")
+        if version not in _READS:
             raise FerroflowError(
-                f"{where} has version {recipe.get('version')!r}; this ferroflow reads "
-                f"version {RECIPE_VERSION}"
+                f"{where} has version {version!r}; this ferroflow reads versions "
+                f"{_READS[0]} to {_READS[-1]}"
             )
-        tasks = [
-            {
-                "name": str(task["name"]),
-                "type": str(task["type"]),
-                "inputs": {
-                    str(key): _read_binding(f"{where}, task {task['name']!r}, input {key!r}", b)
-                    for key, b in task["inputs"].items()
-                },
-                "after": [str(name) for name in task["after"]],
-            }
-            for task in recipe["tasks"]
-        ]
+        added = recipe.get("added_inputs", {})
+        if not isinstance(added, dict):
+            raise FerroflowError(f"added_inputs is not a dict: {added!r}")
         return {
             "name": str(recipe["name"]),
-            "tasks": tasks,
-            "outputs": _read_binding(f"{where}, outputs", recipe["outputs"]),
+            "max_number_jobs": _cap(recipe.get("max_number_jobs")),
+            "inputs": recipe.get("inputs"),
+            "added_inputs": {str(key): spec for key, spec in added.items()},
+            "output_spec": recipe.get("output_spec"),
+            "tasks": [read_task(where, task) for task in recipe["tasks"]],
+            "outputs": read_binding(f"{where}, outputs", recipe["outputs"]),
         }
     except (KeyError, TypeError, AttributeError, ValueError) as exc:
         raise FerroflowError(f"{where} is malformed: {exc}") from None
