@@ -25,7 +25,7 @@ from policies.flows import (
     next_x,
     smaller,
 )
-from policies.tally import await_gate, bump, marks_of, note, notes
+from policies.tally import await_gate, bodies_of, bump, marks_of, note, notes
 
 __all__ = ["HANDLERS"]
 
@@ -102,12 +102,14 @@ async def node_sum(x: float, y: float) -> Any:
 
 async def _at_gate(gate: str) -> None:
     marks = marks_of(gate)
+    note(bodies_of(gate), ["at", os.getpid()])
     note(marks, "started")
     try:
         if await await_gate(gate):
             note(marks, "returned")
     finally:
         note(marks, "left")
+        note(bodies_of(gate), ["left", os.getpid()])
 
 
 @task(timeout=0.5)

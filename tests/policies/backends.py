@@ -12,6 +12,9 @@
 ``dask``
     ``wg.run(executor=client)`` on the module's two-worker ``LocalCluster`` (the ``client``
     fixture of ``tests/conftest.py``).
+``processes``
+    ``wg.run(executor="processes")``: the local process pool
+    (``ferroflow/executors/processes.py``), each call in a worker process.
 
 A test takes the ``backend`` fixture (``tests/policies/conftest.py``), builds its graph from
 ``backend.flows`` (the module of tasks for that backend) and runs it with ``backend.run(wg)``;
@@ -34,11 +37,11 @@ from typing import Any
 import pytest
 
 from policies import async_flows, flows
-from policies.tally import marks_of, notes, open_gate
+from policies.tally import marks_of, notes, open_gate, still_at
 
 __all__ = ["BACKENDS", "Backend", "interrupt_when", "only", "when"]
 
-BACKENDS = ("fast", "general", "async", "dask")
+BACKENDS = ("fast", "general", "async", "dask", "processes")
 
 
 def only(*names: str, why: str) -> pytest.MarkDecorator:
@@ -68,9 +71,10 @@ class Backend:
     @property
     def abandons_calls(self) -> bool:
         """Whether a cancelled run abandons the calls it has pending (on the event loop, on
-        Dask: CANCELLED, their results dropped) rather than letting them run to their end (a
-        sync call on a local worker thread cannot be stopped: FINISHED and stored)."""
-        return self.name in ("async", "dask")
+        Dask, in a worker process: CANCELLED, their results dropped) rather than letting them
+        run to their end (a sync call on a local worker thread cannot be stopped: FINISHED and
+        stored)."""
+        return self.name in ("async", "dask", "processes")
 
     def run(self, wg: Any, **options: Any) -> dict[str, Any]:
         """``wg.run(**options)`` on this backend."""
@@ -91,14 +95,21 @@ class Backend:
         """What bodies at ``gate`` noted so far: ``started``, ``returned``, ``left``."""
         return notes(marks_of(gate))
 
+    @property
+    def stops_bodies(self) -> bool:
+        """Whether a call past its timeout, or cancelled, is stopped where it runs (its worker
+        process killed: it never returns nor leaves its gate) rather than left to end."""
+        return self.name == "processes"
+
     def release(self, gate: str, wait: float = 60.0) -> list[str]:
         """Open ``gate`` and wait until every body that started at it has left it (a Dask
-        worker thread is free again; a local helper thread has ended); returns the marks."""
+        worker thread is free again; a local helper thread has ended) or was stopped with its
+        worker process; returns the marks."""
         open_gate(gate)
         end = time.monotonic() + wait
         while True:
             marks = self.marks(gate)
-            if marks.count("left") == marks.count("started"):
+            if not still_at(gate):
                 return marks
             assert time.monotonic() < end, f"a body is still at {gate} {wait} s after it opened"
             time.sleep(0.02)
@@ -158,4 +169,5 @@ def interrupt_when(ready: Callable[[], bool], after: float = 0.0) -> Callable[[]
 
 def make(name: str, files: Path, client: Any = None) -> Backend:
     module = async_flows if name == "async" else flows
-    return Backend(name, module, client if name == "dask" else "local", files)
+    executor = client if name == "dask" else "processes" if name == "processes" else "local"
+    return Backend(name, module, executor, files)

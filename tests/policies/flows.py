@@ -16,7 +16,7 @@ from typing import Annotated, Any
 
 from ferroflow import TaskTimeoutError, meta, namespace, task
 
-from policies.tally import bump, marks_of, note, notes, wait_for_gate
+from policies.tally import bodies_of, bump, marks_of, note, notes, wait_for_gate
 
 
 @task
@@ -87,12 +87,14 @@ def node_sum(x: float, y: float) -> Any:
 
 def _at_gate(gate: str) -> None:
     marks = marks_of(gate)
+    note(bodies_of(gate), ["at", os.getpid()])
     note(marks, "started")
     try:
         if wait_for_gate(gate):
             note(marks, "returned")
     finally:
         note(marks, "left")
+        note(bodies_of(gate), ["left", os.getpid()])
 
 
 @task(timeout=0.5)

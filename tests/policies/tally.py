@@ -66,6 +66,33 @@ def marks_of(gate: str | Path) -> str:
     return f"{gate}.marks"
 
 
+def bodies_of(gate: str | Path) -> str:
+    """The log where bodies waiting at ``gate`` note ``["at", pid]`` and ``["left", pid]``: the
+    process each runs in, so a body whose worker process was stopped counts as gone."""
+    return f"{gate}.bodies"
+
+
+def still_at(gate: str | Path) -> list[int]:
+    """The processes of bodies that came to ``gate`` and have not left it, leaving out those
+    whose process no longer exists (a worker stopped at a timeout or a cancel)."""
+    waiting: list[int] = []
+    for what, pid in notes(bodies_of(gate)):
+        if what == "at":
+            waiting.append(pid)
+        else:
+            waiting.remove(pid)
+    return [pid for pid in waiting if _alive(pid)]
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (the pool reaps a worker it stops, so none lingers)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def gate_open(gate: str) -> bool:
     return os.path.exists(gate)
 

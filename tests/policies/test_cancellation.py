@@ -4,9 +4,9 @@ waiting for its tasks is stored CANCELLED, and a task waiting to retry makes no 
 and ends CANCELLED with a :class:`RetryCancelledError`.
 
 Where the backends differ, by design, the parametrisation (or ``backend.abandons_calls``) says
-so: calls pending on the run's event loop or on Dask are abandoned (CANCELLED), while a sync call
-running on a local worker thread cannot be stopped, so the run lets it finish and starts nothing
-after it."""
+so: calls pending on the run's event loop or on Dask are abandoned (CANCELLED), and calls in a
+local worker process are stopped with their process (CANCELLED), while a sync call running on a
+local worker thread cannot be stopped, so the run lets it finish and starts nothing after it."""
 
 from __future__ import annotations
 
@@ -158,6 +158,7 @@ def _cancel(backend: Backend, wg: Any, how: str, ready: Any) -> None:
 @only(
     "async",
     "dask",
+    "processes",
     why="a sync call on a local worker thread cannot be stopped: the run lets it finish "
     "(test_a_cancelled_run_lets_running_local_calls_finish_and_starts_nothing_after)",
 )
@@ -191,7 +192,7 @@ def test_a_cancelled_run_abandons_calls_pending_on_its_backend(backend: Backend,
 @only(
     "fast",
     "general",
-    why="calls pending on the event loop or on Dask are abandoned instead "
+    why="calls pending on the event loop or on Dask, or in a worker process, are abandoned instead "
     "(test_a_cancelled_run_abandons_calls_pending_on_its_backend)",
 )
 @pytest.mark.parametrize("how", HOW)

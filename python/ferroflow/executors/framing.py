@@ -1,6 +1,11 @@
 """How the local process pool (:mod:`.processes`) and its workers (:mod:`.process_worker`)
 talk over a pipe: each message an 8-byte length, then that many bytes (a pickle). Its own module
-so that the pool does not import the worker's entry point."""
+so that the pool does not import the worker's entry point.
+
+Both ends may be unbuffered pipes (the pool reads its workers' replies unbuffered, so that
+``select`` on the pipe sees every byte not yet read: a buffered reader may already hold a reply
+that ``select`` would wait for in vain), where one ``read`` or ``write`` can move fewer bytes
+than asked: both functions loop until the whole message has moved."""
 
 from __future__ import annotations
 
@@ -13,16 +18,32 @@ __all__ = ["HEADER", "read_message", "write_message"]
 HEADER = struct.Struct("<Q")
 
 
+def _read_exactly(stream: BinaryIO, size: int) -> bytes:
+    """``size`` bytes of ``stream``, or fewer if it ends first."""
+    chunks = []
+    while size:
+        chunk = stream.read(size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size -= len(chunk)
+    return b"".join(chunks)
+
+
 def read_message(stream: BinaryIO) -> bytes | None:
     """The next message on ``stream``, or None at its end (the other side is gone)."""
-    head = stream.read(HEADER.size)
+    head = _read_exactly(stream, HEADER.size)
     if len(head) < HEADER.size:
         return None
     (size,) = HEADER.unpack(head)
-    data = stream.read(size)
+    data = _read_exactly(stream, size)
     return data if len(data) == size else None
 
 
 def write_message(stream: BinaryIO, data: bytes) -> None:
-    stream.write(HEADER.pack(len(data)) + data)
+    """Write one message whole (a raw pipe may take it in parts)."""
+    view = memoryview(HEADER.pack(len(data)) + data)
+    while view:
+        written = stream.write(view)
+        view = view[written if written is not None else len(view) :]
     stream.flush()

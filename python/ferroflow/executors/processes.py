@@ -104,6 +104,7 @@ class _Worker:
                 [sys.executable, "-m", "ferroflow.executors.process_worker"],
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
+                bufsize=0,  # unbuffered: `call`'s select must see every reply byte (framing.py)
                 env=_child_env(),
                 start_new_session=True,  # the terminal's Ctrl-C is the parent's to handle
             )

@@ -1,0 +1,55 @@
+"""The process pool's messages over raw (unbuffered) pipes, where one ``read`` returns what has
+arrived so far and one ``write`` may take part of what it is given: a message still arrives
+whole (``ferroflow.executors.framing``)."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+import time
+from typing import Any
+
+from ferroflow.executors.framing import HEADER, read_message, write_message
+
+
+def test_a_message_written_in_pieces_is_read_whole_from_a_raw_pipe() -> None:
+    r, w = os.pipe()
+    payload = bytes(range(256)) * 300  # 76,800 bytes: more than a pipe holds at once
+    message = HEADER.pack(len(payload)) + payload
+
+    def trickle() -> None:
+        cuts = [0, 3, HEADER.size, 1000, 40_000, len(message)]  # the header split, then the body
+        with os.fdopen(w, "wb", buffering=0) as out:
+            for start, end in itertools.pairwise(cuts):
+                out.write(message[start:end])
+                time.sleep(0.05)
+
+    writer = threading.Thread(target=trickle)
+    writer.start()
+    with os.fdopen(r, "rb", buffering=0) as raw:
+        assert read_message(raw) == payload
+        writer.join()
+        assert read_message(raw) is None  # the writer closed: the end, not a message
+
+
+class _Taking:
+    """A raw stream that accepts at most ``limit`` bytes per ``write``, as a pipe may."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit, self.data, self.flushed = limit, bytearray(), False
+
+    def write(self, data: Any) -> int:
+        part = bytes(data[: self.limit])
+        self.data += part
+        return len(part)
+
+    def flush(self) -> None:
+        self.flushed = True
+
+
+def test_a_message_is_written_whole_to_a_stream_that_takes_it_in_parts() -> None:
+    stream = _Taking(limit=7)
+    write_message(stream, b"a message longer than one write")  # type: ignore[arg-type]
+    assert bytes(stream.data) == HEADER.pack(31) + b"a message longer than one write"
+    assert stream.flushed
