@@ -994,9 +994,12 @@ fn store_blobs(
     batch: &Batch,
     errors: &mut Vec<(String, String)>,
 ) -> Result<Vec<Option<i64>>, String> {
-    let mut put = conn.prepare(BLOB_SQL)?;
-    let mut get = conn.prepare(BLOB_ID_SQL)?;
     let mut ids = Vec::with_capacity(batch.blobs.len());
+    if batch.blobs.is_empty() {
+        return Ok(ids);
+    }
+    let mut put = conn.cached(BLOB_SQL)?;
+    let mut get = conn.cached(BLOB_ID_SQL)?;
     for b in &batch.blobs {
         let size = i64::try_from(b.data.len()).map_err(|e| e.to_string());
         let stored = size
@@ -1025,36 +1028,41 @@ fn hex16(bytes: &[u8]) -> String {
 }
 
 fn commit_all(conn: &Conn, batch: &Batch) -> Result<(), String> {
-    conn.exec("BEGIN IMMEDIATE")?;
+    conn.exec_cached("BEGIN IMMEDIATE")?;
     let mut errors = Vec::new();
     let ids = store_blobs(conn, batch, &mut errors)?;
     if !errors.is_empty() {
         return Err(errors.remove(0).1);
     }
-    let mut nodes = conn.prepare(NODE_SQL)?;
-    for row in &batch.nodes {
-        nodes.run(&node_params(row, &ids)?)?;
+    if !batch.nodes.is_empty() {
+        let mut nodes = conn.cached(NODE_SQL)?;
+        for row in &batch.nodes {
+            nodes.run(&node_params(row, &ids)?)?;
+        }
     }
-    let mut updates = conn.prepare(UPDATE_SQL)?;
-    for u in &batch.updates {
-        updates.run(&update_params(u))?;
+    if !batch.updates.is_empty() {
+        let mut updates = conn.cached(UPDATE_SQL)?;
+        for u in &batch.updates {
+            updates.run(&update_params(u))?;
+        }
     }
-    let mut links = conn.prepare(LINK_SQL)?;
-    for l in &batch.links {
-        links.run(&link_params(l))?;
+    if !batch.links.is_empty() {
+        let mut links = conn.cached(LINK_SQL)?;
+        for l in &batch.links {
+            links.run(&link_params(l))?;
+        }
     }
-    drop((nodes, updates, links));
     let mut prepared = HashMap::new();
     for row in &batch.statements {
         if !prepared.contains_key(row.sql.as_str()) {
-            prepared.insert(row.sql.as_str(), conn.prepare(&row.sql)?);
+            prepared.insert(row.sql.as_str(), conn.cached(&row.sql)?);
         }
         if let Some(stmt) = prepared.get_mut(row.sql.as_str()) {
             stmt.run(&row.params())?;
         }
     }
     drop(prepared);
-    conn.exec("COMMIT")
+    conn.exec_cached("COMMIT")
 }
 
 fn commit_row_by_row(conn: &Conn, batch: &Batch) -> Vec<(String, String)> {
