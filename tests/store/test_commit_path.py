@@ -3,19 +3,26 @@
 
 What must hold regardless: a statement kept prepared follows a schema change made by another
 connection (SQLite re-prepares it; a stale one would skip a new index and corrupt it), more
-distinct statements than the cache keeps are all still written, and a large value bound to a
-kept statement is not held on to. Every test runs once per committer (tests/conftest.py).
+distinct statements than the cache keeps are all still written, a kept blob statement
+writes a large value and then a small one, and when ``run()`` returns every row of the run is
+committed: a reader in another process sees them at once. Every test runs once per committer
+(tests/conftest.py).
 """
 
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
+from ferroflow import get_current_profile
+from ferroflow.demo import ScatterGatherSquare
 from ferroflow.model.data import DataNode
 from ferroflow.store import Store
 from ferroflow.store.rows import OP_SQL
+from ferroflow.store.schema import LINK_CODES, STATE_CODES
 
 pytestmark = pytest.mark.usefixtures("writer")
 
@@ -71,3 +78,61 @@ def test_a_kept_blob_statement_writes_a_large_value_then_a_small_one(tmp_path: P
     assert store.load_node(big_pk).value == big
     assert store.load_node(small_pk).value == b"small"
     store.close()
+
+
+# A reader in its own process: for each run pk read from stdin, it prints the run node's state
+# code, how many process nodes the run has, how many data nodes they created, and how many
+# RETURN links the run has (recorded last), each read at once (no retry, no wait).
+_READER = """
+import sqlite3, sys
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+create, ret = int(sys.argv[2]), int(sys.argv[3])
+for line in sys.stdin:
+    pk = int(line)
+    state = conn.execute("SELECT state FROM node WHERE pk = ?", (pk,)).fetchone()
+    procs = "SELECT pk FROM node WHERE run_pk = ?"
+    counts = [
+        conn.execute(f"SELECT count(*) FROM ({procs})", (pk,)).fetchone()[0],
+        conn.execute(
+            f"SELECT count(*) FROM link WHERE type = ? AND src IN ({procs})", (create, pk)
+        ).fetchone()[0],
+        conn.execute(
+            "SELECT count(*) FROM link WHERE type = ? AND src = ?", (ret, pk)
+        ).fetchone()[0],
+    ]
+    print(state[0] if state else -1, *counts, flush=True)
+"""
+
+
+def test_when_run_returns_a_reader_in_another_process_sees_the_whole_run() -> None:
+    store = get_current_profile().store
+    ScatterGatherSquare.build(1).run()  # the store file exists, the statements are kept
+    reader = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            _READER,
+            str(store.path),
+            str(LINK_CODES["CREATE"]),
+            str(LINK_CODES["RETURN"]),
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert reader.stdin is not None and reader.stdout is not None
+    try:
+        for n in (4, 4, 2, 7, 4):  # one commit per run, each through the kept statements
+            wg = ScatterGatherSquare.build(n)
+            wg.run()
+            reader.stdin.write(f"{wg.pk}\n")
+            reader.stdin.flush()
+            state, processes, created, returned = map(int, reader.stdout.readline().split())
+            assert state == STATE_CODES["FINISHED"]
+            # the run, generate_numbers, the graph task, n squares and the sum; n numbers, n
+            # squares and the sum created; the sum returned as the run's output
+            assert (processes, created, returned) == (n + 4, 2 * n + 1, 1), f"n={n}"
+    finally:
+        reader.stdin.close()
+        reader.wait(timeout=30)
+        reader.stdout.close()
