@@ -13,10 +13,11 @@ Why a thread and a plain list:
   by swapping in a new list: a thread that looked up the old list just before a swap would append
   to a list nobody reads any more, and its row would be lost. Appends only ever land after the
   prefix, so the prefix trick cannot lose rows.
-* ``flush()`` appends a marker holding a :class:`threading.Event`. Everything appended before the
-  call sits before the marker in the queue, so once the writer has committed the batch holding the
-  marker, all of those rows are on disk. This is correct with any number of threads recording and
-  flushing at once, and needs no counter on the hot path.
+* ``flush()`` appends a marker holding a held :class:`threading.Lock`, which the writer releases.
+  Everything appended before the call sits before the marker in the queue, so once the writer
+  has committed the batch holding the marker, all of those rows are on disk. This is correct
+  with any number of threads recording and flushing at once, and needs no counter on the hot
+  path.
 * What the rows mean is decided in one place, ``_core.SqlWriter.prepare`` (Rust, attached): it
   reads the drained tuples (layouts in :mod:`.rows`) into a ``PreparedBatch``, with values
   encoded by :func:`.values.encode`. Two committers write such a batch. The FFI committer runs
@@ -298,10 +299,13 @@ class BatchWriter:
         ``raise_errors=False`` (used before reads) leaves the errors for the next real flush.
         """
         if not self._stopped:
-            done = threading.Event()
+            # A bare lock, held until the writer releases it: an Event would cost a Condition
+            # and a waiter lock on both sides of every run's final flush.
+            done = threading.Lock()
+            done.acquire()
             self.queue.append((OP_FLUSH, done))
             self._wake.set()
-            while not done.wait(0.5):
+            while not done.acquire(timeout=0.5):
                 if not self._thread.is_alive():  # should not happen; never hang because of it
                     self._drain()
         if raise_errors:
@@ -389,7 +393,7 @@ class BatchWriter:
             self._fail(f"batch of {n} rows lost", exc)  # first: a released flush() raises it
             for row in rows:
                 if type(row) is tuple and len(row) == 2 and row[0] == OP_FLUSH:
-                    row[1].set()
+                    row[1].release()
             return
         try:
             unserialisable = batch.unserialisable
@@ -404,7 +408,7 @@ class BatchWriter:
                 self._commit(batch)
         finally:
             for marker in batch.markers:
-                marker.set()
+                marker.release()
 
     def _commit(self, batch: _core.PreparedBatch) -> None:
         """Commit ``batch``, unless the file is faulty (then count its rows as lost)."""

@@ -739,7 +739,7 @@ pub(crate) struct PreparedBatch {
 
 #[pymethods]
 impl PreparedBatch {
-    /// The flush markers (events) among the rows: set them once the batch is committed.
+    /// The flush markers (held locks) among the rows: release them once the batch is committed.
     #[getter]
     fn markers<'py>(&self, py: Python<'py>) -> Bound<'py, PyList> {
         self.markers.bind(py).clone()
