@@ -14,6 +14,7 @@ from __future__ import annotations
 import sqlite3
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,7 @@ from ferroflow.model.data import DataNode
 from ferroflow.store import Store
 from ferroflow.store.rows import OP_SQL
 from ferroflow.store.schema import LINK_CODES, STATE_CODES
+from ferroflow.store.writer import _Wake
 
 pytestmark = pytest.mark.usefixtures("writer")
 
@@ -136,3 +138,16 @@ def test_when_run_returns_a_reader_in_another_process_sees_the_whole_run() -> No
         reader.stdin.close()
         reader.wait(timeout=30)
         reader.stdout.close()
+
+
+def test_the_writers_wake_up_is_kept_until_taken_and_counts_once() -> None:
+    wake = _Wake()
+    assert wake.wait(0) is False  # none pending
+    wake.set()
+    wake.set()  # a second one while one is pending: no error, no second wake-up
+    assert wake.wait(0) is True
+    assert wake.wait(0) is False
+    setter = threading.Thread(target=wake.set)
+    setter.start()
+    setter.join()
+    assert wake.wait(0) is True  # set by another thread while nobody waited: not lost

@@ -37,6 +37,7 @@ Why a thread and a plain list:
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import sqlite3
@@ -243,6 +244,27 @@ def _committer(conn: sqlite3.Connection, durability: str) -> _FfiCommitter | _Py
     return _FfiCommitter(ffi)
 
 
+class _Wake:
+    """Wakes the writer thread: a lock held while no wake-up is pending, released by
+    :meth:`set`, taken back by the thread's :meth:`wait`. Half the cost of an Event's
+    Condition (a waiter lock per wait, a notify) on the path every run's final flush waits on;
+    a wake-up set while the thread drains is not lost (the next wait returns at once)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        with contextlib.suppress(RuntimeError):  # (one is pending already)
+            self._lock.release()
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a wake-up and consume it; whether one came."""
+        return self._lock.acquire(timeout=timeout)
+
+
 class BatchWriter:
     """Owns the write connection and the thread that commits queued rows in batches."""
 
@@ -260,7 +282,7 @@ class BatchWriter:
         self.queue: list[Row] = []
         self._conn = conn
         self._interval = commit_interval
-        self._wake = threading.Event()
+        self._wake = _Wake()
         self._stopping = False
         self._stopped = False
         self._drain_lock = threading.Lock()  # one drain at a time (thread or fallback)
@@ -365,8 +387,7 @@ class BatchWriter:
     # -- writer thread ------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._interval)
-            self._wake.clear()  # before draining: a flush() arriving now re-sets it
+            self._wake.wait(self._interval)  # (consumes the wake: one arriving now counts)
             try:
                 self._drain()
             except BaseException as exc:  # a bug in here must not kill the thread
