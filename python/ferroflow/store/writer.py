@@ -37,7 +37,6 @@ Why a thread and a plain list:
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import sqlite3
@@ -257,8 +256,10 @@ class _Wake:
         self._lock.acquire()
 
     def set(self) -> None:
-        with contextlib.suppress(RuntimeError):  # (one is pending already)
+        try:  # noqa: SIM105 (contextlib.suppress would add a context manager to this path)
             self._lock.release()
+        except RuntimeError:  # one is pending already
+            pass
 
     def wait(self, timeout: float) -> bool:
         """Wait up to ``timeout`` seconds for a wake-up and consume it; whether one came."""
