@@ -39,6 +39,11 @@ def chain(x: int) -> int:
     return plus(x=plus(x=gate(x=x).result).result).result
 
 
+@task.graph
+def single(x: int) -> int:
+    return plus(x=x).result
+
+
 def _run_in_thread(wg: WorkGraph, **kwargs: object) -> tuple[threading.Thread, list[BaseException]]:
     raised: list[BaseException] = []
 
@@ -109,3 +114,33 @@ def test_the_watcher_cancels_only_the_run_asked_once_while_watched() -> None:
     cancel_watch._watcher.poll_once()
     assert calls == ["seven"]  # no longer watched
     other.close()
+
+
+def test_a_run_started_while_the_watcher_sleeps_idle_is_still_watched() -> None:
+    """The watcher's thread waits on a condition while nothing is watched, and a new run wakes
+    it only then (runs starting while it polls need no wake-up): a run started after the thread
+    went idle must still get its cancel request."""
+    started.clear()
+    release.clear()
+    store = load_profile().store
+    single.build(1).run()  # the watcher thread exists, watched this run, and goes idle
+    watcher = cancel_watch._watcher
+    deadline = time.monotonic() + 60
+    while not watcher.idle and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert watcher.idle
+    wg = chain.build(1)
+    thread, raised = _run_in_thread(wg)
+    try:
+        assert started.wait(60)
+        assert wg.pk is not None
+        store.request_cancel(wg.pk)
+        core = wg._execution.core  # type: ignore[union-attr]
+        deadline = time.monotonic() + 60
+        while not core.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert core.cancelled  # the idle watcher was woken and saw the request
+    finally:
+        release.set()
+        thread.join(60)
+    assert len(raised) == 1 and isinstance(raised[0], RunCancelledError)

@@ -8,10 +8,13 @@ file's views learn the new state.
 
 from __future__ import annotations
 
+import json
+import os
 import sqlite3
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -254,3 +257,27 @@ def test_runs_list_names_the_process_of_a_running_run(capsys: pytest.CaptureFixt
     rows = {line.split()[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
     assert f"RUNNING (pid {pid})" in rows[str(mine)]
     assert "RUNNING (pid 4242 on far-host)" in rows[str(far)]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork is POSIX only")
+def test_a_forked_child_claims_with_its_own_pid_and_token() -> None:
+    parent = this_process()  # kept for this process from here on
+    assert this_process() == parent
+    read, write = os.pipe()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+: fork with threads
+        pid = os.fork()
+    if pid == 0:  # pragma: no cover - the child: report what it would claim with, then leave
+        try:
+            os.write(write, json.dumps(this_process()).encode())
+        finally:
+            os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        child = json.loads(pipe.read())
+    os.waitpid(pid, 0)
+    assert child[1] == pid != parent[1]
+    assert child[0] == parent[0]  # same host
+    assert child[2] != parent[2]  # its own start time: the parent's token would keep it alive
+    assert alive(*child) is False  # the child is gone (and waited for): its runs get reaped
+    assert alive(*parent) is True

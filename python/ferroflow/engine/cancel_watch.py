@@ -40,6 +40,8 @@ class _Watcher:
         #: (id of the store, run pk) -> (store, the run's cancel)
         self.runs: dict[tuple[int, int], tuple[Store, Callable[[], None]]] = {}
         self.thread: threading.Thread | None = None
+        #: the thread waits on ``changed`` (nothing watched): only then does ``add`` notify
+        self.idle = False
 
     def add(self, store: Store, run_pk: int, cancel: Callable[[], None]) -> tuple[int, int]:
         key = (id(store), run_pk)
@@ -50,7 +52,8 @@ class _Watcher:
                     target=self._loop, name="ferroflow-cancel-watch", daemon=True
                 )
                 self.thread.start()
-            self.changed.notify()
+            if self.idle:
+                self.changed.notify()
         return key
 
     def remove(self, key: tuple[int, int]) -> None:
@@ -61,7 +64,9 @@ class _Watcher:
         while True:
             with self.lock:
                 while not self.runs:
+                    self.idle = True
                     self.changed.wait()
+                self.idle = False
             # the first read after a poll period: a run shorter than that is never read for
             self.poll_once(wait=POLL_SECONDS)
 

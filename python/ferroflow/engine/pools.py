@@ -18,6 +18,7 @@ import os
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 
 import ferroflow._core as _core
 
@@ -54,7 +55,14 @@ def default_workers() -> int:
         except ValueError:
             value = env
         return _checked(value, "$FERROFLOW_WORKERS")
-    return min(os.cpu_count() or 1, MAX_WORKERS)
+    return min(_cores(), MAX_WORKERS)
+
+
+@cache
+def _cores() -> int:
+    """The machine's core count, read once: ``os.cpu_count`` reads ``/sys`` at each call, which
+    every run without ``max_workers`` paid for."""
+    return os.cpu_count() or 1
 
 
 @contextmanager

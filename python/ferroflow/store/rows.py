@@ -26,7 +26,7 @@ OP_DATA = 0  # a data node and the time it was recorded
 OP_PROCESS = 1  # a process node (task or graph run) as it starts
 OP_UPDATE = 2  # a process node's new state
 OP_LINK = 3  # a link between two nodes
-OP_FLUSH = 4  # a marker: the event is set once everything queued before it is committed
+OP_FLUSH = 4  # a marker: its held lock is released once everything before it is committed
 # A whole finished fast-lane task, queued by the Rust workers: a FINISHED calc node, its output
 # data node, and its CALL_CALC, INPUT_CALC and CREATE links.
 OP_CALC = 5
@@ -48,7 +48,7 @@ OP_CODES: dict[str, int] = {
 
 #: The fields of each op's tuple, in order (``op`` is the code itself). ``node`` is a
 #: ``DataNode``; uuids are strings or 16 bytes; kind, state and link type are the codes of
-#: :mod:`ferroflow.store.schema`; ``params`` is a tuple; ``done`` a ``threading.Event``.
+#: :mod:`ferroflow.store.schema`; ``params`` is a tuple; ``done`` a held ``threading.Lock``.
 LAYOUTS: dict[int, tuple[str, ...]] = {
     OP_DATA: ("op", "node", "ctime"),
     OP_PROCESS: ("op", "pk", "uuid", "kind", "label", "process_type", "state", "ctime", "run_pk"),

@@ -13,10 +13,11 @@ Why a thread and a plain list:
   by swapping in a new list: a thread that looked up the old list just before a swap would append
   to a list nobody reads any more, and its row would be lost. Appends only ever land after the
   prefix, so the prefix trick cannot lose rows.
-* ``flush()`` appends a marker holding a :class:`threading.Event`. Everything appended before the
-  call sits before the marker in the queue, so once the writer has committed the batch holding the
-  marker, all of those rows are on disk. This is correct with any number of threads recording and
-  flushing at once, and needs no counter on the hot path.
+* ``flush()`` appends a marker holding a held :class:`threading.Lock`, which the writer releases.
+  Everything appended before the call sits before the marker in the queue, so once the writer
+  has committed the batch holding the marker, all of those rows are on disk. This is correct
+  with any number of threads recording and flushing at once, and needs no counter on the hot
+  path.
 * What the rows mean is decided in one place, ``_core.SqlWriter.prepare`` (Rust, attached): it
   reads the drained tuples (layouts in :mod:`.rows`) into a ``PreparedBatch``, with values
   encoded by :func:`.values.encode`. Two committers write such a batch. The FFI committer runs
@@ -242,6 +243,29 @@ def _committer(conn: sqlite3.Connection, durability: str) -> _FfiCommitter | _Py
     return _FfiCommitter(ffi)
 
 
+class _Wake:
+    """Wakes the writer thread: a lock held while no wake-up is pending, released by
+    :meth:`set`, taken back by the thread's :meth:`wait`. Half the cost of an Event's
+    Condition (a waiter lock per wait, a notify) on the path every run's final flush waits on;
+    a wake-up set while the thread drains is not lost (the next wait returns at once)."""
+
+    __slots__ = ("_lock",)
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._lock.acquire()
+
+    def set(self) -> None:
+        try:  # noqa: SIM105 (contextlib.suppress would add a context manager to this path)
+            self._lock.release()
+        except RuntimeError:  # one is pending already
+            pass
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for a wake-up and consume it; whether one came."""
+        return self._lock.acquire(timeout=timeout)
+
+
 class BatchWriter:
     """Owns the write connection and the thread that commits queued rows in batches."""
 
@@ -259,7 +283,7 @@ class BatchWriter:
         self.queue: list[Row] = []
         self._conn = conn
         self._interval = commit_interval
-        self._wake = threading.Event()
+        self._wake = _Wake()
         self._stopping = False
         self._stopped = False
         self._drain_lock = threading.Lock()  # one drain at a time (thread or fallback)
@@ -298,10 +322,13 @@ class BatchWriter:
         ``raise_errors=False`` (used before reads) leaves the errors for the next real flush.
         """
         if not self._stopped:
-            done = threading.Event()
+            # A bare lock, held until the writer releases it: an Event would cost a Condition
+            # and a waiter lock on both sides of every run's final flush.
+            done = threading.Lock()
+            done.acquire()
             self.queue.append((OP_FLUSH, done))
             self._wake.set()
-            while not done.wait(0.5):
+            while not done.acquire(timeout=0.5):
                 if not self._thread.is_alive():  # should not happen; never hang because of it
                     self._drain()
         if raise_errors:
@@ -361,8 +388,7 @@ class BatchWriter:
     # -- writer thread ------------------------------------------------------------------------
     def _run(self) -> None:
         while True:
-            self._wake.wait(self._interval)
-            self._wake.clear()  # before draining: a flush() arriving now re-sets it
+            self._wake.wait(self._interval)  # (consumes the wake: one arriving now counts)
             try:
                 self._drain()
             except BaseException as exc:  # a bug in here must not kill the thread
@@ -389,7 +415,7 @@ class BatchWriter:
             self._fail(f"batch of {n} rows lost", exc)  # first: a released flush() raises it
             for row in rows:
                 if type(row) is tuple and len(row) == 2 and row[0] == OP_FLUSH:
-                    row[1].set()
+                    row[1].release()
             return
         try:
             unserialisable = batch.unserialisable
@@ -404,7 +430,7 @@ class BatchWriter:
                 self._commit(batch)
         finally:
             for marker in batch.markers:
-                marker.set()
+                marker.release()
 
     def _commit(self, batch: _core.PreparedBatch) -> None:
         """Commit ``batch``, unless the file is faulty (then count its rows as lost)."""

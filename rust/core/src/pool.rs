@@ -100,15 +100,19 @@ pub type ThreadHook = Arc<dyn Fn(Box<dyn FnOnce() + Send>) + Send + Sync>;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct PoolBusy;
 
+/// A worker's clone of the current job, with the run epoch it belongs to.
+type Held = (u32, Arc<dyn Job>);
+
 struct Shared {
     injector: Injector<u64>,
     stealers: Vec<Stealer<u64>>,
     current: RwLock<Option<Arc<dyn Job>>>,
     epoch: AtomicU32,
     busy: AtomicBool,
-    /// Workers holding a clone of the current job; `finish` waits for zero so that the job (and
-    /// any Python objects in it) is dropped by the thread that started the run.
-    holders: AtomicUsize,
+    /// Each worker's clone of the current job (and its epoch). `finish` takes them all back,
+    /// so that the job (and any Python objects in it) is dropped by the thread that started
+    /// the run.
+    slots: Vec<Mutex<Option<Held>>>,
     sleepers: AtomicUsize,
     events: AtomicU64,
     sleep_lock: Mutex<()>,
@@ -187,32 +191,32 @@ pub struct Pool {
 const SPIN_ROUNDS: u32 = 64;
 
 fn worker_main(shared: Arc<Shared>, local: Worker<u64>, index: usize) {
-    let mut cached: Option<(u32, Arc<dyn Job>)> = None;
+    // This worker's hold on the current job: taken again only when the epoch changes, so a
+    // task costs no read of `current`; locked while a task runs, so `finish` takes it back
+    // (waiting only for a task still running) without this worker's help.
+    let slot = &shared.slots[index];
     let mut ready: Vec<TaskId> = Vec::new();
-    let release = |cached: &mut Option<(u32, Arc<dyn Job>)>| {
-        if cached.take().is_some() {
-            shared.holders.fetch_sub(1, SeqCst);
-        }
-    };
     let mut idle_rounds = 0u32;
     loop {
         if let Some(entry) = shared.find(&local, index) {
             idle_rounds = 0;
             let (epoch, id) = unpack(entry);
-            if cached.as_ref().map(|c| c.0) != Some(epoch) {
-                release(&mut cached);
+            let mut held = slot.lock();
+            if held.as_ref().map(|c| c.0) != Some(epoch) {
+                *held = None; // (`finish` emptied it already: never the job's last holder)
                 let current = shared.current.read();
                 if shared.epoch.load(SeqCst) == epoch {
                     if let Some(job) = current.as_ref() {
-                        shared.holders.fetch_add(1, SeqCst);
-                        cached = Some((epoch, job.clone()));
+                        *held = Some((epoch, job.clone()));
                     }
                 }
             }
-            let Some((_, job)) = cached.as_ref().filter(|c| c.0 == epoch) else {
+            let Some((_, job)) = held.as_ref().filter(|c| c.0 == epoch) else {
                 continue; // an entry of a finished run
             };
             job.step(id, &mut ready);
+            let complete = job.is_complete();
+            drop(held);
             let made = ready.len();
             for next in ready.drain(..).rev() {
                 local.push(pack(epoch, next));
@@ -220,7 +224,7 @@ fn worker_main(shared: Arc<Shared>, local: Worker<u64>, index: usize) {
             if made > 1 {
                 shared.announce(false);
             }
-            if job.is_complete() {
+            if complete {
                 let _guard = shared.done_lock.lock();
                 shared.done_cv.notify_all();
             }
@@ -235,7 +239,6 @@ fn worker_main(shared: Arc<Shared>, local: Worker<u64>, index: usize) {
             }
             continue;
         }
-        release(&mut cached);
         if shared.shutdown.load(SeqCst) {
             return;
         }
@@ -265,7 +268,7 @@ impl Pool {
             current: RwLock::new(None),
             epoch: AtomicU32::new(0),
             busy: AtomicBool::new(false),
-            holders: AtomicUsize::new(0),
+            slots: (0..size).map(|_| Mutex::new(None)).collect(),
             sleepers: AtomicUsize::new(0),
             events: AtomicU64::new(0),
             sleep_lock: Mutex::new(()),
@@ -341,22 +344,23 @@ impl Pool {
         complete()
     }
 
-    /// Uninstall the current job once it is complete or cancelled, wait until no worker still
-    /// holds it, and hand it back so the caller decides where it is dropped.
+    /// Uninstall the current job once it is complete or cancelled, take it back from the
+    /// workers (waiting only for a task still running, as after a cancel), and hand it back so
+    /// the caller decides where it is dropped. Workers are neither woken nor waited for: an
+    /// idle one has nothing to give back that this cannot take itself. (Waiting for each
+    /// worker to notice the end and let go, as before, cost a small run's end tens of µs of
+    /// yielding on a busy VM, and waking parked workers a futex wake each.)
     pub fn finish(&self) -> Option<Arc<dyn Job>> {
-        let job = {
+        let mut job = {
             let mut current = self.shared.current.write();
             self.shared.epoch.fetch_add(1, SeqCst);
             current.take()
-        };
-        self.shared.announce(true);
-        let mut spins = 0u32;
-        while self.shared.holders.load(SeqCst) > 0 {
-            spins += 1;
-            if spins < 100 {
-                std::thread::yield_now();
-            } else {
-                std::thread::sleep(Duration::from_micros(50));
+        }; // (released before taking slots: a worker takes `current` with its slot held)
+        for slot in &self.shared.slots {
+            if let Some((_, held)) = slot.lock().take() {
+                if job.is_none() {
+                    job = Some(held); // then the caller drops the last clone, as always
+                }
             }
         }
         self.shared.busy.store(false, SeqCst);

@@ -398,6 +398,70 @@ fn finish_returns_the_job_with_no_holder_left() {
     }
 }
 
+#[test]
+fn finish_takes_the_job_back_from_parked_workers() {
+    for pool in pools() {
+        let run = Arc::new(Run::new());
+        let mut ready = Vec::new();
+        for i in 0..200u32 {
+            run.add_task(i, &[], &mut ready).unwrap();
+        }
+        let job: Arc<dyn Job> =
+            Arc::new(RunJob { run: run.clone(), executor: Spinner { iterations: 2_000 } });
+        pool.start(job, &ready).unwrap();
+        while !pool.wait(Duration::from_millis(50)) {}
+        // Long enough for every worker to stop spinning and park: none is woken by finish.
+        std::thread::sleep(Duration::from_millis(100));
+        let job = pool.finish().expect("the installed job comes back");
+        assert_eq!(Arc::strong_count(&job), 1, "a parked worker still holds the job");
+        drop(job);
+        assert_eq!(Arc::strong_count(&run), 1);
+    }
+}
+
+/// Spins for `iterations` per task: long enough that several workers take part.
+struct Spinner {
+    iterations: u32,
+}
+
+impl Executor<u32> for Spinner {
+    fn execute(&self, _run: &Run<u32>, _id: TaskId, _payload: &u32) -> Outcome {
+        spin(self.iterations);
+        Outcome::Finished
+    }
+}
+
+#[test]
+fn finish_waits_for_a_task_still_running_after_a_cancel() {
+    for pool in pools() {
+        let run = Arc::new(Run::new());
+        let mut ready = Vec::new();
+        run.add_task(0u32, &[], &mut ready).unwrap();
+        let open = Arc::new(AtomicBool::new(false));
+        let entered = Arc::new(AtomicBool::new(false));
+        let ran = Arc::new(AtomicU32::new(0));
+        let executor = Gate { open: open.clone(), entered: entered.clone(), ran };
+        let job: Arc<dyn Job> = Arc::new(RunJob { run: run.clone(), executor });
+        pool.start(job, &ready).unwrap();
+        while !entered.load(SeqCst) {
+            std::thread::yield_now();
+        }
+        run.cancel();
+        let opener = {
+            let open = open.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(30));
+                open.store(true, SeqCst);
+            })
+        };
+        let job = pool.finish().expect("the installed job comes back");
+        assert!(open.load(SeqCst), "finish returned while the task was still running");
+        assert_eq!(run.running(), 0);
+        assert_eq!(Arc::strong_count(&job), 1, "the worker that ran the task still holds it");
+        opener.join().unwrap();
+    }
+}
+
 /// Task 0 blocks until released; every other task is ready from the start and counts itself.
 struct Gate {
     open: Arc<AtomicBool>,

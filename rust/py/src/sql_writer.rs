@@ -739,7 +739,7 @@ pub(crate) struct PreparedBatch {
 
 #[pymethods]
 impl PreparedBatch {
-    /// The flush markers (events) among the rows: set them once the batch is committed.
+    /// The flush markers (held locks) among the rows: release them once the batch is committed.
     #[getter]
     fn markers<'py>(&self, py: Python<'py>) -> Bound<'py, PyList> {
         self.markers.bind(py).clone()
@@ -995,9 +995,12 @@ fn store_blobs(
     batch: &Batch,
     errors: &mut Vec<(String, String)>,
 ) -> Result<Vec<Option<i64>>, String> {
-    let mut put = conn.prepare(BLOB_SQL)?;
-    let mut get = conn.prepare(BLOB_ID_SQL)?;
     let mut ids = Vec::with_capacity(batch.blobs.len());
+    if batch.blobs.is_empty() {
+        return Ok(ids);
+    }
+    let mut put = conn.cached(BLOB_SQL)?;
+    let mut get = conn.cached(BLOB_ID_SQL)?;
     for b in &batch.blobs {
         let size = i64::try_from(b.data.len()).map_err(|e| e.to_string());
         let stored = size
@@ -1054,7 +1057,7 @@ fn insert_rows<'a, T, const N: usize>(
 ) -> Result<(), String> {
     let mut chunks = rows.chunks_exact(ROWS_PER_INSERT);
     if rows.len() >= ROWS_PER_INSERT {
-        let mut many = conn.prepare(&multi_row_sql(sql, ROWS_PER_INSERT))?;
+        let mut many = conn.cached(&multi_row_sql(sql, ROWS_PER_INSERT))?;
         let mut bound = Vec::with_capacity(N * ROWS_PER_INSERT);
         for chunk in &mut chunks {
             bound.clear();
@@ -1064,38 +1067,41 @@ fn insert_rows<'a, T, const N: usize>(
             many.run(&bound)?;
         }
     }
-    let mut one = conn.prepare(sql)?;
-    for row in chunks.remainder() {
-        one.run(&params(row)?)?;
+    if !chunks.remainder().is_empty() {
+        let mut one = conn.cached(sql)?;
+        for row in chunks.remainder() {
+            one.run(&params(row)?)?;
+        }
     }
     Ok(())
 }
 
 fn commit_all(conn: &Conn, batch: &Batch) -> Result<(), String> {
-    conn.exec("BEGIN IMMEDIATE")?;
+    conn.exec_cached("BEGIN IMMEDIATE")?;
     let mut errors = Vec::new();
     let ids = store_blobs(conn, batch, &mut errors)?;
     if !errors.is_empty() {
         return Err(errors.remove(0).1);
     }
     insert_rows(conn, NODE_SQL, &batch.nodes, |row| node_params(row, &ids))?;
-    let mut updates = conn.prepare(UPDATE_SQL)?;
-    for u in &batch.updates {
-        updates.run(&update_params(u))?;
+    if !batch.updates.is_empty() {
+        let mut updates = conn.cached(UPDATE_SQL)?;
+        for u in &batch.updates {
+            updates.run(&update_params(u))?;
+        }
     }
-    drop(updates);
     insert_rows(conn, LINK_SQL, &batch.links, |l| Ok(link_params(l)))?;
     let mut prepared = HashMap::new();
     for row in &batch.statements {
         if !prepared.contains_key(row.sql.as_str()) {
-            prepared.insert(row.sql.as_str(), conn.prepare(&row.sql)?);
+            prepared.insert(row.sql.as_str(), conn.cached(&row.sql)?);
         }
         if let Some(stmt) = prepared.get_mut(row.sql.as_str()) {
             stmt.run(&row.params())?;
         }
     }
     drop(prepared);
-    conn.exec("COMMIT")
+    conn.exec_cached("COMMIT")
 }
 
 fn commit_row_by_row(conn: &Conn, batch: &Batch) -> Vec<(String, String)> {
