@@ -39,16 +39,19 @@ _local = threading.local()
 
 
 def _stack() -> list[Graph | None]:
-    stack: list[Graph | None] | None = getattr(_local, "stack", None)
-    if stack is None:
-        stack = []
-        _local.stack = stack
+    try:
+        stack: list[Graph | None] = _local.stack
+    except AttributeError:
+        stack = _local.stack = []
     return stack
 
 
 def current_graph() -> Graph | None:
     """The graph that task calls on this thread are added to, if any."""
-    stack = _stack()
+    try:
+        stack: list[Graph | None] = _local.stack
+    except AttributeError:
+        return None
     return stack[-1] if stack else None
 
 
@@ -116,7 +119,6 @@ class TaskNode:
         "cached_from",
         "call_meta",
         "child",
-        "depth",
         "error",
         "fast_box",
         "fast_ok",
@@ -138,7 +140,15 @@ class TaskNode:
     #: tasks outside every zone: read it with :func:`~ferroflow.model.zones.zone_link`
     zoned: Any
 
-    def __init__(self, handle: TaskDef, graph: Graph, name: str, inputs: dict[str, Any]):
+    def __init__(
+        self,
+        handle: TaskDef,
+        graph: Graph,
+        name: str,
+        inputs: dict[str, Any],
+        found: list[TaskNode] | None = None,
+    ):
+        """``found``: its producers when the caller knows them (see :func:`producers`)."""
         self.handle = handle
         self.graph = graph
         self.name = name
@@ -152,9 +162,8 @@ class TaskNode:
         self.child: Graph | None = None  # for graph tasks: the expanded child graph
         self._ctime: float | None = None
         self._mtime: float | None = None
-        self.depth: int = graph.depth
         #: tasks it waits for: those whose outputs it uses, and those ordered before it (``>>``)
-        self.producers: list[TaskNode] = producers(inputs)
+        self.producers: list[TaskNode] = producers(inputs) if found is None else found
         #: whether it may take the fast lane: its definition allows it, it waits for no task
         #: without using its output (``>>``), and its graph gave it no error handlers
         self.fast_ok: bool = handle.fast_ok
@@ -243,6 +252,11 @@ class TaskNode:
     @property
     def path(self) -> str:
         return f"{self.graph.path}/{self.name}"
+
+    @property
+    def depth(self) -> int:
+        """How many graph tasks deep its graph is (0: the top-level graph)."""
+        return self.graph.depth
 
     @property
     def is_graph(self) -> bool:
@@ -421,10 +435,29 @@ class Graph:
             )
         return name, self.next_name(base)[1] - 1
 
-    def add(self, handle: TaskDef, inputs: dict[str, Any], name: str, n: int) -> TaskNode:
+    def add_next(
+        self, handle: TaskDef, inputs: dict[str, Any], found: list[TaskNode] | None
+    ) -> TaskNode:
+        """Add a task under the name :meth:`next_name` gives (the hot path of a task call in a
+        graph body: one method, no name tuple); ``found``: its producers, if known."""
+        base = handle.name
+        n = self._counts.get(base, 0)
+        name = f"{base}{n}" if n else base
+        if name in self.tasks_by_name:
+            name, n = self.next_name(base)
+        return self.add(handle, inputs, name, n, found)
+
+    def add(
+        self,
+        handle: TaskDef,
+        inputs: dict[str, Any],
+        name: str,
+        n: int,
+        found: list[TaskNode] | None = None,
+    ) -> TaskNode:
         """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
-        binding errors can name the task)."""
-        node = TaskNode(handle, self, name, inputs)
+        binding errors can name the task); ``found``: its producers, if known."""
+        node = TaskNode(handle, self, name, inputs, found)
         for used in node.producers:
             if used.graph.root is not self.root:
                 raise ForeignFutureError(
