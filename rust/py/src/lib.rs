@@ -15,7 +15,9 @@ mod submit;
 mod uuid7;
 
 use fast::{FastContext, FastTask, Payload};
-use ferroflow_core::{Dep, Executor, Job, LimitId, Outcome, Pool, Run, RunJob, TaskId, ThreadHook};
+use ferroflow_core::{
+    Dep, Executor, Job, LimitId, Outcome, Pool, Run, RunJob, State, TaskId, ThreadHook,
+};
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -227,13 +229,25 @@ struct PyRun {
 
 impl PyRun {
     fn add(&self, payload: Payload, deps: Vec<u32>, limit: Option<u32>) -> PyResult<u32> {
-        let deps: Vec<Dep> = deps.into_iter().map(|d| Dep::data(TaskId(d))).collect();
         let mut ready = Vec::new();
+        let id = self.add_into(payload, deps, limit, &mut ready);
+        self.schedule(ready);
+        id
+    }
+
+    /// `add`, leaving the tasks it makes ready in `ready` for one `schedule` of a whole batch.
+    fn add_into(
+        &self,
+        payload: Payload,
+        deps: Vec<u32>,
+        limit: Option<u32>,
+        ready: &mut Vec<TaskId>,
+    ) -> PyResult<u32> {
+        let deps: Vec<Dep> = deps.into_iter().map(|d| Dep::data(TaskId(d))).collect();
         let id = self
             .inner
-            .add_task_limited(payload, &deps, limit.map(LimitId), &mut ready)
+            .add_task_limited(payload, &deps, limit.map(LimitId), ready)
             .map_err(|e| PyValueError::new_err(e.to_string()))?;
-        self.schedule(ready);
         Ok(id.0)
     }
 
@@ -365,22 +379,39 @@ impl PyRun {
             future_socket,
         };
         let mut ids = Vec::with_capacity(tasks.len());
-        let mut kwnames = None;
-        for task in tasks.iter() {
-            let id = match submit::fast_spec(py, &task, &lanes, &mut kwnames)? {
-                Some((spec, deps)) => {
-                    self.add(Payload::Fast(Box::new(FastTask::new(spec))), deps, limit)?
-                }
-                None => {
-                    let deps = submit::producer_ids(py, &task)?;
-                    self.add(Payload::Slow(task.clone().unbind()), deps, limit)?
-                }
-            };
-            task.setattr(intern!(py, "id"), id)?;
-            registry.set_item(id, &task)?;
-            ids.push(id);
-        }
-        Ok(ids)
+        let mut cache = submit::SubmitCache::default();
+        // The tasks made ready are scheduled once, at the end (also when a task is refused:
+        // those added before it run).
+        let mut ready = Vec::new();
+        let added = (|| -> PyResult<()> {
+            for task in tasks.iter() {
+                let id = match submit::fast_spec(py, &task, &lanes, &mut cache)? {
+                    Some((spec, deps)) => self.add_into(
+                        Payload::Fast(Box::new(FastTask::new(spec))),
+                        deps,
+                        limit,
+                        &mut ready,
+                    )?,
+                    None => {
+                        let deps = submit::producer_ids(py, &task)?;
+                        self.add_into(
+                            Payload::Slow(task.clone().unbind()),
+                            deps,
+                            limit,
+                            &mut ready,
+                        )?
+                    }
+                };
+                // one int object for the node's id and the registry's key
+                let key = id.into_pyobject(py)?;
+                task.setattr(intern!(py, "id"), &key)?;
+                registry.set_item(&key, &task)?;
+                ids.push(id);
+            }
+            Ok(())
+        })();
+        self.schedule(ready);
+        added.map(|()| ids)
     }
 
     /// The result of a finished fast task: (value, output uuid, process uuid, ctime, mtime)
@@ -436,6 +467,37 @@ impl PyRun {
                 PyString::intern(py, name)
             })
             .collect()
+    }
+
+    /// Settle the finished tasks of a run that ended: set `state` to FINISHED on each node of
+    /// `registry` (id -> node) that the core finished and no panic failed, and with
+    /// `reset_pks` set the `pk` of the general lane's nodes to None (a run without provenance:
+    /// the null store's pks name nothing). Returns the ids of the other tasks, for Python to
+    /// settle one by one. (A million-task run so costs no Python loop.)
+    fn settle_finished<'py>(
+        &self,
+        py: Python<'py>,
+        registry: &Bound<'py, PyDict>,
+        reset_pks: bool,
+    ) -> PyResult<Vec<u32>> {
+        let panicked: std::collections::HashSet<u32> =
+            lock(&self.panics).iter().map(|(id, _)| *id).collect();
+        let finished = PyString::intern(py, State::Finished.name());
+        let mut others = Vec::new();
+        for (key, task) in registry.iter() {
+            let id: u32 = key.extract()?;
+            let state =
+                self.inner.state(TaskId(id)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            if state == State::Finished && !panicked.contains(&id) {
+                task.setattr(intern!(py, "state"), &finished)?;
+            } else {
+                others.push(id);
+            }
+            if reset_pks && matches!(self.inner.payload(TaskId(id)), Ok(Payload::Slow(_))) {
+                task.setattr(intern!(py, "pk"), py.None())?;
+            }
+        }
+        Ok(others)
     }
 
     /// Totals per terminal state plus `total` and `remaining`.

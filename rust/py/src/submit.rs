@@ -26,30 +26,68 @@ pub(crate) struct Lanes<'a, 'py> {
     pub future_socket: &'a Bound<'py, PyType>,
 }
 
+/// What fast tasks of one definition share, read from its handle once per run of consecutive
+/// tasks with that handle (a scatter reads it once, not once per task).
+pub(crate) struct HandleFacts<'py> {
+    handle: Bound<'py, PyAny>,
+    single_output: Bound<'py, PyAny>,
+    /// exact types the inputs from other tasks accept without a closer look (by input name)
+    in_types: Bound<'py, PyDict>,
+    func: Py<PyAny>,
+    process_type: Py<PyString>,
+    out_type: Option<Py<PyAny>>,
+}
+
+impl<'py> HandleFacts<'py> {
+    fn read(py: Python<'py>, handle: Bound<'py, PyAny>) -> PyResult<Self> {
+        let out_type = handle.getattr(intern!(py, "fast_out_type"))?;
+        Ok(Self {
+            single_output: handle.getattr(intern!(py, "single_output"))?,
+            in_types: handle.getattr(intern!(py, "fast_in_types"))?.cast_into::<PyDict>()?,
+            func: handle.getattr(intern!(py, "func"))?.unbind(),
+            process_type: handle
+                .getattr(intern!(py, "process_type"))?
+                .cast_into::<PyString>()?
+                .unbind(),
+            out_type: if out_type.is_none() { None } else { Some(out_type.unbind()) },
+            handle,
+        })
+    }
+}
+
+/// What `fast_spec` carries from one task to the next: the last handle's facts and keyword-name
+/// tuple (tasks of one handle share it: the names are the very same str objects, saving a
+/// tuple per task, ~56 bytes).
+#[derive(Default)]
+pub(crate) struct SubmitCache<'py> {
+    facts: Option<HandleFacts<'py>>,
+    kwnames: Option<Bound<'py, PyTuple>>,
+}
+
 /// The fast-lane spec of `task` plus its dependencies, or None if it takes the general lane.
-/// Sets the task node's `fast_box`, `pk` and `out_pk` when it takes the fast lane.
-/// `kwnames` holds the previous fast task's keyword-name tuple: tasks of one handle share it
-/// (the names are the very same str objects), saving a tuple per task (~56 bytes).
+/// Sets the task node's `fast_box`, and with provenance its `pk` and `out_pk` (without, the
+/// null store's pks would name nothing: a fast task's `pk` stays None), when it takes the fast
+/// lane.
 pub(crate) fn fast_spec<'py>(
     py: Python<'py>,
     task: &Bound<'py, PyAny>,
     lanes: &Lanes<'_, 'py>,
-    kwnames: &mut Option<Bound<'py, PyTuple>>,
+    cache: &mut SubmitCache<'py>,
 ) -> PyResult<Option<(FastSpec, Vec<u32>)>> {
     let Some(fast_box) = lanes.fast_box else { return Ok(None) };
     if !task.getattr(intern!(py, "fast_ok"))?.is_truthy()? {
         return Ok(None);
     }
     let handle = task.getattr(intern!(py, "handle"))?;
-    let out = handle.getattr(intern!(py, "single_output"))?;
+    if !cache.facts.as_ref().is_some_and(|f| f.handle.is(&handle)) {
+        cache.facts = Some(HandleFacts::read(py, handle)?);
+    }
+    let Some(facts) = cache.facts.as_ref() else { return Ok(None) };
     let inputs = task.getattr(intern!(py, "inputs"))?;
     let inputs = inputs.cast::<PyDict>()?;
     let mut names = Vec::with_capacity(inputs.len());
     let mut args = Vec::with_capacity(inputs.len());
     let mut deps = Vec::new();
-    // exact types the inputs from other tasks accept without a closer look (by input name)
-    let in_types = handle.getattr(intern!(py, "fast_in_types"))?;
-    let in_types = in_types.cast::<PyDict>()?;
     for (name, binding) in inputs.iter() {
         let kind = binding.get_type();
         if kind.is(lanes.data_node) {
@@ -66,54 +104,56 @@ pub(crate) fn fast_spec<'py>(
             }
             let path = binding.getattr(intern!(py, "_path"))?;
             let path = path.cast::<PyTuple>()?;
-            let wanted =
-                producer.getattr(intern!(py, "handle"))?.getattr(intern!(py, "single_output"))?;
-            if path.len() != 1 || !path.get_item(0)?.eq(&wanted)? {
+            if path.len() != 1 {
+                return Ok(None);
+            }
+            let key = path.get_item(0)?;
+            let theirs = producer.getattr(intern!(py, "handle"))?;
+            let single = if theirs.is(&facts.handle) {
+                key.is(&facts.single_output) || key.eq(&facts.single_output)?
+            } else {
+                key.eq(theirs.getattr(intern!(py, "single_output"))?)?
+            };
+            if !single {
                 return Ok(None);
             }
             let id: u32 = producer.getattr(intern!(py, "id"))?.extract()?;
             deps.push(id);
-            let wanted = if in_types.is_empty() { None } else { in_types.get_item(&name)? };
+            let wanted =
+                if facts.in_types.is_empty() { None } else { facts.in_types.get_item(&name)? };
             args.push(Arg::From(ferroflow_core::TaskId(id), wanted.map(Bound::unbind)));
         } else {
             return Ok(None);
         }
         names.push(name);
     }
-    let new_pk = || -> PyResult<i64> { lanes.store.call_method0(intern!(py, "new_pk"))?.extract() };
-    let pk = new_pk()?;
-    let out_pk = if lanes.recording { new_pk()? } else { -1 };
     task.setattr(intern!(py, "fast_box"), fast_box)?;
-    task.setattr(intern!(py, "pk"), pk)?;
-    if lanes.recording {
+    let (pk, out_pk) = if lanes.recording {
+        let new_pk =
+            || -> PyResult<i64> { lanes.store.call_method0(intern!(py, "new_pk"))?.extract() };
+        let (pk, out_pk) = (new_pk()?, new_pk()?);
+        task.setattr(intern!(py, "pk"), pk)?;
         task.setattr(intern!(py, "out_pk"), out_pk)?;
-    }
-    let same = kwnames.as_ref().is_some_and(|t| {
+        (pk, out_pk)
+    } else {
+        (-1, -1)
+    };
+    let same = cache.kwnames.as_ref().is_some_and(|t| {
         t.len() == names.len() && t.iter().zip(names.iter()).all(|(a, b)| a.is(b))
     });
     if !same {
-        *kwnames = Some(PyTuple::new(py, names)?);
+        cache.kwnames = Some(PyTuple::new(py, names)?);
     }
-    let kwnames = kwnames.as_ref().map(|t| t.clone().unbind());
+    let kwnames = cache.kwnames.as_ref().map(|t| t.clone().unbind());
     let spec = FastSpec {
-        func: handle.getattr(intern!(py, "func"))?.unbind(),
+        func: facts.func.clone_ref(py),
         kwnames: kwnames.ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no names"))?,
         args,
         label: task.getattr(intern!(py, "name"))?.cast_into::<PyString>()?.unbind(),
-        process_type: handle
-            .getattr(intern!(py, "process_type"))?
-            .cast_into::<PyString>()?
-            .unbind(),
-        out_label: out.cast_into::<PyString>()?.unbind(),
-        out_type: {
-            let wanted = handle.getattr(intern!(py, "fast_out_type"))?;
-            if wanted.is_none() {
-                None
-            } else {
-                Some(wanted.unbind())
-            }
-        },
-        pk: if lanes.recording { pk } else { -1 },
+        process_type: facts.process_type.clone_ref(py),
+        out_label: facts.single_output.clone().cast_into::<PyString>()?.unbind(),
+        out_type: facts.out_type.as_ref().map(|t| t.clone_ref(py)),
+        pk,
         out_pk,
         caller_pk: if lanes.recording { lanes.caller_pk } else { -1 },
     };
