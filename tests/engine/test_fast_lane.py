@@ -158,3 +158,22 @@ def test_every_task_is_settled_and_only_stored_runs_keep_pks(provenance: bool) -
     else:
         assert all(n.pk is None and n.out_pk is None for n in nodes)
     assert wg.tasks["inc2"].outputs["result"].value == 3
+
+
+@task.graph
+def wide(n: int) -> None:
+    for i in range(n):
+        inc(x=i)
+
+
+def test_results_of_a_big_run_outlive_its_released_tasks() -> None:
+    # Past 10,000 fast tasks the run hands their results to the nodes and frees the rest
+    # (Run.results); every result, uuid and time must still be there, each its own.
+    n = 10_050
+    wg = wide.build(n)
+    wg.run(provenance=False)
+    nodes = [t.node for t in wg.all_tasks()]
+    assert len(nodes) == n and all(node.fast_box is not None for node in nodes)
+    assert sorted(node.outputs["result"].value for node in nodes) == list(range(1, n + 1))
+    assert len({node.uuid for node in nodes}) == n
+    assert all(node.ctime <= node.mtime for node in nodes)

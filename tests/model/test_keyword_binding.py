@@ -105,3 +105,15 @@ def test_a_dict_of_sockets_runs_as_one_dict_value() -> None:
     wg = flow.build()
     wg.run(provenance=False)
     assert wg.outputs.result.value == 7
+
+
+def test_ordering_one_task_leaves_the_others_without_producers() -> None:
+    # tasks that use no output share one empty producer list: ``>>`` must not change it
+    graph = Graph("G")
+    with graph_context(graph):
+        a = ints(x=1, y=1)
+        b = ints(x=2, y=2)
+        ints(x=3, y=3)
+    a >> b
+    assert graph.tasks[1].producers == [graph.tasks[0]]
+    assert graph.tasks[0].producers == [] and graph.tasks[2].producers == []

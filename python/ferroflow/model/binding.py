@@ -16,7 +16,7 @@ from .calcfunction import NodeArg
 from .context_read import ContextRead
 from .data import DataNode
 from .labels import key_problem
-from .sockets import FutureSocket, GraphInputSocket
+from .sockets import NO_PRODUCERS, FutureSocket, GraphInputSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
 from .structured import fields_of
 from .typecheck import exact_type
@@ -182,7 +182,7 @@ def bind_keywords(
     if len(kwargs) != len(plan):
         return None
     inputs: dict[str, Any] = {}
-    found: list[Any] = []
+    found: list[Any] = NO_PRODUCERS
     general = False
     try:
         for name, spec, accept in plan:
@@ -190,7 +190,9 @@ def bind_keywords(
             kind = type(value)
             if kind is FutureSocket:
                 used = value._task
-                if not found or all(p is not used for p in found):
+                if found is NO_PRODUCERS:
+                    found = [used]
+                elif all(p is not used for p in found):
                     found.append(used)
             elif kind is DataNode:
                 if accept is not None and type(value.value) is not accept:

@@ -21,7 +21,7 @@ from ..model.vocabulary import State
 from .context_read import ContextRead
 from .data import DataNode
 from .error_handlers import ErrorHandler
-from .sockets import FutureSocket
+from .sockets import NO_PRODUCERS, FutureSocket
 from .taskdef import TaskDef
 
 __all__ = [
@@ -162,7 +162,8 @@ class TaskNode:
         self.child: Graph | None = None  # for graph tasks: the expanded child graph
         self._ctime: float | None = None
         self._mtime: float | None = None
-        #: tasks it waits for: those whose outputs it uses, and those ordered before it (``>>``)
+        #: tasks it waits for: those whose outputs it uses, and those ordered before it (``>>``);
+        #: replaced, never changed in place (it may be the shared ``NO_PRODUCERS``)
         self.producers: list[TaskNode] = producers(inputs) if found is None else found
         #: whether it may take the fast lane: its definition allows it, it waits for no task
         #: without using its output (``>>``), and its graph gave it no error handlers
@@ -320,7 +321,7 @@ class TaskNode:
     def _add_producer(self, before: TaskNode) -> bool:
         if any(p is before for p in self.producers):
             return False
-        self.producers.append(before)
+        self.producers = [*self.producers, before]  # may be the shared NO_PRODUCERS
         self.graph.reordered = True  # ``before`` may come later in the graph: sort at submit
         return True
 
@@ -340,7 +341,7 @@ def producers(binding: Any) -> list[TaskNode]:
     if type(binding) is ContextRead:
         return producers(binding.entry)
     if not isinstance(binding, dict):
-        return []
+        return NO_PRODUCERS
     found: dict[int, TaskNode] | None = None
     first: TaskNode | None = None
     stack = [binding]
@@ -361,7 +362,7 @@ def producers(binding: Any) -> list[TaskNode]:
                 stack.append({"": b.entry})
     if found is not None:
         return list(found.values())
-    return [] if first is None else [first]
+    return NO_PRODUCERS if first is None else [first]
 
 
 class Graph:

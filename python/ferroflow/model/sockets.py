@@ -20,6 +20,7 @@ from ..errors import FutureUsageError, NotRunError
 from .spec import Leaf, Namespace, SocketSpec
 
 __all__ = [
+    "NO_PRODUCERS",
     "FutureSocket",
     "GraphInputSocket",
     "Producer",
@@ -46,6 +47,10 @@ class Producer(Protocol):
 
     def wait_for(self, before: Any) -> None: ...
 
+
+#: The producer list of every task that uses no other task's output (most tasks of a scatter):
+#: one shared empty list, never changed in place (a task given a producer gets a new list).
+NO_PRODUCERS: list[Any] = []
 
 _T = TypeVar("_T")
 

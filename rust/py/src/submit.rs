@@ -8,11 +8,12 @@
 //! What is read here is declared in `_core.pyi` (`SubmittableTask`, `TaskDefinition`,
 //! `Socket`, `Recorder`).
 
-use crate::fast::{Arg, FastSpec};
+use crate::fast::{Arg, FastSpec, Shared};
 use pyo3::exceptions::PyLookupError;
 use pyo3::intern;
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use std::sync::Arc;
 
 /// What `Run.submit` needs besides the tasks.
 pub(crate) struct Lanes<'a, 'py> {
@@ -55,13 +56,14 @@ impl<'py> HandleFacts<'py> {
     }
 }
 
-/// What `fast_spec` carries from one task to the next: the last handle's facts and keyword-name
-/// tuple (tasks of one handle share it: the names are the very same str objects, saving a
-/// tuple per task, ~56 bytes).
+/// What `fast_spec` carries from one task to the next: the last handle's facts and what its
+/// fast tasks share (tasks of one handle called with the same keyword names, the very same str
+/// objects, share one `Shared`: ~100 bytes and five references fewer per task).
 #[derive(Default)]
 pub(crate) struct SubmitCache<'py> {
     facts: Option<HandleFacts<'py>>,
-    kwnames: Option<Bound<'py, PyTuple>>,
+    /// (handle, keyword names, what its tasks share)
+    shared: Option<(Bound<'py, PyAny>, Bound<'py, PyTuple>, Arc<Shared>)>,
 }
 
 /// The fast-lane spec of `task` plus its dependencies, or None if it takes the general lane.
@@ -138,24 +140,33 @@ pub(crate) fn fast_spec<'py>(
     } else {
         (-1, -1)
     };
-    let same = cache.kwnames.as_ref().is_some_and(|t| {
-        t.len() == names.len() && t.iter().zip(names.iter()).all(|(a, b)| a.is(b))
+    let same = cache.shared.as_ref().is_some_and(|(handle, t, _)| {
+        handle.is(&facts.handle)
+            && t.len() == names.len()
+            && t.iter().zip(names.iter()).all(|(a, b)| a.is(b))
     });
     if !same {
-        cache.kwnames = Some(PyTuple::new(py, names)?);
+        let kwnames = PyTuple::new(py, names)?;
+        let shared = Arc::new(Shared {
+            func: facts.func.clone_ref(py),
+            kwnames: kwnames.clone().unbind(),
+            process_type: facts.process_type.clone_ref(py),
+            out_label: facts.single_output.clone().cast_into::<PyString>()?.unbind(),
+            out_type: facts.out_type.as_ref().map(|t| t.clone_ref(py)),
+            caller_pk: if lanes.recording { lanes.caller_pk } else { -1 },
+        });
+        cache.shared = Some((facts.handle.clone(), kwnames, shared));
     }
-    let kwnames = cache.kwnames.as_ref().map(|t| t.clone().unbind());
+    let shared = match cache.shared.as_ref() {
+        Some((_, _, shared)) => shared.clone(),
+        None => return Err(pyo3::exceptions::PyRuntimeError::new_err("no shared facts")),
+    };
     let spec = FastSpec {
-        func: facts.func.clone_ref(py),
-        kwnames: kwnames.ok_or_else(|| pyo3::exceptions::PyRuntimeError::new_err("no names"))?,
+        shared,
         args,
         label: task.getattr(intern!(py, "name"))?.cast_into::<PyString>()?.unbind(),
-        process_type: facts.process_type.clone_ref(py),
-        out_label: facts.single_output.clone().cast_into::<PyString>()?.unbind(),
-        out_type: facts.out_type.as_ref().map(|t| t.clone_ref(py)),
         pk,
         out_pk,
-        caller_pk: if lanes.recording { lanes.caller_pk } else { -1 },
     };
     Ok(Some((spec, deps)))
 }
