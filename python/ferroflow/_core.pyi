@@ -60,8 +60,9 @@ class _TaskDefinition(Protocol):
 
 class _SubmittableTask(Protocol):
     """What ``Run.submit`` reads and writes of a task node (``ferroflow.model.graph.TaskNode``):
-    ``fast_ok`` and the inputs choose the lane, ``producers`` are the general lane's
-    dependencies; a fast-lane task gets ``fast_box``, ``pk`` and ``out_pk``."""
+    ``fast_ok`` and the inputs choose the lane (``_inputs`` without provenance: plain constants
+    may be left unwrapped there), ``producers`` are the general lane's dependencies; a
+    fast-lane task gets ``fast_box``, and with provenance ``pk`` and ``out_pk``."""
 
     @property
     def handle(self) -> _TaskDefinition: ...
@@ -69,6 +70,8 @@ class _SubmittableTask(Protocol):
     def name(self) -> str: ...
     @property
     def inputs(self) -> dict[str, Any]: ...
+    @property
+    def _inputs(self) -> dict[str, Any]: ...
     @property
     def producers(self) -> Sequence[_SubmittableTask]: ...
     fast_ok: bool

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from ferroflow import TaskInputError, task
+from ferroflow import TaskInputError, load_node, task
 from ferroflow.model.data import DataNode
 from ferroflow.model.graph import Graph, graph_context
 from ferroflow.model.sockets import FutureSocket
@@ -117,3 +117,31 @@ def test_ordering_one_task_leaves_the_others_without_producers() -> None:
     a >> b
     assert graph.tasks[1].producers == [graph.tasks[0]]
     assert graph.tasks[0].producers == [] and graph.tasks[2].producers == []
+
+
+def test_a_plain_constant_gets_one_data_node_on_first_use() -> None:
+    graph = Graph("G")
+    with graph_context(graph):
+        ints(x=1, y=2)
+    node = graph.tasks[0]
+    first = node.inputs["x"]
+    assert type(first) is DataNode and first.value == 1
+    assert node.inputs["x"] is first  # made once, then kept
+
+
+@pytest.mark.parametrize("provenance", [False, True])
+def test_a_run_reads_plain_constants_and_records_their_nodes(provenance: bool) -> None:
+    @task.graph
+    def flow() -> Any:
+        return ints(x=ints(x=1, y=2).result, y=3).result
+
+    wg = flow.build()
+    wg.run(provenance=provenance)
+    assert wg.outputs.result.value == 6
+    constant = wg.tasks["ints"].node.inputs["y"]
+    assert constant.value == 2
+    if provenance:  # the node in the task's inputs is the one stored
+        assert constant.pk is not None
+        assert load_node(constant.pk).value == 2
+    else:
+        assert constant.pk is None

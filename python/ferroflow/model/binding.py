@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import TaskInputError
 from .calcfunction import NodeArg
 from .context_read import ContextRead
-from .data import DataNode
+from .data import RAW_CONSTANTS, DataNode
 from .labels import key_problem
 from .sockets import NO_PRODUCERS, FutureSocket, GraphInputSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
@@ -171,10 +171,11 @@ def call_plan(func: Any, specs: dict[str, SocketSpec], var_kw: str | None) -> Ca
 
 def bind_keywords(
     plan: CallPlan, kwargs: dict[str, Any], graph: Any, base: str
-) -> tuple[dict[str, Any], list[Any] | None] | None:
+) -> tuple[dict[str, Any], list[Any] | None, bool] | None:
     """The bindings of a call that passes every input by keyword (the common case in graph
-    bodies), and the distinct tasks whose outputs they use, in input order (None: a binding
-    other than a socket or data node, for :func:`~.graph.producers`); None when the call
+    bodies), the distinct tasks whose outputs they use, in input order (None: a binding other
+    than a socket or data node, for :func:`~.graph.producers`), and whether a plain constant
+    was left as it is (see ``TaskNode.inputs``); None when the call
     does not name exactly the plan's inputs (then :func:`bind_inputs` binds it, or words the
     error). Binds as :func:`_bind_value` does, which it calls for anything but sockets, data
     nodes and values exactly of the input's class. The task will be the next of ``base`` in
@@ -183,7 +184,7 @@ def bind_keywords(
         return None
     inputs: dict[str, Any] = {}
     found: list[Any] = NO_PRODUCERS
-    general = False
+    general = raw = False
     try:
         for name, spec, accept in plan:
             value = kwargs[name]
@@ -198,14 +199,17 @@ def bind_keywords(
                 if accept is not None and type(value.value) is not accept:
                     value = _bind_value(_next_label(graph, base), name, spec, value)
             elif kind not in _SPECIAL and (accept is None or kind is accept):
-                value = DataNode(value)
+                if kind in RAW_CONSTANTS:
+                    raw = True  # its data node is made on first use (TaskNode.inputs)
+                else:
+                    value = DataNode(value)
             else:
                 value = _bind_value(_next_label(graph, base), name, spec, value)
                 general = True
             inputs[name] = value
     except KeyError:
         return None
-    return inputs, (None if general else found)
+    return inputs, (None if general else found), raw
 
 
 def _next_label(graph: Any, base: str) -> str:

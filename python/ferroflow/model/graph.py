@@ -1,26 +1,28 @@
-"""The build-time graph: task nodes, their dependencies, and the "current graph" context.
+"""The build-time graph: task nodes and their dependencies (the "current graph" of each thread
+is :mod:`.graph_stack`'s, re-exported here).
 
 A :class:`Graph` is what one execution of a graph body produces: the top-level one from
 ``G.build(...)`` or a child one when a graph task expands at run time. Calling a task handle
 while a graph is current adds a :class:`TaskNode` to it. Input bindings are nested dicts whose
-leaves are :class:`DataNode` (a concrete value, stored on first use) or :class:`FutureSocket`
+leaves are :class:`DataNode` (a concrete value, stored on first use; a keyword call's plain
+constant gets its node when first read, see :attr:`TaskNode.inputs`) or :class:`FutureSocket`
 (another task's output): the sockets give the dependencies.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, cast
 
-import ferroflow._core as _core
-
-from ..errors import FerroflowError, ForeignFutureError, GraphContextError
+from ..errors import FerroflowError, ForeignFutureError
 from ..model.vocabulary import State
+from . import graph_stack
 from .context_read import ContextRead
-from .data import DataNode
+from .data import RAW_CONSTANTS, DataNode
 from .error_handlers import ErrorHandler
+from .graph_stack import task_body
 from .sockets import NO_PRODUCERS, FutureSocket
 from .taskdef import TaskDef
 
@@ -35,59 +37,13 @@ __all__ = [
     "task_body",
 ]
 
-_local = threading.local()
 
-
-def _stack() -> list[Graph | None]:
-    try:
-        stack: list[Graph | None] = _local.stack
-    except AttributeError:
-        stack = _local.stack = []
-    return stack
-
-
-def current_graph() -> Graph | None:
-    """The graph that task calls on this thread are added to, if any."""
-    try:
-        stack: list[Graph | None] = _local.stack
-    except AttributeError:
-        return None
-    return stack[-1] if stack else None
-
-
-@contextlib.contextmanager
-def graph_context(graph: Graph | None) -> Iterator[None]:
-    """Make ``graph`` current on this thread (``None`` marks a running task body)."""
-    stack = _stack()
-    stack.append(graph)
-    try:
-        yield
-    finally:
-        stack.pop()
-
-
-class _TaskBody:
-    """``with task_body():`` marks this thread as running a task body while the block runs: a
-    task body is no graph, so calling a task there raises :class:`GraphContextError` instead of
-    adding to an outer graph. Every backend wraps the user's function in it. A plain class, not
-    a generator context manager: it wraps every general-lane call."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        _stack().append(None)
-
-    def __exit__(self, *exc: object) -> None:
-        _stack().pop()
-
-
-_TASK_BODY = _TaskBody()
-
-
-def task_body() -> _TaskBody:
-    """The context manager that marks a running task body (see :class:`_TaskBody`)."""
-    return _TASK_BODY
-
+# The current graph of each thread (:mod:`.graph_stack`), typed with this module's Graph.
+current_graph = cast("Callable[[], Graph | None]", graph_stack.current_graph)
+graph_context = cast(
+    "Callable[[Graph | None], AbstractContextManager[None]]", graph_stack.graph_context
+)
+require_graph = cast("Callable[[str], Graph]", graph_stack.require_graph)
 
 _materialise_lock = threading.Lock()
 
@@ -113,8 +69,10 @@ class TaskNode:
 
     __slots__ = (
         "_ctime",
+        "_inputs",
         "_mtime",
         "_outputs",
+        "_raw",
         "_uuid",
         "cached_from",
         "call_meta",
@@ -126,7 +84,6 @@ class TaskNode:
         "handle",
         "handlers",
         "id",
-        "inputs",
         "name",
         "out_pk",
         "pk",
@@ -147,12 +104,17 @@ class TaskNode:
         name: str,
         inputs: dict[str, Any],
         found: list[TaskNode] | None = None,
+        raw: bool = False,
     ):
-        """``found``: its producers when the caller knows them (see :func:`producers`)."""
+        """``found``: its producers when the caller knows them (see :func:`producers`);
+        ``raw``: ``inputs`` may hold plain constants (see :attr:`inputs`)."""
         self.handle = handle
         self.graph = graph
         self.name = name
-        self.inputs = inputs
+        self._inputs = inputs
+        #: whether ``_inputs`` may hold plain constants not yet wrapped in data nodes (see
+        #: :attr:`inputs`)
+        self._raw = raw
         self.id: int | None = None  # id in the core's arena once the run knows the task
         self.state = State.PLANNED
         self._outputs: dict[str, Any] | None = None
@@ -176,6 +138,29 @@ class TaskNode:
         #: its error handlers when its graph adds some (:mod:`ferroflow.model.error_handlers`);
         #: None: just the handle's
         self.handlers: tuple[ErrorHandler, ...] | None = None
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """Input bindings by name: data nodes, sockets, nested dicts of them for namespaces.
+
+        A keyword call binds a plain constant (an exact ``int``, ``float``, ``str``, ``bool`` or
+        None) as it is, and its data node is made on first use: here, or by the core when it
+        records the constant (``submit.rs``). A scatter run without provenance so makes no
+        data node for its constants unless somebody asks."""
+        if self._raw:
+            with _materialise_lock:  # one data node per constant, even if two threads ask
+                if self._raw:
+                    bound = self._inputs
+                    for name, value in bound.items():
+                        if type(value) in RAW_CONSTANTS:
+                            bound[name] = DataNode(value)
+                    self._raw = False
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, value: dict[str, Any]) -> None:
+        self._inputs = value
+        self._raw = False
 
     def describe(self, stored: tuple[str | None, str | None] | None) -> None:
         """Keep the ``label`` / ``description`` of a call's ``metadata=`` for the store (slot
@@ -437,16 +422,21 @@ class Graph:
         return name, self.next_name(base)[1] - 1
 
     def add_next(
-        self, handle: TaskDef, inputs: dict[str, Any], found: list[TaskNode] | None
+        self,
+        handle: TaskDef,
+        inputs: dict[str, Any],
+        found: list[TaskNode] | None,
+        raw: bool = False,
     ) -> TaskNode:
         """Add a task under the name :meth:`next_name` gives (the hot path of a task call in a
-        graph body: one method, no name tuple); ``found``: its producers, if known."""
+        graph body: one method, no name tuple); ``found``: its producers, if known; ``raw``:
+        ``inputs`` may hold plain constants (:attr:`TaskNode.inputs`)."""
         base = handle.name
         n = self._counts.get(base, 0)
         name = f"{base}{n}" if n else base
         if name in self.tasks_by_name:
             name, n = self.next_name(base)
-        return self.add(handle, inputs, name, n, found)
+        return self.add(handle, inputs, name, n, found, raw)
 
     def add(
         self,
@@ -455,10 +445,12 @@ class Graph:
         name: str,
         n: int,
         found: list[TaskNode] | None = None,
+        raw: bool = False,
     ) -> TaskNode:
         """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
-        binding errors can name the task); ``found``: its producers, if known."""
-        node = TaskNode(handle, self, name, inputs, found)
+        binding errors can name the task); ``found``: its producers, if known; ``raw``:
+        ``inputs`` may hold plain constants."""
+        node = TaskNode(handle, self, name, inputs, found, raw)
         for used in node.producers:
             if used.graph.root is not self.root:
                 raise ForeignFutureError(
@@ -477,17 +469,3 @@ class Graph:
         if self.zone_stack:
             self.zone_stack[-1].adopt(node)
         return node
-
-
-def require_graph(label: str) -> Graph:
-    graph = current_graph()
-    if graph is None:
-        # (fast-lane task bodies run on a worker thread with an empty graph stack)
-        inside_task = bool(_stack()) or _core.in_worker()
-        where = "inside the body of a running task" if inside_task else "outside any graph"
-        raise GraphContextError(
-            f"task '{label}' was called {where}. Calling a task adds it to a graph: do it in a "
-            f"@task.graph function (then .build() or call that graph). To run the plain "
-            f"function, call {label}.func(...)."
-        )
-    return graph

@@ -88,8 +88,8 @@ impl Args {
 pub(crate) struct FastTask {
     shared: Arc<Shared>,
     args: Args,
-    /// Task name (process label), for provenance.
-    label: Py<PyString>,
+    /// Task name (process label), for provenance (None without: nothing reads it).
+    label: Option<Py<PyString>>,
     /// Process pk and pk of the output data node (-1: no provenance).
     pk: i64,
     out_pk: i64,
@@ -108,7 +108,7 @@ pub(crate) struct Done {
 pub(crate) struct FastSpec {
     pub shared: Arc<Shared>,
     pub args: Vec<Arg>,
-    pub label: Py<PyString>,
+    pub label: Option<Py<PyString>>,
     pub pk: i64,
     pub out_pk: i64,
 }
@@ -276,7 +276,7 @@ fn now() -> f64 {
 
 /// Whether a call may share `value` with others: an immutable scalar, checked by exact type
 /// (a few pointer compares; subclasses go through `isolate`).
-fn shareable(value: *mut ffi::PyObject) -> bool {
+pub(crate) fn shareable(value: *mut ffi::PyObject) -> bool {
     // SAFETY: `value` is a valid object pointer held alive by the run.
     unsafe {
         value == ffi::Py_None()
@@ -458,7 +458,10 @@ fn record(
             OP_CALC.into_pyobject(py)?.into_any(),
             task.pk.into_pyobject(py)?.into_any(),
             PyBytes::new(py, &done.uuid).into_any(),
-            task.label.bind(py).clone().into_any(),
+            match &task.label {
+                Some(label) => label.bind(py).clone().into_any(),
+                None => py.None().into_bound(py),
+            },
             shared.process_type.bind(py).clone().into_any(),
             PyFloat::new(py, done.ctime).into_any(),
             PyFloat::new(py, done.mtime).into_any(),

@@ -8,7 +8,7 @@
 //! What is read here is declared in `_core.pyi` (`SubmittableTask`, `TaskDefinition`,
 //! `Socket`, `Recorder`).
 
-use crate::fast::{Arg, FastSpec, Shared};
+use crate::fast::{shareable, Arg, FastSpec, Shared};
 use pyo3::exceptions::PyLookupError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -85,7 +85,14 @@ pub(crate) fn fast_spec<'py>(
         cache.facts = Some(HandleFacts::read(py, handle)?);
     }
     let Some(facts) = cache.facts.as_ref() else { return Ok(None) };
-    let inputs = task.getattr(intern!(py, "inputs"))?;
+    // Without provenance the bindings are read as they are: a plain constant a keyword call
+    // left unwrapped (`TaskNode.inputs`) needs no data node. With provenance `inputs` makes
+    // them, to be recorded.
+    let inputs = if lanes.recording {
+        task.getattr(intern!(py, "inputs"))?
+    } else {
+        task.getattr(intern!(py, "_inputs"))?
+    };
     let inputs = inputs.cast::<PyDict>()?;
     let mut names = Vec::with_capacity(inputs.len());
     let mut args = Vec::with_capacity(inputs.len());
@@ -99,6 +106,8 @@ pub(crate) fn fast_spec<'py>(
                 -1
             };
             args.push(Arg::Const { value: binding.getattr(intern!(py, "value"))?.unbind(), pk });
+        } else if !lanes.recording && shareable(binding.as_ptr()) {
+            args.push(Arg::Const { value: binding.clone().unbind(), pk: -1 });
         } else if kind.is(lanes.future_socket) {
             let producer = binding.getattr(intern!(py, "_task"))?;
             if !producer.getattr(intern!(py, "fast_box"))?.is(fast_box) {
@@ -164,7 +173,11 @@ pub(crate) fn fast_spec<'py>(
     let spec = FastSpec {
         shared,
         args,
-        label: task.getattr(intern!(py, "name"))?.cast_into::<PyString>()?.unbind(),
+        label: if lanes.recording {
+            Some(task.getattr(intern!(py, "name"))?.cast_into::<PyString>()?.unbind())
+        } else {
+            None
+        },
         pk,
         out_pk,
     };
