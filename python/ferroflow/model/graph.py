@@ -427,29 +427,19 @@ class Graph:
         inputs: dict[str, Any],
         found: list[TaskNode] | None,
         raw: bool = False,
+        name: str | None = None,
+        n: int = 0,
     ) -> TaskNode:
-        """Add a task under the name :meth:`next_name` gives (the hot path of a task call in a
-        graph body: one method, no name tuple); ``found``: its producers, if known; ``raw``:
-        ``inputs`` may hold plain constants (:attr:`TaskNode.inputs`)."""
+        """Add a task under the name :meth:`next_name` gives, or under ``name`` with counter
+        value ``n`` (see :meth:`add`); the hot path of a task call in a graph body: one method,
+        no name tuple. ``found``: its producers, if known; ``raw``: ``inputs`` may hold plain
+        constants (:attr:`TaskNode.inputs`)."""
         base = handle.name
-        n = self._counts.get(base, 0)
-        name = f"{base}{n}" if n else base
-        if name in self.tasks_by_name:
-            name, n = self.next_name(base)
-        return self.add(handle, inputs, name, n, found, raw)
-
-    def add(
-        self,
-        handle: TaskDef,
-        inputs: dict[str, Any],
-        name: str,
-        n: int,
-        found: list[TaskNode] | None = None,
-        raw: bool = False,
-    ) -> TaskNode:
-        """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
-        binding errors can name the task); ``found``: its producers, if known; ``raw``:
-        ``inputs`` may hold plain constants."""
+        if name is None:
+            n = self._counts.get(base, 0)
+            name = f"{base}{n}" if n else base
+            if name in self.tasks_by_name:
+                name, n = self.next_name(base)
         node = TaskNode(handle, self, name, inputs, found, raw)
         for used in node.producers:
             if used.graph.root is not self.root:
@@ -461,7 +451,7 @@ class Graph:
                     f"(for example the old run's `wg.outputs.result.value`), or build both "
                     f"tasks in one graph."
                 )
-        self._counts[handle.name] = n + 1
+        self._counts[base] = n + 1
         self.tasks.append(node)
         self.tasks_by_name[name] = node
         if handle.is_graph:
@@ -469,3 +459,17 @@ class Graph:
         if self.zone_stack:
             self.zone_stack[-1].adopt(node)
         return node
+
+    def add(
+        self,
+        handle: TaskDef,
+        inputs: dict[str, Any],
+        name: str,
+        n: int,
+        found: list[TaskNode] | None = None,
+        raw: bool = False,
+    ) -> TaskNode:
+        """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
+        binding errors can name the task; ``n``: the counter value it gave); ``found``: its
+        producers, if known; ``raw``: ``inputs`` may hold plain constants."""
+        return self.add_next(handle, inputs, found, raw, name, n)
