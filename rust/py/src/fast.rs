@@ -129,9 +129,9 @@ impl FastTask {
         self.done.get()
     }
 
-    /// Its result, dropping the rest (arguments, label, its share of the definition).
-    pub(crate) fn into_done(self) -> Option<Done> {
-        self.done.into_inner()
+    /// Its result, moved out (the run ended: nobody reads it here any more).
+    pub(crate) fn take_done(&mut self) -> Option<Done> {
+        self.done.take()
     }
 }
 

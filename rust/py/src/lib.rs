@@ -467,14 +467,19 @@ impl PyRun {
         let n = guard.len();
         let mut done = Vec::with_capacity(n);
         if let Some(run) = Arc::get_mut(&mut guard) {
-            let mut released = 0usize;
+            // The released tasks are dropped once the lock is let go: dropping their Python
+            // objects may run Python code, which may ask this run something.
+            let mut released = Vec::new();
             for i in 0..n as u32 {
                 let slot = run.payload_mut(TaskId(i));
                 done.push(match slot {
                     Ok(payload @ Payload::Fast(_)) => {
-                        released += 1;
                         match std::mem::replace(payload, Payload::Released) {
-                            Payload::Fast(task) => task.into_done(),
+                            Payload::Fast(mut task) => {
+                                let result = task.take_done();
+                                released.push(task);
+                                result
+                            }
                             _ => None,
                         }
                     }
@@ -482,7 +487,9 @@ impl PyRun {
                 });
             }
             drop(guard);
-            if released >= TRIM_AFTER {
+            let count = released.len();
+            drop(released);
+            if count >= TRIM_AFTER {
                 py.detach(give_back_freed_memory);
             }
             return PyResults { done };
