@@ -13,9 +13,9 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
 from .executors.pythonjob import in_own_process
-from .model.binding import bind_inputs
+from .model.binding import UNPLANNED, CallPlan, bind_inputs, bind_keywords, call_plan
 from .model.call_metadata import RESERVED_INPUT, parse_call_metadata
-from .model.graph import Graph, require_graph
+from .model.graph import Graph, current_graph, require_graph
 from .model.monitor import monitoring
 from .model.sockets import FutureSocket
 from .model.taskdef import (
@@ -40,8 +40,23 @@ __all__ = ["CalcFunctionHandle", "GraphHandle", "TaskHandle", "task"]
 class TaskHandle(TaskDef):
     """A function turned into a task. ``handle(...)`` in a graph body adds a task node."""
 
+    #: how its keyword calls are bound (:func:`~.model.binding.call_plan`), made at the first
+    #: call (subclasses adjust their inputs after ``TaskDef.__init__``); None: never that way
+    _plan: CallPlan | None = UNPLANNED
+
     def __call__(self, *args: Any, **kwargs: Any) -> FutureSocket:
-        graph = require_graph(self.name)
+        # Every task of a build passes here: the common keyword call is bound by the handle's
+        # cached plan, and the task's label for messages is made only on an error path.
+        graph = current_graph()
+        if graph is None:
+            graph = require_graph(self.name)  # raises
+        plan = self._plan
+        if plan is UNPLANNED:
+            plan = self._plan = call_plan(self.func, self.inputs, self.var_kw)
+        if plan is not None and not args:
+            bound = bind_keywords(plan, kwargs, graph, self.name)
+            if bound is not None:
+                return FutureSocket(graph.add_next(self, *bound), (), self.outputs)
         if RESERVED_INPUT in kwargs:
             return self._described_call(graph, args, kwargs)
         name, n = graph.next_name(self.name)

@@ -19,7 +19,7 @@ from ferroflow import (
     task,
 )
 from ferroflow.workgraph import WorkGraph
-from lane_flows import add, as_dict, as_node, inc, split
+from lane_flows import add, as_dict, as_node, fails_on_three, inc, split
 from provenance_flows import run_provenance
 
 
@@ -125,3 +125,55 @@ def test_an_output_of_another_graph_is_refused_naming_both_tasks() -> None:
         r"which belongs to another workflow \('first'\)",
     ):
         second.build()  # refused at build time (tests/model/test_runtime_checks.py)
+
+
+@task.graph
+def settles(n: int) -> Any:
+    for i in range(n):
+        inc(x=fails_on_three(x=i).result)  # x=3 fails, its consumer is skipped
+    parts = split(x=1)  # the general lane
+    return add(x=parts.lo, y=parts.hi).result
+
+
+@pytest.mark.parametrize("provenance", [False, True])
+def test_every_task_is_settled_and_only_stored_runs_keep_pks(provenance: bool) -> None:
+    # The core sets the finished tasks' states (Run.settle_finished); the failed and skipped
+    # ones are settled in Python. Without provenance no task keeps a pk, fast lane or not.
+    wg = settles.build(5)
+    wg.run(provenance=provenance, raise_on_error=False)
+    states = {t.path: t.node.state for t in wg.all_tasks()}
+    assert states["settles/fails_on_three3"] == "FAILED"
+    assert states["settles/inc3"] == "SKIPPED"
+    assert states["settles/split"] == states["settles/add"] == "FINISHED"
+    others = {
+        p: s for p, s in states.items() if p not in {"settles/fails_on_three3", "settles/inc3"}
+    }
+    assert set(others.values()) == {"FINISHED"}
+    assert wg.state == "FAILED"
+    nodes = [t.node for t in wg.all_tasks()]
+    assert any(n.fast_box is not None for n in nodes) and any(n.fast_box is None for n in nodes)
+    started = [n for n in nodes if n.name != "inc3"]
+    if provenance:
+        assert all(n.pk is not None for n in started)
+    else:
+        assert all(n.pk is None and n.out_pk is None for n in nodes)
+    assert wg.tasks["inc2"].outputs["result"].value == 3
+
+
+@task.graph
+def wide(n: int) -> None:
+    for i in range(n):
+        inc(x=i)
+
+
+def test_results_of_a_big_run_outlive_its_released_tasks() -> None:
+    # Past 10,000 fast tasks the run hands their results to the nodes and frees the rest
+    # (Run.results); every result, uuid and time must still be there, each its own.
+    n = 10_050
+    wg = wide.build(n)
+    wg.run(provenance=False)
+    nodes = [t.node for t in wg.all_tasks()]
+    assert len(nodes) == n and all(node.fast_box is not None for node in nodes)
+    assert sorted(node.outputs["result"].value for node in nodes) == list(range(1, n + 1))
+    assert len({node.uuid for node in nodes}) == n
+    assert all(node.ctime <= node.mtime for node in nodes)

@@ -428,9 +428,10 @@ class Execution:
             self.state = State.FAILED
             raise
 
-    def _record_not_run(self) -> None:
-        """The tasks that ended skipped or cancelled without starting: the store keeps them
-        beside the nodes (:mod:`ferroflow.store.unrun`), so a stored failed run shows them."""
+    def _record_not_run(self, ended: list[TaskNode]) -> None:
+        """The tasks of ``ended`` (those that did not finish) that ended skipped or cancelled
+        without starting: the store keeps them beside the nodes (:mod:`ferroflow.store.unrun`),
+        so a stored failed run shows them."""
         unrun = [
             (
                 self.graph_pks[id(t.graph)],
@@ -443,7 +444,7 @@ class Execution:
                     if p.graph is t.graph or p.pk is not None
                 ],
             )
-            for t in self.tasks.values()
+            for t in ended
             if t.pk is None and t.state in _NOT_RUN and id(t.graph) in self.graph_pks
         ]
         if unrun and self.recording:
@@ -453,17 +454,19 @@ class Execution:
         """Every task's final state from the core (rows of tasks the core ended), the graph's
         outputs with their RETURN links, and the run's own state."""
         self._fast_box[0] = self.core.results()
-        states = self.core.states()
+        # The core sets the finished tasks' states (and, without provenance, drops the null
+        # store's pks of the general lane's); the rest are settled here, one by one.
+        others = self.core.settle_finished(self.tasks, not self.recording)
         panics = dict(self.core.panics())
-        for task_id, task in self.tasks.items():
-            state = states[task_id]
+        for task_id in others:
+            task = self.tasks[task_id]
+            state = self.core.state(task_id)
             if task_id in panics:
                 task.error = CorePanicError(
                     f"the core panicked while running task '{task.path}': {panics[task_id]}"
                 )
                 state = State.FAILED
-            elif state == State.FINISHED or state == task.state:
-                task.state = state
+            elif state == task.state:
                 continue
             if task.fast_box is not None and task.state == State.PLANNED:
                 task.pk = task.out_pk = None  # pks reserved at submit; it never started
@@ -473,7 +476,7 @@ class Execution:
                 error = str(task.error) if task.error is not None else None
                 self.recorder.process_ended(task.pk, state, time.time(), error)
             task.state = state
-        self._record_not_run()
+        self._record_not_run([self.tasks[i] for i in others])
         outputs: dict[str, Any] | None = None
         complete = False
         if not interrupted:
@@ -487,11 +490,8 @@ class Execution:
         if outputs is not None:
             self.recorder.outputs_made(self.pk, outputs, Link.RETURN)
         self.outputs = outputs
-        all_done = all(t.state == State.FINISHED for t in self.tasks.values())
+        all_done = not others  # every other task ended FINISHED
         if interrupted:
             self.state = State.CANCELLED
         else:
             self.state = State.FINISHED if all_done and complete else State.FAILED
-        if not self.recording:  # the pks were the null store's: they name nothing stored
-            for task in self.tasks.values():
-                task.pk = None

@@ -14,13 +14,24 @@ from typing import Any
 from ..errors import TaskInputError
 from .calcfunction import NodeArg
 from .context_read import ContextRead
-from .data import DataNode
+from .data import RAW_CONSTANTS, DataNode
 from .labels import key_problem
-from .sockets import FutureSocket, GraphInputSocket
+from .sockets import NO_PRODUCERS, FutureSocket, GraphInputSocket
 from .spec import Leaf, Namespace, SocketSpec, type_matches
 from .structured import fields_of
+from .typecheck import exact_type
 
-__all__ = ["bind_given", "bind_inputs", "bind_value", "check_arrived", "complete_inputs"]
+__all__ = [
+    "UNPLANNED",
+    "CallPlan",
+    "bind_given",
+    "bind_inputs",
+    "bind_keywords",
+    "bind_value",
+    "call_plan",
+    "check_arrived",
+    "complete_inputs",
+]
 
 
 def _where(task: str, path: str) -> str:
@@ -129,6 +140,81 @@ def _layout(func: Any) -> _Layout:
         required = frozenset(p.name for p in params if p.default is p.empty)
         layout = _layouts[func] = (signature, names, defaults, required)
     return layout
+
+
+#: Argument kinds :func:`bind_keywords` leaves to :func:`_bind_value`: they are bound as they
+#: are, unwrapped, or bound item by item (a dict of sockets for a plain input).
+_SPECIAL = frozenset({dict, GraphInputSocket, ContextRead, NodeArg})
+
+#: One input of a :class:`CallPlan`: its name, its spec, and the class whose exact instances
+#: fit it without a closer look (None: any value fits).
+CallPlan = tuple[tuple[str, Leaf, Any], ...]
+
+#: Marks a handle whose plan is not made yet (compared by identity).
+UNPLANNED: CallPlan = (("", Leaf(), None),)
+
+
+def call_plan(func: Any, specs: dict[str, SocketSpec], var_kw: str | None) -> CallPlan | None:
+    """What :func:`bind_keywords` needs to bind a task's keyword calls, computed once per task
+    definition; None when its calls always take :func:`bind_inputs` (``**kwargs``, a
+    namespace input, or parameters the inputs do not mirror one to one)."""
+    _, names, _, _ = _layout(func)
+    if var_kw is not None or names != frozenset(specs):
+        return None
+    plan: list[tuple[str, Leaf, Any]] = []
+    for name, spec in specs.items():
+        if type(spec) is not Leaf:
+            return None
+        plan.append((name, spec, exact_type(spec.type)))
+    return tuple(plan)
+
+
+def bind_keywords(
+    plan: CallPlan, kwargs: dict[str, Any], graph: Any, base: str
+) -> tuple[dict[str, Any], list[Any] | None, bool] | None:
+    """The bindings of a call that passes every input by keyword (the common case in graph
+    bodies), the distinct tasks whose outputs they use, in input order (None: a binding other
+    than a socket or data node, for :func:`~.graph.producers`), and whether a plain constant
+    was left as it is (see ``TaskNode.inputs``); None when the call
+    does not name exactly the plan's inputs (then :func:`bind_inputs` binds it, or words the
+    error). Binds as :func:`_bind_value` does, which it calls for anything but sockets, data
+    nodes and values exactly of the input's class. The task will be the next of ``base`` in
+    ``graph`` (a :class:`~.graph.Graph`): its label for messages is made only when needed."""
+    if len(kwargs) != len(plan):
+        return None
+    inputs: dict[str, Any] = {}
+    found: list[Any] = NO_PRODUCERS
+    general = raw = False
+    try:
+        for name, spec, accept in plan:
+            value = kwargs[name]
+            kind = type(value)
+            if kind is FutureSocket:
+                used = value._task
+                if found is NO_PRODUCERS:
+                    found = [used]
+                elif all(p is not used for p in found):
+                    found.append(used)
+            elif kind is DataNode:
+                if accept is not None and type(value.value) is not accept:
+                    value = _bind_value(_next_label(graph, base), name, spec, value)
+            elif kind not in _SPECIAL and (accept is None or kind is accept):
+                if kind in RAW_CONSTANTS:
+                    raw = True  # its data node is made on first use (TaskNode.inputs)
+                else:
+                    value = DataNode(value)
+            else:
+                value = _bind_value(_next_label(graph, base), name, spec, value)
+                general = True
+            inputs[name] = value
+    except KeyError:
+        return None
+    return inputs, (None if general else found), raw
+
+
+def _next_label(graph: Any, base: str) -> str:
+    """``G/name`` of the task the graph's next call of ``base`` adds."""
+    return f"{graph.path}/{graph.next_name(base)[0]}"
 
 
 def bind_inputs(

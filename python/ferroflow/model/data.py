@@ -23,7 +23,11 @@ import ferroflow._core as _core
 
 from .extras import NodeBase
 
-__all__ = ["DataNode", "new_uuid"]
+__all__ = ["RAW_CONSTANTS", "DataNode", "new_uuid"]
+
+#: Constants a task's keyword call binds as they are, their data node made on first use
+#: (``TaskNode.inputs`` in :mod:`.graph`): immutable scalars, checked by exact type.
+RAW_CONSTANTS = frozenset({int, float, str, bool, type(None)})
 
 
 def new_uuid() -> str:

@@ -1,27 +1,29 @@
-"""The build-time graph: task nodes, their dependencies, and the "current graph" context.
+"""The build-time graph: task nodes and their dependencies (the "current graph" of each thread
+is :mod:`.graph_stack`'s, re-exported here).
 
 A :class:`Graph` is what one execution of a graph body produces: the top-level one from
 ``G.build(...)`` or a child one when a graph task expands at run time. Calling a task handle
 while a graph is current adds a :class:`TaskNode` to it. Input bindings are nested dicts whose
-leaves are :class:`DataNode` (a concrete value, stored on first use) or :class:`FutureSocket`
+leaves are :class:`DataNode` (a concrete value, stored on first use; a keyword call's plain
+constant gets its node when first read, see :attr:`TaskNode.inputs`) or :class:`FutureSocket`
 (another task's output): the sockets give the dependencies.
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any, cast
 
-import ferroflow._core as _core
-
-from ..errors import FerroflowError, ForeignFutureError, GraphContextError
+from ..errors import FerroflowError, ForeignFutureError
 from ..model.vocabulary import State
+from . import graph_stack
 from .context_read import ContextRead
-from .data import DataNode
+from .data import RAW_CONSTANTS, DataNode
 from .error_handlers import ErrorHandler
-from .sockets import FutureSocket
+from .graph_stack import task_body
+from .sockets import NO_PRODUCERS, FutureSocket
 from .taskdef import TaskDef
 
 __all__ = [
@@ -35,56 +37,13 @@ __all__ = [
     "task_body",
 ]
 
-_local = threading.local()
 
-
-def _stack() -> list[Graph | None]:
-    stack: list[Graph | None] | None = getattr(_local, "stack", None)
-    if stack is None:
-        stack = []
-        _local.stack = stack
-    return stack
-
-
-def current_graph() -> Graph | None:
-    """The graph that task calls on this thread are added to, if any."""
-    stack = _stack()
-    return stack[-1] if stack else None
-
-
-@contextlib.contextmanager
-def graph_context(graph: Graph | None) -> Iterator[None]:
-    """Make ``graph`` current on this thread (``None`` marks a running task body)."""
-    stack = _stack()
-    stack.append(graph)
-    try:
-        yield
-    finally:
-        stack.pop()
-
-
-class _TaskBody:
-    """``with task_body():`` marks this thread as running a task body while the block runs: a
-    task body is no graph, so calling a task there raises :class:`GraphContextError` instead of
-    adding to an outer graph. Every backend wraps the user's function in it. A plain class, not
-    a generator context manager: it wraps every general-lane call."""
-
-    __slots__ = ()
-
-    def __enter__(self) -> None:
-        _stack().append(None)
-
-    def __exit__(self, *exc: object) -> None:
-        _stack().pop()
-
-
-_TASK_BODY = _TaskBody()
-
-
-def task_body() -> _TaskBody:
-    """The context manager that marks a running task body (see :class:`_TaskBody`)."""
-    return _TASK_BODY
-
+# The current graph of each thread (:mod:`.graph_stack`), typed with this module's Graph.
+current_graph = cast("Callable[[], Graph | None]", graph_stack.current_graph)
+graph_context = cast(
+    "Callable[[Graph | None], AbstractContextManager[None]]", graph_stack.graph_context
+)
+require_graph = cast("Callable[[str], Graph]", graph_stack.require_graph)
 
 _materialise_lock = threading.Lock()
 
@@ -110,13 +69,14 @@ class TaskNode:
 
     __slots__ = (
         "_ctime",
+        "_inputs",
         "_mtime",
         "_outputs",
+        "_raw",
         "_uuid",
         "cached_from",
         "call_meta",
         "child",
-        "depth",
         "error",
         "fast_box",
         "fast_ok",
@@ -124,7 +84,6 @@ class TaskNode:
         "handle",
         "handlers",
         "id",
-        "inputs",
         "name",
         "out_pk",
         "pk",
@@ -138,11 +97,24 @@ class TaskNode:
     #: tasks outside every zone: read it with :func:`~ferroflow.model.zones.zone_link`
     zoned: Any
 
-    def __init__(self, handle: TaskDef, graph: Graph, name: str, inputs: dict[str, Any]):
+    def __init__(
+        self,
+        handle: TaskDef,
+        graph: Graph,
+        name: str,
+        inputs: dict[str, Any],
+        found: list[TaskNode] | None = None,
+        raw: bool = False,
+    ):
+        """``found``: its producers when the caller knows them (see :func:`producers`);
+        ``raw``: ``inputs`` may hold plain constants (see :attr:`inputs`)."""
         self.handle = handle
         self.graph = graph
         self.name = name
-        self.inputs = inputs
+        self._inputs = inputs
+        #: whether ``_inputs`` may hold plain constants not yet wrapped in data nodes (see
+        #: :attr:`inputs`)
+        self._raw = raw
         self.id: int | None = None  # id in the core's arena once the run knows the task
         self.state = State.PLANNED
         self._outputs: dict[str, Any] | None = None
@@ -152,9 +124,9 @@ class TaskNode:
         self.child: Graph | None = None  # for graph tasks: the expanded child graph
         self._ctime: float | None = None
         self._mtime: float | None = None
-        self.depth: int = graph.depth
-        #: tasks it waits for: those whose outputs it uses, and those ordered before it (``>>``)
-        self.producers: list[TaskNode] = producers(inputs)
+        #: tasks it waits for: those whose outputs it uses, and those ordered before it (``>>``);
+        #: replaced, never changed in place (it may be the shared ``NO_PRODUCERS``)
+        self.producers: list[TaskNode] = producers(inputs) if found is None else found
         #: whether it may take the fast lane: its definition allows it, it waits for no task
         #: without using its output (``>>``), and its graph gave it no error handlers
         self.fast_ok: bool = handle.fast_ok
@@ -166,6 +138,29 @@ class TaskNode:
         #: its error handlers when its graph adds some (:mod:`ferroflow.model.error_handlers`);
         #: None: just the handle's
         self.handlers: tuple[ErrorHandler, ...] | None = None
+
+    @property
+    def inputs(self) -> dict[str, Any]:
+        """Input bindings by name: data nodes, sockets, nested dicts of them for namespaces.
+
+        A keyword call binds a plain constant (an exact ``int``, ``float``, ``str``, ``bool`` or
+        None) as it is, and its data node is made on first use: here, or by the core when it
+        records the constant (``submit.rs``). A scatter run without provenance so makes no
+        data node for its constants unless somebody asks."""
+        if self._raw:
+            with _materialise_lock:  # one data node per constant, even if two threads ask
+                if self._raw:
+                    bound = self._inputs
+                    for name, value in bound.items():
+                        if type(value) in RAW_CONSTANTS:
+                            bound[name] = DataNode(value)
+                    self._raw = False
+        return self._inputs
+
+    @inputs.setter
+    def inputs(self, value: dict[str, Any]) -> None:
+        self._inputs = value
+        self._raw = False
 
     def describe(self, stored: tuple[str | None, str | None] | None) -> None:
         """Keep the ``label`` / ``description`` of a call's ``metadata=`` for the store (slot
@@ -245,6 +240,11 @@ class TaskNode:
         return f"{self.graph.path}/{self.name}"
 
     @property
+    def depth(self) -> int:
+        """How many graph tasks deep its graph is (0: the top-level graph)."""
+        return self.graph.depth
+
+    @property
     def is_graph(self) -> bool:
         return bool(self.handle.is_graph)
 
@@ -306,7 +306,7 @@ class TaskNode:
     def _add_producer(self, before: TaskNode) -> bool:
         if any(p is before for p in self.producers):
             return False
-        self.producers.append(before)
+        self.producers = [*self.producers, before]  # may be the shared NO_PRODUCERS
         self.graph.reordered = True  # ``before`` may come later in the graph: sort at submit
         return True
 
@@ -326,7 +326,7 @@ def producers(binding: Any) -> list[TaskNode]:
     if type(binding) is ContextRead:
         return producers(binding.entry)
     if not isinstance(binding, dict):
-        return []
+        return NO_PRODUCERS
     found: dict[int, TaskNode] | None = None
     first: TaskNode | None = None
     stack = [binding]
@@ -347,7 +347,7 @@ def producers(binding: Any) -> list[TaskNode]:
                 stack.append({"": b.entry})
     if found is not None:
         return list(found.values())
-    return [] if first is None else [first]
+    return NO_PRODUCERS if first is None else [first]
 
 
 class Graph:
@@ -421,10 +421,26 @@ class Graph:
             )
         return name, self.next_name(base)[1] - 1
 
-    def add(self, handle: TaskDef, inputs: dict[str, Any], name: str, n: int) -> TaskNode:
-        """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
-        binding errors can name the task)."""
-        node = TaskNode(handle, self, name, inputs)
+    def add_next(
+        self,
+        handle: TaskDef,
+        inputs: dict[str, Any],
+        found: list[TaskNode] | None,
+        raw: bool = False,
+        name: str | None = None,
+        n: int = 0,
+    ) -> TaskNode:
+        """Add a task under the name :meth:`next_name` gives, or under ``name`` with counter
+        value ``n`` (see :meth:`add`); the hot path of a task call in a graph body: one method,
+        no name tuple. ``found``: its producers, if known; ``raw``: ``inputs`` may hold plain
+        constants (:attr:`TaskNode.inputs`)."""
+        base = handle.name
+        if name is None:
+            n = self._counts.get(base, 0)
+            name = f"{base}{n}" if n else base
+            if name in self.tasks_by_name:
+                name, n = self.next_name(base)
+        node = TaskNode(handle, self, name, inputs, found, raw)
         for used in node.producers:
             if used.graph.root is not self.root:
                 raise ForeignFutureError(
@@ -435,7 +451,7 @@ class Graph:
                     f"(for example the old run's `wg.outputs.result.value`), or build both "
                     f"tasks in one graph."
                 )
-        self._counts[handle.name] = n + 1
+        self._counts[base] = n + 1
         self.tasks.append(node)
         self.tasks_by_name[name] = node
         if handle.is_graph:
@@ -444,16 +460,16 @@ class Graph:
             self.zone_stack[-1].adopt(node)
         return node
 
-
-def require_graph(label: str) -> Graph:
-    graph = current_graph()
-    if graph is None:
-        # (fast-lane task bodies run on a worker thread with an empty graph stack)
-        inside_task = bool(_stack()) or _core.in_worker()
-        where = "inside the body of a running task" if inside_task else "outside any graph"
-        raise GraphContextError(
-            f"task '{label}' was called {where}. Calling a task adds it to a graph: do it in a "
-            f"@task.graph function (then .build() or call that graph). To run the plain "
-            f"function, call {label}.func(...)."
-        )
-    return graph
+    def add(
+        self,
+        handle: TaskDef,
+        inputs: dict[str, Any],
+        name: str,
+        n: int,
+        found: list[TaskNode] | None = None,
+        raw: bool = False,
+    ) -> TaskNode:
+        """Add a task under ``name`` (from :meth:`next_name`, chosen before binding so that
+        binding errors can name the task; ``n``: the counter value it gave); ``found``: its
+        producers, if known; ``raw``: ``inputs`` may hold plain constants."""
+        return self.add_next(handle, inputs, found, raw, name, n)

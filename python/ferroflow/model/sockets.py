@@ -20,6 +20,7 @@ from ..errors import FutureUsageError, NotRunError
 from .spec import Leaf, Namespace, SocketSpec
 
 __all__ = [
+    "NO_PRODUCERS",
     "FutureSocket",
     "GraphInputSocket",
     "Producer",
@@ -46,6 +47,10 @@ class Producer(Protocol):
 
     def wait_for(self, before: Any) -> None: ...
 
+
+#: The producer list of every task that uses no other task's output (most tasks of a scatter):
+#: one shared empty list, never changed in place (a task given a producer gets a new list).
+NO_PRODUCERS: list[Any] = []
 
 _T = TypeVar("_T")
 
@@ -94,6 +99,11 @@ class FutureSocket:
     # ``--strict``, turn off warn_return_any for graph-body modules, as pyproject.toml does for
     # the examples). At run time they return a FutureSocket.
     def __getattr__(self, name: str) -> Any:
+        spec = self._spec
+        if type(spec) is Namespace and name not in _NOT_CHILDREN and name[:2] != "__":
+            child = spec.fields.get(name)  # the common ``.result``: one dict lookup
+            if child is not None:
+                return FutureSocket(self._task, (*self._path, name), child)
         if name.startswith("__") or name in FutureSocket.__slots__:
             raise AttributeError(name)
         if name in _VALUE_METHODS:
@@ -266,6 +276,10 @@ def _refusing(what: str) -> Any:
 for _op, _symbol in {"matmul": "@", "and": "&", "or": "|", "xor": "^"}.items():
     setattr(FutureSocket, f"__{_op}__", _refusing(f"the operator {_symbol}"))
     setattr(FutureSocket, f"__r{_op}__", _refusing(f"the operator {_symbol}"))
+
+
+#: attribute names a future never resolves to a sub-socket (see ``FutureSocket.__getattr__``)
+_NOT_CHILDREN = _VALUE_METHODS | frozenset(FutureSocket.__slots__)
 
 
 class GraphInputSocket:

@@ -65,6 +65,17 @@ impl<T> Arena<T> {
         index
     }
 
+    /// The entry at `index` for changing it: only with the arena to itself (no reader holds it).
+    pub(crate) fn get_mut(&mut self, index: usize) -> Option<&mut T> {
+        if index >= self.len.load(Ordering::Acquire) {
+            return None;
+        }
+        let (bucket, offset) = locate(index);
+        let ptr = self.buckets[bucket].load(Ordering::Acquire);
+        // SAFETY: as in `get` (the slot is initialised); `&mut self` rules out other borrows.
+        Some(unsafe { (*ptr.add(offset)).assume_init_mut() })
+    }
+
     /// The entry at `index`, or `None` if it was never appended.
     #[inline]
     pub(crate) fn get(&self, index: usize) -> Option<&T> {

@@ -150,6 +150,12 @@ impl<P> Run<P> {
         self.record(id).map(|r| &r.payload)
     }
 
+    /// A task's payload for changing it (after the run, when nothing else shares it: a binding
+    /// moves finished tasks' results out and drops what only running them needed).
+    pub fn payload_mut(&mut self, id: TaskId) -> Result<&mut P, CoreError> {
+        self.tasks.get_mut(id.index()).map(|r| &mut r.payload).ok_or(CoreError::UnknownTask(id.0))
+    }
+
     pub fn state(&self, id: TaskId) -> Result<State, CoreError> {
         self.record(id).map(|r| State::from_u8(r.state.load(Acquire)))
     }

@@ -20,7 +20,7 @@ use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyFloat, PyList, PyString, PyTuple, PyType};
 use std::cell::Cell;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What the core stores per task.
@@ -29,6 +29,8 @@ pub(crate) enum Payload {
     Slow(Py<PyAny>),
     /// A task the fast lane executes.
     Fast(Box<FastTask>),
+    /// A fast task of a run that ended, whose result moved to the run's `Results`.
+    Released,
 }
 
 /// One keyword argument of a fast task.
@@ -40,25 +42,57 @@ pub(crate) enum Arg {
     From(TaskId, Option<Py<PyAny>>),
 }
 
+/// What the fast tasks of one definition submitted together share (one allocation for a
+/// whole scatter): the function, keyword names, labels and types.
+pub(crate) struct Shared {
+    pub func: Py<PyAny>,
+    /// Keyword names, one per argument, in argument order (also the INPUT_CALC link labels).
+    pub kwnames: Py<PyTuple>,
+    /// Process type and output socket name, for provenance.
+    pub process_type: Py<PyString>,
+    pub out_label: Py<PyString>,
+    /// The exact type the output accepts without a closer look (None: any value; a returned
+    /// object of another type goes to `FastContext.odd`, which checks the declared type).
+    pub out_type: Option<Py<PyAny>>,
+    /// Pk of the calling graph run (-1: no provenance).
+    pub caller_pk: i64,
+}
+
+/// A fast task's arguments: most tasks have one, kept inline (no allocation of its own).
+pub(crate) enum Args {
+    One(Arg),
+    Many(Box<[Arg]>),
+}
+
+impl Args {
+    fn new(mut args: Vec<Arg>) -> Self {
+        if args.len() == 1 {
+            if let Some(arg) = args.pop() {
+                return Args::One(arg);
+            }
+        }
+        Args::Many(args.into_boxed_slice())
+    }
+
+    fn as_slice(&self) -> &[Arg] {
+        match self {
+            Args::One(arg) => std::slice::from_ref(arg),
+            Args::Many(args) => args,
+        }
+    }
+}
+
 /// A fast task: everything needed to call it and record it. It holds no reference to the
 /// Python task node (hooks get the task id), so a run never keeps its graph alive in a cycle
 /// the garbage collector cannot see.
 pub(crate) struct FastTask {
-    func: Py<PyAny>,
-    /// Keyword names, one per argument, in argument order (also the INPUT_CALC link labels).
-    kwnames: Py<PyTuple>,
-    args: Box<[Arg]>,
-    /// Task name (process label), process type and output socket name, for provenance.
-    label: Py<PyString>,
-    process_type: Py<PyString>,
-    out_label: Py<PyString>,
-    /// The exact type the output accepts without a closer look (None: any value; a returned
-    /// object of another type goes to `FastContext.odd`, which checks the declared type).
-    out_type: Option<Py<PyAny>>,
-    /// Process pk, pk of the output data node, pk of the calling graph run (-1: no provenance).
+    shared: Arc<Shared>,
+    args: Args,
+    /// Task name (process label), for provenance (None without: nothing reads it).
+    label: Option<Py<PyString>>,
+    /// Process pk and pk of the output data node (-1: no provenance).
     pk: i64,
     out_pk: i64,
-    caller_pk: i64,
     done: OnceLock<Done>,
 }
 
@@ -72,37 +106,32 @@ pub(crate) struct Done {
 }
 
 pub(crate) struct FastSpec {
-    pub func: Py<PyAny>,
-    pub kwnames: Py<PyTuple>,
+    pub shared: Arc<Shared>,
     pub args: Vec<Arg>,
-    pub label: Py<PyString>,
-    pub process_type: Py<PyString>,
-    pub out_label: Py<PyString>,
-    pub out_type: Option<Py<PyAny>>,
+    pub label: Option<Py<PyString>>,
     pub pk: i64,
     pub out_pk: i64,
-    pub caller_pk: i64,
 }
 
 impl FastTask {
     pub(crate) fn new(spec: FastSpec) -> Self {
         Self {
-            func: spec.func,
-            kwnames: spec.kwnames,
-            args: spec.args.into_boxed_slice(),
+            shared: spec.shared,
+            args: Args::new(spec.args),
             label: spec.label,
-            process_type: spec.process_type,
-            out_label: spec.out_label,
-            out_type: spec.out_type,
             pk: spec.pk,
             out_pk: spec.out_pk,
-            caller_pk: spec.caller_pk,
             done: OnceLock::new(),
         }
     }
 
     pub(crate) fn done(&self) -> Option<&Done> {
         self.done.get()
+    }
+
+    /// Its result, moved out (the run ended: nobody reads it here any more).
+    pub(crate) fn take_done(&mut self) -> Option<Done> {
+        self.done.take()
     }
 }
 
@@ -247,7 +276,7 @@ fn now() -> f64 {
 
 /// Whether a call may share `value` with others: an immutable scalar, checked by exact type
 /// (a few pointer compares; subclasses go through `isolate`).
-fn shareable(value: *mut ffi::PyObject) -> bool {
+pub(crate) fn shareable(value: *mut ffi::PyObject) -> bool {
     // SAFETY: `value` is a valid object pointer held alive by the run.
     unsafe {
         value == ffi::Py_None()
@@ -270,7 +299,9 @@ pub(crate) fn execute(
     ctx: &FastContext,
 ) -> PyResult<Outcome> {
     let ctime = now();
-    let n = task.args.len();
+    let shared = &*task.shared;
+    let args = task.args.as_slice();
+    let n = args.len();
     // Slot 0 is scratch space that PY_VECTORCALL_ARGUMENTS_OFFSET lets the callee use.
     let mut inline = [std::ptr::null_mut::<ffi::PyObject>(); INLINE_ARGS + 1];
     let mut heap = Vec::new();
@@ -282,7 +313,7 @@ pub(crate) fn execute(
     };
     // Copies made for this call (values that are not immutable scalars): owned until it returns.
     let mut copies: Vec<Bound<'_, PyAny>> = Vec::new();
-    for (i, (slot, arg)) in slots[1..].iter_mut().zip(task.args.iter()).enumerate() {
+    for (i, (slot, arg)) in slots[1..].iter_mut().zip(args.iter()).enumerate() {
         let shared = match arg {
             Arg::Const { value, .. } => value.as_ptr(),
             Arg::From(from, wanted) => match producer(run, *from) {
@@ -290,7 +321,7 @@ pub(crate) fn execute(
                     let value = done.value.bind(py);
                     if let Some(wanted) = wanted {
                         if !value.get_type().is(wanted.bind(py)) {
-                            let name = task.kwnames.bind(py).get_item(i)?;
+                            let name = shared.kwnames.bind(py).get_item(i)?;
                             if let Err(err) = ctx.mistyped.bind(py).call1((id.0, name, value)) {
                                 let ok =
                                     ctx.fail.bind(py).call1((id.0, err.into_value(py), ctime))?;
@@ -328,7 +359,7 @@ pub(crate) fn execute(
     // constants and the producers' `Done` values outlive this call) or by `copies`; `kwnames`
     // is a tuple of `n` str objects; slot 0 is scratch.
     let returned = with_capture(py, ctx, id, task.pk, || unsafe {
-        call_kw(py, task.func.bind(py), slots, task.kwnames.bind(py))
+        call_kw(py, shared.func.bind(py), slots, shared.kwnames.bind(py))
     });
     drop(copies);
     let value = match returned {
@@ -369,7 +400,7 @@ fn odd(py: Python<'_>, task: &FastTask, ctx: &FastContext, v: &Bound<'_, PyAny>)
     if coroutine || v.is_instance_of::<PyDict>() || v.is_instance(ctx.data_node_type.bind(py))? {
         return Ok(true);
     }
-    Ok(task.out_type.as_ref().is_some_and(|wanted| !v.get_type().is(wanted.bind(py))))
+    Ok(task.shared.out_type.as_ref().is_some_and(|wanted| !v.get_type().is(wanted.bind(py))))
 }
 
 fn producer(run: &Run<Payload>, id: TaskId) -> Option<&Done> {
@@ -409,8 +440,10 @@ fn record(
     queue: &Bound<'_, PyList>,
     run_pk: i64,
 ) -> PyResult<()> {
-    let mut pks = Vec::with_capacity(task.args.len());
-    for arg in task.args.iter() {
+    let shared = &*task.shared;
+    let args = task.args.as_slice();
+    let mut pks = Vec::with_capacity(args.len());
+    for arg in args.iter() {
         pks.push(match arg {
             Arg::Const { pk, .. } => *pk,
             Arg::From(id, _) => match run.payload(*id) {
@@ -425,18 +458,21 @@ fn record(
             OP_CALC.into_pyobject(py)?.into_any(),
             task.pk.into_pyobject(py)?.into_any(),
             PyBytes::new(py, &done.uuid).into_any(),
-            task.label.bind(py).clone().into_any(),
-            task.process_type.bind(py).clone().into_any(),
+            match &task.label {
+                Some(label) => label.bind(py).clone().into_any(),
+                None => py.None().into_bound(py),
+            },
+            shared.process_type.bind(py).clone().into_any(),
             PyFloat::new(py, done.ctime).into_any(),
             PyFloat::new(py, done.mtime).into_any(),
             run_pk.into_pyobject(py)?.into_any(),
-            task.caller_pk.into_pyobject(py)?.into_any(),
-            task.kwnames.bind(py).clone().into_any(),
+            shared.caller_pk.into_pyobject(py)?.into_any(),
+            shared.kwnames.bind(py).clone().into_any(),
             PyTuple::new(py, pks)?.into_any(),
             task.out_pk.into_pyobject(py)?.into_any(),
             PyBytes::new(py, &done.out_uuid).into_any(),
             done.value.bind(py).clone(),
-            task.out_label.bind(py).clone().into_any(),
+            shared.out_label.bind(py).clone().into_any(),
         ],
     )?;
     queue.append(entry)

@@ -15,7 +15,9 @@ mod submit;
 mod uuid7;
 
 use fast::{FastContext, FastTask, Payload};
-use ferroflow_core::{Dep, Executor, Job, LimitId, Outcome, Pool, Run, RunJob, TaskId, ThreadHook};
+use ferroflow_core::{
+    Dep, Executor, Job, LimitId, Outcome, Pool, Run, RunJob, State, TaskId, ThreadHook,
+};
 use pyo3::exceptions::{PyRuntimeError, PyTimeoutError, PyValueError};
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -190,6 +192,9 @@ impl Executor<Payload> for PyExecutor {
                 (Payload::Fast(_), None) => {
                     Err(PyRuntimeError::new_err("internal error: fast task without a context"))
                 }
+                (Payload::Released, _) => {
+                    Err(PyRuntimeError::new_err("internal error: a released task was run"))
+                }
             };
             match outcome {
                 Ok(outcome) => outcome,
@@ -209,6 +214,26 @@ impl Executor<Payload> for PyExecutor {
     }
 }
 
+/// A run that released at least this many fast tasks hands the freed heap pages back to the
+/// system (`malloc_trim`, ~1 ms for a million tasks): their small allocations lie between
+/// others that live on, so the allocator alone keeps them resident.
+const TRIM_AFTER: usize = 10_000;
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn give_back_freed_memory() {
+    extern "C" {
+        fn malloc_trim(pad: usize) -> std::ffi::c_int;
+    }
+    // SAFETY: glibc's malloc_trim only returns free pages of the heap to the system; it takes
+    // the allocator's own locks.
+    unsafe {
+        malloc_trim(0);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn give_back_freed_memory() {}
+
 /// Where ready tasks go while the run executes (set by `execute`, cleared after).
 struct Active {
     pool: Arc<Pool>,
@@ -218,7 +243,9 @@ struct Active {
 /// A live task graph. Payloads are arbitrary Python objects handed to the runner.
 #[pyclass(name = "Run", module = "ferroflow._core", frozen)]
 struct PyRun {
-    inner: Arc<Run<Payload>>,
+    /// The run; swapped for nothing, but behind a lock so that `results` can change it in place
+    /// once nothing else shares it (see there).
+    inner: Mutex<Arc<Run<Payload>>>,
     /// Tasks that became ready before `execute` installed the run in a pool.
     pending: Mutex<Vec<TaskId>>,
     active: Mutex<Option<Active>>,
@@ -226,14 +253,30 @@ struct PyRun {
 }
 
 impl PyRun {
+    /// The run (shared: an `Arc` clone).
+    fn run(&self) -> Arc<Run<Payload>> {
+        lock(&self.inner).clone()
+    }
+
     fn add(&self, payload: Payload, deps: Vec<u32>, limit: Option<u32>) -> PyResult<u32> {
-        let deps: Vec<Dep> = deps.into_iter().map(|d| Dep::data(TaskId(d))).collect();
         let mut ready = Vec::new();
-        let id = self
-            .inner
-            .add_task_limited(payload, &deps, limit.map(LimitId), &mut ready)
-            .map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let id = Self::add_into(&self.run(), payload, deps, limit, &mut ready);
         self.schedule(ready);
+        id
+    }
+
+    /// `add`, leaving the tasks it makes ready in `ready` for one `schedule` of a whole batch.
+    fn add_into(
+        run: &Run<Payload>,
+        payload: Payload,
+        deps: Vec<u32>,
+        limit: Option<u32>,
+        ready: &mut Vec<TaskId>,
+    ) -> PyResult<u32> {
+        let deps: Vec<Dep> = deps.into_iter().map(|d| Dep::data(TaskId(d))).collect();
+        let id = run
+            .add_task_limited(payload, &deps, limit.map(LimitId), ready)
+            .map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(id.0)
     }
 
@@ -241,7 +284,7 @@ impl PyRun {
         if ready.is_empty() {
             return;
         }
-        let key = run_key(&self.inner);
+        let key = run_key(&self.run());
         let ready = SINK.with(|s| match s.borrow_mut().as_mut() {
             Some((k, made)) if *k == key => {
                 made.extend(ready);
@@ -261,7 +304,7 @@ impl PyRun {
     /// as running: `on_cancel()` is asked to abandon them (`Run.abandon`), and asked again every
     /// `CANCEL_RETRY` while any task still runs.
     fn stop(&self, py: Python<'_>, on_cancel: Option<&Py<PyAny>>) {
-        let run = self.inner.clone();
+        let run = self.run();
         run.cancel();
         if let Some(callback) = on_cancel {
             loop {
@@ -292,15 +335,16 @@ impl PyRun {
     /// Complete tasks that were pending elsewhere and queue what they make ready; wake the
     /// thread waiting in `execute` if that was the run's last task (no worker will notice).
     fn complete_external(&self, outcomes: impl IntoIterator<Item = (u32, Outcome)>) -> usize {
+        let run = self.run();
         let mut ready = Vec::new();
         let mut applied = 0;
         for (id, outcome) in outcomes {
-            if self.inner.complete(TaskId(id), outcome, &mut ready).is_ok() {
+            if run.complete(TaskId(id), outcome, &mut ready).is_ok() {
                 applied += 1;
             }
         }
         self.schedule(ready);
-        if self.inner.is_complete() {
+        if run.is_complete() {
             if let Some(active) = lock(&self.active).as_ref() {
                 active.pool.notify_waiters();
             }
@@ -314,7 +358,7 @@ impl PyRun {
     #[new]
     fn new() -> Self {
         Self {
-            inner: Arc::new(Run::new()),
+            inner: Mutex::new(Arc::new(Run::new())),
             pending: Mutex::new(Vec::new()),
             active: Mutex::new(None),
             panics: Mutex::new(Vec::new()),
@@ -326,7 +370,7 @@ impl PyRun {
         if cap == 0 {
             return Err(PyValueError::new_err("a concurrency limit must be at least 1"));
         }
-        Ok(self.inner.add_limit(cap).0)
+        Ok(self.run().add_limit(cap).0)
     }
 
     /// Add a task that depends on the tasks `deps` (ids returned earlier), optionally counted
@@ -365,41 +409,93 @@ impl PyRun {
             future_socket,
         };
         let mut ids = Vec::with_capacity(tasks.len());
-        let mut kwnames = None;
-        for task in tasks.iter() {
-            let id = match submit::fast_spec(py, &task, &lanes, &mut kwnames)? {
-                Some((spec, deps)) => {
-                    self.add(Payload::Fast(Box::new(FastTask::new(spec))), deps, limit)?
-                }
-                None => {
-                    let deps = submit::producer_ids(py, &task)?;
-                    self.add(Payload::Slow(task.clone().unbind()), deps, limit)?
-                }
-            };
-            task.setattr(intern!(py, "id"), id)?;
-            registry.set_item(id, &task)?;
-            ids.push(id);
-        }
-        Ok(ids)
+        let mut cache = submit::SubmitCache::default();
+        // The tasks made ready are scheduled once, at the end (also when a task is refused:
+        // those added before it run).
+        let mut ready = Vec::new();
+        let run = self.run();
+        let added = (|| -> PyResult<()> {
+            for task in tasks.iter() {
+                let id = match submit::fast_spec(py, &task, &lanes, &mut cache)? {
+                    Some((spec, deps)) => Self::add_into(
+                        &run,
+                        Payload::Fast(Box::new(FastTask::new(spec))),
+                        deps,
+                        limit,
+                        &mut ready,
+                    )?,
+                    None => {
+                        let deps = submit::producer_ids(py, &task)?;
+                        Self::add_into(
+                            &run,
+                            Payload::Slow(task.clone().unbind()),
+                            deps,
+                            limit,
+                            &mut ready,
+                        )?
+                    }
+                };
+                // one int object for the node's id and the registry's key
+                let key = id.into_pyobject(py)?;
+                task.setattr(intern!(py, "id"), &key)?;
+                registry.set_item(&key, &task)?;
+                ids.push(id);
+            }
+            Ok(())
+        })();
+        self.schedule(ready);
+        added.map(|()| ids)
     }
 
     /// The result of a finished fast task: (value, output uuid, process uuid, ctime, mtime)
     /// with uuids as 16 bytes; None while it has none.
     fn fast_done<'py>(&self, py: Python<'py>, id: u32) -> PyResult<Option<DoneTuple<'py>>> {
-        match self.inner.payload(TaskId(id)) {
+        match self.run().payload(TaskId(id)) {
             Ok(Payload::Fast(task)) => Ok(task.done().map(|d| done_tuple(py, d))),
-            Ok(Payload::Slow(_)) => Ok(None),
+            Ok(Payload::Slow(_) | Payload::Released) => Ok(None),
             Err(e) => Err(PyValueError::new_err(e.to_string())),
         }
     }
 
-    /// The fast tasks' results copied out of the run (which holds the Python task nodes of
-    /// the general lane): task nodes may keep these alive without keeping the run alive.
+    /// The fast tasks' results, out of the run (which holds the Python task nodes of the
+    /// general lane): task nodes may keep these alive without keeping the run alive. Called
+    /// once the run ended: when nothing else shares the run any more, each result moves out and
+    /// the rest of its fast task (function, arguments, labels) is dropped, so a finished run
+    /// keeps its results once, not twice; otherwise they are copied.
     fn results(&self, py: Python<'_>) -> PyResults {
-        let n = self.inner.len();
+        let mut guard = lock(&self.inner);
+        let n = guard.len();
         let mut done = Vec::with_capacity(n);
+        if let Some(run) = Arc::get_mut(&mut guard) {
+            // The released tasks are dropped once the lock is let go: dropping their Python
+            // objects may run Python code, which may ask this run something.
+            let mut released = Vec::new();
+            for i in 0..n as u32 {
+                let slot = run.payload_mut(TaskId(i));
+                done.push(match slot {
+                    Ok(payload @ Payload::Fast(_)) => {
+                        match std::mem::replace(payload, Payload::Released) {
+                            Payload::Fast(mut task) => {
+                                let result = task.take_done();
+                                released.push(task);
+                                result
+                            }
+                            _ => None,
+                        }
+                    }
+                    _ => None,
+                });
+            }
+            drop(guard);
+            let count = released.len();
+            drop(released);
+            if count >= TRIM_AFTER {
+                py.detach(give_back_freed_memory);
+            }
+            return PyResults { done };
+        }
         for i in 0..n as u32 {
-            done.push(match self.inner.payload(TaskId(i)) {
+            done.push(match guard.payload(TaskId(i)) {
                 Ok(Payload::Fast(task)) => task.done().map(|d| fast::Done {
                     value: d.value.clone_ref(py),
                     uuid: d.uuid,
@@ -415,13 +511,13 @@ impl PyRun {
 
     /// Number of tasks in the run.
     fn __len__(&self) -> usize {
-        self.inner.len()
+        self.run().len()
     }
 
     /// The state name of a task: WAITING, READY, RUNNING, SUSPENDED, FINISHED, FAILED,
     /// SKIPPED or CANCELLED.
     fn state(&self, id: u32) -> PyResult<&'static str> {
-        self.inner
+        self.run()
             .state(TaskId(id))
             .map(|s| s.name())
             .map_err(|e| PyValueError::new_err(e.to_string()))
@@ -430,25 +526,58 @@ impl PyRun {
     /// State names of every task, indexed by id.
     /// (Interned strings: a million-task run makes one list, not a million new strs.)
     fn states<'py>(&self, py: Python<'py>) -> Vec<Bound<'py, PyString>> {
-        (0..self.inner.len() as u32)
+        let run = self.run();
+        (0..run.len() as u32)
             .map(|i| {
-                let name = self.inner.state(TaskId(i)).map(|s| s.name()).unwrap_or("UNKNOWN");
+                let name = run.state(TaskId(i)).map(|s| s.name()).unwrap_or("UNKNOWN");
                 PyString::intern(py, name)
             })
             .collect()
     }
 
+    /// Settle the finished tasks of a run that ended: set `state` to FINISHED on each node of
+    /// `registry` (id -> node) that the core finished and no panic failed, and with
+    /// `reset_pks` set the `pk` of the general lane's nodes to None (a run without provenance:
+    /// the null store's pks name nothing). Returns the ids of the other tasks, for Python to
+    /// settle one by one. (A million-task run so costs no Python loop.)
+    fn settle_finished<'py>(
+        &self,
+        py: Python<'py>,
+        registry: &Bound<'py, PyDict>,
+        reset_pks: bool,
+    ) -> PyResult<Vec<u32>> {
+        let run = self.run();
+        let panicked: std::collections::HashSet<u32> =
+            lock(&self.panics).iter().map(|(id, _)| *id).collect();
+        let finished = PyString::intern(py, State::Finished.name());
+        let mut others = Vec::new();
+        for (key, task) in registry.iter() {
+            let id: u32 = key.extract()?;
+            let state = run.state(TaskId(id)).map_err(|e| PyValueError::new_err(e.to_string()))?;
+            if state == State::Finished && !panicked.contains(&id) {
+                task.setattr(intern!(py, "state"), &finished)?;
+            } else {
+                others.push(id);
+            }
+            if reset_pks && matches!(run.payload(TaskId(id)), Ok(Payload::Slow(_))) {
+                task.setattr(intern!(py, "pk"), py.None())?;
+            }
+        }
+        Ok(others)
+    }
+
     /// Totals per terminal state plus `total` and `remaining`.
     fn counts(&self) -> std::collections::HashMap<&'static str, usize> {
-        let c = self.inner.counts();
+        let run = self.run();
+        let c = run.counts();
         [
             ("total", c.total),
             ("finished", c.finished),
             ("failed", c.failed),
             ("skipped", c.skipped),
             ("cancelled", c.cancelled),
-            ("remaining", self.inner.remaining()),
-            ("running", self.inner.running()),
+            ("remaining", run.remaining()),
+            ("running", run.running()),
         ]
         .into_iter()
         .collect()
@@ -490,7 +619,7 @@ impl PyRun {
         let pool = pool.get().inner.clone();
         let failures = Arc::new(Mutex::new(Failures::default()));
         let job: Arc<dyn Job> = Arc::new(RunJob {
-            run: self.inner.clone(),
+            run: self.run(),
             executor: PyExecutor { runner, failures: failures.clone(), fast },
         });
         let deadline = timeout.map(|t| Instant::now() + Duration::from_secs_f64(t.max(0.0)));
@@ -516,7 +645,7 @@ impl PyRun {
                     timeout.unwrap_or(0.0)
                 )));
             }
-            if interrupted.is_some() || self.inner.is_cancelled() {
+            if interrupted.is_some() || self.run().is_cancelled() {
                 self.stop(py, on_cancel.as_ref());
                 break;
             }
@@ -538,13 +667,13 @@ impl PyRun {
 
     /// Cancel the run from another thread (the executing call then returns).
     fn cancel(&self) {
-        self.inner.cancel();
+        self.run().cancel();
     }
 
     /// True once the run was cancelled (Ctrl-C, timeout or `cancel`).
     #[getter]
     fn cancelled(&self) -> bool {
-        self.inner.is_cancelled()
+        self.run().is_cancelled()
     }
 
     /// The outcome of a task whose runner returned "pending": True finished, False failed.
