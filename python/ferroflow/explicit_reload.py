@@ -131,8 +131,9 @@ class _Rebuild:
         where = f"task '{task['name']}' of run {self.run.pk}"
         found = import_object(task["type"], load=not self.imported)
         options = task["options"]
-        if isinstance(found, TaskDef) and self.options(found) == options:
-            return found
+        if isinstance(found, TaskDef) and (options is None or self.options(found) == options):
+            return found  # (None: a version-1 recipe, which used the imported definition whole)
+        options = options or {}
         if isinstance(found, TaskDef) and not found.is_graph:
             found = found.func  # made again with the recorded options, from its function
             if wrapper_kind(found) is not None:  # a monitor's or python job's: the user's
@@ -170,7 +171,16 @@ class _Rebuild:
     def spec(self, where: str, data: Any, path: str = "") -> Any:
         if data is None:
             return None
-        return read_spec(where, data, self.resolve, self.loosened, path)
+        try:
+            return read_spec(where, data, self.resolve, self.loosened, path)
+        except FerroflowError:
+            raise
+        except (TypeError, KeyError, ValueError, IndexError, AttributeError) as exc:
+            # a damaged spec (e.g. a generic of a class that takes no parameters): say where
+            raise FerroflowError(
+                f"run {self.run.pk}: the recipe's {where} spec{f' {path!r}' if path else ''} "
+                f"cannot be read: {type(exc).__name__}: {exc}"
+            ) from exc
 
 
 def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> int | None:

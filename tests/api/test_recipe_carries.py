@@ -396,6 +396,88 @@ def test_a_version_1_recipe_still_loads() -> None:
     assert sorted(again.cached_tasks) == ["old/add", "old/total"]
 
 
+@task(retries=2, cache=False)
+def retried(x: int) -> int:
+    """A module-level handle with options of its own."""
+    return x + 1
+
+
+@task.calcfunction
+def node_add(x: Any, y: Any) -> Any:
+    """A module-level calcfunction: its body receives data nodes."""
+    return x + y
+
+
+def test_a_version_1_recipe_uses_the_imported_definitions_whole() -> None:
+    """Version 1 recorded no options: a task's definition is the imported handle as it is (its
+    retries, its kind), never a plain task made again from its function."""
+    wg = WorkGraph("old_options")
+    wg.add_task(retried, x=1)
+    wg.add_task(node_add, x=2, y=3)
+    wg.run()
+    version_1 = {
+        "version": 1,
+        "name": "old_options",
+        "tasks": [
+            {
+                "name": "retried",
+                "type": "test_recipe_carries.retried",
+                "inputs": {"x": {"value": ["json", "1"]}},
+                "after": [],
+            },
+            {
+                "name": "node_add",
+                "type": "test_recipe_carries.node_add",
+                "inputs": {"x": {"value": ["json", "2"]}, "y": {"value": ["json", "3"]}},
+                "after": [],
+            },
+        ],
+        "outputs": {"ns": {}},
+    }
+    _set_recipe(wg.pk, version_1)
+    again = WorkGraph.load(wg.pk)
+    assert again.tasks.retried.node.handle is retried
+    assert again.tasks.node_add.node.handle is node_add
+    again.run()
+    assert again.tasks.node_add.outputs.result.value.value == 5
+    assert again.tasks.retried.outputs.result.value.value == 2
+
+
+def test_a_node_key_in_a_sockets_extras_is_not_a_constant_to_delete() -> None:
+    """Deleting a run deletes the constants its recipe binds (``{"node": pk}`` among a task's
+    inputs), not a pk that the same key holds in the user's words elsewhere in the recipe."""
+    first = WorkGraph("first")  # its total never runs: the recipe alone holds the constant
+    failed = first.add_task(refuse_once, x=1)
+    first.add_task(total, values=np.arange(4.0)).waiting_on.add(failed)
+    first.run(raise_on_error=False)
+    assert first.tasks.total.state == "SKIPPED"
+    kept = _recipe(first.pk)["tasks"][1]["inputs"]["values"]["node"]
+    second = WorkGraph("second")
+    second.add_task(add, x=1, y=2)
+    second.run()
+    recipe = _recipe(second.pk)
+    recipe["tasks"][0].setdefault("options", {})["extras_probe"] = {"node": kept}
+    recipe["added_inputs"] = {"probe": {"node": kept}}
+    _set_recipe(second.pk, recipe)
+    delete_run(get_current_profile().store.path, "normal", second.pk, force=True)
+    assert get_current_profile().store.load_node(kept).value.tolist() == [0.0, 1.0, 2.0, 3.0]
+    again = WorkGraph.load(first.pk)  # the first run's recipe still reads its constant
+    assert again.tasks.total.inputs.values.value.value.tolist() == [0.0, 1.0, 2.0, 3.0]
+
+
+def test_a_damaged_graph_spec_is_refused_naming_it() -> None:
+    wg = WorkGraph("specs", inputs=namespace(x=int))
+    wg.add_task(add, x=wg.inputs.x, y=1)
+    wg.run(inputs={"x": 1})
+    recipe = _recipe(wg.pk)
+    recipe["added_inputs"] = {
+        "bad": {"leaf": {"generic": "builtins.int", "args": ["builtins.str"]}}
+    }
+    _set_recipe(wg.pk, recipe)
+    with pytest.raises(FerroflowError, match=r"graph input spec 'bad' cannot be read"):
+        WorkGraph.load(wg.pk)
+
+
 def test_a_recipe_of_an_unknown_version_is_refused() -> None:
     wg = WorkGraph("future")
     wg.add_task(add, x=1, y=2)

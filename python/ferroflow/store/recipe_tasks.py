@@ -133,7 +133,8 @@ def task_entry(
 def read_task(where: str, task: Any) -> dict[str, Any]:
     """One task of a recipe, its bindings read by :func:`.recipe_bindings.read_binding`:
     ``{"name", "type", "inputs", "after", "meta", "options"}`` (``meta`` a ``(label,
-    description)`` pair or None, ``options`` left as data for :func:`rebuild_options`)."""
+    description)`` pair or None, ``options`` left as data for :func:`rebuild_options`, or None
+    when the recipe recorded none: version 1, whose tasks are their imported definitions)."""
     name = str(task["name"])
     meta = task.get("meta")
     if meta is not None and not (
@@ -142,8 +143,8 @@ def read_task(where: str, task: Any) -> dict[str, Any]:
         and all(m is None or isinstance(m, str) for m in meta)
     ):
         raise FerroflowError(f"{where}, task {name!r}: not a label and description: {meta!r}")
-    options = task.get("options", {})
-    if not isinstance(options, dict):
+    options = task.get("options")  # None: a version-1 recipe, which recorded none
+    if options is not None and not isinstance(options, dict):
         raise FerroflowError(f"{where}, task {name!r}: not a dict of options: {options!r}")
     return {
         "name": name,
