@@ -5,7 +5,6 @@ table is made on a lent machine (benches/README.md)."""
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,10 +15,9 @@ CELL = re.compile(r"^(?P<s>\d+\.\d{3}) s · (?P<x>\d+\.\d{2})× · (?P<pct>\d+)%
 
 
 def test_scaling_prints_one_row_per_engine_with_a_cell_per_worker_count() -> None:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "python"), str(ROOT)])}
     command = [sys.executable, str(ROOT / "benches" / "scaling.py"), "--workers", "1", "2"]
     command += ["--tasks-per-worker", "5", "--repeat", "1"]
-    out = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    out = subprocess.run(command, capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr
     rows = [line for line in out.stdout.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows[0] == "| engine | 1 workers | 2 workers |"
