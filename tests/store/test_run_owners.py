@@ -281,3 +281,18 @@ def test_a_forked_child_claims_with_its_own_pid_and_token() -> None:
     assert child[2] != parent[2]  # its own start time: the parent's token would keep it alive
     assert alive(*child) is False  # the child is gone (and waited for): its runs get reaped
     assert alive(*parent) is True
+
+
+def test_a_token_that_could_not_be_read_is_read_again_next_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One failed read of /proc must not leave this process with an empty token for life: its
+    runs would then look like another process's to ``alive`` once the read works again."""
+    monkeypatch.setattr(owners, "_this", None)
+    real = owners._token
+    monkeypatch.setattr(owners, "_token", lambda pid: None)
+    assert this_process()[2] == ""
+    monkeypatch.setattr(owners, "_token", real)
+    host, pid, token = this_process()
+    assert token and token == real(os.getpid())
+    assert alive(host, pid, token) is True

@@ -115,8 +115,10 @@ def this_process() -> tuple[str, int, str]:
     cached = _this
     if cached is not None and cached[0] == pid:
         return cached[1]
-    owner = (_host(), pid, _token(pid) or "")
-    _this = (pid, owner)
+    token = _token(pid)
+    owner = (_host(), pid, token or "")
+    if token:  # a failed read is tried again next time, not kept for the process's life
+        _this = (pid, owner)
     return owner
 
 
