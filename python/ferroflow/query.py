@@ -22,10 +22,12 @@ the link indexes for data nodes, whose ``run_pk`` may be unset); listing runs us
 index on top-level runs. Process nodes (``kind`` calc or work, a ``task``, a ``state``) with a
 time bound (``since``/``until``), or listed with nothing but ``kind`` (and ``limit``), walk the
 partial index ``node_process_ctime`` in time order and stop after ``limit``: the 20 newest task
-runs of a 10M-node store in 0.1 ms instead of a 2 s scan and sort. A ``task`` name or a
-``state`` without a time bound scans the node table (a filter may match nothing, and an index
-walk that finds nothing reads every entry *and* its row, slower than one scan), which is linear
-and fine for interactive use; pass ``since`` in large stores.
+runs of a 10M-node store in 0.1 ms instead of a 2 s scan and sort. A ``state`` other than
+FINISHED (the failed tasks, of a run or of the store) searches the partial index
+``node_unfinished``. A ``task`` name, or FINISHED, without a time bound scans the node table
+(a filter may match nothing, and an index walk that finds nothing reads every entry *and* its
+row, slower than one scan), which is linear and fine for interactive use; pass ``since`` in
+large stores.
 """
 
 from __future__ import annotations
@@ -36,7 +38,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from .model.vocabulary import KIND_CODES, STATE_CODES, Kind
+from .model.vocabulary import KIND_CODES, STATE_CODES, Kind, State
 from .profile import get_current_profile
 from .store import Store, StoredNode
 from .store.schema import (
@@ -44,6 +46,7 @@ from .store.schema import (
     RUN_INPUTS_SQL,
     RUN_OUTPUTS_SQL,
     TOP_LEVEL_RUN,
+    UNFINISHED_PROCESS,
     state_name,
 )
 
@@ -56,6 +59,7 @@ KINDS: dict[str, str] = {kind: kind for kind in KIND_CODES} | {
 }
 
 _GLOB = re.compile(r"[*?\[]")
+_FINISHED = STATE_CODES[State.FINISHED]
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 TimeLike = float | int | _dt.datetime | _dt.date | str
@@ -234,6 +238,8 @@ def find_nodes(
     if codes:
         where.append(f"state IN ({', '.join('?' * len(codes))})")
         params.extend(codes)
+        if _FINISHED not in codes and not timed:
+            where.append(UNFINISHED_PROCESS)  # the states of node_unfinished: search it
     if run is not None:
         run_pk = _run_pk(db, run)
         if kind_name is not None and kind_name != Kind.DATA:

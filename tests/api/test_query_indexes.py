@@ -113,6 +113,46 @@ def test_process_listings_walk_the_time_index_and_answer_as_a_scan(
             assert not any("TEMP B-TREE" in plan for plan in found), (kwargs, found)
 
 
+def test_unfinished_tasks_are_searched_in_their_own_index_and_answer_as_a_scan(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A state other than FINISHED (the failed tasks, of the store or of one run) searches
+    ``node_unfinished``, which holds only unfinished process nodes; FINISHED still scans."""
+    first = run_mixed()
+    run_howto(2)
+    second = run_mixed()
+    processes = [node for node in find_nodes(store) if node.is_process]
+    failed = [node for node in processes if node.state == "FAILED"]
+    assert {node.run_pk for node in failed} == {first, second}
+    cases: list[tuple[dict[str, Any], list[int], bool]] = [
+        ({"state": "FAILED"}, by_time(failed), True),
+        ({"state": ["FAILED", "KILLED"], "newest_first": True}, by_time(failed)[::-1], True),
+        ({"state": "KILLED"}, [], True),
+        (
+            {"state": "FAILED", "run": second},
+            by_time([n for n in failed if n.run_pk == second]),
+            True,
+        ),
+        (
+            {"state": "FAILED", "run": first, "kind": "calc"},
+            by_time([n for n in failed if n.run_pk == first and n.kind == "calc"]),
+            True,
+        ),
+        (
+            {"state": "FINISHED", "kind": "calc"},
+            by_time([n for n in processes if n.state == "FINISHED" and n.kind == "calc"]),
+            False,
+        ),
+    ]
+    for kwargs, expected, searches in cases:
+        with plans(store, monkeypatch) as found:
+            got = [node.pk for node in find_nodes(store, **kwargs)]
+        assert got == expected, kwargs
+        assert any("node_unfinished" in plan for plan in found) is searches, (kwargs, found)
+        scans = any(plan.startswith("SCAN node") for plan in found)
+        assert scans is not searches, (kwargs, found)
+
+
 def test_a_store_written_before_the_index_gets_it_when_opened(tmp_path: Any) -> None:
     path = tmp_path / "older.sqlite"
     with Store.open(path) as older:

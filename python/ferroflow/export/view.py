@@ -31,7 +31,7 @@ from collections.abc import Iterable
 
 from ..model.vocabulary import TERMINAL, State
 from ..store import Store
-from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES, STATE_NAMES
+from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES, STATE_NAMES, UNFINISHED_PROCESS
 from ..store.unrun import Unrun, read_unrun, unrun_counts
 from ..views.counts import ordered_counts
 from ..views.page_data import (
@@ -96,8 +96,8 @@ def _kept(sel: RunSelection, unrun: list[Unrun]) -> dict[int, set[int]]:
     graph run around those, up to the run."""
     root = sel.root.pk
     sql = (
-        "SELECT pk FROM node WHERE run_pk = ? AND kind != 0 AND state = ? AND pk != ?"
-        " ORDER BY pk LIMIT ?"
+        f"SELECT pk FROM node WHERE run_pk = ? AND {UNFINISHED_PROCESS} AND state = ?"
+        " AND pk != ? ORDER BY pk LIMIT ?"
     )
     wanted = {pk for (pk,) in sel.conn.execute(sql, (root, _FAILED, root, MAX_FAILED))}
     sql = "SELECT dst FROM link WHERE src = ? AND type = ? ORDER BY label LIMIT ?"

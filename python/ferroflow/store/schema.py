@@ -70,6 +70,11 @@ Choices worth knowing:
   their value in ``blob``, so deleting a run finds who reused its results and which of its
   blobs are still held by an index search instead of three scans of the whole table. Partial,
   so a plain task adds no entry. Additive like ``node_process_ctime``.
+* ``node_unfinished`` indexes the process nodes that did not finish by state and run, so "the
+  failed tasks" (of a run, or of the whole store) are an index search, not a scan of every node
+  (0.5 s at 10M nodes). A task that finishes in the batch that records its start adds no entry
+  (the fast lane's always do); one recorded RUNNING in an earlier batch adds one and loses it
+  when it finishes. Additive.
 """
 
 from __future__ import annotations
@@ -78,7 +83,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping
 
 from ..errors import SchemaVersionError
-from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link
+from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link, State
 
 __all__ = [
     "CALL_LINKS",
@@ -98,6 +103,7 @@ __all__ = [
     "STATE_CODES",
     "STATE_NAMES",
     "TOP_LEVEL_RUN",
+    "UNFINISHED_PROCESS",
     "configure_connection",
     "connection_pragmas",
     "initialise",
@@ -148,6 +154,10 @@ PROCESS_NODE = f"kind != {KIND_CODES[Kind.DATA]}"
 #: run reads (who reused its results, which of its blobs someone else still holds). Few rows
 #: match, so the indexes cost a write only for cache hits and large values.
 REUSES_RESULTS = "cached_from IS NOT NULL"
+#: Process nodes that did not finish (failed, excepted, killed, or still running): the
+#: condition of the partial index ``node_unfinished``, which "the failed tasks" and "the
+#: failed tasks of run N" read; a query uses it only when its WHERE clause repeats this text.
+UNFINISHED_PROCESS = f"kind != {KIND_CODES[Kind.DATA]} AND state != {STATE_CODES[State.FINISHED]}"
 IN_BLOB = "blob_id IS NOT NULL"
 
 # The data of a run, which its data nodes' ``run_pk`` cannot tell (it is NULL for a run's
@@ -284,6 +294,7 @@ CREATE INDEX IF NOT EXISTS node_toplevel ON node(ctime) WHERE {TOP_LEVEL_RUN};
 CREATE INDEX IF NOT EXISTS node_process_ctime ON node(ctime) WHERE {PROCESS_NODE};
 CREATE INDEX IF NOT EXISTS node_cached_from ON node(cached_from) WHERE {REUSES_RESULTS};
 CREATE INDEX IF NOT EXISTS node_blob ON node(blob_id) WHERE {IN_BLOB};
+CREATE INDEX IF NOT EXISTS node_unfinished ON node(state, run_pk) WHERE {UNFINISHED_PROCESS};
 
 CREATE VIEW IF NOT EXISTS node_view AS
 SELECT pk, {_uuid_text("uuid")} AS uuid, {_case("kind", KIND_NAMES)} AS kind, type, label,

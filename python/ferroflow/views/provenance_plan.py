@@ -27,7 +27,14 @@ from typing import Any
 from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, State
 from ..model.vocabulary import Link as LinkType
 from ..store import Link, Store, StoredNode
-from ..store.schema import CALL_LINKS, INPUT_LINKS, LINK_NAMES, OUTPUT_LINKS, state_name
+from ..store.schema import (
+    CALL_LINKS,
+    INPUT_LINKS,
+    LINK_NAMES,
+    OUTPUT_LINKS,
+    UNFINISHED_PROCESS,
+    state_name,
+)
 from .grouping import PICTURE_MAX_TASKS, TaskGroup, caption, choose, pin_limit, short_type
 
 __all__ = ["VALUES_PER_TASK", "ProvenancePlan", "ValueGroup", "plan_data", "plan_provenance"]
@@ -119,8 +126,8 @@ class _Planner:
             return {}
         cap = pin_limit(self.max_tasks)
         sql = (
-            "SELECT pk FROM node WHERE run_pk = ? AND kind != 0 AND state IN (?, ?) AND pk != ?"
-            " ORDER BY pk LIMIT ?"
+            f"SELECT pk FROM node WHERE run_pk = ? AND {UNFINISHED_PROCESS}"
+            " AND state IN (?, ?) AND pk != ? ORDER BY pk LIMIT ?"
         )
         failed = {pk for (pk,) in self.rows(sql, (root.run_pk, *_FAILED, root.pk, cap))}
         sql = (
