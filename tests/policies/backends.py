@@ -108,9 +108,10 @@ class Backend:
         open_gate(gate)
         end = time.monotonic() + wait
         while True:
-            marks = self.marks(gate)
+            # still_at first: a body notes "left" in its marks before it leaves the bodies' log,
+            # so once none is still at the gate the marks read next are complete
             if not still_at(gate):
-                return marks
+                return self.marks(gate)
             assert time.monotonic() < end, f"a body is still at {gate} {wait} s after it opened"
             time.sleep(0.02)
 
