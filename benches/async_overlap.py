@@ -19,10 +19,11 @@ import argparse
 import asyncio
 import os
 import statistics
-import tempfile
 import time
 
-os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
+from bench_home import temporary_home
+
+os.environ.setdefault("FERROFLOW_HOME", temporary_home())
 
 from ferroflow import task
 

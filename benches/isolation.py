@@ -17,11 +17,12 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import tempfile
 import time
 from typing import Any
 
-os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
+from bench_home import temporary_home
+
+os.environ.setdefault("FERROFLOW_HOME", temporary_home())
 
 import numpy as np
 from ferroflow import task

@@ -14,9 +14,10 @@ from __future__ import annotations
 import argparse
 import gc
 import os
-import tempfile
 
-os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
+from bench_home import temporary_home
+
+os.environ.setdefault("FERROFLOW_HOME", temporary_home())
 
 from workloads import scatter
 

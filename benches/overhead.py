@@ -15,12 +15,13 @@ import argparse
 import gc
 import os
 import resource
-import tempfile
 import time
 from collections.abc import Callable
 from typing import Any
 
-os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
+from bench_home import temporary_home
+
+os.environ.setdefault("FERROFLOW_HOME", temporary_home())
 
 from workloads import chain, noop_body, scatter
 

@@ -22,11 +22,12 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import tempfile
 import time
 from typing import Any
 
-os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
+from bench_home import temporary_home
+
+os.environ.setdefault("FERROFLOW_HOME", temporary_home())
 
 from ferroflow import task
 

@@ -27,10 +27,11 @@ import io
 import os
 import statistics
 import sys
-import tempfile
 import time
 
-os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
+from bench_home import temporary_home
+
+os.environ.setdefault("FERROFLOW_HOME", temporary_home())
 
 import ferroflow.progress
 from ferroflow.progress import ProgressDisplay, choose_mode

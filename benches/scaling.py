@@ -22,11 +22,12 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+
+from bench_home import temporary_home
 
 HERE = Path(__file__).resolve().parent
 ENGINES = ("ferroflow", "ferroflow-noprov", "dask-threads", "threads")
@@ -66,7 +67,7 @@ def _runner(engine: str, workers: int) -> Callable[[int], None]:
 
 def child(engine: str, workers: int, n: int, repeat: int) -> None:
     """Measure one cell and print its result line (run in a fresh process)."""
-    os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
+    os.environ.setdefault("FERROFLOW_HOME", temporary_home())
     sys.path.insert(0, str(HERE))
     run = _runner(engine, workers)
     run(workers)  # warm-up: pools, store, imports

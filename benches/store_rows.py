@@ -30,7 +30,9 @@ import tempfile
 import time
 from pathlib import Path
 
-os.environ.setdefault("FERROFLOW_HOME", tempfile.mkdtemp(prefix="ferroflow-bench-"))
+from bench_home import temporary_home
+
+os.environ.setdefault("FERROFLOW_HOME", temporary_home())
 
 from ferroflow.model.data import DataNode, new_uuid
 from ferroflow.profile import load_profile
