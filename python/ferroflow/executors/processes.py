@@ -45,11 +45,11 @@ from ..errors import (
     FerroflowError,
     ProcessWorkerError,
     RemoteTaskError,
-    RemoteTraceback,
     TaskTimeoutError,
 )
 from .framing import read_message, write_message
 from .pythonjob import _child_env
+from .remote_traceback import with_remote_traceback
 
 if TYPE_CHECKING:
     from ..engine.execution import Execution
@@ -76,15 +76,7 @@ def _dumps(func: Any, kwargs: dict[str, Any], capture: bool) -> bytes:
 def _restored(error: Any, text: str, tb_dict: dict[str, Any] | None) -> BaseException:
     """A worker's exception with its frames (``tblib``), else with their text as its cause."""
     exc = error if isinstance(error, BaseException) else RemoteTaskError(error)
-    if tb_dict is not None:
-        try:
-            from tblib import Traceback
-
-            return exc.with_traceback(Traceback.from_dict(tb_dict).as_traceback())
-        except Exception:
-            pass
-    exc.__cause__ = RemoteTraceback(text)
-    return exc
+    return with_remote_traceback(exc, tb_dict, text)
 
 
 class _Worker:

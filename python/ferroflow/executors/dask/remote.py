@@ -38,9 +38,10 @@ from distributed import get_worker
 from distributed.protocol.pickle import dumps, loads
 
 from ...engine.capture import TaskCapture, capturing, install
-from ...errors import RemoteTaskError, RemoteTraceback
+from ...errors import RemoteTaskError
 from ...model.graph import task_body
 from ...model.isolation import isolate
+from ..remote_traceback import with_remote_traceback
 
 __all__ = ["ATTEMPT_STARTED", "Calls", "Ref", "RemoteTaskError", "run_calls"]
 
@@ -194,14 +195,4 @@ def _report_start(token: Any) -> None:
 def restore(outcome: Outcome) -> BaseException:
     """The exception of a failed outcome, carrying the remote traceback (``tblib``) or, without
     it, the remote traceback text as its cause (as ``concurrent.futures`` does)."""
-    exc: BaseException = outcome[1]
-    tb_dict, text = outcome[2], outcome[3]
-    if tb_dict is not None:
-        try:
-            from tblib import Traceback
-
-            return exc.with_traceback(Traceback.from_dict(tb_dict).as_traceback())
-        except Exception:
-            pass
-    exc.__cause__ = RemoteTraceback(text)
-    return exc
+    return with_remote_traceback(outcome[1], outcome[2], outcome[3])
