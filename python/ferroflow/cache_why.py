@@ -17,7 +17,7 @@ from .errors import FerroflowError, UncacheableError
 from .model.taskdef import TaskDef
 from .model.vocabulary import Kind, Link
 from .restart import import_object
-from .store import Store
+from .store import Store, graph_read
 
 __all__ = ["KeyExplanation", "explain_key"]
 
@@ -117,9 +117,8 @@ def explain_key(store: Store, pk: int, function: str | None = None) -> KeyExplan
             f"node pk {pk} is a {node.kind} node: only task runs (calc) have cache keys"
         )
     reader = store._reader
-    stored_key, cached_from = reader.query(
-        "SELECT hash, cached_from FROM node WHERE pk = ?", (pk,)
-    )[0]
+    fields = graph_read.cache_fields(reader.query, pk)
+    stored_key, cached_from = fields if fields is not None else (None, None)
     rows = reader.query(
         "SELECT digest FROM code WHERE run_pk = ? AND type = ?", (node.run_pk, node.type)
     )
@@ -130,7 +129,7 @@ def explain_key(store: Store, pk: int, function: str | None = None) -> KeyExplan
         process_type=node.type,
         state=node.state or "",
         run_pk=node.run_pk,
-        stored_key=bytes(stored_key) if stored_key is not None else None,
+        stored_key=stored_key,
         cached_from=cached_from,
         code=code,
         current_code=_current_code(

@@ -13,21 +13,22 @@ Two functions return :class:`~ferroflow.store.StoredNode` objects (with ``inputs
     find_nodes(kind="calc", since="2h", limit=20)  # task runs of the last two hours
     find_nodes(since="2026-11-26", until="2026-11-27T12:00")
 
-Why it is shaped like this: the questions people ask a provenance store first are "which
-runs", "where did task X fail", "what did run N produce" and "what ran recently"
-(``verdi process list``, ``redun log``); each filter answers one of them and they combine with
-AND. Every query is one SQL statement on the store's read connection, so results include
-everything recorded before the call. Filtering by ``run`` uses the ``node_run`` index (and
-the link indexes for data nodes, whose ``run_pk`` may be unset); listing runs uses the partial
-index on top-level runs. Process nodes (``kind`` calc or work, a ``task``, a ``state``) with a
-time bound (``since``/``until``), or listed with nothing but ``kind`` (and ``limit``), walk the
-partial index ``node_process_ctime`` in time order and stop after ``limit``: the 20 newest task
-runs of a 10M-node store in 0.1 ms instead of a 2 s scan and sort. A ``state`` other than
-FINISHED (the failed tasks, of a run or of the store) searches the partial index
-``node_unfinished``. A ``task`` name, or FINISHED, without a time bound scans the node table
-(a filter may match nothing, and an index walk that finds nothing reads every entry *and* its
-row, slower than one scan), which is linear and fine for interactive use; pass ``since`` in
-large stores.
+Why it is shaped like this: the questions people ask a provenance store first are "which runs",
+"where did task X fail", "what did run N produce" and "what ran recently" (``verdi process
+list``, ``redun log``); each filter answers one of them and they combine with AND. Every query
+is one SQL statement on the store's read connection, so results include everything recorded
+before the call; the statements are the reading layer's (:mod:`ferroflow.store.graph_find`),
+which takes the filters as values, so that this module holds no SQL and a store with packed task
+runs answers the same calls. Filtering by ``run`` uses the ``node_run`` index (and the link
+indexes for data nodes, whose ``run_pk`` may be unset); listing runs uses the partial index on
+top-level runs. Process nodes (``kind`` calc or work, a ``task``, a ``state``) with a time bound
+(``since``/``until``), or listed with nothing but ``kind`` (and ``limit``), walk the partial
+index ``node_process_ctime`` in time order and stop after ``limit``: the 20 newest task runs of
+a 10M-node store in 0.1 ms instead of a 2 s scan and sort. A ``state`` other than FINISHED (the
+failed tasks, of a run or of the store) searches the partial index ``node_unfinished``. A
+``task`` name, or FINISHED, without a time bound scans the node table (a filter may match
+nothing, and an index walk that finds nothing reads every entry *and* its row, slower than one
+scan), which is linear and fine for interactive use; pass ``since`` in large stores.
 """
 
 from __future__ import annotations
@@ -36,19 +37,12 @@ import datetime as _dt
 import re
 import time
 from collections.abc import Iterable
-from typing import Any
 
-from .model.vocabulary import KIND_CODES, STATE_CODES, Kind, State
+from .model.vocabulary import KIND_CODES, STATE_CODES, Kind
 from .profile import get_current_profile
 from .store import Store, StoredNode
-from .store.schema import (
-    PROCESS_NODE,
-    RUN_INPUTS_SQL,
-    RUN_OUTPUTS_SQL,
-    TOP_LEVEL_RUN,
-    UNFINISHED_PROCESS,
-    state_name,
-)
+from .store.graph_read import task_state_counts
+from .store.schema import state_name
 
 __all__ = ["KINDS", "find_nodes", "find_runs", "parse_time", "task_counts"]
 
@@ -58,8 +52,6 @@ KINDS: dict[str, str] = {kind: kind for kind in KIND_CODES} | {
     "graph": Kind.WORK,
 }
 
-_GLOB = re.compile(r"[*?\[]")
-_FINISHED = STATE_CODES[State.FINISHED]
 _RELATIVE = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 TimeLike = float | int | _dt.datetime | _dt.date | str
@@ -116,34 +108,8 @@ def _states(state: str | Iterable[str] | None) -> list[int]:
     return codes
 
 
-def _text_match(
-    columns: tuple[str, ...], pattern: str, where: list[str], params: list[Any]
-) -> None:
-    """``pattern`` equal to (or, with ``* ? [``, globbing) any of ``columns``; for ``type``
-    also its last dotted component (``square`` matches ``pkg.mod.square``)."""
-    tests = []
-    op = "GLOB" if _GLOB.search(pattern) else "="
-    for column in columns:
-        tests.append(f"{column} {op} ?")
-        params.append(pattern)
-        if column == "type":
-            tests.append("type GLOB ?" if op == "GLOB" else "substr(type, -?) = ?")
-            if op == "GLOB":
-                params.append("*." + pattern)
-            else:
-                params.extend([len(pattern) + 1, "." + pattern])
-    where.append("(" + " OR ".join(tests) + ")")
-
-
-def _time_range(
-    since: TimeLike | None, until: TimeLike | None, where: list[str], params: list[Any]
-) -> None:
-    if since is not None:
-        where.append("ctime >= ?")
-        params.append(parse_time(since))
-    if until is not None:
-        where.append("ctime < ?")
-        params.append(parse_time(until))
+def _time(value: TimeLike | None) -> float | None:
+    return None if value is None else parse_time(value)
 
 
 def _limit(limit: int | None) -> int | None:
@@ -171,17 +137,10 @@ def find_runs(
     >>> [run.label for run in find_runs(limit=2)]            # doctest: +SKIP
     ['ScatterGatherSquare', 'ParallelSquare']
     """
-    where = [TOP_LEVEL_RUN]
-    params: list[Any] = []
-    if label is not None:
-        _text_match(("label", "type"), label, where, params)
     codes = _states(state)
-    if codes:
-        where.append(f"state IN ({', '.join('?' * len(codes))})")
-        params.extend(codes)
-    _time_range(since, until, where, params)
+    start, end = _time(since), _time(until)
     reader = _store(store)._reader
-    return reader.select(" AND ".join(where), params, "ctime DESC, pk DESC", _limit(limit))
+    return reader.find_runs(label=label, states=codes, since=start, until=end, limit=_limit(limit))
 
 
 def find_nodes(
@@ -211,60 +170,25 @@ def find_nodes(
     ['ValueError: negative input']
     """
     db = _store(store)
-    where: list[str] = []
-    params: list[Any] = []
     kind_name = None
     if kind is not None:
         kind_name = KINDS.get(kind)
         if kind_name is None:
             raise ValueError(f"unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
     codes = _states(state)
-    listing = task is None and run is None and not codes  # nothing but kind and limit
-    timed = since is not None or until is not None or listing
-    if timed and (task is not None or codes or kind_name in (Kind.CALC, Kind.WORK)):
-        where.append(_processes(by_time=True))
-    elif task is not None:  # data nodes have labels too; a state or a kind says it already
-        # first: SQLite tests the terms in this order, and this cheap one drops data nodes
-        # (two thirds of a store) before a name's pattern is matched
-        where.append(_processes(by_time=False))
-    if task is not None:
-        if kind_name == Kind.DATA:
-            raise ValueError("data nodes have no task name; use kind='calc' or 'work' with task")
-        _text_match(("label", "type"), task, where, params)
-        # or the label its call's metadata= gave (process_text, see store.schema)
-        op = "GLOB" if _GLOB.search(task) else "="
-        where[-1] = where[-1][:-1] + f" OR pk IN (SELECT pk FROM process_text WHERE label {op} ?))"
-        params.append(task)
-    if codes:
-        where.append(f"state IN ({', '.join('?' * len(codes))})")
-        params.extend(codes)
-        if _FINISHED not in codes and not timed:
-            where.append(UNFINISHED_PROCESS)  # the states of node_unfinished: search it
-    if run is not None:
-        run_pk = _run_pk(db, run)
-        if kind_name is not None and kind_name != Kind.DATA:
-            where.append("run_pk = ? AND kind = ?")  # the node_run index
-            params.extend([run_pk, KIND_CODES[kind_name]])
-        else:
-            where.append(f"(run_pk = ? OR pk IN ({RUN_INPUTS_SQL}) OR pk IN ({RUN_OUTPUTS_SQL}))")
-            params.extend([run_pk, run_pk, run_pk])
-    if kind_name is not None and not (run is not None and kind_name != Kind.DATA):
-        where.append("kind = ?")
-        params.append(KIND_CODES[kind_name])
-    _time_range(since, until, where, params)
-    order = "ctime DESC, pk DESC" if newest_first else "ctime, pk"
-    return db._reader.select(" AND ".join(where) or "1", params, order, _limit(limit))
-
-
-def _processes(by_time: bool) -> str:
-    """The condition "a process node", worded so that SQLite walks ``node_process_ctime``
-    (process nodes in time order) when ``by_time``, and otherwise cannot: its planner uses a
-    partial index only for a WHERE clause that repeats the index's condition, and prefers a
-    walk in ``ORDER BY`` order even when a filter may match nothing, which then reads every
-    entry and its row (0.9-1.3 s against a 0.5-0.8 s scan at 10M nodes). Hence a task name, a
-    state or a run without a time bound scans, as it did before the index; add ``since`` to
-    walk (``find_nodes(state="FAILED", since="1d")``)."""
-    return PROCESS_NODE if by_time else f"kind > {KIND_CODES[Kind.DATA]}"
+    if task is not None and kind_name == Kind.DATA:
+        raise ValueError("data nodes have no task name; use kind='calc' or 'work' with task")
+    run_pk = None if run is None else _run_pk(db, run)
+    return db._reader.find_nodes(
+        task=task,
+        kind=kind_name,
+        states=codes,
+        run_pk=run_pk,
+        since=_time(since),
+        until=_time(until),
+        limit=_limit(limit),
+        newest_first=newest_first,
+    )
 
 
 def task_counts(store: Store | None = None, *, run: int | str) -> dict[str, int]:
@@ -274,11 +198,8 @@ def task_counts(store: Store | None = None, *, run: int | str) -> dict[str, int]
     cancelled before they began) have no node and are not counted."""
     db = _store(store)
     run_pk = _run_pk(db, run)
-    rows = db._reader.query(
-        "SELECT state, count(*) FROM node WHERE run_pk = ? AND kind = ? GROUP BY state",
-        (run_pk, KIND_CODES[Kind.CALC]),
-    )
-    return {state_name(code): n for code, n in rows}
+    counts = task_state_counts(db._reader.query, run_pk)
+    return {state_name(code): n for code, n in counts.items()}
 
 
 def _run_pk(store: Store, run: int | str) -> int:

@@ -36,14 +36,13 @@ from .errors import FerroflowError, UncacheableError
 from .model.data import DataNode
 from .model.labels import join_label, nest, split_label
 from .model.taskdef import GraphDef
-from .model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link, State
+from .model.vocabulary import Link
+from .store import graph_read
 
 if TYPE_CHECKING:
     from .store import Store, StoredNode
 
 __all__ = ["check_not_running", "fill_cache_keys", "find_graph", "import_object", "stored_inputs"]
-
-_CHUNK = 500
 
 
 def check_not_running(store: Store, run_pk: int) -> None:
@@ -64,21 +63,6 @@ def check_not_running(store: Store, run_pk: int) -> None:
             f"check: if it is still running there, its tasks will run twice",
             stacklevel=3,
         )
-
-
-# The run's finished task runs without a cache key, and their inputs.
-_KEYLESS = (
-    f"n.run_pk = ? AND n.kind = {KIND_CODES[Kind.CALC]}"
-    f" AND n.state = {STATE_CODES[State.FINISHED]} AND n.hash IS NULL"
-)
-_MISSING_KEYS_SQL = (
-    "SELECT n.pk, n.type, c.digest FROM node n"
-    f" JOIN code c ON c.run_pk = n.run_pk AND c.type = n.type WHERE {_KEYLESS}"
-)
-_INPUTS_SQL = (
-    "SELECT l.dst, l.label, l.src FROM link l JOIN node n ON n.pk = l.dst"
-    f" WHERE {_KEYLESS} AND l.type = {LINK_CODES[Link.INPUT_CALC]}"
-)
 
 
 def import_object(qualified: str, load: bool = True) -> Any:
@@ -165,27 +149,21 @@ def fill_cache_keys(store: Store, run_pk: int) -> int:
     by an older ferroflow) or whose input has no digest keeps none, and so runs again."""
     reader = store._reader
     tasks = {
-        pk: (ptype, digest) for pk, ptype, digest in reader.query(_MISSING_KEYS_SQL, (run_pk,))
+        pk: (ptype, digest)
+        for pk, ptype, digest in graph_read.keyless_finished_tasks(reader.query, run_pk)
     }
     if not tasks:
         return 0
     inputs: dict[int, list[tuple[str, int]]] = {}
-    for dst, label, src in reader.query(_INPUTS_SQL, (run_pk,)):
-        inputs.setdefault(dst, []).append((label, src))
+    for link in graph_read.links(reader.query, tasks, True, (Link.INPUT_CALC,)):
+        inputs.setdefault(link.dst, []).append((link.label, link.src))
     digests: dict[int, bytes | None] = {}
     wanted = sorted({src for links in inputs.values() for _, src in links})
-    for start in range(0, len(wanted), _CHUNK):
-        chunk = wanted[start : start + _CHUNK]
-        sql = (
-            "SELECT n.pk, n.codec, n.value, b.data FROM node n"
-            " LEFT JOIN blob b ON b.id = n.blob_id"
-            f" WHERE n.pk IN ({', '.join('?' * len(chunk))})"
-        )
-        for pk, codec, inline, blob in reader.query(sql, chunk):
-            try:
-                digests[pk] = value_digest(reader.decode_row(codec, inline, blob))
-            except (UncacheableError, FerroflowError, ValueError, TypeError):
-                digests[pk] = None
+    for pk, parts in graph_read.value_parts(reader.query, wanted).items():
+        try:
+            digests[pk] = value_digest(reader.decode_row(*parts))
+        except (UncacheableError, FerroflowError, ValueError, TypeError):
+            digests[pk] = None
     filled = 0
     for pk, (process_type, code) in tasks.items():
         pairs: list[tuple[str, bytes]] = []

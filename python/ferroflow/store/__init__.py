@@ -2,6 +2,8 @@
 
 * :class:`Store` - open/record/flush/close and the reading entry points (``store.py``)
 * :class:`StoredNode`, :class:`Link` - read-only views of stored rows (``reading.py``)
+* the graph's reads (nodes, links, walks, filters), the one reader of ``node`` and ``link``
+  (``graph_read.py``, ``graph_find.py``)
 * value codecs (``values.py``), the background writer (``writer.py``) and the rows it is queued
   (``rows.py``), the schema (``schema.py``)
 """

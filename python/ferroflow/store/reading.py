@@ -1,4 +1,8 @@
-"""Reading the provenance store: :class:`StoredNode` and the queries behind it.
+"""Reading the provenance store: :class:`StoredNode` and the read connection behind it.
+
+The statements that read the graph (``node`` and ``link``) are :mod:`.graph_read`'s and
+:mod:`.graph_find`'s, so that a second layout of a task run (``docs/packed-task-runs.md``) is
+read in one place; this module wraps their rows in :class:`StoredNode` and keeps the connection.
 
 Reads go through their own read-only SQLite connection, so they never contend with the writer
 thread's transaction (WAL lets readers and one writer work at the same time). The connection is
@@ -9,11 +13,11 @@ are pending: a run's nodes are visible as soon as the run returns, at the price 
 when something is still queued (nothing when the queue is empty).
 
 Traversals (:meth:`StoredNode.ancestors`, :meth:`StoredNode.descendants`) are one recursive CTE
-each. By default they follow only the *data provenance* links ``INPUT_CALC`` and ``CREATE``, as
-AiiDA's ``with_ancestors``/``with_descendants`` do: that plane is a DAG and answers "what was this
-computed from" / "what was computed from this". Pass ``link_types=LINK_TYPES`` to walk the
-logical plane (``INPUT_WORK``, ``RETURN``, ``CALL_*``) too; the CTE deduplicates, so its cycles
-(a workflow returning its own input) terminate.
+each (:func:`.graph_read.walk`). By default they follow only the *data provenance* links
+``INPUT_CALC`` and ``CREATE``, as AiiDA's ``with_ancestors``/``with_descendants`` do: that plane
+is a DAG and answers "what was this computed from" / "what was computed from this". Pass
+``link_types=LINK_TYPES`` to walk the logical plane (``INPUT_WORK``, ``RETURN``, ``CALL_*``)
+too; the CTE deduplicates, so its cycles (a workflow returning its own input) terminate.
 """
 
 from __future__ import annotations
@@ -23,53 +27,24 @@ import string
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from ..errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
 from ..model.extras import NodeBase
 from ..model.vocabulary import Kind
 from ..model.vocabulary import Link as LinkType
+from . import graph_find, graph_read
 from .annotations import EXTRAS_SQL, TEXT_SQL, read_extras
-from .node_record import NODE_RECORD_COLUMNS, NodeRecord, decode_node_columns, uuid_text
-from .schema import CALL_LINKS, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN
+from .graph_read import DATA_PROVENANCE, LINK_TYPES, Link
+from .node_record import NodeRecord, decode_node_columns, uuid_text
+from .schema import CALL_LINKS
 from .task_output import OUTPUT_SQL
 from .values import BYTES, NPY, PICKLE_UNTRUSTED, UnserialisableValue, decode, npy_summary, shorten
 
 __all__ = ["DATA_PROVENANCE", "LINK_TYPES", "Link", "Reader", "StoredNode", "uuid_text"]
 
-#: Every link type, in schema order.
-LINK_TYPES: tuple[str, ...] = tuple(LINK_CODES)
-#: The links that form AiiDA's data-provenance DAG; the default for traversals.
-DATA_PROVENANCE: tuple[str, ...] = (LinkType.INPUT_CALC, LinkType.CREATE)
-
-_COLUMNS = ", ".join(NODE_RECORD_COLUMNS)
-_N_COLUMNS = len(NODE_RECORD_COLUMNS)
-_CHUNK = 500  # parameters per IN (...) list, well below SQLite's limit
 _HEX = frozenset(string.hexdigits.lower())
 _UNSET: Any = object()
-
-
-class Link(NamedTuple):
-    """One stored link: ``src --type/label--> dst``."""
-
-    src: int
-    dst: int
-    type: str
-    label: str
-
-
-def _codes(link_types: Iterable[str] | None, default: Sequence[str]) -> list[int]:
-    names = default if link_types is None else list(link_types)
-    try:
-        return [LINK_CODES[name] for name in names]
-    except KeyError as exc:
-        raise ValueError(
-            f"unknown link type {exc.args[0]!r}; expected one of {LINK_TYPES}"
-        ) from None
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
 
 
 class Reader:
@@ -151,81 +126,43 @@ class Reader:
     def _make(self, row: Sequence[Any]) -> StoredNode:
         return StoredNode(self, row)
 
-    # -- nodes --------------------------------------------------------------------------------
+    # -- nodes (the statements are graph_read's, over whichever layout holds the node) ---------
     def node(self, pk: int) -> StoredNode:
-        rows = self.query(f"SELECT {_COLUMNS} FROM node WHERE pk = ?", (pk,))
-        if not rows:
+        row = graph_read.node_row(self.query, pk)
+        if row is None:
             raise NodeNotFoundError(f"no node with pk={pk} in {self.path}")
-        return self._make(rows[0])
+        return self._make(row)
 
     def node_by_uuid(self, text: str) -> StoredNode:
         """Exact uuid (with or without dashes) or a unique prefix of its hex digits."""
         digits = text.strip().lower().replace("-", "")
         if not digits or len(digits) > 32 or not set(digits) <= _HEX:
             raise NodeNotFoundError(f"{text!r} is neither a pk nor a uuid (prefix)")
-        if len(digits) == 32:
-            rows = self.query(
-                f"SELECT {_COLUMNS} FROM node WHERE uuid = ?", (bytes.fromhex(digits),)
-            )
-        else:
-            shift = 4 * (32 - len(digits))
-            low = int(digits, 16) << shift
-            high = (int(digits, 16) + 1) << shift
-            params: list[Any] = [low.to_bytes(16, "big")]
-            sql = f"SELECT {_COLUMNS} FROM node WHERE uuid >= ?"
-            if high < 1 << 128:
-                sql += " AND uuid < ?"
-                params.append(high.to_bytes(16, "big"))
-            rows = self.query(sql + " LIMIT 2", params)
-            if len(rows) > 1:
-                raise AmbiguousNodeError(f"uuid prefix {text!r} matches more than one node")
+        rows = graph_read.node_rows_by_uuid(self.query, digits)
+        if len(rows) > 1:
+            raise AmbiguousNodeError(f"uuid prefix {text!r} matches more than one node")
         if not rows:
             raise NodeNotFoundError(f"no node with uuid {text!r} in {self.path}")
         return self._make(rows[0])
 
     def nodes(self, pks: Iterable[int]) -> dict[int, StoredNode]:
         """The stored nodes among ``pks``, keyed by pk (unknown pks are left out)."""
-        wanted = list(dict.fromkeys(pks))
-        found: dict[int, StoredNode] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({_marks(len(chunk))})"
-            for row in self.query(sql, chunk):
-                found[row[0]] = self._make(row)
-        return found
+        return {pk: self._make(row) for pk, row in graph_read.node_rows(self.query, pks).items()}
 
-    def select(
-        self,
-        where: str = "1",
-        params: Sequence[Any] = (),
-        order_by: str = "pk",
-        limit: int | None = None,
-    ) -> list[StoredNode]:
-        """Nodes matching an SQL ``where`` clause over the ``node`` table, as :class:`StoredNode`.
+    def find_runs(self, **filters: Any) -> list[StoredNode]:
+        """Top-level runs matching :func:`graph_find.select_runs`'s filter values."""
+        return [self._make(row) for row in graph_find.select_runs(self.query, **filters)]
 
-        For :mod:`ferroflow.query`, which builds the clause from validated arguments (values
-        always go through ``params``, never into the text).
-        """
-        sql = f"SELECT {_COLUMNS} FROM node WHERE {where} ORDER BY {order_by}"
-        args = list(params)
-        if limit is not None:
-            sql += " LIMIT ?"
-            args.append(limit)
-        return [self._make(row) for row in self.query(sql, args)]
+    def find_nodes(self, **filters: Any) -> list[StoredNode]:
+        """Nodes matching :func:`graph_find.select_nodes`'s filter values."""
+        return [self._make(row) for row in graph_find.select_nodes(self.query, **filters)]
 
     def runs(self) -> list[StoredNode]:
-        sql = f"SELECT {_COLUMNS} FROM node WHERE {TOP_LEVEL_RUN} ORDER BY ctime DESC, pk DESC"
-        return [self._make(row) for row in self.query(sql)]
+        return [self._make(row) for row in graph_read.top_level_runs(self.query)]
 
     def value(self, pk: int) -> Any:
-        rows = self.query(
-            "SELECT n.codec, n.value, b.data FROM node n LEFT JOIN blob b ON b.id = n.blob_id"
-            " WHERE n.pk = ?",
-            (pk,),
-        )
-        if not rows:
-            return None
-        return self.decode_row(*rows[0])
+        parts = graph_read.value_parts_of(self.query, pk)
+        return None if parts is None else self.decode_row(*parts)
 
     def blob_head(self, blob_id: int, size: int) -> tuple[str, int, bytes]:
         """Codec, total size and the first ``size`` bytes of a blob, without reading it all."""
@@ -250,37 +187,16 @@ class Reader:
         self, pk: int, incoming: bool, link_types: Iterable[str] | None = None
     ) -> list[tuple[str, str, StoredNode]]:
         """``(link_type, label, node)`` for the links into (or out of) ``pk``."""
-        codes = _codes(link_types, LINK_TYPES)
-        near, far = ("dst", "src") if incoming else ("src", "dst")
-        columns = ", ".join(f"n.{column}" for column in NODE_RECORD_COLUMNS)
-        sql = (
-            f"SELECT l.type, l.label, {columns} FROM link l JOIN node n ON n.pk = l.{far}"
-            f" WHERE l.{near} = ? AND l.type IN ({_marks(len(codes))}) ORDER BY l.type, n.pk"
-        )
         return [
-            (LINK_NAMES[row[0]], row[1], self._make(row[2:]))
-            for row in self.query(sql, [pk, *codes])
+            (link_type, label, self._make(row))
+            for link_type, label, row in graph_read.neighbours(self.query, pk, incoming, link_types)
         ]
 
     def links(
         self, pks: Iterable[int], incoming: bool, link_types: Iterable[str] | None = None
     ) -> list[Link]:
         """Every link into (``incoming``) or out of the nodes ``pks``, of the given types."""
-        codes = _codes(link_types, LINK_TYPES)
-        near = "dst" if incoming else "src"
-        wanted = list(dict.fromkeys(pks))
-        out: list[Link] = []
-        for start in range(0, len(wanted), _CHUNK):
-            chunk = wanted[start : start + _CHUNK]
-            sql = (
-                f"SELECT src, dst, type, label FROM link WHERE {near} IN ({_marks(len(chunk))})"
-                f" AND type IN ({_marks(len(codes))}) ORDER BY type, src, dst"
-            )
-            out.extend(
-                Link(src, dst, LINK_NAMES[code], label)
-                for src, dst, code, label in self.query(sql, [*chunk, *codes])
-            )
-        return out
+        return graph_read.links(self.query, pks, incoming, link_types)
 
     def traverse(
         self,
@@ -290,28 +206,8 @@ class Reader:
         max_depth: int | None = None,
     ) -> list[StoredNode]:
         """Ancestors (``backwards``) or descendants of ``pk`` through ``link_types``, by pk."""
-        codes = _codes(link_types, DATA_PROVENANCE)
-        near, far = ("dst", "src") if backwards else ("src", "dst")
-        types = f"type IN ({_marks(len(codes))})"
-        if max_depth is None:
-            walk = (
-                f"WITH RECURSIVE walk(pk) AS ("
-                f" SELECT {far} FROM link WHERE {near} = ? AND {types}"
-                f" UNION SELECT l.{far} FROM link l JOIN walk w ON l.{near} = w.pk WHERE l.{types})"
-            )
-            params: list[Any] = [pk, *codes, *codes]
-        else:
-            if max_depth < 1:
-                return []
-            walk = (
-                f"WITH RECURSIVE walk(pk, depth) AS ("
-                f" SELECT {far}, 1 FROM link WHERE {near} = ? AND {types}"
-                f" UNION SELECT l.{far}, w.depth + 1 FROM link l JOIN walk w ON l.{near} = w.pk"
-                f" WHERE l.{types} AND w.depth < ?)"
-            )
-            params = [pk, *codes, *codes, max_depth]
-        sql = f"{walk} SELECT {_COLUMNS} FROM node WHERE pk IN (SELECT pk FROM walk) AND pk != ?"
-        return [self._make(row) for row in self.query(sql + " ORDER BY pk", [*params, pk])]
+        rows = graph_read.walk(self.query, pk, backwards, link_types, max_depth)
+        return [self._make(row) for row in rows]
 
 
 class StoredNode(NodeRecord):
@@ -384,8 +280,8 @@ class StoredNode(NodeRecord):
     @property
     def cached_from(self) -> int | None:
         """For a task run that was a cache hit: the pk of the run whose results it reused."""
-        rows = self._reader.query("SELECT cached_from FROM node WHERE pk = ?", (self.pk,))
-        return rows[0][0] if rows else None
+        fields = graph_read.cache_fields(self._reader.query, self.pk)
+        return None if fields is None else fields[1]
 
     @property
     def user_label(self) -> str | None:

@@ -11,31 +11,24 @@ logs``). Additive to the schema (``CREATE TABLE IF NOT EXISTS`` when a store ope
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from ..model.names import storable_text
+from .graph_read import (
+    NODE_ROW_COLUMNS,
+    Query,
+    call_links_of_run,
+    captured_output_of_run,
+    node_row,
+)
 from .rows import OP_SQL
-from .schema import CALL_LINKS, LINK_CODES, sql_codes
-
-#: runs one read statement and returns its rows (``Reader.query``)
-Query = Callable[[str, Sequence[Any]], list[Any]]
 
 __all__ = ["INSERT_OUTPUT_SQL", "OUTPUT_SQL", "TaskOutput", "output_row", "run_outputs"]
 
 INSERT_OUTPUT_SQL = "INSERT OR REPLACE INTO task_output(pk, text, dropped) VALUES (?, ?, ?)"
 #: one parameter, a process pk: its captured text and the characters dropped from its middle
 OUTPUT_SQL = "SELECT text, dropped FROM task_output WHERE pk = ?"
-#: one parameter, a run pk: every captured process of the run, in run order
-_RUN_SQL = (
-    "SELECT n.pk, o.text, o.dropped FROM task_output o JOIN node n ON n.pk = o.pk"
-    " WHERE n.run_pk = ? ORDER BY n.ctime, n.pk"
-)
-#: one parameter, a run pk: who called each of its processes, and the label it has
-_CALLS_SQL = (
-    "SELECT l.dst, l.src, n.label FROM node n JOIN link l ON l.dst = n.pk"
-    f" WHERE n.run_pk = ? AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
-)
+_LABEL = NODE_ROW_COLUMNS.index("label")
 
 
 class TaskOutput(NamedTuple):
@@ -55,12 +48,13 @@ def output_row(pk: int, text: str, dropped: int) -> tuple[Any, ...]:
 
 def run_outputs(query: Query, run_pk: int) -> list[TaskOutput]:
     """Every task run of run ``run_pk`` that wrote something, in the order they started."""
-    rows = query(_RUN_SQL, (run_pk,))
+    rows = captured_output_of_run(query, run_pk)
     if not rows:
         return []
-    callers = {dst: (src, label) for dst, src, label in query(_CALLS_SQL, (run_pk,))}
-    run_label = query("SELECT label FROM node WHERE pk = ?", (run_pk,))
-    root = str(run_label[0][0]) if run_label and run_label[0][0] else str(run_pk)
+    callers = {dst: (src, label) for dst, src, label in call_links_of_run(query, run_pk)}
+    run = node_row(query, run_pk)
+    run_label = None if run is None else run[_LABEL]
+    root = str(run_label) if run_label else str(run_pk)
 
     def path(pk: int) -> str:
         names: list[str] = []

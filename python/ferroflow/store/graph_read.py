@@ -1,0 +1,290 @@
+"""Point reads and walks of the provenance graph: the one reader of the ``node`` and ``link``
+tables for :class:`~ferroflow.store.StoredNode`, :mod:`ferroflow.query`, restarts, ``cache why``
+and a run's captured output.
+
+Why a layer: issue 20's provenance cost needs a second, packed form of a finished task run (one
+``task_run`` row instead of three nodes and three links, ``docs/packed-task-runs.md``), and
+SQLite cannot join a ``UNION ALL`` view of both forms fast enough (seconds). So every question
+asked of the graph is a function here that takes *values* (pks, a run, link types, filter
+values) and answers with plain rows (node rows in :data:`NODE_ROW_COLUMNS` order, :class:`Link`,
+tuples); no caller is handed SQL text to join onto ``node`` or ``link``. Step 1 answers them
+from today's tables, with the statements the callers used to run (the query plans and the
+tests' outcomes are unchanged); step 2 answers the same functions from both forms without
+touching a caller. The set readers (exports, pictures) have their own layer,
+``graph_sets``; the writers are not readers and keep their SQL.
+
+Every function takes ``query``, a callable that runs one read statement and returns its rows
+(``Reader.query``: it syncs pending writes first); it is looked up by the caller at call time, so
+a test that records a reader's statements sees these too.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, NamedTuple
+
+from ..model.vocabulary import KIND_CODES, STATE_CODES, Kind, State
+from ..model.vocabulary import Link as LinkType
+from .node_record import NODE_RECORD_COLUMNS
+from .schema import CALL_LINKS, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN, sql_codes
+
+__all__ = [
+    "DATA_PROVENANCE",
+    "LINK_TYPES",
+    "NODE_ROW_COLUMNS",
+    "Link",
+    "NodeRow",
+    "Query",
+    "cache_fields",
+    "call_links_of_run",
+    "captured_output_of_run",
+    "keyless_finished_tasks",
+    "link_codes",
+    "links",
+    "neighbours",
+    "node_row",
+    "node_rows",
+    "node_rows_by_uuid",
+    "task_state_counts",
+    "top_level_runs",
+    "value_parts",
+    "value_parts_of",
+    "walk",
+]
+
+#: runs one read statement and returns its rows (``Reader.query``)
+Query = Callable[[str, Sequence[Any]], list[Any]]
+#: one node as a tuple of :data:`NODE_ROW_COLUMNS` (what ``decode_node_columns`` reads)
+NodeRow = tuple[Any, ...]
+#: the columns of a :data:`NodeRow`, in order: those of ``NodeRecord``
+NODE_ROW_COLUMNS: tuple[str, ...] = NODE_RECORD_COLUMNS
+
+#: Every link type, in schema order.
+LINK_TYPES: tuple[str, ...] = tuple(LINK_CODES)
+#: The links that form AiiDA's data-provenance DAG; the default for walks.
+DATA_PROVENANCE: tuple[str, ...] = (LinkType.INPUT_CALC, LinkType.CREATE)
+
+_COLUMNS = ", ".join(NODE_ROW_COLUMNS)
+_CHUNK = 500  # parameters per IN (...) list, well below SQLite's limit
+
+
+class Link(NamedTuple):
+    """One stored link: ``src --type/label--> dst``."""
+
+    src: int
+    dst: int
+    type: str
+    label: str
+
+
+def link_codes(link_types: Iterable[str] | None, default: Sequence[str]) -> list[int]:
+    """The codes of ``link_types`` (``default`` when None); an unknown name is a ValueError."""
+    names = default if link_types is None else list(link_types)
+    try:
+        return [LINK_CODES[name] for name in names]
+    except KeyError as exc:
+        raise ValueError(
+            f"unknown link type {exc.args[0]!r}; expected one of {LINK_TYPES}"
+        ) from None
+
+
+def _marks(n: int) -> str:
+    return ", ".join("?" * n)
+
+
+def _chunks(pks: Iterable[int]) -> Iterable[list[int]]:
+    wanted = list(dict.fromkeys(pks))
+    for start in range(0, len(wanted), _CHUNK):
+        yield wanted[start : start + _CHUNK]
+
+
+# -- nodes ------------------------------------------------------------------------------------
+def node_row(query: Query, pk: int) -> NodeRow | None:
+    """Node ``pk``'s row, or None when there is none."""
+    rows = query(f"SELECT {_COLUMNS} FROM node WHERE pk = ?", (pk,))
+    return tuple(rows[0]) if rows else None
+
+
+def node_rows(query: Query, pks: Iterable[int]) -> dict[int, NodeRow]:
+    """The rows of the nodes among ``pks``, keyed by pk (unknown pks are left out)."""
+    found: dict[int, NodeRow] = {}
+    for chunk in _chunks(pks):
+        sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({_marks(len(chunk))})"
+        for row in query(sql, chunk):
+            found[row[0]] = tuple(row)
+    return found
+
+
+def node_rows_by_uuid(query: Query, digits: str) -> list[NodeRow]:
+    """The nodes whose uuid is ``digits`` (1 to 32 lower-case hex digits, checked by the
+    caller): the one node of a whole uuid, else the first two of a prefix in uuid order (two
+    say the prefix is ambiguous without reading every match)."""
+    if len(digits) == 32:
+        rows = query(f"SELECT {_COLUMNS} FROM node WHERE uuid = ?", (bytes.fromhex(digits),))
+        return [tuple(row) for row in rows]
+    shift = 4 * (32 - len(digits))
+    low = int(digits, 16) << shift
+    high = (int(digits, 16) + 1) << shift
+    params: list[Any] = [low.to_bytes(16, "big")]
+    sql = f"SELECT {_COLUMNS} FROM node WHERE uuid >= ?"
+    if high < 1 << 128:
+        sql += " AND uuid < ?"
+        params.append(high.to_bytes(16, "big"))
+    return [tuple(row) for row in query(sql + " LIMIT 2", params)]
+
+
+def top_level_runs(query: Query) -> list[NodeRow]:
+    """Every top-level graph run, newest first (the partial index ``node_toplevel``)."""
+    sql = f"SELECT {_COLUMNS} FROM node WHERE {TOP_LEVEL_RUN} ORDER BY ctime DESC, pk DESC"
+    return [tuple(row) for row in query(sql, ())]
+
+
+def cache_fields(query: Query, pk: int) -> tuple[bytes | None, int | None] | None:
+    """Node ``pk``'s cache key and the pk of the task run whose results it reused (each None
+    when it has none), or None when there is no such node."""
+    rows = query("SELECT hash, cached_from FROM node WHERE pk = ?", (pk,))
+    if not rows:
+        return None
+    key, cached_from = rows[0]
+    return (bytes(key) if key is not None else None), cached_from
+
+
+def value_parts_of(query: Query, pk: int) -> tuple[str | None, Any, Any] | None:
+    """Node ``pk``'s value as stored: its codec, inline value and blob bytes (``decode_row``'s
+    arguments), or None when there is no such node."""
+    rows = query(
+        "SELECT n.codec, n.value, b.data FROM node n LEFT JOIN blob b ON b.id = n.blob_id"
+        " WHERE n.pk = ?",
+        (pk,),
+    )
+    if not rows:
+        return None
+    codec, inline, blob = rows[0]
+    return codec, inline, blob
+
+
+def value_parts(query: Query, pks: Iterable[int]) -> dict[int, tuple[str | None, Any, Any]]:
+    """:func:`value_parts_of` for many nodes, keyed by pk (unknown pks are left out)."""
+    found: dict[int, tuple[str | None, Any, Any]] = {}
+    for chunk in _chunks(pks):
+        sql = (
+            "SELECT n.pk, n.codec, n.value, b.data FROM node n"
+            " LEFT JOIN blob b ON b.id = n.blob_id"
+            f" WHERE n.pk IN ({_marks(len(chunk))})"
+        )
+        for pk, codec, inline, blob in query(sql, chunk):
+            found[pk] = (codec, inline, blob)
+    return found
+
+
+# -- links ------------------------------------------------------------------------------------
+def neighbours(
+    query: Query, pk: int, incoming: bool, link_types: Iterable[str] | None = None
+) -> list[tuple[str, str, NodeRow]]:
+    """``(link_type, label, far node's row)`` for the links into (or out of) ``pk``, by link
+    type then far pk."""
+    codes = link_codes(link_types, LINK_TYPES)
+    near, far = ("dst", "src") if incoming else ("src", "dst")
+    columns = ", ".join(f"n.{column}" for column in NODE_ROW_COLUMNS)
+    sql = (
+        f"SELECT l.type, l.label, {columns} FROM link l JOIN node n ON n.pk = l.{far}"
+        f" WHERE l.{near} = ? AND l.type IN ({_marks(len(codes))}) ORDER BY l.type, n.pk"
+    )
+    return [(LINK_NAMES[row[0]], row[1], tuple(row[2:])) for row in query(sql, [pk, *codes])]
+
+
+def links(
+    query: Query, pks: Iterable[int], incoming: bool, link_types: Iterable[str] | None = None
+) -> list[Link]:
+    """Every link into (``incoming``) or out of the nodes ``pks``, of the given types (all
+    when None); per chunk of pks by type, src, dst."""
+    codes = link_codes(link_types, LINK_TYPES)
+    near = "dst" if incoming else "src"
+    out: list[Link] = []
+    for chunk in _chunks(pks):
+        sql = (
+            f"SELECT src, dst, type, label FROM link WHERE {near} IN ({_marks(len(chunk))})"
+            f" AND type IN ({_marks(len(codes))}) ORDER BY type, src, dst"
+        )
+        out.extend(
+            Link(src, dst, LINK_NAMES[code], label)
+            for src, dst, code, label in query(sql, [*chunk, *codes])
+        )
+    return out
+
+
+def walk(
+    query: Query,
+    pk: int,
+    backwards: bool,
+    link_types: Iterable[str] | None = None,
+    max_depth: int | None = None,
+) -> list[NodeRow]:
+    """The rows of the ancestors (``backwards``) or descendants of ``pk`` through
+    ``link_types`` (data provenance when None), at most ``max_depth`` links away, by pk; ``pk``
+    itself is left out (a cycle of the logical plane would reach it)."""
+    codes = link_codes(link_types, DATA_PROVENANCE)
+    near, far = ("dst", "src") if backwards else ("src", "dst")
+    types = f"type IN ({_marks(len(codes))})"
+    if max_depth is None:
+        recursive = (
+            f"WITH RECURSIVE walk(pk) AS ("
+            f" SELECT {far} FROM link WHERE {near} = ? AND {types}"
+            f" UNION SELECT l.{far} FROM link l JOIN walk w ON l.{near} = w.pk WHERE l.{types})"
+        )
+        params: list[Any] = [pk, *codes, *codes]
+    else:
+        if max_depth < 1:
+            return []
+        recursive = (
+            f"WITH RECURSIVE walk(pk, depth) AS ("
+            f" SELECT {far}, 1 FROM link WHERE {near} = ? AND {types}"
+            f" UNION SELECT l.{far}, w.depth + 1 FROM link l JOIN walk w ON l.{near} = w.pk"
+            f" WHERE l.{types} AND w.depth < ?)"
+        )
+        params = [pk, *codes, *codes, max_depth]
+    sql = f"{recursive} SELECT {_COLUMNS} FROM node WHERE pk IN (SELECT pk FROM walk) AND pk != ?"
+    return [tuple(row) for row in query(sql + " ORDER BY pk", [*params, pk])]
+
+
+# -- a run's processes ------------------------------------------------------------------------
+_CALC = KIND_CODES[Kind.CALC]
+_KEYLESS_SQL = (
+    "SELECT n.pk, n.type, c.digest FROM node n"
+    " JOIN code c ON c.run_pk = n.run_pk AND c.type = n.type"
+    f" WHERE n.run_pk = ? AND n.kind = {_CALC}"
+    f" AND n.state = {STATE_CODES[State.FINISHED]} AND n.hash IS NULL"
+)
+_STATE_COUNTS_SQL = "SELECT state, count(*) FROM node WHERE run_pk = ? AND kind = ? GROUP BY state"
+_CAPTURED_SQL = (
+    "SELECT n.pk, o.text, o.dropped FROM task_output o JOIN node n ON n.pk = o.pk"
+    " WHERE n.run_pk = ? ORDER BY n.ctime, n.pk"
+)
+_CALLS_SQL = (
+    "SELECT l.dst, l.src, n.label FROM node n JOIN link l ON l.dst = n.pk"
+    f" WHERE n.run_pk = ? AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
+)
+
+
+def keyless_finished_tasks(query: Query, run_pk: int) -> list[tuple[int, str, bytes]]:
+    """``(pk, process_type, recorded code digest)`` of run ``run_pk``'s FINISHED task runs
+    without a cache key whose code digest the run recorded (what a restart can key)."""
+    return [(pk, ptype, digest) for pk, ptype, digest in query(_KEYLESS_SQL, (run_pk,))]
+
+
+def task_state_counts(query: Query, run_pk: int) -> dict[int, int]:
+    """How many task runs of run ``run_pk`` are in each state, by state code (the
+    ``node_run`` index: one grouped count, no rows)."""
+    return {state: n for state, n in query(_STATE_COUNTS_SQL, (run_pk, _CALC))}
+
+
+def captured_output_of_run(query: Query, run_pk: int) -> list[tuple[int, str, int]]:
+    """``(pk, text, dropped)`` of every process of run ``run_pk`` that captured output, in the
+    order they started (``task_output`` rows, ordered by their nodes)."""
+    return [(pk, text, dropped) for pk, text, dropped in query(_CAPTURED_SQL, (run_pk,))]
+
+
+def call_links_of_run(query: Query, run_pk: int) -> list[tuple[int, int, str]]:
+    """``(callee, caller, callee's label)`` for every process of run ``run_pk`` that was
+    called (``CALL_CALC``/``CALL_WORK`` into it)."""
+    return [(dst, src, label) for dst, src, label in query(_CALLS_SQL, (run_pk,))]
