@@ -311,13 +311,17 @@ def open_profile(name: str | None, create: bool = False) -> Profile:
     return load_profile(name)
 
 
-def _computers() -> dict[str, bool]:
-    """The current profile's executors as a python job's computers: True for those on this
-    machine (``local``, ``processes``), False for Dask clusters."""
+def _computers() -> dict[str, str]:
+    """The current profile's executors as a python job's computers: a Dask executor's scheduler
+    address, "" for one on this machine (``local``, ``processes``)."""
     profile = _current
     if profile is None:
         return {}
-    return {name: parse_spec(spec, name)[0] != "dask" for name, spec in profile.executors.items()}
+    found = {}
+    for name, spec in profile.executors.items():
+        kind, address, _ = parse_spec(spec, name)
+        found[name] = address if kind == "dask" else ""
+    return found
 
 
 pythonjob.named_computers = _computers  # (executors/ is a layer below: it may not import this)

@@ -107,16 +107,51 @@ def test_a_computer_may_name_one_of_the_profile_s_executors_on_this_machine() ->
         where(x=1, computer="big")
     wg.run()
     assert wg.tasks.where.outputs.result.value["pid"] != os.getpid()
-    with WorkGraph("on_dask") as wg:
-        add(x=1, y=1, computer="cl")
-    wg.run(raise_on_error=False)
-    assert "computer 'cl' is a Dask cluster" in str(wg.tasks.add.node.error)
-    assert "@task(executor='cl')" in str(wg.tasks.add.node.error)
     with WorkGraph("unknown") as wg:
         add(x=1, y=1, computer="nowhere")
     wg.run(raise_on_error=False)
-    assert "unknown computer 'nowhere'" in str(wg.tasks.add.node.error)
-    assert "'localhost', 'big'" in str(wg.tasks.add.node.error), "names those it may be"
+    error = str(wg.tasks.add.node.error)
+    assert "unknown computer 'nowhere'" in error
+    assert "('localhost', 'big')" in error and "Dask executors ('cl')" in error, error
+
+
+@task.pythonjob
+def whose_child(x: int) -> Any:
+    if x < 0:
+        raise ValueError(f"negative x {x}")
+    if x == 99:
+        os._exit(7)
+    print(f"job got {x}")
+    return {"pid": os.getpid(), "parent": os.getppid(), "x": x}
+
+
+def test_a_computer_naming_a_dask_executor_runs_the_job_on_one_of_its_workers(client: Any) -> None:
+    get_current_profile().add_executor("cluster", client.scheduler.address)
+    workers = set(client.run(os.getpid).values())
+    with WorkGraph("on_dask") as wg:
+        whose_child(x=3, computer="cluster")
+    wg.run()
+    got = wg.tasks.whose_child.outputs.result.value.value
+    assert got["x"] == 3
+    assert got["parent"] in workers, "a worker of the cluster started the job's process"
+    assert got["pid"] not in workers and got["pid"] != os.getpid()
+    assert wg.tasks.whose_child.inputs.computer.value.value == "cluster"  # in the provenance
+    assert "job got 3" in wg.tasks["whose_child"].process.output
+
+
+def test_a_job_failing_on_a_dask_worker_fails_its_task_as_it_would_here(client: Any) -> None:
+    get_current_profile().add_executor("cluster", client.scheduler.address)
+    with WorkGraph("fails_on_dask") as wg:
+        whose_child(x=-1, computer="cluster")
+    wg.run(raise_on_error=False)
+    error = wg.tasks.whose_child.node.error
+    assert isinstance(error, ValueError) and "negative x -1" in str(error)
+    with WorkGraph("dies_on_dask") as wg:
+        whose_child(x=99, computer="cluster")
+    wg.run(raise_on_error=False)
+    error = wg.tasks.whose_child.node.error
+    assert isinstance(error, PythonJobError), error
+    assert "exit code 7" in str(error) and "on computer 'cluster'" in str(error)
 
 
 @task.pythonjob

@@ -53,3 +53,40 @@ def test_a_message_is_written_whole_to_a_stream_that_takes_it_in_parts() -> None
     write_message(stream, b"a message longer than one write")  # type: ignore[arg-type]
     assert bytes(stream.data) == HEADER.pack(31) + b"a message longer than one write"
     assert stream.flushed
+
+
+def test_a_non_blocking_writer_waits_for_room_instead_of_dropping_the_rest() -> None:
+    # A non-blocking raw write into a full pipe returns None (nothing written): the rest of a
+    # message bigger than the pipe must wait for the reader, not be counted as sent.
+    r, w = os.pipe()
+    os.set_blocking(w, False)
+    payload = os.urandom(1 << 20)  # 1 MiB: many times what a pipe holds
+
+    def send() -> None:
+        with os.fdopen(w, "wb", buffering=0) as out:
+            write_message(out, payload)
+
+    writer = threading.Thread(target=send)
+    writer.start()
+    with os.fdopen(r, "rb", buffering=0) as raw:
+        assert read_message(raw) == payload
+        writer.join()
+        assert read_message(raw) is None
+
+
+def test_a_non_blocking_reader_waits_for_a_message_instead_of_calling_it_the_end() -> None:
+    # A non-blocking raw read of an empty pipe returns None: not the end of the stream.
+    r, w = os.pipe()
+    os.set_blocking(r, False)
+
+    def send_later() -> None:
+        time.sleep(0.2)
+        with os.fdopen(w, "wb", buffering=0) as out:
+            write_message(out, b"late")
+
+    writer = threading.Thread(target=send_later)
+    writer.start()
+    with os.fdopen(r, "rb", buffering=0) as raw:
+        assert read_message(raw) == b"late"
+        writer.join()
+        assert read_message(raw) is None

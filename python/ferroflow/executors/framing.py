@@ -5,10 +5,13 @@ so that the pool does not import the worker's entry point.
 Both ends may be unbuffered pipes (the pool reads its workers' replies unbuffered, so that
 ``select`` on the pipe sees every byte not yet read: a buffered reader may already hold a reply
 that ``select`` would wait for in vain), where one ``read`` or ``write`` can move fewer bytes
-than asked: both functions loop until the whole message has moved."""
+than asked: both functions loop until the whole message has moved. On a non-blocking pipe a
+``read`` or ``write`` that would block returns None: both then wait for the pipe with ``select``
+and go on, so a message is never cut short nor taken for the end of the stream."""
 
 from __future__ import annotations
 
+import select
 import struct
 from typing import BinaryIO
 
@@ -23,6 +26,9 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     chunks = []
     while size:
         chunk = stream.read(size)
+        if chunk is None:  # non-blocking and nothing to read yet: not the end
+            select.select([stream], [], [])
+            continue
         if not chunk:
             break
         chunks.append(chunk)
@@ -45,5 +51,8 @@ def write_message(stream: BinaryIO, data: bytes) -> None:
     view = memoryview(HEADER.pack(len(data)) + data)
     while view:
         written = stream.write(view)
-        view = view[written if written is not None else len(view) :]
+        if written is None:  # non-blocking and the pipe is full: nothing was written
+            select.select([], [stream], [])
+            continue
+        view = view[written:]
     stream.flush()

@@ -13,9 +13,11 @@ died.
 The parent waits with ``asyncio`` (the job is an ``async`` task of the run's event loop), so a
 waiting job holds no worker thread and jobs run side by side. ``computer`` is WorkGraph's input
 naming where to run: ``"localhost"`` (the default) is this machine, and so is the name of one of
-the profile's executors that runs here (``local``, ``processes``: ``ferroflow executors add``);
-a python job always gets a process of its own here, so a Dask executor's name is refused with a
-pointer to ``@task(executor=NAME)``, which sends a plain task's calls to that cluster.
+the profile's executors that runs here (``local``, ``processes``: ``ferroflow executors add``).
+The name of one of the profile's Dask executors sends the job to that cluster: a worker starts
+the job's child process there (:mod:`.pythonjob_process`), and its result, output and error
+come back as from a child here. So a scheduler reached through Dask (``dask-jobqueue`` on
+SLURM, a cluster's login node) is where WorkGraph users would name an AiiDA computer.
 ``metadata={"options": {...}}`` (scheduler settings in WorkGraph) is accepted and has nothing to
 set for a child process.
 """
@@ -27,15 +29,16 @@ import functools
 import inspect
 import os
 import pickle
-import subprocess
 import sys
 import tempfile
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+from uuid import uuid4
 
 from ..errors import PythonJobError, RemoteTaskError, RemoteTraceback
 from ..model.own_inputs import with_own_inputs
+from .pythonjob_process import JobEnd, ended, run_job, start_job
 
 __all__ = ["LOCAL_COMPUTERS", "in_own_process", "named_computers"]
 
@@ -44,13 +47,14 @@ LOCAL_COMPUTERS = ("localhost", "local")
 _STDERR_TAIL = 2000
 
 
-def _none() -> Mapping[str, bool]:
+def _none() -> Mapping[str, str]:
     return {}
 
 
-#: The current profile's executors as computers: name -> True if it runs on this machine.
-#: :mod:`ferroflow.profile` (a layer above, which this module may not import) sets it.
-named_computers: Callable[[], Mapping[str, bool]] = _none
+#: The current profile's executors as computers: name -> its Dask scheduler's address, or ""
+#: for one on this machine. :mod:`ferroflow.profile` (a layer above, which this module may not
+#: import) sets it.
+named_computers: Callable[[], Mapping[str, str]] = _none
 
 
 def _dumps(func: Callable[..., Any], kwargs: dict[str, Any]) -> bytes:
@@ -71,66 +75,91 @@ def _child_env() -> dict[str, str]:
     return {**os.environ, "PYTHONPATH": os.pathsep.join(paths)}
 
 
-async def _run_child(label: str, func: Callable[..., Any], kwargs: dict[str, Any]) -> Any:
-    with tempfile.TemporaryDirectory(prefix="ferroflow-job-") as folder:
-        job, result = Path(folder) / "job.pkl", Path(folder) / "result.pkl"
-        job.write_bytes(_dumps(func, kwargs))
+async def _run_here(payload: bytes) -> JobEnd:
+    with tempfile.TemporaryDirectory(prefix="ferroflow-job-") as name:
+        folder = Path(name)
         # A plain process waited on from a thread, not an asyncio subprocess: the run's loop may
         # close while a cancelled job is still being reaped, and an asyncio transport left
         # behind then warns at garbage collection, long after (and in another test's time).
-        child = subprocess.Popen(
-            [sys.executable, "-m", "ferroflow.executors.pythonjob_child", str(job), str(result)],
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=_child_env(),
-        )
+        child = start_job(folder, payload, _child_env())
         try:
             out, err = await asyncio.to_thread(child.communicate)
         except BaseException:  # the run was cancelled (Ctrl-C, a timeout): stop the job too
             if child.poll() is None:
                 child.kill()  # the waiting thread's communicate() then reaps it
             raise
-        # written here, in the job's async task: the run's capture keeps them with the task
-        if out:
-            sys.stdout.write(out.decode("utf-8", "replace"))
-        text = err.decode("utf-8", "replace")
-        if text:
-            sys.stderr.write(text)
-        if not result.exists():
-            tail = text[-_STDERR_TAIL:].strip() or "(nothing on stderr)"
-            raise PythonJobError(
-                f"python job '{label}': its process ended with exit code {child.returncode} "
-                f"without a result; the end of its stderr:\n{tail}"
-            )
-        try:
-            ok, value, trace = pickle.loads(result.read_bytes())
-        except Exception as exc:
-            raise PythonJobError(
-                f"python job '{label}': its result could not be read back here: "
-                f"{type(exc).__name__}: {exc}"
-            ) from None
+        return ended(folder, child, out, err)
+
+
+async def _run_on_cluster(label: str, where: str, address: str, payload: bytes) -> JobEnd:
+    """Send the job to a worker of the Dask cluster at ``address``, which runs its child
+    process there. A job cancelled before a worker starts it never runs; Dask cannot stop one
+    already running, which then runs to its end on the worker (its result is dropped)."""
+    from .dask import client_for  # the optional 'dask' extra
+
+    try:
+        client = client_for(address)
+        future = client.submit(run_job, payload, pure=False, key=f"pythonjob-{label}-{uuid4()}")
+    except Exception as exc:
+        raise PythonJobError(
+            f"python job '{label}': cannot reach computer {where!r} (Dask scheduler {address}): "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
+    try:
+        end: JobEnd = await asyncio.to_thread(future.result)
+    except (Exception, asyncio.CancelledError) as exc:
+        future.cancel()
+        if isinstance(exc, asyncio.CancelledError):
+            raise
+        raise PythonJobError(
+            f"python job '{label}': computer {where!r} (Dask scheduler {address}) did not run "
+            f"it: {type(exc).__name__}: {exc}"
+        ) from None
+    return end
+
+
+def _outcome(label: str, end: JobEnd, where: str) -> Any:
+    """The job's value, or its exception raised here; what it printed written here first (in
+    the job's async task: the run's capture keeps it with the task run)."""
+    if end.stdout:
+        sys.stdout.write(end.stdout.decode("utf-8", "replace"))
+    text = end.stderr.decode("utf-8", "replace")
+    if text:
+        sys.stderr.write(text)
+    on = "" if where in LOCAL_COMPUTERS else f" on computer {where!r} (host {end.host})"
+    if end.result is None:
+        tail = text[-_STDERR_TAIL:].strip() or "(nothing on stderr)"
+        raise PythonJobError(
+            f"python job '{label}': its process{on} ended with exit code {end.returncode} "
+            f"without a result; the end of its stderr:\n{tail}"
+        )
+    try:
+        ok, value, trace = pickle.loads(end.result)
+    except Exception as exc:
+        raise PythonJobError(
+            f"python job '{label}': its result could not be read back here: "
+            f"{type(exc).__name__}: {exc}"
+        ) from None
     if ok:
         return value
     error = value if isinstance(value, BaseException) else RemoteTaskError(value)
     raise error from RemoteTraceback(trace)  # the child's frames print under the error
 
 
-def _check_computer(label: str, where: str) -> None:
-    """Raise unless ``where`` names one of the profile's executors on this machine."""
+def _cluster_of(label: str, where: str) -> str | None:
+    """The Dask scheduler address of the computer ``where`` names, None for this machine;
+    raises for a name that is none of the profile's executors."""
+    if where in LOCAL_COMPUTERS:
+        return None
     named = named_computers()
-    here = named.get(where)
-    if here:
-        return
-    if here is False:
-        raise PythonJobError(
-            f"python job '{label}': computer {where!r} is a Dask cluster; python jobs run in a "
-            f"process of their own on this machine. Send the function there as a task "
-            f"instead: @task(executor={where!r})"
-        )
-    local = [LOCAL_COMPUTERS[0], *sorted(name for name, on_here in named.items() if on_here)]
+    if where in named:
+        return named[where] or None
+    local = [LOCAL_COMPUTERS[0], *sorted(name for name, address in named.items() if not address)]
+    clusters = sorted(name for name, address in named.items() if address)
     raise PythonJobError(
         f"python job '{label}': unknown computer {where!r}; ferroflow runs python jobs on this "
-        f"machine (a child process of this one): {', '.join(map(repr, local))}"
+        f"machine ({', '.join(map(repr, local))}) or on one of the profile's Dask executors "
+        f"({', '.join(map(repr, clusters)) or 'none: ferroflow executors add NAME ADDRESS'})"
     )
 
 
@@ -147,8 +176,12 @@ def in_own_process(func: Callable[..., Any], label: str) -> Callable[..., Any]:
     @functools.wraps(func)
     async def job(**kwargs: Any) -> Any:
         where = kwargs.pop("computer", LOCAL_COMPUTERS[0])
-        if where not in LOCAL_COMPUTERS:
-            _check_computer(label, where)
-        return await _run_child(label, func, kwargs)
+        address = _cluster_of(label, where)
+        payload = _dumps(func, kwargs)
+        if address is None:
+            end = await _run_here(payload)
+        else:
+            end = await _run_on_cluster(label, where, address, payload)
+        return _outcome(label, end, where)
 
     return with_own_inputs(job, func, {"computer": (str, LOCAL_COMPUTERS[0])}, "pythonjob")

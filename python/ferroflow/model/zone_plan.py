@@ -16,9 +16,10 @@ from typing import Any
 
 from ..errors import FerroflowError, ZoneError
 from .context_read import ContextRead
+from .data import DataNode
 from .graph import Graph, TaskNode, producers
 from .sockets import FutureSocket
-from .zones import ZoneLink, ZoneSpec, zone_link
+from .zones import MAP_ITEM, ZoneLink, ZoneSpec, zone_link
 
 __all__ = ["check_zones", "clone_body", "clone_task", "level_order", "mirror", "rewrite"]
 
@@ -59,12 +60,16 @@ def level_order(
     mapping = mapping or {}
     for task in tasks:
         lifted: list[TaskNode] = []
+        direct = True  # every producer is itself at this level: nothing lifted to a zone
         for producer in _wiring(task):
             node = _lift(producer, level, mapping)
+            direct = direct and node is producer
             if node is not None and node is not task and not any(n is node for n in lifted):
                 lifted.append(node)
         task.producers = lifted
-        task.fast_ok = False
+        # The fast lane waits for the tasks its input sockets name; a task that must also wait
+        # for a zone (or reads a template that never ran) takes the general lane.
+        task.fast_ok = task.fast_ok and direct
     order: list[TaskNode] = []
     state: dict[int, int] = {}  # 1: being visited, 2: placed
     for root in tasks:
@@ -99,11 +104,18 @@ def level_order(
 
 
 def rewrite(binding: Any, mapping: dict[int, TaskNode]) -> Any:
-    """``binding`` with every socket of a cloned template pointing at its clone."""
+    """``binding`` with every socket of a cloned template pointing at its clone; a socket of
+    a Map's item (its key and value, known when the key's body is cloned) becomes that data
+    node, so a body task that reads only the item and constants can take the fast lane."""
     kind = type(binding)
     if kind is FutureSocket:
         clone = mapping.get(id(binding._task))
-        return binding if clone is None else FutureSocket(clone, binding._path, binding._spec)
+        if clone is None:
+            return binding
+        known = _item_node(clone, binding._path)
+        if known is not None:
+            return known
+        return FutureSocket(clone, binding._path, binding._spec)
     if kind is ContextRead:
         return binding.with_entry(rewrite(binding.entry, mapping))
     if kind is dict:
@@ -111,18 +123,35 @@ def rewrite(binding: Any, mapping: dict[int, TaskNode]) -> Any:
     return binding
 
 
+def _item_node(node: TaskNode, path: tuple[str, ...]) -> DataNode | None:
+    """The data node at ``path`` of a Map item stand-in (never run: its outputs are set when
+    it is made), or None for any other task."""
+    if node.handle is not MAP_ITEM or node.outputs is None:
+        return None
+    found: Any = node.outputs
+    for key in path:
+        if not isinstance(found, dict) or key not in found:
+            return None
+        found = found[key]
+    return found if isinstance(found, DataNode) else None
+
+
 def _fill(clone: TaskNode, template: TaskNode, mapping: dict[int, TaskNode]) -> None:
     clone.inputs = rewrite(template.inputs, mapping)
     clone.producers = []
     for producer in template.producers:
         mapped = mapping.get(id(producer), producer)
+        if mapped.handle is MAP_ITEM:
+            continue  # a Map's item never runs: nothing to wait for
         if not any(p is mapped for p in clone.producers):
             clone.producers.append(mapped)
     clone.handlers = template.handlers
     described = template.described()
     if described is not None:
         clone.call_meta = described
-    clone.fast_ok = False
+    # As its template would outside a zone (level_order may still send it to the general
+    # lane); a task writing the graph's context takes the general lane, which applies writes.
+    clone.fast_ok = template.fast_ok and not _writes(template)
 
 
 def clone_task(template: TaskNode, mapping: dict[int, TaskNode]) -> TaskNode:

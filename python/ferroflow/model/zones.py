@@ -30,6 +30,7 @@ from .spec import Leaf, Namespace
 from .taskdef import TaskDef
 
 __all__ = [
+    "MAP_ITEM",
     "If",
     "Map",
     "While",
@@ -85,7 +86,9 @@ ZONE_DEFS: dict[str, ZoneDef] = {
     "map": ZoneDef(_map_zone, name="map_zone", outputs=_GATHERED),
     "zone": ZoneDef(_zone, name="zone"),
 }
-_ITEM = TaskDef(_map_item, name="map_item", outputs=["key", "value"])
+#: the definition of a Map's item stand-ins: never run, their outputs set to a key's key and
+#: value when the key's body is cloned
+MAP_ITEM = TaskDef(_map_item, name="map_item", outputs=["key", "value"])
 
 
 class ZoneSpec:
@@ -120,9 +123,10 @@ class ZoneSpec:
         self.run: Any = None
 
     def adopt(self, node: TaskNode) -> None:
-        """Make ``node``, just added to the graph while this zone is open, its child."""
+        """Make ``node``, just added to the graph while this zone is open, its child. A child
+        is a template that never runs itself; its ``fast_ok`` says whether its clones may take
+        the fast lane (:func:`~ferroflow.model.zone_plan.level_order` decides)."""
         node.zoned = ZoneLink(self)
-        node.fast_ok = False
         self.children.append(node)
 
     def descendants(self) -> list[TaskNode]:
@@ -225,7 +229,7 @@ def open_zone(graph: Graph, kind: str, name: str | None, inputs: dict[str, Any])
         parent.zone = zone
     node.fast_ok = False
     if kind == "map":
-        item = TaskNode(_ITEM, graph, "map_item", {})  # a placeholder: never run
+        item = TaskNode(MAP_ITEM, graph, "map_item", {})  # a placeholder: never run
         item.zoned = ZoneLink(zone)
         zone.item = item
     return zone
