@@ -21,8 +21,11 @@ import numpy as np
 from ferroflow import get_current_profile, load_node, load_profile, namespace, task
 from ferroflow.demo import ScatterGatherSquare
 from ferroflow.export import export_run, import_run
-from ferroflow.model.vocabulary import KIND_CODES
-from ferroflow.store import Store
+from ferroflow.model.vocabulary import KIND_CODES, STATE_CODES, Kind, Link, State
+from ferroflow.store import Store, graph_read
+from ferroflow.store.node_record import decode_node_columns
+from ferroflow.store.schema import LINK_CODES
+from layer_query import file_query
 
 ARRAY_N = 3
 TEXT = 'say "hi" <b>#1'
@@ -129,44 +132,35 @@ def howto_counts(n: int) -> dict[str, int]:
 
 
 def members(store: Store, run_pk: int) -> dict[str, dict[str, Any]]:
-    """Every node of a run, by uuid, straight from the SQLite file (independent of the code
-    under test): the run's processes and the data linked to them."""
+    """Every node of a run, by uuid, through the reading layer over a connection of its own
+    (not the code under test's reader): the run's processes and the data linked to them
+    (inputs in, created and returned data out)."""
     store.flush()
-    conn = sqlite3.connect(store.path)
-    try:
-        sql = """
-        WITH procs AS (SELECT pk FROM node WHERE run_pk = ? AND kind != 0),
-        sel AS (
-            SELECT pk FROM procs
-            UNION SELECT l.src FROM link l JOIN procs p ON l.dst = p.pk WHERE l.type IN (0, 1)
-            UNION SELECT l.dst FROM link l JOIN procs p ON l.src = p.pk WHERE l.type IN (2, 3)
-        )
-        SELECT v.uuid, v.pk, v.kind, v.type, v.label, v.state, v.error, v.ctime, v.mtime,
-               v.codec, v.blob_id FROM node_view v JOIN sel ON sel.pk = v.pk
-        """
-        keys = ("pk", "kind", "type", "label", "state", "error", "ctime", "mtime", "codec")
-        return {
-            row[0]: dict(zip(keys, row[1:10], strict=True)) | {"blob": row[10] is not None}
-            for row in conn.execute(sql, (run_pk,))
+    with file_query(store.path) as query:
+        procs = [row[0] for row in graph_read.run_node_rows(query, run_pk, (Kind.CALC, Kind.WORK))]
+        inputs = graph_read.links(query, procs, True, (Link.INPUT_CALC, Link.INPUT_WORK))
+        outputs = graph_read.links(query, procs, False, (Link.CREATE, Link.RETURN))
+        pks = {*procs, *(link.src for link in inputs), *(link.dst for link in outputs)}
+        rows = graph_read.node_rows(query, pks)
+    keys = ("pk", "kind", "type", "label", "state", "error", "ctime", "mtime", "codec")
+    found = {}
+    for row in rows.values():
+        fields = decode_node_columns(row)
+        found[fields["uuid"]] = {key: fields[key] for key in keys} | {
+            "blob": fields["blob_id"] is not None
         }
-    finally:
-        conn.close()
+    return found
 
 
 def link_set(store: Store, run_pk: int) -> set[tuple[str, str, str, str]]:
     """``(src uuid, dst uuid, type, label)`` of every link between members of the run."""
-    names = {0: "INPUT_CALC", 1: "INPUT_WORK", 2: "CREATE", 3: "RETURN", 4: "CALL_CALC"}
-    names[5] = "CALL_WORK"
     uuids = {info["pk"]: uuid for uuid, info in members(store, run_pk).items()}
-    conn = sqlite3.connect(store.path)
-    try:
-        rows = conn.execute("SELECT src, dst, type, label FROM link").fetchall()
-    finally:
-        conn.close()
+    with file_query(store.path) as query:
+        found = graph_read.links_touching(query, uuids)
     return {
-        (uuids[src], uuids[dst], names[code], label)
-        for src, dst, code, label in rows
-        if src in uuids and dst in uuids
+        (uuids[link.src], uuids[link.dst], link.type, link.label)
+        for link in found
+        if link.src in uuids and link.dst in uuids
     }
 
 
@@ -175,14 +169,11 @@ def run_provenance(run_pk: int) -> tuple[Counter[Any], Counter[Any]]:
     stored the same provenance (the fast lane vs the general runner, Dask vs local)."""
     store = get_current_profile().store
     store.flush()
-    reader = store._reader
-    rows = reader.query("SELECT pk, kind, type, label, state FROM node WHERE run_pk = ?", (run_pk,))
-    nodes = {pk: (kind, type_, label, state) for pk, kind, type_, label, state in rows}
-    links = reader.query(
-        "SELECT src, dst, type, label FROM link WHERE dst IN (SELECT pk FROM node WHERE "
-        "run_pk = ?) OR src IN (SELECT pk FROM node WHERE run_pk = ?)",
-        (run_pk, run_pk),
-    )
+    query = store._reader.query
+    nodes = {
+        row[0]: (row[2], row[3], row[4], row[5]) for row in graph_read.run_node_rows(query, run_pk)
+    }
+    links = graph_read.links_touching(query, nodes)
     described: Counter[Any] = Counter()
     data: dict[int, Any] = {}
     for src, dst, type_, label in links:
@@ -191,7 +182,7 @@ def run_provenance(run_pk: int) -> tuple[Counter[Any], Counter[Any]]:
                 node = store.load_node(pk)
                 data[pk] = ("data", node.type, repr(node.value))
         describe = lambda pk: nodes.get(pk) or data[pk]  # noqa: E731
-        described[(describe(src), type_, label, describe(dst))] += 1
+        described[(describe(src), LINK_CODES[type_], label, describe(dst))] += 1
     return Counter(nodes.values()), described
 
 
@@ -200,16 +191,15 @@ def committed_finished(store_file: Path, label_like: str = "%") -> int:
     FINISHED to ``store_file``, read through a read-only connection; 0 while the file or its
     tables do not exist yet. For tests that act at a known point of a child's run."""
     try:
-        conn = sqlite3.connect(f"{store_file.as_uri()}?mode=ro", uri=True)
+        with file_query(store_file, read_only=True) as query:
+            return graph_read.count_nodes(
+                query,
+                kinds=(Kind.CALC,),
+                states=(STATE_CODES[State.FINISHED],),
+                label_like=label_like,
+            )
     except sqlite3.Error:
         return 0
-    try:
-        sql = "SELECT count(*) FROM node WHERE kind = 1 AND state = 2 AND label LIKE ?"
-        return int(conn.execute(sql, (label_like,)).fetchone()[0])
-    except sqlite3.Error:
-        return 0
-    finally:
-        conn.close()
 
 
 def export_json(store: Store, run_pk: int) -> dict[str, Any]:
@@ -264,14 +254,16 @@ def hostile_run(store: Store, tmp_path: Path, root_type: str, data_type: str) ->
     tool may hold them, and exports must stay safe whatever the store holds."""
     run_pk = import_run(store, hostile_export(tmp_path, "hostile.run", "int")).run_pk
     store.flush()
-    with sqlite3.connect(store.path) as conn:
+    with file_query(store.path) as query:
+        procs = [row[0] for row in graph_read.run_node_rows(query, run_pk)]
+        near = graph_read.links_touching(query, procs)
+        touched = {*procs, *(link.src for link in near), *(link.dst for link in near)}
+    with sqlite3.connect(store.path) as conn:  # tampering with the file: the writers' SQL
         for kind, type_ in (("work", root_type), ("data", data_type)):
             conn.execute(
-                "UPDATE node SET type = ? WHERE kind = ? AND (run_pk = ? OR pk IN"
-                " (SELECT src FROM link WHERE dst IN (SELECT pk FROM node WHERE run_pk = ?))"
-                " OR pk IN (SELECT dst FROM link WHERE src IN"
-                " (SELECT pk FROM node WHERE run_pk = ?)))",
-                (type_, KIND_CODES[kind], run_pk, run_pk, run_pk),
+                "UPDATE node SET type = ? WHERE kind = ?"
+                f" AND pk IN ({','.join('?' * len(touched))})",
+                (type_, KIND_CODES[kind], *sorted(touched)),
             )
     conn.close()
     return run_pk

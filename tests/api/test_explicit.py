@@ -19,7 +19,7 @@ from ferroflow import (
     namespace,
     task,
 )
-from ferroflow.model.vocabulary import LINK_CODES
+from ferroflow.store import graph_read
 
 
 @task
@@ -51,13 +51,9 @@ def _links(run_pk: int) -> Counter[str]:
     """Link types of every link that touches a node of the run."""
     store = get_current_profile().store
     store.flush()
-    rows = store._reader.query(
-        "SELECT l.type FROM link l WHERE l.src IN (SELECT pk FROM node WHERE run_pk = ?)"
-        " OR l.dst IN (SELECT pk FROM node WHERE run_pk = ?)",
-        (run_pk, run_pk),
-    )
-    names = {code: name for name, code in LINK_CODES.items()}
-    return Counter(names[code] for (code,) in rows)
+    query = store._reader.query
+    procs = [row[0] for row in graph_read.run_node_rows(query, run_pk)]
+    return Counter(link.type for link in graph_read.links_touching(query, procs))
 
 
 def test_the_quick_start_built_explicitly() -> None:

@@ -15,6 +15,9 @@ import pytest
 import restart_flows
 from ferroflow import FerroflowError, WorkGraph, get_current_profile, task
 from ferroflow.cli import main as cli_main
+from ferroflow.model.vocabulary import Kind, Link
+from ferroflow.store import graph_read
+from ferroflow.store.graph_read import NODE_ROW_COLUMNS
 from provenance_flows import committed_finished
 from restart_flows import campaign, expected
 
@@ -163,22 +166,21 @@ def test_a_sigkilled_run_restarts_without_re_executing_finished_tasks(
     assert store.reap_dead_runs() == [live.pk]
     run = store.load_node(live.pk)
     assert run.state == "KILLED" and f"pid {child.pid} " in (run.error or "")
-    states = Counter(
-        state
-        for (state,) in store._reader.query(
-            "SELECT state FROM node WHERE run_pk = ? AND kind != 0", (run.pk,)
-        )
-    )
+    query = store._reader.query
+    processes = graph_read.run_node_rows(query, run.pk, (Kind.CALC, Kind.WORK))
+    states = Counter(row[NODE_ROW_COLUMNS.index("state")] for row in processes)
     assert not states.keys() & {0, 1}  # nothing left PLANNED or RUNNING
-    finished = {
-        int(row[0])
-        for row in store._reader.query(
-            "SELECT v.value FROM node t JOIN link l ON l.dst = t.pk AND l.type = 0"
-            " JOIN node v ON v.pk = l.src"
-            " WHERE t.run_pk = ? AND t.kind = 1 AND t.state = 2 AND t.label LIKE 'work%'",
-            (run.pk,),
-        )
-    }
+    columns = {name: i for i, name in enumerate(NODE_ROW_COLUMNS)}
+    workers = [  # FINISHED task runs labelled work* (SQL's LIKE 'work%': any case)
+        row[0]
+        for row in processes
+        if row[columns["kind"]] == 1
+        and row[columns["state"]] == 2
+        and str(row[columns["label"]]).lower().startswith("work")
+    ]
+    fed = graph_read.links(query, workers, True, (Link.INPUT_CALC,))
+    values = graph_read.value_parts(query, [link.src for link in fed])
+    finished = {int(values[link.src][1]) for link in fed}
     assert finished and finished <= executed_before
     side.unlink()
 

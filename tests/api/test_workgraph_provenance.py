@@ -25,6 +25,7 @@ from ferroflow import (
     task,
 )
 from ferroflow.model.vocabulary import KIND_CODES, LINK_CODES
+from ferroflow.store import graph_read
 from reference.graphs import graphs
 
 REFERENCE = json.loads(
@@ -42,19 +43,16 @@ def _counts(run_pk: int) -> dict[str, dict[str, int]]:
     reader = store._reader
     kinds = {code: str(name) for name, code in KIND_CODES.items()}
     links_by = {code: str(name) for name, code in LINK_CODES.items()}
-    processes = dict(
-        reader.query(
-            "SELECT pk, kind FROM node WHERE run_pk = ? AND kind != ?", (run_pk, KIND_CODES["data"])
-        )
-    )
+    processes = {
+        row[0]: row[2] for row in graph_read.run_node_rows(reader.query, run_pk, ("calc", "work"))
+    }
     nodes: dict[str, int] = {}
     for kind in processes.values():
         nodes[kinds[kind]] = nodes.get(kinds[kind], 0) + 1
-    marks = ",".join("?" * len(processes))
-    rows = reader.query(
-        f"SELECT src, dst, type FROM link WHERE src IN ({marks}) OR dst IN ({marks})",
-        (*processes, *processes),
-    )
+    rows = [
+        (link.src, link.dst, LINK_CODES[link.type])
+        for link in graph_read.links_touching(reader.query, processes)
+    ]
     links: dict[str, int] = {}
     data: set[int] = set()
     for src, dst, type_ in rows:

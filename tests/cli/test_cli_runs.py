@@ -21,9 +21,10 @@ import pytest
 import store_rules
 from ferroflow import load_profile
 from ferroflow.model.data import new_uuid
-from ferroflow.store import Store
+from ferroflow.store import Store, graph_read
 from ferroflow.store.owners import this_process
 from ferroflow.store.rows import OP_SQL
+from layer_query import conn_query
 
 SCRIPT = Path(sys.executable).parent / "ferroflow"
 TESTS = Path(__file__).resolve().parents[1]
@@ -370,10 +371,11 @@ def test_restart_rebuilds_an_explicit_graph_with_its_handlers_labels_and_cap(
     assert found is not None, out
     new = int(found.group(1))
     with sqlite3.connect(cli.store) as conn:
+        procs = [row[0] for row in graph_read.run_node_rows(conn_query(conn), new)]
         labels = conn.execute(
-            "SELECT DISTINCT t.label, t.description FROM process_text t"
-            " JOIN node n ON n.pk = t.pk WHERE n.run_pk = ?",
-            (new,),
+            "SELECT DISTINCT label, description FROM process_text"
+            f" WHERE pk IN ({','.join('?' * len(procs))})",
+            procs,
         ).fetchall()
         (recipe,) = conn.execute(
             "SELECT recipe FROM graph_recipe WHERE run_pk = ?", (new,)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 import os
-import sqlite3
 import time
 from collections import Counter
 from collections.abc import Iterator
@@ -32,7 +31,9 @@ from ferroflow import (
 )
 from ferroflow.errors import ChildTasksFailedError
 from ferroflow.model.graph import TaskNode
-from ferroflow.store.schema import KIND_CODES, LINK_CODES, STATE_CODES
+from ferroflow.model.vocabulary import Kind, Link
+from ferroflow.store import graph_read
+from ferroflow.store.schema import STATE_CODES
 from ferroflow.testing import (
     ROOT_TAG,
     DagSpec,
@@ -47,6 +48,8 @@ from ferroflow.testing import (
 from ferroflow.workgraph import WorkGraph
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layer_query import file_query
+from store_rules import violations
 
 # FERROFLOW_DAG_EXAMPLES=2000 for a long soak; 60 keeps the file well under a minute.
 EXAMPLES = settings(max_examples=int(os.environ.get("FERROFLOW_DAG_EXAMPLES", "60")), deadline=None)
@@ -481,63 +484,30 @@ def test_raise_on_error_names_failed_leaves(profile: Profile, workflow: Workflow
     assert isinstance(info.value.__cause__, ValueError)
 
 
-def _one(conn: sqlite3.Connection, sql: str, *args: Any) -> list[tuple[Any, ...]]:
-    return list(conn.execute(sql, args))
-
-
 @settings(max_examples=10, deadline=None)
 @given(workflows(), workers)
 def test_stored_provenance_follows_link_rules(profile: Profile, workflow: Workflow, n: int) -> None:
     ref = evaluate(workflow)
     wg = run(workflow, profile, n)
     profile.store.flush()
-    conn = sqlite3.connect(f"{profile.store_path.as_uri()}?mode=ro", uri=True)
-    try:
-        create, calls = LINK_CODES["CREATE"], (LINK_CODES["CALL_CALC"], LINK_CODES["CALL_WORK"])
-        # every data node has at most one CREATE link (in the whole profile, all runs so far)
-        assert not _one(
-            conn, "SELECT dst FROM link WHERE type = ? GROUP BY dst HAVING count(*) > 1", create
-        )
-        # every process has at most one caller
-        assert not _one(
-            conn,
-            "SELECT dst FROM link WHERE type IN (?, ?) GROUP BY dst HAVING count(*) > 1",
-            *calls,
-        )
-        # link ends have the right kinds: CREATE from a calc to data, CALL_* from work
-        data, calc, work = KIND_CODES["data"], KIND_CODES["calc"], KIND_CODES["work"]
-        assert not _one(
-            conn,
-            "SELECT l.src FROM link l JOIN node s ON s.pk = l.src JOIN node d ON d.pk = l.dst "
-            "WHERE l.type = ? AND (s.kind != ? OR d.kind != ?)",
-            create,
-            calc,
-            data,
-        )
-        assert not _one(
-            conn,
-            "SELECT l.src FROM link l JOIN node s ON s.pk = l.src JOIN node d ON d.pk = l.dst "
-            "WHERE l.type IN (?, ?) AND (s.kind != ? OR d.kind = ?)",
-            *calls,
-            work,
-            data,
-        )
+    # AiiDA's link rules over the whole profile (all runs so far): every data node has at most
+    # one CREATE link, every process at most one caller, link ends have the right kinds
+    # (CREATE from a calc to data, CALL_* from work to a process); the rules of store_rules,
+    # which also checks SQLite's integrity and that every link's ends exist
+    assert violations(profile.store_path) == []
+    with file_query(profile.store_path, read_only=True) as query:
         # this run: one process node per started task, plus the run itself, in the right state
-        rows = _one(conn, "SELECT pk, state FROM node WHERE run_pk = ? AND kind != ?", wg.pk, data)
+        rows = graph_read.run_node_rows(query, wg.pk, (Kind.CALC, Kind.WORK))
         started = {tag: r for tag, r in ref.tasks.items() if r.state != "SKIPPED"}
         assert len(rows) == len(started) + 1
-        stored = dict(rows)
+        stored = {row[0]: row[5] for row in rows}
         for tag, t in by_tag(wg).items():
             if tag in started:
                 assert stored[t.pk] == STATE_CODES[t.state]
-                callers = _one(
-                    conn, "SELECT src FROM link WHERE dst = ? AND type IN (?, ?)", t.pk, *calls
-                )
+                callers = graph_read.links(query, [t.pk], True, (Link.CALL_CALC, Link.CALL_WORK))
                 parent = wg.pk if t.graph.parent is None else t.graph.parent.pk
-                assert callers == [(parent,)]
+                assert [link.src for link in callers] == [parent]
         assert stored[wg.pk] == STATE_CODES[wg.state]
-    finally:
-        conn.close()
 
 
 # -- a few fixed examples, so that the shapes above are always covered ---------------------------

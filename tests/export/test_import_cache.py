@@ -18,7 +18,8 @@ from ferroflow import WorkGraph, load_profile, task
 from ferroflow.cli import main as cli_main
 from ferroflow.export import ImportFormatError, import_run
 from ferroflow.profile import Profile
-from ferroflow.store import Store
+from ferroflow.store import Store, graph_read
+from layer_query import file_query
 from provenance_flows import export_json, write_json
 from restart_flows import campaign, expected
 
@@ -49,14 +50,24 @@ def rows(store: Store, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any
 
 def calc_rows(store: Store, run_pk: int) -> dict[str, tuple[bytes | None, str | None]]:
     """uuid -> (hash, uuid of cached_from) of every task run of the run."""
-    sql = (
-        "SELECT n.uuid, n.hash, o.uuid FROM node n LEFT JOIN node o ON o.pk = n.cached_from"
-        " WHERE n.run_pk = ? AND n.kind = 1"
-    )
-    return {
-        bytes(u).hex(): (None if h is None else bytes(h), None if o is None else bytes(o).hex())
-        for u, h, o in rows(store, sql, (run_pk,))
-    }
+    store.flush()
+    with file_query(store.path) as query:
+        tasks = graph_read.run_node_rows(query, run_pk, ("calc",))
+        found = {}
+        for row in tasks:
+            fields = graph_read.cache_fields(query, row[0])
+            assert fields is not None
+            key, cached_from = fields
+            origin = None if cached_from is None else graph_read.node_row(query, cached_from)
+            found[bytes(row[1]).hex()] = (key, None if origin is None else bytes(origin[1]).hex())
+    return found
+
+
+def node_and_code_counts(store: Store) -> tuple[int, int]:
+    """How many nodes the store holds, and how many code rows."""
+    store.flush()
+    with file_query(store.path) as query:
+        return graph_read.count_nodes(query), int(query("SELECT count(*) FROM code", ())[0][0])
 
 
 def code_rows(store: Store, run_pk: int) -> set[tuple[str, bytes]]:
@@ -108,12 +119,10 @@ def test_keys_hits_and_code_rows_survive_export_and_import(
     assert f"reused the results of pk {one.pks[calcs[0]['cached_from']]}" in capsys.readouterr().out
 
     # importing both again writes nothing: no duplicate nodes, links or code rows
-    before = rows(b.store, "SELECT (SELECT count(*) FROM node), (SELECT count(*) FROM code)")
+    before = node_and_code_counts(b.store)
     again = [import_run(b.store, path, trust=True) for path in (path1, path2)]
     assert [(r.created, r.links, r.code, r.filled) for r in again] == [(0, 0, 0, 0)] * 2
-    assert rows(b.store, "SELECT (SELECT count(*) FROM node), (SELECT count(*) FROM code)") == (
-        before
-    )
+    assert node_and_code_counts(b.store) == before
 
 
 def test_cached_from_outside_the_target_is_null_until_its_run_arrives(tmp_path: Path) -> None:
@@ -289,9 +298,7 @@ def test_malformed_code_rows_write_nothing(code: Any, message: str, tmp_path: Pa
     b = load_profile("b")
     with pytest.raises(ImportFormatError, match=message):
         import_run(b.store, write_json(document, tmp_path / "bad.json"))
-    assert rows(b.store, "SELECT (SELECT count(*) FROM node), (SELECT count(*) FROM code)") == [
-        (0, 0)
-    ]
+    assert node_and_code_counts(b.store) == (0, 0)
 
 
 def test_an_untrusted_file_brings_no_cache_keys(tmp_path: Path) -> None:

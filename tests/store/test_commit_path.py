@@ -23,7 +23,7 @@ from ferroflow.demo import ScatterGatherSquare
 from ferroflow.model.data import DataNode
 from ferroflow.store import Store
 from ferroflow.store.rows import OP_SQL
-from ferroflow.store.schema import LINK_CODES, STATE_CODES
+from ferroflow.store.schema import STATE_CODES
 from ferroflow.store.writer import _Wake
 
 pytestmark = pytest.mark.usefixtures("writer")
@@ -84,25 +84,23 @@ def test_a_kept_blob_statement_writes_a_large_value_then_a_small_one(tmp_path: P
 
 # A reader in its own process: for each run pk read from stdin, it prints the run node's state
 # code, how many process nodes the run has, how many data nodes they created, and how many
-# RETURN links the run has (recorded last), each read at once (no retry, no wait).
+# RETURN links the run has (recorded last), each read at once (no retry, no wait), through
+# the reading layer (tests/store/test_tests_read_through_layer.py).
 _READER = """
 import sqlite3, sys
+from ferroflow.store import graph_read
 conn = sqlite3.connect(sys.argv[1], isolation_level=None)
-create, ret = int(sys.argv[2]), int(sys.argv[3])
+query = lambda sql, params: conn.execute(sql, tuple(params)).fetchall()
 for line in sys.stdin:
     pk = int(line)
-    state = conn.execute("SELECT state FROM node WHERE pk = ?", (pk,)).fetchone()
-    procs = "SELECT pk FROM node WHERE run_pk = ?"
+    run = graph_read.node_row(query, pk)
+    procs = [row[0] for row in graph_read.run_node_rows(query, pk)]
     counts = [
-        conn.execute(f"SELECT count(*) FROM ({procs})", (pk,)).fetchone()[0],
-        conn.execute(
-            f"SELECT count(*) FROM link WHERE type = ? AND src IN ({procs})", (create, pk)
-        ).fetchone()[0],
-        conn.execute(
-            "SELECT count(*) FROM link WHERE type = ? AND src = ?", (ret, pk)
-        ).fetchone()[0],
+        len(procs),
+        len(graph_read.links(query, procs, False, [sys.argv[2]])),
+        len(graph_read.links(query, [pk], False, [sys.argv[3]])),
     ]
-    print(state[0] if state else -1, *counts, flush=True)
+    print(run[5] if run else -1, *counts, flush=True)
 """
 
 
@@ -115,8 +113,8 @@ def test_when_run_returns_a_reader_in_another_process_sees_the_whole_run() -> No
             "-c",
             _READER,
             str(store.path),
-            str(LINK_CODES["CREATE"]),
-            str(LINK_CODES["RETURN"]),
+            "CREATE",
+            "RETURN",
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,

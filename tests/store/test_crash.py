@@ -54,12 +54,15 @@ import subprocess
 import sys
 import time
 import typing as t
-from collections import defaultdict
+from collections import Counter, defaultdict
 from pathlib import Path
 
 import pytest
 from ferroflow import dynamic, load_profile, task
-from ferroflow.store import Store, schema
+from ferroflow.model.vocabulary import KIND_CODES, Kind, Link
+from ferroflow.store import Store, graph_read, schema
+from ferroflow.store.graph_read import Query
+from layer_query import conn_query, file_query
 from store_rules import snapshot, violations
 
 COMMIT_INTERVAL = 0.2  # the default the child's profile uses
@@ -223,21 +226,30 @@ LINK_RULES = {
 }
 
 
-def ints(conn: sqlite3.Connection, sql: str) -> dict[int, dict[str, int]]:
-    """``{process pk: {label: int value}}`` from rows ``(process pk, label, json value)``."""
+def finished(query: Query, kind: str) -> list[int]:
+    """The pks of the FINISHED processes whose type ends in ``.{kind}`` (any case, as SQL's
+    ``LIKE``), read through the reading layer: the processes of every top-level run (the link
+    rules, checked first, say that every process belongs to one)."""
+    return [
+        row[0]
+        for run in graph_read.top_level_runs(query)
+        for row in graph_read.run_node_rows(query, run[0], (Kind.CALC, Kind.WORK))
+        if row[5] == FINISHED and str(row[3]).lower().endswith(f".{kind}")
+    ]
+
+
+def ints(
+    query: Query, processes: list[int], link_type: str, incoming: bool
+) -> dict[int, dict[str, int]]:
+    """``{process pk: {label: int value}}`` of the ``link_type`` data links into (or out of)
+    ``processes``, for those that have any."""
     found: dict[int, dict[str, int]] = defaultdict(dict)
-    for pk, label, value in conn.execute(sql):
-        found[pk][label] = json.loads(value)
+    links = graph_read.links(query, processes, incoming, (link_type,))
+    values = graph_read.value_parts(query, [link.src if incoming else link.dst for link in links])
+    for link in links:
+        near, far = (link.dst, link.src) if incoming else (link.src, link.dst)
+        found[near][link.label] = json.loads(values[far][1])
     return found
-
-
-def links_of(conn: sqlite3.Connection, types: str, kind: str, near: str, far: str) -> str:
-    """SQL for ``(process pk, label, value)`` of the finished processes' data links."""
-    return (
-        f"SELECT p.pk, l.label, d.value FROM node p JOIN link l ON l.{near} = p.pk"
-        f" JOIN node d ON d.pk = l.{far}"
-        f" WHERE p.state = 2 AND p.type LIKE '%.{kind}' AND l.type IN ({types})"
-    )
 
 
 def check_store(path: Path, logs: list[tuple[Path, float | None]]) -> dict[str, int]:
@@ -249,22 +261,21 @@ def check_store(path: Path, logs: list[tuple[Path, float | None]]) -> dict[str, 
         for rule, sql in LINK_RULES.items():
             bad = conn.execute(sql).fetchall()
             assert not bad, f"{rule}: {bad[:5]}"
-        calls = dict(
-            conn.execute(
-                "SELECT p.pk, count(l.dst) FROM node p LEFT JOIN link l ON l.src = p.pk"
-                " AND l.type IN (4, 5) WHERE p.state = 2 AND p.type LIKE '%.block' GROUP BY p.pk"
-            ).fetchall()
-        )
-        leaf_in = ints(conn, links_of(conn, "0", "leaf", "dst", "src"))
-        leaf_out = ints(conn, links_of(conn, "2", "leaf", "src", "dst"))
-        total_in = ints(conn, links_of(conn, "0", "total", "dst", "src"))
-        total_out = ints(conn, links_of(conn, "2", "total", "src", "dst"))
-        block_in = ints(conn, links_of(conn, "1", "block", "dst", "src"))
-        block_out = ints(conn, links_of(conn, "3", "block", "src", "dst"))
-        counts = {
-            f"kind {kind}": n
-            for kind, n in conn.execute("SELECT kind, count(*) FROM node GROUP BY kind")
-        }
+        query = conn_query(conn)
+        leaves, totals, blocks = (finished(query, kind) for kind in ("leaf", "total", "block"))
+        calls = dict.fromkeys(blocks, 0)
+        for link in graph_read.links(query, blocks, False, (Link.CALL_CALC, Link.CALL_WORK)):
+            calls[link.src] += 1
+        leaf_in = ints(query, leaves, Link.INPUT_CALC, incoming=True)
+        leaf_out = ints(query, leaves, Link.CREATE, incoming=False)
+        total_in = ints(query, totals, Link.INPUT_CALC, incoming=True)
+        total_out = ints(query, totals, Link.CREATE, incoming=False)
+        block_in = ints(query, blocks, Link.INPUT_WORK, incoming=True)
+        block_out = ints(query, blocks, Link.RETURN, incoming=False)
+        counts = {}
+        for name, code in sorted(KIND_CODES.items(), key=lambda item: item[1]):
+            if n := graph_read.count_nodes(query, kinds=(name,)):
+                counts[f"kind {code}"] = n
     # finished leaves: input x, output result = x
     assert leaf_in.keys() == leaf_out.keys()
     for pk, inputs in leaf_in.items():
@@ -365,11 +376,10 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path, wri
         checked = counts["checked"]  # over all the kills so far
 
     assert checked > 500, "the completeness check was vacuous"  # ~30,000 on the 2-core VM
-    before = sqlite3.connect(store_path)
-    with before:
-        max_pk_before = before.execute("SELECT max(pk) FROM node").fetchone()[0]
-        nodes_before = before.execute("SELECT count(*) FROM node").fetchone()[0]
-    before.close()
+    with file_query(store_path) as query:
+        max_pk_before = graph_read.last_node_pk(query)
+        nodes_before = graph_read.count_nodes(query)
+    assert max_pk_before is not None
     proc = start(len(delays) + 1, runs=1, blocks=SHORT)
     try:
         out, _ = proc.communicate(timeout=120)
@@ -378,23 +388,16 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path, wri
     assert proc.returncode == 0, stderr(len(delays) + 1)
     run_pk = json.loads(out.splitlines()[-1])["run_pk"]
     counts = check_store(store_path, logs)  # everything of the last run is stored
-    with sqlite3.connect(store_path) as conn:
-        run_pks = [pk for (pk,) in conn.execute("SELECT pk FROM node WHERE run_pk = ?", (run_pk,))]
-        states = conn.execute(
-            "SELECT state, count(*) FROM node WHERE run_pk = ? GROUP BY state", (run_pk,)
-        ).fetchall()
-        nodes_after = conn.execute("SELECT count(*) FROM node").fetchone()[0]
-    conn.close()
+    with file_query(store_path) as query:
+        run_rows = graph_read.run_node_rows(query, run_pk)
+        nodes_after = graph_read.count_nodes(query)
+    run_pks = [row[0] for row in run_rows]
+    states = sorted(Counter(row[5] for row in run_rows).items())
     tasks = SHORT * (LEAVES + 14) + 1  # the blocks' tasks and the top total
     assert states == [(2, tasks + 1)]  # every task and the run itself FINISHED
-    with sqlite3.connect(store_path) as conn:
-        (left_running,) = conn.execute("SELECT count(*) FROM node WHERE state = 1").fetchone()
-        run_states = dict(
-            conn.execute(
-                "SELECT state, count(*) FROM node WHERE kind = 2 AND run_pk = pk GROUP BY state"
-            ).fetchall()
-        )
-    conn.close()
+    with file_query(store_path) as query:
+        left_running = graph_read.count_nodes(query, states=(schema.STATE_CODES["RUNNING"],))
+        run_states = dict(Counter(row[5] for row in graph_read.top_level_runs(query)))
     # the last child reaped every run of the killed ones when it opened the store; a killed
     # child that finished a campaign before its kill left that run FINISHED (2), the rest are
     # KILLED (6)
@@ -412,7 +415,7 @@ def test_sigkill_at_random_moments_leaves_a_consistent_store(tmp_path: Path, wri
 # the rules above hold whatever the end of a run, but for the end states allowed (FAILED too)
 COMPLETE_RULES = {r: sql for r, sql in LINK_RULES.items() if r != "node in an unexpected state"}
 FINISHED = schema.STATE_CODES["FINISHED"]
-UNFINISHED = schema.sql_codes(schema.STATE_CODES, ("PLANNED", "RUNNING"))
+UNFINISHED = (schema.STATE_CODES["PLANNED"], schema.STATE_CODES["RUNNING"])
 
 
 def child_env(home: Path) -> dict[str, str]:
@@ -458,6 +461,19 @@ def rows(path: Path, sql: str, *params: object) -> list[tuple[t.Any, ...]]:
         conn.close()
 
 
+def layer(path: Path, read: t.Callable[..., t.Any], *args: t.Any) -> t.Any:
+    """``read(query, *args)``, a reading-layer function, over a connection of its own."""
+    with file_query(path) as query:
+        return read(query, *args)
+
+
+def state_and_error(path: Path, pk: int) -> tuple[int | None, str | None]:
+    """Node ``pk``'s state code and error text (it must exist)."""
+    row = layer(path, graph_read.node_row, pk)
+    assert row is not None, pk
+    return row[5], row[6]
+
+
 #: how the file fails -> what SQLite says
 WRITE_FAULTS = {"full": "database or disk is full", "write-error": "disk I/O error"}
 
@@ -491,11 +507,9 @@ def test_a_full_disk_or_a_write_error_fails_the_run_and_loses_nothing_finished(
     after = snapshot(path)
     for table in ("node", "link", "blob"):
         assert before[table] <= after[table], table
-    assert (done, FINISHED) in rows(
-        path, f"SELECT pk, state FROM node WHERE {schema.TOP_LEVEL_RUN}"
-    )
+    assert (done, FINISHED) in [(row[0], row[5]) for row in layer(path, graph_read.top_level_runs)]
     # the run is FAILED with the reason, none of its tasks is left RUNNING, nothing owns it
-    ((state, error),) = rows(path, "SELECT state, error FROM node WHERE pk = ?", pk)
+    state, error = state_and_error(path, pk)
     if how == "write-error" and (state != schema.STATE_CODES["FAILED"] or error is None):
         # A file that may not grow at all (its WAL neither) takes the marking only where a
         # page is free: the state alone, or nothing. The marking is best effort (faults.py):
@@ -503,14 +517,17 @@ def test_a_full_disk_or_a_write_error_fails_the_run_and_loses_nothing_finished(
         assert state in (schema.STATE_CODES["FAILED"], schema.STATE_CODES["RUNNING"])
         with Store.open(path) as store:
             store.reap_dead_runs()
-        ((state, error),) = rows(path, "SELECT state, error FROM node WHERE pk = ?", pk)
+        state, error = state_and_error(path, pk)
         assert state in (schema.STATE_CODES["FAILED"], schema.STATE_CODES["KILLED"])
     else:
         assert state == schema.STATE_CODES["FAILED"]
         assert said in error and "were not written" in error
-    assert rows(path, f"SELECT pk FROM node WHERE run_pk = ? AND state IN ({UNFINISHED})", pk) == []
+    unfinished = (schema.STATE_CODES["PLANNED"], schema.STATE_CODES["RUNNING"])
+    assert [
+        row[0] for row in layer(path, graph_read.run_node_rows, pk) if row[5] in unfinished
+    ] == []
     assert rows(path, "SELECT * FROM run_owner") == []
-    assert rows(path, "SELECT count(*) FROM node WHERE run_pk = ?", pk)[0][0] < 15_600
+    assert layer(path, lambda query: graph_read.count_nodes(query, run_pk=pk)) < 15_600
     # `ferroflow runs show` says what was lost
     shown = subprocess.run(
         [sys.executable, "-m", "ferroflow", "runs", "show", str(pk)],
@@ -542,9 +559,7 @@ def test_a_store_removed_mid_run_fails_the_run_and_writes_nowhere(
     assert not path.exists()  # nothing made a new file with the run's remaining rows
     # the profile starts a new store, which only the next run is in
     again = finished_run(env, tmp_path)
-    assert [pk for (pk,) in rows(path, f"SELECT pk FROM node WHERE {schema.TOP_LEVEL_RUN}")] == [
-        again
-    ]
+    assert [row[0] for row in layer(path, graph_read.top_level_runs)] == [again]
     assert violations(path) == []
 
 
@@ -568,7 +583,7 @@ def test_a_store_replaced_mid_run_fails_the_run_and_leaves_the_new_file_alone(
     # the restored file is as it was: no row of the failed run, no finished row rewritten
     assert snapshot(path) == kept
     assert violations(path) == []
-    assert rows(path, "SELECT count(*) FROM node WHERE run_pk = ?", report["run_pk"]) == [(0,)]
+    assert layer(path, lambda query: graph_read.count_nodes(query, run_pk=report["run_pk"])) == 0
 
 
 if __name__ == "__main__":

@@ -311,3 +311,73 @@ def test_top_level_runs_newest_first(store: Store, runs: dict[str, int]) -> None
     rows = graph_read.top_level_runs(store._reader.query)
     assert [row[0] for row in rows] == [runs["howto2"], runs["mixed"], runs["howto"]]
     assert all(row == raw_nodes(store)[row[0]] for row in rows)
+
+
+def test_a_runs_nodes_by_kind(store: Store, runs: dict[str, int]) -> None:
+    query = store._reader.query
+    every = raw_nodes(store)
+    for run_pk in runs.values():
+        mine = sorted(pk for pk, row in every.items() if row[7] == run_pk)
+        assert len(mine) > 3
+        assert graph_read.run_node_rows(query, run_pk) == [every[pk] for pk in mine]
+        for kinds in (("calc",), ("work",), ("calc", "work"), ("data",)):
+            codes = {KIND_CODES[kind] for kind in kinds}
+            want = [every[pk] for pk in mine if every[pk][2] in codes]
+            assert graph_read.run_node_rows(query, run_pk, kinds) == want, kinds
+    # a run's data nodes carry no run: only its processes are recorded under it
+    assert graph_read.run_node_rows(query, runs["howto"], ("data",)) == []
+    assert graph_read.run_node_rows(query, max(every) + 1) == []
+
+
+def test_links_touching_a_set_either_way(store: Store, runs: dict[str, int]) -> None:
+    query = store._reader.query
+    every = raw_links(store)
+    for run_pk in runs.values():
+        procs = [row[0] for row in graph_read.run_node_rows(query, run_pk)]
+        want = sorted(
+            {link for link in every if link.src in procs or link.dst in procs},
+            key=lambda link: (link.src, link.dst, LINK_CODES[link.type], link.label),
+        )
+        got = graph_read.links_touching(query, procs)
+        assert got == want and len(got) > len(procs)
+        # a link between two of the set (a CALL) is there once
+        assert len(got) == len(set(got))
+        assert any(link.src in procs and link.dst in procs for link in got)
+        calls = graph_read.links_touching(query, procs, ("CALL_CALC", "CALL_WORK"))
+        assert calls == [link for link in want if link.type in ("CALL_CALC", "CALL_WORK")]
+    # more pks than one chunk: every node of the store touches every link
+    assert graph_read.links_touching(query, [*range(-600, 0), *raw_nodes(store)]) == sorted(
+        every, key=lambda link: (link.src, link.dst, LINK_CODES[link.type], link.label)
+    )
+    assert graph_read.links_touching(query, []) == []
+
+
+def test_counting_nodes_by_kind_state_run_and_label(store: Store, runs: dict[str, int]) -> None:
+    query = store._reader.query
+    every = raw_nodes(store)
+    assert graph_read.count_nodes(query) == len(every) > 30
+    finished = STATE_CODES["FINISHED"]
+    for kind, code in KIND_CODES.items():
+        want = sum(1 for row in every.values() if row[2] == code)
+        assert graph_read.count_nodes(query, kinds=(kind,)) == want
+    calc_finished = [row for row in every.values() if row[2] == 1 and row[5] == finished]
+    assert graph_read.count_nodes(query, kinds=("calc",), states=(finished,)) == len(calc_finished)
+    # LIKE, as SQLite matches it: % any run of characters, ASCII letters in any case
+    squares = raw(store, "SELECT count(*) FROM node WHERE kind = 1 AND label LIKE 'SQUARE%'")
+    assert squares[0][0] >= 6
+    assert graph_read.count_nodes(query, kinds=("calc",), label_like="SQUARE%") == squares[0][0]
+    assert graph_read.count_nodes(query, label_like="no such label") == 0
+    for run_pk in runs.values():
+        want = sum(1 for row in every.values() if row[7] == run_pk)
+        assert graph_read.count_nodes(query, run_pk=run_pk) == want
+        failed = sum(1 for row in every.values() if row[7] == run_pk and row[5] != finished)
+        others = [code for code in STATE_CODES.values() if code != finished]
+        assert graph_read.count_nodes(query, run_pk=run_pk, states=others) == failed
+    assert graph_read.count_nodes(query, states=()) == 0  # no state admitted: nothing
+    assert graph_read.last_node_pk(query) == max(every)
+
+
+def test_the_last_pk_of_an_empty_store(tmp_path: Any) -> None:
+    with Store.open(tmp_path / "empty.sqlite") as empty:
+        assert graph_read.last_node_pk(empty._reader.query) is None
+        assert graph_read.count_nodes(empty._reader.query) == 0

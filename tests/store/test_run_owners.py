@@ -22,10 +22,11 @@ from ferroflow import WorkGraph, get_current_profile, load_profile, task
 from ferroflow.cli import main as cli_main
 from ferroflow.errors import FerroflowError
 from ferroflow.model.data import new_uuid
-from ferroflow.store import Store, owners
+from ferroflow.store import Store, graph_read, owners
 from ferroflow.store.owners import alive, this_process
 from ferroflow.store.rows import OP_SQL
 from ferroflow.store.schema import STATE_CODES
+from layer_query import file_query
 
 # The owner rows are OP_SQL rows: every test here runs once per committer (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("writer")
@@ -64,9 +65,9 @@ def fake_run(path: Path, host: str, pid: int, token: str, now: float | None = No
 
 def states(path: Path, run_pk: int) -> dict[str, str]:
     names = {code: name for name, code in STATE_CODES.items()}
-    with sqlite3.connect(path) as conn:
-        rows = conn.execute("SELECT label, state FROM node WHERE run_pk = ?", (run_pk,))
-        return {label: names[state] for label, state in rows}
+    with file_query(path) as query:
+        rows = graph_read.run_node_rows(query, run_pk)
+    return {row[4]: names[row[5]] for row in rows}
 
 
 def a_dead_pid() -> int:

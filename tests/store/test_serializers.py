@@ -24,7 +24,7 @@ from ferroflow import (
 )
 from ferroflow.errors import ImportFormatError
 from ferroflow.export import import_run
-from ferroflow.store import Store, serializers
+from ferroflow.store import Store, graph_read, serializers
 from provenance_flows import export_json, write_json
 
 
@@ -71,8 +71,9 @@ def make_opaque(n: int) -> Any:
 def _stored_codec(pk: int) -> str:
     store = get_current_profile().store
     store.flush()
-    ((codec,),) = store._reader.query("SELECT codec FROM node WHERE pk = ?", (pk,))
-    return str(codec)
+    parts = graph_read.value_parts_of(store._reader.query, pk)
+    assert parts is not None
+    return str(parts[0])
 
 
 def _output(wg: WorkGraph, name: str) -> Any:

@@ -26,12 +26,14 @@ from ferroflow.store import (
     StoredNode,
     StoreWriteError,
     UnserialisableValue,
+    graph_read,
 )
 from ferroflow.store import store as store_module
 from ferroflow.store.schema import state_name
 from ferroflow.store.values import INLINE_LIMIT, decode, encode
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from layer_query import file_query
 
 # Every test here runs once per committer (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("writer")
@@ -314,10 +316,8 @@ def test_concurrent_recording_and_flushing(store: Store) -> None:
                     store.flush()
             store.flush()
             # everything this thread recorded is committed once its flush returns
-            with sqlite3.connect(store.path) as conn:
-                (n,) = conn.execute(
-                    f"SELECT count(*) FROM node WHERE pk IN ({','.join(map(str, results[i]))})"
-                ).fetchone()
+            with file_query(store.path) as query:
+                n = len(graph_read.node_rows(query, results[i]))
             assert n == per_thread
         except BaseException as exc:
             errors.append(exc)

@@ -17,8 +17,11 @@ from ferroflow.store import (
     StoreBusyError,
     StoreLostError,
     StoreWriteError,
+    graph_read,
     schema,
 )
+from ferroflow.store.graph_read import NODE_ROW_COLUMNS
+from layer_query import conn_query
 
 DANGLING = (
     "SELECT * FROM link WHERE src NOT IN (SELECT pk FROM node) OR dst NOT IN (SELECT pk FROM node)"
@@ -74,8 +77,11 @@ def test_a_full_disk_fails_the_run_and_says_what_was_lost(
     assert_consistent(store.path)
     conn = sqlite3.connect(store.path)
     try:
-        runs = dict(conn.execute(f"SELECT pk, state FROM node WHERE {schema.TOP_LEVEL_RUN}"))
-        (error,) = conn.execute("SELECT error FROM node WHERE pk = ?", (big.pk,)).fetchone()
+        query = conn_query(conn)
+        runs = {row[0]: row[5] for row in graph_read.top_level_runs(query)}
+        big_row = graph_read.node_row(query, big.pk)
+        assert big_row is not None
+        error = big_row[NODE_ROW_COLUMNS.index("error")]
         (owned,) = conn.execute("SELECT count(*) FROM run_owner").fetchone()
     finally:
         conn.close()

@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import typing as t
+from collections import Counter
 from pathlib import Path
 
 import ferroflow.profile as profile_module
@@ -24,7 +25,10 @@ import ferroflow.store.pks as pks_module
 import pytest
 from ferroflow import dynamic, load_profile, task
 from ferroflow.model.data import DataNode, new_uuid
-from ferroflow.store import Store, StoreClosedError
+from ferroflow.model.vocabulary import Link
+from ferroflow.store import Store, StoreClosedError, graph_read
+from layer_query import conn_query, file_query
+from store_rules import violations
 
 # Every test here runs once per committer (tests/conftest.py).
 pytestmark = pytest.mark.usefixtures("writer")
@@ -203,7 +207,7 @@ def reader_main(stop_file: str) -> None:
     counts: list[int] = []
     finished_runs = 0
     while not os.path.exists(stop_file):
-        counts.append(raw.execute("SELECT count(*) FROM node").fetchone()[0])
+        counts.append(graph_read.count_nodes(conn_query(raw)))
         for run in store.runs():
             if run.state == "FINISHED":
                 base = [n.value for _, label, n in run.inputs if label == "base"]
@@ -221,51 +225,53 @@ def reader_main(stop_file: str) -> None:
 
 def run_checks(path: Path, run_pk: int) -> tuple[int, float, float, list[int]]:
     """Check one writer's run is complete; return its base input, start, end and pks."""
-    with sqlite3.connect(path) as conn:
-        q = conn.execute
-        ctime, mtime, state = q(
-            "SELECT ctime, mtime, state FROM node WHERE pk = ?", (run_pk,)
-        ).fetchone()
-        ((base,),) = q(
-            "SELECT CAST(d.value AS INTEGER) FROM link l JOIN node d ON d.pk = l.src"
-            " WHERE l.dst = ? AND l.type = 1 AND l.label = 'base'",
-            (run_pk,),
-        ).fetchall()
-        pks = [pk for (pk,) in q("SELECT pk FROM node WHERE run_pk = ?", (run_pk,))]
-        states = q("SELECT state, count(*) FROM node WHERE run_pk = ? GROUP BY state", (run_pk,))
-        assert states.fetchall() == [(2, TASKS + 1)]  # every task and the run FINISHED
-        calls = q("SELECT count(*) FROM link WHERE src = ? AND type = 4", (run_pk,)).fetchone()
-        assert calls == (TASKS,)
-        works = q(
-            "SELECT CAST(i.value AS INTEGER), CAST(o.value AS INTEGER) FROM node p"
-            " JOIN link li ON li.dst = p.pk AND li.type = 0 JOIN node i ON i.pk = li.src"
-            " JOIN link lo ON lo.src = p.pk AND lo.type = 2 JOIN node o ON o.pk = lo.dst"
-            " WHERE p.run_pk = ? AND p.label LIKE 'work%'",
-            (run_pk,),
-        ).fetchall()
+    with file_query(path) as query:
+        run = graph_read.node_row(query, run_pk)
+        assert run is not None
+        ctime, mtime, state = run[8], run[9], run[5]
+
+        def values(links: list[graph_read.Link], incoming: bool) -> list[int]:
+            """The integer values at the far ends of ``links``, in their order."""
+            parts = graph_read.value_parts(query, [ln.src if incoming else ln.dst for ln in links])
+            return [int(parts[ln.src if incoming else ln.dst][1]) for ln in links]
+
+        given = graph_read.links(query, [run_pk], True, (Link.INPUT_WORK,))
+        (base,) = values([ln for ln in given if ln.label == "base"], incoming=True)
+        rows = graph_read.run_node_rows(query, run_pk)
+        pks = [row[0] for row in rows]
+        states = sorted(Counter(row[5] for row in rows).items())
+        assert states == [(2, TASKS + 1)]  # every task and the run FINISHED
+        calls = graph_read.links(query, [run_pk], False, (Link.CALL_CALC,))
+        assert len(calls) == TASKS
+        works = []
+        totals = []
+        for row in rows:
+            ins = values(graph_read.links(query, [row[0]], True, (Link.INPUT_CALC,)), True)
+            outs = values(graph_read.links(query, [row[0]], False, (Link.CREATE,)), False)
+            if str(row[4]).lower().startswith("work"):  # SQL's LIKE 'work%': any case
+                works.extend((i, o) for i in ins for o in outs)
+            if row[4] == "total":
+                totals.append((sum(ins) if ins else None, outs[0] if outs else None))
         assert sorted(works) == [(x, x + 1) for x in range(base, base + TASKS - 1)]
-        ((inputs, result),) = q(
-            "SELECT (SELECT sum(CAST(i.value AS INTEGER)) FROM link l JOIN node i ON i.pk = l.src"
-            "        WHERE l.dst = p.pk AND l.type = 0),"
-            "       (SELECT CAST(o.value AS INTEGER) FROM link l JOIN node o ON o.pk = l.dst"
-            "        WHERE l.src = p.pk AND l.type = 2)"
-            " FROM node p WHERE p.run_pk = ? AND p.label = 'total'",
-            (run_pk,),
-        ).fetchall()
+        ((inputs, result),) = totals
         assert inputs == result == expected_total(base)
-        returned = q(
-            "SELECT CAST(d.value AS INTEGER) FROM link l JOIN node d ON d.pk = l.dst"
-            " WHERE l.src = ? AND l.type = 3 AND l.label = 'result'",
-            (run_pk,),
-        ).fetchall()
-        assert returned == [(expected_total(base),)]
-    conn.close()
+        out = graph_read.links(query, [run_pk], False, (Link.RETURN,))
+        returned = values([ln for ln in out if ln.label == "result"], incoming=False)
+        assert returned == [expected_total(base)]
     assert state == 2
     return base, ctime, mtime, pks
 
 
 def test_two_processes_write_one_profile_at_once_while_a_third_reads(tmp_path: Path) -> None:
-    env = {**os.environ, "FERROFLOW_HOME": str(tmp_path / "home"), "FERROFLOW_WORKERS": "2"}
+    # the children run this file, which imports the tests' helpers (layer_query, store_rules)
+    tests = str(Path(__file__).resolve().parents[1])
+    paths = [tests, *filter(None, os.environ.get("PYTHONPATH", "").split(os.pathsep))]
+    env = {
+        **os.environ,
+        "FERROFLOW_HOME": str(tmp_path / "home"),
+        "FERROFLOW_WORKERS": "2",
+        "PYTHONPATH": os.pathsep.join(paths),
+    }
     stop = tmp_path / "stop"
     stderrs: dict[subprocess.Popen[str], Path] = {}
 
@@ -316,11 +322,8 @@ def test_two_processes_write_one_profile_at_once_while_a_third_reads(tmp_path: P
     assert reads["reads"] > 10 and reads["counts"] > 2  # it read while the store grew
 
     path = tmp_path / "home" / "default" / "provenance.sqlite"
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert conn.execute("SELECT count(*) FROM link WHERE src NOT IN (SELECT pk FROM node)"
-                            " OR dst NOT IN (SELECT pk FROM node)").fetchone() == (0,)  # fmt: skip
-    conn.close()
+    # SQLite's integrity check, every link's ends exist, and AiiDA's link rules
+    assert violations(path) == []
     (base_a, start_a, end_a, pks_a), (base_b, start_b, end_b, pks_b) = (
         run_checks(path, o["run_pk"]) for o in outs
     )

@@ -7,7 +7,6 @@ escaped, and the task is FAILED as it should be. Both committers (``writer``).""
 from __future__ import annotations
 
 import re
-import sqlite3
 import typing as t
 from collections.abc import Callable
 from pathlib import Path
@@ -15,7 +14,8 @@ from pathlib import Path
 import pytest
 from ferroflow import WorkGraph, dynamic, load_profile, meta, namespace, task
 from ferroflow.errors import TaskInputError, WorkflowFailedError
-from ferroflow.store import Store
+from ferroflow.store import Store, graph_find, graph_read
+from layer_query import file_query
 from store_rules import violations
 
 BAD = "bad\udc80"
@@ -99,9 +99,8 @@ def test_a_name_or_key_with_a_lone_surrogate_is_refused_where_it_is_made(case: s
     assert "store cannot keep" in str(info.value)
     # refused before anything reached the store
     path = load_profile().store.path
-    with sqlite3.connect(path) as conn:
-        assert conn.execute("SELECT count(*) FROM node").fetchone() == (0,)
-    conn.close()
+    with file_query(path) as query:
+        assert graph_read.count_nodes(query) == 0
 
 
 def test_an_extras_key_with_a_lone_surrogate_is_refused_where_it_is_declared() -> None:
@@ -144,12 +143,23 @@ def test_a_socket_key_with_a_lone_surrogate_is_refused_naming_task_and_socket(
         wg.run()
     path = load_profile().store.path
     assert violations(path) == []
-    with sqlite3.connect(path) as conn:  # the failed task is stored, with no output
-        rows = conn.execute(
-            "SELECT n.label, l.label FROM node n LEFT JOIN link l ON l.src = n.pk AND l.type = 2"
-            " WHERE n.kind = 1"
-        ).fetchall()
-    conn.close()
+    with file_query(path) as query:  # the failed task is stored, with no output
+        tasks = graph_find.select_nodes(
+            query,
+            task=None,
+            kind="calc",
+            states=(),
+            run_pk=None,
+            since=None,
+            until=None,
+            limit=None,
+            newest_first=False,
+        )
+        created = graph_read.links(query, [row[0] for row in tasks], False, ("CREATE",))
+    rows = []
+    for row in tasks:  # each task with the label of each data node it created, or None
+        labels = [link.label for link in created if link.src == row[0]]
+        rows.extend((row[4], label) for label in labels or [None])
     assert rows == [("keyed", None)]
 
 

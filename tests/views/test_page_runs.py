@@ -22,10 +22,12 @@ from urllib.parse import quote
 from browser import Browser, Element, dump_dom, parse_html
 from ferroflow import dynamic, load_profile, namespace, task
 from ferroflow.export.view import run_page
+from ferroflow.store import graph_read
 from ferroflow.views.html import write_page
 from ferroflow.views.live_page import workgraph_page
 from ferroflow.views.page_data import ERROR_CHARS, MAX_TASKS, error_kept
 from ferroflow.views.timeline import GREEDY, MAX_BARS, Span, timeline
+from layer_query import file_query
 
 SCRIPT = Path(sys.executable).parent / "ferroflow"
 BAD = 7777
@@ -285,12 +287,12 @@ Slow.build(0).run()
 def _running_run(store_path: Path, deadline: float) -> int:
     while time.monotonic() < deadline:
         if store_path.exists():
-            with sqlite3.connect(f"file:{store_path}?mode=ro", uri=True) as conn:
-                row = conn.execute(
-                    "SELECT pk FROM node WHERE kind = 2 AND run_pk = pk AND type LIKE '%Slow'"
-                ).fetchone()
-            if row is not None:
-                return int(row[0])
+            with file_query(store_path, read_only=True) as query:
+                runs = graph_read.top_level_runs(query)
+            # oldest first, as the table scan found them (SQL's LIKE '%Slow': any case)
+            slow = [row[0] for row in runs if str(row[3]).lower().endswith("slow")]
+            if slow:
+                return int(min(slow))
         time.sleep(0.05)
     raise AssertionError("the run did not start")
 

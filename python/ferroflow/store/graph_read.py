@@ -38,13 +38,17 @@ __all__ = [
     "cache_fields",
     "call_links_of_run",
     "captured_output_of_run",
+    "count_nodes",
     "keyless_finished_tasks",
+    "last_node_pk",
     "link_codes",
     "links",
+    "links_touching",
     "neighbours",
     "node_row",
     "node_rows",
     "node_rows_by_uuid",
+    "run_node_rows",
     "task_state_counts",
     "top_level_runs",
     "value_parts",
@@ -247,6 +251,56 @@ def walk(
     return [tuple(row) for row in query(sql + " ORDER BY pk", [*params, pk])]
 
 
+def links_touching(
+    query: Query, pks: Iterable[int], link_types: Iterable[str] | None = None
+) -> list[Link]:
+    """Every link with either end among ``pks`` (of the given types, all when None), each
+    once, by src, dst, type, label: the links of a run's members, whichever way they point."""
+    wanted = list(pks)
+    types = None if link_types is None else list(link_types)
+    found = set(links(query, wanted, True, types)) | set(links(query, wanted, False, types))
+    return sorted(found, key=lambda link: (link.src, link.dst, LINK_CODES[link.type], link.label))
+
+
+# -- counts and censuses ----------------------------------------------------------------------
+def count_nodes(
+    query: Query,
+    *,
+    kinds: Iterable[str] | None = None,
+    states: Iterable[int] | None = None,
+    run_pk: int | None = None,
+    label_like: str | None = None,
+) -> int:
+    """How many nodes the store holds with every condition given: a kind among ``kinds``
+    (names), a state among ``states`` (codes), recorded under top-level run ``run_pk`` (its
+    processes; a run's data nodes have none), a label matching the ``LIKE`` pattern
+    ``label_like``. No condition: every node."""
+    where: list[str] = []
+    params: list[Any] = []
+    if kinds is not None:
+        codes = [KIND_CODES[kind] for kind in kinds]
+        where.append(f"kind IN ({_marks(len(codes))})")
+        params.extend(codes)
+    if states is not None:
+        wanted = list(states)
+        where.append(f"state IN ({_marks(len(wanted))})")
+        params.extend(wanted)
+    if run_pk is not None:
+        where.append("run_pk = ?")
+        params.append(run_pk)
+    if label_like is not None:
+        where.append("label LIKE ?")
+        params.append(label_like)
+    sql = f"SELECT count(*) FROM node WHERE {' AND '.join(where) or '1'}"
+    return int(query(sql, params)[0][0])
+
+
+def last_node_pk(query: Query) -> int | None:
+    """The highest pk a node holds (None in an empty store)."""
+    rows = query("SELECT max(pk) FROM node", ())
+    return None if not rows or rows[0][0] is None else int(rows[0][0])
+
+
 # -- a run's processes ------------------------------------------------------------------------
 _CALC = KIND_CODES[Kind.CALC]
 _KEYLESS_SQL = (
@@ -264,6 +318,19 @@ _CALLS_SQL = (
     "SELECT l.dst, l.src, n.label FROM node n JOIN link l ON l.dst = n.pk"
     f" WHERE n.run_pk = ? AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
 )
+
+
+def run_node_rows(query: Query, run_pk: int, kinds: Iterable[str] | None = None) -> list[NodeRow]:
+    """The rows of the nodes recorded under top-level run ``run_pk`` (the run, its graph
+    tasks, zones and task runs; its data nodes carry no run), of ``kinds`` (names; all when
+    None), by pk (the ``node_run`` index)."""
+    sql = f"SELECT {_COLUMNS} FROM node WHERE run_pk = ?"
+    params: list[Any] = [run_pk]
+    if kinds is not None:
+        codes = [KIND_CODES[kind] for kind in kinds]
+        sql += f" AND kind IN ({_marks(len(codes))})"
+        params.extend(codes)
+    return [tuple(row) for row in query(sql + " ORDER BY pk", params)]
 
 
 def keyless_finished_tasks(query: Query, run_pk: int) -> list[tuple[int, str, bytes]]:
