@@ -18,7 +18,8 @@ from ferroflow import (
     task,
 )
 from ferroflow.export import export_run, import_run
-from ferroflow.model.labels import join_label, split_label
+from ferroflow.model.data import DataNode
+from ferroflow.model.labels import flatten, join_label, leaves, split_label
 from ferroflow.store import Store
 from hypothesis import example, given
 from hypothesis import strategies as st
@@ -89,6 +90,28 @@ def test_join_and_split_keep_aiida_labels_for_ordinary_keys() -> None:
 @given(st.lists(st.text(min_size=1).filter(lambda k: "." not in k), min_size=1, max_size=4))
 def test_every_key_path_survives_its_link_label(keys: list[str]) -> None:
     assert split_label(join_label(keys)) == keys
+
+
+_KEY = st.sampled_from(AWKWARD) | st.text(min_size=1, max_size=3)
+#: nested namespaces of data nodes, with leaves that are not data nodes beside them
+_TREE = st.recursive(
+    st.builds(DataNode, st.integers()) | st.integers(),
+    lambda inner: st.dictionaries(_KEY, inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(_TREE, st.lists(_KEY, max_size=2))
+def test_flatten_labels_every_data_node_as_the_general_walk_does(
+    tree: Any, path: list[str]
+) -> None:
+    # flatten walks namespaces without generators (the recorder calls it for every task): it
+    # must give the labels and nodes, in order, that the general walk over leaves() gives
+    expected = [(label, leaf) for label, leaf in leaves(tree, path) if isinstance(leaf, DataNode)]
+    got = flatten(tree, path)
+    assert [(label, id(leaf)) for label, leaf in got] == [
+        (label, id(leaf)) for label, leaf in expected
+    ]
 
 
 def test_awkward_keys_round_trip_through_the_run_and_the_store() -> None:

@@ -105,6 +105,32 @@ def test_the_claim_is_there_while_the_run_is_running() -> None:
     assert seen == [(wg.pk, host, pid, token)]
 
 
+def test_a_batch_holding_a_runs_claim_and_release_writes_neither() -> None:
+    # a small run commits whole in one batch: its owner row would be inserted and deleted in
+    # one transaction, so the writer leaves both statements out; a claim whose release is not
+    # in the batch (the run goes on, or another run's release) is written
+    store = get_current_profile().store
+    me = this_process()
+
+    def claim(pk: int) -> tuple[object, ...]:
+        return (OP_SQL, owners.CLAIM_SQL, (pk, *me))
+
+    def release(pk: int) -> tuple[object, ...]:
+        return (OP_SQL, owners.RELEASE_SQL, (pk,))
+
+    clear = (OP_SQL, "DELETE FROM cancel_request WHERE run_pk = ?", (7,))
+    rows = [claim(7), claim(8), release(9), release(7), clear, release(7)]
+    statements = store._writer._rows.prepare(rows).params()[4]
+    assert statements == [
+        (owners.CLAIM_SQL, (8, *me)),  # run 8 goes on: its claim is kept
+        (owners.RELEASE_SQL, (9,)),  # claimed in an earlier batch: released
+        ("DELETE FROM cancel_request WHERE run_pk = ?", (7,)),
+        (owners.RELEASE_SQL, (7,)),  # a second release has no claim left to cancel
+    ]
+    reversed_ = store._writer._rows.prepare([release(5), claim(5)]).params()[4]
+    assert reversed_ == [(owners.RELEASE_SQL, (5,)), (owners.CLAIM_SQL, (5, *me))]
+
+
 def test_a_dead_owner_is_reaped_at_open(tmp_path: Path) -> None:
     path = tmp_path / "prov.sqlite"
     host, _, _ = this_process()

@@ -79,15 +79,36 @@ def flatten(tree: Any, path: Sequence[str] = ()) -> list[tuple[str, DataNode]]:
     ``path`` holds the keys of ``tree`` itself, if it has any."""
     if not path and type(tree) is dict:
         # The common case, a task's outputs or inputs: one data node per key, walked without
-        # generators (this runs for every task of a recorded run).
+        # generators (this runs for every task of a recorded run), and so are namespaces.
         found: list[tuple[str, DataNode]] = []
         for key, value in tree.items():
             if type(value) is DataNode:
                 found.append((join_label((key,)), value))
+            elif isinstance(value, dict):
+                _flatten_into(found, value, _escape(str(key), True))
             else:
                 found += flatten(value, (key,))
         return found
+    if path and isinstance(tree, dict):  # a namespace input, recorded under its name
+        found = []
+        _flatten_into(found, tree, SEPARATOR.join([_escape(str(key), True) for key in path]))
+        return found
     return [(label, leaf) for label, leaf in leaves(tree, path) if isinstance(leaf, DataNode)]
+
+
+def _flatten_into(found: list[tuple[str, DataNode]], tree: dict[Any, Any], prefix: str) -> None:
+    """:func:`flatten` of a namespace ``tree`` whose keys so far make the label ``prefix``
+    (escaped, one key or more), appended to ``found`` without the generators of
+    :func:`leaves`: a recorded run's namespaces pass here (~4 µs of a small run's recording
+    went to them), each key escaped once."""
+    for key, value in tree.items():
+        label = prefix + SEPARATOR + _escape(str(key), True)
+        if type(value) is DataNode:
+            found.append((label, value))
+        elif isinstance(value, dict):
+            _flatten_into(found, value, label)
+        elif isinstance(value, DataNode):
+            found.append((label, value))
 
 
 def leaves(tree: Any, path: Sequence[str] = ()) -> Iterator[tuple[str, Any]]:

@@ -26,6 +26,7 @@ import socket
 from functools import cache
 
 from ..model.vocabulary import STATE_CODES, State
+from .rows import STATEMENTS
 from .schema import sql_codes
 
 __all__ = [
@@ -39,8 +40,9 @@ __all__ = [
     "this_process",
 ]
 
-CLAIM_SQL = "INSERT OR REPLACE INTO run_owner(run_pk, host, pid, token) VALUES (?, ?, ?, ?)"
-RELEASE_SQL = "DELETE FROM run_owner WHERE run_pk = ?"
+#: (the writer knows these two: a batch holding a run's claim and then its release leaves both out)
+CLAIM_SQL = STATEMENTS["owner_claim"]
+RELEASE_SQL = STATEMENTS["owner_release"]
 _UNFINISHED = f"state IN ({sql_codes(STATE_CODES, (State.PLANNED, State.RUNNING))})"
 #: Parameters: KILLED code, mtime, error text, run pk.
 REAP_SQL = (

@@ -87,4 +87,8 @@ STATEMENTS: dict[str, str] = {
     ),
     "update": "UPDATE node SET state = ?, mtime = ?, error = ? WHERE pk = ?",
     "link": "INSERT OR IGNORE INTO link(src, dst, type, label) VALUES (?, ?, ?, ?)",
+    # a run's owner row (:mod:`.owners`): a batch holding a run's claim and then its release
+    # leaves both out (they cancel in one transaction; ``SqlWriter.prepare``)
+    "owner_claim": "INSERT OR REPLACE INTO run_owner(run_pk, host, pid, token) VALUES (?, ?, ?, ?)",
+    "owner_release": "DELETE FROM run_owner WHERE run_pk = ?",
 }

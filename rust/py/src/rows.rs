@@ -59,12 +59,20 @@ pub(crate) const UPDATE_SQL: &str = "UPDATE node SET state = ?, mtime = ?, error
 pub(crate) const LINK_SQL: &str =
     "INSERT OR IGNORE INTO link(src, dst, type, label) VALUES (?, ?, ?, ?)";
 
-const STATEMENTS: [(&str, &str); 5] = [
+/// A run's owner row (`store/owners.py`), claimed at its start and released at its end, both
+/// as `OP_SQL` rows: a batch holding both leaves both out (see `SqlWriter::prepare`).
+pub(crate) const OWNER_CLAIM_SQL: &str =
+    "INSERT OR REPLACE INTO run_owner(run_pk, host, pid, token) VALUES (?, ?, ?, ?)";
+pub(crate) const OWNER_RELEASE_SQL: &str = "DELETE FROM run_owner WHERE run_pk = ?";
+
+const STATEMENTS: [(&str, &str); 7] = [
     ("blob", BLOB_SQL),
     ("blob_id", BLOB_ID_SQL),
     ("node", NODE_SQL),
     ("update", UPDATE_SQL),
     ("link", LINK_SQL),
+    ("owner_claim", OWNER_CLAIM_SQL),
+    ("owner_release", OWNER_RELEASE_SQL),
 ];
 
 const fn same(a: &str, b: &str) -> bool {

@@ -12,7 +12,8 @@
 
 use crate::rows::{
     calc, data, flush, link, process, sql, update, BLOB_ID_SQL, BLOB_SQL, LINK_SQL, NODE_SQL,
-    OP_CALC, OP_DATA, OP_FLUSH, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE, UPDATE_SQL,
+    OP_CALC, OP_DATA, OP_FLUSH, OP_LINK, OP_PROCESS, OP_SQL, OP_UPDATE, OWNER_CLAIM_SQL,
+    OWNER_RELEASE_SQL, UPDATE_SQL,
 };
 use crate::sqlite::{Api, Conn, Val};
 use pyo3::exceptions::{PyRuntimeError, PyTypeError, PyValueError};
@@ -721,11 +722,53 @@ impl SqlWriter {
                 }
             }
         }
+        drop_owner_pairs(&mut batch.statements);
         let unserialisable = std::mem::take(&mut batch.unserialisable);
         batch.blob_index = HashMap::new();
         batch.new_process = HashMap::new();
         Ok(PreparedBatch { batch, markers: markers.unbind(), errors, unserialisable })
     }
+}
+
+/// The run pk a run-owner statement names (its first parameter).
+fn owner_run(row: &SqlRow) -> Option<i64> {
+    match row.params.first() {
+        Some(Owned::Int(pk)) => Some(*pk),
+        _ => None,
+    }
+}
+
+/// Leave out a run's owner claim and its release when both are in this batch, the claim first:
+/// in one transaction they cancel (the row is inserted and deleted), and the run's node is
+/// written with its end state in the same transaction, so no committed state ever lacks the
+/// owner row it needs. A small run, committed whole by its final flush, saves two statements
+/// and a page of the WAL. A claim whose release is in a later batch stays, as it must: its
+/// run is committed RUNNING meanwhile.
+fn drop_owner_pairs(statements: &mut Vec<SqlRow>) {
+    let mut claims: HashMap<i64, usize> = HashMap::new();
+    let mut dropped: Vec<usize> = Vec::new();
+    for (i, row) in statements.iter().enumerate() {
+        if row.sql == OWNER_CLAIM_SQL {
+            if let Some(pk) = owner_run(row) {
+                claims.insert(pk, i);
+            }
+        } else if row.sql == OWNER_RELEASE_SQL {
+            if let Some(claim) = owner_run(row).and_then(|pk| claims.remove(&pk)) {
+                dropped.push(claim);
+                dropped.push(i);
+            }
+        }
+    }
+    if dropped.is_empty() {
+        return;
+    }
+    dropped.sort_unstable();
+    let mut index = 0;
+    statements.retain(|_| {
+        let keep = dropped.binary_search(&index).is_err();
+        index += 1;
+        keep
+    });
 }
 
 /// The rows of one drain, ready to commit; see [`SqlWriter::prepare`].
