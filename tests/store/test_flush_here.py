@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -24,24 +23,20 @@ from ferroflow import get_current_profile, task
 from ferroflow.demo import ScatterGatherSquare
 from ferroflow.errors import StoreWriteError
 from ferroflow.model.data import DataNode
-from ferroflow.store import Store
+from ferroflow.store import Store, graph_read
 from ferroflow.store.interrupts import call_holding_interrupts
 from ferroflow.store.rows import OP_FLUSH
 from ferroflow.store.schema import STATE_CODES
+from layer_query import file_query
 
 pytestmark = pytest.mark.usefixtures("writer")
 
 
 def _values(path: Path, pks: list[int]) -> list[str]:
     """The stored values of ``pks`` as another connection sees them (committed rows only)."""
-    with sqlite3.connect(path) as other:
-        rows = dict(
-            other.execute(
-                f"SELECT pk, value FROM node WHERE pk IN ({','.join('?' * len(pks))})", pks
-            ).fetchall()
-        )
-    other.close()
-    return [rows.get(pk) for pk in pks]
+    with file_query(path) as query:
+        parts = graph_read.value_parts(query, pks)
+    return [parts[pk][1] if pk in parts else None for pk in pks]
 
 
 @pytest.fixture
@@ -160,10 +155,10 @@ def fails(x: int) -> int:
 
 
 def _states(path: Path, pks: list[int]) -> list[int | None]:
-    with sqlite3.connect(path) as other:
-        found = dict(other.execute("SELECT pk, state FROM node WHERE kind = 2").fetchall())
-    other.close()
-    return [found.get(pk) for pk in pks]
+    state = graph_read.NODE_ROW_COLUMNS.index("state")
+    with file_query(path) as query:
+        rows = graph_read.node_rows(query, pks)
+    return [rows[pk][state] if pk in rows else None for pk in pks]
 
 
 def test_a_warm_writer_commits_each_run_at_its_return_after_a_failed_run_and_row() -> None:
