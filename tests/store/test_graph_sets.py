@@ -20,7 +20,8 @@ from typing import Any, cast
 import ferroflow
 import pytest
 from ferroflow import load_profile
-from ferroflow.store import Link
+from ferroflow.export.selection import RunSelection
+from ferroflow.store import Link, Store
 from ferroflow.store.graph_counts import (
     call_counts,
     count_task_runs,
@@ -306,3 +307,20 @@ def test_aggregates_search_indexes_for_a_small_run_in_a_bigger_store(
         joined = " ".join(texts)
         for index in expected[name]:
             assert index in joined, (name, joined)
+
+
+def test_an_export_fills_its_member_tables_once_at_its_first_stream_and_in_a_file(
+    runs: tuple[Path, dict[str, int]],
+) -> None:
+    store = Store.open(runs[0])
+    try:
+        with RunSelection(store, runs[1]["mixed"]) as sel:
+            tables = "SELECT name FROM sqlite_temp_master WHERE type = 'table' ORDER BY name"
+            assert sel.conn.execute(tables).fetchall() == []  # a page by pk pays nothing
+            assert sel.conn.execute("PRAGMA temp_store").fetchone()[0] == 1  # FILE, not MEMORY
+            first = [node.pk for node in sel.nodes()]
+            assert sel.conn.execute(tables).fetchall() == [("sel_link",), ("sel_node",)]
+            assert [node.pk for node in sel.nodes()] == first  # filled once, read twice
+            assert first == sorted(first) and runs[1]["mixed"] in first
+    finally:
+        store.close()

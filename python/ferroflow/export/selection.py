@@ -11,12 +11,14 @@ objects, for three reasons:
   second cursor sorted the same way and walk both together (:func:`groups`), so a run of a
   million nodes costs one pass per stream and memory proportional to one node's links.
 * **Bounded SQL.** The members of the run are read once, by the store's set-reading layer
-  (:func:`~ferroflow.store.graph_sets.select_run`), into two temporary tables (temp tables live
-  in memory and are allowed on a read-only connection): ``sel_node``, the members' node rows
-  (the run's process nodes and the data they used, created or returned), and ``sel_link``, the
-  links among them. Every export's SQL reads only those, never the store's own node and link
-  tables, so the store's layout can change under the layer (``docs/packed-task-runs.md``). They
-  are filled at the first stream; a page that reads a few nodes by pk never pays for them.
+  (:func:`~ferroflow.store.graph_sets.select_run`), into two temporary tables (allowed on a
+  read-only connection): ``sel_node``, the members' node rows (the run's process nodes and the
+  data they used, created or returned), and ``sel_link``, the links among them. Every export's
+  SQL reads only those, never the store's own node and link tables, so the store's layout can
+  change under the layer (``docs/packed-task-runs.md``). They are filled at the first stream (a
+  page that reads a few nodes by pk never pays for them) and kept in a temporary file, not in
+  memory (``temp_store = FILE``): a run of 100,000 tasks holds ~45 MiB of them, which in
+  memory would make an export's footprint grow with the run.
 
 Only links whose two ends are both members are exported: a value made by an earlier run is
 exported as an input of this run, without its creator.
@@ -186,7 +188,7 @@ class RunSelection:
         conn = sqlite3.connect(self.path.as_uri() + "?mode=ro", uri=True, isolation_level=None)
         try:
             conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("PRAGMA temp_store = FILE")  # the member tables: memory stays flat
             conn.execute("BEGIN")  # one read snapshot for every stream of this export
             rows = node_rows(conn, (run_pk,))
             if not rows:

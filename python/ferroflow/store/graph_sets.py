@@ -98,8 +98,9 @@ def _link(row: Sequence[Any]) -> Link:
 # -- a run's members as temp tables -----------------------------------------------------------
 def select_run(conn: sqlite3.Connection, run_pk: int) -> None:
     """Fill :data:`SEL_NODE` and :data:`SEL_LINK` with the members of the top-level run
-    ``run_pk`` on ``conn`` (temp tables live in memory and are allowed on a read-only
-    connection; call once per connection).
+    ``run_pk`` on ``conn`` (temp tables are allowed on a read-only connection; they take the
+    run's size, so a caller sets ``temp_store`` to keep them in memory or in a file; call once
+    per connection).
 
     The members are the run's process nodes (``run_pk`` is the run; the ``node_run`` index),
     the data they used (``INPUT_*`` into them) and the data they created or returned
