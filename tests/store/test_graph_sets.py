@@ -260,7 +260,7 @@ class Recording:
         return self.conn.execute(sql, params)
 
 
-def test_aggregates_search_indexes_for_a_small_run_in_a_bigger_store(
+def test_counts_and_walks_search_indexes_for_a_small_run_in_a_bigger_store(
     runs: tuple[Path, dict[str, int]], conn: sqlite3.Connection
 ) -> None:
     run_pk = runs[1]["small"]
@@ -275,6 +275,12 @@ def test_aggregates_search_indexes_for_a_small_run_in_a_bigger_store(
         "link_counts": ("link_src", "PRIMARY KEY"),
         "count_task_runs": ("node_run",),
         "task_spans": ("node_run",),
+        "links_at": ("link_src", "PRIMARY KEY"),
+        "links_of": ("link_src",),
+        "calls_of_types": ("link_src",),
+        "creators_of_returned": ("link_src", "PRIMARY KEY"),
+        "returned_makers": ("link_src", "PRIMARY KEY"),
+        "node_heads": ("INTEGER PRIMARY KEY",),
     }
     plans: dict[str, list[str]] = {}
     for name, call in (
@@ -290,6 +296,18 @@ def test_aggregates_search_indexes_for_a_small_run_in_a_bigger_store(
         ),
         ("count_task_runs", lambda: count_task_runs(db, run_pk)),
         ("task_spans", lambda: task_spans(db, run_pk, 2, "FAILED")),
+        (
+            "links_at",
+            lambda: (
+                links_at(db, "src", tasks, OUTPUT_LINKS),
+                links_at(db, "dst", tasks, CALL_LINKS),
+            ),
+        ),
+        ("links_of", lambda: links_of(db, "src", run_pk, CALL_LINKS, by="other", limit=3)),
+        ("calls_of_types", lambda: calls_of_types(db, run_pk, ["x", "y"])),
+        ("creators_of_returned", lambda: creators_of_returned(db, run_pk, 5)),
+        ("returned_makers", lambda: returned_makers(db, run_pk, 5)),
+        ("node_heads", lambda: node_heads(db, tasks)),
     ):
         recording.seen.clear()
         call()
