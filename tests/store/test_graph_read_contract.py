@@ -34,13 +34,6 @@ ALLOWED: dict[str, str] = {
     "store/store.py": "write side",
     "store/cancels.py": "write side",
     "store/writer.py": "write side",
-    # moving in step 1 (set readers): the other half of step 1 puts these on graph_sets
-    "export/selection.py": "moving in step 1 (set readers)",
-    "export/rocrate_tools.py": "moving in step 1 (set readers)",
-    "export/rocrate_metadata.py": "moving in step 1 (set readers)",
-    "export/provjson.py": "moving in step 1 (set readers)",
-    "export/view.py": "moving in step 1 (set readers)",
-    "views/provenance_plan.py": "moving in step 1 (set readers)",
 }
 #: The set readers' layer, which may be split by concept into several modules.
 ALLOWED_PATTERNS = (re.compile(r"store/graph_sets\w*\.py"), re.compile(r"store/graph_counts\.py"))

@@ -40,6 +40,7 @@ from typing import Any, TextIO
 
 from ..model.vocabulary import KIND_CODES, Kind, Link
 from ..store import Store
+from ..store.graph_sets import SEL_NODE
 from ..store.schema import CALL_LINKS, INPUT_LINKS
 from ..store.values import JSON
 from ..version import __version__
@@ -59,10 +60,7 @@ PLAN_NS = "urn:ferroflow:task:"
 _PREFIXES = {"ff": FF_NS, "ffn": NODE_NS, "ffplan": PLAN_NS}
 _AGENT = "ff:ferroflow"
 _INLINE_VALUE = 200  # characters of JSON text kept as ff:value
-_PROCESS_TYPES = (
-    "SELECT n.type FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
-    f" WHERE n.kind != {KIND_CODES[Kind.DATA]}"
-)
+_PROCESS_TYPES = f"SELECT n.type FROM {SEL_NODE} n WHERE n.kind != {KIND_CODES[Kind.DATA]}"
 _SAFE_LOCAL = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]*(?<!\.)")
 
 

@@ -12,6 +12,7 @@ import time
 from typing import TextIO
 
 from ..model.vocabulary import KIND_CODES, Kind
+from ..store.graph_sets import SEL_LINK, SEL_NODE
 from ..store.node_record import uuid_text
 from ..store.schema import CALL_LINKS, INPUT_LINKS, LINK_CODES, OUTPUT_LINKS, sql_codes
 from ..store.values import BYTES, JSON, NPY, PICKLE, PICKLE_UNTRUSTED
@@ -42,22 +43,18 @@ __all__ = ["write_metadata"]
 
 _DATA = KIND_CODES[Kind.DATA]
 _FILES = (
-    f"SELECT count(*) FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind = {_DATA} AND"
+    f"SELECT count(*) FROM {SEL_NODE} n WHERE n.kind = {_DATA} AND"
     " (n.codec IN (?, ?, ?, ?) OR (n.codec = ? AND n.blob_id IS NOT NULL))"
 )
 _VALUES = (
-    "SELECT n.uuid, n.codec, n.blob_id FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
-    f" WHERE n.kind = {_DATA} ORDER BY s.pk"
+    f"SELECT n.uuid, n.codec, n.blob_id FROM {SEL_NODE} n WHERE n.kind = {_DATA} ORDER BY n.pk"
 )
 _CALLED = (
-    f"SELECT n.uuid FROM ff_sel a CROSS JOIN node n ON n.pk = a.pk AND n.kind != {_DATA}"
-    f" CROSS JOIN link l ON l.dst = n.pk AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
-    " CROSS JOIN ff_sel b ON b.pk = l.src WHERE n.pk != ? ORDER BY a.pk"
+    f"SELECT n.uuid FROM {SEL_NODE} n CROSS JOIN {SEL_LINK} l ON l.dst = n.pk"
+    f" AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
+    f" WHERE n.kind != {_DATA} AND n.pk != ? ORDER BY n.pk"
 )
-_PROCESSES = (
-    "SELECT n.uuid FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
-    f" WHERE n.kind != {_DATA} ORDER BY s.pk"
-)
+_PROCESSES = f"SELECT n.uuid FROM {SEL_NODE} n WHERE n.kind != {_DATA} ORDER BY n.pk"
 
 
 def write_metadata(

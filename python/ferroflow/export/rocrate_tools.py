@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..model.vocabulary import KIND_CODES, Kind
+from ..store.graph_sets import SEL_LINK, SEL_NODE
 from ..store.schema import CALL_LINKS, INPUT_LINKS, LINK_CODES, OUTPUT_LINKS, sql_codes
 from .rocrate_entities import (
     COMPUTATIONAL_WORKFLOW,
@@ -34,24 +35,22 @@ from .selection import RunSelection
 __all__ = ["Tool", "tool_entities", "tools_of"]
 
 _DATA = KIND_CODES[Kind.DATA]
-_KINDS = (
-    f"SELECT n.type, n.kind FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk WHERE n.kind != {_DATA}"
-)
+_KINDS = f"SELECT n.type, n.kind FROM {SEL_NODE} n WHERE n.kind != {_DATA}"
 _PARAMS = (
-    f"SELECT p.type, '{INPUT}', l.label, d.type, d.codec, d.blob_id FROM ff_sel a"
-    f" CROSS JOIN node p ON p.pk = a.pk AND p.kind != {_DATA}"
-    f" CROSS JOIN link l ON l.dst = p.pk AND l.type IN ({sql_codes(LINK_CODES, INPUT_LINKS)})"
-    " CROSS JOIN node d ON d.pk = l.src"
+    f"SELECT p.type, '{INPUT}', l.label, d.type, d.codec, d.blob_id FROM {SEL_NODE} p"
+    f" CROSS JOIN {SEL_LINK} l ON l.dst = p.pk"
+    f" AND l.type IN ({sql_codes(LINK_CODES, INPUT_LINKS)})"
+    f" CROSS JOIN {SEL_NODE} d ON d.pk = l.src WHERE p.kind != {_DATA}"
     " UNION ALL"
-    f" SELECT p.type, '{OUTPUT}', l.label, d.type, d.codec, d.blob_id FROM ff_sel a"
-    f" CROSS JOIN node p ON p.pk = a.pk AND p.kind != {_DATA}"
-    f" CROSS JOIN link l ON l.src = p.pk AND l.type IN ({sql_codes(LINK_CODES, OUTPUT_LINKS)})"
-    " CROSS JOIN node d ON d.pk = l.dst"
+    f" SELECT p.type, '{OUTPUT}', l.label, d.type, d.codec, d.blob_id FROM {SEL_NODE} p"
+    f" CROSS JOIN {SEL_LINK} l ON l.src = p.pk"
+    f" AND l.type IN ({sql_codes(LINK_CODES, OUTPUT_LINKS)})"
+    f" CROSS JOIN {SEL_NODE} d ON d.pk = l.dst WHERE p.kind != {_DATA}"
 )
 _STEPS = (
-    "SELECT p.type, c.type FROM ff_sel a CROSS JOIN node p ON p.pk = a.pk"
-    f" CROSS JOIN link l ON l.src = p.pk AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
-    " CROSS JOIN node c ON c.pk = l.dst ORDER BY a.pk"
+    f"SELECT p.type, c.type FROM {SEL_NODE} p"
+    f" CROSS JOIN {SEL_LINK} l ON l.src = p.pk AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
+    f" CROSS JOIN {SEL_NODE} c ON c.pk = l.dst ORDER BY p.pk"
 )
 
 

@@ -10,12 +10,15 @@ objects, for three reasons:
   is loaded whole. Exporters that need per-node link lists (RO-Crate, PROV) read them from a
   second cursor sorted the same way and walk both together (:func:`groups`), so a run of a
   million nodes costs one pass per stream and memory proportional to one node's links.
-* **Bounded SQL.** The members of the run are computed once into a temporary table
-  ``ff_sel(pk)`` (temp tables live in memory and are allowed on a read-only connection): the
-  run's process nodes (``run_pk`` is the top-level run; the ``node_run`` index), the data they
-  used (``INPUT_*`` into them; the link primary key) and the data they created or returned
-  (``CREATE``/``RETURN`` out of them; the ``link_src`` index). Data nodes are reached through
-  links because their ``run_pk`` may be ``NULL`` (a run's inputs, or values of earlier runs).
+* **Bounded SQL.** The members of the run are read once, by the store's set-reading layer
+  (:func:`~ferroflow.store.graph_sets.select_run`), into two temporary tables (allowed on a
+  read-only connection): ``sel_node``, the members' node rows (the run's process nodes and the
+  data they used, created or returned), and ``sel_link``, the links among them. Every export's
+  SQL reads only those, never the store's own node and link tables, so the store's layout can
+  change under the layer (``docs/packed-task-runs.md``). They are filled at the first stream (a
+  page that reads a few nodes by pk never pays for them) and kept in a temporary file, not in
+  memory (``temp_store = FILE``): a run of 100,000 tasks holds ~45 MiB of them, which in
+  memory would make an export's footprint grow with the run.
 
 Only links whose two ends are both members are exported: a value made by an earlier run is
 exported as an input of this run, without its creator.
@@ -33,18 +36,17 @@ from typing import Any, Generic, NamedTuple, TypeVar
 
 from ..model.vocabulary import KIND_CODES, Kind
 from ..store import NodeNotFoundError, Store
-from ..store.node_record import (
-    NODE_RECORD_COLUMNS,
-    NodeRecord,
-    decode_node_columns,
-    uuid_text,
+from ..store.graph_sets import (
+    NODE_COLUMNS,
+    SEL_LINK,
+    SEL_NODE,
+    link_codes,
+    node_rows,
+    select_run,
+    uuid_of,
 )
-from ..store.schema import (
-    LINK_CODES,
-    LINK_NAMES,
-    RUN_INPUTS_SQL,
-    RUN_OUTPUTS_SQL,
-)
+from ..store.node_record import NodeRecord, decode_node_columns, uuid_text
+from ..store.schema import LINK_NAMES
 from ..store.values import (
     BYTES,
     JSON,
@@ -69,9 +71,7 @@ __all__ = [
 
 _FETCH = 512  # rows per cursor fetch
 
-_NODE_COLUMNS = ", ".join(
-    f"n.{column}" for column in (*NODE_RECORD_COLUMNS, "value", "hash", "cached_from")
-)
+_NODE_COLUMNS = ", ".join(f"n.{column}" for column in NODE_COLUMNS)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -188,33 +188,31 @@ class RunSelection:
         conn = sqlite3.connect(self.path.as_uri() + "?mode=ro", uri=True, isolation_level=None)
         try:
             conn.execute("PRAGMA busy_timeout = 30000")
-            conn.execute("PRAGMA temp_store = MEMORY")
+            conn.execute("PRAGMA temp_store = FILE")  # the member tables: memory stays flat
             conn.execute("BEGIN")  # one read snapshot for every stream of this export
-            row = conn.execute(
-                f"SELECT {_NODE_COLUMNS} FROM node n WHERE n.pk = ?", (run_pk,)
-            ).fetchone()
-            if row is None:
+            rows = node_rows(conn, (run_pk,))
+            if not rows:
                 raise NodeNotFoundError(f"no node with pk={run_pk} in {self.path}")
-            root = _node_row(row)
+            root = _node_row(rows[0])
             if root.kind != Kind.WORK or root.run_pk != root.pk:
                 where = f" (it belongs to run {root.run_pk})" if root.run_pk is not None else ""
                 raise ValueError(
                     f"pk {run_pk} is a {root.kind} node, not a top-level graph run{where}; "
                     "`ferroflow runs list` shows the runs"
                 )
-            self._fill(conn, run_pk)
         except BaseException:
             conn.close()
             raise
         self.conn = conn
         self.root = root
+        self._selected = False
 
-    @staticmethod
-    def _fill(conn: sqlite3.Connection, run_pk: int) -> None:
-        conn.execute("CREATE TEMP TABLE ff_sel(pk INTEGER PRIMARY KEY)")
-        conn.execute("INSERT INTO ff_sel SELECT pk FROM node WHERE run_pk = ?", (run_pk,))
-        conn.execute(f"INSERT OR IGNORE INTO ff_sel {RUN_INPUTS_SQL}", (run_pk,))
-        conn.execute(f"INSERT OR IGNORE INTO ff_sel {RUN_OUTPUTS_SQL}", (run_pk,))
+    def _members(self) -> None:
+        """Fill ``sel_node`` and ``sel_link`` at the first stream (same snapshot: the read
+        transaction began with the root's row)."""
+        if not self._selected:
+            select_run(self.conn, self.root.pk)
+            self._selected = True
 
     # -- lifecycle ----------------------------------------------------------------------------
     def close(self) -> None:
@@ -228,15 +226,18 @@ class RunSelection:
 
     # -- streams ------------------------------------------------------------------------------
     def rows(self, sql: str, params: Iterable[Any] = ()) -> Iterator[tuple[Any, ...]]:
-        """Any read over the snapshot (``ff_sel`` holds the member pks), streamed."""
+        """Any read over the snapshot, streamed: ``sel_node`` holds the members' node rows and
+        ``sel_link`` the links among them (``type`` as its code, see
+        :func:`~ferroflow.store.graph_sets.link_codes`)."""
+        self._members()
         return _stream(self.conn.execute(sql, tuple(params)))
 
     def nodes(self, kinds: Iterable[str] = tuple(KIND_CODES)) -> Iterator[NodeRow]:
         """Member nodes of the given kinds, by pk."""
         wanted = [KIND_CODES[kind] for kind in kinds]
         sql = (
-            f"SELECT {_NODE_COLUMNS} FROM ff_sel s CROSS JOIN node n ON n.pk = s.pk"
-            f" WHERE n.kind IN ({', '.join('?' * len(wanted))}) ORDER BY s.pk"
+            f"SELECT {_NODE_COLUMNS} FROM {SEL_NODE} n"
+            f" WHERE n.kind IN ({', '.join('?' * len(wanted))}) ORDER BY n.pk"
         )
         return (_node_row(row) for row in self.rows(sql, wanted))
 
@@ -248,19 +249,18 @@ class RunSelection:
         ``order`` ``"src"`` groups them by source pk, ``"dst"`` by target pk, ascending (within
         a group: by type, then the index's order), for :class:`Joined` walks. Every join is a
         ``CROSS JOIN``, which fixes SQLite's loop order: over the run's members in pk order,
-        probing the link index for each. So the rows stream out already ordered (no sort of the
-        whole result) and no link of other runs is read.
+        probing ``sel_link``'s index for each. So the rows stream out already ordered (no sort
+        of the whole result).
         """
-        codes = [LINK_CODES[name] for name in (link_types or LINK_CODES)]
+        codes = link_codes(link_types or LINK_NAMES.values())
         if order not in ("src", "dst"):
             raise ValueError(f"order must be 'src' or 'dst', not {order!r}")
-        other = "dst" if order == "src" else "src"
         sql = (
-            f"SELECT l.src, l.dst, l.type, l.label, ns.uuid, nd.uuid, nd.ctime FROM ff_sel a"
-            f" CROSS JOIN link l ON l.{order} = a.pk AND l.type IN ({', '.join('?' * len(codes))})"
-            f" CROSS JOIN ff_sel b ON b.pk = l.{other}"
-            f" CROSS JOIN node ns ON ns.pk = l.src CROSS JOIN node nd ON nd.pk = l.dst"
-            " ORDER BY a.pk"
+            f"SELECT l.src, l.dst, l.type, l.label, ns.uuid, nd.uuid, nd.ctime FROM {SEL_NODE} a"
+            f" CROSS JOIN {SEL_LINK} l ON l.{order} = a.pk"
+            f" AND l.type IN ({', '.join('?' * len(codes))})"
+            f" CROSS JOIN {SEL_NODE} ns ON ns.pk = l.src CROSS JOIN {SEL_NODE} nd ON nd.pk = l.dst"
+            f" ORDER BY a.pk"
         )
         for src, dst, code, label, su, du, dst_ctime in self.rows(sql, codes):
             yield LinkRow(
@@ -273,12 +273,12 @@ class RunSelection:
         if side not in ("src", "dst"):
             raise ValueError(f"side must be 'src' or 'dst', not {side!r}")
         other = "dst" if side == "src" else "src"
-        codes = [LINK_CODES[name] for name in link_types]
+        codes = link_codes(link_types)
         sql = (
-            f"SELECT a.pk, l.type, l.label, o.pk, o.uuid, o.type, o.codec, o.blob_id FROM ff_sel a"
-            f" CROSS JOIN link l ON l.{side} = a.pk AND l.type IN ({', '.join('?' * len(codes))})"
-            f" CROSS JOIN ff_sel b ON b.pk = l.{other} CROSS JOIN node o ON o.pk = l.{other}"
-            " ORDER BY a.pk"
+            f"SELECT a.pk, l.type, l.label, o.pk, o.uuid, o.type, o.codec, o.blob_id"
+            f" FROM {SEL_NODE} a CROSS JOIN {SEL_LINK} l ON l.{side} = a.pk"
+            f" AND l.type IN ({', '.join('?' * len(codes))})"
+            f" CROSS JOIN {SEL_NODE} o ON o.pk = l.{other} ORDER BY a.pk"
         )
         for pk, code, label, other_pk, raw, type_, codec, blob_id in self.rows(sql, codes):
             yield Adjacent(
@@ -289,10 +289,10 @@ class RunSelection:
         """What members carry beside their row (rare, so read at once): a data node's
         ``extras``, a process's ``user_label`` and ``description`` (``store.annotations``)."""
         found: dict[int, dict[str, Any]] = {}
-        sql = "SELECT s.pk, e.key, e.value FROM ff_sel s CROSS JOIN extra e ON e.pk = s.pk"
+        sql = f"SELECT s.pk, e.key, e.value FROM {SEL_NODE} s CROSS JOIN extra e ON e.pk = s.pk"
         for pk, key, value in self.rows(sql):
             found.setdefault(pk, {}).setdefault("extras", {})[key] = json.loads(value)
-        sql = "SELECT s.pk, t.label, t.description FROM ff_sel s CROSS JOIN process_text t"
+        sql = f"SELECT s.pk, t.label, t.description FROM {SEL_NODE} s CROSS JOIN process_text t"
         for pk, label, description in self.rows(sql + " ON t.pk = s.pk"):
             found.setdefault(pk, {}).update(user_label=label, description=description)
         return found
@@ -301,7 +301,7 @@ class RunSelection:
         """``(pk, text, dropped)`` of members with captured output (``store.task_output``), by
         pk and streamed (unlike annotations, most tasks of a chatty run have some)."""
         sql = (
-            "SELECT s.pk, o.text, o.dropped FROM ff_sel s CROSS JOIN task_output o"
+            f"SELECT s.pk, o.text, o.dropped FROM {SEL_NODE} s CROSS JOIN task_output o"
             " ON o.pk = s.pk ORDER BY s.pk"
         )
         return self.rows(sql)
@@ -309,23 +309,15 @@ class RunSelection:
     def nodes_by_pk(self, pks: Iterable[int]) -> dict[int, NodeRow]:
         """Nodes of the file with these pks (members or not; unknown pks are left out), read
         in chunks of a few hundred, for readers that pick nodes instead of streaming them all."""
-        wanted = sorted(set(pks))
-        found: dict[int, NodeRow] = {}
-        for start in range(0, len(wanted), _FETCH):
-            chunk = wanted[start : start + _FETCH]
-            marks = ", ".join("?" * len(chunk))
-            sql = f"SELECT {_NODE_COLUMNS} FROM node n WHERE n.pk IN ({marks})"
-            for row in self.conn.execute(sql, chunk):
-                node = _node_row(row)
-                found[node.pk] = node
-        return found
+        nodes = (_node_row(row) for row in node_rows(self.conn, pks))
+        return {node.pk: node for node in nodes}
 
     def uuid_of(self, pk: int | None) -> str | None:
         """The uuid of any node of the file (``None`` for ``None`` or an unknown pk)."""
         if pk is None:
             return None
-        row = self.conn.execute("SELECT uuid FROM node WHERE pk = ?", (pk,)).fetchone()
-        return None if row is None else uuid_text(row[0])
+        raw = uuid_of(self.conn, pk)
+        return None if raw is None else uuid_text(raw)
 
     def code(self) -> list[tuple[str, bytes]]:
         """``(process_type, code digest)`` of every task function the run used (its rows of

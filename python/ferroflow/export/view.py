@@ -21,6 +21,10 @@ lists them in ``unrun_task`` (:mod:`ferroflow.store.unrun`), so a failed run's p
 too, with edges from what they waited on. The timeline is the one part that reads every task
 run of the run (its ``ctime`` and ``mtime``, through the ``node_run`` index); SQLite samples
 them past :data:`~ferroflow.views.timeline.MAX_BARS` rows, so only the bars reach Python.
+
+Every read of nodes and links goes through the store's set-reading layer
+(:mod:`ferroflow.store.graph_sets`, :mod:`ferroflow.store.graph_counts`), pks in and rows
+out, so the page does not depend on how the store lays out its nodes and links.
 """
 
 from __future__ import annotations
@@ -30,8 +34,17 @@ import time
 from collections.abc import Iterable
 
 from ..model.vocabulary import TERMINAL, State
+from ..model.vocabulary import Link as LinkType
 from ..store import Store
-from ..store.schema import KIND_CODES, LINK_CODES, STATE_CODES, STATE_NAMES, UNFINISHED_PROCESS
+from ..store.graph_counts import (
+    count_task_runs,
+    link_counts,
+    process_pks_in_states,
+    process_state_counts,
+    task_spans,
+)
+from ..store.graph_sets import links_at, links_of
+from ..store.schema import CALL_LINKS, INPUT_LINKS, OUTPUT_LINKS, STATE_CODES
 from ..store.unrun import Unrun, read_unrun, unrun_counts
 from ..views.counts import ordered_counts
 from ..views.page_data import (
@@ -53,13 +66,8 @@ from .selection import NodeRow, RunSelection
 __all__ = ["run_page"]
 
 _CHUNK = 500
-_CALLS = (LINK_CODES["CALL_CALC"], LINK_CODES["CALL_WORK"])
-_INPUTS = (LINK_CODES["INPUT_CALC"], LINK_CODES["INPUT_WORK"])
-_OUTPUTS = (LINK_CODES["CREATE"], LINK_CODES["RETURN"])
-_CREATE = LINK_CODES["CREATE"]
-_RETURN = LINK_CODES["RETURN"]
-_FAILED = STATE_CODES[State.FAILED]
-_CALC = KIND_CODES["calc"]
+_CREATE = (LinkType.CREATE,)
+_RETURN = (LinkType.RETURN,)
 
 
 def _chunks(pks: list[int]) -> Iterable[list[int]]:
@@ -95,30 +103,20 @@ def _kept(sel: RunSelection, unrun: list[Unrun]) -> dict[int, set[int]]:
     :data:`MAX_PORTS` returned values, the graphs holding tasks that never started, and every
     graph run around those, up to the run."""
     root = sel.root.pk
-    sql = (
-        f"SELECT pk FROM node WHERE run_pk = ? AND {UNFINISHED_PROCESS} AND state = ?"
-        " AND pk != ? ORDER BY pk LIMIT ?"
-    )
-    wanted = {pk for (pk,) in sel.conn.execute(sql, (root, _FAILED, root, MAX_FAILED))}
-    sql = "SELECT dst FROM link WHERE src = ? AND type = ? ORDER BY label LIMIT ?"
-    returned = [pk for (pk,) in sel.conn.execute(sql, (root, _RETURN, MAX_PORTS))]
-    for chunk in _chunks(returned):
-        sql = f"SELECT src FROM link WHERE dst IN ({_marks(len(chunk))}) AND type = ?"
-        wanted.update(pk for (pk,) in sel.conn.execute(sql, (*chunk, _CREATE)))
+    wanted = set(process_pks_in_states(sel.conn, root, (State.FAILED,), root, MAX_FAILED))
+    returned = [ln.dst for ln in links_of(sel.conn, "src", root, _RETURN, limit=MAX_PORTS)]
+    wanted.update(ln.src for ln in links_at(sel.conn, "dst", returned, _CREATE))
     wanted.update(u.parent_pk for u in unrun)
     wanted.discard(root)
     parent_of: dict[int, int] = {}
     frontier = sorted(wanted)
     while frontier:
         found: set[int] = set()
-        for chunk in _chunks(frontier):
-            sql = (
-                f"SELECT dst, src FROM link WHERE dst IN ({_marks(len(chunk))}) AND type IN (?, ?)"
-            )
-            for child, parent in sel.conn.execute(sql, (*chunk, *_CALLS)):
-                parent_of[child] = parent
-                if parent != root and parent not in parent_of:
-                    found.add(parent)
+        for link in links_at(sel.conn, "dst", frontier, CALL_LINKS):
+            child, parent = link.dst, link.src
+            parent_of[child] = parent
+            if parent != root and parent not in parent_of:
+                found.add(parent)
         frontier = sorted(found - parent_of.keys())
 
     def reaches(pk: int) -> bool:  # a value made in another run has its maker elsewhere
@@ -140,16 +138,14 @@ def _children(
 ) -> list[tuple[int, str, bool]]:
     """``(pk, name, kept)`` of the children of ``parent`` the page shows: the kept ones and
     the first ``n`` others, in pk order."""
-    sql = "SELECT dst, label FROM link WHERE src = ? AND type IN (?, ?) ORDER BY dst LIMIT ?"
-    rows = sel.conn.execute(sql, (parent, *_CALLS, n + len(kept))).fetchall() if n else []
+    first = (
+        links_of(sel.conn, "src", parent, CALL_LINKS, by="other", limit=n + len(kept)) if n else []
+    )
+    rows = [(ln.dst, ln.label) for ln in first]
     found = {dst for dst, _ in rows}
     missing = sorted(kept - found)
-    for chunk in _chunks(missing):
-        sql = (
-            f"SELECT dst, label FROM link WHERE src = ? AND type IN (?, ?)"
-            f" AND dst IN ({_marks(len(chunk))})"
-        )
-        rows += sel.conn.execute(sql, (parent, *_CALLS, *chunk)).fetchall()
+    calls = links_at(sel.conn, "dst", missing, CALL_LINKS)
+    rows += [(ln.dst, ln.label) for ln in calls if ln.src == parent]
     rows.sort()
     chosen = pick(rows, [dst in kept for dst, _ in rows], n)
     return [(dst, label, keep) for (dst, label), keep in chosen]
@@ -163,9 +159,9 @@ def _tasks(
     returns page ids by pk."""
     ids = {sel.root.pk: 0}
     level = [sel.root.pk]
-    count = "SELECT count(*) FROM link WHERE src = ? AND type IN (?, ?)"
     while level:
-        sizes = [sel.conn.execute(count, (pk, *_CALLS)).fetchone()[0] for pk in level]
+        counted = dict(link_counts(sel.conn, "src", level, CALL_LINKS))
+        sizes = [counted.get(pk, 0) for pk in level]
         keeps = [kept.get(pk, set()) for pk in level]
         fits = share(builder.room(pending), [s - len(k) for s, k in zip(sizes, keeps, strict=True)])
         calls: list[tuple[int, int, str, bool]] = []  # (parent pk, child pk, name, kept)
@@ -215,27 +211,16 @@ def _ports(sel: RunSelection, builder: ViewBuilder, ids: dict[int, int]) -> None
     flows: list[tuple[int, int]] = []  # (consumer page id, data pk): every input, listed or not
     pks = sorted(ids)
     for chunk in _chunks(pks):
-        marks = _marks(len(chunk))
-        sql = (
-            f"SELECT dst, label, src FROM link WHERE dst IN ({marks}) AND type IN (?, ?)"
-            " ORDER BY dst, label"
-        )
-        for process, label, data in sel.conn.execute(sql, (*chunk, *_INPUTS)):
-            listed.append((ids[process], "inputs", label, data))
-            flows.append((ids[process], data))
-        sql = (
-            f"SELECT src, label, dst FROM link WHERE src IN ({marks}) AND type IN (?, ?)"
-            " ORDER BY src, label"
-        )
-        for process, label, data in sel.conn.execute(sql, (*chunk, *_OUTPUTS)):
-            listed.append((ids[process], "outputs", label, data))
+        for link in links_at(sel.conn, "dst", chunk, INPUT_LINKS, ordered=True):
+            listed.append((ids[link.dst], "inputs", link.label, link.src))
+            flows.append((ids[link.dst], link.src))
+        for link in links_at(sel.conn, "src", chunk, OUTPUT_LINKS, ordered=True):
+            listed.append((ids[link.src], "outputs", link.label, link.dst))
     data_pks = sorted({data for *_, data in listed})
     creators: dict[int, int] = {}  # data pk -> page id of the task that created it
-    for chunk in _chunks(data_pks):
-        sql = f"SELECT dst, src FROM link WHERE dst IN ({_marks(len(chunk))}) AND type = ?"
-        for data, creator in sel.conn.execute(sql, (*chunk, _CREATE)):
-            if creator in ids:
-                creators[data] = ids[creator]
+    for link in links_at(sel.conn, "dst", data_pks, _CREATE):
+        if link.src in ids:
+            creators[link.dst] = ids[link.src]
     values = sel.nodes_by_pk(data_pks)
     summaries = {pk: sel.summary(node, SUMMARY_CHARS) for pk, node in values.items()}
     for task, direction, label, data in listed:
@@ -269,20 +254,13 @@ def _outputs(sel: RunSelection, builder: ViewBuilder, ids: dict[int, int]) -> No
 def _timeline(sel: RunSelection, builder: ViewBuilder, ids: dict[int, int]) -> Timeline | None:
     """Every task run's start and end; past :data:`MAX_BARS` rows, every k-th by start time
     (and every failed one), sampled by SQLite."""
-    run = sel.root.pk
-    where = "run_pk = ? AND kind = ? AND ctime IS NOT NULL"
-    total = sel.conn.execute(f"SELECT count(*) FROM node WHERE {where}", (run, _CALC)).fetchone()[0]
+    total = count_task_runs(sel.conn, sel.root.pk)
     if not total:
         return None
     step = math.ceil(total / MAX_BARS)
-    sql = (
-        "SELECT pk, label, state, ctime, mtime FROM (SELECT pk, label, state, ctime, mtime,"
-        f" row_number() OVER (ORDER BY ctime, pk) - 1 AS n FROM node WHERE {where})"
-        " WHERE n % ? = 0 OR state = ?"
-    )
     spans = []
-    for pk, label, code, ctime, mtime in sel.conn.execute(sql, (run, _CALC, step, _FAILED)):
-        state = STATE_NAMES.get(code, State.PLANNED)
+    for pk, label, stored, ctime, mtime in task_spans(sel.conn, sel.root.pk, step, State.FAILED):
+        state = stored if stored in STATE_CODES else State.PLANNED
         ident = ids.get(pk)
         path = builder.tasks[ident]["path"] if ident is not None else (label or str(pk))
         spans.append(Span(path, state, ctime, mtime if state in TERMINAL else None, ident))
@@ -305,13 +283,9 @@ def run_page(store: Store, run_pk: int, max_tasks: int = MAX_TASKS) -> Page:
         _unrun(builder, ids, unrun)
         _ports(sel, builder, ids)
         _outputs(sel, builder, ids)
-        sql = (
-            "SELECT state, count(*) FROM node WHERE run_pk = ? AND kind != 0 AND pk != ?"
-            " GROUP BY state"
-        )
         found: dict[str, int] = unrun_counts(sel.conn, run_pk)
-        for code, n in sel.conn.execute(sql, (run_pk, run_pk)):
-            state = STATE_NAMES.get(code, "PLANNED")
+        for stored, n in process_state_counts(sel.conn, run_pk):
+            state = stored if stored in STATE_CODES else State.PLANNED
             found[state] = found.get(state, 0) + n
         line = _timeline(sel, builder, ids)
     counts = ordered_counts(found)

@@ -14,7 +14,10 @@ whole picture at most ``2 × max_tasks`` values. Upstream history (``ancestor_de
 neighbourhood of a data node (:func:`plan_data`) stop when the room is used, and say so.
 
 The plan is drawn by :func:`ferroflow.views.provenance.draw_plan` (Graphviz) and by the
-Mermaid export; both read it, so they agree on what a bounded picture holds.
+Mermaid export; both read it, so they agree on what a bounded picture holds. It reads nodes and
+links only through the store's set-reading layer (:mod:`ferroflow.store.graph_sets` for links
+of a few pks, :mod:`ferroflow.store.graph_counts` for the counts), so it does not depend on how
+the store lays them out.
 """
 
 from __future__ import annotations
@@ -22,19 +25,21 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Any
 
-from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, State
+from ..model.vocabulary import KIND_CODES, Kind, State
 from ..model.vocabulary import Link as LinkType
 from ..store import Link, Store, StoredNode
-from ..store.schema import (
-    CALL_LINKS,
-    INPUT_LINKS,
-    LINK_NAMES,
-    OUTPUT_LINKS,
-    UNFINISHED_PROCESS,
-    state_name,
+from ..store.graph_counts import call_counts, link_counts, process_pks_in_states
+from ..store.graph_sets import (
+    Side,
+    calls_of_types,
+    creators_of_returned,
+    links_at,
+    links_of,
+    node_heads,
+    returned_makers,
 )
+from ..store.schema import CALL_LINKS, INPUT_LINKS, OUTPUT_LINKS
 from .grouping import PICTURE_MAX_TASKS, TaskGroup, caption, choose, pin_limit, short_type
 
 __all__ = ["VALUES_PER_TASK", "ProvenancePlan", "ValueGroup", "plan_data", "plan_provenance"]
@@ -42,13 +47,10 @@ __all__ = ["VALUES_PER_TASK", "ProvenancePlan", "ValueGroup", "plan_data", "plan
 #: Inputs (and outputs) drawn per task before the rest are counted in one box.
 VALUES_PER_TASK = 8
 _CHUNK = 400
-_CALLS = tuple(LINK_CODES[name] for name in CALL_LINKS)
-_INPUTS = tuple(LINK_CODES[name] for name in INPUT_LINKS)
-_OUTPUTS = tuple(LINK_CODES[name] for name in OUTPUT_LINKS)
-_CREATE = LINK_CODES[LinkType.CREATE]
-_RETURN = LINK_CODES[LinkType.RETURN]
-_DATA_LINKS = (LINK_CODES[LinkType.INPUT_CALC], _CREATE)
-_FAILED = (STATE_CODES[State.FAILED], STATE_CODES[State.KILLED])
+_CREATE = (LinkType.CREATE,)
+_RETURN = (LinkType.RETURN,)
+_DATA_LINKS = (LinkType.INPUT_CALC, LinkType.CREATE)
+_FAILED = (State.FAILED, State.KILLED)
 _WORK = KIND_CODES[Kind.WORK]
 
 
@@ -74,19 +76,10 @@ class ProvenancePlan:
     caption: str = ""
 
 
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
-
-
 def _chunks(items: Iterable[int]) -> Iterator[list[int]]:
     items = list(items)
     for start in range(0, len(items), _CHUNK):
         yield items[start : start + _CHUNK]
-
-
-def _link(row: tuple[Any, ...]) -> Link:
-    src, dst, code, label = row
-    return Link(src, dst, LINK_NAMES[code], label)
 
 
 def _connect(store: Store) -> sqlite3.Connection:
@@ -115,9 +108,6 @@ class _Planner:
         self.outputs = 0
         self.truncated = ""
 
-    def rows(self, sql: str, params: Iterable[Any]) -> list[tuple[Any, ...]]:
-        return self.conn.execute(sql, tuple(params)).fetchall()
-
     # -- tasks ---------------------------------------------------------------------------------
     def must_draw(self, root: StoredNode, depth: int | None) -> dict[int, Link]:
         """Failed/killed tasks under ``root`` and the creators of what it returns, with the
@@ -125,30 +115,18 @@ class _Planner:
         if root.run_pk is None or not root.is_process:
             return {}
         cap = pin_limit(self.max_tasks)
-        sql = (
-            f"SELECT pk FROM node WHERE run_pk = ? AND {UNFINISHED_PROCESS}"
-            " AND state IN (?, ?) AND pk != ? ORDER BY pk LIMIT ?"
-        )
-        failed = {pk for (pk,) in self.rows(sql, (root.run_pk, *_FAILED, root.pk, cap))}
-        sql = (
-            "SELECT c.src FROM link r CROSS JOIN link c ON c.dst = r.dst AND c.type = ?"
-            " WHERE r.src = ? AND r.type = ? LIMIT ?"
-        )
-        outputs = {pk for (pk,) in self.rows(sql, (_CREATE, root.pk, _RETURN, cap))} - failed
+        failed = set(process_pks_in_states(self.conn, root.run_pk, _FAILED, root.pk, cap))
+        outputs = set(creators_of_returned(self.conn, root.pk, cap)) - failed
         wanted = failed | outputs
         callers: dict[int, Link] = {}
         frontier = {pk for pk in wanted if pk != root.pk}
         while frontier:
             found: set[int] = set()
             for chunk in _chunks(frontier):
-                sql = (
-                    f"SELECT src, dst, type, label FROM link WHERE dst IN ({_marks(len(chunk))})"
-                    f" AND type IN ({_marks(len(_CALLS))})"
-                )
-                for row in self.rows(sql, (*chunk, *_CALLS)):
-                    callers[row[1]] = _link(row)
-                    if row[0] != root.pk and row[0] not in callers:
-                        found.add(row[0])
+                for link in links_at(self.conn, "dst", chunk, CALL_LINKS):
+                    callers[link.dst] = link
+                    if link.src != root.pk and link.src not in callers:
+                        found.add(link.src)
             frontier = found
         kept: dict[int, Link] = {}
         for pk in {pk for pk in wanted if pk != root.pk}:
@@ -183,19 +161,12 @@ class _Planner:
             here = {pk: link for pk, link in must.items() if link.src in inside}
             kinds = self._kinds(here)
             groups: dict[tuple[int, str], TaskGroup] = {}
-            for chunk in _chunks(frontier):
-                sql = (
-                    "SELECT l.src, n.type, n.kind, n.state, count(*) FROM link l"
-                    " CROSS JOIN node n ON n.pk = l.dst"
-                    f" WHERE l.src IN ({_marks(len(chunk))}) AND l.type IN"
-                    f" ({_marks(len(_CALLS))}) GROUP BY l.src, n.type, n.kind, n.state"
-                )
-                for parent, type_, kind, state, n in self.rows(sql, (*chunk, *_CALLS)):
-                    group = groups.get((parent, type_))
-                    if group is None:  # named when it becomes a box
-                        group = TaskGroup("", parent, type_, short_type(type_), kind == _WORK)
-                        groups[(parent, type_)] = group
-                    group.add(state_name(state) if state is not None else State.PLANNED, n)
+            for parent, type_, kind, state, n in call_counts(self.conn, frontier):
+                group = groups.get((parent, type_))
+                if group is None:  # named when it becomes a box
+                    group = TaskGroup("", parent, type_, short_type(type_), kind == Kind.WORK)
+                    groups[(parent, type_)] = group
+                group.add(state if state is not None else State.PLANNED, n)
             for pk, (type_, state) in kinds.items():  # drawn on their own: not in a box
                 groups[(here[pk].src, type_)].add(state, -1)
             self.links.update(here.values())
@@ -212,59 +183,43 @@ class _Planner:
                     self.groups.append(group)
                     self.room -= 1
             for parent, types in by_parent.items():
-                sql = (
-                    "SELECT l.src, l.dst, l.type, l.label, n.kind FROM link l"
-                    " CROSS JOIN node n ON n.pk = l.dst"
-                    f" WHERE l.src = ? AND l.type IN ({_marks(len(_CALLS))})"
-                    f" AND n.type IN ({_marks(len(types))})"
-                )
-                for *row, kind in self.rows(sql, (parent, *_CALLS, *types)):
-                    if row[1] not in self.procs:
-                        self.procs[row[1]] = kind
-                        self.links.add(_link(tuple(row)))
+                for link, kind in calls_of_types(self.conn, parent, types):
+                    if link.dst not in self.procs:
+                        self.procs[link.dst] = KIND_CODES[kind]
+                        self.links.add(link)
                         self.room -= 1
-                        if kind == _WORK:
-                            next_frontier.append(row[1])
+                        if kind == Kind.WORK:
+                            next_frontier.append(link.dst)
             frontier = next_frontier
 
     def _returned(self, graphs: list[int]) -> dict[int, Link]:
         """The tasks each graph run called that created what it returns: ``{pk: CALL link}``."""
         found: dict[int, Link] = {}
-        sql = (
-            "SELECT k.src, k.dst, k.type, k.label FROM link r"
-            " CROSS JOIN link c ON c.dst = r.dst AND c.type = ?"
-            f" CROSS JOIN link k ON k.dst = c.src AND k.type IN ({_marks(len(_CALLS))})"
-            " WHERE r.src = ? AND r.type = ? AND k.src = r.src LIMIT ?"
-        )
         cap = pin_limit(self.max_tasks)
         for graph in graphs:
-            for row in self.rows(sql, (_CREATE, *_CALLS, graph, _RETURN, cap)):
-                found[row[1]] = _link(row)
+            for link in returned_makers(self.conn, graph, cap):
+                found[link.dst] = link
         return found
 
     def _kinds(self, here: dict[int, Link]) -> dict[int, tuple[str, str]]:
         found: dict[int, tuple[str, str]] = {}
         for chunk in _chunks(here):
-            sql = f"SELECT pk, type, kind, state FROM node WHERE pk IN ({_marks(len(chunk))})"
-            for pk, type_, kind, state in self.rows(sql, chunk):
-                found[pk] = (type_, state_name(state) if state is not None else State.PLANNED)
-                self.procs.setdefault(pk, kind)
+            for pk, (type_, kind, state) in node_heads(self.conn, chunk).items():
+                found[pk] = (type_, state if state is not None else State.PLANNED)
+                self.procs.setdefault(pk, KIND_CODES[kind])
         return found
 
     # -- values --------------------------------------------------------------------------------
     def values_of(self, procs: list[int]) -> None:
         """Inputs and outputs of ``procs``, at most ``per_task`` each way per task."""
-        for direction, near, codes in (
-            ("inputs", "dst", _INPUTS),
-            ("outputs", "src", _OUTPUTS),
-        ):
+        sides: tuple[tuple[str, Side, tuple[str, ...]], ...] = (
+            ("inputs", "dst", INPUT_LINKS),
+            ("outputs", "src", OUTPUT_LINKS),
+        )
+        for direction, near, types in sides:
             few: list[int] = []
             for chunk in _chunks(procs):
-                sql = (
-                    f"SELECT {near}, count(*) FROM link WHERE {near} IN ({_marks(len(chunk))})"
-                    f" AND type IN ({_marks(len(codes))}) GROUP BY {near}"
-                )
-                for pk, n in self.rows(sql, (*chunk, *codes)):
+                for pk, n in link_counts(self.conn, near, chunk, types):
                     if n <= self.per_task and n <= self.data_room:
                         few.append(pk)
                         self.data_room -= n
@@ -273,35 +228,25 @@ class _Planner:
                         shown = 0 if many else min(self.per_task, max(0, self.data_room))
                         self.data_room -= shown
                         if shown:
-                            sql1 = (
-                                f"SELECT src, dst, type, label FROM link WHERE {near} = ?"
-                                f" AND type IN ({_marks(len(codes))}) ORDER BY label LIMIT ?"
-                            )
-                            self._add_data(self.rows(sql1, (pk, *codes, shown)), near)
+                            first = links_of(self.conn, near, pk, types, limit=shown)
+                            self._add_data(first, near)
                         ident = f"V{len(self.values) + 1}"
                         self.values.append(ValueGroup(ident, pk, direction, n))
             for chunk in _chunks(few):
-                sql = (
-                    f"SELECT src, dst, type, label FROM link WHERE {near} IN"
-                    f" ({_marks(len(chunk))}) AND type IN ({_marks(len(codes))})"
-                )
-                self._add_data(self.rows(sql, (*chunk, *codes)), near)
+                self._add_data(links_at(self.conn, near, chunk, types), near)
 
-    def _add_data(self, rows: list[tuple[Any, ...]], near: str) -> None:
-        for row in rows:
-            self.links.add(_link(row))
-            self.data.add(row[0] if near == "dst" else row[1])
+    def _add_data(self, links: list[Link], near: str) -> None:
+        for link in links:
+            self.links.add(link)
+            self.data.add(link.src if near == "dst" else link.dst)
 
     def returns(self) -> None:
         """Links out of drawn graph runs into drawn values (a pinned task's output, returned
         by its graph, is drawn as its graph's output too)."""
         graphs = {pk for pk, kind in self.procs.items() if kind == _WORK}
         for chunk in _chunks(sorted(self.data)):
-            sql = (
-                f"SELECT src, dst, type, label FROM link WHERE dst IN ({_marks(len(chunk))})"
-                " AND type = ?"
-            )
-            self.links.update(_link(r) for r in self.rows(sql, (*chunk, _RETURN)) if r[0] in graphs)
+            returned = links_at(self.conn, "dst", chunk, _RETURN)
+            self.links.update(link for link in returned if link.src in graphs)
 
     def upstream(self, generations: int | None) -> None:
         """Creators of drawn values made outside the picture, with their inputs."""
@@ -315,16 +260,12 @@ class _Planner:
                 return
             new: list[int] = []
             for chunk in _chunks(frontier):
-                sql = (
-                    f"SELECT src, dst, type, label FROM link WHERE dst IN ({_marks(len(chunk))})"
-                    " AND type = ?"
-                )
-                for row in self.rows(sql, (*chunk, _CREATE)):
-                    self.links.add(_link(row))
-                    if row[0] not in self.procs and self.room > 0:
-                        self.procs[row[0]] = KIND_CODES[Kind.CALC]
+                for link in links_at(self.conn, "dst", chunk, _CREATE):
+                    self.links.add(link)
+                    if link.src not in self.procs and self.room > 0:
+                        self.procs[link.src] = KIND_CODES[Kind.CALC]
                         self.room -= 1
-                        new.append(row[0])
+                        new.append(link.src)
             before = set(self.data)
             self.values_of(new)
             self.returns()
@@ -393,27 +334,27 @@ def plan_data(
     full = False
     conn = _connect(store)
     try:
-        for near, far, depth in (("dst", "src", ancestor_depth), ("src", "dst", descendant_depth)):
+        walks: tuple[tuple[Side, Side, int | None], ...] = (
+            ("dst", "src", ancestor_depth),
+            ("src", "dst", descendant_depth),
+        )
+        for near, far, depth in walks:
             frontier, hop = [focus.pk], 0
             while frontier and (depth is None or hop < depth) and not full:
                 hop += 1
                 found: list[int] = []
                 for chunk in _chunks(frontier):
                     left = cap - len(seen)
-                    sql = (
-                        f"SELECT src, dst, type, label FROM link WHERE {near} IN"
-                        f" ({_marks(len(chunk))}) AND type IN (?, ?) LIMIT ?"
-                    )
-                    rows = conn.execute(sql, (*chunk, *_DATA_LINKS, left + 1)).fetchall()
+                    rows = links_at(conn, near, chunk, _DATA_LINKS, limit=left + 1)
                     for row in rows:
-                        other = row[1] if far == "dst" else row[0]
+                        other = row.dst if far == "dst" else row.src
                         if other not in seen:
                             if len(seen) >= cap:
                                 full = True
                                 break
                             seen.add(other)
                             found.append(other)
-                        links.add(_link(row))
+                        links.add(row)
                     if full:
                         break
                 frontier = found
