@@ -9,7 +9,6 @@ from typing import Any
 
 import pytest
 from ferroflow import (
-    FerroflowError,
     FutureUsageError,
     If,
     Map,

@@ -118,7 +118,10 @@ class BindingWriter:
 
     def _context(self, read: ContextRead) -> Any:
         if self.runtime is not None and read.runtime is not self.runtime:
-            return {"refused": f"it reads context entry '{read.key}' of another graph"}
+            return {
+                "refused": f"it reads context entry '{read.key}' of a context that "
+                f"`wg.ctx = ...` replaced, or of another graph"
+            }
         chain = [self.binding(read.entry)]
         entry, before = read.entry, read.runtime.before
         while isinstance(entry, FutureSocket) and id(entry) in before and len(chain) < _CHAIN:

@@ -62,7 +62,10 @@ def zone_fields(
         found["writes"] = [[key, list(path)] for _, key, path in link.writes]
         foreign = [key for written, key, _ in link.writes if written is not runtime]
         if foreign:
-            found["refused"] = f"it writes context entry '{foreign[0]}' of another graph"
+            found["refused"] = (
+                f"it writes context entry '{foreign[0]}' of a context that `wg.ctx = ...` "
+                f"replaced, or of another graph"
+            )
     return found
 
 
