@@ -13,7 +13,18 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from ferroflow import FerroflowError, If, Map, While, WorkGraph, get_current_profile, group, task
+from ferroflow import (
+    FerroflowError,
+    If,
+    Map,
+    While,
+    WorkGraph,
+    Zone,
+    dynamic,
+    get_current_profile,
+    group,
+    task,
+)
 from ferroflow.cli import main as cli_main
 from ferroflow.model.zones import zone_link
 from provenance_flows import run_provenance
@@ -125,6 +136,28 @@ def if_in_while(n: int) -> WorkGraph:
                 wg.ctx.odd = add(x=wg.ctx.odd, y=following).result
             wg.ctx.i = following
         wg.outputs.odd = add(x=wg.ctx.odd, y=0).result
+    return wg
+
+
+@task
+def spread(n: int) -> dynamic(int):  # type: ignore[valid-type]
+    return {f"s{i}": i for i in range(n)}
+
+
+def nested_maps() -> WorkGraph:
+    """A Map over a task's dynamic output holding a Map that reads both items (the outer one
+    by WorkGraph 0.8's ``zone.item.value``), a plain Zone writing the context, and a graph
+    output that is a context read."""
+    with WorkGraph("nested_maps") as wg:
+        with Map(spread(n=3)) as outer:
+            with Map({"a": 1, "b": 2}) as inner:
+                with pytest.warns(DeprecationWarning):
+                    item = outer.item.value
+                inner.gather({"q": add(x=inner.value, y=item).result})
+            outer.gather({"r": total(data=inner.outputs.q).result})
+        with Zone():
+            wg.ctx.t = total(data=outer.outputs.r).result
+        wg.outputs.t = wg.ctx.t
     return wg
 
 
@@ -269,6 +302,16 @@ def test_ordering_edges_into_and_out_of_a_zone_come_back() -> None:
     assert _values(again) == _values(wg) == {"result": 10}
     assert run_provenance(again.pk) == run_provenance(wg.pk)
     assert len(again.cached_tasks) == 3
+
+
+def test_nested_maps_items_and_a_context_output_load_and_run_the_same() -> None:
+    wg = nested_maps()
+    wg.run()
+    assert _values(wg) == {"t": sum(1 + i + 2 + i for i in range(3))}
+    recipe = {t["name"]: t for t in _recipe(wg.pk)["tasks"]}
+    assert recipe["add"]["inputs"]["y"] == {"item": ["map_zone", "value"]}
+    assert recipe["add"]["in"] == "map_zone1" and recipe["map_zone1"]["in"] == "map_zone"
+    _loaded_runs_the_same(wg)
 
 
 # -- restarting a run that failed inside a zone -------------------------------------------------
