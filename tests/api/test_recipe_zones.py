@@ -144,16 +144,21 @@ def spread(n: int) -> dynamic(int):  # type: ignore[valid-type]
     return {f"s{i}": i for i in range(n)}
 
 
+@task
+def entry(key: str, value: int, offset: int) -> int:
+    return len(key) * 100 + value + offset
+
+
 def nested_maps() -> WorkGraph:
     """A Map over a task's dynamic output holding a Map that reads both items (the outer one
     by WorkGraph 0.8's ``zone.item.value``), a plain Zone writing the context, and a graph
     output that is a context read."""
     with WorkGraph("nested_maps") as wg:
         with Map(spread(n=3)) as outer:
-            with Map({"a": 1, "b": 2}) as inner:
+            with Map({"a": 1, "bb": 2}) as inner:
                 with pytest.warns(DeprecationWarning):
                     item = outer.item.value
-                inner.gather({"q": add(x=inner.value, y=item).result})
+                inner.gather({"q": entry(key=inner.key, value=inner.value, offset=item).result})
             outer.gather({"r": total(data=inner.outputs.q).result})
         with Zone():
             wg.ctx.t = total(data=outer.outputs.r).result
@@ -261,6 +266,7 @@ def test_the_bench_while_loop_loads_and_runs_the_same() -> None:
     wg.run()
     assert _values(wg) == {"result": 4}
     again = _loaded_runs_the_same(wg)
+    assert again.tasks.while_zone.node.inputs["max_iterations"].value == 5
     # the first add, 5 checks of the condition, 4 iterations, the last add: all reused
     assert len(again.cached_tasks) == 11
 
@@ -307,10 +313,11 @@ def test_ordering_edges_into_and_out_of_a_zone_come_back() -> None:
 def test_nested_maps_items_and_a_context_output_load_and_run_the_same() -> None:
     wg = nested_maps()
     wg.run()
-    assert _values(wg) == {"t": sum(1 + i + 2 + i for i in range(3))}
+    assert _values(wg) == {"t": sum(101 + i + 202 + i for i in range(3))}
     recipe = {t["name"]: t for t in _recipe(wg.pk)["tasks"]}
-    assert recipe["add"]["inputs"]["y"] == {"item": ["map_zone", "value"]}
-    assert recipe["add"]["in"] == "map_zone1" and recipe["map_zone1"]["in"] == "map_zone"
+    assert recipe["entry"]["inputs"]["offset"] == {"item": ["map_zone", "value"]}
+    assert recipe["entry"]["inputs"]["key"] == {"item": ["map_zone1", "key"]}
+    assert recipe["entry"]["in"] == "map_zone1" and recipe["map_zone1"]["in"] == "map_zone"
     _loaded_runs_the_same(wg)
 
 
