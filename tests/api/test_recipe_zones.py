@@ -26,7 +26,9 @@ from ferroflow import (
     task,
 )
 from ferroflow.cli import main as cli_main
+from ferroflow.errors import NodeNotFoundError
 from ferroflow.model.zones import zone_link
+from ferroflow.store.deletion import delete_run
 from provenance_flows import run_provenance
 
 # -- module-level tasks: importable by name, as a recipe needs them ------------------------------
@@ -426,3 +428,17 @@ def test_a_version_2_recipe_still_loads() -> None:
     assert again.tasks.multiply.outputs.result.value.value == 12
     assert len(again.cached_tasks) == 2
     assert run_provenance(again.pk) == run_provenance(wg.pk)
+
+
+def test_runs_delete_removes_a_context_value_only_the_recipe_names() -> None:
+    with WorkGraph("unused_ctx") as wg:
+        wg.ctx.unused = 12345  # no task reads it: the recipe's context is all that names it
+        add(x=1, y=2)
+    wg.run()
+    pk = _recipe(wg.pk)["context"]["ns"]["unused"]["node"]
+    store = get_current_profile().store
+    assert store.load_node(pk).value == 12345
+    store.flush()
+    delete_run(store.path, store.durability, wg.pk)
+    with pytest.raises(NodeNotFoundError):
+        store.load_node(pk)
