@@ -29,6 +29,8 @@ from ferroflow.cli import main as cli_main
 from ferroflow.errors import NodeNotFoundError
 from ferroflow.model.zones import zone_link
 from ferroflow.store.deletion import delete_run
+from ferroflow.testing import Program, evaluate_program, zone_programs
+from hypothesis import assume, given, settings
 from provenance_flows import run_provenance
 
 # -- module-level tasks: importable by name, as a recipe needs them ------------------------------
@@ -166,6 +168,33 @@ def nested_maps() -> WorkGraph:
             wg.ctx.t = total(data=outer.outputs.r).result
         wg.outputs.t = wg.ctx.t
     return wg
+
+
+@task
+def term(acc: int, key: int, c: int) -> int:
+    return acc + key * c
+
+
+def _program(wg: WorkGraph, program: Program) -> None:
+    """tests/engine/test_zone_hypothesis.py's builder, with this module's tasks."""
+    for step in program:
+        kind = step[0]
+        if kind == "add":
+            wg.ctx.acc = add(x=wg.ctx.acc, y=step[1]).result
+        elif kind == "map":
+            _, n, c = step
+            with Map({f"k{k}": k for k in range(n)}) as zone:
+                zone.gather({"t": term(acc=wg.ctx.acc, key=zone.value, c=c).result})
+            wg.ctx.acc = total(data=zone.outputs.t).result
+        elif kind == "if":
+            _, threshold, invert, body = step
+            with If(wg.ctx.acc > threshold, invert_condition=invert):
+                _program(wg, body)
+        else:
+            _, limit, increment, max_iterations, body = step
+            with While(wg.ctx.acc < limit, max_iterations=max_iterations):
+                wg.ctx.acc = add(x=wg.ctx.acc, y=increment).result
+                _program(wg, body)
 
 
 def counting_loop(n: int) -> WorkGraph:
@@ -320,6 +349,21 @@ def test_nested_maps_items_and_a_context_output_load_and_run_the_same() -> None:
     assert recipe["entry"]["inputs"]["offset"] == {"item": ["map_zone", "value"]}
     assert recipe["entry"]["inputs"]["key"] == {"item": ["map_zone1", "key"]}
     assert recipe["entry"]["in"] == "map_zone1" and recipe["map_zone1"]["in"] == "map_zone"
+    _loaded_runs_the_same(wg)
+
+
+@settings(max_examples=12, deadline=None)
+@given(zone_programs())
+def test_random_zone_programs_load_and_run_the_same(drawn: tuple[int, Program]) -> None:
+    start, program = drawn
+    expected = evaluate_program(start, program)
+    assume(expected is not None)  # (a loop past max_iterations fails: nothing to compare)
+    with WorkGraph("zones") as wg:
+        wg.ctx.acc = add(x=start, y=0).result
+        _program(wg, program)
+        wg.outputs.acc = add(x=wg.ctx.acc, y=0).result
+    wg.run(progress=False)
+    assert _values(wg) == {"acc": expected}
     _loaded_runs_the_same(wg)
 
 
