@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import itertools
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 from .construction import ExplicitConstruction
 from .errors import FerroflowError, NodeNotFoundError
@@ -87,8 +87,16 @@ class _Rebuild:
         elif binding[0] == "ctx":
             for item in binding[2]:
                 self.read_constants(where, item)
+        elif binding[0] == "refused":
+            self.refuse(where, binding[1])
         elif binding[0] == "node" and binding[1] not in self.values:
             self.values[binding[1]] = self._constant(where, binding[1])
+
+    def refuse(self, where: str, why: str) -> NoReturn:
+        """What the recipe says it could not carry: the load fails, naming it."""
+        raise FerroflowError(
+            f"run {self.run.pk}: {where} cannot be rebuilt: {why}; build the graph again instead"
+        )
 
     def _constant(self, where: str, pk: int) -> Any:
         """The value of the stored data node ``pk`` a recipe names as a constant."""
@@ -124,10 +132,7 @@ class _Rebuild:
                 made = self.made[binding[1]] = DataNode(self.values[binding[1]])
             return made
         if kind == "refused":
-            raise FerroflowError(
-                f"run {self.run.pk}: {where} cannot be rebuilt: {binding[1]}; build the graph "
-                f"again instead"
-            )
+            self.refuse(where, binding[1])
         if kind == "ctx":
             return self._context_read(where, binding[1], binding[2])
         if kind == "item":
@@ -291,10 +296,7 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> in
     rebuild = _Rebuild(wg, store, run)
     for task in recipe["tasks"]:
         if task["refused"] is not None:
-            raise FerroflowError(
-                f"run {run.pk}: task '{task['name']}' cannot be rebuilt: {task['refused']}; "
-                f"build the graph again instead"
-            )
+            rebuild.refuse(f"task '{task['name']}'", task["refused"])
         for key, binding in task["inputs"].items():
             rebuild.read_constants(f"task '{task['name']}', input '{key}'", binding)
     rebuild.read_constants("the graph's outputs", recipe["outputs"])

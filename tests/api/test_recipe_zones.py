@@ -445,17 +445,25 @@ def test_a_damaged_zone_part_fails_naming_the_run_and_what_is_wrong(edit: str, s
     assert says in str(caught.value)
 
 
-def test_a_read_of_a_replaced_context_is_refused_naming_the_task_and_input() -> None:
+def test_a_replaced_context_loads_unless_zones_write_it_then_it_is_refused_naming_it() -> None:
     with WorkGraph("replaced") as wg:
-        wg.ctx.x = 1
+        wg.ctx.x = add(x=1, y=1).result
         old = wg.ctx.x
-        wg.ctx = {"y": 2}
+        wg.ctx = {"y": 2}  # no zone writes the old context: its read is its entry
         add(x=old, y=wg.ctx.y)
     wg.run()
-    assert wg.tasks.add.outputs.result.value.value == 3
-    with pytest.raises(FerroflowError, match=f"run {wg.pk}: task 'add', input 'x'") as caught:
+    _loaded_runs_the_same(wg)
+    with WorkGraph("replaced_loop") as wg:
+        wg.ctx.n = 0
+        with While(wg.ctx.n < 2):
+            wg.ctx.n = add(x=wg.ctx.n, y=1).result
+        wg.ctx = {"y": 2}  # the loop runs on the context this replaced
+        wg.outputs.result = add(x=wg.ctx.y, y=1).result
+    wg.run()
+    assert _values(wg) == {"result": 3}
+    with pytest.raises(FerroflowError, match=f"run {wg.pk}: task 'op_lt', input 'x'") as caught:
         WorkGraph.load(wg.pk)
-    assert "context entry 'x'" in str(caught.value)
+    assert "context entry 'n'" in str(caught.value)
 
 
 def test_a_version_2_recipe_still_loads() -> None:

@@ -23,8 +23,9 @@ from, written as data and read back as tagged tuples.
     (version 3) the current entry of Map zone ``zone`` (``zone.key`` / ``zone.value``);
 ``{"refused": why}``
     (version 3) what a recipe cannot carry (a socket of a task of another graph, a read of
-    another graph's context): written so that the run still starts, refused by the load,
-    which names the task and the socket with ``why``.
+    a context that ``wg.ctx = ...`` replaced and that zone tasks write): written so that the
+    run still starts, refused by the load, which names the task and the socket with ``why``.
+    (A read of a replaced context no zone task writes is its entry, and written as that.)
 """
 
 from __future__ import annotations
@@ -118,9 +119,11 @@ class BindingWriter:
 
     def _context(self, read: ContextRead) -> Any:
         if self.runtime is not None and read.runtime is not self.runtime:
+            if not read.runtime.zoned:  # no zone writes it: the read is its entry, exactly
+                return self.binding(read.entry)
             return {
                 "refused": f"it reads context entry '{read.key}' of a context that "
-                f"`wg.ctx = ...` replaced, or of another graph"
+                f"`wg.ctx = ...` replaced (or of another graph), which zone tasks write"
             }
         chain = [self.binding(read.entry)]
         entry, before = read.entry, read.runtime.before

@@ -16,8 +16,10 @@ in creation order (a zone before its children, an inner zone before its own):
     a ``While`` body advancing ``wg.ctx.n``; outside one too, as a run-time context reads
     every writer);
 ``"refused": why``
-    on a task whose zone part cannot be carried (a write into another graph's context):
-    the load refuses it naming the task, so the graph never runs without it.
+    on a task whose zone part cannot be carried (a write into a context that ``wg.ctx =
+    ...`` replaced and zone tasks write): the load refuses it naming the task, so the graph
+    never runs without it. (A write into a replaced context no zone task writes changes
+    nothing a reader sees, so it is not recorded.)
 
 A Map's item (``zone.key`` / ``zone.value``) and a ``wg.ctx`` read are bindings
 (:mod:`.recipe_bindings`). :func:`read_zones` checks that every name points where it must (a
@@ -58,13 +60,16 @@ def zone_fields(
             found["zone"]["gather"] = {
                 name: writer.binding(socket) for name, socket in zone.gathers.items()
             }
-    if link.writes:
-        found["writes"] = [[key, list(path)] for _, key, path in link.writes]
-        foreign = [key for written, key, _ in link.writes if written is not runtime]
+    # A write into a context that ``wg.ctx = ...`` replaced changes nothing a task reads
+    # unless zone tasks write that context too (only then do its reads take written values).
+    writes = [w for w in link.writes if w[0] is runtime or w[0].zoned]
+    if writes:
+        found["writes"] = [[key, list(path)] for _, key, path in writes]
+        foreign = [key for written, key, _ in writes if written is not runtime]
         if foreign:
             found["refused"] = (
                 f"it writes context entry '{foreign[0]}' of a context that `wg.ctx = ...` "
-                f"replaced, or of another graph"
+                f"replaced (or of another graph), which zone tasks write"
             )
     return found
 

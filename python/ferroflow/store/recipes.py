@@ -34,8 +34,9 @@ What cannot be carried is said, never dropped silently: an error handler or exce
 of a task made inline that has no importable name (a lambda, a closure) makes the load fail,
 naming the task (the task would run differently without it); a socket type without one
 (a class defined in a function) is read as ``Any`` with a warning naming the socket (a type
-is only a check); a socket of a task of another graph, a read or a write of another graph's
-context makes the load fail, naming the task and the socket or entry.
+is only a check); a socket of a task of another graph, a read or a write of a context that
+``wg.ctx = ...`` replaced and zone tasks write makes the load fail, naming the task and the
+socket or entry.
 
 The recipe is written only by a run of this store (``ferroflow import`` writes none), and read
 back as data: a ``pickle`` constant is unpickled, as every stored value of a local run is, and
