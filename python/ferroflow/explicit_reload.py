@@ -299,6 +299,8 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> in
             rebuild.refuse(f"task '{task['name']}'", task["refused"])
         for key, binding in task["inputs"].items():
             rebuild.read_constants(f"task '{task['name']}', input '{key}'", binding)
+        for key, binding in (task["zone"] or {}).get("gather", {}).items():
+            rebuild.read_constants(f"task '{task['name']}', gather '{key}'", binding)
     rebuild.read_constants("the graph's outputs", recipe["outputs"])
     rebuild.read_constants("the graph's context", recipe["context"])
     inputs = rebuild.spec("graph input", recipe["inputs"])
