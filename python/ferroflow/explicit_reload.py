@@ -14,16 +14,26 @@ constants the values of the data nodes the recipe names, and it is a restart of 
 ``run()`` reuses every finished task whose function and inputs are unchanged (see
 :mod:`ferroflow.restart`). Before that run the script may edit it as any explicit graph:
 rename it, set task inputs, add tasks, graph inputs and outputs.
+
+Control-flow zones come back as the script made them (:func:`_add_zone_task`): each zone
+task is opened again (``If``, ``While``, ``Map``, ``Zone``) and each child added while its
+zone is the open one, in the recorded creation order, so nested zones nest again; then a
+Map's gathered outputs, the ``wg.ctx`` writes of each task, the graph's ``wg.ctx`` entries
+and its reads (with what a key held before a zone task wrote it) are wired again on the
+rebuilt graph's own context. What a recipe marks as not carried is refused, naming the task
+and the socket.
 """
 
 from __future__ import annotations
 
+import itertools
 import warnings
-from typing import Any
+from typing import Any, NoReturn
 
 from .construction import ExplicitConstruction
 from .errors import FerroflowError, NodeNotFoundError
 from .executors.pythonjob import in_own_process
+from .model.context_read import ContextRead
 from .model.data import DataNode
 from .model.explicit import set_value
 from .model.graph import TaskNode
@@ -31,9 +41,10 @@ from .model.labels import nest
 from .model.monitor import monitoring
 from .model.own_inputs import wrapper_kind
 from .model.sockets import FutureSocket
-from .model.spec import Namespace
+from .model.spec import Leaf, Namespace
 from .model.taskdef import CalcFunctionDef, TaskDef
 from .model.vocabulary import Kind, Link
+from .model.zones import ZoneLink, ZoneSpec, open_zone, zone_link
 from .restart import import_object
 from .store import Store, StoredNode
 from .store.recipe_specs import Resolve, read_spec
@@ -61,6 +72,11 @@ class _Rebuild:
         self.signatures: SignatureSpecs = {}
         #: the values of the constants' data nodes, by pk (:meth:`read_constants`)
         self.values: dict[int, Any] = {}
+        #: the data node made again for each constant's pk: one node per stored one, so a
+        #: value several tasks shared (a ``wg.ctx`` entry) is still one node
+        self.made: dict[int, DataNode] = {}
+        #: the zones made again, by the name of their task
+        self.zones: dict[str, ZoneSpec] = {}
 
     def read_constants(self, where: str, binding: Any) -> None:
         """Read the constants ``binding`` names now, before any name of the recipe is
@@ -68,8 +84,19 @@ class _Rebuild:
         if isinstance(binding, dict):
             for key, item in binding.items():
                 self.read_constants(f"{where}.{key}", item)
+        elif binding[0] == "ctx":
+            for item in binding[2]:
+                self.read_constants(where, item)
+        elif binding[0] == "refused":
+            self.refuse(where, binding[1])
         elif binding[0] == "node" and binding[1] not in self.values:
             self.values[binding[1]] = self._constant(where, binding[1])
+
+    def refuse(self, where: str, why: str) -> NoReturn:
+        """What the recipe says it could not carry: the load fails, naming it."""
+        raise FerroflowError(
+            f"run {self.run.pk}: {where} cannot be rebuilt: {why}; build the graph again instead"
+        )
 
     def _constant(self, where: str, pk: int) -> Any:
         """The value of the stored data node ``pk`` a recipe names as a constant."""
@@ -100,7 +127,19 @@ class _Rebuild:
             # A new node of the same value: each run owns its constants (``runs delete`` of
             # one never breaks another's recipe); an array's bytes are stored once all the
             # same (the blob table is content-addressed), and the cache key is the value's.
-            return DataNode(self.values[binding[1]])
+            made = self.made.get(binding[1])
+            if made is None:
+                made = self.made[binding[1]] = DataNode(self.values[binding[1]])
+            return made
+        if kind == "refused":
+            self.refuse(where, binding[1])
+        if kind == "ctx":
+            return self._context_read(where, binding[1], binding[2])
+        if kind == "item":
+            zone = self.zones.get(binding[1])
+            if zone is None or zone.item is None:
+                raise FerroflowError(f"{where}: the recipe names no Map zone '{binding[1]}'")
+            return FutureSocket(zone.item, (binding[2],), Leaf())
         if kind == "input":
             head, *rest = binding[1].split(".")
             socket = self.wg._graph_input(head)
@@ -115,6 +154,16 @@ class _Rebuild:
         for part in path:
             found = found[part]
         return found
+
+    def _context_read(self, where: str, key: str, chain: list[Any]) -> ContextRead:
+        """``wg.ctx.key`` read on the rebuilt graph's context: its entry, each entry after
+        the first being what the key held before the one ahead of it was written (by a zone
+        task, which a reader falls back on when that task's branch is not taken)."""
+        runtime = self.wg._ctx._runtime
+        entries = [self.bound(f"{where} (wg.ctx.{key})", item) for item in chain]
+        for written, before in itertools.pairwise(entries):
+            runtime.before[id(written)] = before
+        return ContextRead(key, entries[0], runtime)
 
     def options(self, handle: TaskDef) -> dict[str, Any]:
         """:func:`handle_options` of an imported ``handle``, once per handle (many tasks
@@ -183,23 +232,77 @@ class _Rebuild:
             ) from exc
 
 
+def _add_zone_task(rebuild: _Rebuild, task: dict[str, Any]) -> TaskNode:
+    """Add recipe task ``task`` to the rebuilt graph inside its zone (opened earlier: the
+    recipe is in creation order), opening it as a zone again if it is one; a zone's inputs
+    are set with every task's, once all tasks exist."""
+    graph = rebuild.wg._graph
+    parent = task["in"]
+    graph.zone_stack = [rebuild.zones[parent]] if parent is not None else []
+    try:
+        zone = task["zone"]
+        if zone is None:
+            added = rebuild.wg.add_task(rebuild.handle(task), name=task["name"])
+            assert isinstance(added, GraphTask)  # a TaskDef makes a task
+            return added.node
+        conditions = {"conditions": None} if zone["kind"] in ("if", "while") else {}
+        spec = open_zone(graph, zone["kind"], task["name"], conditions)
+        if spec.node.name != task["name"]:
+            raise FerroflowError(
+                f"run {rebuild.run.pk}: zone '{task['name']}' of the recipe is named twice"
+            )
+        spec.node.inputs.clear()  # (the placeholder condition: its inputs come below)
+        rebuild.zones[task["name"]] = spec
+        return spec.node
+    finally:
+        graph.zone_stack = []
+
+
+def _wire_zone_part(rebuild: _Rebuild, task: dict[str, Any], node: TaskNode) -> None:
+    """A Map's gathered outputs and the ``wg.ctx`` entries ``node`` writes, on the rebuilt
+    graph's context."""
+    where = f"task '{task['name']}' of run {rebuild.run.pk}"
+    zone = task["zone"]
+    if zone is not None:
+        spec = rebuild.zones[task["name"]]
+        for name, binding in zone["gather"].items():
+            socket = rebuild.bound(f"{where}, gather '{name}'", binding)
+            if not isinstance(socket, FutureSocket):
+                raise FerroflowError(f"{where}: gather '{name}' is not a socket of a task")
+            spec.gathers[name] = socket
+    if task["writes"]:
+        runtime = rebuild.wg._ctx._runtime
+        link = zone_link(node)
+        if link is None:
+            link = node.zoned = ZoneLink(None)
+        for key, path in task["writes"]:
+            link.writes.append((runtime, key, path))
+        if link.parent is not None:
+            runtime.zoned = True
+
+
 def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> int | None:
     """Fill the new, empty explicit WorkGraph ``wg`` with run ``run``'s graph; returns the
     graph's ``max_number_jobs``."""
     text = stored_recipe(store, run.pk)
     if text is None:
         raise FerroflowError(
-            f"run {run.pk} ('{run.label}') was built explicitly and has no stored recipe (its "
-            f"graph has control-flow zones, which recipes do not describe yet; or it was "
-            f"imported from another store, or stored before ferroflow kept recipes), so it "
-            f"cannot be rebuilt; build the graph again instead"
+            f"run {run.pk} ('{run.label}') was built explicitly and has no stored recipe (it "
+            f"was imported from another store, or stored before ferroflow kept recipes, or "
+            f"before recipes described control-flow zones), so it cannot be rebuilt; build "
+            f"the graph again instead"
         )
     recipe = read_recipe(run.pk, text)
     rebuild = _Rebuild(wg, store, run)
     for task in recipe["tasks"]:
+        if task["refused"] is not None:
+            rebuild.refuse(f"task '{task['name']}'", task["refused"])
         for key, binding in task["inputs"].items():
             rebuild.read_constants(f"task '{task['name']}', input '{key}'", binding)
+        for key, binding in (task["zone"] or {}).get("gather", {}).items():
+            rebuild.read_constants(f"task '{task['name']}', gather '{key}'", binding)
     rebuild.read_constants("the graph's outputs", recipe["outputs"])
+    rebuild.read_constants("the graph's context", recipe["context"])
     inputs = rebuild.spec("graph input", recipe["inputs"])
     if isinstance(inputs, Namespace):
         wg._input_spec = inputs
@@ -209,11 +312,16 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> in
     if isinstance(outputs_spec, Namespace):
         wg._output_spec = outputs_spec
     nodes = rebuild.nodes
+    zoned = any(task["zone"] is not None for task in recipe["tasks"])
     for task in recipe["tasks"]:
-        added = wg.add_task(rebuild.handle(task), name=task["name"])
-        assert isinstance(added, GraphTask)  # a TaskDef makes a task
-        added.node.describe(task["meta"])
-        nodes[task["name"]] = added.node
+        if zoned:
+            node = _add_zone_task(rebuild, task)
+        else:
+            added = wg.add_task(rebuild.handle(task), name=task["name"])
+            assert isinstance(added, GraphTask)  # a TaskDef makes a task
+            node = added.node
+        node.describe(task["meta"])
+        nodes[task["name"]] = node
     for task in recipe["tasks"]:
         node = nodes[task["name"]]
         for key, binding in task["inputs"].items():
@@ -221,9 +329,13 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> in
             set_value(node, key, rebuild.bound(where, binding))
         for before in task["after"]:
             node.wait_for(nodes[before])
+        _wire_zone_part(rebuild, task, node)
     outputs = rebuild.bound("the graph's outputs", recipe["outputs"])
     if outputs:
         wg._graph.outputs = outputs
+    context = rebuild.bound("the graph's context", recipe["context"])
+    if context:
+        wg._ctx._entries.update(context)
     given = [
         (label, DataNode(node.value, node.uuid, node.pk))
         for kind, label, node in run.inputs

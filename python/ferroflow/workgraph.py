@@ -344,8 +344,8 @@ class WorkGraph(ExplicitConstruction):
         self._graph.max_number_jobs = cap
         execution = Execution(self._graph, self.process_type, recorder, executors, cache=cache)
         execution.capture = RunCapture(recorder, capture_wanted(capture))
-        # what WorkGraph.load needs to rebuild it (zones are not in recipes: refused there)
-        if provenance and self._handle is None and self._graph.zone_stack is None:
+        # what WorkGraph.load needs to rebuild it, control-flow zones and wg.ctx included
+        if provenance and self._handle is None:
             text = recipe_text(
                 self._graph,
                 store.record_data,
@@ -353,6 +353,7 @@ class WorkGraph(ExplicitConstruction):
                 inputs=self._input_spec,
                 added_inputs=self._added_inputs,
                 output_spec=self._output_spec,
+                context=(self._ctx._entries, self._ctx._runtime),
             )
             store.record_rows([recipe_row(execution.pk, text)])
         execution.cache.alias = self.restart_alias

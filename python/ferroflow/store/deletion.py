@@ -68,13 +68,15 @@ _COLLECT = [
     f"INSERT OR IGNORE INTO touched SELECT pk FROM node WHERE run_pk = :run AND kind = {_DATA}",
     # the constants its recipe names (store/recipe_bindings.py): one of a task that never ran
     # has no link, and would otherwise stay behind. Only bindings count, i.e. a one-key object
-    # {"node": pk} among a task's inputs or the graph's outputs: the same key in a socket's
-    # extras (the user's words, in the specs and task options) names nothing to delete.
+    # {"node": pk} among a task's inputs, the graph's outputs or its wg.ctx entries (version 3:
+    # a value no task read is named there only): the same key in a socket's extras (the
+    # user's words, in the specs and task options) names nothing to delete.
     "INSERT OR IGNORE INTO touched SELECT n.pk"
     " FROM (SELECT recipe FROM graph_recipe WHERE run_pk = :run AND json_valid(recipe)) r,"
     " json_tree(r.recipe) j JOIN node n ON n.pk = j.value"
     f" WHERE j.key = 'node' AND j.type = 'integer' AND n.kind = {_DATA}"
     "  AND (j.path = '$.outputs' OR j.path LIKE '$.outputs.%'"
+    "   OR j.path = '$.context' OR j.path LIKE '$.context.%'"
     "   OR (j.path LIKE '$.tasks[%' AND substr(j.path, instr(j.path, ']') + 1) LIKE '.inputs%'))"
     "  AND (SELECT count(*) FROM json_each(r.recipe, j.path)) = 1",
     # data nodes linked to a process of another run: kept
