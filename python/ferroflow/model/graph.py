@@ -24,6 +24,7 @@ from .data import RAW_CONSTANTS, DataNode
 from .error_handlers import ErrorHandler
 from .graph_stack import task_body
 from .sockets import NO_PRODUCERS, FutureSocket
+from .task_names import TaskNames
 from .taskdef import TaskDef
 
 __all__ = [
@@ -350,15 +351,13 @@ def producers(binding: Any) -> list[TaskNode]:
     return NO_PRODUCERS if first is None else [first]
 
 
-class Graph:
+class Graph(TaskNames[TaskNode]):
     """Tasks added by one execution of a graph body, plus its inputs and returned sockets."""
 
     def __init__(self, name: str, parent: TaskNode | None = None) -> None:
         self.name = name
         self.parent = parent
-        self.tasks: list[TaskNode] = []
-        self.tasks_by_name: dict[str, TaskNode] = {}
-        self._counts: dict[str, int] = {}
+        super().__init__()
         self.inputs: dict[str, Any] = {}
         self.outputs: dict[str, Any] | FutureSocket = {}  # a socket: a whole namespace
         self.depth = 0 if parent is None else parent.depth + 1
@@ -401,26 +400,6 @@ class Graph:
                 stack += [(p, False) for p in reversed(node.producers) if p.graph is self]
         return order
 
-    def next_name(self, base: str) -> tuple[str, int]:
-        """The name the next task from ``base`` gets: ``base``, then ``base1``, ``base2``…
-        as WorkGraph names repeated tasks; plus the counter value to pass to :meth:`add`."""
-        n = self._counts.get(base, 0)
-        name = base if n == 0 else f"{base}{n}"
-        while name in self.tasks_by_name:
-            n += 1
-            name = f"{base}{n}"
-        return name, n
-
-    def own_name(self, name: str, base: str) -> tuple[str, int]:
-        """A task of ``base`` named ``name`` by its caller (``name=``, a ``call_link_label``):
-        refused if the graph already has that name; plus the counter value for :meth:`add`,
-        which leaves the automatic numbering of ``base`` unchanged."""
-        if name in self.tasks_by_name:
-            raise ValueError(
-                f"graph '{self.path}' already has a task named '{name}'; choose another name"
-            )
-        return name, self.next_name(base)[1] - 1
-
     def add_next(
         self,
         handle: TaskDef,
@@ -435,10 +414,21 @@ class Graph:
         no name tuple. ``found``: its producers, if known; ``raw``: ``inputs`` may hold plain
         constants (:attr:`TaskNode.inputs`)."""
         base = handle.name
+        indexed = name is not None
         if name is None:
             n = self._counts.get(base, 0)
-            name = f"{base}{n}" if n else base
-            if name in self.tasks_by_name:
+            if n:
+                name = f"{base}{n}"
+            else:
+                name = base
+                self._new_base(base)
+            # Unless names may clash, no task left out of the index has this name (an earlier
+            # one of this base has another number, no other base makes it; .task_names).
+            if self._clashing:
+                indexed = True
+                if name in self.tasks_by_name:
+                    name, n = self.next_name(base)
+            elif name in self._by_name:
                 name, n = self.next_name(base)
         node = TaskNode(handle, self, name, inputs, found, raw)
         for used in node.producers:
@@ -452,8 +442,9 @@ class Graph:
                     f"tasks in one graph."
                 )
         self._counts[base] = n + 1
+        if indexed:  # named by its caller, or names may clash (see :mod:`.task_names`)
+            self._index_one(name, node)
         self.tasks.append(node)
-        self.tasks_by_name[name] = node
         if handle.is_graph:
             self.graph_nodes.append(node)
         if self.zone_stack:
