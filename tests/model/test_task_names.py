@@ -97,3 +97,11 @@ def test_names_and_order_match_indexing_every_task_at_once(
     assert [t.name for t in graph.tasks] == expected
     assert list(graph.tasks_by_name) == expected  # the index keeps the order of adding
     assert all(graph.tasks_by_name[t.name] is t for t in graph.tasks)
+
+
+def test_a_graph_keeps_each_task_definition_once_in_first_use_order() -> None:
+    # what a run asks of definitions (routing to executors, code digests) it asks of these
+    f, f1, g = HANDLES["f"], HANDLES["f1"], HANDLES["g"]
+    graph = build([("f", None), ("f", None), ("g", None), ("f", None), ("f1", None)])
+    assert list(graph.handles.values()) == [f, g, f1]
+    assert {id(t.handle) for t in graph.tasks} == set(graph.handles)

@@ -358,6 +358,10 @@ class Graph(TaskNames[TaskNode]):
         self.name = name
         self.parent = parent
         super().__init__()
+        #: the distinct definitions of its tasks, by id, in first-use order (what a run asks of
+        #: definitions, such as executors and code digests, is asked once per definition)
+        self.handles: dict[int, TaskDef] = {}
+        self._last_handle: TaskDef | None = None
         self.inputs: dict[str, Any] = {}
         self.outputs: dict[str, Any] | FutureSocket = {}  # a socket: a whole namespace
         self.depth = 0 if parent is None else parent.depth + 1
@@ -445,6 +449,9 @@ class Graph(TaskNames[TaskNode]):
         if indexed:  # named by its caller, or names may clash (see :mod:`.task_names`)
             self._index_one(name, node)
         self.tasks.append(node)
+        if handle is not self._last_handle:  # a scatter: one compare per task
+            self.handles.setdefault(id(handle), handle)
+            self._last_handle = handle
         if handle.is_graph:
             self.graph_nodes.append(node)
         if self.zone_stack:
