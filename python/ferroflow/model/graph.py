@@ -21,10 +21,10 @@ from ..model.vocabulary import State
 from . import graph_stack
 from .context_read import ContextRead
 from .data import RAW_CONSTANTS, DataNode
-from .error_handlers import ErrorHandler
 from .graph_stack import task_body
 from .sockets import NO_PRODUCERS, FutureSocket
 from .task_names import TaskNames
+from .task_rare import RareFields
 from .taskdef import TaskDef
 
 __all__ = [
@@ -54,7 +54,7 @@ def _uuid_text(raw: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class TaskNode:
+class TaskNode(RareFields):
     """One use of a task inside a graph: its handle, name, bindings and, after a run, its
     state, outputs (nested dict of data nodes) and error.
 
@@ -69,21 +69,15 @@ class TaskNode:
     """
 
     __slots__ = (
-        "_ctime",
         "_inputs",
-        "_mtime",
         "_outputs",
         "_raw",
-        "_uuid",
-        "cached_from",
         "call_meta",
         "child",
-        "error",
         "fast_box",
         "fast_ok",
         "graph",
         "handle",
-        "handlers",
         "id",
         "name",
         "out_pk",
@@ -109,6 +103,7 @@ class TaskNode:
     ):
         """``found``: its producers when the caller knows them (see :func:`producers`);
         ``raw``: ``inputs`` may hold plain constants (see :attr:`inputs`)."""
+        self._rare = None  # error, cached_from, handlers, uuid, times: see .task_rare
         self.handle = handle
         self.graph = graph
         self.name = name
@@ -119,12 +114,8 @@ class TaskNode:
         self.id: int | None = None  # id in the core's arena once the run knows the task
         self.state = State.PLANNED
         self._outputs: dict[str, Any] | None = None
-        self.error: BaseException | None = None
         self.pk: int | None = None  # process node pk in the store
-        self._uuid: str | None = None
         self.child: Graph | None = None  # for graph tasks: the expanded child graph
-        self._ctime: float | None = None
-        self._mtime: float | None = None
         #: tasks it waits for: those whose outputs it uses, and those ordered before it (``>>``);
         #: replaced, never changed in place (it may be the shared ``NO_PRODUCERS``)
         self.producers: list[TaskNode] = producers(inputs) if found is None else found
@@ -134,11 +125,6 @@ class TaskNode:
         #: [the run, later its results] for a task in the fast lane; None in the general lane
         self.fast_box: list[Any] | None = None
         self.out_pk: int | None = None  # a fast-lane task's output node pk
-        #: pk of the task run whose stored results this one reused (a cache hit), else None
-        self.cached_from: int | None = None
-        #: its error handlers when its graph adds some (:mod:`ferroflow.model.error_handlers`);
-        #: None: just the handle's
-        self.handlers: tuple[ErrorHandler, ...] | None = None
 
     @property
     def inputs(self) -> dict[str, Any]:
