@@ -105,3 +105,16 @@ def test_a_graph_keeps_each_task_definition_once_in_first_use_order() -> None:
     graph = build([("f", None), ("f", None), ("g", None), ("f", None), ("f1", None)])
     assert list(graph.handles.values()) == [f, g, f1]
     assert {id(t.handle) for t in graph.tasks} == set(graph.handles)
+
+
+def test_a_run_without_inputs_leaves_the_index_to_whoever_reads_it() -> None:
+    @task.graph
+    def scatter(n: int) -> None:
+        for i in range(n):
+            HANDLES["f"](x=i)
+
+    wg = scatter.build(4)
+    wg.run(provenance=False)
+    assert wg._graph._indexed == 0
+    assert wg.tasks.keys() == ["f", "f1", "f2", "f3"]  # read: indexed now, in order
+    assert wg.tasks["f3"].outputs.result.value.value == 3
