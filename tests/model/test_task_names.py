@@ -118,3 +118,17 @@ def test_a_run_without_inputs_leaves_the_index_to_whoever_reads_it() -> None:
     assert wg._graph._indexed == 0
     assert wg.tasks.keys() == ["f", "f1", "f2", "f3"]  # read: indexed now, in order
     assert wg.tasks["f3"].outputs.result.value.value == 3
+
+
+def test_a_numbered_task_keeps_its_number_and_reads_its_name() -> None:
+    graph = build([("f", None)] * 3)
+    assert [t._name for t in graph.tasks] == ["f", 1, 2]  # no str made per task
+    assert [t.name for t in graph.tasks] == ["f", "f1", "f2"]
+    assert graph.tasks[2].path == "G/f2" and "G/f2" in repr(graph.tasks[2])
+    # once a name was chosen by a caller, numbered names are checked, so made, at once
+    with graph_context(graph):
+        HANDLES["g"](x=1, metadata={"call_link_label": "f4"})
+        HANDLES["f"](x=1)
+        HANDLES["f"](x=1)
+    assert [t._name for t in graph.tasks][3:] == ["f4", "f3", "f5"]
+    assert list(graph.tasks_by_name) == ["f", "f1", "f2", "f4", "f3", "f5"]

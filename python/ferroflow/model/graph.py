@@ -70,6 +70,7 @@ class TaskNode(RareFields):
 
     __slots__ = (
         "_inputs",
+        "_name",
         "_outputs",
         "_raw",
         "call_meta",
@@ -79,7 +80,6 @@ class TaskNode(RareFields):
         "graph",
         "handle",
         "id",
-        "name",
         "out_pk",
         "pk",
         "producers",
@@ -96,17 +96,18 @@ class TaskNode(RareFields):
         self,
         handle: TaskDef,
         graph: Graph,
-        name: str,
+        name: str | int,
         inputs: dict[str, Any],
         found: list[TaskNode] | None = None,
         raw: bool = False,
     ):
-        """``found``: its producers when the caller knows them (see :func:`producers`);
-        ``raw``: ``inputs`` may hold plain constants (see :attr:`inputs`)."""
+        """``name``: its name, or the number ``n`` of a numbered name (``f{n}`` for handle
+        ``f``, see :attr:`name`); ``found``: its producers when the caller knows them (see
+        :func:`producers`); ``raw``: ``inputs`` may hold plain constants (see :attr:`inputs`)."""
         self._rare = None  # error, cached_from, handlers, uuid, times: see .task_rare
         self.handle = handle
         self.graph = graph
-        self.name = name
+        self._name = name
         self._inputs = inputs
         #: whether ``_inputs`` may hold plain constants not yet wrapped in data nodes (see
         #: :attr:`inputs`)
@@ -125,6 +126,16 @@ class TaskNode(RareFields):
         #: [the run, later its results] for a task in the fast lane; None in the general lane
         self.fast_box: list[Any] | None = None
         self.out_pk: int | None = None  # a fast-lane task's output node pk
+
+    @property
+    def name(self) -> str:
+        """Its name in its graph. A graph body's numbered task (``f1``, ``f2``…) keeps its
+        number, and the name is made when read: a scatter so makes no name per task that
+        nobody reads (~64 B and ~0.1 µs per task)."""
+        name = self._name
+        if isinstance(name, str):
+            return name
+        return f"{self.handle.name}{name}"
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -405,22 +416,24 @@ class Graph(TaskNames[TaskNode]):
         constants (:attr:`TaskNode.inputs`)."""
         base = handle.name
         indexed = name is not None
+        label: str | int = base if name is None else name
         if name is None:
             n = self._counts.get(base, 0)
-            if n:
-                name = f"{base}{n}"
-            else:
-                name = base
+            if n == 0:
                 self._new_base(base)
-            # Unless names may clash, no task left out of the index has this name (an earlier
-            # one of this base has another number, no other base makes it; .task_names).
-            if self._clashing:
-                indexed = True
-                if name in self.tasks_by_name:
-                    name, n = self.next_name(base)
-            elif name in self._by_name:
-                name, n = self.next_name(base)
-        node = TaskNode(handle, self, name, inputs, found, raw)
+            if self._clashing or self._by_name:
+                label = f"{base}{n}" if n else base
+                # Unless names may clash, no task left out of the index has this name (an
+                # earlier one of this base has another number, no other base makes it).
+                if self._clashing:
+                    indexed = True
+                    if label in self.tasks_by_name:
+                        label, n = self.next_name(base)
+                elif label in self._by_name:
+                    label, n = self.next_name(base)
+            elif n:
+                label = n  # nothing to check it against: the name is made when read
+        node = TaskNode(handle, self, label, inputs, found, raw)
         for used in node.producers:
             if used.graph.root is not self.root:
                 raise ForeignFutureError(
@@ -433,7 +446,7 @@ class Graph(TaskNames[TaskNode]):
                 )
         self._counts[base] = n + 1
         if indexed:  # named by its caller, or names may clash (see :mod:`.task_names`)
-            self._index_one(name, node)
+            self._index_one(node.name, node)
         self.tasks.append(node)
         if handle is not self._last_handle:  # a scatter: one compare per task
             self.handles.setdefault(id(handle), handle)
