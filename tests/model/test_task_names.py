@@ -124,6 +124,8 @@ def test_a_numbered_task_keeps_its_number_and_reads_its_name() -> None:
     graph = build([("f", None)] * 3)
     assert [t._name for t in graph.tasks] == ["f", 1, 2]  # no str made per task
     assert [t.name for t in graph.tasks] == ["f", "f1", "f2"]
+    assert [t._name for t in graph.tasks] == ["f", "f1", "f2"]  # kept once read
+    assert graph.tasks[2].name is graph.tasks[2].name  # the same str each time
     assert graph.tasks[2].path == "G/f2" and "G/f2" in repr(graph.tasks[2])
     # once a name was chosen by a caller, numbered names are checked, so made, at once
     with graph_context(graph):

@@ -130,12 +130,14 @@ class TaskNode(RareFields):
     @property
     def name(self) -> str:
         """Its name in its graph. A graph body's numbered task (``f1``, ``f2``…) keeps its
-        number, and the name is made when read: a scatter so makes no name per task that
-        nobody reads (~64 B and ~0.1 µs per task)."""
+        number until the name is first read (then kept: the store's label is that same str,
+        and one str per task is what the run with provenance keeps): a scatter so makes no
+        name per task that nobody reads (~64 B and ~0.1 µs per task)."""
         name = self._name
         if isinstance(name, str):
             return name
-        return f"{self.handle.name}{name}"
+        text = self._name = f"{self.handle.name}{name}"
+        return text
 
     @property
     def inputs(self) -> dict[str, Any]:
