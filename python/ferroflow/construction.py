@@ -333,7 +333,8 @@ class ExplicitConstruction:
         """``run(inputs=...)``: a key naming a graph input gives it its value, a key naming a
         task sets that task's inputs (``{"add1": {"x": 1}}``), anything else is refused; then
         (for an explicit graph) every task must have all it needs."""
-        tasks = self._graph.tasks_by_name
+        # (read only when inputs are given: a run without any would index every task's name)
+        tasks = self._graph.tasks_by_name if inputs else {}
         graph_inputs: dict[str, Any] = {}
         for key, values in (inputs or {}).items():
             if self._handle is None and self._is_graph_input(key):

@@ -336,7 +336,7 @@ class WorkGraph(ExplicitConstruction):
             executor,
             profile.executor if profile is not None else None,
             profile.executors if profile is not None else None,
-            self._graph.tasks,
+            self._graph.handles.values(),
         )
         cap = max_number_jobs if max_number_jobs is not None else self.max_number_jobs
         if cap is not None and cap < 1:

@@ -168,7 +168,7 @@ class Execution:
         """Store the code digest of each task function ``graph`` uses (once per run), so that
         a restart can compute the cache keys of this run's tasks (:mod:`ferroflow.restart`)."""
         seen = self._code_recorded
-        new = {id(h): h for h in {t.handle for t in graph.tasks} if id(h) not in seen}
+        new = {key: h for key, h in graph.handles.items() if key not in seen}
         for key, handle in new.items():
             seen.add(key)
             if not handle.is_graph:

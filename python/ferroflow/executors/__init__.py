@@ -39,7 +39,7 @@ from .processes import ProcessExecutor
 from .routing import RoutedExecutor
 
 if TYPE_CHECKING:
-    from ..model.graph import TaskNode
+    from ..model.taskdef import TaskDef
 
 # (DaskExecutor is imported on first use, so star-imports need no 'distributed')
 __all__ = [
@@ -187,12 +187,13 @@ def executors_for(
     executor: Any,
     profile_setting: str | None = None,
     named: Mapping[str, str] | None = None,
-    tasks: Iterable[TaskNode] = (),
+    handles: Iterable[TaskDef] = (),
 ) -> Executors:
     """A run's executors: sync functions where :func:`resolve_executor` says, or where each
-    of ``tasks`` (the graph's) names; ``async def`` functions on the run's event loop."""
+    of ``handles`` (the definitions of the graph's tasks) names; ``async def`` functions on the
+    run's event loop."""
     name, default = resolve_executor(executor, profile_setting, named)
-    routed = any(getattr(t.handle, "executor", None) for t in tasks)
+    routed = any(getattr(h, "executor", None) for h in handles)
     lookup = _lookup(named or {})
     if isinstance(default, LocalExecutor) and not routed:  # the plain local run: fast lane on
         return Executors(RoutedExecutor(name, default, lookup, record_all=False), AsyncExecutor())

@@ -182,7 +182,10 @@ def bind_keywords(
     ``graph`` (a :class:`~.graph.Graph`): its label for messages is made only when needed."""
     if len(kwargs) != len(plan):
         return None
-    inputs: dict[str, Any] = {}
+    # A call's own keyword dict (fresh for every call) becomes the task's bindings when the
+    # order of its keys cannot differ from the plan's: one dict per task made, not two (most
+    # tasks of a scatter take one input).
+    inputs: dict[str, Any] = kwargs if len(plan) == 1 else {}
     found: list[Any] = NO_PRODUCERS
     general = raw = False
     try:

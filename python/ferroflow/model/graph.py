@@ -21,9 +21,10 @@ from ..model.vocabulary import State
 from . import graph_stack
 from .context_read import ContextRead
 from .data import RAW_CONSTANTS, DataNode
-from .error_handlers import ErrorHandler
 from .graph_stack import task_body
 from .sockets import NO_PRODUCERS, FutureSocket
+from .task_names import TaskNames
+from .task_rare import RareFields
 from .taskdef import TaskDef
 
 __all__ = [
@@ -53,7 +54,7 @@ def _uuid_text(raw: bytes) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-class TaskNode:
+class TaskNode(RareFields):
     """One use of a task inside a graph: its handle, name, bindings and, after a run, its
     state, outputs (nested dict of data nodes) and error.
 
@@ -68,23 +69,17 @@ class TaskNode:
     """
 
     __slots__ = (
-        "_ctime",
         "_inputs",
-        "_mtime",
+        "_name",
         "_outputs",
         "_raw",
-        "_uuid",
-        "cached_from",
         "call_meta",
         "child",
-        "error",
         "fast_box",
         "fast_ok",
         "graph",
         "handle",
-        "handlers",
         "id",
-        "name",
         "out_pk",
         "pk",
         "producers",
@@ -101,16 +96,18 @@ class TaskNode:
         self,
         handle: TaskDef,
         graph: Graph,
-        name: str,
+        name: str | int,
         inputs: dict[str, Any],
         found: list[TaskNode] | None = None,
         raw: bool = False,
     ):
-        """``found``: its producers when the caller knows them (see :func:`producers`);
-        ``raw``: ``inputs`` may hold plain constants (see :attr:`inputs`)."""
+        """``name``: its name, or the number ``n`` of a numbered name (``f{n}`` for handle
+        ``f``, see :attr:`name`); ``found``: its producers when the caller knows them (see
+        :func:`producers`); ``raw``: ``inputs`` may hold plain constants (see :attr:`inputs`)."""
+        self._rare = None  # error, cached_from, handlers, uuid, times: see .task_rare
         self.handle = handle
         self.graph = graph
-        self.name = name
+        self._name = name
         self._inputs = inputs
         #: whether ``_inputs`` may hold plain constants not yet wrapped in data nodes (see
         #: :attr:`inputs`)
@@ -118,12 +115,8 @@ class TaskNode:
         self.id: int | None = None  # id in the core's arena once the run knows the task
         self.state = State.PLANNED
         self._outputs: dict[str, Any] | None = None
-        self.error: BaseException | None = None
         self.pk: int | None = None  # process node pk in the store
-        self._uuid: str | None = None
         self.child: Graph | None = None  # for graph tasks: the expanded child graph
-        self._ctime: float | None = None
-        self._mtime: float | None = None
         #: tasks it waits for: those whose outputs it uses, and those ordered before it (``>>``);
         #: replaced, never changed in place (it may be the shared ``NO_PRODUCERS``)
         self.producers: list[TaskNode] = producers(inputs) if found is None else found
@@ -133,11 +126,18 @@ class TaskNode:
         #: [the run, later its results] for a task in the fast lane; None in the general lane
         self.fast_box: list[Any] | None = None
         self.out_pk: int | None = None  # a fast-lane task's output node pk
-        #: pk of the task run whose stored results this one reused (a cache hit), else None
-        self.cached_from: int | None = None
-        #: its error handlers when its graph adds some (:mod:`ferroflow.model.error_handlers`);
-        #: None: just the handle's
-        self.handlers: tuple[ErrorHandler, ...] | None = None
+
+    @property
+    def name(self) -> str:
+        """Its name in its graph. A graph body's numbered task (``f1``, ``f2``…) keeps its
+        number until the name is first read (then kept: the store's label is that same str,
+        and one str per task is what the run with provenance keeps): a scatter so makes no
+        name per task that nobody reads (~64 B and ~0.1 µs per task)."""
+        name = self._name
+        if isinstance(name, str):
+            return name
+        text = self._name = f"{self.handle.name}{name}"
+        return text
 
     @property
     def inputs(self) -> dict[str, Any]:
@@ -350,15 +350,17 @@ def producers(binding: Any) -> list[TaskNode]:
     return NO_PRODUCERS if first is None else [first]
 
 
-class Graph:
+class Graph(TaskNames[TaskNode]):
     """Tasks added by one execution of a graph body, plus its inputs and returned sockets."""
 
     def __init__(self, name: str, parent: TaskNode | None = None) -> None:
         self.name = name
         self.parent = parent
-        self.tasks: list[TaskNode] = []
-        self.tasks_by_name: dict[str, TaskNode] = {}
-        self._counts: dict[str, int] = {}
+        super().__init__()
+        #: the distinct definitions of its tasks, by id, in first-use order (what a run asks of
+        #: definitions, such as executors and code digests, is asked once per definition)
+        self.handles: dict[int, TaskDef] = {}
+        self._last_handle: TaskDef | None = None
         self.inputs: dict[str, Any] = {}
         self.outputs: dict[str, Any] | FutureSocket = {}  # a socket: a whole namespace
         self.depth = 0 if parent is None else parent.depth + 1
@@ -401,26 +403,6 @@ class Graph:
                 stack += [(p, False) for p in reversed(node.producers) if p.graph is self]
         return order
 
-    def next_name(self, base: str) -> tuple[str, int]:
-        """The name the next task from ``base`` gets: ``base``, then ``base1``, ``base2``…
-        as WorkGraph names repeated tasks; plus the counter value to pass to :meth:`add`."""
-        n = self._counts.get(base, 0)
-        name = base if n == 0 else f"{base}{n}"
-        while name in self.tasks_by_name:
-            n += 1
-            name = f"{base}{n}"
-        return name, n
-
-    def own_name(self, name: str, base: str) -> tuple[str, int]:
-        """A task of ``base`` named ``name`` by its caller (``name=``, a ``call_link_label``):
-        refused if the graph already has that name; plus the counter value for :meth:`add`,
-        which leaves the automatic numbering of ``base`` unchanged."""
-        if name in self.tasks_by_name:
-            raise ValueError(
-                f"graph '{self.path}' already has a task named '{name}'; choose another name"
-            )
-        return name, self.next_name(base)[1] - 1
-
     def add_next(
         self,
         handle: TaskDef,
@@ -435,12 +417,25 @@ class Graph:
         no name tuple. ``found``: its producers, if known; ``raw``: ``inputs`` may hold plain
         constants (:attr:`TaskNode.inputs`)."""
         base = handle.name
+        indexed = name is not None
+        label: str | int = base if name is None else name
         if name is None:
             n = self._counts.get(base, 0)
-            name = f"{base}{n}" if n else base
-            if name in self.tasks_by_name:
-                name, n = self.next_name(base)
-        node = TaskNode(handle, self, name, inputs, found, raw)
+            if n == 0:
+                self._new_base(base)
+            if self._clashing or self._by_name:
+                label = f"{base}{n}" if n else base
+                # Unless names may clash, no task left out of the index has this name (an
+                # earlier one of this base has another number, no other base makes it).
+                if self._clashing:
+                    indexed = True
+                    if label in self.tasks_by_name:
+                        label, n = self.next_name(base)
+                elif label in self._by_name:
+                    label, n = self.next_name(base)
+            elif n:
+                label = n  # nothing to check it against: the name is made when read
+        node = TaskNode(handle, self, label, inputs, found, raw)
         for used in node.producers:
             if used.graph.root is not self.root:
                 raise ForeignFutureError(
@@ -452,8 +447,12 @@ class Graph:
                     f"tasks in one graph."
                 )
         self._counts[base] = n + 1
+        if indexed:  # named by its caller, or names may clash (see :mod:`.task_names`)
+            self._index_one(node.name, node)
         self.tasks.append(node)
-        self.tasks_by_name[name] = node
+        if handle is not self._last_handle:  # a scatter: one compare per task
+            self.handles.setdefault(id(handle), handle)
+            self._last_handle = handle
         if handle.is_graph:
             self.graph_nodes.append(node)
         if self.zone_stack:
