@@ -392,12 +392,12 @@ class Store:
 
     # -- lifecycle ----------------------------------------------------------------------------
     def flush(self) -> None:
-        """Block until every row queued before this call is committed (here, if the writer
-        thread is idle: :meth:`.writer.BatchWriter.flush`). Raises :class:`StoreWriteError`
-        (once) if rows failed to be written since the last report; the rows that could be
-        written are on disk regardless.
+        """Block until every row queued before this call is committed.
+
+        Raises :class:`StoreWriteError` (once) if rows failed to be written since the last
+        report; the rows that could be written are on disk regardless.
         """
-        self._writer.flush(here=True)
+        self._writer.flush()
 
     def close(self) -> None:
         """Flush, stop the writer thread and close both connections. Idempotent.

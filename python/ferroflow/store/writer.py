@@ -51,7 +51,6 @@ from .. import _core
 from ..errors import StoreWriteError
 from . import schema, values
 from .faults import Fault, file_identity, is_fatal, mark_failed
-from .interrupts import call_holding_interrupts
 from .rows import OP_FLUSH, STATEMENTS
 
 __all__ = ["BatchWriter"]
@@ -317,23 +316,16 @@ class BatchWriter:
             self._rows = _core.SqlWriter(values, schema, self._committer.max_length())
 
     # -- producer side ------------------------------------------------------------------------
-    def flush(self, raise_errors: bool = True, here: bool = False) -> None:
+    def flush(self, raise_errors: bool = True) -> None:
         """Block until every row appended before this call is committed; raise kept errors.
 
         ``raise_errors=False`` (used before reads) leaves the errors for the next real flush.
-        ``here=True`` (:meth:`Store.flush`: a run's end) commits on the calling thread when
-        the writer thread is not draining: a small run's one commit then costs no round trip
-        to the writer (two thread wake-ups and GIL hand-offs, ~0.1 ms of a 0.5 ms run on a
-        loaded 2-core VM). Ctrl-C is held back meanwhile (:mod:`.interrupts`), as the writer
-        thread never sees it. Back-pressure and reads keep the round trip: a worker that waits
-        there lets the writer commit while others run.
+        The commit stays on the writer thread, even for a small run's one batch: committed on
+        the calling thread, rows taken off the queue would be lost to a Ctrl-C landing before
+        their commit, and holding Ctrl-C back instead would hold it across SQLite's busy wait
+        (up to the 30 s busy timeout) and the pickling of user values.
         """
-        if here and not self._stopped and self._drain_lock.acquire(blocking=False):
-            try:
-                call_holding_interrupts(self._drain_here)
-            finally:
-                self._drain_lock.release()
-        elif not self._stopped:
+        if not self._stopped:
             # A bare lock, held until the writer releases it: an Event would cost a Condition
             # and a waiter lock on both sides of every run's final flush.
             done = threading.Lock()
@@ -407,14 +399,6 @@ class BatchWriter:
                 self._fail("writer", exc)
             if self._stopping and not self.queue:
                 return
-
-    def _drain_here(self) -> None:
-        """:meth:`_drain_locked` on the calling thread (drain lock held), never raising for a
-        bug in it, as the writer thread would not."""
-        try:
-            self._drain_locked()
-        except Exception as exc:
-            self._fail("writer", exc)
 
     def _drain(self) -> None:
         if not self.queue:  # the common idle wake-up: do not even take the lock
