@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import resource
 import threading
 import time
 from typing import Any
@@ -90,3 +91,33 @@ def test_a_non_blocking_reader_waits_for_a_message_instead_of_calling_it_the_end
         assert read_message(raw) == b"late"
         writer.join()
         assert read_message(raw) is None
+
+
+def test_a_non_blocking_pipe_numbered_past_1024_is_waited_for_too() -> None:
+    # select.select() refuses descriptors >= 1024: a process with many files open (a big run's
+    # pool, a notebook) gets such numbers for its workers' pipes.
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < 1200:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (min(2048, hard), hard))
+    r, w = os.pipe()
+    try:
+        high_r, high_w = os.dup2(r, 1100), os.dup2(w, 1101)
+    finally:
+        os.close(r)
+        os.close(w)
+    os.set_blocking(high_r, False)
+    os.set_blocking(high_w, False)
+    payload = os.urandom(1 << 18)
+
+    def send() -> None:
+        with os.fdopen(high_w, "wb", buffering=0) as out:
+            write_message(out, payload)
+
+    writer = threading.Thread(target=send)
+    writer.start()
+    try:
+        with os.fdopen(high_r, "rb", buffering=0) as raw:
+            assert read_message(raw) == payload
+    finally:
+        writer.join()
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

@@ -11,14 +11,23 @@ and go on, so a message is never cut short nor taken for the end of the stream."
 
 from __future__ import annotations
 
-import select
+import selectors
 import struct
 from typing import BinaryIO
 
-__all__ = ["HEADER", "read_message", "write_message"]
+__all__ = ["HEADER", "read_message", "wait_for", "write_message"]
 
 #: each message's length, before its bytes
 HEADER = struct.Struct("<Q")
+
+
+def wait_for(stream: BinaryIO, event: int, timeout: float | None = None) -> bool:
+    """Wait until ``stream`` is ready for ``event`` (``selectors.EVENT_READ`` or
+    ``EVENT_WRITE``); False if ``timeout`` seconds passed first. Through ``selectors`` (epoll
+    here), not ``select.select``, which refuses a descriptor numbered 1024 or more."""
+    with selectors.DefaultSelector() as selector:
+        selector.register(stream, event)
+        return bool(selector.select(timeout))
 
 
 def _read_exactly(stream: BinaryIO, size: int) -> bytes:
@@ -27,7 +36,7 @@ def _read_exactly(stream: BinaryIO, size: int) -> bytes:
     while size:
         chunk = stream.read(size)
         if chunk is None:  # non-blocking and nothing to read yet: not the end
-            select.select([stream], [], [])
+            wait_for(stream, selectors.EVENT_READ)
             continue
         if not chunk:
             break
@@ -52,7 +61,7 @@ def write_message(stream: BinaryIO, data: bytes) -> None:
     while view:
         written = stream.write(view)
         if written is None:  # non-blocking and the pipe is full: nothing was written
-            select.select([], [stream], [])
+            wait_for(stream, selectors.EVENT_WRITE)
             continue
         view = view[written:]
     stream.flush()

@@ -31,7 +31,7 @@ import atexit
 import contextlib
 import os
 import pickle
-import select
+import selectors
 import subprocess
 import sys
 import threading
@@ -47,7 +47,7 @@ from ..errors import (
     RemoteTaskError,
     TaskTimeoutError,
 )
-from .framing import read_message, write_message
+from .framing import read_message, wait_for, write_message
 from .pythonjob import _child_env
 from .remote_traceback import with_remote_traceback
 
@@ -125,11 +125,9 @@ class _Worker:
             started = read_message(stdout)
             if started is None:
                 return self._ended(proc)
-            if timeout is not None:
-                ready, _, _ = select.select([stdout], [], [], timeout)
-                if not ready:
-                    self._kill(proc)
-                    raise TaskTimeoutError(f"ran past its timeout of {timeout:g} s")
+            if timeout is not None and not wait_for(stdout, selectors.EVENT_READ, timeout):
+                self._kill(proc)
+                raise TaskTimeoutError(f"ran past its timeout of {timeout:g} s")
             reply = read_message(stdout)
             return self._ended(proc) if reply is None else reply
         finally:
