@@ -281,6 +281,18 @@ def _wire_zone_part(rebuild: _Rebuild, task: dict[str, Any], node: TaskNode) -> 
             runtime.zoned = True
 
 
+def _bind_again(node: TaskNode, name: str, value: Any) -> None:
+    """Give ``node`` its stored binding ``value`` of input ``name`` back. One socket bound to a
+    whole dynamic namespace (``total(data=zone.outputs.a)`` for ``def total(**data)``) is bound
+    whole, as it was built: ``set_value`` would link it as one ``<task>_<socket>`` entry, as
+    ``add_link`` does. A namespace built link by link is stored as a dict of its entries."""
+    spec = node.handle.inputs.get(name)
+    if isinstance(value, FutureSocket) and isinstance(spec, Namespace) and spec.dynamic is not None:
+        node.set_input(name, value)
+        return
+    set_value(node, name, value)
+
+
 def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> int | None:
     """Fill the new, empty explicit WorkGraph ``wg`` with run ``run``'s graph; returns the
     graph's ``max_number_jobs``."""
@@ -326,7 +338,7 @@ def load_explicit(wg: ExplicitConstruction, store: Store, run: StoredNode) -> in
         node = nodes[task["name"]]
         for key, binding in task["inputs"].items():
             where = f"task '{task['name']}', input '{key}'"
-            set_value(node, key, rebuild.bound(where, binding))
+            _bind_again(node, key, rebuild.bound(where, binding))
         for before in task["after"]:
             node.wait_for(nodes[before])
         _wire_zone_part(rebuild, task, node)

@@ -27,6 +27,7 @@ from ferroflow import (
 )
 from ferroflow.cli import main as cli_main
 from ferroflow.errors import NodeNotFoundError
+from ferroflow.model.sockets import FutureSocket
 from ferroflow.model.zones import zone_link
 from ferroflow.store.deletion import delete_run
 from ferroflow.testing import Program, evaluate_program, zone_programs
@@ -494,3 +495,38 @@ def test_runs_delete_removes_a_context_value_only_the_recipe_names() -> None:
     delete_run(store.path, store.durability, wg.pk)
     with pytest.raises(NodeNotFoundError):
         store.load_node(pk)
+
+
+@task
+def sum_all(**data: int) -> int:
+    return sum(data.values())
+
+
+def test_a_socket_bound_whole_to_a_kwargs_namespace_loads_whole() -> None:
+    # WorkGraph's Map pattern: the gathered output feeds a **kwargs reducer whole. Linked as
+    # one `<task>_<socket>` entry instead (add_link's rule), the reducer got {name: dict}.
+    with WorkGraph("map_into_kwargs") as wg:
+        with Map({"k1": 3, "k2": 4}) as zone:
+            zone.gather({"a": add(x=zone.value, y=1).result})
+        wg.outputs.result = sum_all(data=zone.outputs.a).result
+    wg.run()
+    assert _values(wg) == {"result": 9}
+    again = _loaded_runs_the_same(wg)
+    assert isinstance(again.tasks.sum_all.node.inputs["data"], FutureSocket)
+    with WorkGraph("dynamic_into_kwargs") as plain:  # no zone: a dynamic output, whole
+        plain.outputs.result = sum_all(data=spread(n=4)).result
+    plain.run()
+    assert _values(_loaded_runs_the_same(plain)) == {"result": 0 + 1 + 2 + 3}
+
+
+def test_a_kwargs_namespace_linked_entry_by_entry_loads_entry_by_entry() -> None:
+    with WorkGraph("linked_entries") as wg:
+        first, second = wg.add_task(add, x=1, y=2), wg.add_task(add, x=3, y=4)
+        reducer = wg.add_task(sum_all, name="reduce")
+        wg.add_link(first.outputs.result, reducer.inputs.data)
+        wg.add_link(second.outputs.result, reducer.inputs.data)
+        wg.outputs.result = reducer.outputs.result
+    wg.run()
+    assert _values(wg) == {"result": 10}
+    again = _loaded_runs_the_same(wg)
+    assert set(again.tasks["reduce"].node.inputs["data"]) == {"add_result", "add1_result"}
