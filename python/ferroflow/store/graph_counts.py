@@ -16,6 +16,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from .graph_sets import Side, link_codes
+from .in_lists import chunks, marks
 from .schema import (
     CALL_LINKS,
     KIND_CODES,
@@ -34,19 +35,8 @@ __all__ = [
     "task_spans",
 ]
 
-_CHUNK = 400
 _CALC = KIND_CODES["calc"]
 _TASK_RUNS = "run_pk = ? AND kind = ? AND ctime IS NOT NULL"
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
-
-
-def _chunks(pks: Iterable[int]) -> Iterable[list[int]]:
-    items = list(pks)
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 def _state(code: int | None) -> str | None:
@@ -62,7 +52,7 @@ def process_pks_in_states(
     codes = [STATE_CODES[state] for state in states]
     sql = (
         f"SELECT pk FROM node WHERE run_pk = ? AND {UNFINISHED_PROCESS}"
-        f" AND state IN ({_marks(len(codes))}) AND pk != ? ORDER BY pk LIMIT ?"
+        f" AND state IN ({marks(len(codes))}) AND pk != ? ORDER BY pk LIMIT ?"
     )
     return [pk for (pk,) in conn.execute(sql, (run_pk, *codes, exclude, limit))]
 
@@ -83,12 +73,12 @@ def call_counts(
     counted by process type, kind and state (``None`` where none is stored)."""
     codes = link_codes(CALL_LINKS)
     found: list[tuple[int, str, str, str | None, int]] = []
-    for chunk in _chunks(parents):
+    for chunk in chunks(parents, 400):
         sql = (
             "SELECT l.src, n.type, n.kind, n.state, count(*) FROM link l"
             " CROSS JOIN node n ON n.pk = l.dst"
-            f" WHERE l.src IN ({_marks(len(chunk))}) AND l.type IN"
-            f" ({_marks(len(codes))}) GROUP BY l.src, n.type, n.kind, n.state"
+            f" WHERE l.src IN ({marks(len(chunk))}) AND l.type IN"
+            f" ({marks(len(codes))}) GROUP BY l.src, n.type, n.kind, n.state"
         )
         for parent, type_, kind, state, n in conn.execute(sql, (*chunk, *codes)):
             found.append((parent, type_, KIND_NAMES[kind], _state(state), n))
@@ -104,10 +94,10 @@ def link_counts(
         raise ValueError(f"side must be 'src' or 'dst', not {side!r}")
     codes = link_codes(link_types)
     found: list[tuple[int, int]] = []
-    for chunk in _chunks(pks):
+    for chunk in chunks(pks, 400):
         sql = (
-            f"SELECT {side}, count(*) FROM link WHERE {side} IN ({_marks(len(chunk))})"
-            f" AND type IN ({_marks(len(codes))}) GROUP BY {side}"
+            f"SELECT {side}, count(*) FROM link WHERE {side} IN ({marks(len(chunk))})"
+            f" AND type IN ({marks(len(codes))}) GROUP BY {side}"
         )
         found += conn.execute(sql, (*chunk, *codes)).fetchall()
     return found

@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from ..model.vocabulary import KIND_CODES, STATE_CODES, Kind, State
 from ..model.vocabulary import Link as LinkType
+from .in_lists import chunks, marks
 from .node_record import NODE_RECORD_COLUMNS
 from .schema import CALL_LINKS, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN, sql_codes
 
@@ -69,7 +70,6 @@ LINK_TYPES: tuple[str, ...] = tuple(LINK_CODES)
 DATA_PROVENANCE: tuple[str, ...] = (LinkType.INPUT_CALC, LinkType.CREATE)
 
 _COLUMNS = ", ".join(NODE_ROW_COLUMNS)
-_CHUNK = 500  # parameters per IN (...) list, well below SQLite's limit
 
 
 class Link(NamedTuple):
@@ -92,16 +92,6 @@ def link_codes(link_types: Iterable[str] | None, default: Sequence[str]) -> list
         ) from None
 
 
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
-
-
-def _chunks(pks: Iterable[int]) -> Iterable[list[int]]:
-    wanted = list(dict.fromkeys(pks))
-    for start in range(0, len(wanted), _CHUNK):
-        yield wanted[start : start + _CHUNK]
-
-
 # -- nodes ------------------------------------------------------------------------------------
 def node_row(query: Query, pk: int) -> NodeRow | None:
     """Node ``pk``'s row, or None when there is none."""
@@ -112,8 +102,8 @@ def node_row(query: Query, pk: int) -> NodeRow | None:
 def node_rows(query: Query, pks: Iterable[int]) -> dict[int, NodeRow]:
     """The rows of the nodes among ``pks``, keyed by pk (unknown pks are left out)."""
     found: dict[int, NodeRow] = {}
-    for chunk in _chunks(pks):
-        sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({_marks(len(chunk))})"
+    for chunk in chunks(pks, distinct=True):
+        sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({marks(len(chunk))})"
         for row in query(sql, chunk):
             found[row[0]] = tuple(row)
     return found
@@ -170,11 +160,11 @@ def value_parts_of(query: Query, pk: int) -> tuple[str | None, Any, Any] | None:
 def value_parts(query: Query, pks: Iterable[int]) -> dict[int, tuple[str | None, Any, Any]]:
     """:func:`value_parts_of` for many nodes, keyed by pk (unknown pks are left out)."""
     found: dict[int, tuple[str | None, Any, Any]] = {}
-    for chunk in _chunks(pks):
+    for chunk in chunks(pks, distinct=True):
         sql = (
             "SELECT n.pk, n.codec, n.value, b.data FROM node n"
             " LEFT JOIN blob b ON b.id = n.blob_id"
-            f" WHERE n.pk IN ({_marks(len(chunk))})"
+            f" WHERE n.pk IN ({marks(len(chunk))})"
         )
         for pk, codec, inline, blob in query(sql, chunk):
             found[pk] = (codec, inline, blob)
@@ -192,7 +182,7 @@ def neighbours(
     columns = ", ".join(f"n.{column}" for column in NODE_ROW_COLUMNS)
     sql = (
         f"SELECT l.type, l.label, {columns} FROM link l JOIN node n ON n.pk = l.{far}"
-        f" WHERE l.{near} = ? AND l.type IN ({_marks(len(codes))}) ORDER BY l.type, n.pk"
+        f" WHERE l.{near} = ? AND l.type IN ({marks(len(codes))}) ORDER BY l.type, n.pk"
     )
     return [(LINK_NAMES[row[0]], row[1], tuple(row[2:])) for row in query(sql, [pk, *codes])]
 
@@ -205,10 +195,10 @@ def links(
     codes = link_codes(link_types, LINK_TYPES)
     near = "dst" if incoming else "src"
     out: list[Link] = []
-    for chunk in _chunks(pks):
+    for chunk in chunks(pks, distinct=True):
         sql = (
-            f"SELECT src, dst, type, label FROM link WHERE {near} IN ({_marks(len(chunk))})"
-            f" AND type IN ({_marks(len(codes))}) ORDER BY type, src, dst"
+            f"SELECT src, dst, type, label FROM link WHERE {near} IN ({marks(len(chunk))})"
+            f" AND type IN ({marks(len(codes))}) ORDER BY type, src, dst"
         )
         out.extend(
             Link(src, dst, LINK_NAMES[code], label)
@@ -229,7 +219,7 @@ def walk(
     itself is left out (a cycle of the logical plane would reach it)."""
     codes = link_codes(link_types, DATA_PROVENANCE)
     near, far = ("dst", "src") if backwards else ("src", "dst")
-    types = f"type IN ({_marks(len(codes))})"
+    types = f"type IN ({marks(len(codes))})"
     if max_depth is None:
         recursive = (
             f"WITH RECURSIVE walk(pk) AS ("
@@ -279,11 +269,11 @@ def count_nodes(
     params: list[Any] = []
     if kinds is not None:
         codes = [KIND_CODES[kind] for kind in kinds]
-        where.append(f"kind IN ({_marks(len(codes))})")
+        where.append(f"kind IN ({marks(len(codes))})")
         params.extend(codes)
     if states is not None:
         wanted = list(states)
-        where.append(f"state IN ({_marks(len(wanted))})")
+        where.append(f"state IN ({marks(len(wanted))})")
         params.extend(wanted)
     if run_pk is not None:
         where.append("run_pk = ?")
@@ -328,7 +318,7 @@ def run_node_rows(query: Query, run_pk: int, kinds: Iterable[str] | None = None)
     params: list[Any] = [run_pk]
     if kinds is not None:
         codes = [KIND_CODES[kind] for kind in kinds]
-        sql += f" AND kind IN ({_marks(len(codes))})"
+        sql += f" AND kind IN ({marks(len(codes))})"
         params.extend(codes)
     return [tuple(row) for row in query(sql + " ORDER BY pk", params)]
 

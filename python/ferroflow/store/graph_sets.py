@@ -23,6 +23,7 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from .in_lists import chunks, marks
 from .node_record import NODE_RECORD_COLUMNS
 from .reading import Link
 from .schema import (
@@ -66,17 +67,6 @@ Side = Literal["src", "dst"]
 
 _COLUMNS = ", ".join(NODE_COLUMNS)
 _N_COLUMNS = ", ".join(f"n.{column}" for column in NODE_COLUMNS)
-_CHUNK = 500  # parameters per IN (...) list, well below SQLite's limit
-
-
-def _marks(n: int) -> str:
-    return ", ".join("?" * n)
-
-
-def _chunks(pks: Iterable[int]) -> Iterable[list[int]]:
-    items = list(pks)
-    for start in range(0, len(items), _CHUNK):
-        yield items[start : start + _CHUNK]
 
 
 def _other(side: Side) -> Side:
@@ -137,8 +127,8 @@ def node_rows(conn: sqlite3.Connection, pks: Iterable[int]) -> list[tuple[Any, .
     """The rows (:data:`NODE_COLUMNS`) of the nodes with these pks, in chunks; unknown pks are
     left out."""
     found: list[tuple[Any, ...]] = []
-    for chunk in _chunks(sorted(set(pks))):
-        sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({_marks(len(chunk))})"
+    for chunk in chunks(sorted(set(pks))):
+        sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({marks(len(chunk))})"
         found += conn.execute(sql, chunk).fetchall()
     return found
 
@@ -155,8 +145,8 @@ def node_heads(
     """``{pk: (type, kind, state)}`` of the nodes with these pks (names; state ``None`` where
     none is stored): what a picture needs to place a node, without its value."""
     found: dict[int, tuple[str, str, str | None]] = {}
-    for chunk in _chunks(list(pks)):
-        sql = f"SELECT pk, type, kind, state FROM node WHERE pk IN ({_marks(len(chunk))})"
+    for chunk in chunks(list(pks)):
+        sql = f"SELECT pk, type, kind, state FROM node WHERE pk IN ({marks(len(chunk))})"
         for pk, type_, kind, state in conn.execute(sql, chunk):
             found[pk] = (type_, KIND_NAMES[kind], None if state is None else state_name(state))
     return found
@@ -181,13 +171,13 @@ def links_at(
     codes = link_codes(link_types)
     found: list[Link] = []
     order = f" ORDER BY {side}, label" if ordered else ""
-    for chunk in _chunks(pks):
+    for chunk in chunks(pks):
         left = None if limit is None else limit - len(found)
         if left is not None and left <= 0:
             break
         sql = (
-            f"SELECT src, dst, type, label FROM link WHERE {side} IN ({_marks(len(chunk))})"
-            f" AND type IN ({_marks(len(codes))}){order}"
+            f"SELECT src, dst, type, label FROM link WHERE {side} IN ({marks(len(chunk))})"
+            f" AND type IN ({marks(len(codes))}){order}"
         )
         params: list[int] = [*chunk, *codes]
         if left is not None:
@@ -212,7 +202,7 @@ def links_of(
     codes = link_codes(link_types)
     sql = (
         f"SELECT src, dst, type, label FROM link WHERE {side} = ?"
-        f" AND type IN ({_marks(len(codes))}) ORDER BY {'label' if by == 'label' else other}"
+        f" AND type IN ({marks(len(codes))}) ORDER BY {'label' if by == 'label' else other}"
     )
     params: list[int] = [pk, *codes]
     if limit is not None:
@@ -230,8 +220,8 @@ def calls_of_types(
     sql = (
         "SELECT l.src, l.dst, l.type, l.label, n.kind FROM link l"
         " CROSS JOIN node n ON n.pk = l.dst"
-        f" WHERE l.src = ? AND l.type IN ({_marks(len(codes))})"
-        f" AND n.type IN ({_marks(len(types))})"
+        f" WHERE l.src = ? AND l.type IN ({marks(len(codes))})"
+        f" AND n.type IN ({marks(len(types))})"
     )
     return [
         (_link(row), KIND_NAMES[kind]) for *row, kind in conn.execute(sql, (parent, *codes, *types))
@@ -256,7 +246,7 @@ def returned_makers(conn: sqlite3.Connection, graph: int, limit: int) -> list[Li
     sql = (
         "SELECT k.src, k.dst, k.type, k.label FROM link r"
         " CROSS JOIN link c ON c.dst = r.dst AND c.type = ?"
-        f" CROSS JOIN link k ON k.dst = c.src AND k.type IN ({_marks(len(calls))})"
+        f" CROSS JOIN link k ON k.dst = c.src AND k.type IN ({marks(len(calls))})"
         " WHERE r.src = ? AND r.type = ? AND k.src = r.src LIMIT ?"
     )
     params = (LINK_CODES["CREATE"], *calls, graph, LINK_CODES["RETURN"], limit)
