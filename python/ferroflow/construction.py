@@ -13,6 +13,7 @@ from typing import Any
 from .builtin_tasks import BUILTIN_TASKS, BuiltinTask, ZoneTask, builtin_task
 from .context import Context
 from .errors import FerroflowError
+from .model.context_order import order_context_access
 from .model.context_read import ContextRead
 from .model.data import DataNode
 from .model.explicit import add_task, complete, give_graph_inputs, link, set_value
@@ -358,6 +359,7 @@ class ExplicitConstruction:
             complete(self._graph)
             if self._graph.zone_stack is not None:
                 check_zones(self._graph)
+                order_context_access(self._graph)  # before the recipe stores its edges
         elif inputs:
             complete(self._graph)
 

@@ -148,6 +148,83 @@ def test_a_while_false_at_once_skips_its_body_and_readers_of_the_context_see_the
     assert wg.tasks.while_zone.state == "FINISHED"
 
 
+@task
+def late(x: Any, delay: float) -> Any:
+    """``x`` after ``delay`` seconds: a task that starts (or finishes) after the fast ones."""
+    time.sleep(delay)
+    return x
+
+
+@task
+def positive(x: Any, after: Any) -> bool:
+    return bool(x > 0)
+
+
+def test_a_reader_sees_the_context_as_the_script_left_it_not_what_a_later_zone_wrote() -> None:
+    """The reader starts late (it waits for a slow task); the If after it in the script would
+    otherwise rewrite ``acc`` first, and the reader (and its provenance) would see 101."""
+    with WorkGraph("read_then_zone_writes") as wg:
+        wg.ctx.acc = add(x=1, y=0).result
+        seen = add(x=wg.ctx.acc, y=late(x=0, delay=0.3).result)
+        with If(wg.ctx.acc > 0):
+            wg.ctx.acc = add(x=wg.ctx.acc, y=100).result
+        wg.outputs.seen = seen.result
+        wg.outputs.acc = add(x=wg.ctx.acc, y=0).result
+    wg.run(max_workers=4)  # (the slow tasks must not hold every worker)
+    assert wg.outputs.seen.value.value == 1
+    assert wg.outputs.acc.value.value == 101
+    reader = wg.tasks.add1.node
+    assert reader.inputs["x"].value == 1  # what is stored as its input too
+    assert reader in wg.tasks.if_zone.node.producers  # the wait, shown as a ``>>`` edge
+
+
+def test_a_condition_is_not_decided_by_what_a_later_if_wrote() -> None:
+    """The first If's condition starts late; the second If (after it in the script) adds 10
+    to ``acc`` at once. The first branch must test -1, not 9."""
+    with WorkGraph("conditions_in_order") as wg:
+        wg.ctx.acc = add(x=-1, y=0).result
+        with If(positive(x=wg.ctx.acc, after=late(x=0, delay=0.3).result).result):
+            wg.ctx.taken = add(x=1, y=0).result
+        with If(wg.ctx.acc < 0):
+            wg.ctx.acc = add(x=wg.ctx.acc, y=10).result
+        wg.outputs.acc = add(x=wg.ctx.acc, y=0).result
+    wg.run(max_workers=4)  # (the slow tasks must not hold every worker)
+    assert wg.tasks.positive.outputs.result.value.value is False
+    assert wg.tasks.add1.state == "SKIPPED"  # the first branch's body
+    assert wg.outputs.acc.value.value == 9
+
+
+def test_the_last_write_in_the_script_wins_however_long_the_earlier_one_takes() -> None:
+    """The first If's write finishes last; the reader, started after both, gets the second's."""
+    with WorkGraph("writes_in_order") as wg:
+        wg.ctx.out = add(x=0, y=0).result
+        with If(wg.ctx.out == 0):
+            wg.ctx.out = late(x=1, delay=0.3).result
+        with If(True):
+            wg.ctx.out = add(x=2, y=0).result
+        wg.outputs.out = add(x=wg.ctx.out, y=late(x=0, delay=0.6).result).result
+    wg.run(max_workers=4)  # (the slow tasks must not hold every worker)
+    assert wg.outputs.out.value.value == 2
+
+
+def test_each_iteration_waits_for_its_own_inner_if_not_the_last_iterations() -> None:
+    """In iteration 2, ``multiply`` uses the output of a child of the inner If: it must wait for
+    iteration 2's If (slow), not take iteration 1's finished clone and start at once."""
+    with WorkGraph("inner_if_per_iteration") as wg:
+        wg.ctx.n = add(x=0, y=0).result
+        with While(wg.ctx.n < 2, max_iterations=3):
+            wg.ctx.n = add(x=wg.ctx.n, y=1).result
+            with If(wg.ctx.n > 0):
+                slow = late(x=wg.ctx.n, delay=0.3).result
+            wg.ctx.w = multiply(x=slow, y=10).result
+        wg.outputs.w = add(x=wg.ctx.w, y=0).result
+    wg.run(max_workers=4)
+    assert wg.outputs.w.value.value == 20
+    runs = [t for t in wg.all_tasks() if t.name == "multiply"]
+    stored = [{label: node.value for _, label, node in t.process.inputs} for t in runs]
+    assert [found["x"] for found in stored] == [1, 2]  # what is stored, too
+
+
 def test_max_iterations_exceeded_fails_the_zone_naming_it_and_its_count() -> None:
     wg = _while_graph(limit=1)
     with pytest.raises(WorkflowFailedError) as info:

@@ -27,6 +27,7 @@ import time
 from typing import Any, Protocol
 
 from ..errors import ChildTasksFailedError, MaxIterationsError, TaskInputError
+from ..model.context_order import order_context_access
 from ..model.data import DataNode
 from ..model.graph import Graph, TaskNode, producers
 from ..model.sockets import FutureSocket
@@ -66,6 +67,7 @@ def top_level(graph: Graph) -> list[TaskNode]:
     """The tasks of ``graph`` the run submits first: those outside every zone (zone tasks at
     the top included), lifted and ordered (:func:`~ferroflow.model.zone_plan.level_order`)."""
     check_zones(graph)
+    order_context_access(graph)
     return level_order([task for task in graph.tasks if not inside_zone(task)])
 
 
@@ -209,8 +211,15 @@ class ZoneRunner:
     # -- steps ----------------------------------------------------------------------------
     def _expand(self, task: TaskNode, zone: ZoneSpec, progress: _Progress) -> bool | list[int]:
         """Clone the body into the zone's mapping and submit it; an empty body goes on to the
-        next step at once (the core would have nothing to wait for)."""
-        clones = clone_body(zone, zone.mapping, zone.prefix)
+        next step at once (the core would have nothing to wait for).
+
+        A While's next iteration first forgets the clones its nested zones made last time: a
+        body task reading a child of an inner ``If`` must wait for this iteration's ``If`` (the
+        template lifts to it), not find the last iteration's finished clone and start at once."""
+        mapping = zone.mapping
+        for template in zone.descendants():
+            mapping.pop(id(template), None)
+        clones = clone_body(zone, mapping, zone.prefix)
         progress.phase = "body"
         progress.clones = clones
         ids = self.submit(level_order(clones, zone.mapping))
