@@ -225,6 +225,21 @@ def test_each_iteration_waits_for_its_own_inner_if_not_the_last_iterations() -> 
     assert [found["x"] for found in stored] == [1, 2]  # what is stored, too
 
 
+def test_a_map_after_an_if_not_taken_reads_what_the_context_held_before_it() -> None:
+    """The inner If is not taken, so ``wg.ctx.acc`` keeps the first add's value; the Map's
+    clone reads it through its rewritten entry (the skipped stand-in of the inner add)."""
+    with WorkGraph("untaken_then_map") as wg:
+        wg.ctx.acc = add(x=1, y=0).result
+        with If(wg.ctx.acc > 0):
+            with If(wg.ctx.acc > 0, invert_condition=True):
+                wg.ctx.acc = add(x=wg.ctx.acc, y=5).result
+            with Map({"a": 1, "b": 2}) as zone:
+                zone.gather({"r": multiply(x=wg.ctx.acc, y=zone.value).result})
+        wg.outputs.r = zone.outputs.r
+    wg.run()
+    assert {k: v.value for k, v in wg.outputs.r.value.items()} == {"a": 1, "b": 2}
+
+
 def test_max_iterations_exceeded_fails_the_zone_naming_it_and_its_count() -> None:
     wg = _while_graph(limit=1)
     with pytest.raises(WorkflowFailedError) as info:

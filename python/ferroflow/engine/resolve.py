@@ -42,17 +42,22 @@ def resolve(binding: Any, where: str) -> Any:
         return {k: resolve(v, f"{where}.{k}") for k, v in binding.items()}
     if type(binding) is ContextRead:
         runtime = binding.runtime
-        found = runtime.values.get(binding.key) if runtime.zoned else None
+        if not runtime.zoned:
+            return resolve(binding.entry, where)
+        found = runtime.values.get(binding.key)
         return found if found is not None else resolve(_written(binding), where)
     return binding
 
 
 def _written(read: ContextRead) -> Any:
-    """The entry a context read falls back on: the one the script read, or, while that one's
-    task is of a branch not taken, what the key held before it."""
-    entry = read.entry
-    before = read.runtime.before
-    while isinstance(entry, FutureSocket) and _untaken(entry._task) and id(entry) in before:
+    """What a read of a run-time context gets when no task has written its key in this run:
+    its entry, unless a zone task wrote that (its branch was not taken, or the loop never
+    ran), then what the key held before, back to the first entry no zone task wrote. Every
+    writer of a run-time context records its value when it runs, so none of those ran."""
+    entry, before = read.origin, read.runtime.before
+    if not (isinstance(entry, FutureSocket) and id(entry) in before):
+        return read.entry  # (a graph input's data node, when the run gave it)
+    while isinstance(entry, FutureSocket) and id(entry) in before:
         entry = before[id(entry)]
     return entry
 
@@ -62,7 +67,9 @@ def resolve_available(binding: Any) -> Any:
     made (``None`` for a socket that has no value)."""
     if type(binding) is ContextRead:
         runtime = binding.runtime
-        found = runtime.values.get(binding.key) if runtime.zoned else None
+        if not runtime.zoned:
+            return resolve_available(binding.entry)
+        found = runtime.values.get(binding.key)
         return found if found is not None else resolve_available(_written(binding))
     if isinstance(binding, FutureSocket):
         producer = binding._task

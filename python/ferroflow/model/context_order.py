@@ -15,6 +15,9 @@ one zone waits for the whole earlier zone that read the key.
 between ``t = f(...)`` and ``wg.ctx.key = t.result`` counts as reading after the write (no edge
 is added there, as it could make a cycle). Edges are added only when the graph's context is a
 run-time one; without zone writes, reads resolve to their build-time entry and need no order.
+Every writer of a run-time context also takes the general lane, which records what it writes,
+so a read always finds the latest write that ran (its entry's task may be of a branch not
+taken, and a clone's rewritten entry no longer names the script's socket).
 """
 
 from __future__ import annotations
@@ -88,6 +91,8 @@ def order_context_access(graph: Graph) -> None:
     if not any(runtime.zoned for runtime in runtimes):
         return
     for task, read, written in events:
+        if written:
+            task.fast_ok = False  # the general lane records its writes (the fast one cannot)
         for entry in read:
             readers.setdefault(entry, []).append(task)
         for runtime_id, key in written:

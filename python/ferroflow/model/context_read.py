@@ -20,7 +20,9 @@ __all__ = ["ContextRead", "RuntimeContext", "write_context"]
 
 
 class RuntimeContext:
-    """The values zone tasks wrote into one graph's context while it runs, by dotted key."""
+    """The values tasks wrote into one graph's context while it runs, by dotted key (once a
+    zone task writes it: :func:`~ferroflow.model.context_order.order_context_access` then
+    sends every writer of the context to the general lane, which records its writes)."""
 
     __slots__ = ("before", "values", "zoned")
 
@@ -37,19 +39,23 @@ class RuntimeContext:
 class ContextRead:
     """``wg.ctx.key`` as a binding: the ``key``, the graph's :class:`RuntimeContext`, and
     ``entry``, what the context held when the script read it (a socket, a data node or a
-    graph input socket), which also gives the dependency."""
+    graph input socket), which also gives the dependency; ``origin`` is that entry as the
+    script read it, before a clone's rewrite, which :attr:`RuntimeContext.before` knows."""
 
-    __slots__ = ("entry", "key", "runtime")
+    __slots__ = ("entry", "key", "origin", "runtime")
 
-    def __init__(self, key: str, entry: Any, runtime: RuntimeContext) -> None:
+    def __init__(
+        self, key: str, entry: Any, runtime: RuntimeContext, origin: Any | None = None
+    ) -> None:
         self.key = key
         self.entry = entry
         self.runtime = runtime
+        self.origin = entry if origin is None else origin
 
     def with_entry(self, entry: Any) -> ContextRead:
         """The same read with its build-time entry replaced (a clone's socket, a graph
-        input's data node)."""
-        return ContextRead(self.key, entry, self.runtime)
+        input's data node); its ``origin`` stays the script's."""
+        return ContextRead(self.key, entry, self.runtime, self.origin)
 
     def __getattr__(self, name: str) -> Any:
         """What the entry has: ``wg.ctx.x.pk`` of a data node, ``wg.ctx.data.y`` of a
