@@ -27,6 +27,7 @@ from ferroflow.store import (
     StoreWriteError,
     UnserialisableValue,
     graph_read,
+    schema,
 )
 from ferroflow.store import store as store_module
 from ferroflow.store.schema import state_name
@@ -387,7 +388,7 @@ def test_file_is_wal_with_schema_version(store: Store) -> None:
     with sqlite3.connect(store.path) as conn:
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
-            "1",
+            "2",
         )
         tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert {"node", "link", "blob", "meta"} <= tables
@@ -400,6 +401,65 @@ def test_newer_schema_is_refused(tmp_path: Path) -> None:
         conn.execute("UPDATE meta SET value = '99' WHERE key = 'schema_version'")
     with pytest.raises(SchemaVersionError):
         Store.open(path)
+
+
+def test_version_1_file_is_migrated_and_then_refused_by_version_1(tmp_path: Path) -> None:
+    """A version-1 file (no packed tables, the views of version 1) opens: it gets the empty
+    tables and version 2, reads as before, and an older ferroflow (which reads only version
+    1) would now refuse it, because it could not see packed task runs."""
+    path = tmp_path / "prov.sqlite"
+    store = Store.open(path)
+    pk = store.record_data(DataNode(5))
+    store.close()
+    with sqlite3.connect(path) as conn:
+        conn.execute("DROP TABLE task_run")
+        conn.execute("DROP TABLE input_ref")
+        conn.execute("DROP VIEW node_view")
+        conn.execute("CREATE VIEW node_view AS SELECT pk, 'KILLED' AS state FROM node")
+        conn.execute("UPDATE meta SET value = '1' WHERE key = 'schema_version'")
+    store = Store.open(path)
+    assert store.load_node(pk).value == 5
+    store.close()
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone() == (
+            "2",
+        )
+        assert conn.execute("SELECT count(*) FROM task_run").fetchone() == (0,)
+        assert conn.execute("SELECT count(*) FROM input_ref").fetchone() == (0,)
+        view = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'node_view'").fetchone()
+        assert "task_run" in view[0]
+        assert conn.execute("SELECT kind FROM node_view WHERE pk = ?", (pk,)).fetchone() == (
+            "data",
+        )
+
+
+def test_pk_reservation_counts_packed_rows(tmp_path: Path) -> None:
+    """A packed row's last inline pk is taken: a reservation never hands it out again, even
+    when the counter lags behind (a file written by a packing writer that crashed)."""
+    path = tmp_path / "prov.sqlite"
+    Store.open(path).close()
+    with sqlite3.connect(path, isolation_level=None) as conn:
+        conn.execute(
+            "INSERT INTO task_run VALUES (100, ?, 1, 1, 't', 'm.t', 1, 0.0, 0.0, NULL, '[]',"
+            ' \'[[2, "result", "int", "json", "1"], [2, "b", "int", "json", "2"]]\')',
+            (bytes(16),),
+        )
+        conn.execute("UPDATE meta SET value = '5' WHERE key = 'next_pk'")
+        assert schema.last_pk(conn) == 102
+        assert schema.reserve_pks(conn, 3) == 103
+        # the shell's views show the row as its three nodes and three links
+        nodes = conn.execute("SELECT pk, uuid, kind, json_value FROM node_view").fetchall()
+        zero = "00000000-0000-0000-0000-0000000000"
+        assert nodes == [
+            (100, zero + "00", "calc", None),
+            (101, zero + "01", "data", "1"),
+            (102, zero + "02", "data", "2"),
+        ]
+        assert sorted(conn.execute("SELECT * FROM link_view").fetchall()) == [
+            (1, 100, "CALL_CALC", "t"),
+            (100, 101, "CREATE", "result"),
+            (100, 102, "CREATE", "b"),
+        ]
 
 
 def test_bad_arguments_are_rejected(tmp_path: Path, store: Store) -> None:

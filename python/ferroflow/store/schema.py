@@ -75,6 +75,14 @@ Choices worth knowing:
   (0.5 s at 10M nodes). A task that finishes in the batch that records its start adds no entry
   (the fast lane's always do); one recorded RUNNING in an earlier batch adds one and loses it
   when it finishes. Additive.
+* ``task_run`` and ``input_ref`` (version 2): a finished task run **packed** in one row (its
+  calc node, inline data nodes pk+1..pk+k whose uuids differ in the last byte, and its links;
+  ``docs/packed-task-runs.md``), because the B-tree inserts of 3 nodes and 3 links bound a run
+  with provenance. An older ferroflow would silently miss packed task runs, so this bumps
+  ``SCHEMA_VERSION`` to 2 (older versions refuse the file); a version-1 file is migrated on
+  open (empty tables added, version set to 2: its rows read as before). The reading layer
+  (``graph_read``/``graph_find``/``graph_sets``/``graph_counts``) answers from both forms; the
+  views are ``UNION ALL`` of both; :func:`reserve_pks` counts a row's last inline pk as taken.
 """
 
 from __future__ import annotations
@@ -107,6 +115,7 @@ __all__ = [
     "configure_connection",
     "connection_pragmas",
     "initialise",
+    "last_pk",
     "release_pks",
     "reserve_pks",
     "sql_codes",
@@ -114,7 +123,9 @@ __all__ = [
 ]
 
 #: Bumped whenever the layout changes; a store written by a newer layout is refused.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: Versions this ferroflow migrates when it opens them (tables added, nothing rewritten).
+_MIGRATES = {1}
 
 KIND_NAMES: dict[int, str] = {code: name for name, code in KIND_CODES.items()}
 
@@ -183,10 +194,13 @@ def _case(column: str, names: dict[int, str]) -> str:
     return f"CASE {column} {whens} END"
 
 
-def _uuid_text(column: str) -> str:
+def _uuid_text(column: str, low_byte: str | None = None) -> str:
+    """SQL for the text form of a 16-byte uuid column; ``low_byte``: SQL for two hex digits
+    that replace its last byte (a packed row's inline node)."""
     h = f"lower(hex({column}))"
-    parts = [(1, 8), (9, 4), (13, 4), (17, 4), (21, 12)]
-    return " || '-' || ".join(f"substr({h}, {start}, {length})" for start, length in parts)
+    parts = [(1, 8), (9, 4), (13, 4), (17, 4), (21, 12 if low_byte is None else 10)]
+    text = " || '-' || ".join(f"substr({h}, {start}, {length})" for start, length in parts)
+    return text if low_byte is None else f"{text} || {low_byte}"
 
 
 _DDL = f"""
@@ -296,14 +310,59 @@ CREATE INDEX IF NOT EXISTS node_cached_from ON node(cached_from) WHERE {REUSES_R
 CREATE INDEX IF NOT EXISTS node_blob ON node(blob_id) WHERE {IN_BLOB};
 CREATE INDEX IF NOT EXISTS node_unfinished ON node(state, run_pk) WHERE {UNFINISHED_PROCESS};
 
+CREATE TABLE IF NOT EXISTS task_run(
+    pk     INTEGER PRIMARY KEY,  -- the calc node's pk; its inline data nodes are pk+1 .. pk+k
+    uuid   BLOB NOT NULL UNIQUE, -- the calc node's uuid, last byte 0; inline node i: last byte i
+    caller INTEGER NOT NULL,     -- src of the CALL_CALC link (the graph run or graph task)
+    run_pk INTEGER NOT NULL,     -- node.run_pk of the calc node
+    label  TEXT NOT NULL,        -- node.label of the calc node = the CALL_CALC link's label
+    type   TEXT NOT NULL,        -- process_type
+    state  INTEGER NOT NULL,     -- STATE_CODES
+    ctime  REAL NOT NULL,
+    mtime  REAL,
+    hash   BLOB,                 -- cache key, as node.hash
+    inputs TEXT NOT NULL,        -- JSON [[label, src_pk], ...]: INPUT_CALC links from outside
+    nodes  TEXT NOT NULL         -- JSON [[link_code, label, type, codec, value], ...]: node pk+i
+);
+CREATE INDEX IF NOT EXISTS task_run_caller ON task_run(caller, pk);
+CREATE INDEX IF NOT EXISTS task_run_run ON task_run(run_pk);
+CREATE INDEX IF NOT EXISTS task_run_hash ON task_run(hash) WHERE hash IS NOT NULL;
+CREATE TABLE IF NOT EXISTS input_ref(
+    src   INTEGER NOT NULL,      -- a data node stored elsewhere (node row or another row's inline)
+    dst   INTEGER NOT NULL,      -- a packed calc node that used it
+    label TEXT NOT NULL,         -- the INPUT_CALC link's label
+    PRIMARY KEY (src, dst, label)
+) WITHOUT ROWID;
+
 CREATE VIEW IF NOT EXISTS node_view AS
 SELECT pk, {_uuid_text("uuid")} AS uuid, {_case("kind", KIND_NAMES)} AS kind, type, label,
        {_case("state", STATE_NAMES)} AS state, error, run_pk, ctime, mtime, codec,
        CASE WHEN codec = 'json' AND blob_id IS NULL THEN value END AS json_value, blob_id
-FROM node;
+FROM node
+UNION ALL
+SELECT pk, {_uuid_text("uuid")}, '{Kind.CALC}', type, label, {_case("state", STATE_NAMES)},
+       NULL, run_pk, ctime, mtime, NULL, NULL, NULL
+FROM task_run
+UNION ALL
+SELECT t.pk + j.key + 1, {_uuid_text("t.uuid", "printf('%02x', j.key + 1)")},
+       '{Kind.DATA}', json_extract(j.value, '$[2]'), NULL, NULL, NULL, NULL, t.ctime, NULL,
+       json_extract(j.value, '$[3]'), json_extract(j.value, '$[4]'), NULL
+FROM task_run t, json_each(t.nodes) j;
 
 CREATE VIEW IF NOT EXISTS link_view AS
-SELECT src, dst, {_case("type", LINK_NAMES)} AS type, label FROM link;
+SELECT src, dst, {_case("type", LINK_NAMES)} AS type, label FROM link
+UNION ALL
+SELECT caller, pk, '{Link.CALL_CALC}', label FROM task_run
+UNION ALL
+SELECT json_extract(j.value, '$[1]'), t.pk, '{Link.INPUT_CALC}', json_extract(j.value, '$[0]')
+FROM task_run t, json_each(t.inputs) j
+UNION ALL
+SELECT CASE json_extract(j.value, '$[0]') WHEN {LINK_CODES[Link.CREATE]} THEN t.pk
+       ELSE t.pk + j.key + 1 END,
+       CASE json_extract(j.value, '$[0]') WHEN {LINK_CODES[Link.CREATE]} THEN t.pk + j.key + 1
+       ELSE t.pk END,
+       {_case("json_extract(j.value, '$[0]')", LINK_NAMES)}, json_extract(j.value, '$[1]')
+FROM task_run t, json_each(t.nodes) j;
 """
 
 
@@ -361,25 +420,27 @@ def initialise(conn: sqlite3.Connection) -> None:
         if has_meta:
             row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
             found = int(row[0]) if row else None
-            if found != SCHEMA_VERSION:
+            if found != SCHEMA_VERSION and found not in _MIGRATES:
                 raise SchemaVersionError(
                     f"provenance store has schema version {found}, this ferroflow reads "
                     f"version {SCHEMA_VERSION}"
                 )
-        view = conn.execute("SELECT sql FROM sqlite_master WHERE name = 'node_view'").fetchone()
-        if view is not None and "'KILLED'" not in view[0]:
-            conn.execute("DROP VIEW node_view")  # it predates a state code; recreated below
+        for name in ("node_view", "link_view"):
+            view = conn.execute("SELECT sql FROM sqlite_master WHERE name = ?", (name,)).fetchone()
+            if view is not None and ("'KILLED'" not in view[0] or "task_run" not in view[0]):
+                # it predates a state code or the packed rows; recreated below
+                conn.execute(f"DROP VIEW {name}")
         for statement in _statements(_DDL):
             conn.execute(statement)
+        # a new file gets the version; a version-1 file now has the packed tables: it becomes 2
         conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value) VALUES ('schema_version', ?)",
+            "INSERT OR REPLACE INTO meta(key, value) VALUES ('schema_version', ?)",
             (str(SCHEMA_VERSION),),
         )
         # A file from before the counter existed gets it seeded from its nodes.
         conn.execute(
-            "INSERT OR IGNORE INTO meta(key, value)"
-            " SELECT ?, CAST(coalesce(max(pk), 0) + 1 AS TEXT) FROM node",
-            (PK_COUNTER,),
+            "INSERT OR IGNORE INTO meta(key, value) VALUES (?, ?)",
+            (PK_COUNTER, str(last_pk(conn) + 1)),
         )
         conn.execute("COMMIT")
     except BaseException:
@@ -387,12 +448,22 @@ def initialise(conn: sqlite3.Connection) -> None:
         raise
 
 
+def last_pk(conn: sqlite3.Connection) -> int:
+    """The highest pk any node holds, 0 in an empty store: ``max(pk)`` of ``node`` and the last
+    inline pk of the highest ``task_run`` row (two rowid descents, no scan)."""
+    top = conn.execute("SELECT max(pk) FROM node").fetchone()[0] or 0
+    packed = conn.execute(
+        "SELECT pk + json_array_length(nodes) FROM task_run ORDER BY pk DESC LIMIT 1"
+    ).fetchone()
+    return max(top, packed[0] if packed else 0)
+
+
 def reserve_pks(conn: sqlite3.Connection, n: int) -> int:
     """Reserve ``n`` consecutive pks for the caller and return the first.
 
     One ``BEGIN IMMEDIATE`` transaction: SQLite's write lock serialises reservations of every
     connection and process, so no two callers ever get overlapping ranges. The range starts at
-    ``max(counter, max(pk) + 1)`` (``max(pk)`` on the rowid is one B-tree descent), so pks written
+    ``max(counter, last pk + 1)`` (:func:`last_pk`: two B-tree descents), so pks written
     without the counter (older ferroflow) are never handed out again. ``conn`` must be in
     autocommit mode (``isolation_level=None``) and not inside a transaction.
     """
@@ -401,8 +472,7 @@ def reserve_pks(conn: sqlite3.Connection, n: int) -> int:
     conn.execute("BEGIN IMMEDIATE")
     try:
         row = conn.execute("SELECT value FROM meta WHERE key = ?", (PK_COUNTER,)).fetchone()
-        top = conn.execute("SELECT max(pk) FROM node").fetchone()[0]
-        first = max(int(row[0]) if row else 1, (top or 0) + 1)
+        first = max(int(row[0]) if row else 1, last_pk(conn) + 1)
         conn.execute(
             "INSERT OR REPLACE INTO meta(key, value) VALUES (?, ?)", (PK_COUNTER, str(first + n))
         )
