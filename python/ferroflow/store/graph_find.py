@@ -17,7 +17,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from ..model.vocabulary import KIND_CODES, STATE_CODES, Kind, State
-from .graph_read import NODE_ROW_COLUMNS, NodeRow, Query
+from . import packed_read as packed
+from .graph_read import NODE_ROW_COLUMNS, NodeRow, Query, packed_nodes
 from .schema import (
     PROCESS_NODE,
     RUN_INPUTS_SQL,
@@ -68,10 +69,28 @@ def _time_range(
         params.append(until)
 
 
+#: packed calc nodes as node rows (a subquery SQLite flattens, so the filters reach task_run)
+_PACKED_CALCS = (
+    f"(SELECT pk, uuid, {KIND_CODES[Kind.CALC]} AS kind, type, label, state, NULL AS error,"
+    " run_pk, ctime, mtime, NULL AS codec, NULL AS blob_id FROM task_run)"
+)
+#: the data nodes a run's packed task runs used from outside their rows (one parameter: the run)
+_PACKED_RUN_INPUTS = (
+    "SELECT json_extract(j.value, '$[1]') FROM task_run t, json_each(t.inputs) j WHERE t.run_pk = ?"
+)
+
+
 def _select(
-    query: Query, where: Sequence[str], params: list[Any], order_by: str, limit: int | None
+    query: Query,
+    where: Sequence[str],
+    params: list[Any],
+    order_by: str,
+    limit: int | None,
+    table: str = "node",
 ) -> list[NodeRow]:
     sql = f"SELECT {_COLUMNS} FROM node WHERE {' AND '.join(where) or '1'} ORDER BY {order_by}"
+    if table != "node":
+        sql = sql.replace(" FROM node ", f" FROM {table} ", 1)
     if limit is not None:
         sql += " LIMIT ?"
         params.append(limit)
@@ -130,6 +149,7 @@ def select_nodes(
     run's pk, ``since``/``until`` Unix seconds."""
     where: list[str] = []
     params: list[Any] = []
+    both = packed.has_packed(query)
     listing = task is None and run_pk is None and not states  # nothing but kind and limit
     timed = since is not None or until is not None or listing
     if timed and (task is not None or states or kind in (Kind.CALC, Kind.WORK)):
@@ -156,9 +176,55 @@ def select_nodes(
         else:
             where.append(f"(run_pk = ? OR pk IN ({RUN_INPUTS_SQL}) OR pk IN ({RUN_OUTPUTS_SQL}))")
             params.extend([run_pk, run_pk, run_pk])
+            if both:  # and what its packed task runs used from outside their rows
+                where[-1] = where[-1][:-1] + f" OR pk IN ({_PACKED_RUN_INPUTS}))"
+                params.append(run_pk)
     if kind is not None and not (run_pk is not None and kind != Kind.DATA):
         where.append("kind = ?")
         params.append(KIND_CODES[kind])
     _time_range(since, until, where, params)
     order = "ctime DESC, pk DESC" if newest_first else "ctime, pk"
-    return _select(query, where, params, order, limit)
+    found = _select(query, where, params, order, limit)
+    if not both:
+        return found
+    if kind in (None, Kind.CALC):
+        found += _select(
+            query,
+            where,
+            list(params[: len(params) - (limit is not None)]),
+            order,
+            limit,
+            _PACKED_CALCS,
+        )
+    if task is None and not states and kind in (None, Kind.DATA):
+        found += _inline_nodes(query, run_pk, since, until)
+    found.sort(key=lambda row: (row[8], row[0]), reverse=newest_first)
+    return found if limit is None else found[:limit]
+
+
+def _inline_nodes(
+    query: Query, run_pk: int | None, since: float | None, until: float | None
+) -> list[NodeRow]:
+    """The packed rows' inline data nodes of run ``run_pk`` (every one when None; a run's
+    data are what its processes used or made, in either form) created in ``[since, until)``."""
+    if run_pk is None:
+        rows = {pk: row for row in packed.find_rows(query, "1", ()) for pk in _inline(row)}
+    else:
+        rows = {
+            pk: row
+            for row in packed.find_rows(query, "run_pk = ?", (run_pk,))
+            for pk in _inline(row)
+        }
+        used = [pk for (pk,) in query(RUN_INPUTS_SQL, (run_pk,))]
+        used += [pk for (pk,) in query(_PACKED_RUN_INPUTS, (run_pk,))]
+        rows.update(packed_nodes(query, used))
+    found = [row.node(pk) for pk, row in rows.items()]
+    return [
+        node
+        for node in found
+        if (since is None or node[8] >= since) and (until is None or node[8] < until)
+    ]
+
+
+def _inline(row: packed.Packed) -> range:
+    return range(row.pk + 1, row.last + 1)

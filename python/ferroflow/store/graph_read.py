@@ -25,6 +25,7 @@ from typing import Any, NamedTuple
 
 from ..model.vocabulary import KIND_CODES, STATE_CODES, Kind, State
 from ..model.vocabulary import Link as LinkType
+from . import packed_read as packed
 from .in_lists import chunks, marks
 from .node_record import NODE_RECORD_COLUMNS
 from .schema import CALL_LINKS, LINK_CODES, LINK_NAMES, TOP_LEVEL_RUN, sql_codes
@@ -94,19 +95,43 @@ def link_codes(link_types: Iterable[str] | None, default: Sequence[str]) -> list
 
 # -- nodes ------------------------------------------------------------------------------------
 def node_row(query: Query, pk: int) -> NodeRow | None:
-    """Node ``pk``'s row, or None when there is none."""
+    """Node ``pk``'s row, or None when there is none (the node table first, then the packed
+    row whose range holds ``pk``)."""
     rows = query(f"SELECT {_COLUMNS} FROM node WHERE pk = ?", (pk,))
-    return tuple(rows[0]) if rows else None
+    if rows:
+        return tuple(rows[0])
+    row = packed.node_at(query, pk)
+    return None if row is None else row.node(pk)
 
 
 def node_rows(query: Query, pks: Iterable[int]) -> dict[int, NodeRow]:
     """The rows of the nodes among ``pks``, keyed by pk (unknown pks are left out)."""
+    wanted = list(pks)
     found: dict[int, NodeRow] = {}
-    for chunk in chunks(pks, distinct=True):
+    for chunk in chunks(wanted, distinct=True):
         sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({marks(len(chunk))})"
         for row in query(sql, chunk):
             found[row[0]] = tuple(row)
+    missing = [pk for pk in dict.fromkeys(wanted) if pk not in found]
+    if missing and packed.has_packed(query):
+        for pk, row in packed.nodes_at(query, missing).items():
+            found[pk] = row.node(pk)
     return found
+
+
+def packed_nodes(query: Query, pks: Iterable[int]) -> dict[int, packed.Packed]:
+    """The packed rows that stand for the nodes among ``pks`` that have no node row, keyed by
+    node pk (empty, after one descent, in a store without packed rows)."""
+    return _unstored(query, pks) if packed.has_packed(query) else {}
+
+
+def _unstored(query: Query, pks: Iterable[int]) -> dict[int, packed.Packed]:
+    wanted = list(dict.fromkeys(pks))
+    present: set[int] = set()
+    for chunk in chunks(wanted):
+        sql = f"SELECT pk FROM node WHERE pk IN ({marks(len(chunk))})"
+        present.update(pk for (pk,) in query(sql, chunk))
+    return packed.nodes_at(query, [pk for pk in wanted if pk not in present])
 
 
 def node_rows_by_uuid(query: Query, digits: str) -> list[NodeRow]:
@@ -114,8 +139,16 @@ def node_rows_by_uuid(query: Query, digits: str) -> list[NodeRow]:
     caller): the one node of a whole uuid, else the first two of a prefix in uuid order (two
     say the prefix is ambiguous without reading every match)."""
     if len(digits) == 32:
-        rows = query(f"SELECT {_COLUMNS} FROM node WHERE uuid = ?", (bytes.fromhex(digits),))
-        return [tuple(row) for row in rows]
+        whole = bytes.fromhex(digits)
+        rows = query(f"SELECT {_COLUMNS} FROM node WHERE uuid = ?", (whole,))
+        if rows:
+            return [tuple(row) for row in rows]
+        found = packed.rows_by_uuid(query, whole, whole[:15] + b"\1", 1)
+        return [
+            row.node(row.pk + whole[15])
+            for row in found
+            if row.uuid[:15] == whole[:15] and whole[15] <= len(row.nodes)
+        ]
     shift = 4 * (32 - len(digits))
     low = int(digits, 16) << shift
     high = (int(digits, 16) + 1) << shift
@@ -124,7 +157,15 @@ def node_rows_by_uuid(query: Query, digits: str) -> list[NodeRow]:
     if high < 1 << 128:
         sql += " AND uuid < ?"
         params.append(high.to_bytes(16, "big"))
-    return [tuple(row) for row in query(sql + " LIMIT 2", params)]
+    nodes = [tuple(row) for row in query(sql + " LIMIT 2", params)]
+    if not packed.has_packed(query):
+        return nodes
+    top = high.to_bytes(16, "big") if high < 1 << 128 else None
+    for row in packed.rows_by_uuid(query, params[0], top, 3):
+        for pk in range(row.pk, row.last + 1):
+            if row.uuid_of(pk).hex().startswith(digits):
+                nodes.append(row.node(pk))
+    return sorted(nodes, key=lambda node: bytes(node[1]))[:2]
 
 
 def top_level_runs(query: Query) -> list[NodeRow]:
@@ -138,7 +179,10 @@ def cache_fields(query: Query, pk: int) -> tuple[bytes | None, int | None] | Non
     when it has none), or None when there is no such node."""
     rows = query("SELECT hash, cached_from FROM node WHERE pk = ?", (pk,))
     if not rows:
-        return None
+        row = packed.node_at(query, pk)
+        if row is None:
+            return None
+        return (row.hash if pk == row.pk else None), None
     key, cached_from = rows[0]
     return (bytes(key) if key is not None else None), cached_from
 
@@ -152,15 +196,16 @@ def value_parts_of(query: Query, pk: int) -> tuple[str | None, Any, Any] | None:
         (pk,),
     )
     if not rows:
-        return None
+        return value_parts(query, [pk]).get(pk)
     codec, inline, blob = rows[0]
     return codec, inline, blob
 
 
 def value_parts(query: Query, pks: Iterable[int]) -> dict[int, tuple[str | None, Any, Any]]:
     """:func:`value_parts_of` for many nodes, keyed by pk (unknown pks are left out)."""
+    wanted = list(pks)
     found: dict[int, tuple[str | None, Any, Any]] = {}
-    for chunk in chunks(pks, distinct=True):
+    for chunk in chunks(wanted, distinct=True):
         sql = (
             "SELECT n.pk, n.codec, n.value, b.data FROM node n"
             " LEFT JOIN blob b ON b.id = n.blob_id"
@@ -168,6 +213,10 @@ def value_parts(query: Query, pks: Iterable[int]) -> dict[int, tuple[str | None,
         )
         for pk, codec, inline, blob in query(sql, chunk):
             found[pk] = (codec, inline, blob)
+    missing = [pk for pk in dict.fromkeys(wanted) if pk not in found]
+    if missing and packed.has_packed(query):
+        for pk, row in packed.nodes_at(query, missing).items():
+            found[pk] = (row.node(pk)[10], row.node(pk, full=True)[12], None)
     return found
 
 
@@ -184,7 +233,27 @@ def neighbours(
         f"SELECT l.type, l.label, {columns} FROM link l JOIN node n ON n.pk = l.{far}"
         f" WHERE l.{near} = ? AND l.type IN ({marks(len(codes))}) ORDER BY l.type, n.pk"
     )
-    return [(LINK_NAMES[row[0]], row[1], tuple(row[2:])) for row in query(sql, [pk, *codes])]
+    if not packed.has_packed(query):
+        return [(LINK_NAMES[row[0]], row[1], tuple(row[2:])) for row in query(sql, [pk, *codes])]
+    # both forms: a link row's far end may be a packed node, so no join onto ``node``
+    found = links(query, [pk], incoming, [LINK_NAMES[code] for code in codes])
+    far_rows = node_rows(query, [link.src if incoming else link.dst for link in found])
+    pairs = [(link, far_rows.get(link.src if incoming else link.dst)) for link in found]
+    return sorted(
+        ((link.type, link.label, row) for link, row in pairs if row is not None),
+        key=lambda item: (LINK_CODES[item[0]], item[2][0]),
+    )
+
+
+def _packed_links(query: Query, pks: list[int], incoming: bool, codes: list[int]) -> list[Any]:
+    """The links of ``codes`` into (or out of) ``pks`` that packed rows stand for."""
+    if not packed.has_packed(query):
+        return []
+    rows = _unstored(query, pks)
+    wanted = set(codes)
+    if incoming:
+        return packed.links_in(query, rows.items(), wanted)
+    return packed.links_out(query, pks, rows.items(), wanted)
 
 
 def links(
@@ -200,10 +269,11 @@ def links(
             f"SELECT src, dst, type, label FROM link WHERE {near} IN ({marks(len(chunk))})"
             f" AND type IN ({marks(len(codes))}) ORDER BY type, src, dst"
         )
-        out.extend(
-            Link(src, dst, LINK_NAMES[code], label)
-            for src, dst, code, label in query(sql, [*chunk, *codes])
-        )
+        rows = list(query(sql, [*chunk, *codes]))
+        extra = _packed_links(query, chunk, incoming, codes)
+        if extra:
+            rows = sorted({*map(tuple, rows), *extra}, key=lambda r: (r[2], r[0], r[1], r[3]))
+        out.extend(Link(src, dst, LINK_NAMES[code], label) for src, dst, code, label in rows)
     return out
 
 
@@ -218,6 +288,8 @@ def walk(
     ``link_types`` (data provenance when None), at most ``max_depth`` links away, by pk; ``pk``
     itself is left out (a cycle of the logical plane would reach it)."""
     codes = link_codes(link_types, DATA_PROVENANCE)
+    if packed.has_packed(query):
+        return _walk_both(query, pk, backwards, codes, max_depth)
     near, far = ("dst", "src") if backwards else ("src", "dst")
     types = f"type IN ({marks(len(codes))})"
     if max_depth is None:
@@ -239,6 +311,26 @@ def walk(
         params = [pk, *codes, *codes, max_depth]
     sql = f"{recursive} SELECT {_COLUMNS} FROM node WHERE pk IN (SELECT pk FROM walk) AND pk != ?"
     return [tuple(row) for row in query(sql + " ORDER BY pk", [*params, pk])]
+
+
+def _walk_both(
+    query: Query, pk: int, backwards: bool, codes: list[int], max_depth: int | None
+) -> list[NodeRow]:
+    """:func:`walk` over both forms: level by level, one batch of link reads per level."""
+    names = [LINK_NAMES[code] for code in codes]
+    seen = {pk}
+    reached: set[int] = set()
+    frontier = [pk]
+    depth = 0
+    while frontier and (max_depth is None or depth < max_depth):
+        depth += 1
+        step = links(query, frontier, backwards, names)
+        ends = {link.src if backwards else link.dst for link in step}
+        reached |= ends
+        frontier = sorted(ends - seen)
+        seen |= ends
+    rows = node_rows(query, reached - {pk})
+    return [rows[key] for key in sorted(rows)]
 
 
 def links_touching(
@@ -271,6 +363,7 @@ def count_nodes(
         codes = [KIND_CODES[kind] for kind in kinds]
         where.append(f"kind IN ({marks(len(codes))})")
         params.extend(codes)
+    kind_params = len(params)
     if states is not None:
         wanted = list(states)
         where.append(f"state IN ({marks(len(wanted))})")
@@ -282,13 +375,32 @@ def count_nodes(
         where.append("label LIKE ?")
         params.append(label_like)
     sql = f"SELECT count(*) FROM node WHERE {' AND '.join(where) or '1'}"
-    return int(query(sql, params)[0][0])
+    total = int(query(sql, params)[0][0])
+    if not packed.has_packed(query):
+        return total
+    names = None if kinds is None else set(kinds)
+    if names is None or Kind.CALC in names:  # the packed calc nodes: same columns, kind calc
+        calc_where = where[1:] if kinds is not None else where
+        calc_params = params[kind_params:]
+        sql = f"SELECT count(*) FROM task_run WHERE {' AND '.join(calc_where) or '1'}"
+        total += int(query(sql, calc_params)[0][0])
+    no_filter = states is None and run_pk is None and label_like is None
+    if no_filter and (names is None or Kind.DATA in names):  # inline data: no state/run/label
+        sql = "SELECT coalesce(sum(json_array_length(nodes)), 0) FROM task_run"
+        total += int(query(sql, ())[0][0])
+    return total
 
 
 def last_node_pk(query: Query) -> int | None:
     """The highest pk a node holds (None in an empty store)."""
     rows = query("SELECT max(pk) FROM node", ())
-    return None if not rows or rows[0][0] is None else int(rows[0][0])
+    top = None if not rows or rows[0][0] is None else int(rows[0][0])
+    if packed.has_packed(query):
+        last = query(
+            "SELECT pk + json_array_length(nodes) FROM task_run ORDER BY pk DESC LIMIT 1", ()
+        )
+        top = max(top or 0, int(last[0][0]))
+    return top
 
 
 # -- a run's processes ------------------------------------------------------------------------
@@ -320,19 +432,37 @@ def run_node_rows(query: Query, run_pk: int, kinds: Iterable[str] | None = None)
         codes = [KIND_CODES[kind] for kind in kinds]
         sql += f" AND kind IN ({marks(len(codes))})"
         params.extend(codes)
-    return [tuple(row) for row in query(sql + " ORDER BY pk", params)]
+    found = [tuple(row) for row in query(sql + " ORDER BY pk", params)]
+    if (kinds is None or Kind.CALC in set(kinds)) and packed.has_packed(query):
+        rows = packed.find_rows(query, "run_pk = ?", (run_pk,))
+        found = sorted(found + [row.node(row.pk) for row in rows], key=lambda node: node[0])
+    return found
 
 
 def keyless_finished_tasks(query: Query, run_pk: int) -> list[tuple[int, str, bytes]]:
     """``(pk, process_type, recorded code digest)`` of run ``run_pk``'s FINISHED task runs
     without a cache key whose code digest the run recorded (what a restart can key)."""
-    return [(pk, ptype, digest) for pk, ptype, digest in query(_KEYLESS_SQL, (run_pk,))]
+    found = [(pk, ptype, digest) for pk, ptype, digest in query(_KEYLESS_SQL, (run_pk,))]
+    if packed.has_packed(query):
+        found += query(
+            _KEYLESS_SQL.replace("FROM node n", "FROM task_run n").replace(
+                f" AND n.kind = {_CALC}", ""
+            ),
+            (run_pk,),
+        )
+        found.sort()
+    return [(pk, ptype, bytes(digest)) for pk, ptype, digest in found]
 
 
 def task_state_counts(query: Query, run_pk: int) -> dict[int, int]:
     """How many task runs of run ``run_pk`` are in each state, by state code (the
     ``node_run`` index: one grouped count, no rows)."""
-    return {state: n for state, n in query(_STATE_COUNTS_SQL, (run_pk, _CALC))}
+    counts = {state: n for state, n in query(_STATE_COUNTS_SQL, (run_pk, _CALC))}
+    if packed.has_packed(query):
+        sql = "SELECT state, count(*) FROM task_run WHERE run_pk = ? GROUP BY state"
+        for state, n in query(sql, (run_pk,)):
+            counts[state] = counts.get(state, 0) + n
+    return counts
 
 
 def captured_output_of_run(query: Query, run_pk: int) -> list[tuple[int, str, int]]:
@@ -344,4 +474,8 @@ def captured_output_of_run(query: Query, run_pk: int) -> list[tuple[int, str, in
 def call_links_of_run(query: Query, run_pk: int) -> list[tuple[int, int, str]]:
     """``(callee, caller, callee's label)`` for every process of run ``run_pk`` that was
     called (``CALL_CALC``/``CALL_WORK`` into it)."""
-    return [(dst, src, label) for dst, src, label in query(_CALLS_SQL, (run_pk,))]
+    found = [(dst, src, label) for dst, src, label in query(_CALLS_SQL, (run_pk,))]
+    if packed.has_packed(query):
+        sql = "SELECT pk, caller, label FROM task_run WHERE run_pk = ?"
+        found += [(dst, src, label) for dst, src, label in query(sql, (run_pk,))]
+    return found

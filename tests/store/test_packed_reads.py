@@ -1,0 +1,209 @@
+"""Every reader answers the same from a store whose task runs are packed (``task_run`` rows)
+as from the same store in node/link form (step 2 of ``docs/packed-task-runs.md``).
+
+Real runs are recorded, their packable task runs given derived uuids (``tests/packing.py``),
+the file copied and the copy packed; then every function of the reading layer, the public
+readers, the exports and the CLI are asked the same questions of both files and must answer
+the same. The packer packs a task only when the packed form stands for exactly the rows it
+replaced, so a difference is the reading layer's."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from ferroflow import load_profile, task
+from ferroflow.model.vocabulary import STATE_CODES
+from ferroflow.store import graph_find, graph_read
+from ferroflow.store.graph_read import DATA_PROVENANCE
+from layer_query import conn_query
+from packing import derive_uuids, pack_run
+from provenance_flows import run_howto, run_mixed
+
+
+@task
+def inc(x: int) -> int:
+    return x + 1
+
+
+@task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@task
+def fail(x: int) -> int:
+    raise ValueError(f"no {x}")
+
+
+@task.graph
+def Chain(n: int) -> int:
+    value = n
+    for _ in range(5):
+        value = inc(x=value).result
+    return value  # type: ignore[return-value]
+
+
+@task.graph
+def Scatter(n: int) -> int:
+    parts = [inc(x=i).result for i in range(n)]
+    total = parts[0]
+    for part in parts[1:]:
+        total = add(x=total, y=part).result
+    fail(x=total)
+    return total  # type: ignore[no-any-return]
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> tuple[Path, Path, list[int]]:
+    """(node-form file, packed copy, run pks): a how-to, the mixed run (every codec, a failed
+    task), a chain, a scatter with a failed task, and a cached re-run of the chain."""
+    profile = load_profile()
+    store = profile.store
+    runs = [run_howto(4), run_mixed()]
+    for graph, arg in ((Chain, 3), (Scatter, 4)):
+        wg = graph.build(arg)
+        wg.run(raise_on_error=False)
+        assert wg.pk is not None
+        runs.append(wg.pk)
+    store.flush()
+    original = tmp_path / "original.sqlite"
+    _copy(store.path, original)
+    for run in runs:
+        derive_uuids(original, run)
+    packed = tmp_path / "packed.sqlite"
+    _copy(original, packed)
+    assert sum(pack_run(packed, run) for run in runs) >= 10
+    return original, packed, runs
+
+
+def _copy(source: Path, target: Path) -> None:
+    """A consistent copy of a store file (its WAL included): SQLite's backup."""
+    src, dst = sqlite3.connect(source), sqlite3.connect(target)
+    try:
+        src.backup(dst)
+    finally:
+        src.close()
+        dst.close()
+
+
+def census(query: graph_read.Query, pks: list[int], runs: list[int]) -> dict[str, Any]:
+    """Every graph_read answer about ``pks`` and ``runs``."""
+    found: dict[str, Any] = {}
+    found["rows"] = {pk: graph_read.node_row(query, pk) for pk in [*pks, max(pks) + 50]}
+    found["many"] = graph_read.node_rows(query, [*pks, -1, 10**9])
+    for pk in pks:
+        row = found["rows"][pk]
+        digits = bytes(row[1]).hex()
+        found[f"uuid {pk}"] = [
+            graph_read.node_rows_by_uuid(query, digits[:n]) for n in (32, 31, 30, 8, 2, 1)
+        ]
+        found[f"cache {pk}"] = graph_read.cache_fields(query, pk)
+        found[f"value {pk}"] = graph_read.value_parts_of(query, pk)
+        for incoming in (True, False):
+            found[f"near {pk} {incoming}"] = graph_read.neighbours(query, pk, incoming)
+            for types in (None, ("CREATE",), ("INPUT_CALC", "CALL_CALC")):
+                found[f"walk {pk} {incoming} {types}"] = [
+                    graph_read.walk(query, pk, incoming, types, depth) for depth in (None, 1, 2)
+                ]
+    found["values"] = graph_read.value_parts(query, pks)
+    for types in (None, DATA_PROVENANCE, ("CALL_CALC",), ("RETURN",)):
+        for incoming in (True, False):
+            found[f"links {types} {incoming}"] = graph_read.links(query, pks, incoming, types)
+        found[f"touching {types}"] = graph_read.links_touching(query, pks[::2], types)
+    found["top"] = graph_read.top_level_runs(query)
+    found["last"] = graph_read.last_node_pk(query)
+    finished = [STATE_CODES["FINISHED"]]
+    for kinds in (None, ["calc"], ["data"], ["work"], ["data", "calc"]):
+        for states in (None, finished):
+            for run in (None, runs[0]):
+                for label in (None, "inc", "%a%"):
+                    key = f"count {kinds} {states} {run} {label}"
+                    found[key] = graph_read.count_nodes(
+                        query, kinds=kinds, states=states, run_pk=run, label_like=label
+                    )
+    for run in runs:
+        found[f"run {run}"] = graph_read.run_node_rows(query, run)
+        found[f"run calc {run}"] = graph_read.run_node_rows(query, run, ["calc"])
+        found[f"keyless {run}"] = graph_read.keyless_finished_tasks(query, run)
+        found[f"states {run}"] = graph_read.task_state_counts(query, run)
+        found[f"calls {run}"] = sorted(graph_read.call_links_of_run(query, run))
+        found[f"output {run}"] = graph_read.captured_output_of_run(query, run)
+    return found
+
+
+def find_census(query: graph_read.Query, runs: list[int]) -> dict[str, Any]:
+    """graph_find's answers for each kind of filter."""
+    found: dict[str, Any] = {}
+    found["runs"] = graph_find.select_runs(
+        query, label=None, states=[], since=None, until=None, limit=None
+    )
+    for task_name in (None, "inc", "*a*"):
+        for kind in (None, "calc", "data", "work"):
+            for states in ([], [STATE_CODES["FINISHED"]], [STATE_CODES["FAILED"]]):
+                for run in (None, runs[2]):
+                    for since, limit in ((None, None), (0.0, 7), (None, 3)):
+                        key = f"{task_name} {kind} {states} {run} {since} {limit}"
+                        found[key] = [
+                            graph_find.select_nodes(
+                                query,
+                                task=task_name,
+                                kind=kind,
+                                states=states,
+                                run_pk=run,
+                                since=since,
+                                until=None,
+                                limit=limit,
+                                newest_first=newest,
+                            )
+                            for newest in (False, True)
+                        ]
+    return found
+
+
+def _pks(path: Path) -> list[int]:
+    with sqlite3.connect(path) as conn:
+        return [pk for (pk,) in conn.execute("SELECT pk FROM node ORDER BY pk")]
+
+
+@pytest.fixture
+def queries(files: tuple[Path, Path, list[int]]) -> Iterator[tuple[Any, Any, list[int], list[int]]]:
+    original, packed, runs = files
+    a, b = sqlite3.connect(original), sqlite3.connect(packed)
+    try:
+        yield conn_query(a), conn_query(b), _pks(original), runs
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_copy_is_packed(files: tuple[Path, Path, list[int]]) -> None:
+    original, packed, _ = files
+    with sqlite3.connect(packed) as conn:
+        rows = conn.execute("SELECT count(*), sum(json_array_length(nodes)) FROM task_run")
+        n, inline = rows.fetchone()
+        refs = conn.execute("SELECT count(*) FROM input_ref").fetchone()[0]
+    assert n >= 10 and inline >= n and refs > 0
+    assert len(_pks(packed)) == len(_pks(original)) - n - inline
+
+
+def test_point_reads_links_walks_counts_answer_the_same(
+    queries: tuple[Any, Any, list[int], list[int]],
+) -> None:
+    a, b, pks, runs = queries
+    before, after = census(a, pks, runs), census(b, pks, runs)
+    assert before.keys() == after.keys()
+    for key in before:
+        assert after[key] == before[key], key
+
+
+def test_find_nodes_filters_answer_the_same(
+    queries: tuple[Any, Any, list[int], list[int]],
+) -> None:
+    a, b, _, runs = queries
+    before, after = find_census(a, runs), find_census(b, runs)
+    for key in before:
+        assert after[key] == before[key], key
