@@ -10,15 +10,17 @@ replaced, so a difference is the reading layer's."""
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from ferroflow import load_profile, task
+from ferroflow.export import export_run
 from ferroflow.model.vocabulary import STATE_CODES
-from ferroflow.store import graph_find, graph_read
-from ferroflow.store.graph_read import DATA_PROVENANCE
+from ferroflow.store import Store, graph_counts, graph_find, graph_read, graph_sets
+from ferroflow.store.graph_read import DATA_PROVENANCE, LINK_TYPES
 from layer_query import conn_query
 from packing import derive_uuids, pack_run
 from provenance_flows import run_howto, run_mixed
@@ -205,5 +207,130 @@ def test_find_nodes_filters_answer_the_same(
 ) -> None:
     a, b, _, runs = queries
     before, after = find_census(a, runs), find_census(b, runs)
+    for key in before:
+        assert after[key] == before[key], key
+
+
+def sets_census(conn: sqlite3.Connection, pks: list[int], runs: list[int]) -> dict[str, Any]:
+    """Every graph_sets/graph_counts answer about ``pks`` and ``runs``."""
+    found: dict[str, Any] = {}
+    found["rows"] = graph_sets.node_rows(conn, [*pks, -5])
+    found["heads"] = graph_sets.node_heads(conn, pks)
+    found["uuids"] = [graph_sets.uuid_of(conn, pk) for pk in [*pks, -5]]
+    for side in ("src", "dst"):
+        for types in (LINK_TYPES, DATA_PROVENANCE, ("CALL_CALC", "CALL_WORK"), ("RETURN",)):
+            for ordered in (False, True):
+                for limit in (None, 3):
+                    found[f"at {side} {types} {ordered} {limit}"] = (
+                        sorted(
+                            graph_sets.links_at(
+                                conn,
+                                side,
+                                pks,
+                                types,
+                                ordered=ordered,
+                                limit=limit,  # type: ignore[arg-type]
+                            )
+                        )
+                        if not ordered and limit is None
+                        else graph_sets.links_at(
+                            conn,
+                            side,
+                            pks,
+                            types,
+                            ordered=ordered,
+                            limit=limit,  # type: ignore[arg-type]
+                        )
+                    )
+            found[f"counts {side} {types}"] = graph_counts.link_counts(conn, side, pks, types)  # type: ignore[arg-type]
+            for pk in pks:
+                for by in ("label", "other"):
+                    found[f"of {side} {types} {pk} {by}"] = graph_sets.links_of(
+                        conn,
+                        side,
+                        pk,
+                        types,
+                        by=by,
+                        limit=5,  # type: ignore[arg-type]
+                    )
+    found["calls"] = graph_counts.call_counts(conn, pks)
+    for pk in pks:
+        found[f"calls of {pk}"] = graph_sets.calls_of_types(
+            conn, pk, ["ferroflow.demo.square", f"{__name__}.inc", f"{__name__}.add"]
+        )
+    for run in runs:
+        found[f"creators {run}"] = graph_sets.creators_of_returned(conn, run, 50)
+        found[f"makers {run}"] = graph_sets.returned_makers(conn, run, 50)
+        found[f"unfinished {run}"] = graph_counts.process_pks_in_states(
+            conn, run, ["FAILED", "KILLED"], run, 10
+        )
+        found[f"states {run}"] = graph_counts.process_state_counts(conn, run)
+        found[f"tasks {run}"] = graph_counts.count_task_runs(conn, run)
+        for step in (1, 2):
+            found[f"spans {run} {step}"] = graph_counts.task_spans(conn, run, step, "FAILED")
+    return found
+
+
+def selection(path: Path, run: int) -> tuple[list[Any], list[Any]]:
+    """The temp tables ``select_run`` fills for ``run`` on the file ``path``."""
+    conn = sqlite3.connect(path)
+    try:
+        graph_sets.select_run(conn, run)
+        nodes = conn.execute(f"SELECT * FROM {graph_sets.SEL_NODE} ORDER BY pk").fetchall()
+        links = conn.execute(f"SELECT * FROM {graph_sets.SEL_LINK}").fetchall()
+        return nodes, links
+    finally:
+        conn.close()
+
+
+def test_set_readers_and_counts_answer_the_same(files: tuple[Path, Path, list[int]]) -> None:
+    original, packed, runs = files
+    pks = _pks(original)
+    for run in runs:
+        (na, la), (nb, lb) = selection(original, run), selection(packed, run)
+        assert set(nb) ^ set(na) == set(), run
+        assert set(lb) ^ set(la) == set(), run
+        assert (nb, lb) == (na, la), run
+    a, b = sqlite3.connect(original), sqlite3.connect(packed)
+    try:
+        before, after = sets_census(a, pks, runs), sets_census(b, pks, runs)
+    finally:
+        a.close()
+        b.close()
+    for key in before:
+        assert after[key] == before[key], key
+
+
+def _exports(path: Path, runs: list[int], out: Path) -> dict[str, Any]:
+    store = Store.open(path)
+    found: dict[str, Any] = {}
+    try:
+        for run in runs:
+            for fmt in ("json", "prov-json", "dot", "mermaid", "aiida"):
+                target = out / f"{run}.{fmt}"
+                export_run(store, run, fmt, target)
+                found[f"{run} {fmt}"] = target.read_bytes()
+            target = out / f"{run}.crate"
+            export_run(store, run, "ro-crate", target)
+            found[f"{run} crate"] = {
+                p.relative_to(target).as_posix(): p.read_bytes()
+                for p in sorted(target.rglob("*"))
+                if p.is_file()
+            }
+    finally:
+        store.close()
+    return found
+
+
+def test_exports_are_identical(
+    files: tuple[Path, Path, list[int]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every export format's bytes (an export stamps the time it was made: fixed here)."""
+    original, packed, runs = files
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    before = _exports(original, runs, tmp_path / "a")
+    after = _exports(packed, runs, tmp_path / "b")
     for key in before:
         assert after[key] == before[key], key

@@ -15,6 +15,8 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any
 
+from . import graph_sets_packed as both
+from . import packed_read as packed
 from .graph_sets import Side, link_codes
 from .in_lists import chunks, marks
 from .schema import (
@@ -54,7 +56,15 @@ def process_pks_in_states(
         f"SELECT pk FROM node WHERE run_pk = ? AND {UNFINISHED_PROCESS}"
         f" AND state IN ({marks(len(codes))}) AND pk != ? ORDER BY pk LIMIT ?"
     )
-    return [pk for (pk,) in conn.execute(sql, (run_pk, *codes, exclude, limit))]
+    found = [pk for (pk,) in conn.execute(sql, (run_pk, *codes, exclude, limit))]
+    query = both.query_of(conn)
+    if packed.has_packed(query):
+        sql = (
+            f"SELECT pk FROM task_run WHERE run_pk = ? AND state IN ({marks(len(codes))})"
+            " AND pk != ? ORDER BY pk LIMIT ?"
+        )
+        found = sorted(found + [pk for (pk,) in query(sql, (run_pk, *codes, exclude, limit))])
+    return found[:limit]
 
 
 def process_state_counts(conn: sqlite3.Connection, run_pk: int) -> list[tuple[str | None, int]]:
@@ -63,7 +73,14 @@ def process_state_counts(conn: sqlite3.Connection, run_pk: int) -> list[tuple[st
     sql = (
         "SELECT state, count(*) FROM node WHERE run_pk = ? AND kind != 0 AND pk != ? GROUP BY state"
     )
-    return [(_state(code), n) for code, n in conn.execute(sql, (run_pk, run_pk))]
+    counts = dict(conn.execute(sql, (run_pk, run_pk)).fetchall())
+    query = both.query_of(conn)
+    if packed.has_packed(query):
+        sql = "SELECT state, count(*) FROM task_run WHERE run_pk = ? GROUP BY state"
+        for code, n in query(sql, (run_pk,)):
+            counts[code] = counts.get(code, 0) + n
+    ordered = sorted(counts.items(), key=lambda item: -1 if item[0] is None else item[0])
+    return [(_state(code), n) for code, n in ordered]
 
 
 def call_counts(
@@ -80,9 +97,25 @@ def call_counts(
             f" WHERE l.src IN ({marks(len(chunk))}) AND l.type IN"
             f" ({marks(len(codes))}) GROUP BY l.src, n.type, n.kind, n.state"
         )
+        counts: dict[tuple[int, str, int, int | None], int] = {}
         for parent, type_, kind, state, n in conn.execute(sql, (*chunk, *codes)):
+            counts[(parent, type_, kind, state)] = n
+        if packed.has_packed(both.query_of(conn)):
+            sql = (
+                "SELECT caller, type, state, count(*) FROM task_run"
+                f" WHERE caller IN ({marks(len(chunk))}) GROUP BY caller, type, state"
+            )
+            for parent, type_, state, n in conn.execute(sql, chunk):
+                key = (parent, type_, _CALC, state)
+                counts[key] = counts.get(key, 0) + n
+        for (parent, type_, kind, state), n in sorted(counts.items(), key=_group_order):
             found.append((parent, type_, KIND_NAMES[kind], _state(state), n))
     return found
+
+
+def _group_order(item: tuple[tuple[int, str, int, int | None], int]) -> tuple[Any, ...]:
+    (parent, type_, kind, state), _ = item
+    return parent, type_, kind, -1 if state is None else state
 
 
 def link_counts(
@@ -99,14 +132,25 @@ def link_counts(
             f"SELECT {side}, count(*) FROM link WHERE {side} IN ({marks(len(chunk))})"
             f" AND type IN ({marks(len(codes))}) GROUP BY {side}"
         )
-        found += conn.execute(sql, (*chunk, *codes)).fetchall()
+        part = dict(conn.execute(sql, (*chunk, *codes)).fetchall())
+        query = both.query_of(conn)
+        if packed.has_packed(query):
+            part = {}
+            for link in both.links_both(query, side, chunk, codes):
+                end = getattr(link, side)
+                part[end] = part.get(end, 0) + 1
+        found += sorted(part.items())
     return found
 
 
 def count_task_runs(conn: sqlite3.Connection, run_pk: int) -> int:
     """How many task runs (calc nodes with a start time) the run holds."""
     sql = f"SELECT count(*) FROM node WHERE {_TASK_RUNS}"
-    return int(conn.execute(sql, (run_pk, _CALC)).fetchone()[0])
+    total = int(conn.execute(sql, (run_pk, _CALC)).fetchone()[0])
+    if packed.has_packed(both.query_of(conn)):
+        sql = "SELECT count(*) FROM task_run WHERE run_pk = ?"
+        total += int(conn.execute(sql, (run_pk,)).fetchone()[0])
+    return total
 
 
 def task_spans(
@@ -121,6 +165,13 @@ def task_spans(
         " WHERE n % ? = 0 OR state = ?"
     )
     params: tuple[Any, ...] = (run_pk, _CALC, step, STATE_CODES[keep_state])
+    if packed.has_packed(both.query_of(conn)):  # the task runs of both forms, in one order
+        sql = sql.replace(
+            f"FROM node WHERE {_TASK_RUNS}",
+            f"FROM (SELECT pk, label, state, ctime, mtime FROM node WHERE {_TASK_RUNS}"
+            " UNION ALL SELECT pk, label, state, ctime, mtime FROM task_run WHERE run_pk = ?)",
+        )
+        params = (run_pk, _CALC, run_pk, step, STATE_CODES[keep_state])
     return [
         (pk, label, _state(code), ctime, mtime)
         for pk, label, code, ctime, mtime in conn.execute(sql, params)

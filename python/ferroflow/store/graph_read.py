@@ -397,7 +397,8 @@ def last_node_pk(query: Query) -> int | None:
     top = None if not rows or rows[0][0] is None else int(rows[0][0])
     if packed.has_packed(query):
         last = query(
-            "SELECT pk + json_array_length(nodes) FROM task_run ORDER BY pk DESC LIMIT 1", ()
+            packed.LAST_PACKED_SQL,
+            (),
         )
         top = max(top or 0, int(last[0][0]))
     return top

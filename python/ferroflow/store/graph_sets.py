@@ -23,6 +23,9 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from typing import Any, Literal
 
+from ..model.vocabulary import Kind
+from . import graph_sets_packed as both
+from . import packed_read as packed
 from .in_lists import chunks, marks
 from .node_record import NODE_RECORD_COLUMNS
 from .reading import Link
@@ -103,6 +106,7 @@ def select_run(conn: sqlite3.Connection, run_pk: int) -> None:
     conn.execute("INSERT INTO sel_pk SELECT pk FROM node WHERE run_pk = ?", (run_pk,))
     conn.execute(f"INSERT OR IGNORE INTO sel_pk {RUN_INPUTS_SQL}", (run_pk,))
     conn.execute(f"INSERT OR IGNORE INTO sel_pk {RUN_OUTPUTS_SQL}", (run_pk,))
+    rows = both.add_members(conn, run_pk) if packed.has_packed(both.query_of(conn)) else None
     # Untyped columns (no affinity) keep every value as stored: text stays text, bytes bytes.
     columns = ", ".join("pk INTEGER PRIMARY KEY" if c == "pk" else c for c in NODE_COLUMNS)
     conn.execute(f"CREATE TEMP TABLE {SEL_NODE}({columns})")
@@ -118,6 +122,8 @@ def select_run(conn: sqlite3.Connection, run_pk: int) -> None:
         f"INSERT INTO {SEL_LINK} SELECT l.src, l.dst, l.type, l.label FROM sel_pk a"
         " CROSS JOIN link l ON l.dst = a.pk CROSS JOIN sel_pk b ON b.pk = l.src"
     )
+    if rows is not None:
+        both.add_rows_and_links(conn, rows, SEL_NODE, SEL_LINK)
     conn.execute(f"CREATE INDEX temp.sel_link_src ON {SEL_LINK}(src, type)")
     conn.execute("DROP TABLE sel_pk")
 
@@ -130,13 +136,21 @@ def node_rows(conn: sqlite3.Connection, pks: Iterable[int]) -> list[tuple[Any, .
     for chunk in chunks(sorted(set(pks))):
         sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({marks(len(chunk))})"
         found += conn.execute(sql, chunk).fetchall()
+    query = both.query_of(conn)
+    if packed.has_packed(query):
+        have = {row[0] for row in found}
+        found += both.full_rows(query, [pk for pk in set(pks) if pk not in have]).values()
+        found.sort(key=lambda row: row[0])
     return found
 
 
 def uuid_of(conn: sqlite3.Connection, pk: int) -> bytes | None:
     """The 16 bytes of a node's uuid, or ``None`` for an unknown pk."""
     row = conn.execute("SELECT uuid FROM node WHERE pk = ?", (pk,)).fetchone()
-    return None if row is None else bytes(row[0])
+    if row is None:
+        packed_row = packed.node_at(both.query_of(conn), pk)
+        return None if packed_row is None else packed_row.uuid_of(pk)
+    return bytes(row[0])
 
 
 def node_heads(
@@ -145,9 +159,14 @@ def node_heads(
     """``{pk: (type, kind, state)}`` of the nodes with these pks (names; state ``None`` where
     none is stored): what a picture needs to place a node, without its value."""
     found: dict[int, tuple[str, str, str | None]] = {}
-    for chunk in chunks(list(pks)):
+    pks_list = list(pks)
+    for chunk in chunks(pks_list):
         sql = f"SELECT pk, type, kind, state FROM node WHERE pk IN ({marks(len(chunk))})"
         for pk, type_, kind, state in conn.execute(sql, chunk):
+            found[pk] = (type_, KIND_NAMES[kind], None if state is None else state_name(state))
+    for pk, row in both.full_rows(both.query_of(conn), pks_list).items():
+        if pk not in found:
+            _, _, kind, type_, _, state, *_ = row
             found[pk] = (type_, KIND_NAMES[kind], None if state is None else state_name(state))
     return found
 
@@ -169,6 +188,9 @@ def links_at(
     """
     _other(side)
     codes = link_codes(link_types)
+    query = both.query_of(conn)
+    if packed.has_packed(query):
+        return _links_at_both(query, side, list(pks), codes, ordered, limit)
     found: list[Link] = []
     order = f" ORDER BY {side}, label" if ordered else ""
     for chunk in chunks(pks):
@@ -187,6 +209,31 @@ def links_at(
     return found
 
 
+def _links_at_both(
+    query: both.Query,
+    side: Side,
+    pks: list[int],
+    codes: list[int],
+    ordered: bool,
+    limit: int | None,
+) -> list[Link]:
+    found: list[Link] = []
+    for chunk in chunks(pks):
+        part = both.links_both(query, side, chunk, codes)
+        # the order SQLite reads them in: by the link_src index (src, type, dst, label) or the
+        # primary key (dst, type, label, src); ``ordered`` sorts that by the end, then label
+        if side == "src":
+            part.sort(key=lambda link: (link.src, LINK_CODES[link.type], link.dst, link.label))
+        else:
+            part.sort(key=lambda link: (link.dst, LINK_CODES[link.type], link.label, link.src))
+        if ordered:
+            part.sort(key=lambda link: (getattr(link, side), link.label))
+        found += part
+        if limit is not None and len(found) >= limit:
+            return found[:limit]
+    return found
+
+
 def links_of(
     conn: sqlite3.Connection,
     side: Side,
@@ -200,6 +247,12 @@ def links_of(
     the other end's pk (``by="other"``): the first few of a node with many."""
     other = _other(side)
     codes = link_codes(link_types)
+    query = both.query_of(conn)
+    if packed.has_packed(query):
+        found = both.links_both(query, side, [pk], codes)
+        key = "label" if by == "label" else other
+        found.sort(key=lambda link: (getattr(link, key), link.label))
+        return found if limit is None else found[:limit]
     sql = (
         f"SELECT src, dst, type, label FROM link WHERE {side} = ?"
         f" AND type IN ({marks(len(codes))}) ORDER BY {'label' if by == 'label' else other}"
@@ -223,9 +276,17 @@ def calls_of_types(
         f" WHERE l.src = ? AND l.type IN ({marks(len(codes))})"
         f" AND n.type IN ({marks(len(types))})"
     )
-    return [
+    found = [
         (_link(row), KIND_NAMES[kind]) for *row, kind in conn.execute(sql, (parent, *codes, *types))
     ]
+    query = both.query_of(conn)
+    if packed.has_packed(query):
+        where = f"caller = ? AND type IN ({marks(len(types))})"
+        for row in packed.find_rows(query, where, (parent, *types)):
+            found.append((both.call_link(parent, row), Kind.CALC))
+        # in the link_src index's order, as the statement reads them
+        found.sort(key=lambda item: (LINK_CODES[item[0].type], item[0].dst, item[0].label))
+    return found
 
 
 def creators_of_returned(conn: sqlite3.Connection, graph: int, limit: int) -> list[int]:
@@ -236,7 +297,26 @@ def creators_of_returned(conn: sqlite3.Connection, graph: int, limit: int) -> li
         " WHERE r.src = ? AND r.type = ? LIMIT ?"
     )
     create, returned = LINK_CODES["CREATE"], LINK_CODES["RETURN"]
+    query = both.query_of(conn)
+    if packed.has_packed(query):
+        return [link.src for _, link in _returned_creates(query, graph)][:limit]
     return [pk for (pk,) in conn.execute(sql, (create, graph, returned, limit))]
+
+
+def _returned_creates(query: both.Query, graph: int) -> list[tuple[Link, Link]]:
+    """``(RETURN link out of graph, CREATE link into its value)`` pairs, in both forms."""
+    returned = sorted(
+        both.links_both(query, "src", [graph], [LINK_CODES["RETURN"]]),
+        key=lambda link: (link.dst, link.label),
+    )
+    creates: dict[int, list[Link]] = {}
+    for link in both.links_both(query, "dst", [r.dst for r in returned], [LINK_CODES["CREATE"]]):
+        creates.setdefault(link.dst, []).append(link)
+    return [(r, c) for r in returned for c in sorted(creates.get(r.dst, []), key=_by_label)]
+
+
+def _by_label(link: Link) -> tuple[str, int]:
+    return link.label, link.src
 
 
 def returned_makers(conn: sqlite3.Connection, graph: int, limit: int) -> list[Link]:
@@ -250,4 +330,11 @@ def returned_makers(conn: sqlite3.Connection, graph: int, limit: int) -> list[Li
         " WHERE r.src = ? AND r.type = ? AND k.src = r.src LIMIT ?"
     )
     params = (LINK_CODES["CREATE"], *calls, graph, LINK_CODES["RETURN"], limit)
-    return [_link(row) for row in conn.execute(sql, params)]
+    query = both.query_of(conn)
+    if not packed.has_packed(query):
+        return [_link(row) for row in conn.execute(sql, params)]
+    found: list[Link] = []
+    for _, create in _returned_creates(query, graph):
+        into = both.links_both(query, "dst", [create.src], calls)
+        found += sorted((k for k in into if k.src == graph), key=_by_label)
+    return found[:limit]

@@ -27,6 +27,7 @@ from ..model.vocabulary import Link as LinkType
 from .in_lists import chunks, marks
 
 __all__ = [
+    "LAST_PACKED_SQL",
     "ROW_COLUMNS",
     "Packed",
     "RawLink",
@@ -51,6 +52,10 @@ CALL_CALC = LINK_CODES[LinkType.CALL_CALC]
 
 #: the columns of ``task_run`` in :class:`Packed`'s order
 ROW_COLUMNS = "pk, uuid, caller, run_pk, label, type, state, ctime, mtime, hash, inputs, nodes"
+#: The last pk the highest packed row stands for (its last inline node): two rowid descents.
+LAST_PACKED_SQL = (
+    "SELECT pk + json_array_length(nodes) FROM task_run WHERE pk = (SELECT max(pk) FROM task_run)"
+)
 #: how many pks below a missed one a batched search looks for its row before point reads
 _NEAR = 4
 
@@ -130,7 +135,7 @@ def decode(row: Sequence[Any]) -> Packed:
 def has_packed(query: Query) -> bool:
     """Whether the store holds any packed row (False for a file without the table)."""
     try:
-        return bool(query("SELECT 1 FROM task_run LIMIT 1", ()))
+        return query("SELECT max(pk) FROM task_run", ())[0][0] is not None
     except sqlite3.OperationalError:
         return False
 

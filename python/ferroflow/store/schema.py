@@ -92,6 +92,7 @@ from collections.abc import Iterable, Mapping
 
 from ..errors import SchemaVersionError
 from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link, State
+from .packed_read import LAST_PACKED_SQL
 
 __all__ = [
     "CALL_LINKS",
@@ -452,9 +453,7 @@ def last_pk(conn: sqlite3.Connection) -> int:
     """The highest pk any node holds, 0 in an empty store: ``max(pk)`` of ``node`` and the last
     inline pk of the highest ``task_run`` row (two rowid descents, no scan)."""
     top = conn.execute("SELECT max(pk) FROM node").fetchone()[0] or 0
-    packed = conn.execute(
-        "SELECT pk + json_array_length(nodes) FROM task_run ORDER BY pk DESC LIMIT 1"
-    ).fetchone()
+    packed = conn.execute(LAST_PACKED_SQL).fetchone()
     return max(top, packed[0] if packed else 0)
 
 
