@@ -35,6 +35,7 @@ ALLOWED: dict[str, str] = {
     "store/schema.py": "write side (DDL, views for the sqlite3 shell, pk counter)",
     "store/rows.py": "write side",
     "store/store.py": "write side",
+    "store/cache_keys.py": "write side (cache keys: marking one, and the original of a key)",
     "store/cancels.py": "write side",
     "store/writer.py": "write side",
 }

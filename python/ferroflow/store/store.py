@@ -52,8 +52,7 @@ from typing import TYPE_CHECKING, Any, SupportsIndex
 
 from ..errors import StoreClosedError
 from ..model.names import storable_text
-from ..model.vocabulary import Kind, State
-from . import cancels, open_stores, owners
+from . import cache_keys, cancels, open_stores, owners
 from .faults import initialise_unless_busy
 from .pks import PkBlocks
 from .private import create_private_file, private_dir
@@ -78,18 +77,7 @@ log = logging.getLogger("ferroflow.store")
 
 _PROCESS_KINDS = {name: code for name, code in KIND_CODES.items() if name != "data"}
 
-_MARK_SQL = "UPDATE node SET hash = ?, cached_from = ? WHERE pk = ?"
 _CODE_SQL = "INSERT OR IGNORE INTO code(run_pk, type, digest) VALUES (?, ?, ?)"
-# The original task run with a cache key (a hit's own node points to it with cached_from) and
-# its CREATE outputs, in one indexed read: node_hash, then the link_src index.
-_CACHED_SQL = (
-    "SELECT o.pk, l.label, n.codec, n.value, b.data FROM"
-    " (SELECT coalesce(cached_from, pk) AS pk FROM node WHERE hash = ?"
-    f" AND kind = {KIND_CODES[Kind.CALC]} AND state = {STATE_CODES[State.FINISHED]}"
-    "  ORDER BY cached_from IS NOT NULL, pk LIMIT 1) o"
-    " LEFT JOIN link l ON l.src = o.pk AND l.type = ? LEFT JOIN node n ON n.pk = l.dst"
-    " LEFT JOIN blob b ON b.id = n.blob_id ORDER BY l.label"
-)
 
 #: Backpressure: a task start (``record_process``) that finds more rows than this queued waits
 #: until the writer has committed them. Without it a writer slower than the workers falls ever
@@ -267,7 +255,8 @@ class Store:
     # -- caching (see ferroflow.engine.caching and ferroflow.restart) ----------------------
     def mark_cache(self, pk: int, key: bytes, cached_from: int | None = None) -> None:
         """Queue the cache key of task run ``pk`` and, for a cache hit, the pk it reused."""
-        self._append((OP_SQL, _MARK_SQL, (key, cached_from, pk)))
+        for sql, params in cache_keys.mark(pk, key, cached_from):
+            self._append((OP_SQL, sql, params))
 
     def record_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Queue ready-made ``OP_SQL`` rows (a node's label or extras, :mod:`.annotations`)."""
@@ -352,7 +341,7 @@ class Store:
         hit have ended, and a run flushes when it ends). A value that cannot be decoded (an
         imported pickle this store does not trust) raises; one stored by a serialiser this
         process has not registered is no hit (the task runs)."""
-        rows = self._reader.query_committed(_CACHED_SQL, (key, LINK_CODES["CREATE"]))
+        rows = cache_keys.original_outputs(self._reader.query_committed, key)
         if not rows:
             return None
         decode = self._reader.decode_row
