@@ -10,6 +10,7 @@ import sqlite3
 
 from ferroflow import load_profile
 from ferroflow.store import deletion
+from ferroflow.store.deletion_packed import _PACKED_USERS_SQL, PACKED_STEPS
 from provenance_flows import run_howto
 
 #: a scan of a stored table (by name or by the aliases the statements give them)
@@ -33,10 +34,15 @@ def test_every_statement_of_a_deletion_searches_instead_of_scanning() -> None:
         params = {"run": pk}
         plans = {}
         for sql in deletion._COLLECT:  # run for real: the later statements read its tables
+            if sql in PACKED_STEPS:  # a step of the packed half, in Python
+                PACKED_STEPS[sql](conn, pk)
+                continue
             plans[sql] = _plan(conn, sql, params)
             conn.execute(sql, params)
-        for sql in (deletion._USERS_SQL, deletion._REUSERS_SQL, *deletion._DELETE):
-            plans[sql] = _plan(conn, sql, params)
+        later = (deletion._USERS_SQL, deletion._REUSERS_SQL, _PACKED_USERS_SQL, *deletion._DELETE)
+        for sql in later:
+            if sql not in PACKED_STEPS:
+                plans[sql] = _plan(conn, sql, params)
         conn.execute("ROLLBACK")
     finally:
         conn.close()

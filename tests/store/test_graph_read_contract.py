@@ -29,12 +29,12 @@ ALLOWED: dict[str, str] = {
     "store/packed_read.py": "the reading layer (the packed half: task_run and input_ref rows)",
     # the write side keeps its SQL in step 1 (docs/packed-task-runs.md, step 4 moves it)
     "store/deletion.py": "write side",
+    "store/deletion_packed.py": "write side (deleting a run: its packed rows)",
     "export/importer.py": "write side",
     "store/owners.py": "write side",
     "store/faults.py": "write side",
     "store/schema.py": "write side (DDL, views for the sqlite3 shell, pk counter)",
     "store/rows.py": "write side",
-    "store/store.py": "write side",
     "store/cache_keys.py": "write side (cache keys: marking one, and the original of a key)",
     "store/cancels.py": "write side",
     "store/writer.py": "write side",

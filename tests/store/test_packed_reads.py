@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import store_rules
 from ferroflow import load_profile, task
+from ferroflow.errors import RunDeleteRefusedError
 from ferroflow.export import export_run
 from ferroflow.model.vocabulary import STATE_CODES
 from ferroflow.store import Store, graph_counts, graph_find, graph_read, graph_sets
+from ferroflow.store.deletion import delete_run
 from ferroflow.store.graph_read import DATA_PROVENANCE, LINK_TYPES
 from layer_query import conn_query
 from packing import derive_uuids, pack_run
@@ -62,13 +66,14 @@ def Scatter(n: int) -> int:
 @pytest.fixture
 def files(tmp_path: Path) -> tuple[Path, Path, list[int]]:
     """(node-form file, packed copy, run pks): a how-to, the mixed run (every codec, a failed
-    task), a chain, a scatter with a failed task, and a cached re-run of the chain."""
+    task), a chain with cache keys, a scatter with a failed task, and a cached re-run of the
+    chain (its hits point at the packed originals)."""
     profile = load_profile()
     store = profile.store
     runs = [run_howto(4), run_mixed()]
-    for graph, arg in ((Chain, 3), (Scatter, 4)):
+    for graph, arg, cache in ((Chain, 3, True), (Scatter, 4, False), (Chain, 3, True)):
         wg = graph.build(arg)
-        wg.run(raise_on_error=False)
+        wg.run(raise_on_error=False, cache=cache)  # the second chain: a cached re-run
         assert wg.pk is not None
         runs.append(wg.pk)
     store.flush()
@@ -190,6 +195,12 @@ def test_the_copy_is_packed(files: tuple[Path, Path, list[int]]) -> None:
         refs = conn.execute("SELECT count(*) FROM input_ref").fetchone()[0]
     assert n >= 10 and inline >= n and refs > 0
     assert len(_pks(packed)) == len(_pks(original)) - n - inline
+    assert store_rules.violations(original) == []
+    assert store_rules.violations(packed) == []
+    # the packed rules can fail: an input_ref row forged without its row's input
+    with sqlite3.connect(packed) as conn:
+        conn.execute("INSERT INTO input_ref VALUES (1, (SELECT max(pk) FROM task_run), 'forged')")
+    assert any("input_ref without" in found for found in store_rules.violations(packed))
 
 
 def test_point_reads_links_walks_counts_answer_the_same(
@@ -310,6 +321,8 @@ def _exports(path: Path, runs: list[int], out: Path) -> dict[str, Any]:
                 target = out / f"{run}.{fmt}"
                 export_run(store, run, fmt, target)
                 found[f"{run} {fmt}"] = target.read_bytes()
+            with zipfile.ZipFile(target) as archive:  # (its entries' dates are file times)
+                found[f"{run} aiida"] = {n: archive.read(n) for n in sorted(archive.namelist())}
             target = out / f"{run}.crate"
             export_run(store, run, "ro-crate", target)
             found[f"{run} crate"] = {
@@ -334,3 +347,41 @@ def test_exports_are_identical(
     after = _exports(packed, runs, tmp_path / "b")
     for key in before:
         assert after[key] == before[key], key
+
+
+def _delete(path: Path, run: int, force: bool) -> Any:
+    try:
+        return delete_run(path, "normal", run, force)
+    except RunDeleteRefusedError as exc:
+        return str(exc)
+
+
+@pytest.mark.parametrize("force", [False, True])
+def test_runs_delete_leaves_the_same_graph(
+    files: tuple[Path, Path, list[int]], tmp_path: Path, force: bool
+) -> None:
+    """Deleting each run from both files: the same refusals and counts, and every reader
+    then answers the same about what is left (the re-run's hits reuse the chain's packed
+    results: deleting the chain is refused without force)."""
+    original, packed, runs = files
+    pks = _pks(original)
+    refused = 0
+    for run in runs:
+        a, b = tmp_path / f"a{run}.sqlite", tmp_path / f"b{run}.sqlite"
+        _copy(original, a)
+        _copy(packed, b)
+        before, after = _delete(a, run, force), _delete(b, run, force)
+        assert after == before, run
+        refused += isinstance(before, str)
+        left = [pk for pk in pks if pk in set(_pks(a))]
+        kept_runs = [r for r in runs if r in left]
+        with sqlite3.connect(a) as conn_a, sqlite3.connect(b) as conn_b:
+            census_a = census(conn_query(conn_a), left, kept_runs)
+            census_b = census(conn_query(conn_b), left, kept_runs)
+            for key in census_a:
+                assert census_b[key] == census_a[key], (run, key)
+            assert not conn_b.execute(
+                "SELECT count(*) FROM input_ref WHERE dst NOT IN (SELECT pk FROM task_run)"
+            ).fetchone()[0]
+        assert store_rules.violations(b) == []
+    assert refused == (0 if force else 1)

@@ -31,7 +31,7 @@ SPLIT_SQL = re.compile(r"\b(?:FROM|JOIN)\s*[\"']\s*$", re.MULTILINE)
 #: test file (under tests/) -> (raw statements naming node/link it holds, why they stay raw)
 ALLOWED: dict[str, tuple[int, str]] = {
     "store_rules.py": (
-        12,
+        15,
         "the store's rules as plain SQL over its tables: the independent check of every file",
     ),
     "store/test_graph_read.py": (11, "the reading layer's oracle: each answer against the file"),

@@ -37,6 +37,7 @@ from pathlib import Path
 
 from ..errors import NodeNotFoundError, RunDeleteRefusedError
 from ..model.vocabulary import KIND_CODES, LINK_CODES, STATE_CODES, Kind, Link, State
+from .deletion_packed import KEEP_INLINE, PACKED_AROUND, PACKED_OWN, PACKED_STEPS, packed_users
 from .schema import (
     IN_BLOB,
     INPUT_LINKS,
@@ -60,12 +61,23 @@ _IN_PROGRESS = (STATE_CODES[State.PLANNED], STATE_CODES[State.RUNNING])
 _COLLECT = [
     "CREATE TEMP TABLE del_proc(pk INTEGER PRIMARY KEY)",
     f"INSERT INTO del_proc SELECT pk FROM node WHERE run_pk = :run AND kind != {_DATA}",
+    # its packed task runs (docs/packed-task-runs.md), and their links and those of the
+    # packed rows around its data (filled by deletion_packed between these statements)
+    "INSERT INTO del_proc SELECT pk FROM task_run WHERE run_pk = :run",
+    "CREATE TEMP TABLE plink(src INTEGER NOT NULL, dst INTEGER NOT NULL, type INTEGER NOT NULL,"
+    " label TEXT NOT NULL, PRIMARY KEY (dst, type, label, src)) WITHOUT ROWID",
+    "CREATE INDEX temp.plink_src ON plink(src, type)",
+    PACKED_OWN,
     "CREATE TEMP TABLE touched(pk INTEGER PRIMARY KEY)",
     "INSERT OR IGNORE INTO touched SELECT l.src FROM del_proc p CROSS JOIN link l ON l.dst = p.pk"
     f" WHERE l.type IN ({sql_codes(LINK_CODES, INPUT_LINKS)})",
     "INSERT OR IGNORE INTO touched SELECT l.dst FROM del_proc p CROSS JOIN link l ON l.src = p.pk"
     f" WHERE l.type IN ({sql_codes(LINK_CODES, OUTPUT_LINKS)})",
     f"INSERT OR IGNORE INTO touched SELECT pk FROM node WHERE run_pk = :run AND kind = {_DATA}",
+    "INSERT OR IGNORE INTO touched SELECT l.src FROM del_proc p CROSS JOIN plink l ON l.dst = p.pk"
+    f" WHERE l.type IN ({sql_codes(LINK_CODES, INPUT_LINKS)})",
+    "INSERT OR IGNORE INTO touched SELECT l.dst FROM del_proc p CROSS JOIN plink l ON l.src = p.pk"
+    f" WHERE l.type IN ({sql_codes(LINK_CODES, OUTPUT_LINKS)})",
     # the constants its recipe names (store/recipe_bindings.py): one of a task that never ran
     # has no link, and would otherwise stay behind. Only bindings count, i.e. a one-key object
     # {"node": pk} among a task's inputs, the graph's outputs or its wg.ctx entries (version 3:
@@ -79,14 +91,21 @@ _COLLECT = [
     "   OR j.path = '$.context' OR j.path LIKE '$.context.%'"
     "   OR (j.path LIKE '$.tasks[%' AND substr(j.path, instr(j.path, ']') + 1) LIKE '.inputs%'))"
     "  AND (SELECT count(*) FROM json_each(r.recipe, j.path)) = 1",
+    PACKED_AROUND,
     # data nodes linked to a process of another run: kept
     "CREATE TEMP TABLE shared(pk INTEGER PRIMARY KEY, foreign_made INTEGER NOT NULL)",
     "INSERT INTO shared SELECT t.pk, EXISTS (SELECT 1 FROM link l WHERE l.dst = t.pk"
     f"  AND l.type = {_CREATE} AND l.src NOT IN (SELECT pk FROM del_proc))"
+    f" OR EXISTS (SELECT 1 FROM temp.plink l WHERE l.dst = t.pk AND l.type = {_CREATE}"
+    "  AND l.src NOT IN (SELECT pk FROM del_proc))"
     " FROM touched t"
     " WHERE EXISTS (SELECT 1 FROM link l WHERE l.src = t.pk"
     "   AND l.dst NOT IN (SELECT pk FROM del_proc))"
     " OR EXISTS (SELECT 1 FROM link l WHERE l.dst = t.pk"
+    "   AND l.src NOT IN (SELECT pk FROM del_proc))"
+    " OR EXISTS (SELECT 1 FROM temp.plink l WHERE l.src = t.pk"
+    "   AND l.dst NOT IN (SELECT pk FROM del_proc))"
+    " OR EXISTS (SELECT 1 FROM temp.plink l WHERE l.dst = t.pk"
     "   AND l.src NOT IN (SELECT pk FROM del_proc))",
     "CREATE TEMP TABLE del_node(pk INTEGER PRIMARY KEY)",
     "INSERT INTO del_node SELECT pk FROM del_proc"
@@ -97,7 +116,7 @@ _COLLECT = [
 ]
 # Other runs holding on to the run: (their run pk, data nodes of the run they use).
 _USERS_SQL = (
-    "SELECT run_pk, count(DISTINCT pk) FROM ("
+    "SELECT run_pk, pk FROM ("
     " SELECT s.pk, n.run_pk FROM shared s CROSS JOIN link l ON l.src = s.pk"
     "  CROSS JOIN node n ON n.pk = l.dst"
     "  WHERE NOT s.foreign_made AND n.pk NOT IN (SELECT pk FROM del_proc)"
@@ -105,7 +124,7 @@ _USERS_SQL = (
     " SELECT s.pk, n.run_pk FROM shared s CROSS JOIN link l ON l.dst = s.pk"
     "  CROSS JOIN node n ON n.pk = l.src"
     "  WHERE NOT s.foreign_made AND n.pk NOT IN (SELECT pk FROM del_proc)"
-    ") GROUP BY run_pk"
+    ")"
 )
 # (their run pk, their task runs that reused a result of the run); each condition repeats its
 # partial index's (``node_cached_from``, ``node_blob``) so SQLite searches it instead of scanning
@@ -123,6 +142,10 @@ _DELETE = [
     "DELETE FROM extra WHERE pk IN (SELECT pk FROM del_node)",
     "DELETE FROM process_text WHERE pk IN (SELECT pk FROM del_proc)",
     "DELETE FROM node WHERE pk IN (SELECT pk FROM del_node)",
+    KEEP_INLINE,
+    "DELETE FROM input_ref WHERE dst IN (SELECT pk FROM del_proc)",
+    "DELETE FROM input_ref WHERE src IN (SELECT pk FROM del_node)",
+    "DELETE FROM task_run WHERE run_pk = :run",
     "DELETE FROM blob WHERE id IN (SELECT id FROM del_blob"
     f" EXCEPT SELECT blob_id FROM node WHERE {IN_BLOB} AND blob_id IN (SELECT id FROM del_blob))",
     *(
@@ -202,9 +225,14 @@ def _delete(conn: sqlite3.Connection, run_pk: int, force: bool) -> Deletion:
         )
     params = {"run": run_pk}
     for statement in _COLLECT:
-        conn.execute(statement, params)
+        if statement in PACKED_STEPS:
+            PACKED_STEPS[statement](conn, run_pk)
+        else:
+            conn.execute(statement, params)
     deletion = Deletion(run_pk)
-    deletion.users = dict(conn.execute(_USERS_SQL).fetchall())
+    pairs = set(conn.execute(_USERS_SQL).fetchall()) | packed_users(conn)
+    for user, _ in sorted(pairs):
+        deletion.users[user] = deletion.users.get(user, 0) + 1
     deletion.reusers = dict(conn.execute(_REUSERS_SQL).fetchall())
     if not force and (deletion.users or deletion.reusers):
         raise RunDeleteRefusedError(
@@ -216,7 +244,10 @@ def _delete(conn: sqlite3.Connection, run_pk: int, force: bool) -> Deletion:
     deletion.data = nodes - deletion.processes
     (deletion.kept,) = conn.execute("SELECT count(*) FROM shared").fetchone()
     for statement in _DELETE:
-        conn.execute(statement, params)
+        if statement in PACKED_STEPS:
+            PACKED_STEPS[statement](conn, run_pk)
+        else:
+            conn.execute(statement, params)
     (remaining,) = conn.execute("SELECT count(*) FROM del_blob").fetchone()
     deletion.blobs = (
         remaining
@@ -224,6 +255,6 @@ def _delete(conn: sqlite3.Connection, run_pk: int, force: bool) -> Deletion:
             "SELECT count(*) FROM blob WHERE id IN (SELECT id FROM del_blob)"
         ).fetchone()[0]
     )
-    for table in ("del_blob", "del_node", "shared", "touched", "del_proc"):
+    for table in ("del_blob", "del_node", "shared", "touched", "plink", "del_proc"):
         conn.execute(f"DROP TABLE temp.{table}")
     return deletion
