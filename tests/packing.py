@@ -55,7 +55,7 @@ def _has(conn: sqlite3.Connection, table: str, pk: int) -> bool:
     return conn.execute(f"SELECT 1 FROM {table} WHERE pk = ?", (pk,)).fetchone() is not None
 
 
-def _plan(conn: sqlite3.Connection, calc: dict[str, Any]) -> Plan | None:
+def _plan(conn: sqlite3.Connection, calc: dict[str, Any], any_time: bool) -> Plan | None:
     pk = calc["pk"]
     if (
         calc["state"] != _FINISHED
@@ -95,7 +95,7 @@ def _plan(conn: sqlite3.Connection, calc: dict[str, Any]) -> Plan | None:
     plan = Plan(calc, calls[0][0], external)
     for i in range(1, k + 1):
         node = _node(conn, pk + i)
-        if node is None or not _inline_columns(conn, node, calc):
+        if node is None or not _inline_columns(conn, node, calc, any_time):
             return None
         if inline[pk + i][0] == _CREATE:
             creators = conn.execute(
@@ -115,15 +115,18 @@ def _inline_input(conn: sqlite3.Connection, src: int, pk: int) -> bool:
     return into == 0 and out == [(pk,)]
 
 
-def _inline_columns(conn: sqlite3.Connection, node: dict[str, Any], calc: dict[str, Any]) -> bool:
-    """Whether a data node's columns are exactly those a packed row derives for it."""
+def _inline_columns(
+    conn: sqlite3.Connection, node: dict[str, Any], calc: dict[str, Any], any_time: bool
+) -> bool:
+    """Whether a data node's columns are exactly those a packed row derives for it (but its
+    ctime, with ``any_time``: the packed row then gives it the task's)."""
     return (
         node["kind"] == _DATA
         and node["label"] is None
         and node["state"] is None
         and node["error"] is None
         and node["run_pk"] is None
-        and node["ctime"] == calc["ctime"]
+        and (any_time or node["ctime"] == calc["ctime"])
         and node["mtime"] is None
         and node["hash"] is None
         and node["cached_from"] is None
@@ -138,8 +141,8 @@ def _extra(conn: sqlite3.Connection, pk: int) -> bool:
     return conn.execute("SELECT 1 FROM extra WHERE pk = ?", (pk,)).fetchone() is not None
 
 
-def plans(conn: sqlite3.Connection, run_pk: int) -> list[Plan]:
-    """The packable task runs of run ``run_pk``, by pk."""
+def plans(conn: sqlite3.Connection, run_pk: int, any_time: bool = False) -> list[Plan]:
+    """The packable task runs of run ``run_pk``, by pk (``any_time``: see :func:`pack_run`)."""
     pks = [
         pk
         for (pk,) in conn.execute(
@@ -150,13 +153,13 @@ def plans(conn: sqlite3.Connection, run_pk: int) -> list[Plan]:
     for pk in pks:
         calc = _node(conn, pk)
         assert calc is not None
-        plan = _plan(conn, calc)
+        plan = _plan(conn, calc, any_time)
         if plan is not None:
             found.append(plan)
     return found
 
 
-def derive_uuids(path: Path, run_pk: int) -> int:
+def derive_uuids(path: Path, run_pk: int, any_time: bool = False) -> int:
     """Give the packable task runs of ``run_pk`` (in node form) the uuids a packed row
     derives: the calc node's with last byte 0, inline node i's with last byte i. Returns how
     many task runs it changed."""
@@ -164,7 +167,7 @@ def derive_uuids(path: Path, run_pk: int) -> int:
     try:
         conn.execute("BEGIN IMMEDIATE")
         changed = 0
-        for plan in plans(conn, run_pk):
+        for plan in plans(conn, run_pk, any_time):
             pk = plan.calc["pk"]
             current = [
                 bytes(conn.execute("SELECT uuid FROM node WHERE pk = ?", (pk + i,)).fetchone()[0])
@@ -187,16 +190,18 @@ def derive_uuids(path: Path, run_pk: int) -> int:
         conn.close()
 
 
-def pack_run(path: Path, run_pk: int) -> int:
+def pack_run(path: Path, run_pk: int, any_time: bool = False) -> int:
     """Rewrite every packable task run of ``run_pk`` whose uuids are already derived (see
     :func:`derive_uuids`) as a ``task_run`` row and its ``input_ref`` rows, deleting the node
-    and link rows it replaces. Returns how many it packed."""
+    and link rows it replaces. Returns how many it packed. ``any_time`` also packs a task whose
+    outputs were recorded after it started (the general lane's): their ctime becomes the
+    task's, so such a file is not compared row for row with its original."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
         todo = [
             plan
-            for plan in plans(conn, run_pk)
+            for plan in plans(conn, run_pk, any_time)
             if all(
                 bytes(
                     conn.execute(

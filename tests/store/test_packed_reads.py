@@ -9,6 +9,7 @@ replaced, so a difference is the reading layer's."""
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 import zipfile
@@ -18,7 +19,9 @@ from typing import Any
 
 import pytest
 import store_rules
-from ferroflow import load_profile, task
+from ferroflow import load_profile, query, task
+from ferroflow import profile as profile_module
+from ferroflow.cli import main as cli_main
 from ferroflow.errors import RunDeleteRefusedError
 from ferroflow.export import export_run
 from ferroflow.model.vocabulary import STATE_CODES
@@ -27,7 +30,7 @@ from ferroflow.store.deletion import delete_run
 from ferroflow.store.graph_read import DATA_PROVENANCE, LINK_TYPES
 from layer_query import conn_query
 from packing import derive_uuids, pack_run
-from provenance_flows import run_howto, run_mixed
+from provenance_flows import link_set, members, run_howto, run_mixed
 
 
 @task
@@ -385,3 +388,149 @@ def test_runs_delete_leaves_the_same_graph(
             ).fetchone()[0]
         assert store_rules.violations(b) == []
     assert refused == (0 if force else 1)
+
+
+def _describe(node: Any) -> tuple[Any, ...]:
+    """What a user sees of a StoredNode: its fields, value summary and every relation."""
+
+    def pks(nodes: list[Any]) -> list[int]:
+        return [n.pk for n in nodes]
+
+    def ends(links: list[tuple[str, str, Any]]) -> list[tuple[str, str, int]]:
+        return [(kind, label, n.pk) for kind, label, n in links]
+
+    relations = (
+        ends(node.inputs),
+        ends(node.outputs),
+        node.creator and node.creator.pk,
+        node.caller and node.caller.pk,
+        pks(node.called),
+        node.run and node.run.pk,
+        pks(node.ancestors()),
+        pks(node.descendants()),
+        pks(node.ancestors(max_depth=1)),
+        pks(node.descendants(LINK_TYPES, max_depth=2)),
+    )
+    summary = node.value_summary() if node.is_data else None
+    shown = re.sub(r" at 0x[0-9a-f]+", "", repr(node))  # (an object's address)
+    texts = (node.cached_from, node.user_label, node.description, node.output, shown)
+    return (
+        node.pk,
+        node.uuid,
+        node.kind,
+        node.type,
+        node.label,
+        node.state,
+        summary,
+        relations,
+        texts,
+    )
+
+
+def _public(
+    path: Path,
+    home: Path,
+    pks: list[int],
+    runs: list[int],
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> dict[str, Any]:
+    """The public readers' and the CLI's answers on a profile whose store is ``path``."""
+    (home / "default").mkdir(parents=True)
+    _copy(path, home / "default" / "provenance.sqlite")
+    monkeypatch.setenv("FERROFLOW_HOME", str(home))
+    monkeypatch.setattr(profile_module, "_profiles", {})
+    monkeypatch.setattr(profile_module, "_current", None)
+    store = load_profile().store
+    found: dict[str, Any] = {f"node {pk}": _describe(store.load_node(pk)) for pk in pks}
+    for pk in pks:
+        found[f"uuid {pk}"] = store._reader.node_by_uuid(found[f"node {pk}"][1]).pk
+    found["runs"] = [n.pk for n in query.find_runs(store)]
+    for task_name in (None, "inc", "add"):
+        for kind in (None, "calc", "data"):
+            for state in (None, "FINISHED", "FAILED"):
+                if task_name is not None and kind == "data":
+                    continue  # (refused: data nodes have no task name)
+                found[f"find {task_name} {kind} {state}"] = [
+                    n.pk for n in query.find_nodes(store, task=task_name, kind=kind, state=state)
+                ]
+    for run in runs:
+        found[f"counts {run}"] = query.task_counts(store, run=run)
+        found[f"members {run}"] = members(store, run)
+        found[f"links {run}"] = link_set(store, run)
+        found[f"data {run}"] = [n.pk for n in query.find_nodes(store, kind="data", run=run)]
+    capsys.readouterr()
+    commands = [["runs", "list"], *(["runs", "show", str(run)] for run in runs)]
+    commands += [["node", "show", str(pk)] for pk in pks]
+    for args in commands:
+        code = cli_main(args)
+        out, err = capsys.readouterr()
+        found[" ".join(args)] = (code, re.sub(r" at 0x[0-9a-f]+", "", out), err)
+    profile_module.get_current_profile().close()
+    return found
+
+
+def test_public_readers_and_the_cli_answer_the_same(
+    files: tuple[Path, Path, list[int]],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """load_node and every StoredNode relation, uuid lookups, find_runs/find_nodes,
+    task_counts, a run's members and links (tests/provenance_flows.py), and the text of
+    ``runs list``, ``runs show`` and ``node show``: the same on both files."""
+    original, packed, runs = files
+    monkeypatch.setattr(time, "time", lambda: 1_800_000_000.0)  # "ago" columns
+    pks = _pks(original)
+    before = _public(original, tmp_path / "a", pks, runs, monkeypatch, capsys)
+    after = _public(packed, tmp_path / "b", pks, runs, monkeypatch, capsys)
+    assert "inc" in before[f"runs show {runs[2]}"][1]  # (the answers say something)
+    assert "CREATE" in before[f"node show {pks[-1]}"][1] or before[f"node show {pks[-1]}"][1]
+    assert before.keys() == after.keys()
+    for key in before:
+        assert after[key] == before[key], key
+
+
+calls: dict[int, int] = {}
+
+
+@task
+def counted(x: int) -> int:
+    calls[x] = calls.get(x, 0) + 1
+    return x * 2
+
+
+@task.graph
+def Counted(n: int) -> int:
+    value = n
+    for _ in range(4):
+        value = counted(x=value).result
+    return value  # type: ignore[return-value]
+
+
+def test_a_cached_run_reuses_packed_results(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A run with caching on finds the originals of its keys among packed task runs (their
+    ``hash``, the task_run_hash index): no task body runs again, the hits point at the
+    packed originals and return their inline values."""
+    profile = load_profile()
+    first = Counted.build(1)
+    first.run(cache=True)
+    assert first.pk is not None and first.outputs.result.value == 16
+    profile.store.flush()
+    path = profile.store_path
+    profile.close()
+    derive_uuids(path, first.pk, any_time=True)  # (a cached run's outputs come later)
+    assert pack_run(path, first.pk, any_time=True) == 4
+    monkeypatch.setattr(profile_module, "_profiles", {})
+    monkeypatch.setattr(profile_module, "_current", None)
+    calls.clear()
+    second = Counted.build(1)
+    second.run(cache=True)
+    assert calls == {} and second.outputs.result.value == 16
+    store = load_profile().store
+    originals = {n.label: n.pk for n in query.find_nodes(store, kind="calc", run=first.pk)}
+    hits = query.find_nodes(store, kind="calc", run=second.pk)
+    assert len(hits) == 4
+    with sqlite3.connect(path) as conn:
+        packed_pks = {pk for (pk,) in conn.execute("SELECT pk FROM task_run")}
+    assert {hit.cached_from for hit in hits} == set(originals.values()) == packed_pks
