@@ -28,6 +28,8 @@ from ferroflow.model.vocabulary import STATE_CODES
 from ferroflow.store import Store, graph_counts, graph_find, graph_read, graph_sets
 from ferroflow.store.deletion import delete_run
 from ferroflow.store.graph_read import DATA_PROVENANCE, LINK_TYPES
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from layer_query import conn_query
 from packing import derive_uuids, pack_run
 from provenance_flows import link_set, members, run_howto, run_mixed
@@ -534,3 +536,132 @@ def test_a_cached_run_reuses_packed_results(monkeypatch: pytest.MonkeyPatch) -> 
     with sqlite3.connect(path) as conn:
         packed_pks = {pk for (pk,) in conn.execute("SELECT pk FROM task_run")}
     assert {hit.cached_from for hit in hits} == set(originals.values()) == packed_pks
+
+
+def test_point_reads_of_a_packed_store_search_indexes(
+    files: tuple[Path, Path, list[int]],
+) -> None:
+    """Every statement a point read, walk or run census sends to a packed store searches an
+    index (rowid, uuid, task_run_caller/task_run_run, input_ref's key): no ``SCAN task_run``,
+    and no scan of ``node`` or ``link`` either."""
+    _, packed, runs = files
+    conn = sqlite3.connect(packed)
+    seen: list[tuple[str, tuple[Any, ...]]] = []
+
+    def query(sql: str, params: Any) -> list[Any]:
+        seen.append((sql, tuple(params)))
+        return conn.execute(sql, tuple(params)).fetchall()
+
+    try:
+        rows = packed_rows(conn)
+        calc = rows[0][0]
+        inline = calc + 1
+        for pk in (calc, inline):
+            graph_read.node_row(query, pk)
+            graph_read.cache_fields(query, pk)
+            graph_read.value_parts_of(query, pk)
+            for incoming in (True, False):
+                graph_read.neighbours(query, pk, incoming)
+                graph_read.walk(query, pk, incoming, None, 3)
+            digits = bytes(graph_read.node_row(query, pk)[1]).hex()  # type: ignore[index]
+            for n in (32, 31, 12):
+                graph_read.node_rows_by_uuid(query, digits[:n])
+        graph_read.node_rows(query, [calc, inline, calc - 1])
+        graph_read.links_touching(query, [calc, inline])
+        for run in runs:
+            graph_read.run_node_rows(query, run)
+            graph_read.task_state_counts(query, run)
+            graph_read.call_links_of_run(query, run)
+            graph_read.keyless_finished_tasks(query, run)
+        assert len(seen) > 30
+        plans = {
+            sql: " / ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
+            for sql, params in seen
+        }
+    finally:
+        conn.close()
+    scans = {
+        sql: plan
+        for sql, plan in plans.items()
+        if any(step.startswith("SCAN ") for step in plan.split(" / "))
+    }
+    assert scans == {}
+    assert any("task_run" in sql for sql in plans)
+
+
+def packed_rows(conn: sqlite3.Connection) -> list[tuple[int, int]]:
+    """``(pk, number of inline nodes)`` of the packed rows, by pk."""
+    sql = "SELECT pk, json_array_length(nodes) FROM task_run ORDER BY pk"
+    return [(pk, k) for pk, k in conn.execute(sql)]
+
+
+#: the random DAG of the next ``Dag`` run: task i adds ``values[a]`` and ``values[b]`` (the
+#: results of earlier tasks; a negative index: a constant of its own)
+SPEC: list[tuple[int, int]] = []
+
+
+@task.graph
+def Dag(n: int) -> int:
+    values: list[Any] = []
+    for i, (a, b) in enumerate(SPEC):
+        x = values[a] if a >= 0 else i
+        y = values[b] if b >= 0 else n
+        values.append(add(x=x, y=y).result)
+    return values[-1]  # type: ignore[no-any-return]
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> list[tuple[int, int]]:
+    size = draw(st.integers(1, 8))
+    return [(draw(st.integers(-1, i - 1)), draw(st.integers(-1, i - 1))) for i in range(size)]
+
+
+@settings(
+    max_examples=12,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(spec=dags(), fail=st.booleans())
+def test_random_dags_read_the_same_packed(
+    spec: list[tuple[int, int]],
+    fail: bool,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A random DAG of tasks (each adds two earlier results or constants), some outputs
+    used by several tasks, some by none; with ``fail`` one more task fails on the last
+    result: packed, every graph_read, graph_find and selection answer is the same."""
+    home = tmp_path_factory.mktemp("dag")
+    monkeypatch.setenv("FERROFLOW_HOME", str(home))
+    monkeypatch.setattr(profile_module, "_profiles", {})
+    monkeypatch.setattr(profile_module, "_current", None)
+    SPEC[:] = spec
+    profile = load_profile()
+    try:
+        runs = []
+        wg = Dag.build(3)
+        wg.run(raise_on_error=False)
+        assert wg.pk is not None
+        runs.append(wg.pk)
+        if fail:
+            failing = Scatter.build(2)
+            failing.run(raise_on_error=False)
+            assert failing.pk is not None
+            runs.append(failing.pk)
+        profile.store.flush()
+        original, packed = home / "original.sqlite", home / "packed.sqlite"
+        _copy(profile.store_path, original)
+    finally:
+        profile.close()
+    for run in runs:
+        derive_uuids(original, run)
+    _copy(original, packed)
+    assert sum(pack_run(packed, run) for run in runs) >= 1
+    pks = _pks(original)
+    with sqlite3.connect(original) as a, sqlite3.connect(packed) as b:
+        assert census(conn_query(b), pks, runs) == census(conn_query(a), pks, runs)
+        runs_all = [*runs, runs[0], runs[0]]
+        assert find_census(conn_query(b), runs_all) == find_census(conn_query(a), runs_all)
+    for run in runs:
+        assert selection(packed, run) == selection(original, run)
+    assert store_rules.violations(packed) == []
