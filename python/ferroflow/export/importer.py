@@ -66,7 +66,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from ..errors import ImportFormatError
-from ..store import Store
+from ..store import Store, graph_read, packed_read
 from ..store.annotations import INSERT_EXTRA_SQL, INSERT_TEXT_SQL
 from ..store.schema import INPUT_LINKS, LINK_CODES
 from ..store.task_output import INSERT_OUTPUT_SQL
@@ -155,6 +155,37 @@ def _stored(conn: sqlite3.Connection, uuids: Sequence[bytes]) -> dict[bytes, _St
                 _codec_family(codec), _as_bytes(payload),
             )  # fmt: skip
             found[bytes(raw)] = _Stored(pk, values, _as_bytes(hash_), _uuid_text(cached_from))
+    missing = [uuid for uuid in uuids if bytes(uuid) not in found]
+    if missing and packed_read.has_packed(_query(conn)):
+        found.update(_stored_packed(conn, missing))
+    return found
+
+
+def _query(conn: sqlite3.Connection) -> graph_read.Query:
+    def query(sql: str, params: Sequence[Any]) -> list[Any]:
+        return conn.execute(sql, tuple(params)).fetchall()
+
+    return query
+
+
+def _stored_packed(conn: sqlite3.Connection, uuids: list[Any]) -> dict[bytes, _Stored]:
+    """:func:`_stored` of the nodes packed task runs stand for (``docs/packed-task-runs.md``):
+    read through the reading layer, by uuid (a packed node's uuid derives from its row's)."""
+    query = _query(conn)
+    found: dict[bytes, _Stored] = {}
+    for wanted in uuids:
+        rows = graph_read.node_rows_by_uuid(query, bytes(wanted).hex())
+        if not rows:
+            continue
+        pk, raw, kind, type_, label, state, error, run_pk, ctime, mtime, codec, _ = rows[0]
+        _, payload, _ = graph_read.value_parts_of(query, pk) or (None, None, None)
+        key, _ = graph_read.cache_fields(query, pk) or (None, None)
+        run = None if run_pk is None else graph_read.node_row(query, run_pk)
+        values = (
+            kind, type_, label, state, error, _uuid_text(None if run is None else run[1]),
+            ctime, mtime, _codec_family(codec), _as_bytes(payload),
+        )  # fmt: skip
+        found[bytes(raw)] = _Stored(pk, values, _as_bytes(key), None)
     return found
 
 
@@ -266,6 +297,17 @@ def _check_against_store(file: _File, existing: dict[bytes, _Stored], trust: boo
     return root_known
 
 
+def _packed_link(conn: sqlite3.Connection, src: int, dst: int, item: Link) -> bool:
+    """Whether a packed task run stands for the link ``src --item--> dst``."""
+    query = _query(conn)
+    if not packed_read.has_packed(query):
+        return False
+    return any(
+        link.src == src and LINK_CODES[link.type] == item.type and link.label == item.label
+        for link in graph_read.links(query, [dst], True)
+    )
+
+
 def _check_links(
     conn: sqlite3.Connection, links: list[Link], known: dict[str, int], new: set[str]
 ) -> list[Link]:
@@ -279,7 +321,7 @@ def _check_links(
             "SELECT 1 FROM link WHERE src = ? AND dst = ? AND type = ? AND label = ?",
             (known[item.src], known[item.dst], item.type, item.label),
         ).fetchone()
-        if row is not None:
+        if row is not None or _packed_link(conn, known[item.src], known[item.dst], item):
             continue  # the store holds this very link
         if item.dst not in new:
             raise ImportFormatError(
@@ -366,6 +408,8 @@ def _write(
         changed = 0
         if item.hash is not None:
             sql = "UPDATE node SET hash = ? WHERE pk = ? AND hash IS NULL"
+            changed += conn.execute(sql, (item.hash, pk)).rowcount
+            sql = "UPDATE task_run SET hash = ? WHERE pk = ? AND hash IS NULL"
             changed += conn.execute(sql, (item.hash, pk)).rowcount
         if cached_from is not None:
             sql = "UPDATE node SET cached_from = ? WHERE pk = ? AND cached_from IS NULL"
