@@ -89,9 +89,9 @@ _LINK, _CREATE = LINK_CODES[Link.CALL_CALC], LINK_CODES[Link.CREATE]
 # Both forms as two temp tables named as the node/link tables the rules read, so every rule
 # above checks packed rows too (a store without packed rows is checked on its own tables).
 _BOTH = [
-    "CREATE TEMP TABLE tnode AS SELECT pk, kind, run_pk, ctime, mtime, blob_id FROM node"
-    f" UNION ALL SELECT pk, {_C}, run_pk, ctime, mtime, NULL FROM task_run"
-    f" UNION ALL SELECT t.pk + j.key + 1, {_D}, NULL, t.ctime, NULL, NULL"
+    "CREATE TEMP TABLE tnode AS SELECT pk, kind, label, state, run_pk, ctime, mtime, blob_id"
+    f" FROM node UNION ALL SELECT pk, {_C}, label, state, run_pk, ctime, mtime, NULL FROM task_run"
+    f" UNION ALL SELECT t.pk + j.key + 1, {_D}, NULL, NULL, NULL, t.ctime, NULL, NULL"
     " FROM task_run t, json_each(t.nodes) j",
     "CREATE INDEX temp.tnode_pk ON tnode(pk)",
     "CREATE TEMP TABLE tlink AS SELECT src, dst, type, label FROM link"
@@ -109,6 +109,24 @@ _BOTH = [
 _TABLE = re.compile(r"\b(FROM|JOIN)\s+(node|link)\b")
 
 
+def both_forms(conn: sqlite3.Connection) -> bool:
+    """Whether the store on ``conn`` holds packed rows; if so, fills the temp tables of both
+    forms that :func:`on_both` points a rule at."""
+    packed = (
+        conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'task_run'").fetchone()
+        and conn.execute("SELECT max(pk) FROM task_run").fetchone()[0] is not None
+    )
+    if packed:
+        for statement in _BOTH:
+            conn.execute(statement)
+    return bool(packed)
+
+
+def on_both(sql: str) -> str:
+    """A rule over ``node``/``link`` rewritten over both forms (after :func:`both_forms`)."""
+    return _TABLE.sub(r"\1 t\2", sql)
+
+
 def violations(path: Path | str) -> list[str]:
     """Every broken rule, with up to three offending rows; empty for a good store."""
     conn = sqlite3.connect(path)
@@ -118,14 +136,8 @@ def violations(path: Path | str) -> list[str]:
         if check != [("ok",)]:
             found.append(f"integrity_check: {check[:3]}")
         rules = dict(RULES)
-        packed = (
-            conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'task_run'").fetchone()
-            and conn.execute("SELECT max(pk) FROM task_run").fetchone()[0] is not None
-        )
-        if packed:
-            for statement in _BOTH:
-                conn.execute(statement)
-            rules = {rule: _TABLE.sub(r"\1 t\2", sql) for rule, sql in RULES.items()}
+        if both_forms(conn):
+            rules = {rule: on_both(sql) for rule, sql in RULES.items()}
             rules.update(PACKED_RULES)
         for rule, sql in rules.items():
             rows = conn.execute(sql).fetchmany(3)

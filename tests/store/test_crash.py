@@ -63,7 +63,7 @@ from ferroflow.model.vocabulary import KIND_CODES, Kind, Link
 from ferroflow.store import Store, graph_read, schema
 from ferroflow.store.graph_read import Query
 from layer_query import conn_query, file_query
-from store_rules import snapshot, violations
+from store_rules import PACKED_RULES, both_forms, on_both, snapshot, violations
 
 COMMIT_INTERVAL = 0.2  # the default the child's profile uses
 FAULT_AT = 2000  # the leaf of a fault test's child that deletes or replaces the store
@@ -258,7 +258,10 @@ def check_store(path: Path, logs: list[tuple[Path, float | None]]) -> dict[str, 
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        for rule, sql in LINK_RULES.items():
+        rules = dict(LINK_RULES)
+        if both_forms(conn):  # packed task runs: the rules over both forms, and their own
+            rules = {rule: on_both(sql) for rule, sql in LINK_RULES.items()} | PACKED_RULES
+        for rule, sql in rules.items():
             bad = conn.execute(sql).fetchall()
             assert not bad, f"{rule}: {bad[:5]}"
         query = conn_query(conn)
