@@ -10,7 +10,8 @@ values) and answers with plain rows (node rows in :data:`NODE_ROW_COLUMNS` order
 tuples); no caller is handed SQL text to join onto ``node`` or ``link``. Step 1 answers them
 from today's tables, with the statements the callers used to run (the query plans and the
 tests' outcomes are unchanged); step 2 answers the same functions from both forms without
-touching a caller. The set readers (exports, pictures) have their own layer,
+touching a caller (:mod:`.packed_read` expands a packed row; a store without packed rows runs
+the step-1 statements). The set readers (exports, pictures) have their own layer,
 ``graph_sets``; the writers are not readers and keep their SQL.
 
 Every function takes ``query``, a callable that runs one read statement and returns its rows
