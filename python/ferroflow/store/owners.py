@@ -55,8 +55,13 @@ REAPED_SQL = (
     "DELETE FROM run_owner WHERE run_pk = ?"
     f" AND NOT EXISTS (SELECT 1 FROM node WHERE run_pk = ? AND {_UNFINISHED})"
 )
-#: When a run last wrote anything: the ``mtime`` its KILLED nodes get. Parameter: run pk.
-LAST_SEEN_SQL = "SELECT max(max(ctime, coalesce(mtime, ctime))) FROM node WHERE run_pk = ?"
+#: When a run last wrote anything: the ``mtime`` its KILLED nodes get, over its node rows and
+#: its packed task runs (``task_run_run``). Parameters: run pk twice.
+LAST_SEEN_SQL = (
+    "SELECT max(seen) FROM (SELECT max(max(ctime, coalesce(mtime, ctime))) AS seen FROM node"
+    " WHERE run_pk = ? UNION ALL SELECT max(max(ctime, coalesce(mtime, ctime))) FROM task_run"
+    " WHERE run_pk = ?)"
+)
 KILLED_ERROR = "the process running it (pid {pid} on {host}) ended before the run did"
 
 

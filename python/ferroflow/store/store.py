@@ -324,7 +324,7 @@ class Store:
         for run_pk, host, pid, _ in dead:
             error = owners.KILLED_ERROR.format(pid=pid, host=host)
             # the end time is the run's last sign of life, not the (maybe much later) reaping
-            (last,) = self._reader.query_committed(owners.LAST_SEEN_SQL, (run_pk,))[0]
+            (last,) = self._reader.query_committed(owners.LAST_SEEN_SQL, (run_pk, run_pk))[0]
             params = (STATE_CODES["KILLED"], last, error, run_pk)
             self._append((OP_SQL, owners.REAP_SQL, params))
             self._append((OP_SQL, owners.REAPED_SQL, (run_pk, run_pk)))
