@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 import store_rules
-from ferroflow import load_profile, query, task
+from ferroflow import WorkGraph, load_profile, query, task
 from ferroflow import profile as profile_module
 from ferroflow.cli import main as cli_main
 from ferroflow.errors import RunDeleteRefusedError
@@ -33,6 +33,7 @@ from hypothesis import strategies as st
 from layer_query import conn_query
 from packing import derive_uuids, pack_run
 from provenance_flows import link_set, members, run_howto, run_mixed
+from restart_flows import campaign, expected
 
 
 @task
@@ -697,3 +698,36 @@ def test_an_export_imported_back_finds_its_packed_nodes(
     assert after == before
     assert all(created == 0 for _, created, _, _ in before[::2])
     assert store_rules.violations(packed) == []
+
+
+def test_a_restart_reuses_the_packed_task_runs_that_finished(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A failed run whose finished task runs are packed restarts as in node form: the
+    restart keys them (keyless_finished_tasks, a packed row's hash) and reuses each, so only
+    the failed tasks run again."""
+    side = tmp_path / "side.txt"
+    monkeypatch.setenv("FF_SIDE_FILE", str(side))
+    monkeypatch.setenv("FF_FAIL", "3,11")
+    profile = load_profile()
+    wg = campaign.build(3, 5)
+    wg.run(raise_on_error=False)
+    assert wg.state == "FAILED" and wg.pk is not None
+    profile.store.flush()
+    path = profile.store_path
+    profile.close()
+    derive_uuids(path, wg.pk, any_time=True)
+    assert pack_run(path, wg.pk, any_time=True) >= 10
+    monkeypatch.setattr(profile_module, "_profiles", {})
+    monkeypatch.setattr(profile_module, "_current", None)
+    side.unlink()
+    monkeypatch.setenv("FF_FAIL", "")
+    again = WorkGraph.load(wg.pk)
+    again.run()
+    assert again.state == "FINISHED"
+    assert len(again.cached_tasks) == 14  # 13 finished tasks and a shard's total
+    assert sorted(int(x) for x in side.read_text().split()) == [3, 11]
+    assert again.outputs.result.value == expected(3, 5)
+    with sqlite3.connect(path) as conn:
+        keyed = conn.execute("SELECT count(*) FROM task_run WHERE hash IS NOT NULL").fetchone()
+    assert keyed[0] >= 10
