@@ -161,14 +161,23 @@ def plans(conn: sqlite3.Connection, run_pk: int, any_time: bool = False) -> list
 
 def derive_uuids(path: Path, run_pk: int, any_time: bool = False) -> int:
     """Give the packable task runs of ``run_pk`` (in node form) the uuids a packed row
-    derives: the calc node's with last byte 0, inline node i's with last byte i. Returns how
-    many task runs it changed."""
+    derives: the calc node's with last byte 0, inline node i's with last byte i; with
+    ``any_time`` also the ctime (the task's) of inline nodes recorded later. Returns how many
+    task runs' uuids it changed.
+
+    A test applies it to the node-form file before copying it, so both files hold the
+    columns the packed rows derive and compare row for row."""
     conn = sqlite3.connect(path, isolation_level=None)
     try:
         conn.execute("BEGIN IMMEDIATE")
         changed = 0
         for plan in plans(conn, run_pk, any_time):
             pk = plan.calc["pk"]
+            last = pk + len(plan.nodes)
+            conn.execute(
+                "UPDATE node SET ctime = ? WHERE pk BETWEEN ? AND ?",
+                (plan.calc["ctime"], pk + 1, last),
+            )
             current = [
                 bytes(conn.execute("SELECT uuid FROM node WHERE pk = ?", (pk + i,)).fetchone()[0])
                 for i in range(len(plan.uuids))
