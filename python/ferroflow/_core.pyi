@@ -95,7 +95,7 @@ class _Recorder(Protocol):
     """What ``Run.submit`` calls on the run's recorder (``ferroflow.store.recorder.Recorder``):
     pks for fast-lane tasks, and the storing of their constant inputs."""
 
-    def new_pk(self) -> int: ...
+    def reserve_pks(self, n: int) -> int: ...
     def record_data(self, node: Any) -> int: ...
 
 #: What a runner returns for a call that ends later (``Outcome::Pending``).
@@ -195,7 +195,9 @@ class Results:
 class SqlWriter:
     """The store writer's row conversion (see ``store/writer.py``)."""
 
-    def __new__(cls, values: ModuleType, schema: ModuleType, max_length: int) -> SqlWriter: ...
+    def __new__(
+        cls, values: ModuleType, schema: ModuleType, max_length: int, packed: bool = False
+    ) -> SqlWriter: ...
     def prepare(self, rows: list[tuple[Any, ...]]) -> PreparedBatch: ...
 
 # (blobs, nodes, updates, links, statements): parameters of the WRITER_SQL statements

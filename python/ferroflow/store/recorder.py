@@ -59,6 +59,14 @@ class Recorder:
     def new_pk(self) -> int:
         return next(self._pks)
 
+    def reserve_pks(self, n: int) -> int:
+        """``n`` consecutive pks, the first returned (a fast-lane task takes two: its own and
+        its output's, which a packed row stores as ``pk + 1``)."""
+        first = next(self._pks)
+        for _ in range(n - 1):
+            next(self._pks)
+        return first
+
     def record_data(self, node: DataNode) -> int:
         return 0
 
@@ -138,6 +146,9 @@ class StoreRecorder(Recorder):
 
     def new_pk(self) -> int:
         return self.store.new_pk()
+
+    def reserve_pks(self, n: int) -> int:
+        return self.store.reserve_pks(n)
 
     def record_data(self, node: DataNode) -> int:
         return self.store.record_data(node)

@@ -79,6 +79,9 @@ log = logging.getLogger("ferroflow.store")
 _PROCESS_KINDS = {name: code for name, code in KIND_CODES.items() if name != "data"}
 
 _MARK_SQL = "UPDATE node SET hash = ?, cached_from = ? WHERE pk = ?"
+# A restart's keys for an earlier run's tasks, some of which may be packed (a cache hit never
+# is: it reused another's results, which a packed row cannot say).
+_MARK_PACKED_SQL = "UPDATE task_run SET hash = ? WHERE pk = ?"
 _CODE_SQL = "INSERT OR IGNORE INTO code(run_pk, type, digest) VALUES (?, ?, ?)"
 # The original task run with a cache key (a hit's own node points to it with cached_from) and
 # its CREATE outputs, in one indexed read: node_hash, then the link_src index.
@@ -266,8 +269,11 @@ class Store:
 
     # -- caching (see ferroflow.engine.caching and ferroflow.restart) ----------------------
     def mark_cache(self, pk: int, key: bytes, cached_from: int | None = None) -> None:
-        """Queue the cache key of task run ``pk`` and, for a cache hit, the pk it reused."""
+        """Queue the cache key of task run ``pk`` and, for a cache hit, the pk it reused
+        (whichever form the run is stored in: a node row, or a packed ``task_run`` row)."""
         self._append((OP_SQL, _MARK_SQL, (key, cached_from, pk)))
+        if cached_from is None:
+            self._append((OP_SQL, _MARK_PACKED_SQL, (key, pk)))
 
     def record_rows(self, rows: Iterable[tuple[Any, ...]]) -> None:
         """Queue ready-made ``OP_SQL`` rows (a node's label or extras, :mod:`.annotations`)."""

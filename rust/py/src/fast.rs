@@ -13,7 +13,7 @@
 
 use crate::call::call_kw;
 use crate::rows::{calc, OP_CALC};
-use crate::uuid7::uuid7;
+use crate::uuid7::{inline_uuid, row_uuid};
 use ferroflow_core::{Outcome, Run, TaskId};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -375,8 +375,10 @@ pub(crate) fn execute(
             return Ok(if ok.is_truthy()? { Outcome::Finished } else { Outcome::Failed });
         }
     };
-    let done =
-        Done { value: value.unbind(), uuid: uuid7(), out_uuid: uuid7(), ctime, mtime: now() };
+    // The output's uuid derives from the task's, as a packed row stores them (one index entry).
+    let uuid = row_uuid();
+    let out_uuid = inline_uuid(&uuid, 1);
+    let done = Done { value: value.unbind(), uuid, out_uuid, ctime, mtime: now() };
     if let Some(queue) = &ctx.queue {
         let queue = queue.bind(py);
         record(py, run, task, &done, queue, ctx.run_pk)?;

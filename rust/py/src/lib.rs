@@ -410,6 +410,7 @@ impl PyRun {
         };
         let mut ids = Vec::with_capacity(tasks.len());
         let mut cache = submit::SubmitCache::default();
+        cache.block = i64::try_from(tasks.len()).unwrap_or(i64::MAX).clamp(1, 1 << 15) * 2;
         // The tasks made ready are scheduled once, at the end (also when a task is refused:
         // those added before it run).
         let mut ready = Vec::new();

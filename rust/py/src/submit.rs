@@ -19,7 +19,7 @@ use std::sync::Arc;
 pub(crate) struct Lanes<'a, 'py> {
     /// The box fast tasks read results through; None: the fast lane is off.
     pub fast_box: Option<&'a Bound<'py, PyAny>>,
-    /// The run's recorder (`new_pk`, `record_data`); provenance is recorded when `recording`.
+    /// The run's recorder (`reserve_pks`, `record_data`); provenance is recorded when `recording`.
     pub store: &'a Bound<'py, PyAny>,
     pub recording: bool,
     pub caller_pk: i64,
@@ -64,6 +64,31 @@ pub(crate) struct SubmitCache<'py> {
     facts: Option<HandleFacts<'py>>,
     /// (handle, keyword names, what its tasks share)
     shared: Option<(Bound<'py, PyAny>, Bound<'py, PyTuple>, Arc<Shared>)>,
+    /// pks reserved for this submit's fast tasks: the next free one and the end
+    pks: (i64, i64),
+    /// how many pks to reserve at once: two per task of the submit (set by `Run.submit`)
+    pub block: i64,
+}
+
+/// Two consecutive pks for a fast task (its process node, then its output, which a packed row
+/// stores as `pk + 1`), from `pks` (the next free pk and the end of the submit's block), which
+/// reserves `block` at once rather than making two Python calls per task. A general-lane task
+/// takes none, so a block may end with unused pks: gaps, never duplicates.
+fn pk_pair(
+    pks: &mut (i64, i64),
+    block: i64,
+    py: Python<'_>,
+    store: &Bound<'_, PyAny>,
+) -> PyResult<i64> {
+    let (next, end) = *pks;
+    if next + 2 > end {
+        let n = block.max(2);
+        let first: i64 = store.call_method1(intern!(py, "reserve_pks"), (n,))?.extract()?;
+        *pks = (first + 2, first + n);
+        return Ok(first);
+    }
+    *pks = (next + 2, end);
+    Ok(next)
 }
 
 /// The fast-lane spec of `task` plus its dependencies, or None if it takes the general lane.
@@ -140,9 +165,8 @@ pub(crate) fn fast_spec<'py>(
     }
     task.setattr(intern!(py, "fast_box"), fast_box)?;
     let (pk, out_pk) = if lanes.recording {
-        let new_pk =
-            || -> PyResult<i64> { lanes.store.call_method0(intern!(py, "new_pk"))?.extract() };
-        let (pk, out_pk) = (new_pk()?, new_pk()?);
+        let pk = pk_pair(&mut cache.pks, cache.block, py, lanes.store)?;
+        let out_pk = pk + 1;
         task.setattr(intern!(py, "pk"), pk)?;
         task.setattr(intern!(py, "out_pk"), out_pk)?;
         (pk, out_pk)
