@@ -17,6 +17,7 @@ __all__ = [
     "PreparedBatch",
     "Results",
     "Run",
+    "PkStream",
     "SqlWriter",
     "SqliteConnection",
     "__version__",
@@ -97,6 +98,8 @@ class _Recorder(Protocol):
 
     def reserve_pks(self, n: int) -> int: ...
     def record_data(self, node: Any) -> int: ...
+    @property
+    def pk_stream(self) -> PkStream: ...
 
 #: What a runner returns for a call that ends later (``Outcome::Pending``).
 PENDING: str
@@ -190,6 +193,15 @@ class Results:
 
     def fast_done(self, id: int) -> _Done | None: ...
     def __len__(self) -> int: ...
+
+@final
+class PkStream:
+    """Consecutive pks from blocks ``refill(n) -> (first, stop)`` reserves; one per open store,
+    shared by ``Store.new_pk`` and the fast lane's submitter."""
+
+    def __new__(cls, refill: Callable[[int], tuple[int, int]]) -> PkStream: ...
+    def take(self, n: int) -> int: ...
+    def detach(self) -> tuple[int, int]: ...
 
 @final
 class SqlWriter:

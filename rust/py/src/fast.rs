@@ -35,8 +35,10 @@ pub(crate) enum Payload {
 
 /// One keyword argument of a fast task.
 pub(crate) enum Arg {
-    /// A value known at submit time, with the pk of its data node (-1 without provenance).
-    Const { value: Py<PyAny>, pk: i64 },
+    /// A value known at submit time, with the pk of its data node (-1 without provenance);
+    /// `inline`: a plain constant of this task alone, whose data node the writer makes from
+    /// the value (pk `task pk + 2 + j`), instead of one recorded when the task was submitted.
+    Const { value: Py<PyAny>, pk: i64, inline: bool },
     /// The single output of another fast task, and the exact type its socket accepts without a
     /// closer look (None: any value; another type goes to `FastContext.mistyped`).
     From(TaskId, Option<Py<PyAny>>),
@@ -414,7 +416,7 @@ fn producer(run: &Run<Payload>, id: TaskId) -> Option<&Done> {
 
 // `record` builds the OP_CALC entry in this order; the layout is declared in `rows.rs`.
 const _: () = assert!(
-    calc::LEN == 15
+    calc::LEN == 16
         && calc::OP == 0
         && calc::PK == 1
         && calc::UUID == 2
@@ -430,6 +432,7 @@ const _: () = assert!(
         && calc::OUT_UUID == 12
         && calc::VALUE == 13
         && calc::OUT_LABEL == 14
+        && calc::INLINE_VALUES == 15
 );
 
 /// Queue the whole provenance of a finished fast task as one `OP_CALC` entry (input labels are
@@ -445,8 +448,13 @@ fn record(
     let shared = &*task.shared;
     let args = task.args.as_slice();
     let mut pks = Vec::with_capacity(args.len());
+    let mut inline = Vec::new();
     for arg in args.iter() {
         pks.push(match arg {
+            Arg::Const { value, pk, inline: true } => {
+                inline.push(value.bind(py).clone());
+                *pk
+            }
             Arg::Const { pk, .. } => *pk,
             Arg::From(id, _) => match run.payload(*id) {
                 Ok(Payload::Fast(p)) => p.out_pk,
@@ -475,6 +483,7 @@ fn record(
             PyBytes::new(py, &done.out_uuid).into_any(),
             done.value.bind(py).clone(),
             shared.out_label.bind(py).clone().into_any(),
+            PyTuple::new(py, inline)?.into_any(),
         ],
     )?;
     queue.append(entry)

@@ -8,6 +8,7 @@
 
 mod call;
 mod fast;
+mod pks;
 mod rows;
 mod sql_writer;
 mod sqlite;
@@ -400,9 +401,15 @@ impl PyRun {
         future_socket: &Bound<'py, PyType>,
         limit: Option<u32>,
     ) -> PyResult<Vec<u32>> {
+        let pks = if recording {
+            Some(store.getattr(intern!(py, "pk_stream"))?.cast_into::<pks::PkStream>()?)
+        } else {
+            None
+        };
         let lanes = submit::Lanes {
             fast_box: fast_box.as_ref(),
             store,
+            pks: pks.as_ref(),
             recording,
             caller_pk,
             data_node,
@@ -410,7 +417,6 @@ impl PyRun {
         };
         let mut ids = Vec::with_capacity(tasks.len());
         let mut cache = submit::SubmitCache::default();
-        cache.block = i64::try_from(tasks.len()).unwrap_or(i64::MAX).clamp(1, 1 << 15) * 2;
         // The tasks made ready are scheduled once, at the end (also when a task is refused:
         // those added before it run).
         let mut ready = Vec::new();
@@ -775,6 +781,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRun>()?;
     m.add_class::<PyResults>()?;
     m.add_class::<sql_writer::SqlWriter>()?;
+    m.add_class::<pks::PkStream>()?;
     m.add_class::<sql_writer::PreparedBatch>()?;
     m.add_class::<sql_writer::SqliteConnection>()?;
     rows::register(m)?;

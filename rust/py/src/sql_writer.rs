@@ -639,16 +639,39 @@ impl SqlWriter {
         }
         let out_uuid = uuid_bytes(&row.get_item(calc::OUT_UUID)?)?;
         let value = row.get_item(calc::VALUE)?;
+        let constants = row.get_item(calc::INLINE_VALUES)?;
+        let constants = constants.cast::<PyTuple>()?;
+        if constants.len() > 253 || (!constants.is_empty() && task.uuid.len() != 16) {
+            return Err(PyValueError::new_err("too many inline constants").into());
+        }
         if self.packed && out_pk == pk + 1 && task.uuid.len() == 16 && task.uuid[15] == 0 {
             let derived = out_uuid.len() == 16 && out_uuid[..15] == task.uuid[..15];
             if derived && out_uuid[15] == 1 {
-                if let Some(scalar) = self.inline_json(py, &value)? {
-                    return self.add_packed(task, caller, links, scalar, batch);
+                if let Some(output) = self.inline_json(py, &value)? {
+                    let mut inline = vec![output];
+                    for constant in constants.iter() {
+                        match self.inline_json(py, &constant)? {
+                            Some(found) => inline.push(found),
+                            None => break,
+                        }
+                    }
+                    if inline.len() == constants.len() + 1 {
+                        return self.add_packed(task, caller, links, inline, batch);
+                    }
                 }
             }
         }
+        // Node form: the constants' nodes are made here, numbered and named as a packed row's.
+        let mut made = Vec::with_capacity(constants.len() + 1);
+        for (j, constant) in constants.iter().enumerate() {
+            let mut uuid = task.uuid.clone();
+            uuid[15] = u8::try_from(j + 2).unwrap_or(u8::MAX);
+            let at = pk + 2 + i64::try_from(j).unwrap_or(i64::MAX);
+            made.push(self.data_row(py, at, uuid, &constant, ctime, batch)?);
+        }
         let output = self.data_row(py, out_pk, out_uuid, &value, ctime, batch)?;
         batch.nodes.push(task);
+        batch.nodes.append(&mut made);
         batch.nodes.push(output);
         batch.links.append(&mut links);
         Ok(())
@@ -674,20 +697,31 @@ impl SqlWriter {
     }
 
     /// The packed form of a fast-lane task run whose node row `task` and `links` (CALL, the
-    /// INPUTs, CREATE) were read: one `task_run` row holding its output inline as node
-    /// `pk + 1`, and an `input_ref` row per input (stored elsewhere) so its consumers are found.
+    /// INPUTs, CREATE) were read: one `task_run` row holding its output as node `pk + 1` and its
+    /// inline constants as `pk + 2` …, (`inline`: their `(type, codec, JSON text)`, the output
+    /// first), and an `input_ref` row per input stored elsewhere, so its consumers are found.
     fn add_packed(
         &self,
         task: NodeRow,
         caller: i64,
         links: Vec<LinkRow>,
-        (type_, codec, text): Scalar,
+        inline: Vec<Scalar>,
         batch: &mut Batch,
     ) -> Row<()> {
+        let mut labels = vec![String::new(); inline.len()];
+        let mut codes = vec![self.codes.input_calc; inline.len()];
+        let last = task.pk + i64::try_from(inline.len()).unwrap_or(i64::MAX);
         let mut inputs = String::from("[");
-        let mut out_label = String::new();
         for link in links {
-            if link.type_ == self.codes.input_calc {
+            if link.type_ == self.codes.create {
+                codes[0] = self.codes.create;
+                labels[0] = link.label;
+            } else if link.type_ == self.codes.input_calc {
+                if link.src > task.pk + 1 && link.src <= last {
+                    let at = usize::try_from(link.src - task.pk - 1).unwrap_or(0);
+                    labels[at] = link.label;
+                    continue;
+                }
                 if inputs.len() > 1 {
                     inputs.push(',');
                 }
@@ -699,18 +733,22 @@ impl SqlWriter {
                     dst: task.pk,
                     label: link.label,
                 });
-            } else if link.type_ == self.codes.create {
-                out_label = link.label;
             }
         }
         inputs.push(']');
-        let mut nodes = format!("[[{},", self.codes.create);
-        for part in [&out_label, &type_, &codec, &text] {
-            json_string(&mut nodes, part);
-            nodes.push(',');
+        let mut nodes = String::from("[");
+        for ((code, label), (type_, codec, text)) in codes.iter().zip(&labels).zip(&inline) {
+            if nodes.len() > 1 {
+                nodes.push(',');
+            }
+            nodes.push_str(&format!("[{code}"));
+            for part in [label, type_, codec, text] {
+                nodes.push(',');
+                json_string(&mut nodes, part);
+            }
+            nodes.push(']');
         }
-        nodes.pop();
-        nodes.push_str("]]");
+        nodes.push(']');
         let row = TaskRunRow {
             pk: task.pk,
             uuid: task.uuid,
