@@ -17,6 +17,7 @@ __all__ = [
     "PreparedBatch",
     "Results",
     "Run",
+    "PkStream",
     "SqlWriter",
     "SqliteConnection",
     "__version__",
@@ -95,8 +96,10 @@ class _Recorder(Protocol):
     """What ``Run.submit`` calls on the run's recorder (``ferroflow.store.recorder.Recorder``):
     pks for fast-lane tasks, and the storing of their constant inputs."""
 
-    def new_pk(self) -> int: ...
+    def reserve_pks(self, n: int) -> int: ...
     def record_data(self, node: Any) -> int: ...
+    @property
+    def pk_stream(self) -> PkStream: ...
 
 #: What a runner returns for a call that ends later (``Outcome::Pending``).
 PENDING: str
@@ -192,10 +195,21 @@ class Results:
     def __len__(self) -> int: ...
 
 @final
+class PkStream:
+    """Consecutive pks from blocks ``refill(n) -> (first, stop)`` reserves; one per open store,
+    shared by ``Store.new_pk`` and the fast lane's submitter."""
+
+    def __new__(cls, refill: Callable[[int], tuple[int, int]]) -> PkStream: ...
+    def take(self, n: int) -> int: ...
+    def detach(self) -> tuple[int, int]: ...
+
+@final
 class SqlWriter:
     """The store writer's row conversion (see ``store/writer.py``)."""
 
-    def __new__(cls, values: ModuleType, schema: ModuleType, max_length: int) -> SqlWriter: ...
+    def __new__(
+        cls, values: ModuleType, schema: ModuleType, max_length: int, packed: bool = False
+    ) -> SqlWriter: ...
     def prepare(self, rows: list[tuple[Any, ...]]) -> PreparedBatch: ...
 
 # (blobs, nodes, updates, links, statements): parameters of the WRITER_SQL statements

@@ -45,6 +45,7 @@ def calc_entry(store: Store, label: str, value: object, inputs: dict[str, int]) 
         "out_uuid": new_uuid(),
         "value": value,
         "out_label": "result",
+        "inline_values": (),
     }
     return tuple(fields[name] for name in rows.LAYOUTS[rows.OP_CALC])
 

@@ -148,12 +148,26 @@ class TaskNode(RareFields):
         records the constant (``submit.rs``). A scatter run without provenance so makes no
         data node for its constants unless somebody asks."""
         if self._raw:
+            # A fast task that finished with provenance stored these constants inline (their
+            # nodes are ``pk + 2`` … and their uuids its own with that last byte, as the writer
+            # made them, ``submit.rs``): the nodes made here are those. One that failed, or has
+            # not finished, gets fresh nodes (a failure records them as the general lane does).
+            base = self.out_pk
+            if base is not None and self._outputs is None and not self._materialise():
+                base = None
+            uuid = self.uuid if base is not None else None
             with _materialise_lock:  # one data node per constant, even if two threads ask
                 if self._raw:
                     bound = self._inputs
+                    at = 2
                     for name, value in bound.items():
                         if type(value) in RAW_CONSTANTS:
-                            bound[name] = DataNode(value)
+                            if base is None:
+                                bound[name] = DataNode(value)
+                            else:
+                                own = None if uuid is None else f"{uuid[:-2]}{at:02x}"
+                                bound[name] = DataNode(value, own, base - 1 + at)
+                                at += 1
                     self._raw = False
         return self._inputs
 

@@ -5,13 +5,12 @@ docstring for the policy: block sizes, reserving ahead, giving the unused tail b
 from __future__ import annotations
 
 import logging
-import operator
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
+from .. import _core
 from ..errors import StoreClosedError, StoreError
 from .faults import busy_error
 from .schema import configure_connection, release_pks, reserve_pks
@@ -25,7 +24,6 @@ log = logging.getLogger("ferroflow.store")
 _PK_BLOCK = 4096
 _PK_BLOCK_MAX = 1 << 20
 _PK_GROW_WITHIN = 1.0
-_NO_PKS: Iterator[int] = iter(())
 
 
 class _Reservation:
@@ -40,71 +38,40 @@ class _Reservation:
 
 
 class PkBlocks:
-    """The pk blocks of one open store. ``iter`` hands out the current block's pks (the hot
-    path: ``next(iter)``); :meth:`next_block` switches blocks, :meth:`reserve` serves
-    ``Store.reserve_pks``."""
+    """The pk blocks of one open store. :attr:`stream` (Rust) hands out the current block's
+    pks, one (``Store.new_pk``) or several consecutive ones (``reserve_pks``, a fast-lane
+    task's) at a time; :meth:`_refill` switches blocks when it runs out."""
 
     def __init__(self, path: Path, durability: str) -> None:
         self.path = path
         self.durability = durability
-        self.iter: Iterator[int] = _NO_PKS
-        self._lock = threading.Lock()  # switching blocks, reserve()
+        self._lock = threading.Lock()  # switching blocks
         self._conn: sqlite3.Connection | None = None  # opened by the first reservation
         self._conn_lock = threading.Lock()
         self._size = _PK_BLOCK  # size of the next block to reserve
-        self._iter_stop = 0  # end of the block ``iter`` hands out
-        self._iter_since = -1e9  # time.monotonic() when it was switched in
-        self._batch = [0, 0]  # reserve(): next free pk and end of its block
-        self._batch_since = -1e9
+        self._since = -1e9  # time.monotonic() when the last block was switched in
         self._spare: tuple[int, int] | None = None  # reserved ahead, not in use yet
         self._pending: _Reservation | None = None  # being reserved ahead
         self._top = 0  # end of the highest block this store reserved
+        #: the block being handed out (Rust): ``take(n)`` gives ``n`` consecutive pks, to
+        #: ``Store.new_pk`` and to the fast lane's submitter alike, so pks follow creation order
+        self.stream = _core.PkStream(self._refill)
         self._closed = False
-
-    def reserve(self, n: int) -> int:
-        """Reserve ``n`` consecutive pks and return the first (``first .. first + n - 1``).
-
-        For handing pks to a batch of tasks at once; thread-safe, and unique in the file like
-        :meth:`new_pk` (the two draw from different blocks, so their pks interleave).
-        """
-        n = operator.index(n)
-        if n < 1:
-            raise ValueError(f"reserve_pks() needs n >= 1, not {n}")
-        with self._lock:
-            self._check_open()
-            batch = self._batch
-            first = batch[0]
-            if batch[1] - first < n:
-                now = time.monotonic()
-                if now - self._batch_since < _PK_GROW_WITHIN:
-                    self._size = min(2 * self._size, _PK_BLOCK_MAX)
-                first, batch[1] = self._take(n)
-                self._batch_since = now
-            batch[0] = first + n
-            return first
 
     def _check_open(self) -> None:
         if self._closed:
             raise StoreClosedError("the provenance store is closed; it hands out no more pks")
 
-    def next_block(self) -> int:
-        """new_pk() ran out of its block: switch to the next one (usually reserved already)."""
+    def _refill(self, at_least: int) -> tuple[int, int]:
+        """The stream ran out: the next block, of at least ``at_least`` pks (usually reserved
+        ahead already); a block that lasted under a second makes the next ones larger."""
         with self._lock:
             self._check_open()
-            try:  # another thread may have switched while this one waited for the lock
-                return next(self.iter)
-            except StopIteration:
-                pass
             now = time.monotonic()
-            if now - self._iter_since < _PK_GROW_WITHIN:
+            if now - self._since < _PK_GROW_WITHIN:
                 self._size = min(2 * self._size, _PK_BLOCK_MAX)
-            start, stop = self._take(1)
-            pks = iter(range(start, stop))
-            pk = next(pks)
-            self._iter_stop = stop
-            self._iter_since = now
-            self.iter = pks
-            return pk
+            self._since = now
+            return self._take(at_least)
 
     def _take(self, at_least: int) -> tuple[int, int]:
         """A fresh block of at least ``at_least`` pks; starts reserving the next one. Holds
@@ -173,13 +140,10 @@ class PkBlocks:
                 pending.done.wait()
                 if pending.block is not None:
                     self._spare = pending.block
-            pks, self.iter = self.iter, _NO_PKS
-            stop = self._iter_stop
-            unused = [(stop - operator.length_hint(pks), stop), tuple(self._batch)]
+            unused = [self.stream.detach()]
             if self._spare is not None:
                 unused.append(self._spare)
             self._spare = None
-            self._batch = [0, 0]
             with self._conn_lock:
                 conn, self._conn = self._conn, None
                 if conn is None:
@@ -210,7 +174,7 @@ class PkBlocks:
         """In a forked child: hand out nothing more; returns the parent's connection, to be
         kept referenced and never closed here."""
         self._closed = True
-        self.iter = _NO_PKS
+        self.stream.detach()
         self._lock = threading.Lock()
         self._conn_lock = threading.Lock()
         self._pending = None

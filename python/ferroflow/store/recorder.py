@@ -18,6 +18,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
+from .. import _core
 from ..errors import StoreWriteError
 from ..model.data import DataNode
 from ..model.graph import TaskNode
@@ -47,6 +48,18 @@ def error_text(exc: BaseException) -> str:
     return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
 
 
+def _null_refill(at_least: int) -> tuple[int, int]:
+    """Blocks for :class:`Recorder`'s stream, from the same process-wide count as its
+    ``new_pk`` (nothing recording takes them in a run: for the ``_Recorder`` protocol)."""
+    first = next(Recorder._pks)
+    for _ in range(at_least - 1):
+        next(Recorder._pks)
+    return first, first + at_least
+
+
+_NULL_STREAM = _core.PkStream(_null_refill)
+
+
 class Recorder:
     """What the engine tells the provenance store, as events of a run. This base records
     nothing (``run(provenance=False)`` uses it as it is): process pks are still unique per
@@ -58,6 +71,16 @@ class Recorder:
 
     def new_pk(self) -> int:
         return next(self._pks)
+
+    def reserve_pks(self, n: int) -> int:
+        """``n`` consecutive pks, the first returned."""
+        return self.pk_stream.take(n)
+
+    @property
+    def pk_stream(self) -> _core.PkStream:
+        """Where the fast lane takes a task's consecutive pks (its own, its output's at
+        ``pk + 1``, its inline constants' after); this base's are unique per process."""
+        return _NULL_STREAM
 
     def record_data(self, node: DataNode) -> int:
         return 0
@@ -138,6 +161,14 @@ class StoreRecorder(Recorder):
 
     def new_pk(self) -> int:
         return self.store.new_pk()
+
+    def reserve_pks(self, n: int) -> int:
+        return self.store.reserve_pks(n)
+
+    @property
+    def pk_stream(self) -> _core.PkStream:
+        stream: _core.PkStream = self.store.pk_stream
+        return stream
 
     def record_data(self, node: DataNode) -> int:
         return self.store.record_data(node)

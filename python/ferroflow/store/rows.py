@@ -28,7 +28,9 @@ OP_UPDATE = 2  # a process node's new state
 OP_LINK = 3  # a link between two nodes
 OP_FLUSH = 4  # a marker: its held lock is released once everything before it is committed
 # A whole finished fast-lane task, queued by the Rust workers: a FINISHED calc node, its output
-# data node, and its CALL_CALC, INPUT_CALC and CREATE links.
+# data node, and its CALL_CALC, INPUT_CALC and CREATE links; ``inline_values`` are the values of
+# its plain constant inputs, whose data nodes are ``pk + 2``, ``pk + 3``… (made here, not
+# recorded one by one), in the order of its ``input_pks``.
 OP_CALC = 5
 # A statement with parameters (None, int, float, str or bytes), run after the batch's nodes,
 # updates and links in the same transaction: rare rows such as cache marks (``node.hash``,
@@ -71,6 +73,7 @@ LAYOUTS: dict[int, tuple[str, ...]] = {
         "out_uuid",
         "value",
         "out_label",
+        "inline_values",
     ),
     OP_SQL: ("op", "sql", "params"),
 }

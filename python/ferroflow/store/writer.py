@@ -295,7 +295,12 @@ class BatchWriter:
         self._identity = file_identity(path) if path is not None else None
         #: The file fault that stopped this writer, if one did.
         self.fault: Fault | None = None
-        self._rows = _core.SqlWriter(values, schema, self._committer.max_length())
+        #: whether a fast-lane task run is written as one packed ``task_run`` row (see
+        #: ``docs/packed-task-runs.md``); ``FERROFLOW_PACKED=0`` keeps every run in node form
+        self.packed = os.environ.get("FERROFLOW_PACKED", "0") != "0"
+        self._rows = _core.SqlWriter(
+            values, schema, self._committer.max_length(), packed=self.packed
+        )
         #: pks of data nodes written as the repr of a value that could not be serialised, in
         #: write order (the engine reports those of its run, naming task and socket).
         self.unserialisable: list[int] = []
@@ -313,7 +318,9 @@ class BatchWriter:
         path without 2 GiB values."""
         with self._drain_lock:
             self._committer.limit_length(limit)
-            self._rows = _core.SqlWriter(values, schema, self._committer.max_length())
+            self._rows = _core.SqlWriter(
+                values, schema, self._committer.max_length(), packed=self.packed
+            )
 
     # -- producer side ------------------------------------------------------------------------
     def flush(self, raise_errors: bool = True) -> None:

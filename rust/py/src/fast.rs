@@ -13,7 +13,7 @@
 
 use crate::call::call_kw;
 use crate::rows::{calc, OP_CALC};
-use crate::uuid7::uuid7;
+use crate::uuid7::{inline_uuid, row_uuid};
 use ferroflow_core::{Outcome, Run, TaskId};
 use pyo3::ffi;
 use pyo3::prelude::*;
@@ -35,8 +35,10 @@ pub(crate) enum Payload {
 
 /// One keyword argument of a fast task.
 pub(crate) enum Arg {
-    /// A value known at submit time, with the pk of its data node (-1 without provenance).
-    Const { value: Py<PyAny>, pk: i64 },
+    /// A value known at submit time, with the pk of its data node (-1 without provenance);
+    /// `inline`: a plain constant of this task alone, whose data node the writer makes from
+    /// the value (pk `task pk + 2 + j`), instead of one recorded when the task was submitted.
+    Const { value: Py<PyAny>, pk: i64, inline: bool },
     /// The single output of another fast task, and the exact type its socket accepts without a
     /// closer look (None: any value; another type goes to `FastContext.mistyped`).
     From(TaskId, Option<Py<PyAny>>),
@@ -375,8 +377,10 @@ pub(crate) fn execute(
             return Ok(if ok.is_truthy()? { Outcome::Finished } else { Outcome::Failed });
         }
     };
-    let done =
-        Done { value: value.unbind(), uuid: uuid7(), out_uuid: uuid7(), ctime, mtime: now() };
+    // The output's uuid derives from the task's, as a packed row stores them (one index entry).
+    let uuid = row_uuid();
+    let out_uuid = inline_uuid(&uuid, 1);
+    let done = Done { value: value.unbind(), uuid, out_uuid, ctime, mtime: now() };
     if let Some(queue) = &ctx.queue {
         let queue = queue.bind(py);
         record(py, run, task, &done, queue, ctx.run_pk)?;
@@ -412,7 +416,7 @@ fn producer(run: &Run<Payload>, id: TaskId) -> Option<&Done> {
 
 // `record` builds the OP_CALC entry in this order; the layout is declared in `rows.rs`.
 const _: () = assert!(
-    calc::LEN == 15
+    calc::LEN == 16
         && calc::OP == 0
         && calc::PK == 1
         && calc::UUID == 2
@@ -428,6 +432,7 @@ const _: () = assert!(
         && calc::OUT_UUID == 12
         && calc::VALUE == 13
         && calc::OUT_LABEL == 14
+        && calc::INLINE_VALUES == 15
 );
 
 /// Queue the whole provenance of a finished fast task as one `OP_CALC` entry (input labels are
@@ -443,8 +448,13 @@ fn record(
     let shared = &*task.shared;
     let args = task.args.as_slice();
     let mut pks = Vec::with_capacity(args.len());
+    let mut inline = Vec::new();
     for arg in args.iter() {
         pks.push(match arg {
+            Arg::Const { value, pk, inline: true } => {
+                inline.push(value.bind(py).clone());
+                *pk
+            }
             Arg::Const { pk, .. } => *pk,
             Arg::From(id, _) => match run.payload(*id) {
                 Ok(Payload::Fast(p)) => p.out_pk,
@@ -473,6 +483,7 @@ fn record(
             PyBytes::new(py, &done.out_uuid).into_any(),
             done.value.bind(py).clone(),
             shared.out_label.bind(py).clone().into_any(),
+            PyTuple::new(py, inline)?.into_any(),
         ],
     )?;
     queue.append(entry)

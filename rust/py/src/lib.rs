@@ -8,6 +8,7 @@
 
 mod call;
 mod fast;
+mod pks;
 mod rows;
 mod sql_writer;
 mod sqlite;
@@ -400,9 +401,15 @@ impl PyRun {
         future_socket: &Bound<'py, PyType>,
         limit: Option<u32>,
     ) -> PyResult<Vec<u32>> {
+        let pks = if recording {
+            Some(store.getattr(intern!(py, "pk_stream"))?.cast_into::<pks::PkStream>()?)
+        } else {
+            None
+        };
         let lanes = submit::Lanes {
             fast_box: fast_box.as_ref(),
             store,
+            pks: pks.as_ref(),
             recording,
             caller_pk,
             data_node,
@@ -774,6 +781,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyRun>()?;
     m.add_class::<PyResults>()?;
     m.add_class::<sql_writer::SqlWriter>()?;
+    m.add_class::<pks::PkStream>()?;
     m.add_class::<sql_writer::PreparedBatch>()?;
     m.add_class::<sql_writer::SqliteConnection>()?;
     rows::register(m)?;

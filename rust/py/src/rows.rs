@@ -37,6 +37,7 @@ const CALC_ROW: &[&str] = &[
     "out_uuid",
     "value",
     "out_label",
+    "inline_values",
 ];
 const SQL_ROW: &[&str] = &["op", "sql", "params"];
 
@@ -159,6 +160,7 @@ pub(crate) mod calc {
     pub(crate) const OUT_UUID: usize = at(L, "out_uuid");
     pub(crate) const VALUE: usize = at(L, "value");
     pub(crate) const OUT_LABEL: usize = at(L, "out_label");
+    pub(crate) const INLINE_VALUES: usize = at(L, "inline_values");
 }
 
 pub(crate) mod sql {

@@ -72,6 +72,65 @@ impl NodeRow {
     }
 }
 
+/// One fast-lane task run in the packed form (`docs/packed-task-runs.md`): its process node,
+/// CALL and INPUT links and its output node (pk + 1, uuid with last byte 1) in one row.
+struct TaskRunRow {
+    pk: i64,
+    uuid: Vec<u8>,
+    caller: i64,
+    run_pk: i64,
+    label: String,
+    type_: String,
+    state: i64,
+    ctime: f64,
+    mtime: f64,
+    /// JSON `[[label, src_pk], ...]`: the inputs stored elsewhere
+    inputs: String,
+    /// JSON `[[link_code, label, type, codec, value], ...]`: the inline data nodes
+    nodes: String,
+}
+
+impl TaskRunRow {
+    fn record_bound(&self) -> usize {
+        let bytes = self.uuid.len()
+            + self.label.len()
+            + self.type_.len()
+            + self.inputs.len()
+            + self.nodes.len();
+        record_bound(12, bytes)
+    }
+}
+
+/// An input of a packed task run stored elsewhere: who used the node is found by its `src`.
+struct InputRefRow {
+    src: i64,
+    dst: i64,
+    label: String,
+}
+
+/// The packed form's statements; the tables are `store/schema.py`'s.
+const TASK_RUN_SQL: &str = "INSERT INTO task_run(pk, uuid, caller, run_pk, label, type, state, \
+                            ctime, mtime, hash, inputs, nodes) \
+                            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)";
+const INPUT_REF_SQL: &str = "INSERT INTO input_ref(src, dst, label) VALUES (?, ?, ?)";
+
+/// `text` as a JSON string literal.
+fn json_string(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
 struct UpdateRow {
     state: i64,
     mtime: f64,
@@ -150,6 +209,8 @@ impl Blob {
 #[derive(Default)]
 struct Batch {
     nodes: Vec<NodeRow>,
+    task_runs: Vec<TaskRunRow>,
+    input_refs: Vec<InputRefRow>,
     updates: Vec<UpdateRow>,
     links: Vec<LinkRow>,
     statements: Vec<SqlRow>,
@@ -163,7 +224,12 @@ struct Batch {
 
 impl Batch {
     fn len(&self) -> usize {
-        self.nodes.len() + self.updates.len() + self.links.len() + self.statements.len()
+        self.nodes.len()
+            + self.task_runs.len()
+            + self.input_refs.len()
+            + self.updates.len()
+            + self.links.len()
+            + self.statements.len()
     }
 }
 
@@ -251,6 +317,8 @@ pub(crate) struct SqlWriter {
     codes: Codes,
     /// Longest string or blob, in bytes, a row may hold.
     max_length: usize,
+    /// Whether a fast-lane task run is written as one `task_run` row where it can be.
+    packed: bool,
 }
 
 /// (type name, codec, inline JSON text) of a value, as `values` encodes it.
@@ -571,10 +639,131 @@ impl SqlWriter {
         }
         let out_uuid = uuid_bytes(&row.get_item(calc::OUT_UUID)?)?;
         let value = row.get_item(calc::VALUE)?;
+        let constants = row.get_item(calc::INLINE_VALUES)?;
+        let constants = constants.cast::<PyTuple>()?;
+        if constants.len() > 253 || (!constants.is_empty() && task.uuid.len() != 16) {
+            return Err(PyValueError::new_err("too many inline constants").into());
+        }
+        if self.packed && out_pk == pk + 1 && task.uuid.len() == 16 && task.uuid[15] == 0 {
+            let derived = out_uuid.len() == 16 && out_uuid[..15] == task.uuid[..15];
+            if derived && out_uuid[15] == 1 {
+                if let Some(output) = self.inline_json(py, &value)? {
+                    let mut inline = vec![output];
+                    for constant in constants.iter() {
+                        match self.inline_json(py, &constant)? {
+                            Some(found) => inline.push(found),
+                            None => break,
+                        }
+                    }
+                    if inline.len() == constants.len() + 1 {
+                        return self.add_packed(task, caller, links, inline, batch);
+                    }
+                }
+            }
+        }
+        // Node form: the constants' nodes are made here, numbered and named as a packed row's.
+        let mut made = Vec::with_capacity(constants.len() + 1);
+        for (j, constant) in constants.iter().enumerate() {
+            let mut uuid = task.uuid.clone();
+            uuid[15] = u8::try_from(j + 2).unwrap_or(u8::MAX);
+            let at = pk + 2 + i64::try_from(j).unwrap_or(i64::MAX);
+            made.push(self.data_row(py, at, uuid, &constant, ctime, batch)?);
+        }
         let output = self.data_row(py, out_pk, out_uuid, &value, ctime, batch)?;
         batch.nodes.push(task);
+        batch.nodes.append(&mut made);
         batch.nodes.push(output);
         batch.links.append(&mut links);
+        Ok(())
+    }
+
+    /// `(type, codec, JSON text)` of a value `values.encode` stores inline as JSON; None for
+    /// any other (a blob, pickle, an array): such an output keeps its `node` row.
+    fn inline_json(&self, py: Python<'_>, value: &Bound<'_, PyAny>) -> Row<Option<Scalar>> {
+        if let Some(found) = self.scalars.get(value) {
+            return Ok(Some(found));
+        }
+        let encoded = self.encode.bind(py).call1((value,))?;
+        let encoded = encoded.cast::<PyTuple>()?;
+        let codec: String = encoded.get_item(0)?.extract()?;
+        let is_blob: bool = encoded.get_item(2)?.extract()?;
+        if is_blob || codec != self.scalars.none.1 {
+            return Ok(None);
+        }
+        let Ok(text) = encoded.get_item(1)?.cast_into::<PyString>() else { return Ok(None) };
+        let text = self.text(&text)?;
+        let type_ = self.text(&self.type_name.bind(py).call1((value,))?)?;
+        Ok(Some((type_, codec, text)))
+    }
+
+    /// The packed form of a fast-lane task run whose node row `task` and `links` (CALL, the
+    /// INPUTs, CREATE) were read: one `task_run` row holding its output as node `pk + 1` and its
+    /// inline constants as `pk + 2` …, (`inline`: their `(type, codec, JSON text)`, the output
+    /// first), and an `input_ref` row per input stored elsewhere, so its consumers are found.
+    fn add_packed(
+        &self,
+        task: NodeRow,
+        caller: i64,
+        links: Vec<LinkRow>,
+        inline: Vec<Scalar>,
+        batch: &mut Batch,
+    ) -> Row<()> {
+        let mut labels = vec![String::new(); inline.len()];
+        let mut codes = vec![self.codes.input_calc; inline.len()];
+        let last = task.pk + i64::try_from(inline.len()).unwrap_or(i64::MAX);
+        let mut inputs = String::from("[");
+        for link in links {
+            if link.type_ == self.codes.create {
+                codes[0] = self.codes.create;
+                labels[0] = link.label;
+            } else if link.type_ == self.codes.input_calc {
+                if link.src > task.pk + 1 && link.src <= last {
+                    let at = usize::try_from(link.src - task.pk - 1).unwrap_or(0);
+                    labels[at] = link.label;
+                    continue;
+                }
+                if inputs.len() > 1 {
+                    inputs.push(',');
+                }
+                inputs.push('[');
+                json_string(&mut inputs, &link.label);
+                inputs.push_str(&format!(",{}]", link.src));
+                batch.input_refs.push(InputRefRow {
+                    src: link.src,
+                    dst: task.pk,
+                    label: link.label,
+                });
+            }
+        }
+        inputs.push(']');
+        let mut nodes = String::from("[");
+        for ((code, label), (type_, codec, text)) in codes.iter().zip(&labels).zip(&inline) {
+            if nodes.len() > 1 {
+                nodes.push(',');
+            }
+            nodes.push_str(&format!("[{code}"));
+            for part in [label, type_, codec, text] {
+                nodes.push(',');
+                json_string(&mut nodes, part);
+            }
+            nodes.push(']');
+        }
+        nodes.push(']');
+        let row = TaskRunRow {
+            pk: task.pk,
+            uuid: task.uuid,
+            caller,
+            run_pk: task.run_pk.unwrap_or(task.pk),
+            label: task.label.unwrap_or_default(),
+            type_: task.type_,
+            state: self.codes.finished,
+            ctime: task.ctime,
+            mtime: task.mtime.unwrap_or(task.ctime),
+            inputs,
+            nodes,
+        };
+        self.fit_row(row.record_bound())?;
+        batch.task_runs.push(row);
         Ok(())
     }
 
@@ -636,11 +825,15 @@ impl SqlWriter {
     /// `UNSERIALISABLE` codec: Python decides how every value is stored); `schema` is
     /// `ferroflow.store.schema` (its kind, state and link codes); `max_length` is the longest
     /// string or blob in bytes SQLite accepts (`SQLITE_LIMIT_LENGTH`, at most `INT_MAX`).
+    /// `packed`: write a fast-lane task run as one `task_run` row where it can be (see
+    /// `add_calc`).
     #[new]
+    #[pyo3(signature = (values, schema, max_length, packed = false))]
     fn new(
         values: &Bound<'_, PyAny>,
         schema: &Bound<'_, PyAny>,
         max_length: usize,
+        packed: bool,
     ) -> PyResult<Self> {
         let int_max = usize::try_from(c_int::MAX).unwrap_or(usize::MAX);
         let encode = values.getattr("encode")?;
@@ -653,6 +846,7 @@ impl SqlWriter {
             unserialisable: values.getattr("UNSERIALISABLE")?.extract()?,
             codes: Codes::from_schema(schema)?,
             max_length: max_length.min(int_max),
+            packed,
         })
     }
 
@@ -882,14 +1076,33 @@ impl PreparedBatch {
             .iter()
             .map(|l| (l.src, l.dst, l.type_, &l.label).into_pyobject(py))
             .collect::<PyResult<_>>()?;
-        let statements = b
-            .statements
-            .iter()
-            .map(|s| {
-                let params = s.params.iter().map(|p| p.to_py(py)).collect::<PyResult<Vec<_>>>()?;
-                Ok((s.sql.clone(), PyTuple::new(py, params)?))
-            })
-            .collect::<PyResult<_>>()?;
+        // The packed rows go first among the statements (they run after the nodes and links,
+        // like the Rust committer's, which inserts them with the nodes: no key joins them).
+        let mut statements: Vec<(String, Bound<'py, PyTuple>)> = Vec::new();
+        for r in &b.task_runs {
+            let params = (
+                r.pk,
+                PyBytes::new(py, &r.uuid),
+                r.caller,
+                r.run_pk,
+                &r.label,
+                &r.type_,
+                r.state,
+                r.ctime,
+                r.mtime,
+                &r.inputs,
+                &r.nodes,
+            );
+            statements.push((TASK_RUN_SQL.to_string(), params.into_pyobject(py)?));
+        }
+        for r in &b.input_refs {
+            let params = (r.src, r.dst, &r.label).into_pyobject(py)?;
+            statements.push((INPUT_REF_SQL.to_string(), params));
+        }
+        for s in &b.statements {
+            let params = s.params.iter().map(|p| p.to_py(py)).collect::<PyResult<Vec<_>>>()?;
+            statements.push((s.sql.clone(), PyTuple::new(py, params)?));
+        }
         Ok((blobs, nodes, updates, links, statements))
     }
 }
@@ -981,6 +1194,26 @@ fn node_params<'a>(row: &'a NodeRow, blob_ids: &[Option<i64>]) -> Result<[Val<'a
         },
         blob,
     ])
+}
+
+fn task_run_params(r: &TaskRunRow) -> [Val<'_>; 11] {
+    [
+        Val::Int(r.pk),
+        Val::Blob(&r.uuid),
+        Val::Int(r.caller),
+        Val::Int(r.run_pk),
+        Val::Text(&r.label),
+        Val::Text(&r.type_),
+        Val::Int(r.state),
+        Val::Real(r.ctime),
+        Val::Real(r.mtime),
+        Val::Text(&r.inputs),
+        Val::Text(&r.nodes),
+    ]
+}
+
+fn input_ref_params(r: &InputRefRow) -> [Val<'_>; 3] {
+    [Val::Int(r.src), Val::Int(r.dst), Val::Text(&r.label)]
 }
 
 fn update_params(u: &UpdateRow) -> [Val<'_>; 4] {
@@ -1127,6 +1360,8 @@ fn commit_all(conn: &Conn, batch: &Batch) -> Result<(), String> {
         return Err(errors.remove(0).1);
     }
     insert_rows(conn, NODE_SQL, &batch.nodes, |row| node_params(row, &ids))?;
+    insert_rows(conn, TASK_RUN_SQL, &batch.task_runs, |row| Ok(task_run_params(row)))?;
+    insert_rows(conn, INPUT_REF_SQL, &batch.input_refs, |row| Ok(input_ref_params(row)))?;
     if !batch.updates.is_empty() {
         let mut updates = conn.cached(UPDATE_SQL)?;
         for u in &batch.updates {
@@ -1161,6 +1396,23 @@ fn commit_row_by_row(conn: &Conn, batch: &Batch) -> Vec<(String, String)> {
                 missing.insert(row.pk);
             }
         }
+        let mut runs = conn.prepare(TASK_RUN_SQL)?;
+        for row in &batch.task_runs {
+            if let Err(e) = runs.run(&task_run_params(row)) {
+                errors.push((format!("task run '{}' pk={}", row.label, row.pk), e));
+                missing.insert(row.pk);
+            }
+        }
+        let mut refs = conn.prepare(INPUT_REF_SQL)?;
+        for row in &batch.input_refs {
+            if missing.contains(&row.dst) {
+                continue; // its task run was not written: the reference would dangle
+            }
+            if let Err(e) = refs.run(&input_ref_params(row)) {
+                errors.push((format!("input '{}' of task run pk={}", row.label, row.dst), e));
+            }
+        }
+        drop((runs, refs));
         let mut updates = conn.prepare(UPDATE_SQL)?;
         for u in &batch.updates {
             if let Err(e) = updates.run(&update_params(u)) {

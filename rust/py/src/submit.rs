@@ -9,6 +9,7 @@
 //! `Socket`, `Recorder`).
 
 use crate::fast::{shareable, Arg, FastSpec, Shared};
+use crate::pks::PkStream;
 use pyo3::exceptions::PyLookupError;
 use pyo3::intern;
 use pyo3::prelude::*;
@@ -19,8 +20,10 @@ use std::sync::Arc;
 pub(crate) struct Lanes<'a, 'py> {
     /// The box fast tasks read results through; None: the fast lane is off.
     pub fast_box: Option<&'a Bound<'py, PyAny>>,
-    /// The run's recorder (`new_pk`, `record_data`); provenance is recorded when `recording`.
+    /// The run's recorder (`record_data`); provenance is recorded when `recording`.
     pub store: &'a Bound<'py, PyAny>,
+    /// The store's pk stream (`Recorder.pk_stream`) when `recording`.
+    pub pks: Option<&'a Bound<'py, PkStream>>,
     pub recording: bool,
     pub caller_pk: i64,
     pub data_node: &'a Bound<'py, PyType>,
@@ -66,6 +69,10 @@ pub(crate) struct SubmitCache<'py> {
     shared: Option<(Bound<'py, PyAny>, Bound<'py, PyTuple>, Arc<Shared>)>,
 }
 
+/// The most constants a fast task stores inline: its row numbers its nodes with one byte (the
+/// last of their uuids), 1 for the output, 2 … for the constants.
+const MAX_INLINE: i64 = 250;
+
 /// The fast-lane spec of `task` plus its dependencies, or None if it takes the general lane.
 /// Sets the task node's `fast_box`, and with provenance its `pk` and `out_pk` (without, the
 /// null store's pks would name nothing: a fast task's `pk` stays None), when it takes the fast
@@ -85,18 +92,18 @@ pub(crate) fn fast_spec<'py>(
         cache.facts = Some(HandleFacts::read(py, handle)?);
     }
     let Some(facts) = cache.facts.as_ref() else { return Ok(None) };
-    // Without provenance the bindings are read as they are: a plain constant a keyword call
-    // left unwrapped (`TaskNode.inputs`) needs no data node. With provenance `inputs` makes
-    // them, to be recorded.
-    let inputs = if lanes.recording {
-        task.getattr(intern!(py, "inputs"))?
-    } else {
-        task.getattr(intern!(py, "_inputs"))?
-    };
+    // The bindings are read as they are: a plain constant a keyword call left unwrapped
+    // (`TaskNode.inputs`) needs no data node without provenance, and with it is stored *inline*:
+    // the writer makes its node (pk `pk + 2 + j`) from the value, and `TaskNode.inputs` makes
+    // the same node when somebody asks. A task whose constants were wrapped already (`_raw`
+    // false) records each data node as before.
+    let raw = task.getattr(intern!(py, "_raw"))?.is_truthy()?;
+    let inputs = task.getattr(intern!(py, "_inputs"))?;
     let inputs = inputs.cast::<PyDict>()?;
     let mut names = Vec::with_capacity(inputs.len());
     let mut args = Vec::with_capacity(inputs.len());
     let mut deps = Vec::new();
+    let mut inline = 0_i64;
     for (name, binding) in inputs.iter() {
         let kind = binding.get_type();
         if kind.is(lanes.data_node) {
@@ -105,9 +112,17 @@ pub(crate) fn fast_spec<'py>(
             } else {
                 -1
             };
-            args.push(Arg::Const { value: binding.getattr(intern!(py, "value"))?.unbind(), pk });
-        } else if !lanes.recording && shareable(binding.as_ptr()) {
-            args.push(Arg::Const { value: binding.clone().unbind(), pk: -1 });
+            let value = binding.getattr(intern!(py, "value"))?.unbind();
+            args.push(Arg::Const { value, pk, inline: false });
+        } else if (raw || !lanes.recording) && shareable(binding.as_ptr()) {
+            if lanes.recording {
+                if inline == MAX_INLINE {
+                    return Ok(None); // (its row has no more node numbers)
+                }
+                inline += 1;
+            }
+            let value = binding.clone().unbind();
+            args.push(Arg::Const { value, pk: -1, inline: lanes.recording });
         } else if kind.is(lanes.future_socket) {
             let producer = binding.getattr(intern!(py, "_task"))?;
             if !producer.getattr(intern!(py, "fast_box"))?.is(fast_box) {
@@ -140,9 +155,18 @@ pub(crate) fn fast_spec<'py>(
     }
     task.setattr(intern!(py, "fast_box"), fast_box)?;
     let (pk, out_pk) = if lanes.recording {
-        let new_pk =
-            || -> PyResult<i64> { lanes.store.call_method0(intern!(py, "new_pk"))?.extract() };
-        let (pk, out_pk) = (new_pk()?, new_pk()?);
+        // its own, its output's and its inline constants' pks, consecutive (a packed row's node
+        // `i` is `pk + i`), from the store's one stream (so they follow creation order)
+        let Some(pks) = lanes.pks else { return Err(PyLookupError::new_err("no pk stream")) };
+        let pk = pks.get().take_pks(py, 2 + inline)?;
+        let out_pk = pk + 1;
+        let mut next = pk + 2;
+        for arg in &mut args {
+            if let Arg::Const { pk: at, inline: true, .. } = arg {
+                *at = next;
+                next += 1;
+            }
+        }
         task.setattr(intern!(py, "pk"), pk)?;
         task.setattr(intern!(py, "out_pk"), out_pk)?;
         (pk, out_pk)

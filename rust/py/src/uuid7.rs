@@ -63,9 +63,40 @@ pub(crate) fn uuid7() -> [u8; 16] {
     out
 }
 
+/// A new uuid for a packed task run (`docs/packed-task-runs.md`): [`uuid7`] with its last byte
+/// 0, so that the data nodes stored inline in the row take the same uuid with last byte 1, 2…
+/// ([`inline_uuid`]) and one unique index serves all of them. 66 random bits remain.
+pub(crate) fn row_uuid() -> [u8; 16] {
+    let mut out = uuid7();
+    out[15] = 0;
+    out
+}
+
+/// The uuid of inline node `i` (1 ..= 255) of the packed row whose uuid is `row`.
+pub(crate) fn inline_uuid(row: &[u8; 16], i: u8) -> [u8; 16] {
+    let mut out = *row;
+    out[15] = i;
+    out
+}
+
 #[cfg(test)]
 mod tests {
-    use super::uuid7;
+    use super::{inline_uuid, row_uuid, uuid7};
+
+    #[test]
+    fn row_uuids_keep_the_layout_and_leave_the_last_byte_to_their_nodes() {
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..10_000 {
+            let row = row_uuid();
+            assert_eq!(row[6] >> 4, 7);
+            assert_eq!(row[8] >> 6, 0b10);
+            assert_eq!(row[15], 0);
+            let node = inline_uuid(&row, 1);
+            assert_eq!(node[..15], row[..15]);
+            assert_eq!(node[15], 1);
+            assert!(seen.insert(row) && seen.insert(node));
+        }
+    }
 
     #[test]
     fn version_variant_and_uniqueness() {

@@ -1,0 +1,176 @@
+"""The writer's packed form (one ``task_run`` row per fast-lane task run, its output and plain
+constants inline: ``docs/packed-task-runs.md``) stores exactly the provenance the node form
+does: the same workflows, run once with ``FERROFLOW_PACKED=0`` and once with ``=1`` (each on a
+store of its own), read back the same through the reading layer, whichever committer wrote
+them. The nodes a script holds (a task's constant inputs, its output) are the stored ones."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ferroflow.profile as profile_module
+import pytest
+from ferroflow import WorkGraph, get_current_profile, load_node, task
+from ferroflow.query import find_nodes
+from provenance_flows import run_howto, run_provenance
+
+
+@task
+def add(x: int, y: int) -> int:
+    return x + y
+
+
+@task
+def label(x: int, text: str) -> str:
+    return f"{text}:{x}"
+
+
+@task
+def shaky(x: int) -> int:
+    if x == 3:
+        raise ValueError("three")
+    return x
+
+
+@task.graph
+def scatter(n: int) -> dict[str, Any]:
+    return {f"r{i}": add(x=i, y=1).result for i in range(n)}
+
+
+@task.graph
+def chain(n: int) -> int:
+    value = add(x=0, y=1).result
+    for i in range(n):
+        value = add(x=value, y=i).result
+    return value
+
+
+@task.graph
+def mixed(n: int) -> dict[str, Any]:
+    """Strings with quotes and newlines, floats, None, a large int, a shared input."""
+    first = add(x=n, y=2**40).result
+    return {
+        "text": label(x=first, text='a "quoted"\nline').result,
+        "float": add(x=1.5, y=n).result,
+        "many": add(x=first, y=first).result,
+    }
+
+
+@task.graph
+def partly_failing(n: int) -> dict[str, Any]:
+    return {f"r{i}": add(x=shaky(x=i).result, y=1).result for i in range(n)}
+
+
+def _scatter() -> int:
+    wg = scatter.build(6)
+    wg.run()
+    assert wg.pk is not None
+    return wg.pk
+
+
+def _chain() -> int:
+    wg = chain.build(5)
+    wg.run()
+    assert wg.pk is not None
+    return wg.pk
+
+
+def _mixed() -> int:
+    wg = mixed.build(3)
+    wg.run()
+    assert wg.pk is not None
+    return wg.pk
+
+
+def _failing() -> int:
+    wg = partly_failing.build(5)
+    wg.run(raise_on_error=False)
+    assert wg.state == "FAILED" and wg.pk is not None
+    return wg.pk
+
+
+def _explicit() -> int:
+    with WorkGraph("explicit") as wg:
+        total = add(x=1, y=2).result
+        wg.outputs.total = add(x=total, y=3).result
+    wg.run()
+    assert wg.pk is not None
+    return wg.pk
+
+
+WORKFLOWS: dict[str, Callable[[], int]] = {
+    "scatter": _scatter,
+    "chain": _chain,
+    "mixed": _mixed,
+    "failing": _failing,
+    "explicit": _explicit,
+    "howto": run_howto,
+}
+
+
+def _in_store(
+    monkeypatch: pytest.MonkeyPatch, home: Path, packed: str, make: Callable[[], int]
+) -> tuple[Any, int, int]:
+    """Run ``make`` on a fresh profile in ``home`` with ``FERROFLOW_PACKED=packed``: its
+    provenance (pks described), its pk, and how many packed rows the store holds."""
+    monkeypatch.setenv("FERROFLOW_HOME", str(home))
+    monkeypatch.setenv("FERROFLOW_PACKED", packed)
+    monkeypatch.setattr(profile_module, "_profiles", {})
+    monkeypatch.setattr(profile_module, "_current", None)
+    run_pk = make()
+    described = run_provenance(run_pk)
+    store = get_current_profile().store
+    with sqlite3.connect(store.path) as conn:
+        (rows,) = conn.execute("SELECT count(*) FROM task_run").fetchone()
+    conn.close()
+    get_current_profile().close()
+    return described, run_pk, rows
+
+
+@pytest.mark.parametrize("name", sorted(WORKFLOWS))
+def test_a_packed_run_reads_back_as_the_node_form_does(
+    name: str, writer: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    nodes, _, none = _in_store(monkeypatch, tmp_path / "nodes", "0", WORKFLOWS[name])
+    packed, _, rows = _in_store(monkeypatch, tmp_path / "packed", "1", WORKFLOWS[name])
+    assert none == 0 and rows > 0  # each store was written in the form it was asked for
+    assert packed == nodes
+
+
+def test_a_finished_fast_tasks_constants_and_output_are_the_stored_nodes(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FERROFLOW_PACKED", "1")
+    wg = scatter.build(3)
+    wg.run()
+    get_current_profile().store.flush()
+    for name in ("add", "add1", "add2"):
+        node = wg.tasks[name].node
+        assert node.pk is not None
+        stored = load_node(node.pk)
+        held = {key: node.inputs[key] for key in ("x", "y")}
+        inputs = {label: found for kind, label, found in stored.inputs if kind == "INPUT_CALC"}
+        assert {k: (v.pk, v.uuid, v.value) for k, v in held.items()} == {
+            k: (v.pk, v.uuid, v.value) for k, v in inputs.items()
+        }
+        assert {held["x"].pk, held["y"].pk} == {node.pk + 2, node.pk + 3}
+        (output,) = [found for kind, _, found in stored.outputs if kind == "CREATE"]
+        result = node.outputs["result"]
+        assert (output.pk, output.uuid, output.value) == (result.pk, result.uuid, result.value)
+        assert output.pk == node.pk + 1 and str(output.uuid)[:-2] == str(stored.uuid)[:-2]
+        assert load_node(held["y"].pk).creator is None  # a constant: nothing created it
+
+
+def test_packed_task_runs_are_found_by_the_queries_as_nodes_are(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("FERROFLOW_PACKED", "1")
+    wg = scatter.build(4)
+    wg.run()
+    found = find_nodes(kind="calc", run=wg.pk)
+    assert Counter(n.label for n in found) == Counter(["add", "add1", "add2", "add3"])
+    assert {n.state for n in found} == {"FINISHED"}
