@@ -25,6 +25,11 @@ def add(x: int, y: int) -> int:
 
 
 @task
+def scale(x: float, y: float) -> float:
+    return x * y
+
+
+@task
 def label(x: int, text: str) -> str:
     return f"{text}:{x}"
 
@@ -55,7 +60,8 @@ def mixed(n: int) -> dict[str, Any]:
     first = add(x=n, y=2**40).result
     return {
         "text": label(x=first, text='a "quoted"\nline').result,
-        "float": add(x=1.5, y=n).result,
+        "float": scale(x=1.5, y=0.1).result,
+        "none": label(x=n, text="").result,
         "many": add(x=first, y=first).result,
     }
 
