@@ -252,17 +252,23 @@ def ints(
     return found
 
 
+def broken(conn: sqlite3.Connection, link_rules: dict[str, str]) -> dict[str, list[t.Any]]:
+    """The rows breaking each of ``link_rules`` on ``conn``; with packed task runs in the store,
+    over both forms (``store_rules.both_forms``: a link into an inline node is not dangling),
+    plus the packed rows' own rules."""
+    rules = dict(link_rules)
+    if both_forms(conn):
+        rules = {rule: on_both(sql) for rule, sql in link_rules.items()} | PACKED_RULES
+    return {rule: conn.execute(sql).fetchall() for rule, sql in rules.items()}
+
+
 def check_store(path: Path, logs: list[tuple[Path, float | None]]) -> dict[str, int]:
     """Every check of the module docstring, given each child's side file and kill time (None:
     it ran to completion); returns counts for the caller's sanity checks."""
     with sqlite3.connect(path) as conn:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
         assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
-        rules = dict(LINK_RULES)
-        if both_forms(conn):  # packed task runs: the rules over both forms, and their own
-            rules = {rule: on_both(sql) for rule, sql in LINK_RULES.items()} | PACKED_RULES
-        for rule, sql in rules.items():
-            bad = conn.execute(sql).fetchall()
+        for rule, bad in broken(conn, LINK_RULES).items():
             assert not bad, f"{rule}: {bad[:5]}"
         query = conn_query(conn)
         leaves, totals, blocks = (finished(query, kind) for kind in ("leaf", "total", "block"))
@@ -489,6 +495,9 @@ def test_a_full_disk_or_a_write_error_fails_the_run_and_loses_nothing_finished(
     path = tmp_path / "home" / "default" / "provenance.sqlite"
     done = finished_run(env, tmp_path)
     before = snapshot(path)
+    packed_before = {
+        name: set(rows(path, f"SELECT * FROM {name}")) for name in ("task_run", "input_ref")
+    }
     ((pages,),) = rows(path, "PRAGMA page_count")
     # A run of 15,600 tasks (~6 MB) meets the fault part way: the disk is full 2.4 MB on,
     # more than any first batch, or files can grow 100 kB more from its 2,000th leaf on.
@@ -504,12 +513,17 @@ def test_a_full_disk_or_a_write_error_fails_the_run_and_loses_nothing_finished(
     # the store is consistent: SQLite's check, every link's ends, AiiDA's link rules; whatever
     # is stored FINISHED is complete
     assert violations(path) == []
-    for rule, sql in COMPLETE_RULES.items():
-        assert rows(path, sql) == [], rule
-    # finished rows were never rewritten: every row from before is there as it was
+    with sqlite3.connect(path) as conn:
+        for rule, bad in broken(conn, COMPLETE_RULES).items():
+            assert bad == [], rule
+    conn.close()
+    # finished rows were never rewritten: every row from before is there as it was, in either
+    # form of a task run
     after = snapshot(path)
     for table in ("node", "link", "blob"):
         assert before[table] <= after[table], table
+    for table in ("task_run", "input_ref"):
+        assert packed_before[table] <= set(rows(path, f"SELECT * FROM {table}")), table
     assert (done, FINISHED) in [(row[0], row[5]) for row in layer(path, graph_read.top_level_runs)]
     # the run is FAILED with the reason, none of its tasks is left RUNNING, nothing owns it
     state, error = state_and_error(path, pk)

@@ -38,6 +38,15 @@ def Chatty(n: int) -> int:
     return quiet(x=sum(shout(x=i).result for i in range(n))).result  # type: ignore[no-any-return]
 
 
+@pytest.fixture(autouse=True)
+def node_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs here are written in the node form whatever ``FERROFLOW_PACKED`` says: each test
+    checks the layer against the ``node``/``link`` tables read directly, the node form's SQL,
+    which cannot see packed rows. The packed form is checked against this one, through the
+    same functions, in ``test_packed_reads.py`` (and what the writer packs there too)."""
+    monkeypatch.setenv("FERROFLOW_PACKED", "0")
+
+
 @pytest.fixture
 def store() -> Iterator[Store]:
     store = load_profile().store

@@ -76,6 +76,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[
     home = tmp_path_factory.mktemp("graph_sets_home")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("FERROFLOW_HOME", str(home))
+        # the node form, whatever FERROFLOW_PACKED says: every test here compares the layer
+        # with joins and scans of the node/link tables, or their query plans (the node form's
+        # SQL); the packed form is compared with this one in test_packed_reads.py
+        patch.setenv("FERROFLOW_PACKED", "0")
         patch.setattr(ferroflow.profile, "_profiles", {})
         patch.setattr(ferroflow.profile, "_current", None)
         store = load_profile().store

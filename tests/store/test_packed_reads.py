@@ -13,6 +13,7 @@ import re
 import sqlite3
 import time
 import zipfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -32,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from layer_query import conn_query
 from packing import derive_uuids, pack_run
-from provenance_flows import link_set, members, run_howto, run_mixed
+from provenance_flows import link_set, members, run_howto, run_mixed, run_provenance
 from restart_flows import campaign, expected
 
 
@@ -67,6 +68,15 @@ def Scatter(n: int) -> int:
         total = add(x=total, y=part).result
     fail(x=total)
     return total  # type: ignore[no-any-return]
+
+
+@pytest.fixture(autouse=True)
+def node_form(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs here are written in the node form whatever ``FERROFLOW_PACKED`` says: the packer
+    (``tests/packing.py``) packs them itself, so that each test compares a packed copy with its
+    node-form original. What the writer packs is compared with the packer's in
+    :func:`test_a_run_the_writer_packed_reads_as_the_same_run_packed_by_the_test_packer`."""
+    monkeypatch.setenv("FERROFLOW_PACKED", "0")
 
 
 @pytest.fixture
@@ -767,3 +777,65 @@ def test_a_restart_reuses_the_packed_task_runs_that_finished(
     with sqlite3.connect(path) as conn:
         keyed = conn.execute("SELECT count(*) FROM task_run WHERE hash IS NOT NULL").fetchone()
     assert keyed[0] >= 10
+
+
+def _written(
+    monkeypatch: pytest.MonkeyPatch, home: Path, packed: str, pack_after: bool
+) -> tuple[Path, list[int], Any]:
+    """The chain (cache keys), the scatter (a failed task) and a cached re-run of the chain,
+    run on a fresh profile in ``home`` with ``FERROFLOW_PACKED=packed``, their runs packed
+    afterwards by the test packer if ``pack_after``: the store file, the run pks, and each
+    run's provenance (pks described, ``run_provenance``) read back on a fresh profile."""
+    monkeypatch.setenv("FERROFLOW_HOME", str(home))
+    monkeypatch.setenv("FERROFLOW_PACKED", packed)
+    monkeypatch.setattr(profile_module, "_profiles", {})
+    monkeypatch.setattr(profile_module, "_current", None)
+    profile = load_profile()
+    runs = []
+    for graph, arg, cache in ((Chain, 3, True), (Scatter, 4, False), (Chain, 3, True)):
+        wg = graph.build(arg)
+        wg.run(raise_on_error=False, cache=cache)
+        assert wg.pk is not None
+        runs.append(wg.pk)
+    profile.store.flush()
+    path = profile.store_path
+    profile.close()
+    if pack_after:
+        for run in runs:
+            derive_uuids(path, run)
+        assert sum(pack_run(path, run) for run in runs) > 0
+    monkeypatch.setattr(profile_module, "_profiles", {})
+    monkeypatch.setattr(profile_module, "_current", None)
+    described = [run_provenance(run) for run in runs]
+    profile_module.get_current_profile().close()
+    return path, runs, described
+
+
+def _packed_rows(path: Path) -> Counter[tuple[Any, ...]]:
+    """The packed rows of a file without their pks, uuids and times: name, type, state,
+    whether keyed, how many inputs, and the inline nodes (link, label, type, codec, value;
+    minified: the packer's ``json.dumps`` spaces its JSON, the writer's does not)."""
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute(
+            "SELECT label, type, state, hash IS NOT NULL, json_array_length(inputs), json(nodes)"
+            " FROM task_run"
+        ).fetchall()
+    conn.close()
+    return Counter(rows)
+
+
+def test_a_run_the_writer_packed_reads_as_the_same_run_packed_by_the_test_packer(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The runs of :func:`files` written by the real writer with ``FERROFLOW_PACKED=1`` pass
+    ``store_rules`` (both forms and the packed rows' own rules), hold the packed rows the test
+    packer makes of the same runs written in the node form, and read back through the layer as
+    those do: so what the tests above check on the packer's rows holds for the writer's."""
+    by_writer, _, written = _written(monkeypatch, tmp_path / "writer", "1", pack_after=False)
+    by_packer, _, repacked = _written(monkeypatch, tmp_path / "packer", "0", pack_after=True)
+    assert store_rules.violations(by_writer) == []
+    assert store_rules.violations(by_packer) == []
+    rows = _packed_rows(by_writer)
+    assert sum(rows.values()) >= 7  # the scatter's incs and adds, at least
+    assert rows == _packed_rows(by_packer)
+    assert written == repacked

@@ -22,6 +22,7 @@ from ferroflow.store import (
 )
 from ferroflow.store.graph_read import NODE_ROW_COLUMNS
 from layer_query import conn_query
+from store_rules import both_forms, on_both
 
 DANGLING = (
     "SELECT * FROM link WHERE src NOT IN (SELECT pk FROM node) OR dst NOT IN (SELECT pk FROM node)"
@@ -29,11 +30,13 @@ DANGLING = (
 
 
 def assert_consistent(path: Path) -> None:
-    """SQLite's integrity check passes and every link's ends exist."""
+    """SQLite's integrity check passes and every link's ends exist, over both forms of a task
+    run (a link into a packed row's inline node is not dangling; ``store_rules.both_forms``)."""
     conn = sqlite3.connect(path)
     try:
         assert conn.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-        assert conn.execute(DANGLING).fetchall() == []
+        dangling = on_both(DANGLING) if both_forms(conn) else DANGLING
+        assert conn.execute(dangling).fetchall() == []
     finally:
         conn.close()
 
