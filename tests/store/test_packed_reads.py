@@ -232,6 +232,7 @@ def sets_census(conn: sqlite3.Connection, pks: list[int], runs: list[int]) -> di
     """Every graph_sets/graph_counts answer about ``pks`` and ``runs``."""
     found: dict[str, Any] = {}
     found["rows"] = graph_sets.node_rows(conn, [*pks, -5])
+    found["rows of an iterator"] = graph_sets.node_rows(conn, iter([*pks, -5]))  # read once
     found["heads"] = graph_sets.node_heads(conn, pks)
     found["uuids"] = [graph_sets.uuid_of(conn, pk) for pk in [*pks, -5]]
     for side in ("src", "dst"):
