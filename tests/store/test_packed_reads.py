@@ -611,6 +611,7 @@ def test_point_reads_of_a_packed_store_search_indexes(
             graph_read.task_state_counts(query, run)
             graph_read.call_links_of_run(query, run)
             graph_read.keyless_finished_tasks(query, run)
+            graph_read.captured_output_of_run(query, run)
         assert len(seen) > 30
         plans = {
             sql: " / ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))
