@@ -242,6 +242,7 @@ def sets_census(conn: sqlite3.Connection, pks: list[int], runs: list[int]) -> di
     """Every graph_sets/graph_counts answer about ``pks`` and ``runs``."""
     found: dict[str, Any] = {}
     found["rows"] = graph_sets.node_rows(conn, [*pks, -5])
+    found["rows of an iterator"] = graph_sets.node_rows(conn, iter([*pks, -5]))  # read once
     found["heads"] = graph_sets.node_heads(conn, pks)
     found["uuids"] = [graph_sets.uuid_of(conn, pk) for pk in [*pks, -5]]
     for side in ("src", "dst"):
@@ -620,6 +621,7 @@ def test_point_reads_of_a_packed_store_search_indexes(
             graph_read.task_state_counts(query, run)
             graph_read.call_links_of_run(query, run)
             graph_read.keyless_finished_tasks(query, run)
+            graph_read.captured_output_of_run(query, run)
         assert len(seen) > 30
         plans = {
             sql: " / ".join(r[3] for r in conn.execute("EXPLAIN QUERY PLAN " + sql, params))

@@ -15,6 +15,7 @@ from typing import Any
 import ferroflow.profile as profile_module
 import pytest
 from ferroflow import WorkGraph, get_current_profile, load_node, task
+from ferroflow.export.view import run_page
 from ferroflow.query import find_nodes
 from provenance_flows import run_howto, run_provenance
 
@@ -39,6 +40,17 @@ def shaky(x: int) -> int:
     if x == 3:
         raise ValueError("three")
     return x
+
+
+@task
+def chatty(x: int) -> int:
+    print(f"chatty {x}")
+    return x
+
+
+@task.graph
+def talks(n: int) -> int:
+    return add(x=chatty(x=n).result, y=chatty(x=n + 1).result).result
 
 
 @task.graph
@@ -180,3 +192,42 @@ def test_packed_task_runs_are_found_by_the_queries_as_nodes_are(
     found = find_nodes(kind="calc", run=wg.pk)
     assert Counter(n.label for n in found) == Counter(["add", "add1", "add2", "add3"])
     assert {n.state for n in found} == {"FINISHED"}
+
+
+def _page_and_logs(
+    monkeypatch: pytest.MonkeyPatch, home: Path, packed: str
+) -> tuple[list[tuple[str, str | None, int]], list[tuple[str, str]], int]:
+    """Run ``talks`` in ``home`` with ``FERROFLOW_PACKED=packed``: its page's tasks (path,
+    output, timeline bars drawn for it), ``ferroflow logs``' rows, and the packed row count."""
+    monkeypatch.setenv("FERROFLOW_HOME", str(home))
+    monkeypatch.setenv("FERROFLOW_PACKED", packed)
+    monkeypatch.setattr(profile_module, "_profiles", {})
+    monkeypatch.setattr(profile_module, "_current", None)
+    wg = talks.build(5)
+    wg.run(max_workers=1)  # one at a time: both runs start their tasks in the same order
+    store = get_current_profile().store
+    assert wg.pk is not None
+    page = run_page(store, wg.pk)
+    timeline = page["timeline"]
+    assert timeline is not None
+    bars = Counter(str(bar[5]) for bar in timeline["bars"])  # [lane, start, end, state, id, path]
+    tasks = [(t["path"], t.get("output"), bars[t["path"]]) for t in page["tasks"]]
+    logs = [(o.path, o.text) for o in store.task_outputs(wg.pk)]
+    with sqlite3.connect(store.path) as conn:
+        (rows,) = conn.execute("SELECT count(*) FROM task_run").fetchone()
+    conn.close()
+    get_current_profile().close()
+    return tasks, logs, rows
+
+
+def test_a_packed_runs_page_and_captured_output_read_as_the_node_forms(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The page of a stored run names a packed task by its path and shows what it printed, and
+    ``ferroflow logs`` finds its output (keyed by the row's pk), as for the node form."""
+    nodes = _page_and_logs(monkeypatch, tmp_path / "nodes", "0")
+    packed = _page_and_logs(monkeypatch, tmp_path / "packed", "1")
+    assert nodes[2] == 0 and packed[2] > 0
+    assert nodes[1] == [("talks/chatty", "chatty 5\n"), ("talks/chatty1", "chatty 6\n")]
+    assert packed[:2] == nodes[:2]
+    assert {path for path, _, bars in packed[0] if bars} >= {"talks/chatty", "talks/add"}

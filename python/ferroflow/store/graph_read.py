@@ -418,6 +418,15 @@ _CAPTURED_SQL = (
     "SELECT n.pk, o.text, o.dropped FROM task_output o JOIN node n ON n.pk = o.pk"
     " WHERE n.run_pk = ? ORDER BY n.ctime, n.pk"
 )
+#: a run's packed task runs' output (keyed by the row's pk), with their start for the merge
+_CAPTURED_PACKED_SQL = (
+    "SELECT t.pk, o.text, o.dropped, t.ctime FROM task_run t JOIN task_output o ON o.pk = t.pk"
+    " WHERE t.run_pk = ?"
+)
+_CAPTURED_NODES_SQL = (
+    "SELECT n.pk, o.text, o.dropped, n.ctime FROM task_output o JOIN node n ON n.pk = o.pk"
+    " WHERE n.run_pk = ?"
+)
 _CALLS_SQL = (
     "SELECT l.dst, l.src, n.label FROM node n JOIN link l ON l.dst = n.pk"
     f" WHERE n.run_pk = ? AND l.type IN ({sql_codes(LINK_CODES, CALL_LINKS)})"
@@ -470,7 +479,11 @@ def task_state_counts(query: Query, run_pk: int) -> dict[int, int]:
 def captured_output_of_run(query: Query, run_pk: int) -> list[tuple[int, str, int]]:
     """``(pk, text, dropped)`` of every process of run ``run_pk`` that captured output, in the
     order they started (``task_output`` rows, ordered by their nodes)."""
-    return [(pk, text, dropped) for pk, text, dropped in query(_CAPTURED_SQL, (run_pk,))]
+    if not packed.has_packed(query):
+        return [(pk, text, dropped) for pk, text, dropped in query(_CAPTURED_SQL, (run_pk,))]
+    rows = query(_CAPTURED_NODES_SQL, (run_pk,)) + query(_CAPTURED_PACKED_SQL, (run_pk,))
+    rows.sort(key=lambda row: (row[3], row[0]))  # (ctime, pk), as the node form's ORDER BY
+    return [(pk, text, dropped) for pk, text, dropped, _ in rows]
 
 
 def call_links_of_run(query: Query, run_pk: int) -> list[tuple[int, int, str]]:

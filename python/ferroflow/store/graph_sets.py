@@ -132,14 +132,15 @@ def select_run(conn: sqlite3.Connection, run_pk: int) -> None:
 def node_rows(conn: sqlite3.Connection, pks: Iterable[int]) -> list[tuple[Any, ...]]:
     """The rows (:data:`NODE_COLUMNS`) of the nodes with these pks, in chunks; unknown pks are
     left out."""
+    wanted = set(pks)  # read twice below: a generator would be empty for the packed half
     found: list[tuple[Any, ...]] = []
-    for chunk in chunks(sorted(set(pks))):
+    for chunk in chunks(sorted(wanted)):
         sql = f"SELECT {_COLUMNS} FROM node WHERE pk IN ({marks(len(chunk))})"
         found += conn.execute(sql, chunk).fetchall()
     query = both.query_of(conn)
     if packed.has_packed(query):
         have = {row[0] for row in found}
-        found += both.full_rows(query, [pk for pk in set(pks) if pk not in have]).values()
+        found += both.full_rows(query, [pk for pk in wanted if pk not in have]).values()
         found.sort(key=lambda row: row[0])
     return found
 
