@@ -296,9 +296,8 @@ class BatchWriter:
         #: The file fault that stopped this writer, if one did.
         self.fault: Fault | None = None
         #: whether a fast-lane task run is written as one packed ``task_run`` row (see
-        #: ``docs/packed-task-runs.md``): ``FERROFLOW_PACKED=1`` (off by default until every
-        #: reader of both forms is checked by the whole suite)
-        self.packed = os.environ.get("FERROFLOW_PACKED", "0") != "0"
+        #: ``docs/packed-task-runs.md``); ``FERROFLOW_PACKED=0`` keeps every run in node form
+        self.packed = os.environ.get("FERROFLOW_PACKED", "1") != "0"
         self._rows = _core.SqlWriter(
             values, schema, self._committer.max_length(), packed=self.packed
         )
