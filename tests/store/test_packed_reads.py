@@ -31,20 +31,11 @@ from ferroflow.store.deletion import delete_run
 from ferroflow.store.graph_read import DATA_PROVENANCE, LINK_TYPES
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from lane_flows import add, inc
 from layer_query import conn_query
 from packing import derive_uuids, pack_run
 from provenance_flows import link_set, members, run_howto, run_mixed, run_provenance
 from restart_flows import campaign, expected
-
-
-@task
-def inc(x: int) -> int:
-    return x + 1
-
-
-@task
-def add(x: int, y: int) -> int:
-    return x + y
 
 
 @task

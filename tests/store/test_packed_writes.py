@@ -83,32 +83,12 @@ def partly_failing(n: int) -> dict[str, Any]:
     return {f"r{i}": add(x=shaky(x=i).result, y=1).result for i in range(n)}
 
 
-def _scatter() -> int:
-    wg = scatter.build(6)
-    wg.run()
-    assert wg.pk is not None
-    return wg.pk
-
-
-def _chain() -> int:
-    wg = chain.build(5)
-    wg.run()
-    assert wg.pk is not None
-    return wg.pk
-
-
-def _mixed() -> int:
-    wg = mixed.build(3)
-    wg.run()
-    assert wg.pk is not None
-    return wg.pk
-
-
-def _failing() -> int:
-    wg = partly_failing.build(5)
-    wg.run(raise_on_error=False)
-    assert wg.state == "FAILED" and wg.pk is not None
-    return wg.pk
+def _ran(graph: Any, n: int, finished: bool = True) -> int:
+    """Build ``graph`` for ``n``, run it; its pk (a run meant to fail must fail)."""
+    wg = graph.build(n)
+    wg.run(raise_on_error=finished)
+    assert wg.pk is not None and (wg.state == "FINISHED") == finished
+    return int(wg.pk)
 
 
 def _explicit() -> int:
@@ -121,10 +101,10 @@ def _explicit() -> int:
 
 
 WORKFLOWS: dict[str, Callable[[], int]] = {
-    "scatter": _scatter,
-    "chain": _chain,
-    "mixed": _mixed,
-    "failing": _failing,
+    "scatter": lambda: _ran(scatter, 6),
+    "chain": lambda: _ran(chain, 5),
+    "mixed": lambda: _ran(mixed, 3),
+    "failing": lambda: _ran(partly_failing, 5, finished=False),
     "explicit": _explicit,
     "howto": run_howto,
 }
