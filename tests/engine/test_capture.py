@@ -27,6 +27,7 @@ from ferroflow.export.view import run_page
 from ferroflow.profile import load_profile
 from ferroflow.progress import ProgressDisplay
 from ferroflow.store import Store
+from ferroflow.store.deletion import delete_run
 
 SCRIPT = Path(sys.executable).parent / "ferroflow"
 N = 8
@@ -166,6 +167,24 @@ def test_capture_off_stores_nothing_and_prints_as_usual(
     store = wg._store
     assert store is not None
     assert store._reader.query("SELECT count(*) FROM task_output")[0][0] == 0
+
+
+def test_deleting_a_run_deletes_what_its_tasks_printed() -> None:
+    """``runs delete`` takes a run's captured output with it (packed task runs' too); another
+    run's stays."""
+    kept, gone = scatter.build(n=3), scatter.build(n=3)
+    kept.run()
+    gone.run()
+    store = gone._store
+    assert store is not None and gone.pk is not None and kept.pk is not None
+    store.flush()
+    assert len(store.task_outputs(gone.pk)) == 3 and len(store.task_outputs(kept.pk)) == 3
+    pks = [t.pk for t in gone.all_tasks() if t.pk is not None]
+    count = f"SELECT count(*) FROM task_output WHERE pk IN ({', '.join('?' * len(pks))})"
+    assert store._reader.query(count, tuple(pks))[0][0] == 3
+    delete_run(store.path, "normal", gone.pk)
+    assert store._reader.query(count, tuple(pks))[0][0] == 0
+    assert [o.text.count("out ") for o in store.task_outputs(kept.pk)] == [5, 5, 5]
 
 
 @task

@@ -4,7 +4,8 @@ A store grows with every run, and a broken or throw-away run stays in ``runs lis
 every cache lookup until it goes. What belongs to run ``R``:
 
 * its process nodes (``run_pk = R``: the run, its nested graph runs and its task runs), with
-  their cache keys (the ``hash`` column), labels (``process_text``) and links;
+  their cache keys (the ``hash`` column), labels (``process_text``), what they printed
+  (``task_output``) and links;
 * the data nodes they used, created or returned, and the constants its recipe names (a task
   that never ran has no link to its own), that *no process of another run* is linked to
   (their extras and the blobs no remaining node refers to go with them);
@@ -141,6 +142,7 @@ _DELETE = [
     "DELETE FROM link WHERE src IN (SELECT pk FROM del_node)",
     "DELETE FROM extra WHERE pk IN (SELECT pk FROM del_node)",
     "DELETE FROM process_text WHERE pk IN (SELECT pk FROM del_proc)",
+    "DELETE FROM task_output WHERE pk IN (SELECT pk FROM del_proc)",
     "DELETE FROM node WHERE pk IN (SELECT pk FROM del_node)",
     KEEP_INLINE,
     "DELETE FROM input_ref WHERE dst IN (SELECT pk FROM del_proc)",
