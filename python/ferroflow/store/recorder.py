@@ -72,10 +72,6 @@ class Recorder:
     def new_pk(self) -> int:
         return next(self._pks)
 
-    def reserve_pks(self, n: int) -> int:
-        """``n`` consecutive pks, the first returned."""
-        return self.pk_stream.take(n)
-
     @property
     def pk_stream(self) -> _core.PkStream:
         """Where the fast lane takes a task's consecutive pks (its own, its output's at
@@ -161,9 +157,6 @@ class StoreRecorder(Recorder):
 
     def new_pk(self) -> int:
         return self.store.new_pk()
-
-    def reserve_pks(self, n: int) -> int:
-        return self.store.reserve_pks(n)
 
     @property
     def pk_stream(self) -> _core.PkStream:
