@@ -256,3 +256,26 @@ def pack_run(path: Path, run_pk: int, any_time: bool = False) -> int:
         return len(todo)
     finally:
         conn.close()
+
+
+def describe_run(path: Path, run_pk: int) -> str:
+    """The rows that decide whether run ``run_pk``'s task runs pack (its calc nodes, their
+    links and captured output): an assertion message, so a task left in node form says why."""
+    conn = sqlite3.connect(path)
+    try:
+        lines = []
+        for calc in conn.execute(
+            "SELECT pk, label, state, error, hash, cached_from FROM node"
+            " WHERE run_pk = ? AND kind = ? ORDER BY pk",
+            (run_pk, _CALC),
+        ).fetchall():
+            pk = calc[0]
+            links = conn.execute(
+                "SELECT src, dst, type, label FROM link WHERE src = ? OR dst = ? ORDER BY src, dst",
+                (pk, pk),
+            ).fetchall()
+            output = conn.execute("SELECT text FROM task_output WHERE pk = ?", (pk,)).fetchall()
+            lines.append(f"calc {calc}: links {links}, output {output}")
+        return "\n".join(lines)
+    finally:
+        conn.close()

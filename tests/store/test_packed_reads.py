@@ -33,7 +33,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from lane_flows import add, inc
 from layer_query import conn_query
-from packing import derive_uuids, pack_run
+from packing import derive_uuids, describe_run, pack_run
 from provenance_flows import link_set, members, run_howto, run_mixed, run_provenance
 from restart_flows import campaign, expected
 
@@ -561,7 +561,7 @@ def test_a_cached_run_reuses_packed_results(monkeypatch: pytest.MonkeyPatch) -> 
     path = profile.store_path
     profile.close()
     derive_uuids(path, first.pk, any_time=True)  # (a cached run's outputs come later)
-    assert pack_run(path, first.pk, any_time=True) == 4
+    assert pack_run(path, first.pk, any_time=True) == 4, describe_run(path, first.pk)
     monkeypatch.setattr(profile_module, "_profiles", {})
     monkeypatch.setattr(profile_module, "_current", None)
     calls.clear()
