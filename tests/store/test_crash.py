@@ -130,8 +130,18 @@ def child_main(log_path: str, child_id: int, runs: int, blocks: int) -> None:
 def _limit_file_size(path: Path, room: int) -> None:
     """Once what is queued is on disk, let no file of this process grow more than ``room``
     bytes past the store's largest: the kernel refuses such writes (EFBIG), as a failing disk
-    would, and SQLite reports a disk I/O error."""
+    would, and SQLite reports a disk I/O error.
+
+    The WAL is emptied first (a TRUNCATE checkpoint): a WAL left near its checkpoint size
+    (~4 MB) would set the limit above anything the rest of the run writes, and the fault
+    would then never come."""
     load_profile().store.flush()
+    conn = sqlite3.connect(path, timeout=30)
+    try:
+        ((busy, _, _),) = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    finally:
+        conn.close()
+    assert busy == 0, "the WAL could not be emptied before the fault"
     largest = max(os.path.getsize(f"{path}{suffix}") for suffix in ("", "-wal"))
     resource.setrlimit(resource.RLIMIT_FSIZE, (largest + room, resource.RLIM_INFINITY))
 
