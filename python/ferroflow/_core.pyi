@@ -114,7 +114,8 @@ class FastContext:
     not exactly of its ``fast_in_types`` entry, does not fit its annotation, ``isolate(value)`` gives a call its own copy of an input
     that is not an immutable scalar, ``queue`` (None: record nothing) takes one provenance entry
     per finished task, ``throttle()`` is called when more than ``queue_limit`` entries wait;
-    ``capture`` (None: off) is the run's output capture: :func:`current_fast_task` names it and
+    ``packer`` (the store writer's :class:`SqlWriter`, when it packs task runs) makes a finished
+    task's entry in the packed form on the worker; ``capture`` (None: off) is the run's output capture: :func:`current_fast_task` names it and
     the task whose function runs on this thread, and a task that printed gets
     ``capture.fast_done(id, pk)`` after its call."""
 
@@ -130,6 +131,7 @@ class FastContext:
         run_pk: int,
         throttle: Callable[[], None] | None,
         queue_limit: int,
+        packer: SqlWriter | None = None,
         capture: Any | None = None,
     ) -> FastContext: ...
 

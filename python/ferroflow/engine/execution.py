@@ -216,7 +216,7 @@ class Execution:
             self._close_backends()
             self._abort(exc)
             raise
-        queue, throttle, limit = recorder.fast_lane()
+        queue, throttle, limit, packer = recorder.fast_lane()
         fast = _core.FastContext(
             fail=self._fast_fail,
             odd=self._fast_odd,
@@ -227,6 +227,7 @@ class Execution:
             run_pk=self.pk,
             throttle=throttle,
             queue_limit=limit,
+            packer=packer,
             capture=self.capture.fast,
         )
         try:

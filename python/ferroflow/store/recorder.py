@@ -33,9 +33,10 @@ from .values import UnserialisableValue
 
 __all__ = ["FastLaneSink", "Recorder", "StoreRecorder", "error_text"]
 
-#: The fast lane's way into the writer: its queue, the backpressure call, and how many fast-lane
-#: entries may wait before a worker calls it (None, None, 0: record nothing).
-FastLaneSink = tuple["list[Any] | None", "Callable[[], None] | None", int]
+#: The fast lane's way into the writer: its queue, the backpressure call, how many fast-lane
+#: entries may wait before a worker calls it (None, None, 0: record nothing), and the writer's
+#: row conversion when it packs task runs (the workers then queue them packed), else None.
+FastLaneSink = tuple["list[Any] | None", "Callable[[], None] | None", int, "_core.SqlWriter | None"]
 
 _CALL = {Kind.CALC: Link.CALL_CALC, Kind.WORK: Link.CALL_WORK}
 _INPUT = {Kind.CALC: Link.INPUT_CALC, Kind.WORK: Link.INPUT_WORK}
@@ -82,7 +83,7 @@ class Recorder:
         return 0
 
     def fast_lane(self) -> FastLaneSink:
-        return None, None, 0
+        return None, None, 0, None
 
     def run_started(
         self, pk: int, uuid: str, name: str, process_type: str, inputs: dict[str, Any]
@@ -168,7 +169,8 @@ class StoreRecorder(Recorder):
 
     def fast_lane(self) -> FastLaneSink:
         store = self.store
-        return store.queue, store.throttle, max(store.queue_limit // _ROWS_PER_FAST_ENTRY, 1)
+        limit = max(store.queue_limit // _ROWS_PER_FAST_ENTRY, 1)
+        return store.queue, store.throttle, limit, store.packer
 
     def run_started(
         self, pk: int, uuid: str, name: str, process_type: str, inputs: dict[str, Any]

@@ -366,6 +366,12 @@ class Store:
             self._writer.flush(raise_errors=False)
 
     @property
+    def packer(self) -> _core.SqlWriter | None:
+        """The writer's row conversion when it writes fast-lane task runs packed (the fast
+        lane then makes their rows on its workers), else None. Read at a run's start."""
+        return self._writer.packer
+
+    @property
     def queue(self) -> list[Any]:
         """The writer's queue, which the Rust fast lane appends its entries to directly."""
         return self._queue

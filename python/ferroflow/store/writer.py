@@ -308,6 +308,11 @@ class BatchWriter:
         self._thread.start()
 
     @property
+    def packer(self) -> _core.SqlWriter | None:
+        """The row conversion when it packs fast-lane task runs (see :meth:`Store.packer`)."""
+        return self._rows if self.packed else None
+
+    @property
     def committer(self) -> str:
         """``"ffi"`` (Rust, detached) or ``"python"`` (``executemany``): who writes batches."""
         return self._committer.name

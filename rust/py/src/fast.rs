@@ -13,6 +13,7 @@
 
 use crate::call::call_kw;
 use crate::rows::{calc, OP_CALC};
+use crate::sql_writer::{FastRun, SqlWriter};
 use crate::uuid7::{inline_uuid, row_uuid};
 use ferroflow_core::{Outcome, Run, TaskId};
 use pyo3::ffi;
@@ -163,6 +164,9 @@ pub(crate) struct FastContext {
     /// commit interval of finished work.
     pub throttle: Option<Py<PyAny>>,
     pub queue_limit: usize,
+    /// The store writer's row conversion, when it packs task runs: a finished task's entry is
+    /// then made in the packed form here, on the worker (see `SqlWriter::pack`).
+    pub packer: Option<Py<SqlWriter>>,
     /// The run's output capture (`ferroflow/engine/run_capture.py`), `None` when off. While a
     /// fast task's function runs, [`current_fast_task`] tells the stream proxy which task
     /// prints; a task that printed gets `capture.fast_done(id, pk)` after its call.
@@ -174,7 +178,7 @@ impl FastContext {
     #[new]
     #[pyo3(signature = (
         *, fail, odd, mistyped, data_node, isolate, queue, run_pk, throttle, queue_limit,
-        capture = None
+        packer = None, capture = None
     ))]
     #[allow(clippy::too_many_arguments)]
     fn new(
@@ -187,6 +191,7 @@ impl FastContext {
         run_pk: i64,
         throttle: Option<Py<PyAny>>,
         queue_limit: usize,
+        packer: Option<Py<SqlWriter>>,
         capture: Option<Py<PyAny>>,
     ) -> Self {
         FastContext {
@@ -199,6 +204,7 @@ impl FastContext {
             run_pk,
             throttle,
             queue_limit,
+            packer,
             capture,
         }
     }
@@ -383,7 +389,7 @@ pub(crate) fn execute(
     let done = Done { value: value.unbind(), uuid, out_uuid, ctime, mtime: now() };
     if let Some(queue) = &ctx.queue {
         let queue = queue.bind(py);
-        record(py, run, task, &done, queue, ctx.run_pk)?;
+        record(py, run, task, &done, queue, ctx)?;
         if queue.len() > ctx.queue_limit {
             if let Some(throttle) = &ctx.throttle {
                 throttle.bind(py).call0()?;
@@ -435,17 +441,18 @@ const _: () = assert!(
         && calc::INLINE_VALUES == 15
 );
 
-/// Queue the whole provenance of a finished fast task as one `OP_CALC` entry (input labels are
-/// the keyword names).
+/// Queue the whole provenance of a finished fast task: in the packed form where the store's
+/// writer packs it, else as one `OP_CALC` entry (input labels are the keyword names).
 fn record(
     py: Python<'_>,
     run: &Run<Payload>,
     task: &FastTask,
     done: &Done,
     queue: &Bound<'_, PyList>,
-    run_pk: i64,
+    ctx: &FastContext,
 ) -> PyResult<()> {
     let shared = &*task.shared;
+    let run_pk = ctx.run_pk;
     let args = task.args.as_slice();
     let mut pks = Vec::with_capacity(args.len());
     let mut inline = Vec::new();
@@ -461,6 +468,29 @@ fn record(
                 _ => -1,
             },
         });
+    }
+    if let (Some(packer), Some(label)) = (&ctx.packer, &task.label) {
+        let fast_run = FastRun {
+            pk: task.pk,
+            uuid: done.uuid.to_vec(),
+            label: label.bind(py).clone().into_any(),
+            process_type: shared.process_type.bind(py).clone().into_any(),
+            ctime: done.ctime,
+            mtime: done.mtime,
+            run_pk: Some(run_pk),
+            caller: shared.caller_pk,
+            names: shared.kwnames.bind(py).clone(),
+            sources: pks,
+            out_pk: task.out_pk,
+            out_uuid: done.out_uuid.to_vec(),
+            value: done.value.bind(py).clone(),
+            out_label: shared.out_label.bind(py).clone().into_any(),
+            constants: inline,
+        };
+        if let Some(packed) = packer.get().pack(py, &fast_run) {
+            return queue.append(Bound::new(py, packed)?);
+        }
+        (pks, inline) = (fast_run.sources, fast_run.constants);
     }
     let entry = PyTuple::new(
         py,

@@ -108,6 +108,36 @@ struct InputRefRow {
     label: String,
 }
 
+/// A finished fast-lane task's provenance: read from its `OP_CALC` entry, or handed over by
+/// `fast.rs` to [`SqlWriter::pack`].
+pub(crate) struct FastRun<'py> {
+    pub pk: i64,
+    pub uuid: Vec<u8>,
+    pub label: Bound<'py, PyAny>,
+    pub process_type: Bound<'py, PyAny>,
+    pub ctime: f64,
+    pub mtime: f64,
+    pub run_pk: Option<i64>,
+    /// src of its CALL link
+    pub caller: i64,
+    /// INPUT link labels, one per pk in `sources`
+    pub names: Bound<'py, PyTuple>,
+    pub sources: Vec<i64>,
+    pub out_pk: i64,
+    pub out_uuid: Vec<u8>,
+    pub value: Bound<'py, PyAny>,
+    pub out_label: Bound<'py, PyAny>,
+    /// plain constants stored as its nodes `pk + 2` …
+    pub constants: Vec<Bound<'py, PyAny>>,
+}
+
+/// A fast-lane task run already in the packed form (see [`SqlWriter::pack`]), queued in place
+/// of its `OP_CALC` entry: [`SqlWriter::prepare`] moves its rows into the batch.
+#[pyclass(name = "PackedTaskRun", module = "ferroflow._core", frozen)]
+pub(crate) struct PackedTaskRun {
+    rows: Mutex<Option<(TaskRunRow, Vec<InputRefRow>)>>,
+}
+
 /// The packed form's statements; the tables are `store/schema.py`'s.
 const TASK_RUN_SQL: &str = "INSERT INTO task_run(pk, uuid, caller, run_pk, label, type, state, \
                             ctime, mtime, hash, inputs, nodes) \
@@ -595,86 +625,142 @@ impl SqlWriter {
     /// A finished fast-lane task (see `fast.rs`): calc node, output node and its links. Nothing
     /// is added unless the whole entry is good.
     fn add_calc(&self, py: Python<'_>, row: &Bound<'_, PyTuple>, batch: &mut Batch) -> Row<()> {
-        let pk: i64 = row.get_item(calc::PK)?.extract()?;
-        let label = self.text(&row.get_item(calc::LABEL)?)?;
-        let ctime: f64 = row.get_item(calc::CTIME)?.extract()?;
         let names = row.get_item(calc::INPUT_LABELS)?;
-        let names = names.cast::<PyTuple>()?;
         let sources = row.get_item(calc::INPUT_PKS)?;
         let sources = sources.cast::<PyTuple>()?;
-        if names.len() != sources.len() {
+        let constants = row.get_item(calc::INLINE_VALUES)?;
+        let run = FastRun {
+            pk: row.get_item(calc::PK)?.extract()?,
+            uuid: uuid_bytes(&row.get_item(calc::UUID)?)?,
+            label: row.get_item(calc::LABEL)?,
+            process_type: row.get_item(calc::PROCESS_TYPE)?,
+            ctime: row.get_item(calc::CTIME)?.extract()?,
+            mtime: row.get_item(calc::MTIME)?.extract()?,
+            run_pk: row.get_item(calc::RUN_PK)?.extract()?,
+            caller: row.get_item(calc::CALLER_PK)?.extract()?,
+            names: names.cast_into::<PyTuple>().map_err(PyErr::from)?,
+            sources: sources.iter().map(|src| src.extract()).collect::<PyResult<_>>()?,
+            out_pk: row.get_item(calc::OUT_PK)?.extract()?,
+            out_uuid: uuid_bytes(&row.get_item(calc::OUT_UUID)?)?,
+            value: row.get_item(calc::VALUE)?,
+            out_label: row.get_item(calc::OUT_LABEL)?,
+            constants: constants.cast::<PyTuple>()?.iter().collect(),
+        };
+        let (task, links) = self.calc_rows(&run)?;
+        if let Some(inline) = self.packable(py, &run, &task)? {
+            return self.add_packed(task, run.caller, links, inline, batch);
+        }
+        // Node form: the constants' nodes are made here, numbered and named as a packed row's.
+        let (pk, ctime) = (run.pk, run.ctime);
+        let mut made = Vec::with_capacity(run.constants.len() + 1);
+        for (j, constant) in run.constants.iter().enumerate() {
+            let mut uuid = task.uuid.clone();
+            uuid[15] = u8::try_from(j + 2).unwrap_or(u8::MAX);
+            let at = pk + 2 + i64::try_from(j).unwrap_or(i64::MAX);
+            made.push(self.data_row(py, at, uuid, constant, ctime, batch)?);
+        }
+        let output = self.data_row(py, run.out_pk, run.out_uuid, &run.value, ctime, batch)?;
+        batch.nodes.push(task);
+        batch.nodes.append(&mut made);
+        batch.nodes.push(output);
+        batch.links.extend(links);
+        Ok(())
+    }
+
+    /// The calc node row of a finished fast-lane task and its links (CALL, the INPUTs, CREATE),
+    /// each checked against SQLite's length limit.
+    fn calc_rows(&self, run: &FastRun<'_>) -> Row<(NodeRow, Vec<LinkRow>)> {
+        let label = self.text(&run.label)?;
+        if run.names.len() != run.sources.len() {
             return Err(PyValueError::new_err("input labels and pks differ in length").into());
         }
-        let mut inputs = Vec::with_capacity(names.len());
-        for (name, src) in names.iter().zip(sources.iter()) {
-            inputs.push((src.extract::<i64>()?, self.text(&name)?));
-        }
-        let caller: i64 = row.get_item(calc::CALLER_PK)?.extract()?;
-        let out_pk: i64 = row.get_item(calc::OUT_PK)?.extract()?;
-        let out_label = self.text(&row.get_item(calc::OUT_LABEL)?)?;
         let task = NodeRow {
-            pk,
-            uuid: uuid_bytes(&row.get_item(calc::UUID)?)?,
+            pk: run.pk,
+            uuid: run.uuid.clone(),
             kind: self.codes.calc,
-            type_: self.text(&row.get_item(calc::PROCESS_TYPE)?)?,
+            type_: self.text(&run.process_type)?,
             label: Some(label.clone()),
             state: Some(self.codes.finished),
             error: None,
-            run_pk: row.get_item(calc::RUN_PK)?.extract()?,
-            ctime,
-            mtime: Some(row.get_item(calc::MTIME)?.extract()?),
+            run_pk: run.run_pk,
+            ctime: run.ctime,
+            mtime: Some(run.mtime),
             codec: None,
             value: Inline::None,
             blob: None,
         };
         self.fit_row(task.record_bound())?;
-        let mut links = Vec::with_capacity(inputs.len() + 2);
-        links.push(LinkRow { src: caller, dst: pk, type_: self.codes.call_calc, label });
-        for (src, name) in inputs {
-            links.push(LinkRow { src, dst: pk, type_: self.codes.input_calc, label: name });
+        let mut links = Vec::with_capacity(run.sources.len() + 2);
+        links.push(LinkRow { src: run.caller, dst: run.pk, type_: self.codes.call_calc, label });
+        for (name, &src) in run.names.iter().zip(&run.sources) {
+            let label = self.text(&name)?;
+            links.push(LinkRow { src, dst: run.pk, type_: self.codes.input_calc, label });
         }
-        links.push(LinkRow { src: pk, dst: out_pk, type_: self.codes.create, label: out_label });
+        let out_label = self.text(&run.out_label)?;
+        links.push(LinkRow {
+            src: run.pk,
+            dst: run.out_pk,
+            type_: self.codes.create,
+            label: out_label,
+        });
         for link in &links {
             self.fit_row(link.record_bound())?;
         }
-        let out_uuid = uuid_bytes(&row.get_item(calc::OUT_UUID)?)?;
-        let value = row.get_item(calc::VALUE)?;
-        let constants = row.get_item(calc::INLINE_VALUES)?;
-        let constants = constants.cast::<PyTuple>()?;
-        if constants.len() > 253 || (!constants.is_empty() && task.uuid.len() != 16) {
+        let k = run.constants.len();
+        if k > 253 || (k > 0 && task.uuid.len() != 16) {
             return Err(PyValueError::new_err("too many inline constants").into());
         }
-        if self.packed && out_pk == pk + 1 && task.uuid.len() == 16 && task.uuid[15] == 0 {
-            let derived = out_uuid.len() == 16 && out_uuid[..15] == task.uuid[..15];
-            if derived && out_uuid[15] == 1 {
-                if let Some(output) = self.inline_json(py, &value)? {
-                    let mut inline = vec![output];
-                    for constant in constants.iter() {
-                        match self.inline_json(py, &constant)? {
-                            Some(found) => inline.push(found),
-                            None => break,
-                        }
-                    }
-                    if inline.len() == constants.len() + 1 {
-                        return self.add_packed(task, caller, links, inline, batch);
-                    }
-                }
+        Ok((task, links))
+    }
+
+    /// The inline nodes (the output first, then the constants) of a task run the packed form
+    /// can hold: packing on, the output at `pk + 1`, uuids derived from the row's, every value
+    /// inline JSON. None: it keeps the node form.
+    fn packable(
+        &self,
+        py: Python<'_>,
+        run: &FastRun<'_>,
+        task: &NodeRow,
+    ) -> Row<Option<Vec<Scalar>>> {
+        let uuid = &task.uuid;
+        let out = &run.out_uuid;
+        if !self.packed
+            || run.out_pk != run.pk + 1
+            || uuid.len() != 16
+            || uuid[15] != 0
+            || out.len() != 16
+            || out[..15] != uuid[..15]
+            || out[15] != 1
+        {
+            return Ok(None);
+        }
+        let Some(output) = self.inline_json(py, &run.value)? else { return Ok(None) };
+        let mut inline = Vec::with_capacity(run.constants.len() + 1);
+        inline.push(output);
+        for constant in &run.constants {
+            match self.inline_json(py, constant)? {
+                Some(found) => inline.push(found),
+                None => return Ok(None),
             }
         }
-        // Node form: the constants' nodes are made here, numbered and named as a packed row's.
-        let mut made = Vec::with_capacity(constants.len() + 1);
-        for (j, constant) in constants.iter().enumerate() {
-            let mut uuid = task.uuid.clone();
-            uuid[15] = u8::try_from(j + 2).unwrap_or(u8::MAX);
-            let at = pk + 2 + i64::try_from(j).unwrap_or(i64::MAX);
-            made.push(self.data_row(py, at, uuid, &constant, ctime, batch)?);
+        Ok(Some(inline))
+    }
+
+    /// The packed form of a finished fast-lane task, made on the worker thread that ran it, so
+    /// the writer only moves its rows into a batch (reading the 16-item `OP_CALC` entry there
+    /// cost the writer, the run's bottleneck, about a third of its time). None where it keeps
+    /// the node form, or where any part would be a row error: its `OP_CALC` entry then goes
+    /// through [`SqlWriter::prepare`], which reports that error as it always does.
+    pub(crate) fn pack(&self, py: Python<'_>, run: &FastRun<'_>) -> Option<PackedTaskRun> {
+        if !self.packed {
+            return None;
         }
-        let output = self.data_row(py, out_pk, out_uuid, &value, ctime, batch)?;
-        batch.nodes.push(task);
-        batch.nodes.append(&mut made);
-        batch.nodes.push(output);
-        batch.links.append(&mut links);
-        Ok(())
+        let (task, links) = self.calc_rows(run).ok()?;
+        let inline = self.packable(py, run, &task).ok()??;
+        let mut batch = Batch::default();
+        self.add_packed(task, run.caller, links, inline, &mut batch).ok()?;
+        let row = batch.task_runs.pop()?;
+        Some(PackedTaskRun { rows: Mutex::new(Some((row, batch.input_refs))) })
     }
 
     /// `(type, codec, JSON text)` of a value `values.encode` stores inline as JSON; None for
@@ -860,6 +946,13 @@ impl SqlWriter {
         // shows which task made it.
         let mut failed_data: HashMap<i64, usize> = HashMap::new();
         for (index, row) in rows.iter().enumerate() {
+            if let Ok(packed) = row.cast::<PackedTaskRun>() {
+                if let Some((run, refs)) = lock(&packed.get().rows).take() {
+                    batch.task_runs.push(run);
+                    batch.input_refs.extend(refs);
+                }
+                continue;
+            }
             let row = match row.cast_into::<PyTuple>() {
                 Ok(row) => row,
                 Err(err) => {
