@@ -101,11 +101,11 @@ def call_counts(
         for parent, type_, kind, state, n in conn.execute(sql, (*chunk, *codes)):
             counts[(parent, type_, kind, state)] = n
         if packed.has_packed(both.query_of(conn)):
+            called = packed.called_by(len(chunk), "caller, type, state")
             sql = (
-                "SELECT caller, type, state, count(*) FROM task_run"
-                f" WHERE caller IN ({marks(len(chunk))}) GROUP BY caller, type, state"
+                f"SELECT caller, type, state, count(*) FROM ({called}) GROUP BY caller, type, state"
             )
-            for parent, type_, state, n in conn.execute(sql, chunk):
+            for parent, type_, state, n in conn.execute(sql, (*chunk, *chunk)):
                 key = (parent, type_, _CALC, state)
                 counts[key] = counts.get(key, 0) + n
         for (parent, type_, kind, state), n in sorted(counts.items(), key=_group_order):

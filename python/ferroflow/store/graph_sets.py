@@ -282,8 +282,8 @@ def calls_of_types(
     ]
     query = both.query_of(conn)
     if packed.has_packed(query):
-        where = f"caller = ? AND type IN ({marks(len(types))})"
-        for row in packed.find_rows(query, where, (parent, *types)):
+        where = f"type IN ({marks(len(types))})"
+        for row in packed.rows_called_by(query, (parent,), where, types):
             found.append((both.call_link(parent, row), Kind.CALC))
         # in the link_src index's order, as the statement reads them
         found.sort(key=lambda item: (LINK_CODES[item[0].type], item[0].dst, item[0].label))

@@ -81,8 +81,8 @@ Choices worth knowing:
   provenance. An older ferroflow would miss packed task runs: ``SCHEMA_VERSION`` 2 (older ones
   refuse the file); a version-1 file gets the empty tables and version 2 on open. The reading
   layer answers from both forms; the views are ``UNION ALL`` of both; :func:`reserve_pks`
-  counts a row's last inline pk as taken. ``task_run_ctime`` is ``node_process_ctime`` of the
-  packed calc nodes (time listings walk both; one more B-tree insert per row: 0.3-1 µs).
+  counts a row's last inline pk as taken. ``task_run_ctime``: ``node_process_ctime`` of packed
+  calc nodes. ``task_run_caller`` holds rows a graph task called (``packed_read.called_by``).
 """
 
 from __future__ import annotations
@@ -325,7 +325,7 @@ CREATE TABLE IF NOT EXISTS task_run(
     inputs TEXT NOT NULL,        -- JSON [[label, src_pk], ...]: INPUT_CALC links from outside
     nodes  TEXT NOT NULL         -- JSON [[link_code, label, type, codec, value], ...]: node pk+i
 );
-CREATE INDEX IF NOT EXISTS task_run_caller ON task_run(caller, pk);
+CREATE INDEX IF NOT EXISTS task_run_caller ON task_run(caller, pk) WHERE caller != run_pk;
 CREATE INDEX IF NOT EXISTS task_run_run ON task_run(run_pk);
 CREATE INDEX IF NOT EXISTS task_run_ctime ON task_run(ctime);
 CREATE INDEX IF NOT EXISTS task_run_hash ON task_run(hash) WHERE hash IS NOT NULL;

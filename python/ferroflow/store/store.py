@@ -9,9 +9,12 @@ writer thread. Consequences the engine relies on:
   (the hot path relies on the GIL: ``next()`` on a range iterator and ``list.append`` are
   atomic; a lock is taken only to switch pk blocks).
 * Backpressure: a task start (``record_process``) that finds more than ``queue_limit`` entries
-  queued waits until the writer has committed them (:meth:`Store.throttle`). Workers that outrun
-  the writer would otherwise leave it ever further behind in a long run, and a crash would lose
-  all of that; with it, finished work reaches the disk within about one commit interval.
+  queued waits until the writer has taken them into a batch (:meth:`Store.throttle`). Workers
+  that outrun the writer would otherwise leave it ever further behind in a long run, and a crash
+  would lose all of that; with it, at most the batch being committed and one queue's worth are
+  unwritten, so finished work reaches the disk within about one commit interval. Waiting for the
+  batch to be *taken*, not committed, keeps the two sides in a pipeline: the workers fill the
+  next batch while the writer commits this one.
 * A recorded value must not be mutated afterwards: it is serialised when its batch is written,
   up to ``commit_interval`` seconds later (AiiDA's stored nodes are immutable too).
 * ``record_data`` is check-then-set on ``node._pk``: record each node object from one thread
@@ -355,15 +358,15 @@ class Store:
         return int(rows[0][0]), outputs
 
     def throttle(self) -> None:
-        """Backpressure: wait until the writer has committed everything queued so far (write
-        errors stay queued for the next ``flush()``).
+        """Backpressure: wait until the writer has taken everything queued so far into a batch
+        (it may still be committing it: see the module's notes).
 
         ``record_process`` calls it at a task start that finds more than :attr:`queue_limit`
         entries queued; code that appends to the writer's queue directly (the Rust fast lane)
         calls it when the queue holds more than its share (its entries are several rows each).
         """
         if not self._closed:
-            self._writer.flush(raise_errors=False)
+            self._writer.make_room()
 
     @property
     def packer(self) -> _core.SqlWriter | None:

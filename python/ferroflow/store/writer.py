@@ -287,6 +287,9 @@ class BatchWriter:
         self._stopping = False
         self._stopped = False
         self._drain_lock = threading.Lock()  # one drain at a time (thread or fallback)
+        #: batches taken off the queue so far, and the condition :meth:`make_room` waits on
+        self._taken = 0
+        self._room = threading.Condition(threading.Lock())
         self._errors: list[tuple[str, BaseException]] = []
         self._committer = _committer(conn, durability)
         #: The file written, and its identity when opened: a batch finding another is not
@@ -350,6 +353,20 @@ class BatchWriter:
         if raise_errors:
             self.raise_errors()
 
+    def make_room(self) -> None:
+        """Backpressure: block until the writer has taken everything queued before this call
+        into a batch. It may still be committing that batch: the caller goes on filling the
+        next one meanwhile, so the writer never waits for the workers nor they for a commit
+        they need not see (:meth:`flush` is for that)."""
+        with self._room:
+            taken = self._taken
+            while self._taken == taken and self.queue and not self._stopped:
+                self._wake.set()
+                if not self._room.wait(timeout=0.5) and not self._thread.is_alive():
+                    break  # should not happen; a flush() drains the queue itself then
+        if not self._thread.is_alive() and not self._stopped:
+            self.flush(raise_errors=False)
+
     def stop(self) -> None:
         """Write what is queued, stop the thread, checkpoint and close the connection."""
         if self._stopped:
@@ -377,6 +394,7 @@ class BatchWriter:
         self._stopped = True
         self._errors = []
         self._drain_lock = threading.Lock()
+        self._room = threading.Condition(threading.Lock())
         return [self._conn, self._committer]
 
     @property
@@ -425,6 +443,9 @@ class BatchWriter:
             return
         rows = queue[:n]
         del queue[:n]  # appends made meanwhile land after the prefix and stay queued
+        with self._room:  # (make_room's waiters go on filling the next batch)
+            self._taken += 1
+            self._room.notify_all()
         try:
             batch = self._rows.prepare(rows)
         except Exception as exc:  # (a bug) the rows are lost: say so, then release flush()es
