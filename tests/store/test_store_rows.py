@@ -4,6 +4,7 @@ SQLite library Python's ``sqlite3`` uses. Store tests run once per committer (``
 
 from __future__ import annotations
 
+import json
 import re
 import sqlite3
 import sys
@@ -242,6 +243,42 @@ def test_a_run_reports_a_too_long_output_by_task_and_socket(
     assert wg.state == "FAILED"
     run = store.load_node(wg.pk)
     assert run.state == "FAILED" and "5000 bytes" in (run.error or "")
+
+
+@task
+def text_payload(n: int) -> str:
+    return "z" * n
+
+
+@task.graph
+def two_texts() -> str:
+    text_payload(n=10)
+    return text_payload(n=5000).result
+
+
+def test_a_value_too_long_to_pack_on_the_worker_is_reported_by_the_writer(writer: str) -> None:
+    """A fast task whose output is inline JSON is packed by the worker that ran it; one whose
+    row would be longer than SQLite accepts is not packed there: its ``OP_CALC`` entry reaches
+    the writer, which names task and socket as for any row error, while the short one's task
+    run is stored packed."""
+    store = get_current_profile().store
+    assert store._writer.committer == writer and store.packer is not None
+    store._writer.limit_length(4096)
+    wg = two_texts.build()
+    with pytest.raises(StoreWriteError) as info:
+        wg.run()
+    (message,) = info.value.messages
+    where = r"task run 'text_payload1' pk=\d+ and its output 'result' pk=\d+"
+    too_big = r"DataError: string or blob too big: 5002 bytes, SQLite's limit is 4096"
+    assert re.fullmatch(f"{where}: {too_big}", message), message
+    assert wg.state == "FAILED"
+    with sqlite3.connect(store.path) as conn:
+        packed = conn.execute("SELECT label, nodes FROM task_run").fetchall()
+    conn.close()
+    # its output, node pk + 1: [link code, label, type, codec, JSON text]
+    assert [(label, json.loads(nodes)[0][1:]) for label, nodes in packed] == [
+        ("text_payload", ["result", "str", "json", json.dumps("z" * 10)])
+    ]
 
 
 def test_the_library_must_be_the_one_python_loaded(tmp_path: Path) -> None:
