@@ -169,8 +169,9 @@ class StoreRecorder(Recorder):
 
     def fast_lane(self) -> FastLaneSink:
         store = self.store
-        limit = max(store.queue_limit // _ROWS_PER_FAST_ENTRY, 1)
-        return store.queue, store.throttle, limit, store.packer
+        packer = store.packer  # (a packed entry is one row, an OP_CALC entry several)
+        limit = max(store.queue_limit // (1 if packer else _ROWS_PER_FAST_ENTRY), 1)
+        return store.queue, store.throttle, limit, packer
 
     def run_started(
         self, pk: int, uuid: str, name: str, process_type: str, inputs: dict[str, Any]
