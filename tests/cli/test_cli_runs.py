@@ -262,7 +262,10 @@ def test_runs_cancel_of_runs_it_cannot_cancel(tmp_path: Path, ferroflow_home: Pa
 
 
 #: tables a delete takes rows from, and the columns that say which run or node a row is of
-_TABLES = ("node", "link", "blob", "code", "graph_recipe", "process_text", "extra", "run_owner")
+_TABLES = (
+    *("node", "link", "task_run", "input_ref", "blob", "code", "graph_recipe", "process_text"),
+    *("extra", "run_owner"),
+)
 
 
 def _snapshot(path: Path) -> dict[str, set[tuple[Any, ...]]]:
@@ -271,8 +274,8 @@ def _snapshot(path: Path) -> dict[str, set[tuple[Any, ...]]]:
 
 
 def _run_rows(path: Path, run_pk: int) -> dict[str, set[tuple[Any, ...]]]:
-    """Every row of one run: its process nodes, their links, the data nodes at their ends
-    and its code digests."""
+    """Every row of one run: its process nodes, their links, the data nodes at their ends,
+    its packed task runs with their ``input_ref`` rows, and its code digests."""
     with sqlite3.connect(path) as conn:
         procs = {r[0] for r in conn.execute("SELECT pk FROM node WHERE run_pk = ?", (run_pk,))}
         marks = ",".join("?" * len(procs))
@@ -286,7 +289,14 @@ def _run_rows(path: Path, run_pk: int) -> dict[str, set[tuple[Any, ...]]]:
             f"SELECT * FROM node WHERE pk IN ({','.join('?' * len(pks))})", sorted(pks)
         ).fetchall()
         code = conn.execute("SELECT * FROM code WHERE run_pk = ?", (run_pk,)).fetchall()
-    return {"nodes": set(nodes), "links": links, "code": set(code)}
+        packed = set(conn.execute("SELECT * FROM task_run WHERE run_pk = ?", (run_pk,)))
+        packed |= set(
+            conn.execute(
+                "SELECT * FROM input_ref WHERE dst IN (SELECT pk FROM task_run WHERE run_pk = ?)",
+                (run_pk,),
+            )
+        )
+    return {"nodes": set(nodes), "links": links, "packed": packed, "code": set(code)}
 
 
 def _without_cached_from(rows: set[tuple[Any, ...]]) -> set[tuple[Any, ...]]:
@@ -305,6 +315,7 @@ def test_runs_delete_keeps_other_runs_and_the_store_sound(tmp_path: Path) -> Non
     path = cli.store
     before = _snapshot(path)
     assert before["blob"]  # Mixed stores a large list as a blob; its restart shares it
+    assert before["task_run"]  # the runs' fast-lane tasks are stored packed
     kept = {pk: _run_rows(path, pk) for pk in (scatter, mixed, restart)}
 
     refused = cli("runs", "delete", str(mixed), ok=False)
@@ -318,7 +329,7 @@ def test_runs_delete_keeps_other_runs_and_the_store_sound(tmp_path: Path) -> Non
     assert store_rules.violations(path) == []
     assert {pk: _run_rows(path, pk) for pk in kept} == kept  # the others are unchanged
     with sqlite3.connect(path) as conn:
-        for table in ("node", "code", "graph_recipe", "run_owner", "cancel_request"):
+        for table in ("node", "task_run", "code", "graph_recipe", "run_owner", "cancel_request"):
             sql = f"SELECT count(*) FROM {table} WHERE run_pk = ?"
             assert conn.execute(sql, (parallel,)).fetchone() == (0,), table
     gone = cli("runs", "show", str(parallel), ok=False)
@@ -331,6 +342,7 @@ def test_runs_delete_keeps_other_runs_and_the_store_sound(tmp_path: Path) -> Non
     assert store_rules.violations(path) == []
     after = _run_rows(path, restart)
     assert after["links"] == kept[restart]["links"] and after["code"] == kept[restart]["code"]
+    assert after["packed"] == kept[restart]["packed"]
     assert _without_cached_from(after["nodes"]) == _without_cached_from(kept[restart]["nodes"])
     assert _run_rows(path, scatter) == kept[scatter]
     assert all(row[-1] is None for row in after["nodes"])  # no origin named any more

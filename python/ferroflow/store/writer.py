@@ -354,10 +354,8 @@ class BatchWriter:
             self.raise_errors()
 
     def make_room(self) -> None:
-        """Backpressure: block until the writer has taken everything queued before this call
-        into a batch. It may still be committing that batch: the caller goes on filling the
-        next one meanwhile, so the writer never waits for the workers nor they for a commit
-        they need not see (:meth:`flush` is for that)."""
+        """Backpressure: block until the writer took what is queued into a batch; it may still
+        commit it while the caller fills the next one (:meth:`flush` waits for the commit)."""
         with self._room:
             taken = self._taken
             while self._taken == taken and self.queue and not self._stopped:
