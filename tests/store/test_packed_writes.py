@@ -211,3 +211,29 @@ def test_a_packed_runs_page_and_captured_output_read_as_the_node_forms(
     assert nodes[1] == [("talks/chatty", "chatty 5\n"), ("talks/chatty1", "chatty 6\n")]
     assert packed[:2] == nodes[:2]
     assert {path for path, _, bars in packed[0] if bars} >= {"talks/chatty", "talks/add"}
+
+
+@task.graph
+def unread_scatter(n: int) -> None:
+    """A scatter whose results nobody reads (a graph's returned outputs name their tasks)."""
+    for i in range(n):
+        add(x=i, y=1)
+
+
+@pytest.mark.parametrize("packed", ["1", "0"], ids=["packed", "node form"])
+def test_numbered_tasks_are_stored_under_names_made_only_when_recorded(
+    monkeypatch: pytest.MonkeyPatch, packed: str
+) -> None:
+    """A graph body's numbered fast tasks (``add``, ``add1``, ``add2``…) are stored under
+    their names, yet the run keeps no name string per task: each label is made from the
+    number when the task's provenance is queued, and the task node's name when first read."""
+    monkeypatch.setenv("FERROFLOW_PACKED", packed)
+    wg = unread_scatter.build(4)
+    wg.run()
+    get_current_profile().store.flush()
+    tasks = wg._graph.tasks
+    assert [type(task._name) for task in tasks] == [str, int, int, int]
+    stored = {(n.pk, n.label) for n in find_nodes(kind="calc", run=wg.pk)}
+    names = ["add", "add1", "add2", "add3"]
+    assert stored == {(task.pk, name) for task, name in zip(tasks, names, strict=True)}
+    assert [task.name for task in tasks] == names

@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     /// Process type and output socket name, for provenance.
     pub process_type: Py<PyString>,
     pub out_label: Py<PyString>,
+    /// The definition's name: a numbered task's label is it followed by the number.
+    pub base_name: Py<PyString>,
     /// The exact type the output accepts without a closer look (None: any value; a returned
     /// object of another type goes to `FastContext.odd`, which checks the declared type).
     pub out_type: Option<Py<PyAny>>,
@@ -92,11 +94,32 @@ pub(crate) struct FastTask {
     shared: Arc<Shared>,
     args: Args,
     /// Task name (process label), for provenance (None without: nothing reads it).
-    label: Option<Py<PyString>>,
+    label: Option<Label>,
     /// Process pk and pk of the output data node (-1: no provenance).
     pk: i64,
     out_pk: i64,
     done: OnceLock<Done>,
+}
+
+/// A fast task's name: the one its node was given, or the number of a graph body's numbered
+/// task (`f1`, `f2`…), whose name is made only when its provenance is queued. The task node
+/// makes its name as late (`TaskNode.name`), so a scatter with provenance keeps no name
+/// string per task (~64 bytes each).
+pub(crate) enum Label {
+    Named(Py<PyString>),
+    Numbered(u32),
+}
+
+impl Label {
+    fn text<'py>(&self, py: Python<'py>, shared: &Shared) -> PyResult<Bound<'py, PyString>> {
+        Ok(match self {
+            Label::Named(name) => name.bind(py).clone(),
+            Label::Numbered(n) => {
+                let base = shared.base_name.bind(py);
+                PyString::new(py, &format!("{}{n}", base.to_cow()?))
+            }
+        })
+    }
 }
 
 /// The result of a finished fast task.
@@ -111,7 +134,7 @@ pub(crate) struct Done {
 pub(crate) struct FastSpec {
     pub shared: Arc<Shared>,
     pub args: Vec<Arg>,
-    pub label: Option<Py<PyString>>,
+    pub label: Option<Label>,
     pub pk: i64,
     pub out_pk: i64,
 }
@@ -469,11 +492,15 @@ fn record(
             },
         });
     }
-    if let (Some(packer), Some(label)) = (&ctx.packer, &task.label) {
+    let label = match &task.label {
+        Some(label) => Some(label.text(py, shared)?),
+        None => None,
+    };
+    if let (Some(packer), Some(label)) = (&ctx.packer, &label) {
         let fast_run = FastRun {
             pk: task.pk,
             uuid: done.uuid.to_vec(),
-            label: label.bind(py).clone().into_any(),
+            label: label.clone().into_any(),
             process_type: shared.process_type.bind(py).clone().into_any(),
             ctime: done.ctime,
             mtime: done.mtime,
@@ -498,8 +525,8 @@ fn record(
             OP_CALC.into_pyobject(py)?.into_any(),
             task.pk.into_pyobject(py)?.into_any(),
             PyBytes::new(py, &done.uuid).into_any(),
-            match &task.label {
-                Some(label) => label.bind(py).clone().into_any(),
+            match label {
+                Some(label) => label.into_any(),
                 None => py.None().into_bound(py),
             },
             shared.process_type.bind(py).clone().into_any(),

@@ -8,12 +8,12 @@
 //! What is read here is declared in `_core.pyi` (`SubmittableTask`, `TaskDefinition`,
 //! `Socket`, `Recorder`).
 
-use crate::fast::{shareable, Arg, FastSpec, Shared};
+use crate::fast::{shareable, Arg, FastSpec, Label, Shared};
 use crate::pks::PkStream;
 use pyo3::exceptions::PyLookupError;
 use pyo3::intern;
 use pyo3::prelude::*;
-use pyo3::types::{PyDict, PyString, PyTuple, PyType};
+use pyo3::types::{PyDict, PyInt, PyString, PyTuple, PyType};
 use std::sync::Arc;
 
 /// What `Run.submit` needs besides the tasks.
@@ -186,6 +186,7 @@ pub(crate) fn fast_spec<'py>(
             process_type: facts.process_type.clone_ref(py),
             out_label: facts.single_output.clone().cast_into::<PyString>()?.unbind(),
             out_type: facts.out_type.as_ref().map(|t| t.clone_ref(py)),
+            base_name: facts.handle.getattr(intern!(py, "name"))?.cast_into::<PyString>()?.unbind(),
             caller_pk: if lanes.recording { lanes.caller_pk } else { -1 },
         });
         cache.shared = Some((facts.handle.clone(), kwnames, shared));
@@ -198,7 +199,15 @@ pub(crate) fn fast_spec<'py>(
         shared,
         args,
         label: if lanes.recording {
-            Some(task.getattr(intern!(py, "name"))?.cast_into::<PyString>()?.unbind())
+            // (`_name`: a numbered task's number until its name is first read, see
+            // `TaskNode.name`; the label is made as that name is, when it is recorded)
+            let name = task.getattr(intern!(py, "_name"))?;
+            Some(match name.cast::<PyInt>() {
+                Ok(n) if n.is_exact_instance_of::<PyInt>() => Label::Numbered(n.extract()?),
+                _ => Label::Named(
+                    task.getattr(intern!(py, "name"))?.cast_into::<PyString>()?.unbind(),
+                ),
+            })
         } else {
             None
         },
