@@ -13,12 +13,15 @@ from ..model.zones import zone_link
 __all__ = ["resolve", "resolve_available"]
 
 
-def _walk(outputs: dict[str, Any] | None, path: tuple[str, ...], where: str, producer: str) -> Any:
+def _walk(outputs: dict[str, Any] | None, path: tuple[str, ...], where: str, producer: Any) -> Any:
+    """The output at ``path`` of task node ``producer`` (whose path, and so its name, is made
+    only for the error: a numbered task's name is made when first read)."""
     node: Any = outputs
     for part in path:
         if not isinstance(node, dict) or part not in node:
             raise TaskInputError(
-                f"{where}: task '{producer}' finished without producing output '{'.'.join(path)}'"
+                f"{where}: task '{producer.path}' finished without producing output"
+                f" '{'.'.join(path)}'"
             )
         node = node[part]
     return node
@@ -37,7 +40,7 @@ def resolve(binding: Any, where: str) -> Any:
         producer = binding._task
         if producer.outputs is None and _untaken(producer):
             return DataNode(None)
-        return _walk(producer.outputs, binding._path, where, producer.path)
+        return _walk(producer.outputs, binding._path, where, producer)
     if isinstance(binding, dict):
         return {k: resolve(v, f"{where}.{k}") for k, v in binding.items()}
     if type(binding) is ContextRead:
@@ -74,7 +77,7 @@ def resolve_available(binding: Any) -> Any:
     if isinstance(binding, FutureSocket):
         producer = binding._task
         try:
-            return _walk(producer.outputs, binding._path, "", producer.path)
+            return _walk(producer.outputs, binding._path, "", producer)
         except TaskInputError:
             return None
     if isinstance(binding, dict):
