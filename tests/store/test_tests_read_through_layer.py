@@ -48,6 +48,7 @@ ALLOWED: dict[str, tuple[int, str]] = {
     "store/test_store_writers.py": (2, "pk blocks: the highest pk and every value row written"),
     "store/test_store_faults.py": (3, "after a full disk: no link row left without its node rows"),
     "store/test_commit_path.py": (1, "a statement the statement cache keeps, by an index"),
+    "store/test_checkpointer.py": (3, "data rows read from the file while and after it is copied"),
     "export/test_import_hostile.py": (2, "forges a second creator into a copy of the file"),
     "cli/test_cli_runs.py": (3, "delete/import round trips compare every row of every table"),
     "packing.py": (

@@ -20,12 +20,13 @@ Why a thread and a plain list:
   path.
 * What the rows mean is decided in one place, ``_core.SqlWriter.prepare`` (Rust, attached): it
   reads the drained tuples (layouts in :mod:`.rows`) into a ``PreparedBatch``, with values
-  encoded by :func:`.values.encode`. Two committers write such a batch. The FFI committer runs
-  the transaction in Rust *detached*, through the SQLite library Python's ``sqlite3`` uses
-  (two copies of SQLite in one process would corrupt files): ``executemany`` re-takes the GIL
-  for every row, and with busy workers that hand-off cost more than SQLite. Where that library
-  cannot be proven to be Python's (see ``rust/py/src/sqlite.rs``), or ``FERROFLOW_PY_WRITER=1``
-  is set when the store opens, the Python committer writes the same rows with ``executemany``.
+  encoded by :func:`.values.encode`. Two committers (:mod:`.committers`) write such a batch.
+  The FFI committer runs the transaction in Rust *detached*, through the SQLite library
+  Python's ``sqlite3`` uses (two copies of SQLite in one process would corrupt files):
+  ``executemany`` re-takes the GIL for every row, and with busy workers that hand-off cost more
+  than SQLite. Where that library cannot be proven to be Python's (see
+  ``rust/py/src/sqlite.rs``), or ``FERROFLOW_PY_WRITER=1`` is set when the store opens, the
+  Python committer writes the same rows with ``executemany``.
 * The thread never dies silently. A failing batch is rolled back and replayed row by row, so the
   good rows still land (a link to a node that failed is left out with it: no link dangles); each
   bad row's error is kept and raised (as :class:`StoreWriteError`) from the next
@@ -33,6 +34,8 @@ Why a thread and a plain list:
   itself.
 * A fault of the file itself (disk full, I/O error, a write lock held past the busy timeout,
   the file deleted or replaced) is not replayed: the store stops writing (see :mod:`.faults`).
+* The WAL is copied into the file by a :class:`.checkpointer.Checkpointer` beside this thread,
+  not by the commits here (SQLite's default): the writer bounds a run with provenance.
 """
 
 from __future__ import annotations
@@ -40,40 +43,24 @@ from __future__ import annotations
 import logging
 import os
 import sqlite3
-import sys
 import threading
 import time
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from .. import _core
 from ..errors import StoreWriteError
 from . import schema, values
+from .checkpointer import WRITER_AUTOCHECKPOINT_PAGES, Checkpointer
+from .committers import make_committer
 from .faults import Fault, file_identity, is_fatal, mark_failed
-from .rows import OP_FLUSH, STATEMENTS
+from .rows import OP_FLUSH
 
 __all__ = ["BatchWriter"]
 
 log = logging.getLogger("ferroflow.store")
 
 Row = tuple[Any, ...]
-#: (what could not be written, why) for each row a commit left out.
-Failures = list[tuple[str, BaseException]]
-
-#: SQLite's default length limit (``SQLITE_MAX_LENGTH``), where Python cannot read the
-#: connection's own (``Connection.getlimit`` is new in 3.11).
-_DEFAULT_MAX_LENGTH = 1_000_000_000
-
-
-def _sql_error(message: str) -> sqlite3.Error:
-    """The ``sqlite3`` exception Python's module would have raised for ``message``."""
-    if "constraint failed" in message:
-        return sqlite3.IntegrityError(message)
-    if "too big" in message:
-        return sqlite3.DataError(message)
-    return sqlite3.DatabaseError(message)
-
 
 _ROW_ERRORS: dict[str, type[Exception]] = {
     "ValueError": ValueError,
@@ -89,158 +76,6 @@ def _row_error(kind: str, message: str) -> Exception:
     """The exception for a row the conversion left out (``kind``: its type name)."""
     cls = _ROW_ERRORS.get(kind)
     return cls(message) if cls is not None else RuntimeError(f"{kind}: {message}")
-
-
-class _FfiCommitter:
-    """Commits in Rust, detached, through the SQLite library ``_sqlite3`` itself uses."""
-
-    name = "ffi"
-
-    def __init__(self, conn: _core.SqliteConnection) -> None:
-        self._conn = conn
-
-    def commit(self, batch: _core.PreparedBatch) -> Failures:
-        return [(what, _sql_error(message)) for what, message in batch.commit(self._conn)]
-
-    def max_length(self) -> int:
-        """The longest string or blob, in bytes, the connection accepts."""
-        return self._conn.limit_length()
-
-    def limit_length(self, limit: int) -> None:
-        self._conn.limit_length(limit)
-
-    def close(self) -> None:
-        self._conn.close()  # checkpoints too
-
-
-class _PythonCommitter:
-    """Commits with Python's ``sqlite3`` on the store's write connection."""
-
-    name = "python"
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-        self._max_length = _DEFAULT_MAX_LENGTH  # before 3.11: the limit cannot be read or set
-
-    def max_length(self) -> int:
-        """The longest string or blob, in bytes, the connection accepts."""
-        if sys.version_info >= (3, 11):
-            return self._conn.getlimit(sqlite3.SQLITE_LIMIT_LENGTH)
-        return self._max_length
-
-    def limit_length(self, limit: int) -> None:
-        if sys.version_info >= (3, 11):
-            self._conn.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, limit)
-        else:
-            self._max_length = min(limit, self._max_length)
-
-    def commit(self, batch: _core.PreparedBatch) -> Failures:
-        blobs, nodes, updates, links, statements = batch.params()
-        conn = self._conn
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            stored = [self._put_blob(blob) for blob in blobs]
-            conn.executemany(STATEMENTS["node"], [_with_blob_id(row, stored) for row in nodes])
-            conn.executemany(STATEMENTS["update"], updates)
-            conn.executemany(STATEMENTS["link"], links)
-            for sql, params in statements:
-                conn.execute(sql, params)
-            conn.execute("COMMIT")
-            return []
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            if is_fatal(str(exc)):  # the file's fault: the batch is lost whole (see .faults)
-                return [(f"batch of {len(batch)} rows lost", exc)]
-        # Replay one statement at a time, keeping every row that can be kept.
-        failures: Failures = []
-        missing: set[int] = set()  # nodes not written: links to them would dangle
-
-        def run(what: str, sql: str, params: Row) -> None:
-            try:
-                conn.execute(sql, params)
-            except Exception as exc:
-                failures.append((what, exc))
-
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-            ids: list[int | None] = []
-            for blob in blobs:
-                try:
-                    ids.append(self._put_blob(blob))
-                except Exception as exc:
-                    failures.append((f"blob {blob[0].hex()[:16]}", exc))
-                    ids.append(None)
-            for row in nodes:
-                n = len(failures)
-                try:
-                    run(f"node pk={row[0]}", STATEMENTS["node"], _with_blob_id(row, ids))
-                except LookupError as exc:
-                    failures.append((f"node pk={row[0]}", exc))
-                if len(failures) > n:
-                    missing.add(row[0])
-            for row in updates:
-                run(f"update of pk={row[3]}", STATEMENTS["update"], row)
-            for row in links:
-                gone = [pk for pk in row[:2] if pk in missing]
-                if gone:
-                    failures.append(
-                        (
-                            f"link {row[0]}->{row[1]}",
-                            LookupError(f"node pk={gone[0]} was not written"),
-                        )
-                    )
-                    continue
-                run(f"link {row[0]}->{row[1]}", STATEMENTS["link"], row)
-            for sql, params in statements:
-                run(f"statement {sql}", sql, params)
-            conn.execute("COMMIT")
-        except Exception as exc:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            failures.append((f"batch of {len(batch)} rows lost", exc))
-        return failures
-
-    def _put_blob(self, blob: tuple[bytes, int, str, bytes]) -> int:
-        self._conn.execute(STATEMENTS["blob"], blob)
-        return int(self._conn.execute(STATEMENTS["blob_id"], blob[:1]).fetchone()[0])
-
-    def close(self) -> None:
-        pass  # the connection is the writer's; it closes it
-
-
-def _with_blob_id(row: Row, ids: Sequence[int | None]) -> Row:
-    """A node row whose last column, the index of its blob in the batch, becomes the blob's id."""
-    index = row[-1]
-    if index is None:
-        return row
-    blob_id = ids[index]
-    if blob_id is None:
-        raise LookupError(f"blob of node pk={row[0]} was not stored")
-    return (*row[:-1], blob_id)
-
-
-def _committer(conn: sqlite3.Connection, durability: str) -> _FfiCommitter | _PythonCommitter:
-    """The FFI committer where the SQLite library can be proven to be Python's, else Python's."""
-    if os.environ.get("FERROFLOW_PY_WRITER") == "1":
-        return _PythonCommitter(conn)
-    path = next((row[2] for row in conn.execute("PRAGMA database_list") if row[1] == "main"), "")
-    if not path:
-        return _PythonCommitter(conn)  # an in-memory database: only this connection sees it
-    extension = getattr(sys.modules.get("_sqlite3"), "__file__", None)
-    if extension is None:  # built into the interpreter: no library to find
-        log.info("store writer commits through Python's sqlite3: _sqlite3 has no file")
-        return _PythonCommitter(conn)
-    major, minor, patch = sqlite3.sqlite_version_info
-    version = major * 1_000_000 + minor * 1_000 + patch
-    try:
-        ffi = _core.SqliteConnection(
-            extension, version, path, schema.connection_pragmas(durability)
-        )
-    except RuntimeError as exc:
-        log.info("store writer commits through Python's sqlite3: %s", exc)
-        return _PythonCommitter(conn)
-    return _FfiCommitter(ffi)
 
 
 class _Wake:
@@ -291,7 +126,11 @@ class BatchWriter:
         self._taken = 0
         self._room = threading.Condition(threading.Lock())
         self._errors: list[tuple[str, BaseException]] = []
-        self._committer = _committer(conn, durability)
+        #: copies the WAL into the file beside the writer (a file store only; see
+        #: :mod:`.checkpointer`), the writer's own checkpoint kept as a backstop
+        self._checkpointer = None if path is None else Checkpointer(path, f"{name}-checkpoints")
+        backstop = f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}"
+        self._committer = make_committer(conn, durability, [backstop] if path else [])
         #: The file written, and its identity when opened: a batch finding another is not
         #: written (see :mod:`.faults`).
         self._path = path
@@ -375,6 +214,8 @@ class BatchWriter:
         with self._drain_lock:
             self._drain_locked()  # rows appended while the thread was exiting
             self._stopped = True
+        if self._checkpointer is not None:
+            self._checkpointer.stop()  # first: the TRUNCATE checkpoint below must not meet it
         self._committer.close()
         try:
             # Best effort and never waiting: with the 30 s busy timeout a reader's snapshot in
@@ -479,6 +320,8 @@ class BatchWriter:
                 self._fail(what, exc)
             if self.fault is not None:
                 self.fault.rows_lost += len(batch)
+            elif self._checkpointer is not None:
+                self._checkpointer.committed(len(batch))
             return
         self.fault.rows_lost += len(batch)
         self._fail(f"batch of {len(batch)} rows not written", self.fault.error)

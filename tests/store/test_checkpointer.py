@@ -1,0 +1,102 @@
+"""The WAL is copied into the store's file by a thread of its own (``store/checkpointer.py``),
+not by the writer in the middle of its commits.
+
+What must hold: the copy happens (committed pages reach the database file while the WAL is far
+below the writer's backstop), every row stays readable meanwhile and after, a checkpoint that
+fails (here: another connection holding the checkpoint lock) is retried later, and closing the
+store stops the thread. Every test runs once per committer (tests/conftest.py).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+from ferroflow.model.data import DataNode
+from ferroflow.store import Store
+from ferroflow.store.checkpointer import ROWS_PER_CHECKPOINT, WRITER_AUTOCHECKPOINT_PAGES
+
+pytestmark = pytest.mark.usefixtures("writer")
+
+
+def _checkpointers() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.endswith("-checkpoints")]
+
+
+def _wait_for(condition: object, seconds: float = 60.0) -> bool:
+    """Poll ``condition()`` until it holds (a liveness wait, not a speed check)."""
+    deadline = time.monotonic() + seconds
+    while not condition():  # type: ignore[operator]
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def test_committed_pages_reach_the_file_beside_the_writer(tmp_path: Path) -> None:
+    path = tmp_path / "prov.sqlite"
+    store = Store.open(path)
+    checkpointer = store._writer._checkpointer
+    assert checkpointer is not None
+    assert len(_checkpointers()) >= 1
+    size = path.stat().st_size
+    n = 3 * ROWS_PER_CHECKPOINT
+    pks = [store.record_data(DataNode(f"value {i:06d} " + "x" * 40)) for i in range(n)]
+    store.flush()
+    # in WAL mode only a checkpoint writes the database file itself
+    assert _wait_for(lambda: path.stat().st_size > size + n * 40), path.stat().st_size
+    assert checkpointer.checkpoints >= 1
+    wal = Path(f"{path}-wal").stat().st_size
+    assert wal < WRITER_AUTOCHECKPOINT_PAGES * 4096 // 4  # far below the writer's backstop
+    reader = sqlite3.connect(path)
+    try:
+        ((count,),) = reader.execute(
+            "SELECT count(*) FROM node WHERE pk BETWEEN ? AND ?", (pks[0], pks[-1])
+        ).fetchall()
+    finally:
+        reader.close()
+    assert count == n
+    store.close()
+    check = sqlite3.connect(path)
+    try:
+        assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
+        ((count,),) = check.execute("SELECT count(*) FROM node WHERE pk >= ?", (pks[0],)).fetchall()
+    finally:
+        check.close()
+    assert count == n
+
+
+def test_a_checkpoint_that_cannot_run_now_runs_later(tmp_path: Path) -> None:
+    path = tmp_path / "prov.sqlite"
+    store = Store.open(path)
+    checkpointer = store._writer._checkpointer
+    assert checkpointer is not None
+    size = path.stat().st_size
+    # another connection inside a checkpoint's lock: hold a read transaction open, so that no
+    # checkpoint can copy past what it reads (SQLite then copies nothing newer)
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN")
+    blocker.execute("SELECT count(*) FROM node").fetchall()
+    n = 2 * ROWS_PER_CHECKPOINT
+    for i in range(n):
+        store.record_data(DataNode(f"value {i:06d} " + "x" * 40))
+    store.flush()
+    assert _wait_for(lambda: checkpointer.checkpoints >= 1)
+    assert path.stat().st_size < size + n * 40  # nothing past the reader's snapshot was copied
+    blocker.execute("COMMIT")
+    blocker.close()
+    # the rows committed before are still counted as pending: the next wake copies them
+    assert _wait_for(lambda: path.stat().st_size > size + n * 40), path.stat().st_size
+    store.close()
+
+
+def test_closing_the_store_stops_its_checkpointer(tmp_path: Path) -> None:
+    before = len(_checkpointers())
+    store = Store.open(tmp_path / "prov.sqlite")
+    assert len(_checkpointers()) == before + 1
+    store.record_data(DataNode("one value"))
+    store.close()
+    assert len(_checkpointers()) == before
