@@ -66,7 +66,7 @@ class _SubmittableTask(Protocol):
     """What ``Run.submit`` reads and writes of a task node (``ferroflow.model.graph.TaskNode``):
     ``fast_ok`` and the inputs choose the lane (``_inputs`` without provenance: plain constants
     may be left unwrapped there), ``producers`` are the general lane's dependencies; a
-    fast-lane task gets ``fast_box``, and with provenance ``pk`` and ``out_pk``."""
+    fast-lane task gets ``fast_box``, and with provenance ``pk`` (its output's is ``pk + 1``)."""
 
     @property
     def handle(self) -> _TaskDefinition: ...
@@ -82,7 +82,6 @@ class _SubmittableTask(Protocol):
     id: int | None
     fast_box: list[Any] | None
     pk: int | None
-    out_pk: int | None
 
 class _Socket(Protocol):
     """What ``Run.submit`` reads of an input bound to another task's output (a
@@ -156,7 +155,7 @@ class Run:
     def submit(
         self,
         tasks: Sequence[_SubmittableTask],
-        registry: dict[int, Any],
+        registry: list[Any],
         fast_box: list[Any] | None,
         store: _Recorder,
         recording: bool,
@@ -170,7 +169,7 @@ class Run:
     def __len__(self) -> int: ...
     def state(self, id: int) -> str: ...
     def states(self) -> list[str]: ...
-    def settle_finished(self, registry: dict[int, Any], reset_pks: bool) -> list[int]: ...
+    def settle_finished(self, registry: list[Any], reset_pks: bool) -> list[int]: ...
     def counts(self) -> dict[str, int]: ...
     def panics(self) -> list[tuple[int, str]]: ...
     def execute(

@@ -253,7 +253,7 @@ class WorkGraph(ExplicitConstruction):
     def _task_nodes(self) -> list[TaskNode]:
         if self._execution is None:
             return list(self._graph.tasks)
-        return [self._execution.tasks[i] for i in sorted(self._execution.tasks)]
+        return list(self._execution.tasks)  # (by core id: run order)
 
     def run(
         self,

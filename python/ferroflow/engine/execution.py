@@ -81,7 +81,7 @@ class Execution:
         self.process_type = process_type
         self.recorder = recorder
         self.core = _core.Run()
-        self.tasks: dict[int, TaskNode] = {}
+        self.tasks: list[TaskNode] = []  # by core id (dense: see Run.submit)
         self.pk = recorder.new_pk()
         self.uuid = new_uuid()
         self.state = State.PLANNED
@@ -470,7 +470,7 @@ class Execution:
             elif state == task.state:
                 continue
             if task.fast_box is not None and task.state == State.PLANNED:
-                task.pk = task.out_pk = None  # pks reserved at submit; it never started
+                task.pk = None  # pks reserved at submit (out_pk too: pk + 1); it never started
             # The core decided this state (skipped, cancelled, or failed by a panic): a task
             # that had started (a graph task suspended at cancel time) gets its row updated too.
             if task.pk is not None and task.state == State.RUNNING:

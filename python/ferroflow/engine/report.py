@@ -22,7 +22,8 @@ class RunOutcome(Protocol):
     """What a report reads of a run that ended (an ``Execution``)."""
 
     graph: Graph
-    tasks: dict[int, TaskNode]
+    #: its task nodes by core id
+    tasks: list[TaskNode]
     state: str
     recording: bool
     #: "task 'path', output 'socket'" -> why its value is stored only as its repr
@@ -36,7 +37,7 @@ def explain_unstored(run: RunOutcome, values: dict[int, Any]) -> dict[str, str]:
     (``values``: their stored stand-ins by pk)."""
     pks = values.keys()
     where: dict[int, str] = {}
-    for task in run.tasks.values():
+    for task in run.tasks:
         if task.out_pk in pks:
             where[task.out_pk] = f"task '{task.path}', output '{task.handle.single_output}'"
         elif task._outputs is not None:
@@ -57,8 +58,7 @@ def failures(run: RunOutcome) -> dict[str, BaseException]:
     """Root-cause failures by task path (graph tasks that failed only because their
     children did are left out: their children are listed)."""
     found: dict[str, BaseException] = {}
-    for task_id in sorted(run.tasks):
-        task = run.tasks[task_id]
+    for task in run.tasks:
         if task.state == State.FAILED and not isinstance(task.error, ChildTasksFailedError):
             found[task.path] = task.error or FerroflowError("failed")
     return found
@@ -85,7 +85,7 @@ def raise_failures(run: RunOutcome) -> None:
             f"be made: {run.output_error}",
             {},
         ) from run.output_error
-    skipped = sum(1 for t in run.tasks.values() if t.state == State.SKIPPED)
+    skipped = sum(1 for t in run.tasks if t.state == State.SKIPPED)
     lines = [f"  {path}: {type(err).__name__}: {err}" for path, err in failed.items()]
     message = (
         f"{len(failed)} task(s) failed in workflow '{run.graph.name}'"

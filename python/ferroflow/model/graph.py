@@ -60,37 +60,27 @@ class TaskNode(RareFields):
 
     A task the core ran in its fast lane keeps its result in the core until somebody asks:
     ``outputs``, ``uuid``, ``ctime`` and ``mtime`` are then made once from ``fast_box`` (the
-    run, later its detached results) and ``out_pk`` (the output node's pk). A million-task
-    scatter so never builds a million output dicts nobody reads.
+    run, later its detached results) and ``out_pk`` (the output node's pk, ``pk + 1``). A
+    million-task scatter so never builds a million output dicts nobody reads.
 
-    The Rust core reads and writes the public slots ``fast_ok``, ``producers``, ``fast_box``,
-    ``pk`` and ``out_pk`` when it submits a graph (declared in ``_core.pyi`` as
+    The Rust core reads and writes the public slots ``fast_ok``, ``producers``, ``fast_box``
+    and ``pk`` when it submits a graph (declared in ``_core.pyi`` as
     ``SubmittableTask``).
     """
 
     __slots__ = (
         "_inputs",
         "_name",
-        "_outputs",
         "_raw",
-        "call_meta",
-        "child",
         "fast_box",
         "fast_ok",
         "graph",
         "handle",
         "id",
-        "out_pk",
         "pk",
         "producers",
         "state",
-        "zoned",
     )
-
-    call_meta: tuple[str | None, str | None]
-    #: its place among control-flow zones (:class:`~ferroflow.model.zones.ZoneLink`); unset on
-    #: tasks outside every zone: read it with :func:`~ferroflow.model.zones.zone_link`
-    zoned: Any
 
     def __init__(
         self,
@@ -114,9 +104,7 @@ class TaskNode(RareFields):
         self._raw = raw
         self.id: int | None = None  # id in the core's arena once the run knows the task
         self.state = State.PLANNED
-        self._outputs: dict[str, Any] | None = None
         self.pk: int | None = None  # process node pk in the store
-        self.child: Graph | None = None  # for graph tasks: the expanded child graph
         #: tasks it waits for: those whose outputs it uses, and those ordered before it (``>>``);
         #: replaced, never changed in place (it may be the shared ``NO_PRODUCERS``)
         self.producers: list[TaskNode] = producers(inputs) if found is None else found
@@ -125,7 +113,25 @@ class TaskNode(RareFields):
         self.fast_ok: bool = handle.fast_ok
         #: [the run, later its results] for a task in the fast lane; None in the general lane
         self.fast_box: list[Any] | None = None
-        self.out_pk: int | None = None  # a fast-lane task's output node pk
+
+    @property
+    def child(self) -> Graph | None:
+        """For a graph task that ran: its expanded child graph."""
+        rare = self._rare
+        return None if rare is None else cast("Graph | None", rare.child)
+
+    @child.setter
+    def child(self, value: Graph | None) -> None:
+        if value is not None or self._rare is not None:
+            self._state().child = value
+
+    @property
+    def out_pk(self) -> int | None:
+        """A fast-lane task's output node pk: ``pk + 1``, reserved with ``pk`` when it was
+        submitted with provenance (``submit.rs``); None otherwise. Derived, not kept: one int
+        object fewer per task of a big scatter."""
+        pk = self.pk
+        return None if pk is None or self.fast_box is None else pk + 1
 
     @property
     def name(self) -> str:
@@ -177,16 +183,17 @@ class TaskNode(RareFields):
         self._raw = False
 
     def describe(self, stored: tuple[str | None, str | None] | None) -> None:
-        """Keep the ``label`` / ``description`` of a call's ``metadata=`` for the store (slot
-        ``call_meta``, unset on most tasks: read it with :meth:`described`); such a task
-        leaves the fast lane, whose single queued entry has no place for them."""
+        """Keep the ``label`` / ``description`` of a call's ``metadata=`` for the store (in the
+        rare record: read it with :meth:`described`); such a task leaves the fast lane, whose
+        single queued entry has no place for them."""
         if stored is not None:
-            self.call_meta = stored
+            self._state().call_meta = stored
             self.fast_ok = False
 
     def described(self) -> tuple[str | None, str | None] | None:
         """``(label, description)`` its call's ``metadata=`` gave; None: none given."""
-        return getattr(self, "call_meta", None)
+        rare = self._rare
+        return None if rare is None else rare.call_meta
 
     def _materialise(self) -> bool:
         """Fetch a fast-lane task's result from the core (once); False if it has none."""

@@ -146,9 +146,7 @@ def _fill(clone: TaskNode, template: TaskNode, mapping: dict[int, TaskNode]) -> 
         if not any(p is mapped for p in clone.producers):
             clone.producers.append(mapped)
     clone.handlers = template.handlers
-    described = template.described()
-    if described is not None:
-        clone.call_meta = described
+    clone.describe(template.described())
     # As its template would outside a zone (level_order may still send it to the general
     # lane); a task writing the graph's context takes the general lane, which applies writes.
     clone.fast_ok = template.fast_ok and not _writes(template)

@@ -74,9 +74,9 @@ pub(crate) struct SubmitCache<'py> {
 const MAX_INLINE: i64 = 250;
 
 /// The fast-lane spec of `task` plus its dependencies, or None if it takes the general lane.
-/// Sets the task node's `fast_box`, and with provenance its `pk` and `out_pk` (without, the
-/// null store's pks would name nothing: a fast task's `pk` stays None), when it takes the fast
-/// lane.
+/// Sets the task node's `fast_box`, and with provenance its `pk` (without, the null store's pks
+/// would name nothing: a fast task's `pk` stays None), when it takes the fast lane; its output's
+/// pk is `pk + 1`, which the node's `out_pk` says without keeping a second int per task.
 pub(crate) fn fast_spec<'py>(
     py: Python<'py>,
     task: &Bound<'py, PyAny>,
@@ -168,7 +168,6 @@ pub(crate) fn fast_spec<'py>(
             }
         }
         task.setattr(intern!(py, "pk"), pk)?;
-        task.setattr(intern!(py, "out_pk"), out_pk)?;
         (pk, out_pk)
     } else {
         (-1, -1)
