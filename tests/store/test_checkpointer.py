@@ -100,3 +100,20 @@ def test_closing_the_store_stops_its_checkpointer(tmp_path: Path) -> None:
     store.record_data(DataNode("one value"))
     store.close()
     assert len(_checkpointers()) == before
+
+
+def test_the_writer_itself_checkpoints_only_at_its_backstop(tmp_path: Path) -> None:
+    path = tmp_path / "prov.sqlite"
+    store = Store.open(path)
+    checkpointer = store._writer._checkpointer
+    assert checkpointer is not None
+    checkpointer.stop()  # nobody copies the WAL now but the writer's own automatic checkpoint
+    for batch in range(4):
+        for i in range(5_000):
+            store.record_data(DataNode(f"value {batch} {i:06d} " + "x" * 200))
+        store.flush()  # several commits: SQLite's default would checkpoint past 1,000 pages
+    wal = Path(f"{path}-wal").stat().st_size
+    # at SQLite's default (1,000 pages) the WAL would restart from its start near 4 MB
+    assert 6_000_000 < wal < WRITER_AUTOCHECKPOINT_PAGES * 4096, wal
+    store.close()
+    assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
