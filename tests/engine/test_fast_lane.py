@@ -177,3 +177,22 @@ def test_results_of_a_big_run_outlive_its_released_tasks() -> None:
     assert sorted(node.outputs["result"].value for node in nodes) == list(range(1, n + 1))
     assert len({node.uuid for node in nodes}) == n
     assert all(node.ctime <= node.mtime for node in nodes)
+
+
+def test_a_run_keeps_its_task_nodes_in_a_list_by_id_and_refuses_a_gap() -> None:
+    """``Execution.tasks`` is indexed by the core's task id (8 B per task, not a dict's ~50):
+    ``Run.submit`` appends each node at its id, and refuses a registry whose length is not the
+    next id (a gap would make every later lookup name the wrong node)."""
+    from ferroflow import _core
+    from ferroflow.model.sockets import FutureSocket
+
+    wg = WorkGraph("registry")
+    first = wg.add_task(inc, x=1)
+    wg.add_task(add, x=first.outputs.result, y=2)
+    tasks = list(wg._graph.tasks)
+    registry: list[Any] = []
+    ids = _core.Run().submit(tasks, registry, None, object(), False, 0, DataNode, FutureSocket)
+    assert ids == [0, 1]
+    assert registry == tasks and [t.id for t in tasks] == [0, 1]
+    with pytest.raises(RuntimeError, match="ids are not dense"):
+        _core.Run().submit(tasks, [None], None, object(), False, 0, DataNode, FutureSocket)
