@@ -24,7 +24,7 @@ from .data import RAW_CONSTANTS, DataNode
 from .graph_stack import task_body
 from .sockets import NO_PRODUCERS, FutureSocket
 from .task_names import TaskNames
-from .task_rare import RareFields
+from .task_rare import RareField, RareFields
 from .taskdef import TaskDef
 
 __all__ = [
@@ -82,6 +82,9 @@ class TaskNode(RareFields):
         "state",
     )
 
+    #: for a graph task that ran: its expanded child graph
+    child: RareField[Graph] = RareField()
+
     def __init__(
         self,
         handle: TaskDef,
@@ -113,17 +116,6 @@ class TaskNode(RareFields):
         self.fast_ok: bool = handle.fast_ok
         #: [the run, later its results] for a task in the fast lane; None in the general lane
         self.fast_box: list[Any] | None = None
-
-    @property
-    def child(self) -> Graph | None:
-        """For a graph task that ran: its expanded child graph."""
-        rare = self._rare
-        return None if rare is None else cast("Graph | None", rare.child)
-
-    @child.setter
-    def child(self, value: Graph | None) -> None:
-        if value is not None or self._rare is not None:
-            self._state().child = value
 
     @property
     def out_pk(self) -> int | None:

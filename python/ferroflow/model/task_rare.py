@@ -13,11 +13,13 @@ cache hits, materialising a fast task's results).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 
 from .error_handlers import ErrorHandler
 
-__all__ = ["RareFields", "RareState"]
+__all__ = ["RareField", "RareFields", "RareState"]
+
+T = TypeVar("T")
 
 
 class RareState:
@@ -37,8 +39,8 @@ class RareState:
     )
 
     def __init__(self) -> None:
-        # typed where TaskNode reads them (``child``: a Graph; ``zoned``: a ZoneLink), which
-        # this module cannot import (model.graph imports it)
+        # typed where the node declares them (``child``: a Graph; ``zoned``: a ZoneLink),
+        # which this module cannot import (model.graph imports it)
         self.child: object = None
         self.zoned: object = None
         self.call_meta: tuple[str | None, str | None] | None = None
@@ -49,6 +51,36 @@ class RareState:
         self.uuid: str | None = None
         self.ctime: float | None = None
         self.mtime: float | None = None
+
+
+class RareField(Generic[T]):
+    """A field of a task node kept in its :class:`RareState`, in the slot of the same name
+    without a leading underscore: it reads None until set, and setting None on a node without
+    a record makes none."""
+
+    __slots__ = ("_slot",)
+
+    def __init__(self) -> None:
+        self._slot = ""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self._slot = name.lstrip("_")
+
+    @overload
+    def __get__(self, node: None, owner: type | None = None) -> RareField[T]: ...
+    @overload
+    def __get__(self, node: RareFields, owner: type | None = None) -> T | None: ...
+    def __get__(
+        self, node: RareFields | None, owner: type | None = None
+    ) -> RareField[T] | T | None:
+        if node is None:
+            return self
+        rare = node._rare
+        return None if rare is None else cast("T | None", getattr(rare, self._slot))
+
+    def __set__(self, node: RareFields, value: T | None) -> None:
+        if value is not None or node._rare is not None:
+            setattr(node._state(), self._slot, value)
 
 
 class RareFields:
@@ -65,90 +97,20 @@ class RareFields:
             rare = self._rare = RareState()
         return rare
 
-    @property
-    def error(self) -> BaseException | None:
-        """Why it failed (after a run); None if it did not."""
-        rare = self._rare
-        return None if rare is None else rare.error
-
-    @error.setter
-    def error(self, value: BaseException | None) -> None:
-        if value is not None or self._rare is not None:
-            self._state().error = value
-
-    @property
-    def cached_from(self) -> int | None:
-        """pk of the task run whose stored results this one reused (a cache hit), else None."""
-        rare = self._rare
-        return None if rare is None else rare.cached_from
-
-    @cached_from.setter
-    def cached_from(self, value: int | None) -> None:
-        if value is not None or self._rare is not None:
-            self._state().cached_from = value
-
-    @property
-    def handlers(self) -> tuple[ErrorHandler, ...] | None:
-        """Its error handlers when its graph adds some (:mod:`.error_handlers`); None: just
-        the handle's."""
-        rare = self._rare
-        return None if rare is None else rare.handlers
-
-    @handlers.setter
-    def handlers(self, value: tuple[ErrorHandler, ...] | None) -> None:
-        if value is not None or self._rare is not None:
-            self._state().handlers = value
-
+    #: why it failed (after a run); None if it did not
+    error: RareField[BaseException] = RareField()
+    #: pk of the task run whose stored results this one reused (a cache hit), else None
+    cached_from: RareField[int] = RareField()
+    #: its error handlers when its graph adds some (:mod:`.error_handlers`); None: just the
+    #: handle's
+    handlers: RareField[tuple[ErrorHandler, ...]] = RareField()
     # The stamps of a run, kept here once known (a fast task's are made from the core's when
     # first read: ``TaskNode.uuid`` and friends call its ``_materialise``).
-    @property
-    def _uuid(self) -> str | None:
-        rare = self._rare
-        return None if rare is None else rare.uuid
-
-    @_uuid.setter
-    def _uuid(self, value: str | None) -> None:
-        if value is not None or self._rare is not None:
-            self._state().uuid = value
-
-    @property
-    def _ctime(self) -> float | None:
-        rare = self._rare
-        return None if rare is None else rare.ctime
-
-    @_ctime.setter
-    def _ctime(self, value: float | None) -> None:
-        if value is not None or self._rare is not None:
-            self._state().ctime = value
-
-    @property
-    def _mtime(self) -> float | None:
-        rare = self._rare
-        return None if rare is None else rare.mtime
-
-    @_mtime.setter
-    def _mtime(self, value: float | None) -> None:
-        if value is not None or self._rare is not None:
-            self._state().mtime = value
-
-    @property
-    def _outputs(self) -> dict[str, Any] | None:
-        """Its output data nodes once known (``TaskNode.outputs`` reads them)."""
-        rare = self._rare
-        return None if rare is None else rare.outputs
-
-    @_outputs.setter
-    def _outputs(self, value: dict[str, Any] | None) -> None:
-        if value is not None or self._rare is not None:
-            self._state().outputs = value
-
-    @property
-    def zoned(self) -> Any:
-        """Its place among control-flow zones (:class:`~ferroflow.model.zones.ZoneLink`); None
-        outside every zone: read it with :func:`~ferroflow.model.zones.zone_link`."""
-        rare = self._rare
-        return None if rare is None else rare.zoned
-
-    @zoned.setter
-    def zoned(self, value: Any) -> None:
-        self._state().zoned = value
+    _uuid: RareField[str] = RareField()
+    _ctime: RareField[float] = RareField()
+    _mtime: RareField[float] = RareField()
+    #: its output data nodes once known (``TaskNode.outputs`` reads them)
+    _outputs: RareField[dict[str, Any]] = RareField()
+    #: its place among control-flow zones (:class:`~ferroflow.model.zones.ZoneLink`); None
+    #: outside every zone: read it with :func:`~ferroflow.model.zones.zone_link`
+    zoned: RareField[Any] = RareField()
