@@ -49,7 +49,7 @@ from .errors import (
 from .model import operators  # noqa: F401  (installs arithmetic and comparisons on futures)
 from .model.data import DataNode
 from .model.sockets import FutureSocket, group
-from .model.spec import dynamic, meta, namespace
+from .model.spec import dynamic, meta, namespace, select
 from .model.zones import If, Map, While, Zone
 from .profile import Profile, get_current_profile, load_profile
 from .store.serializers import RegisteredValue, register_serializer
@@ -108,6 +108,7 @@ __all__ = [
     "meta",
     "namespace",
     "register_serializer",
+    "select",
     "spec",
     "task",
 ]

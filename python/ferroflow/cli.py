@@ -28,6 +28,7 @@ from .cli_common import load as _load
 from .cli_common import load_run as _run
 from .cli_common import open_store as _store
 from .cli_common import when as _when
+from .cli_output import terminal_safe_output
 from .cli_runs import add_runs_commands
 from .demo import ParallelSquare, ScatterGatherSquare
 from .errors import CommandError, FerroflowError
@@ -435,8 +436,19 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: commands that run workflows: their progress display draws with escape sequences
+_RUN_COMMANDS = frozenset({"demo", "restart"})
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command in _RUN_COMMANDS:
+        return _dispatch(args)
+    with terminal_safe_output():  # stored text (an imported run's) never drives the terminal
+        return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args))
     except BrokenPipeError:  # `ferroflow export … | head`: the reader left; not an error

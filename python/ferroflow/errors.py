@@ -43,6 +43,7 @@ __all__ = [
     "TaskTimeoutError",
     "UncacheableError",
     "UnknownExecutorError",
+    "UnreadableValueError",
     "UnsafeExportPathError",
     "UntrustedValueError",
     "ValueNotStoredError",
@@ -268,3 +269,8 @@ class UntrustedValueError(StoreError, ValueError):
     Unpickling runs code chosen by whoever made the payload, so such values are kept as bytes and
     refused on reading; see :mod:`ferroflow.store.values` (codec ``pickle-untrusted``).
     """
+
+
+class UnreadableValueError(StoreError, ValueError):
+    """A stored value its type's registered serialiser could not rebuild (data it never wrote,
+    e.g. from an imported file); the message names the type and what the serialiser raised."""

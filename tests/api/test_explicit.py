@@ -83,6 +83,10 @@ def test_default_names_count_up_and_explicit_names_are_checked() -> None:
         wg.add_task(add, name="graph_ctx")
     with pytest.raises(ValueError, match="without '/'"):
         wg.add_task(add, name="a/b")
+    for label in ("my-add", "a.b", "_x", "x_", "a__b"):  # the name labels the CALL link
+        with pytest.raises(ValueError, match=f"add_task: invalid name '{label}'"):
+            wg.add_task(add, name=label, x=1, y=1)
+    assert wg.add_task(add, name="my_add2", x=1, y=1).name == "my_add2"
     with pytest.raises(TaskInputError, match="unknown input 'z'"):
         wg.add_task(add, z=1)
     with pytest.raises(FerroflowError, match="no built-in task of that name"):

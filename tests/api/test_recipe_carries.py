@@ -250,6 +250,20 @@ def test_the_declared_input_and_output_specs_come_back_and_still_check() -> None
         again.run(inputs={"x": "not an int"})  # the declared type is checked again
 
 
+def test_a_namespace_fields_default_is_its_value_unless_given_and_after_a_reload() -> None:
+    wg = WorkGraph("defaults", inputs=namespace(x=int, y=(int, 5)))
+    wg.add_task(add, x=wg.inputs.x, y=wg.inputs.y)
+    wg.run(inputs={"x": 1})
+    assert wg.tasks.add.outputs.result.value.value == 6
+    given = WorkGraph.load(wg.pk)
+    given.run(inputs={"x": 1, "y": 2})  # a given value wins over the default
+    assert given.tasks.add.outputs.result.value.value == 3
+    again = WorkGraph.load(wg.pk)
+    assert again._input_spec.fields["y"].default == 5
+    again.run(inputs={"x": 2})
+    assert again.tasks.add.outputs.result.value.value == 7
+
+
 def test_inputs_added_with_add_input_spec_come_back() -> None:
     wg = WorkGraph("added")
     wg.add_input_spec("workgraph.int", name="z", required=False)

@@ -296,3 +296,26 @@ def test_select_rename_may_swap_names_but_never_merge_two() -> None:
     )
     with pytest.raises(ValueError, match="two sockets named 'z'"):
         select(rename={"x": "z", "y": "z"}).apply(spec)
+
+
+def test_workgraphs_top_level_spec_names_import_from_ferroflow() -> None:
+    # aiida_workgraph 0.9 exports namespace, dynamic, select and meta at its top level
+    import ferroflow
+    from ferroflow import socket_spec
+
+    for name in ("namespace", "dynamic", "select", "meta"):
+        assert getattr(ferroflow, name) is getattr(socket_spec, name), name
+        assert name in ferroflow.__all__
+
+
+def test_a_task_namespace_inputs_defaults_fill_what_the_call_leaves_out() -> None:
+    @task
+    def total(p: Annotated[dict, namespace(a=int, b=(int, 5), c=(list, None))]) -> int:
+        assert p["c"] is None
+        return int(p["a"] + p["b"])
+
+    @task.graph
+    def g(a: int) -> int:
+        return total(p={"a": a}).result + total(p={"a": a, "b": 1}).result
+
+    assert g.run(a=1).outputs.result.value == 6 + 2

@@ -394,3 +394,31 @@ def test_restart_rebuilds_an_explicit_graph_with_its_handlers_labels_and_cap(
         ).fetchone()
     assert labels == [("flipped", "made positive")]
     assert '"max_number_jobs":1' in recipe
+
+
+IMPORT_HOSTILE = """
+import json, provenance_flows as f
+from ferroflow import load_profile
+from ferroflow.export import import_run
+document = f.export_json(load_profile().store, f.run_howto())
+root = next(n for n in document["nodes"] if n["uuid"] == document["run"])
+root["label"] = "G\\x1b]0;owned\\x07\\x1b[2J\\r\\nfake  FINISHED  row\\u202e"
+root["state"], root["error"] = "FAILED", "boom\\x1b[8m hidden"
+path = f.write_json(document, __import__("pathlib").Path({out!r}))
+print(import_run(load_profile("imp").store, path).run_pk)
+"""
+
+
+def test_stored_text_from_an_imported_file_never_reaches_the_terminal_raw(tmp_path: Path) -> None:
+    runner = CLI(tmp_path / "home")
+    run_pk = runner.python(IMPORT_HOSTILE.format(out=str(tmp_path / "run.json"))).strip()
+    listed = runner("--profile", "imp", "runs", "list")
+    shown = runner("--profile", "imp", "runs", "show", run_pk)
+    node = runner("--profile", "imp", "node", "show", run_pk)
+    for proc in (listed, shown, node):
+        text = proc.stdout + proc.stderr
+        assert not set(text) & {"\x1b", "\x07", "\r", "\u202e"}, text
+        assert "\\x1b]0;owned\\x07" in text, text  # shown, as an escape
+    _header, _rule, *table = listed.stdout.split("\n\n")[0].splitlines()
+    assert len(table) == 1, table  # the label's line break made no row of its own
+    assert table[0].startswith(f"{run_pk}  ") and "  FAILED  " in table[0]

@@ -374,3 +374,25 @@ def test_views_and_bad_graphs_are_refused(store: Store, tmp_path: Path) -> None:
         broken = tmp_path / "broken.aiida"
         broken.write_bytes(b"PK\x03\x04 and then nothing")
         import_run(store, broken)
+
+
+def test_fields_of_a_type_or_size_aiida_never_writes_are_named_not_crashed_on(
+    store: Store, tmp_path: Path
+) -> None:
+    huge_float = (2, "00000000-0000-4000-8000-000000000002", "data.core.float.Float.", None,
+                  "", "", {"value": 10**400}, {}, {})  # fmt: skip
+    with pytest.raises(ImportFormatError, match=r"db_dbnode id 2: a field .*OverflowError"):
+        import_run(store, _archive(tmp_path, [_calc(1), huge_float], []))
+    blob_label = "UPDATE db_dbnode SET label = X'00ff' WHERE id = 2"
+    with pytest.raises(ImportFormatError, match=r"db_dbnode id 2: a field .*bytes"):
+        import_run(store, _archive(tmp_path, [_calc(1), _int(2, 1)], [], script=blob_label))
+    blob_uuid = "UPDATE db_dbnode SET uuid = X'00ff' WHERE id = 2"
+    with pytest.raises(ImportFormatError, match=r"db_dbnode id 2: the uuid is not text"):
+        import_run(store, _archive(tmp_path, [_calc(1), _int(2, 1)], [], script=blob_uuid))
+    blob_link = "UPDATE db_dblink SET label = X'00ff'"
+    archive = _archive(
+        tmp_path, [_calc(1), _int(2, 1)], [(2, 1, "x", "input_calc")], script=blob_link
+    )
+    with pytest.raises(ImportFormatError, match=r"db_dblink 2 -> 1: the label is not text"):
+        import_run(store, archive)
+    assert store.runs() == []

@@ -151,6 +151,32 @@ def test_export_to_path_leaves_no_partial_file(store: Store, howto: int, tmp_pat
     assert [p.name for p in out.iterdir()] == ["run.json"]
 
 
+@pytest.mark.parametrize("fmt", ["json", "prov-json", "mermaid", "dot", "aiida", "ro-crate"])
+def test_export_never_writes_through_a_link_planted_beside_its_target(
+    store: Store, howto: int, tmp_path: Path, fmt: str
+) -> None:
+    # whoever can write to the folder plants links where an export used to write its
+    # temporary file, and at the target itself: the files they point to stay as they were
+    victim = tmp_path / "victim.txt"
+    victim.write_text("precious")
+    out = tmp_path / "out"
+    out.mkdir()
+    target = out / ("run.zip" if fmt in ("aiida", "ro-crate") else "run.txt")
+    for name in (f"{target.name}.partial", f".{target.name}.partial"):
+        (out / name).symlink_to(victim)
+    export_run(store, howto, fmt, target)
+    assert victim.read_text() == "precious"
+    assert not target.is_symlink() and target.stat().st_size > 0
+    target.unlink()
+    target.symlink_to(victim)  # a link at the target is replaced, not written through
+    export_run(store, howto, fmt, target)
+    assert victim.read_text() == "precious"
+    assert not target.is_symlink()
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        [target.name, f"{target.name}.partial", f".{target.name}.partial"]
+    )  # the planted links stay; no temporary file is left
+
+
 def test_export_refuses_what_is_not_a_top_level_run(store: Store, howto: int) -> None:
     square = next(n for n in store.load_node(howto).called if n.label == "ParallelSquare")
     with pytest.raises(ValueError, match="not a top-level graph run"):

@@ -8,13 +8,14 @@ import json
 import math
 import pickle
 import sqlite3
+import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 from ferroflow import load_profile
-from ferroflow.export import ImportFormatError, import_run
+from ferroflow.export import ImportFormatError, export_run, import_run
 from ferroflow.store import Store, UntrustedValueError
 from provenance_flows import (
     Evil,
@@ -185,3 +186,27 @@ def test_not_json_at_all(tmp_path: Path) -> None:
     path.write_text("{ nope")
     with pytest.raises(ImportFormatError, match="not a JSON file"):
         import_run(load_profile().store, path)
+
+
+def test_a_crate_of_an_imported_run_never_copies_a_local_file_named_by_its_type(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the file names the run's graph function after a module that exists on this machine: the
+    # crate gets the placeholder, not that module's source
+    local = tmp_path / "local_code"
+    local.mkdir()
+    (local / "labnotes.py").write_text("def Analysis():\n    pass\n\nTOKEN = 'secret-4711'\n")
+    monkeypatch.syspath_prepend(str(local))
+    source = load_profile().store
+    document = export_json(source, run_howto())
+    root = next(n for n in document["nodes"] if n["uuid"] == document["run"])
+    root["type"] = "labnotes.Analysis"
+    target = load_profile("imported").store
+    result = import_run(target, write_json(document, tmp_path / "run.json"))
+    crate = tmp_path / "crate.zip"
+    export_run(target, result.run_pk, "ro-crate", crate)
+    with zipfile.ZipFile(crate) as zf:
+        workflow = [zf.read(n).decode() for n in zf.namelist() if n.startswith("workflow/")]
+    assert len(workflow) == 1
+    assert "secret-4711" not in workflow[0]
+    assert "imported from a file" in workflow[0] and "'labnotes.Analysis'" in workflow[0]

@@ -251,6 +251,11 @@ CASES: dict[str, tuple[Any, str]] = {
         _set("work", "run", None),
         NODE + "the file.s run is not a top-level graph run",
     ),
+    "run in progress": (
+        _set("work", "state", "RUNNING"),
+        NODE + "the file.s run is RUNNING: only a run that has ended can be imported",
+    ),
+    "run never started": (_set("work", "state", "PLANNED"), NODE + "the file.s run is PLANNED"),
     "duplicate uuid": (
         lambda d: d["nodes"].append(dict(d["nodes"][3])),
         NODE + "the uuid appears twice",

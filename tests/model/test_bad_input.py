@@ -680,6 +680,14 @@ def test_what_cannot_run_as_a_task_is_refused_at_decoration() -> None:
     with pytest.raises(TypeError, match=r"_Scaler.*callable object"):
         task(_Scaler())
 
+    def sub(a: int, b: int, /) -> int:
+        return a - b
+
+    with pytest.raises(TypeError, match=r"task .*sub: input 'a' is positional-only"):
+        task(sub)
+    with pytest.raises(TypeError, match=r"task .*sub: input 'a' is positional-only"):
+        task.graph(sub)
+
 
 def test_a_bound_method_is_a_task_that_runs() -> None:
     scale = task(_Scaler().scale)

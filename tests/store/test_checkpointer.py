@@ -117,3 +117,20 @@ def test_the_writer_itself_checkpoints_only_at_its_backstop(tmp_path: Path) -> N
     assert 6_000_000 < wal < WRITER_AUTOCHECKPOINT_PAGES * 4096, wal
     store.close()
     assert not Path(f"{path}-wal").exists() or Path(f"{path}-wal").stat().st_size == 0
+
+
+def test_a_pk_reservation_never_copies_the_wal_on_its_own_thread(tmp_path: Path) -> None:
+    path = tmp_path / "prov.sqlite"
+    store = Store.open(path)
+    checkpointer = store._writer._checkpointer
+    assert checkpointer is not None
+    checkpointer.stop()
+    for batch in range(4):
+        for i in range(5_000):
+            store.record_data(DataNode(f"value {batch} {i:06d} " + "x" * 200))
+        store.flush()
+    assert Path(f"{path}-wal").stat().st_size > 1_000 * 4096  # past SQLite's default
+    size = path.stat().st_size
+    store._pks._reserve_block(10)  # one short transaction on the pk connection
+    assert path.stat().st_size == size  # it committed without copying pages into the file
+    store.close()

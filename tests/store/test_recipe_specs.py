@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 
 import pytest
 from ferroflow.errors import FerroflowError
-from ferroflow.model.spec import Leaf, Namespace, dynamic, meta, namespace
+from ferroflow.model.spec import NO_DEFAULT, Leaf, Namespace, dynamic, meta, namespace
 from ferroflow.restart import import_object
 from ferroflow.store.recipe_specs import read_spec, spec_json
 
@@ -44,6 +44,31 @@ def test_a_spec_comes_back_equal(spec: Namespace) -> None:
     loosened: list[str] = []
     assert _round_trip(spec, loosened) == spec
     assert loosened == []
+
+
+def test_json_defaults_are_kept_and_other_defaults_left_out() -> None:
+    spec = namespace(y=(float, 1.5), w=(list[int] | None, None), opts=(dict, {"a": [1]}))
+    back = _round_trip(spec)
+    assert {k: f.default for k, f in back.fields.items()} == {
+        "y": 1.5,
+        "w": None,
+        "opts": {"a": [1]},
+    }
+    odd = _round_trip(
+        namespace(nan=(float, float("nan")), pair=(tuple, (1, 2)), obj=(Any, Point(1, 2)))
+    )
+    for field in odd.fields.values():  # not JSON data: the field reloads optional, no default
+        assert field.default is NO_DEFAULT and field.required is False
+
+
+def test_a_default_that_is_not_json_data_is_refused_when_read() -> None:
+    with pytest.raises(FerroflowError, match="not a recipe default"):
+        read_spec(
+            "graph input",
+            {"fields": {"y": {"leaf": None, "default": float("nan")}}},
+            import_object,
+            [],
+        )
 
 
 def test_help_extras_and_models_are_kept() -> None:

@@ -5,6 +5,7 @@ stored without the calculator."""
 
 from __future__ import annotations
 
+import io
 import math
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,8 @@ from ferroflow import (
     register_serializer,
     task,
 )
-from ferroflow.errors import ImportFormatError
-from ferroflow.export import import_run
+from ferroflow.errors import ImportFormatError, UnreadableValueError
+from ferroflow.export import export_run, import_run
 from ferroflow.store import Store, graph_read, serializers
 from provenance_flows import export_json, write_json
 
@@ -90,6 +91,28 @@ def test_a_registered_type_is_stored_as_data_and_rebuilt_when_read() -> None:
     again = load_node(node.pk).value
     assert isinstance(again, Sample) and again.name == "s" and math.isnan(again.scale)
     np.testing.assert_array_equal(again.grid, np.arange(6.0).reshape(3, 2))
+
+
+def test_data_its_serialiser_cannot_rebuild_is_named_and_pictures_still_draw() -> None:
+    _register_sample()
+    with WorkGraph("samples") as wg:
+        make_sample(n=2)
+    wg.run()
+    pk = _output(wg, "make_sample").pk
+
+    def refuse(data: Any) -> Sample:
+        raise KeyError("positions")  # as a serialiser meeting data it never wrote
+
+    register_serializer(Sample, lambda s: {}, refuse)
+    node = get_current_profile().store.load_node(pk)
+    with pytest.raises(
+        UnreadableValueError, match=r"stored .*Sample could not be rebuilt.*KeyError"
+    ):
+        _ = node.value
+    assert node.value_summary(60) == f"<{node.type}: unreadable>"
+    out = io.StringIO()
+    export_run(get_current_profile().store, wg.pk, "mermaid", out)
+    assert "unreadable" in out.getvalue()
 
 
 def test_a_type_named_by_string_and_one_pickle_refuses() -> None:

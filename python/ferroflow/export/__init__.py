@@ -37,11 +37,10 @@ import io
 import os
 import sys
 from collections.abc import Callable
-from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
 from ..store import Store
-from ..store.private import open_private
+from ..store.private import replace_privately
 from ..views.grouping import PICTURE_MAX_TASKS
 from .aiida_archive import write_aiida
 from .aiida_import import import_aiida, is_zip
@@ -102,15 +101,9 @@ def export_run(
     if out is None:
         return writer(store, run_pk, sys.stdout)
     if isinstance(out, (str, os.PathLike)):
-        path = Path(out)
-        partial = path.with_name(path.name + ".partial")
-        try:
-            with open_private(partial, "w", encoding="utf-8") as fp:  # 0600, see store.private
-                counts = writer(store, run_pk, cast(TextIO, fp))
-            os.replace(partial, path)  # no half-written file under the real name
-        finally:
-            partial.unlink(missing_ok=True)
-        return counts
+        # 0600, and no half-written file under the real name (see store.private)
+        with replace_privately(out, "w", encoding="utf-8") as fp:
+            return writer(store, run_pk, cast(TextIO, fp))
     if isinstance(out, (io.RawIOBase, io.BufferedIOBase)):
         raise TypeError(f"the {fmt} format is text: give a text file, not a binary one")
     return writer(store, run_pk, cast(TextIO, out))
@@ -135,7 +128,7 @@ def _write_bytes(out: str | os.PathLike[str] | IO[Any] | None, data: bytes) -> N
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     elif isinstance(out, (str, os.PathLike)):
-        with open_private(out, "wb") as fp:
+        with replace_privately(out, "wb") as fp:
             fp.write(data)
     elif isinstance(out, io.TextIOBase):
         out.write(data.decode("utf-8"))

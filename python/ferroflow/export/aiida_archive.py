@@ -50,7 +50,7 @@ from typing import IO, Any
 
 from ..model.vocabulary import TERMINAL, Kind, State
 from ..store import Store
-from ..store.private import open_private
+from ..store.private import replace_privately
 from ..store.values import JSON, NPY
 from ..version import __version__
 from .aiida_format import (
@@ -265,15 +265,8 @@ def write_aiida(
     with tempfile.TemporaryDirectory(prefix="ferroflow-aiida-") as name:
         tmp = Path(name)
         if isinstance(out, (str, os.PathLike)):
-            path = Path(out)
-            partial = path.with_name(path.name + ".partial")
-            try:
-                with open_private(partial, "wb") as fp:  # 0600, see store.private
-                    counts = _write(store, run_pk, fp, tmp)
-                os.replace(partial, path)
-            finally:
-                partial.unlink(missing_ok=True)
-            return counts
+            with replace_privately(out, "wb") as fp:  # 0600, whole or not at all
+                return _write(store, run_pk, fp, tmp)
         if out is not None:
             return _write(store, run_pk, out, tmp)
         with open(tmp / "archive.zip", "w+b") as fp:  # a zip needs a seekable file

@@ -240,6 +240,8 @@ def _write_document(archive: Archive, fp: Any, name: str) -> None:
         where = f"db_dbnode id {row[0]!r}"
         if isinstance(row[0], bool) or not isinstance(row[0], int):
             raise ImportFormatError(f"{where}: the id is not an integer")
+        if not isinstance(row[1], str):
+            raise ImportFormatError(f"{where}: the uuid is not text")
         translator.uuids[row[0]] = row[1]
         translator.kinds[row[0]] = _kind(row[2], where)
     links: list[tuple[int, int, str, str]] = []
@@ -248,6 +250,8 @@ def _write_document(archive: Archive, fp: Any, name: str) -> None:
             raise ImportFormatError(f"db_dblink {src!r} -> {dst!r}: a link to a missing node")
         if type_ not in _LINK_NAMES:
             raise ImportFormatError(f"db_dblink {src} -> {dst}: unknown link type {type_!r}")
+        if not isinstance(label, str):
+            raise ImportFormatError(f"db_dblink {src} -> {dst}: the label is not text")
         links.append((src, dst, _LINK_NAMES[type_], label))
     processes = [pk for pk, kind in translator.kinds.items() if kind != Kind.DATA]
     roots = _roots(processes, links)
@@ -265,8 +269,19 @@ def _write_document(archive: Archive, fp: Any, name: str) -> None:
     times: list[float] = []
     top_pks = set(roots)
     for n, row in enumerate(nodes):
-        record = translator.node(row, run, created)
-        fp.write(("" if n == 0 else ",\n") + json.dumps(record))
+        try:
+            record = translator.node(row, run, created)
+            text = json.dumps(record)
+        except (TypeError, ValueError, OverflowError, RecursionError) as exc:
+            if isinstance(exc, ImportFormatError):
+                raise
+            # a column or attribute of a type or size the archive format never holds (a BLOB
+            # label, a 400-digit Float): named, not a traceback from deep in the translation
+            raise ImportFormatError(
+                f"db_dbnode id {row[0]!r}: a field ferroflow cannot read "
+                f"({type(exc).__name__}: {str(exc)[:200]})"
+            ) from exc
+        fp.write(("" if n == 0 else ",\n") + text)
         times += [record["ctime"], record["mtime"]]
         if row[0] in top_pks:
             tops.append(record)

@@ -7,6 +7,9 @@ writes. So an import checks AiiDA's link rules and ferroflow's own shape of a ru
   ``work`` node whose ``run`` is itself). Every process node of the file belongs to that run;
   a data node belongs to it or to none (``run`` null). So a file cannot slip nodes into
   another run of the store (:mod:`.importer` refuses new nodes for a run the store holds).
+* **The run has ended** (``FINISHED``, ``FAILED``, ``CANCELLED``, ``KILLED``): no process of
+  this store owns an imported run, so one stated ``PLANNED`` or ``RUNNING`` would show as in
+  progress for ever, and ``runs delete`` refuses a run in progress.
 * **Each uuid once, each link once.** A repeated record is refused rather than guessed at.
 * **Link ends are nodes of the file** (new ones, or identical to the store's: see
   :mod:`.importer`), so no link can dangle or reach into a node the file does not state.
@@ -25,8 +28,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from ..errors import ImportFormatError
-from ..model.vocabulary import Kind, Link
-from ..store.schema import KIND_CODES, LINK_CODES, LINK_NAMES
+from ..model.vocabulary import Kind, Link, State
+from ..store.schema import KIND_CODES, LINK_CODES, LINK_NAMES, STATE_CODES, STATE_NAMES
 from .import_records import Link as LinkRecord
 from .import_records import Node
 
@@ -48,6 +51,7 @@ _CALLS = {LINK_CODES[Link.CALL_CALC], LINK_CODES[Link.CALL_WORK]}
 #: the link types whose graph must be acyclic
 _ACYCLIC = _CALLS | {_CREATE, LINK_CODES[Link.INPUT_CALC]}
 _KIND_NAMES = {code: name for name, code in KIND_CODES.items()}
+_IN_PROGRESS = frozenset({STATE_CODES[State.PLANNED], STATE_CODES[State.RUNNING]})
 
 
 def check_file(run: str, nodes: Sequence[Node], links: Sequence[LinkRecord]) -> None:
@@ -58,6 +62,11 @@ def check_file(run: str, nodes: Sequence[Node], links: Sequence[LinkRecord]) -> 
         raise ImportFormatError(f"the run {run} is not among the file's nodes")
     if root.kind != _WORK or root.run != run:
         raise ImportFormatError(f"{root.where}: the file's run is not a top-level graph run")
+    if root.state in _IN_PROGRESS:
+        raise ImportFormatError(
+            f"{root.where}: the file's run is {STATE_NAMES[root.state]}: only a run that has "
+            "ended can be imported (export it again once it has ended)"
+        )
     for node in nodes:
         if node.kind != _DATA and node.run != run:
             raise ImportFormatError(f"{node.where}: a process of another run than the file's")

@@ -67,7 +67,7 @@ from pathlib import Path
 from typing import TextIO, cast
 
 from ..store import Store
-from ..store.private import open_private
+from ..store.private import replace_privately
 from .rocrate_entities import CONTEXT, PROFILES
 from .rocrate_metadata import write_metadata
 from .safe_paths import TargetFolder, check_arcname
@@ -100,17 +100,12 @@ def write_ro_crate(
             files = TargetFolder(Path(tmp))
             with files.open(_METADATA, "w", encoding="utf-8") as fp:
                 counts = write_metadata(sel, cast(TextIO, fp), files, license)
-            partial = target.with_name(target.name + ".partial")
-            try:
-                with (
-                    open_private(partial, "wb") as raw,
-                    zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive,
-                ):
-                    for file in sorted(files.root.rglob("*")):
-                        if file.is_file() and not file.is_symlink():
-                            name = check_arcname(file.relative_to(files.root).as_posix())
-                            archive.write(file, name)
-                os.replace(partial, target)
-            finally:
-                partial.unlink(missing_ok=True)
+            with (
+                replace_privately(target, "wb") as raw,  # 0600, whole or not at all
+                zipfile.ZipFile(raw, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+            ):
+                for file in sorted(files.root.rglob("*")):
+                    if file.is_file() and not file.is_symlink():
+                        name = check_arcname(file.relative_to(files.root).as_posix())
+                        archive.write(file, name)
             return counts

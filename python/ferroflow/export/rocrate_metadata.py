@@ -64,7 +64,7 @@ def write_metadata(
     ``files``; returns counts of what was written."""
     run = sel.root
     counts = {"CreateAction": 0, "ControlAction": 0, "values": 0, "files": 0}
-    main_id = write_workflow_file(files, run.type)
+    main_id = write_workflow_file(files, run.type, imported=sel.imported)
     n_files = next(sel.rows(_FILES, (NPY, BYTES, PICKLE, PICKLE_UNTRUSTED, JSON)))[0]
 
     top = Container(fp)

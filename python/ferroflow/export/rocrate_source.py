@@ -47,16 +47,26 @@ def _module_source(process_type: str) -> tuple[str, str] | None:
     return Path(path).name, text
 
 
-def write_workflow_file(files: TargetFolder, process_type: str) -> str:
+def write_workflow_file(files: TargetFolder, process_type: str, imported: bool = False) -> str:
     """Write ``workflow/<name>.py`` and return its id. The name is made safe
-    (:func:`~.safe_paths.safe_name`): ``process_type`` may come from an imported file."""
-    found = _module_source(process_type)
+    (:func:`~.safe_paths.safe_name`): ``process_type`` may come from an imported file.
+
+    An ``imported`` run gets the placeholder: its process type was chosen by whoever made the
+    file, and a file of this machine that happens to define that name is not the run's source
+    (it could be any local file, secrets included, copied into a crate meant to be shared)."""
+    found = None if imported else _module_source(process_type)
     if found is None:
         name = short(process_type)
+        why = (
+            "this run was imported from a file (`ferroflow import`), so no source of this\n"
+            "machine is its source"
+            if imported
+            else "its module was neither imported nor found\non sys.path"
+        )
         text = (  # the stored name goes in as a literal (!a): never as code or docstring
             '"""Placeholder: the source of the ferroflow graph function named below was not\n'
-            "available when this crate was exported (its module was neither imported nor found\n"
-            'on sys.path), so the workflow file holds only this note."""\n\n'
+            f"available when this crate was exported ({why}), so the workflow file holds only\n"
+            'this note."""\n\n'
             f"GRAPH_FUNCTION = {process_type!a}\n"
         )
     else:

@@ -207,6 +207,14 @@ class RunSelection:
         self.root = root
         self._selected = False
 
+    @property
+    def imported(self) -> bool:
+        """Whether the run came from ``ferroflow import`` (its names are someone else's)."""
+        found = self.conn.execute(
+            "SELECT 1 FROM imported_run WHERE run_pk = ?", (self.root.pk,)
+        ).fetchone()
+        return found is not None
+
     def _members(self) -> None:
         """Fill ``sel_node`` and ``sel_link`` at the first stream (same snapshot: the read
         transaction began with the root's row)."""

@@ -17,9 +17,9 @@ from .context_read import ContextRead
 from .data import RAW_CONSTANTS, DataNode
 from .labels import key_problem
 from .sockets import NO_PRODUCERS, FutureSocket, GraphInputSocket
-from .spec import Leaf, Namespace, SocketSpec, type_matches
+from .spec import NO_DEFAULT, Leaf, Namespace, SocketSpec
 from .structured import fields_of
-from .typecheck import exact_type
+from .typecheck import exact_type, type_matches
 
 __all__ = [
     "UNPLANNED",
@@ -100,6 +100,10 @@ def _bind_value(task: str, path: str, spec: SocketSpec, value: Any) -> Any:
                     f"dynamic(...) to accept any key."
                 )
             bound[key] = _bind_value(task, f"{path}.{key}", child, item)
+        for key, field in spec.fields.items():  # namespace(b=(int, 5)): b is 5 unless given
+            if key not in bound and type(field) is Leaf and field.default is not NO_DEFAULT:
+                # as a parameter's default: the declaration's own value, not type-checked
+                bound[key] = DataNode(field.default)
         missing = [
             k
             for k, s in spec.fields.items()

@@ -46,11 +46,12 @@ class CallMetadata:
         return self.label, self.description
 
 
-def check_link_label(where: str, name: object) -> str:
-    """``name`` if it can label a CALL link (AiiDA's rule); else a ValueError naming ``where``."""
+def check_link_label(where: str, name: object, what: str = "call_link_label") -> str:
+    """``name`` if it can label a CALL link (AiiDA's rule); else a ValueError naming ``where``
+    and ``what`` was given."""
     if not isinstance(name, str) or not _LINK_LABEL.fullmatch(name):
         raise ValueError(
-            f"{where}: invalid call_link_label {name!r}: it names the task and labels its link "
+            f"{where}: invalid {what} {name!r}: it names the task and labels its link "
             f"in the provenance, so it must be letters, digits and single underscores, not "
             f"starting or ending with '_' (e.g. 'my_add')"
         )

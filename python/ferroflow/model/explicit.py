@@ -13,12 +13,13 @@ from typing import Any
 
 from ..errors import FerroflowError, TaskInputError
 from .binding import bind_given, bind_value, complete_inputs
-from .call_metadata import RESERVED_INPUT, parse_call_metadata
+from .call_metadata import RESERVED_INPUT, check_link_label, parse_call_metadata
 from .context_read import ContextRead
+from .data import DataNode
 from .graph import Graph, TaskNode
 from .names import name_problem
 from .sockets import FutureSocket, GraphInputSocket
-from .spec import Leaf, Namespace
+from .spec import NO_DEFAULT, Leaf, Namespace
 from .taskdef import TaskDef
 
 __all__ = ["add_task", "complete", "give_graph_inputs", "link", "set_value"]
@@ -50,6 +51,8 @@ def add_task(graph: Graph, handle: TaskDef, name: str | None, given: dict[str, A
         problem = name_problem(name)
         if problem is not None:
             raise ValueError(f"graph '{graph.path}': a task name {problem}")
+        # as WorkGraph checks at build time: the name labels the task's CALL link
+        check_link_label(f"graph '{graph.path}': add_task", name, "name")
         if name in RESERVED:
             raise ValueError(f"graph '{graph.path}': '{name}' is reserved for a built-in task")
         name, n = graph.own_name(name, handle.name)
@@ -131,6 +134,12 @@ def give_graph_inputs(graph: Graph, spec: Namespace | None, values: dict[str, An
         graph.inputs[name] = bind_value(graph.path, name, child, value)
     if spec is not None:
         for name, field in spec.fields.items():
+            if (
+                name not in graph.inputs
+                and isinstance(field, Leaf)
+                and field.default is not NO_DEFAULT
+            ):
+                graph.inputs[name] = DataNode(field.default)  # as declared: not type-checked
             if name not in graph.inputs and (not isinstance(field, Leaf) or field.required):
                 raise TaskInputError(
                     f"graph '{graph.path}': missing required input '{name}'; pass "

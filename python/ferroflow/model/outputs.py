@@ -14,8 +14,9 @@ from typing import Any
 from ..errors import TaskOutputError
 from .data import DataNode
 from .labels import key_problem
-from .spec import DEFAULT_OUTPUT, Leaf, Namespace, SocketSpec, type_matches
+from .spec import DEFAULT_OUTPUT, Leaf, Namespace, SocketSpec
 from .structured import fields_of
+from .typecheck import type_matches
 
 __all__ = ["has_extras", "output_extras", "parse_outputs", "refuse_coroutine", "unwrap"]
 

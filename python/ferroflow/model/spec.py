@@ -13,7 +13,6 @@ import dataclasses
 import inspect
 import json
 import textwrap
-import types
 import typing
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -22,9 +21,11 @@ from typing import Any
 from .labels import key_problem
 from .names import storable
 from .structured import is_leaf_model, model_fields
+from .typecheck import type_name
 
 __all__ = [
     "DEFAULT_OUTPUT",
+    "NO_DEFAULT",
     "Leaf",
     "Namespace",
     "Select",
@@ -37,7 +38,6 @@ __all__ = [
     "output_spec",
     "select",
     "socket_spec_of",
-    "type_matches",
 ]
 
 DEFAULT_OUTPUT = "result"
@@ -45,6 +45,18 @@ DEFAULT_OUTPUT = "result"
 
 class SocketSpec:
     """Base class of socket specifications."""
+
+
+class _NoDefault:
+    """The ``default`` of a leaf that has none (``None`` is a default like any other)."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "NO_DEFAULT"
+
+
+NO_DEFAULT: Any = _NoDefault()
 
 
 @dataclass(frozen=True)
@@ -56,9 +68,11 @@ class Leaf(SocketSpec):
     required: bool = True
     help: str | None = field(default=None, compare=False)
     extras: Mapping[str, Any] | None = field(default=None, compare=False)
+    #: the value a namespace field declared ``(type, default)`` takes when not given
+    default: Any = field(default=NO_DEFAULT, compare=False, repr=False)
 
     def describe(self) -> str:
-        return _type_name(self.type)
+        return type_name(self.type)
 
     def __class_getitem__(cls, tp: Any) -> Any:
         """``Leaf[Model]``: keep a model (dataclass, pydantic) one value, not a namespace."""
@@ -191,7 +205,7 @@ def _as_spec(value: Any) -> SocketSpec:
     if reused is not None:
         return reused
     if isinstance(value, tuple) and len(value) == 2:  # (type, default): optional field
-        return Leaf(value[0], required=False)
+        return Leaf(value[0], required=False, default=value[1])
     return _spec_from_hint(value)
 
 
@@ -394,6 +408,13 @@ def input_specs(func: Callable[..., Any]) -> tuple[dict[str, SocketSpec], str | 
             raise TypeError(
                 f"task {func.__qualname__}: *{name} is not supported; use a list input or **kwargs"
             )
+        elif param.kind is inspect.Parameter.POSITIONAL_ONLY:
+            # every input reaches the function by its socket name (as in WorkGraph, where such
+            # a function fails at every call): refuse it here, not at the first run
+            raise TypeError(
+                f"task {func.__qualname__}: input '{name}' is positional-only (before '/'); "
+                "task inputs are passed by name: remove the '/'"
+            )
         else:
             spec = _spec_from_hint(hint)
             if param.default is not inspect.Parameter.empty and isinstance(spec, Leaf):
@@ -450,50 +471,3 @@ def output_spec(func: Callable[..., Any]) -> Namespace:
     if isinstance(spec, Namespace):
         return spec
     return Namespace({DEFAULT_OUTPUT: spec})
-
-
-def _type_name(tp: Any) -> str:
-    if tp is Any:
-        return "Any"
-    if isinstance(tp, type):
-        return tp.__qualname__
-    return str(tp).replace("typing.", "")
-
-
-def type_matches(tp: Any, value: Any) -> bool:
-    """Whether a concrete value fits an annotation. Unknown annotation kinds are accepted:
-    the check exists to catch obvious mistakes early, not to be a type checker."""
-    if tp is Any or tp is inspect.Parameter.empty:
-        return True
-    if type(tp) is type and isinstance(value, tp):  # fast path: plain classes
-        return True
-    origin = typing.get_origin(tp)
-    if origin is typing.Union or (hasattr(types, "UnionType") and origin is types.UnionType):
-        return any(type_matches(arg, value) for arg in typing.get_args(tp))
-    if origin is typing.Annotated:
-        return type_matches(typing.get_args(tp)[0], value)
-    if origin is typing.Literal:
-        return value in typing.get_args(tp)
-    target = origin if origin is not None else tp
-    if not isinstance(target, type):
-        return True
-    if target is float and isinstance(value, int) and not isinstance(value, bool):
-        return True  # PEP 484: int is acceptable where float is expected
-    if target is complex and isinstance(value, (int, float)):
-        return True
-    try:
-        if isinstance(value, target):
-            return True
-    except TypeError:
-        return True
-    # numpy scalars (np.int64 for int, np.float64 for float) are fine too
-    try:
-        import numpy as np
-
-        if target is int and isinstance(value, np.integer):
-            return True
-        if target is float and isinstance(value, (np.floating, np.integer)):
-            return True
-    except ImportError:  # pragma: no cover - numpy is a runtime dependency
-        pass
-    return False

@@ -17,6 +17,7 @@ from ..errors import (
     StoreError,
     StoreLostError,
     StoreWriteError,
+    UnreadableValueError,
     UntrustedValueError,
 )
 from .reading import DATA_PROVENANCE, LINK_TYPES, Link, StoredNode
@@ -42,6 +43,7 @@ __all__ = [
     "StoreLostError",
     "StoreWriteError",
     "StoredNode",
+    "UnreadableValueError",
     "UnserialisableValue",
     "UntrustedValueError",
 ]

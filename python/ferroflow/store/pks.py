@@ -12,6 +12,7 @@ from pathlib import Path
 
 from .. import _core
 from ..errors import StoreClosedError, StoreError
+from .checkpointer import WRITER_AUTOCHECKPOINT_PAGES
 from .faults import busy_error
 from .schema import configure_connection, release_pks, reserve_pks
 
@@ -116,6 +117,11 @@ class PkBlocks:
                     conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
                     try:
                         configure_connection(conn, self.durability)
+                        # a reservation commits here too: with SQLite's default it would copy
+                        # the WAL (1,000 pages on) on this thread, in the way of a build waiting
+                        # for its next block; the checkpointer thread does that (the backstop
+                        # as the writer's, should it stop)
+                        conn.execute(f"PRAGMA wal_autocheckpoint = {WRITER_AUTOCHECKPOINT_PAGES}")
                     except BaseException:
                         conn.close()
                         raise

@@ -12,10 +12,20 @@ folders that already exist keep the mode their owner gave them.
 from __future__ import annotations
 
 import os
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["DIR_MODE", "FILE_MODE", "create_private_file", "open_private", "private_dir"]
+__all__ = [
+    "DIR_MODE",
+    "FILE_MODE",
+    "create_private_file",
+    "open_private",
+    "private_dir",
+    "replace_privately",
+]
 
 FILE_MODE = 0o600
 DIR_MODE = 0o700
@@ -56,6 +66,38 @@ def open_private(path: str | os.PathLike[str], mode: str = "w", **kwargs: Any) -
         return os.fdopen(fd, mode.replace("x", "w"), **kwargs)
     except BaseException:
         os.close(fd)
+        raise
+
+
+@contextmanager
+def replace_privately(
+    path: str | os.PathLike[str], mode: str = "w", **kwargs: Any
+) -> Iterator[IO[Any]]:
+    """Write ``path`` whole or not at all: the block writes a new 0600 file beside it, which
+    replaces ``path`` when the block ends and is removed if it raises.
+
+    The file beside it gets a fresh random name and is created exclusively (``mkstemp``), never
+    opened by a name known in advance: whoever can write to the folder could otherwise plant a
+    link at that name and have the export truncate and overwrite the file it points to. The
+    rename replaces ``path`` itself, a link at ``path`` included, and never follows it.
+    """
+    if mode not in ("w", "wb"):
+        raise ValueError(f"replace_privately writes: mode {mode!r} is not w or wb")
+    target = Path(path)
+    fd, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
+    try:
+        os.fchmod(fd, FILE_MODE)
+        fp = os.fdopen(fd, mode, **kwargs)
+    except BaseException:
+        os.close(fd)
+        os.unlink(name)
+        raise
+    try:
+        with fp:
+            yield fp
+        os.replace(name, target)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
         raise
 
 

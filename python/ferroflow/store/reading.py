@@ -29,7 +29,12 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
-from ..errors import AmbiguousNodeError, NodeNotFoundError, StoreClosedError
+from ..errors import (
+    AmbiguousNodeError,
+    NodeNotFoundError,
+    StoreClosedError,
+    UnreadableValueError,
+)
 from ..model.extras import NodeBase
 from ..model.vocabulary import Kind
 from ..model.vocabulary import Link as LinkType
@@ -261,7 +266,10 @@ class StoredNode(NodeRecord):
         if self.codec == PICKLE_UNTRUSTED:  # never unpickled, not even for a summary
             return shorten(f"<untrusted pickle: {self.type}>", limit)
         if self.blob_id is None:
-            value = self.value
+            try:
+                value = self.value
+            except UnreadableValueError:  # a registered type cannot rebuild its stored data
+                return shorten(f"<{self.type}: unreadable>", limit)
             text = value if isinstance(value, str) else repr(value)
             return shorten(text, limit)
         codec, size, head = self._reader.blob_head(self.blob_id, 4096)

@@ -5,11 +5,13 @@ A recipe is JSON, so a spec is written as data and its types by name: ``None`` f
 ``{"literal": [...]}`` (JSON scalars) and ``{"generic": origin, "args": [...]}``
 (``list[int]``) for the parametrised forms, ``"..."`` for the ellipsis of ``tuple[int, ...]``,
 and ``{"unnamed": repr}`` for what has no name (a ``TypeVar``, a forward reference). A leaf
-is ``{"leaf": type}`` (with ``"optional": true``, ``"help"``, ``"extras"`` when set), a
+is ``{"leaf": type}`` (with ``"optional": true``, ``"help"``, ``"extras"`` when set, and
+``"default"`` for a namespace field's ``(type, default)`` whose default is JSON data: one that
+is not, a ``(float, math.nan)`` or an object, is left out, and the field reloads optional), a
 namespace ``{"fields": {...}}`` (with ``"dynamic"`` and ``"model"`` when set).
 
 Reading resolves each name with the caller's ``resolve`` (the restart's import rules live
-above the store). A type is only a check (:func:`~ferroflow.model.spec.type_matches`): one
+above the store). A type is only a check (:func:`~ferroflow.model.typecheck.type_matches`): one
 that does not resolve to a class (a class defined inside a function, ``unnamed``) is read as
 ``Any``, and the caller is told, naming the socket, so it can warn; it never fails a load.
 """
@@ -23,7 +25,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ..errors import FerroflowError
-from ..model.spec import Leaf, Namespace, SocketSpec
+from ..model.spec import NO_DEFAULT, Leaf, Namespace, SocketSpec
 
 __all__ = ["Resolve", "read_spec", "spec_json", "type_json"]
 
@@ -54,6 +56,14 @@ def type_json(tp: Any) -> Any:
     return {"unnamed": repr(tp)}
 
 
+def _is_json_data(value: Any) -> bool:
+    """Whether ``value`` is plain JSON data (finite numbers, str keys) that reads back equal."""
+    try:
+        return bool(json.loads(json.dumps(value, allow_nan=False)) == value)
+    except (TypeError, ValueError, RecursionError):
+        return False
+
+
 def spec_json(spec: SocketSpec) -> Any:
     """A socket spec as recipe data (see the module docstring)."""
     if isinstance(spec, Leaf):
@@ -64,6 +74,8 @@ def spec_json(spec: SocketSpec) -> Any:
             found["help"] = spec.help
         if spec.extras:
             found["extras"] = dict(spec.extras)  # JSON already: meta() checks it
+        if spec.default is not NO_DEFAULT and _is_json_data(spec.default):
+            found["default"] = spec.default
         return found
     if isinstance(spec, Namespace):
         found = {"fields": {key: spec_json(child) for key, child in spec.fields.items()}}
@@ -133,11 +145,15 @@ class _Reader:
             extras = data.get("extras")
             if extras is not None:
                 json.dumps(extras)  # JSON it was; a ValueError/TypeError is "malformed"
+            default = data.get("default", NO_DEFAULT)
+            if default is not NO_DEFAULT and not _is_json_data(default):
+                raise FerroflowError(f"{here}: not a recipe default: {default!r}")
             return Leaf(
                 self.type(here, data["leaf"]),
                 required=not data.get("optional", False),
                 help=None if data.get("help") is None else str(data["help"]),
                 extras=None if extras is None else dict(extras),
+                default=default,
             )
         if "fields" in data:
             fields = data["fields"]

@@ -23,7 +23,7 @@ import math
 from collections.abc import Callable
 from typing import Any
 
-from ..errors import FerroflowError
+from ..errors import FerroflowError, UnreadableValueError
 
 __all__ = [
     "REGISTERED",
@@ -159,7 +159,15 @@ def decode_registered(payload: str | bytes) -> Any:
     stored = read_registered(payload)
     name, data = stored.type_name, stored.data
     entry = _REGISTRY.get(name)
-    return RegisteredValue(name, data) if entry is None else entry[1](data)
+    if entry is None:
+        return RegisteredValue(name, data)
+    try:
+        return entry[1](data)
+    except Exception as exc:  # data it never wrote (an imported file's): say so, by type
+        raise UnreadableValueError(
+            f"a stored {name} could not be rebuilt by its registered from_storable "
+            f"({type(exc).__name__}: {str(exc)[:200]})"
+        ) from exc
 
 
 def _atoms_to_storable(atoms: Any) -> Any:

@@ -24,7 +24,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..store.private import open_private
+from ..store.private import replace_privately
 from .page_data import (
     EXPAND_LIMIT,
     MAX_PORTS,
@@ -121,8 +121,6 @@ def write_page(data: Page, path: str | os.PathLike[str], reload_every: float | N
     the path. The file is replaced whole (written beside it, then renamed), so a browser
     reloading it never reads half a page."""
     target = Path(path)
-    partial = target.with_name(f".{target.name}.partial")
-    with open_private(partial, "w", encoding="utf-8") as out:
+    with replace_privately(target, "w", encoding="utf-8") as out:
         out.write(page_html(data, reload_every))
-    partial.replace(target)
     return target

@@ -15,7 +15,9 @@ def text_table(
 ) -> str:
     """Columns two spaces apart under a dashed rule; each column as wide as its widest cell
     and at least ``padding`` wider than its heading (AiiDA's tables use 2); the columns whose
-    ``right`` is true are right-aligned. Trailing spaces are left off."""
+    ``right`` is true are right-aligned. Trailing spaces are left off. A cell is one line: a
+    line break in it (a label from an imported file) is shown as ``\\n``, never a row of its own."""
+    rows = [[cell.replace("\r", "\\r").replace("\n", "\\n") for cell in row] for row in rows]
     widths = [
         max([len(h) + padding, *(len(row[i]) for row in rows)]) for i, h in enumerate(headers)
     ]
