@@ -93,12 +93,17 @@ def test_a_registered_type_is_stored_as_data_and_rebuilt_when_read() -> None:
     np.testing.assert_array_equal(again.grid, np.arange(6.0).reshape(3, 2))
 
 
-def test_data_its_serialiser_cannot_rebuild_is_named_and_pictures_still_draw() -> None:
+def _run_sample(name: str, n: int) -> tuple[WorkGraph, int]:
+    """A run of ``make_sample`` with Sample registered; the run and the sample's pk."""
     _register_sample()
-    with WorkGraph("samples") as wg:
-        make_sample(n=2)
+    with WorkGraph(name) as wg:
+        make_sample(n=n)
     wg.run()
-    pk = _output(wg, "make_sample").pk
+    return wg, _output(wg, "make_sample").pk
+
+
+def test_data_its_serialiser_cannot_rebuild_is_named_and_pictures_still_draw() -> None:
+    wg, pk = _run_sample("samples", 2)
 
     def refuse(data: Any) -> Sample:
         raise KeyError("positions")  # as a serialiser meeting data it never wrote
@@ -124,11 +129,7 @@ def test_a_type_named_by_string_and_one_pickle_refuses() -> None:
 
 
 def test_where_the_type_is_not_registered_the_data_is_read() -> None:
-    _register_sample()
-    with WorkGraph("unregistered") as wg:
-        make_sample(n=1)
-    wg.run()
-    pk = _output(wg, "make_sample").pk
+    _, pk = _run_sample("unregistered", 1)
     serializers._REGISTRY.pop(f"{__name__}.Sample")
     stored = Store.open(get_current_profile().store.path).load_node(pk).value
     assert isinstance(stored, RegisteredValue) and stored.type_name == f"{__name__}.Sample"
