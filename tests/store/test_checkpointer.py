@@ -12,11 +12,13 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+import types
 from pathlib import Path
 
 import pytest
 from ferroflow.model.data import DataNode
 from ferroflow.store import Store
+from ferroflow.store import checkpointer as checkpointer_module
 from ferroflow.store.checkpointer import ROWS_PER_CHECKPOINT, WRITER_AUTOCHECKPOINT_PAGES
 
 pytestmark = pytest.mark.usefixtures("writer")
@@ -133,4 +135,46 @@ def test_a_pk_reservation_never_copies_the_wal_on_its_own_thread(tmp_path: Path)
     size = path.stat().st_size
     store._pks._reserve_block(10)  # one short transaction on the pk connection
     assert path.stat().st_size == size  # it committed without copying pages into the file
+    store.close()
+
+
+class _FailingCheckpoints:
+    """A connection whose checkpoints fail as on a full disk (counting the attempts)."""
+
+    attempts = 0
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, *args: object) -> object:
+        if "wal_checkpoint" in sql:
+            type(self).attempts += 1
+            raise sqlite3.OperationalError("database or disk is full")
+        return self._conn.execute(sql, *args)
+
+    def close(self) -> None:
+        self._conn.close()
+
+
+def test_a_failing_checkpoint_is_said_once_and_loses_no_row(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    shim = types.SimpleNamespace(
+        connect=lambda *a, **k: _FailingCheckpoints(sqlite3.connect(*a, **k)),
+        Error=sqlite3.Error,
+    )
+    monkeypatch.setattr(checkpointer_module, "sqlite3", shim)
+    monkeypatch.setattr(_FailingCheckpoints, "attempts", 0)
+    store = Store.open(tmp_path / "prov.sqlite")
+    checkpointer = store._writer._checkpointer
+    assert checkpointer is not None
+    pks = []
+    for round_ in range(2):  # two wakes, two failed checkpoints
+        pks += [store.record_data(DataNode(f"v{round_} {i}")) for i in range(10)]
+        store.flush()
+        assert _wait_for(lambda n=round_ + 1: _FailingCheckpoints.attempts >= n)
+    assert checkpointer.failed == "database or disk is full"
+    said = [r for r in caplog.records if "copying the WAL" in r.getMessage()]
+    assert len(said) == 1 and said[0].levelname == "WARNING"
+    assert [store.load_node(pk).value for pk in pks[-2:]] == ["v1 8", "v1 9"]
     store.close()

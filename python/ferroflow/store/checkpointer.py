@@ -20,7 +20,9 @@ writer's own checkpoint finds little left to copy.
 What a checkpoint cannot do (a reader in another connection still reads older pages, the disk
 is full) is never an error of the store: what it left is copied at the next wake, and the WAL
 keeps every committed row meanwhile (``-wal`` is part of the store until a checkpoint has copied
-it; SQLite reads through it).
+it; SQLite reads through it). A checkpoint that *fails* (the file cannot grow: a full disk, an
+I/O error) is logged once as a warning, since nothing else would say so until the WAL itself
+can no longer grow and the writer reports the fault.
 """
 
 from __future__ import annotations
@@ -52,8 +54,9 @@ class Checkpointer:
         self._pending = 0  # rows committed since the last checkpoint (a lost += only delays one)
         self._stopping = False
         self._wake = threading.Event()
-        #: checkpoints run so far (tests read it)
+        #: checkpoints run so far, and the error of the first that failed (tests read them)
         self.checkpoints = 0
+        self.failed: str | None = None
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
         self._thread.start()
 
@@ -90,7 +93,16 @@ class Checkpointer:
                     self.checkpoints += 1
                     if copied < frames:  # a reader's snapshot or newer commits: copy again
                         self._pending += 1
-                except sqlite3.Error as exc:  # disk full, an I/O error: the writer reports it
-                    log.debug("wal checkpoint of %s failed: %s", self._uri, exc)
+                except sqlite3.Error as exc:  # disk full, an I/O error
+                    if self.failed is None:
+                        self.failed = str(exc)
+                        log.warning(
+                            "%s: copying the WAL into the store file failed (%s); committed "
+                            "rows stay safe in the -wal file, which grows until the disk has room",
+                            self._uri.removesuffix("?mode=rw"),
+                            exc,
+                        )
+                    else:
+                        log.debug("wal checkpoint of %s failed: %s", self._uri, exc)
         finally:
             conn.close()
