@@ -15,8 +15,8 @@ from typing import Annotated, Any
 import pytest
 import structured_flows as sf
 from ferroflow import WorkGraph, get_current_profile, task
-from ferroflow.errors import TaskInputError, TaskOutputError, WorkflowFailedError
-from ferroflow.socket_spec import Namespace, namespace, select
+from ferroflow.errors import FutureUsageError, TaskInputError, TaskOutputError, WorkflowFailedError
+from ferroflow.socket_spec import Namespace, dynamic, namespace, select
 
 
 def _links(pk: int) -> dict[str, set[str]]:
@@ -319,3 +319,23 @@ def test_a_task_namespace_inputs_defaults_fill_what_the_call_leaves_out() -> Non
         return total(p={"a": a}).result + total(p={"a": a, "b": 1}).result
 
     assert g.run(a=1).outputs.result.value == 6 + 2
+
+
+def test_outputs_named_like_dict_methods_are_outputs_and_a_dynamic_future_still_no_dict() -> None:
+    @task
+    def f(x: int) -> Annotated[dict, namespace(items=int, keys=int, get=int)]:
+        return {"items": x, "keys": x + 1, "get": x + 2}
+
+    @task
+    def pieces(n: int) -> Annotated[dict, namespace(parts=dynamic(int))]:
+        return {"parts": {f"p{i}": i for i in range(n)}}
+
+    with WorkGraph("dict_names") as wg:
+        out = f(x=1)
+        total = out.items + out.keys + out.get  # three sockets, not dict methods
+        parts = pieces(n=2).parts
+        with pytest.raises(FutureUsageError, match=r"\.items\(\) on the future output"):
+            parts.items()  # a future's keys do not exist while the graph is being built
+    wg.run()
+    assert total.value.value == 1 + 2 + 3
+    assert wg.tasks.f.outputs.items.value.value == 1

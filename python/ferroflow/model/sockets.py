@@ -100,8 +100,10 @@ class FutureSocket:
     # the examples). At run time they return a FutureSocket.
     def __getattr__(self, name: str) -> Any:
         spec = self._spec
-        if type(spec) is Namespace and name not in _NOT_CHILDREN and name[:2] != "__":
-            child = spec.fields.get(name)  # the common ``.result``: one dict lookup
+        if type(spec) is Namespace and name not in FutureSocket.__slots__ and name[:2] != "__":
+            # the common ``.result``: one dict lookup; a declared output named ``items`` (or
+            # ``keys``, ``get``...) is that output, not the misuse of a future as a dict
+            child = spec.fields.get(name)
             if child is not None:
                 return FutureSocket(self._task, (*self._path, name), child)
         if name.startswith("__") or name in FutureSocket.__slots__:
@@ -276,10 +278,6 @@ def _refusing(what: str) -> Any:
 for _op, _symbol in {"matmul": "@", "and": "&", "or": "|", "xor": "^"}.items():
     setattr(FutureSocket, f"__{_op}__", _refusing(f"the operator {_symbol}"))
     setattr(FutureSocket, f"__r{_op}__", _refusing(f"the operator {_symbol}"))
-
-
-#: attribute names a future never resolves to a sub-socket (see ``FutureSocket.__getattr__``)
-_NOT_CHILDREN = _VALUE_METHODS | frozenset(FutureSocket.__slots__)
 
 
 class GraphInputSocket:
