@@ -40,7 +40,7 @@ from .model.vocabulary import Kind, State
 from .profile import open_profile
 from .query import KINDS, find_nodes
 from .restart import import_object
-from .store.private import open_private
+from .store.private import replace_privately
 from .task import GraphHandle
 from .version import __version__
 from .views.grouping import PICTURE_MAX_TASKS
@@ -153,7 +153,7 @@ def _write_output(data: bytes, output: str) -> None:
         sys.stdout.buffer.write(data)
         sys.stdout.buffer.flush()
     else:
-        with open_private(output, "wb") as fp:  # 0600: a run's values are in it
+        with replace_privately(output, "wb") as fp:  # 0600, whole: a run's values are in it
             fp.write(data)
         print(f"wrote {output}", file=sys.stderr)
 

@@ -22,7 +22,7 @@ from ..model.graph import Graph, TaskNode, producer
 from ..model.labels import flatten, leaves, split_label
 from ..model.sockets import FutureSocket, socket_label, socket_value
 from ..model.vocabulary import TERMINAL, State
-from ..store.private import open_private
+from ..store.private import replace_privately
 from ..store.recorder import error_text
 from ..store.values import type_name
 from .html import page_html
@@ -235,6 +235,6 @@ def workgraph_html(
     """The page of a workflow in memory as HTML, also written to ``path`` if given."""
     page = page_html(workgraph_page(snapshot, max_tasks))
     if path is not None:
-        with open_private(path, "w", encoding="utf-8") as out:
+        with replace_privately(path, "w", encoding="utf-8") as out:
             out.write(page)
     return page
